@@ -1,0 +1,22 @@
+//! The core network model every topology lowers into: nodes with interfaces on L2 segments,
+//! routing tables, listeners and expected probe outcomes.
+//!
+//! The model is small on purpose. Platform sections (VirtualBox, Docker, OpenStack, Kubernetes)
+//! lower into these same elements, and each element keeps its [`Origin`] so that explanations
+//! can point at the text the user wrote. Elements refer to each other by typed ids
+//! ([`NodeId`], [`IfaceId`], [`SegmentId`]) that index the [`Network`]'s vectors.
+
+mod address;
+mod expectation;
+mod ids;
+mod listener;
+mod network;
+mod route;
+
+pub use crate::topology::Origin;
+pub use address::{MacAddr, Port};
+pub use expectation::{Expectation, Outcome, Probe, Target};
+pub use ids::{IfaceId, NodeId, SegmentId};
+pub use listener::{Listener, Proto, Service};
+pub use network::{Interface, Network, Node, OsProfile, Segment};
+pub use route::{Route, RouteKind, RoutingTable};

@@ -1,0 +1,148 @@
+//! The network itself: nodes, their interfaces and the segments those plug into.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+use super::{Expectation, IfaceId, Listener, MacAddr, NodeId, Origin, RoutingTable, SegmentId};
+
+/// How a node's operating system behaves where systems differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OsProfile {
+    /// Linux: initial TTL 64.
+    #[default]
+    Linux,
+    /// Windows: initial TTL 128.
+    Windows,
+}
+
+impl OsProfile {
+    /// The TTL of packets the node originates.
+    pub fn initial_ttl(self) -> u8 {
+        match self {
+            OsProfile::Linux => 64,
+            OsProfile::Windows => 128,
+        }
+    }
+}
+
+/// An L2 broadcast domain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub id: SegmentId,
+    pub name: String,
+    /// One-way delay across the segment.
+    pub latency: Duration,
+    /// Probability that a frame is lost, from 0 to 1.
+    pub loss: f64,
+    pub mtu: u16,
+    /// Interfaces plugged into it, in file order.
+    pub interfaces: Vec<IfaceId>,
+    pub origin: Origin,
+}
+
+/// A network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub id: IfaceId,
+    pub node: NodeId,
+    pub name: String,
+    pub segment: SegmentId,
+    pub mac: MacAddr,
+    /// Addresses with their prefix length (`192.168.1.10/24`), in file order.
+    pub addresses: Vec<Ipv4Net>,
+    pub origin: Origin,
+}
+
+impl Interface {
+    /// The first address, which a probe sent out of this interface uses as its source.
+    pub fn primary_address(&self) -> Option<Ipv4Addr> {
+        self.addresses.first().map(Ipv4Net::addr)
+    }
+}
+
+/// A host or router.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub id: NodeId,
+    pub name: String,
+    pub os: OsProfile,
+    /// `net.ipv4.ip_forward`.
+    pub forwarding: bool,
+    pub interfaces: Vec<IfaceId>,
+    pub routes: RoutingTable,
+    /// DNS names that resolve to this node.
+    pub dns: Vec<String>,
+    pub listeners: Vec<Listener>,
+    pub origin: Origin,
+}
+
+/// A whole topology, lowered.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Network {
+    /// The topology's name (its `name:` or the file stem).
+    pub name: String,
+    pub description: Option<String>,
+    pub segments: Vec<Segment>,
+    pub nodes: Vec<Node>,
+    pub interfaces: Vec<Interface>,
+    pub expectations: Vec<Expectation>,
+}
+
+impl Network {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    pub fn interface(&self, id: IfaceId) -> &Interface {
+        &self.interfaces[id.index()]
+    }
+
+    pub fn segment(&self, id: SegmentId) -> &Segment {
+        &self.segments[id.index()]
+    }
+
+    /// The node called `name`.
+    pub fn node_by_name(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The node that owns `addr` on one of its interfaces.
+    pub fn node_by_address(&self, addr: Ipv4Addr) -> Option<&Node> {
+        self.interfaces
+            .iter()
+            .find(|i| i.addresses.iter().any(|a| a.addr() == addr))
+            .map(|i| self.node(i.node))
+    }
+
+    /// The node a DNS name from the file resolves to.
+    pub fn node_by_dns(&self, name: &str) -> Option<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.dns.iter().any(|d| d.eq_ignore_ascii_case(name)))
+    }
+
+    /// A node's interfaces.
+    pub fn interfaces_of<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = &'a Interface> + 'a {
+        node.interfaces.iter().map(|&i| self.interface(i))
+    }
+
+    /// The first address of a node (first interface with an address), used when a probe names
+    /// the node rather than an address.
+    pub fn node_address(&self, node: &Node) -> Option<Ipv4Addr> {
+        self.interfaces_of(node)
+            .find_map(Interface::primary_address)
+    }
+
+    /// Resolves what a user typed as a probe target: an address, a node name or a DNS name.
+    pub fn resolve(&self, written: &str) -> Option<Ipv4Addr> {
+        if let Ok(addr) = written.parse::<Ipv4Addr>() {
+            return Some(addr);
+        }
+        let node = self
+            .node_by_name(written)
+            .or_else(|| self.node_by_dns(written))?;
+        self.node_address(node)
+    }
+}

@@ -1,0 +1,10 @@
+//! Renderers: text that reads like the real tools (`ip route`), diagnostics that point at the
+//! offending text, and JSON twins of each for scripts.
+
+mod diagnostics;
+mod palette;
+mod show;
+
+pub use diagnostics::{render_report, render_summary};
+pub use palette::Palette;
+pub use show::{ip_route, ip_route_line, show_json, show_text};

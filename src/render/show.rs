@@ -1,0 +1,224 @@
+//! `reachlab show`: nodes, interfaces, listeners and each node's routing table printed the way
+//! `ip route` prints it.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::Palette;
+use crate::model::{Network, Node, Route, RouteKind, Service};
+
+/// One route as `ip route` (iproute2) prints it, without its trailing space.
+pub fn ip_route_line(net: &Network, route: &Route) -> String {
+    let mut line = if route.dst.prefix_len() == 0 {
+        "default".to_owned()
+    } else if route.dst.prefix_len() == 32 {
+        route.dst.addr().to_string()
+    } else {
+        route.dst.to_string()
+    };
+    if let Some(gateway) = route.gateway {
+        let _ = write!(line, " via {gateway}");
+    }
+    let _ = write!(line, " dev {}", net.interface(route.dev).name);
+    match route.kind {
+        RouteKind::Connected { src } => {
+            let _ = write!(line, " proto kernel scope link src {src}");
+        }
+        RouteKind::Static if route.gateway.is_none() => line.push_str(" scope link"),
+        RouteKind::Static => {}
+    }
+    if route.metric != 0 {
+        let _ = write!(line, " metric {}", route.metric);
+    }
+    line
+}
+
+/// A node's main table, line by line, as `ip route` shows it.
+pub fn ip_route(net: &Network, node: &Node) -> Vec<String> {
+    node.routes
+        .routes()
+        .iter()
+        .map(|r| ip_route_line(net, r))
+        .collect()
+}
+
+/// The human-readable `show` output.
+pub fn show_text(net: &Network, only: Option<crate::model::NodeId>, p: Palette) -> String {
+    let (bold, dim, accent) = (p.bold(), p.dim(), p.accent());
+    let mut out = String::new();
+    let _ = writeln!(out, "{bold}topology {}{bold:#}", net.name);
+    if let Some(description) = &net.description {
+        for line in description.trim().lines() {
+            let _ = writeln!(out, "  {dim}{line}{dim:#}");
+        }
+    }
+    let _ = writeln!(out, "\n{bold}segments{bold:#}");
+    let width = net.segments.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for segment in &net.segments {
+        let members: Vec<String> = segment
+            .interfaces
+            .iter()
+            .map(|&i| {
+                let iface = net.interface(i);
+                format!("{}:{}", net.node(iface.node).name, iface.name)
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<width$}  latency {:?}  loss {}%  mtu {}  {dim}[{}]{dim:#}",
+            segment.name,
+            segment.latency,
+            segment.loss * 100.0,
+            segment.mtu,
+            members.join(" ")
+        );
+    }
+    for node in net
+        .nodes
+        .iter()
+        .filter(|n| only.is_none_or(|id| n.id == id))
+    {
+        let _ = writeln!(
+            out,
+            "\n{bold}node {}{bold:#} {dim}({:?}, initial TTL {}, forwarding {}){dim:#}",
+            node.name,
+            node.os,
+            node.os.initial_ttl(),
+            if node.forwarding { "on" } else { "off" }
+        );
+        for iface in net.interfaces_of(node) {
+            let addrs: Vec<String> = iface.addresses.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "  {:<6} {}  {:<18} on {}",
+                iface.name,
+                iface.mac,
+                if addrs.is_empty() {
+                    "(no address)".to_owned()
+                } else {
+                    addrs.join(", ")
+                },
+                net.segment(iface.segment).name
+            );
+        }
+        if !node.dns.is_empty() {
+            let _ = writeln!(out, "  dns    {}", node.dns.join(", "));
+        }
+        for l in &node.listeners {
+            let bind = l.bind.map_or("*".to_owned(), |b| b.to_string());
+            let what = match &l.service {
+                Service::Ssh { banner } => format!("ssh {banner:?}"),
+                Service::Http { status, body, .. } => format!("http {status} {body:?}"),
+                Service::Banner(b) => format!("banner {b:?}"),
+                Service::Plain => if l.proto == crate::model::Proto::Udp {
+                    "echo"
+                } else {
+                    "accept"
+                }
+                .to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "  listen {}/{} on {bind}: {what}",
+                l.proto.as_str(),
+                l.port
+            );
+        }
+        let _ = writeln!(out, "  {accent}$ ip route{accent:#}");
+        for line in ip_route(net, node) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if only.is_none() && !net.expectations.is_empty() {
+        let _ = writeln!(out, "\n{bold}expect{bold:#}");
+        for e in &net.expectations {
+            let _ = writeln!(
+                out,
+                "  {} {} {} ({}) → {:?}",
+                net.node(e.from).name,
+                e.probe.tool(),
+                e.target.written,
+                e.target.addr,
+                e.outcome
+            );
+        }
+    }
+    out
+}
+
+/// The `show --format json` document.
+pub fn show_json(net: &Network, only: Option<crate::model::NodeId>) -> Value {
+    let segments: Vec<Value> = net
+        .segments
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "latency_ns": s.latency.as_nanos() as u64,
+                "loss": s.loss,
+                "mtu": s.mtu,
+                "origin": s.origin.to_string(),
+            })
+        })
+        .collect();
+    let nodes: Vec<Value> = net
+        .nodes
+        .iter()
+        .filter(|n| only.is_none_or(|id| n.id == id))
+        .map(|n| {
+            let interfaces: Vec<Value> = net
+                .interfaces_of(n)
+                .map(|i| {
+                    json!({
+                        "name": i.name,
+                        "segment": net.segment(i.segment).name,
+                        "mac": i.mac.to_string(),
+                        "addresses": i.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "origin": i.origin.to_string(),
+                    })
+                })
+                .collect();
+            let routes: Vec<Value> = n
+                .routes
+                .routes()
+                .iter()
+                .map(|r| {
+                    json!({
+                        "dst": if r.dst.prefix_len() == 0 { "default".to_owned() } else { r.dst.to_string() },
+                        "gateway": r.gateway.map(|g| g.to_string()),
+                        "dev": net.interface(r.dev).name,
+                        "metric": r.metric,
+                        "protocol": match r.kind { RouteKind::Connected { .. } => "kernel", RouteKind::Static => "static" },
+                        "prefsrc": match r.kind { RouteKind::Connected { src } => Some(src.to_string()), RouteKind::Static => None },
+                        "ip_route": ip_route_line(net, r),
+                        "origin": r.origin.to_string(),
+                    })
+                })
+                .collect();
+            json!({
+                "name": n.name,
+                "os": format!("{:?}", n.os).to_lowercase(),
+                "initial_ttl": n.os.initial_ttl(),
+                "forwarding": n.forwarding,
+                "interfaces": interfaces,
+                "routes": routes,
+                "dns": n.dns,
+                "listen": n.listeners.iter().map(|l| json!({
+                    "proto": l.proto.as_str(),
+                    "port": l.port.get(),
+                    "address": l.bind.map(|b| b.to_string()),
+                    "origin": l.origin.to_string(),
+                })).collect::<Vec<_>>(),
+                "origin": n.origin.to_string(),
+            })
+        })
+        .collect();
+    json!({
+        "name": net.name,
+        "description": net.description,
+        "segments": segments,
+        "nodes": nodes,
+        "expect": net.expectations.len(),
+    })
+}

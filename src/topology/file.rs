@@ -1,0 +1,266 @@
+//! The topology file format: serde types that mirror the YAML one to one.
+//!
+//! These types say what may be written, not whether it makes sense: addresses stay text here and
+//! are parsed, checked and turned into the [`crate::model`] by [`super::lower`], so that every
+//! problem in a file can be reported at once with its position. Doc comments become the
+//! descriptions of the JSON Schema (`schema/topology.schema.json`) that editors use.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::source::Located;
+
+/// A reachlab topology: L2 segments, the nodes attached to them, and the probes expected to
+/// succeed or fail. Platform sections (VirtualBox, Docker, OpenStack, Kubernetes) lower into the
+/// same nodes and segments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields, title = "reachlab topology")]
+pub struct TopologyFile {
+    /// A short name for the topology (defaults to the file name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Free text: what the topology models, which lab it reproduces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// L2 broadcast domains: a switch, a Linux bridge, a cable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentSpec>,
+    /// Hosts and routers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeSpec>,
+    /// Probes and the outcome each is expected to have (checked by `reachlab check`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<ExpectSpec>,
+    /// Reserved: VirtualBox VMs and adapters (NAT, NAT network, host-only, bridged, internal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtualbox: Option<Located<Reserved>>,
+    /// Reserved: Docker engines, bridges, containers and published ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<Located<Reserved>>,
+    /// Reserved: OpenStack networks, routers, instances, floating IPs and security groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openstack: Option<Located<Reserved>>,
+    /// Reserved: Kubernetes clusters, pods and Services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<Located<Reserved>>,
+}
+
+/// A platform section this version of the format reserves but does not read yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(transparent)]
+pub struct Reserved(#[schemars(with = "serde_json::Value")] ());
+
+impl<'de> Deserialize<'de> for Reserved {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Reserved(()))
+    }
+}
+
+/// An L2 broadcast domain. Every interface attached to it hears every broadcast.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SegmentSpec {
+    /// Unique segment name, referenced by interfaces.
+    pub name: Located<String>,
+    /// One-way delay across the segment, e.g. `0.5ms`, `20ms`, `1s` (default `0ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?\s*(ns|us|µs|ms|s)$"))]
+    pub latency: Option<Located<String>>,
+    /// Share of frames lost, as a percentage, e.g. `1%` or `0.5%` (default `0%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?\s*%$"))]
+    pub loss: Option<Located<String>>,
+    /// MTU of the segment in bytes (default 1500, from 68 to 65535).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 68, max = 65535))]
+    pub mtu: Option<Located<u32>>,
+}
+
+/// The behaviour profile of a node's operating system.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OsName {
+    /// Linux: initial TTL 64.
+    #[default]
+    Linux,
+    /// Windows: initial TTL 128.
+    Windows,
+}
+
+/// A host or router.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Unique node name, used by probes (`reachlab ping FILE NODE TARGET`).
+    pub name: Located<String>,
+    /// Operating-system profile (default `linux`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<Located<OsName>>,
+    /// Whether the node forwards packets between interfaces (`net.ipv4.ip_forward`, default
+    /// false). Routers need `true`; a host with `false` silently drops packets not addressed to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<bool>,
+    /// Network interfaces, each attached to one segment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<InterfaceSpec>,
+    /// Static routes, as `ip route add` takes them. Connected routes come from the addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteSpec>,
+    /// DNS names that resolve to this node's first address (e.g. `web.lab`, `youtube.com`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<Located<String>>,
+    /// Services listening on TCP or UDP ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<ListenSpec>,
+}
+
+/// A network interface of a node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct InterfaceSpec {
+    /// Interface name, unique on its node, as Linux allows it (at most 15 characters, e.g. `eth0`).
+    pub name: Located<String>,
+    /// The segment the interface is plugged into.
+    pub segment: Located<String>,
+    /// IPv4 addresses with prefix length, e.g. `192.168.1.10/24`. The first one of each subnet
+    /// is the primary address and the source of its connected route.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Located<String>>,
+    /// MAC address like `02:00:00:00:00:01`; generated from the node and interface names when
+    /// absent, so it never changes when other parts of the file do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Located<String>>,
+}
+
+/// A static route, as `ip route add TO [via VIA] [dev DEV] [metric METRIC]` takes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// Destination prefix (`10.0.0.0/8`), a single address (`/32` implied) or `default`.
+    pub to: Located<String>,
+    /// Gateway address; it must lie in a subnet of one of the node's interfaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Located<String>>,
+    /// Outgoing interface; needed when there is no gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<Located<String>>,
+    /// Route metric (default 0); among routes to the same prefix the lowest wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Located<u32>>,
+}
+
+/// Transport protocol of a listener or probe.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtoName {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// A service that answers on a port. At most one of `ssh`, `http` and `banner` says what it
+/// answers; with none, a TCP port accepts connections silently and a UDP port echoes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ListenSpec {
+    /// Port number, 1 to 65535.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Located<u32>,
+    /// `tcp` (default) or `udp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<Located<ProtoName>>,
+    /// Bind address: one of the node's addresses, or `127.0.0.1`. Default: all addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Located<String>>,
+    /// An SSH server; the value is the banner it sends, e.g. `SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<Located<String>>,
+    /// An HTTP server and its answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<Located<HttpSpec>>,
+    /// A TCP service that sends this line when a client connects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<Located<String>>,
+}
+
+/// What an HTTP listener answers to every request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HttpSpec {
+    /// Status code (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 599))]
+    pub status: Option<Located<u32>>,
+    /// Response body, e.g. `{"hello":"world"}`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+    /// Content-Type header (default `text/plain`; `application/json` when the body is JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+/// A probe and the outcome it must have. Exactly one of `ping`, `ssh`, `curl`, `tcp`, `udp`
+/// names the probe and its target (an address, a node name or a DNS name from the file).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// The node the probe runs on.
+    pub from: Located<String>,
+    /// `ping TARGET`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping: Option<Located<String>>,
+    /// `ssh TARGET` (port 22 unless `port` says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<Located<String>>,
+    /// `curl URL`, e.g. `http://web.lab:8080/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curl: Option<Located<String>>,
+    /// A TCP connection to TARGET on `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<Located<String>>,
+    /// A UDP datagram to TARGET on `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<Located<String>>,
+    /// Destination port for `ssh` (default 22), `tcp` and `udp` (required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<Located<u32>>,
+    /// The expected outcome.
+    pub outcome: Located<OutcomeName>,
+    /// For a `reply`: the TTL the reply must arrive with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 255))]
+    pub ttl: Option<Located<u32>>,
+    /// For a `reply`: the largest acceptable round-trip time, e.g. `20ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?\s*(ns|us|µs|ms|s)$"))]
+    pub max_rtt: Option<Located<String>>,
+}
+
+/// What a probe ends with, in the words a network engineer would use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeName {
+    /// An echo reply, an accepted connection, an HTTP answer, a UDP answer.
+    Reply,
+    /// TCP RST or ICMP port unreachable: "Connection refused".
+    Refused,
+    /// Nothing came back before the tool gave up: "100% packet loss", "Connection timed out".
+    Timeout,
+    /// The sender itself has no route: "connect: Network is unreachable".
+    NoRoute,
+    /// A router had no route: ICMP "Destination Net Unreachable".
+    NetUnreachable,
+    /// ARP got no answer, or ICMP host unreachable: "Destination Host Unreachable", "No route to host".
+    HostUnreachable,
+    /// A firewall rejected it with ICMP administratively prohibited: "Packet filtered".
+    Filtered,
+    /// The TTL ran out on the way: "Time to live exceeded".
+    TtlExceeded,
+}
+
+impl Default for OutcomeName {
+    fn default() -> Self {
+        Self::Reply
+    }
+}

@@ -1,0 +1,249 @@
+//! Loading: text → YAML tree → structural check → typed file → validated [`Network`].
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use super::diagnostic::{Code, Diagnostic, FileReport};
+use super::file::TopologyFile;
+use super::lower::lower;
+use super::source::{Located, SourceFile, Span};
+use super::structure::{Checker, Tree};
+use crate::model::Network;
+
+/// Files larger than this are refused before parsing (a topology is text written by people
+/// or generated; 64 MiB holds several hundred thousand nodes).
+pub const MAX_FILE_BYTES: usize = 64 << 20;
+
+/// A topology that loaded: the network and any warnings.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub network: Network,
+    /// The file and its warnings (no errors).
+    pub report: FileReport,
+}
+
+/// Loads a topology from text; `name` is the file name shown in diagnostics.
+pub fn load_str(name: &str, text: &str) -> Result<Loaded, Box<FileReport>> {
+    load_source(SourceFile::new(name, text))
+}
+
+/// Reads and loads one file.
+pub fn load_path(path: &Path) -> Result<Loaded, Box<FileReport>> {
+    let name = path.display().to_string();
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES as u64 => {
+            return Err(io_report(
+                &name,
+                format!(
+                    "the file is {} bytes; the limit is {MAX_FILE_BYTES}",
+                    meta.len()
+                ),
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return Err(io_report(&name, format!("cannot read it: {e}"))),
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => load_source(SourceFile::new(name, text)),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let source = SourceFile::new(name, text);
+                let span = source.span_at(at, 1);
+                Err(Box::new(FileReport {
+                    diagnostics: vec![
+                        Diagnostic::error(Code::YamlSyntax, span, "the file is not UTF-8 text")
+                            .label("invalid byte")
+                            .hint("save the file as UTF-8"),
+                    ],
+                    source,
+                }))
+            }
+        },
+        Err(e) => Err(io_report(&name, format!("cannot read it: {e}"))),
+    }
+}
+
+fn io_report(name: &str, message: String) -> Box<FileReport> {
+    Box::new(FileReport {
+        source: SourceFile::new(name, ""),
+        diagnostics: vec![Diagnostic::error(Code::Io, Span::default(), message)],
+    })
+}
+
+/// Loads an already-read file.
+pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
+    let fail = |source: SourceFile, mut diagnostics: Vec<Diagnostic>| {
+        let mut report = FileReport {
+            source,
+            diagnostics: std::mem::take(&mut diagnostics),
+        };
+        report.sort();
+        Err(Box::new(report))
+    };
+    if source.text().len() > MAX_FILE_BYTES {
+        let d = Diagnostic::error(
+            Code::Io,
+            Span::default(),
+            format!(
+                "the text is {} bytes; the limit is {MAX_FILE_BYTES}",
+                source.text().len()
+            ),
+        );
+        return fail(source, vec![d]);
+    }
+    if source.text().trim().is_empty()
+        || source
+            .text()
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        let d = Diagnostic::error(
+            Code::MissingKey,
+            Span::default(),
+            "the file holds no topology",
+        )
+        .hint("a topology has at least `nodes:`; see docs/topology-format.md");
+        return fail(source, vec![d]);
+    }
+    let tree: Located<Tree> = match serde_saphyr::from_str(source.text()) {
+        Ok(tree) => tree,
+        Err(e) => {
+            let d = from_saphyr_error(&source, &e, Code::YamlSyntax);
+            return fail(source, vec![d]);
+        }
+    };
+    if !matches!(tree.value, Tree::Map(_)) {
+        let d = Diagnostic::error(
+            Code::WrongType,
+            tree.span,
+            "a topology file must be a map of keys",
+        )
+        .label("not a map")
+        .hint("start with `segments:` and `nodes:` at the beginning of a line");
+        return fail(source, vec![d]);
+    }
+    let mut checker = Checker::new(schema_value());
+    checker.check_document(&tree);
+    let mut diagnostics = checker.diagnostics;
+    let file: TopologyFile = match serde_saphyr::from_str(source.text()) {
+        Ok(file) => file,
+        Err(e) => {
+            if diagnostics.is_empty() {
+                diagnostics.push(from_saphyr_error(&source, &e, Code::WrongType));
+            }
+            return fail(source, diagnostics);
+        }
+    };
+    let stem = Path::new(source.name()).file_stem().map_or_else(
+        || source.name().to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let (network, semantic) = lower(&file, source.name(), &stem);
+    diagnostics.extend(semantic);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return fail(source, diagnostics);
+    }
+    let mut report = FileReport {
+        source,
+        diagnostics,
+    };
+    report.sort();
+    Ok(Loaded { network, report })
+}
+
+/// The schema, generated once.
+pub(crate) fn schema_value() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| serde_json::to_value(super::schema::schema()).unwrap_or(Value::Bool(true)))
+}
+
+fn from_saphyr_error(source: &SourceFile, error: &serde_saphyr::Error, code: Code) -> Diagnostic {
+    let plain = error.without_snippet().to_string();
+    let message = strip_position_prefix(&plain);
+    let span = error
+        .location()
+        .map(|loc| {
+            let span = Span::from_saphyr(&loc);
+            if span.len == 0 && span.line > 0 {
+                // Recompute the byte offset from line and column for errors that carry only those.
+                let line_start: usize = source
+                    .text()
+                    .split_inclusive('\n')
+                    .take(span.line as usize - 1)
+                    .map(str::len)
+                    .sum();
+                let col = source
+                    .line_text(span.line)
+                    .char_indices()
+                    .nth(span.column as usize - 1)
+                    .map_or(0, |(i, _)| i);
+                source.span_at(line_start + col, 1)
+            } else {
+                span
+            }
+        })
+        .unwrap_or_default();
+    let hint = if message.contains("tab") {
+        "YAML indents with spaces only; replace the tabs"
+    } else if message.contains("duplicate mapping key") {
+        "a key may appear once per map; merge the two entries"
+    } else if code == Code::YamlSyntax {
+        "check the indentation and the brackets and quotes around this place"
+    } else {
+        "see docs/topology-format.md for the shape of each section"
+    };
+    Diagnostic::error(
+        code,
+        span,
+        message
+            .trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable")
+            .to_owned(),
+    )
+    .label("here")
+    .hint(hint)
+}
+
+/// `error: line 3 column 9: unknown variant` → `unknown variant`.
+fn strip_position_prefix(text: &str) -> &str {
+    let text = text.lines().next().unwrap_or(text);
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    if text.starts_with("line ")
+        && let Some(i) = text.find(": ")
+    {
+        return &text[i + 2..];
+    }
+    text
+}
+
+/// Expands files and directories (recursively, `*.yaml` and `*.yml`, sorted) into file paths.
+pub fn collect_topology_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found = Vec::new();
+            walk(path, &mut found)?;
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

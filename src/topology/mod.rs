@@ -1,0 +1,17 @@
+//! The topology file format: serde types ([`file`]), loading with positions, the schema-guided
+//! structural check, semantic validation with `file:line:column` diagnostics, lowering into the
+//! [`crate::model`], and the JSON Schema.
+
+mod diagnostic;
+pub mod file;
+mod load;
+mod lower;
+mod schema;
+mod source;
+mod structure;
+pub mod units;
+
+pub use diagnostic::{Code, Diagnostic, DiagnosticJson, FileReport, Severity};
+pub use load::{Loaded, MAX_FILE_BYTES, collect_topology_files, load_path, load_source, load_str};
+pub use schema::{schema, schema_json};
+pub use source::{Located, Origin, SourceFile, Span};
