@@ -143,7 +143,13 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
         |s| s.to_string_lossy().into_owned(),
     );
     let (network, semantic) = lower(&file, source.name(), &stem);
-    diagnostics.extend(semantic);
+    // The structural pass and lowering may both see a bad value (an MTU out of range, say):
+    // report each place and kind of problem once.
+    for d in semantic {
+        if !diagnostics.iter().any(|seen| seen.span == d.span && seen.code == d.code) {
+            diagnostics.push(d);
+        }
+    }
     if diagnostics.iter().any(Diagnostic::is_error) {
         return fail(source, diagnostics);
     }

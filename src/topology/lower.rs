@@ -4,6 +4,8 @@
 //! with its position instead of stopping at the first.
 
 use std::collections::HashMap;
+
+use indexmap::IndexMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -37,7 +39,7 @@ pub(crate) fn lower(
             description: file.description.clone(),
             ..Network::default()
         },
-        segment_ids: HashMap::new(),
+        segment_ids: IndexMap::new(),
     };
     cx.reserved_sections(file);
     for spec in &file.segments {
@@ -64,7 +66,7 @@ struct Lowering {
     file: Arc<str>,
     diagnostics: Vec<Diagnostic>,
     net: Network,
-    segment_ids: HashMap<String, (SegmentId, Span)>,
+    segment_ids: IndexMap<String, (SegmentId, Span)>,
 }
 
 impl Lowering {
@@ -819,7 +821,15 @@ impl Lowering {
                         ));
                     }
                 }
-                if let Some(first) = seen_mac.insert(iface.mac, iface) {
+                // Generated MACs only collide when the node and interface names do, which is
+                    // reported as a duplicate name already.
+                let generated = |i: &Interface| {
+                    let node = self.net.nodes.get(i.node.index()).map_or("", |n| n.name.as_str());
+                    i.mac == MacAddr::derived(&format!("{node}/{}", i.name))
+                };
+                if let Some(first) = seen_mac.insert(iface.mac, iface)
+                    && !(generated(iface) && generated(first))
+                {
                     problems.push((
                         iface,
                         first,

@@ -10,8 +10,10 @@ mod schema;
 mod source;
 mod structure;
 pub mod units;
+mod write;
 
 pub use diagnostic::{Code, Diagnostic, DiagnosticJson, FileReport, Severity};
 pub use load::{Loaded, MAX_FILE_BYTES, collect_topology_files, load_path, load_source, load_str};
 pub use schema::{schema, schema_json};
 pub use source::{Located, Origin, SourceFile, Span};
+pub use write::{to_file, to_yaml};

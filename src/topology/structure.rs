@@ -259,14 +259,7 @@ impl<'s> Checker<'s> {
                 .map(|t| describe_type(t, schema))
                 .collect::<Vec<_>>()
                 .join(" or ");
-            self.diagnostics.push(
-                Diagnostic::error(
-                    Code::WrongType,
-                    node.span,
-                    format!("expected {wanted}, found {}", node.value.kind()),
-                )
-                .label(format!("this is {}", node.value.kind())),
-            );
+            self.wrong_type(node, &wanted, &types);
             return;
         }
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
@@ -294,6 +287,15 @@ impl<'s> Checker<'s> {
         {
             return;
         }
+        // An enum whose variants are documented comes as `oneOf` constants: check it as a set.
+        let constants: Option<Vec<Value>> = branches
+            .iter()
+            .map(|b| self.resolve(b, def).0.get("const").cloned())
+            .collect();
+        if let Some(constants) = constants {
+            self.check_enum(node, &constants);
+            return;
+        }
         // Try each branch that admits this kind of value; keep the quietest.
         let mut best: Option<Vec<Diagnostic>> = None;
         for branch in branches {
@@ -314,6 +316,11 @@ impl<'s> Checker<'s> {
         match best {
             Some(diagnostics) => self.diagnostics.extend(diagnostics),
             None => {
+                let types: Vec<&str> = branches
+                    .iter()
+                    .flat_map(|b| Self::types(self.resolve(b, def).0))
+                    .filter(|t| *t != "null")
+                    .collect();
                 let wanted = branches
                     .iter()
                     .map(|b| self.resolve(b, def).0)
@@ -325,16 +332,32 @@ impl<'s> Checker<'s> {
                     })
                     .collect::<Vec<_>>()
                     .join(" or ");
-                self.diagnostics.push(
-                    Diagnostic::error(
-                        Code::WrongType,
-                        node.span,
-                        format!("expected {wanted}, found {}", node.value.kind()),
-                    )
-                    .label(format!("this is {}", node.value.kind())),
-                );
+                self.wrong_type(node, &wanted, &types);
             }
         }
+    }
+
+    fn wrong_type(&mut self, node: &Located<Tree>, wanted: &str, types: &[&str]) {
+        let hint = match (&node.value, types.first().copied()) {
+            (Tree::Map(_), Some("array")) => {
+                Some("write a list: one entry per line, each starting with `- ` (e.g. `- name: lan`)")
+            }
+            (Tree::Seq(_), _) => Some("write a single value here, without `[ ]` or `- `"),
+            (_, Some("boolean")) => Some("write `true` or `false`"),
+            (_, Some("object")) => Some("write a map of `key: value` lines, indented under this key"),
+            (Tree::Null, _) => Some("give a value after the `:`, or remove the key"),
+            _ => None,
+        };
+        let mut d = Diagnostic::error(
+            Code::WrongType,
+            node.span,
+            format!("expected {wanted}, found {}", node.value.kind()),
+        )
+        .label(format!("this is {}", node.value.kind()));
+        if let Some(hint) = hint {
+            d = d.hint(hint);
+        }
+        self.diagnostics.push(d);
     }
 
     fn check_enum(&mut self, node: &Located<Tree>, allowed: &[Value]) {
@@ -521,7 +544,8 @@ pub(crate) fn closest<'a>(
             )
         })
         .filter(|(distance, c)| *distance <= (c.len().max(word.len()) / 3).max(1))
-        .min_by_key(|(distance, _)| *distance)
+        // Ties go to the alphabetically first candidate, so the hint never depends on map order.
+        .min_by_key(|&(distance, c)| (distance, c))
         .map(|(_, c)| c)
 }
 
