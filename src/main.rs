@@ -200,7 +200,7 @@ fn print_report(
 }
 
 fn show(
-    file: &PathBuf,
+    file: &std::path::Path,
     node: Option<&str>,
     format: Format,
     out: &mut impl Write,

@@ -21,7 +21,11 @@ fn broken_files() -> Vec<PathBuf> {
 #[test]
 fn golden_diagnostics() {
     let files = broken_files();
-    assert!(files.len() >= 12, "at least 12 broken files, found {}", files.len());
+    assert!(
+        files.len() >= 12,
+        "at least 12 broken files, found {}",
+        files.len()
+    );
     let bless = std::env::var_os("REACHLAB_BLESS").is_some();
     let mut failures = Vec::new();
     for file in &files {
@@ -30,30 +34,47 @@ fn golden_diagnostics() {
             .arg(file)
             .output()
             .expect("reachlab runs");
-        assert_eq!(output.status.code(), Some(2), "{} must be invalid (exit 2)", file.display());
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{} must be invalid (exit 2)",
+            file.display()
+        );
         let actual = String::from_utf8(output.stdout).expect("utf-8 output");
         let golden = file.with_extension("out");
         if bless {
             std::fs::write(&golden, &actual).expect("golden written");
             continue;
         }
-        let expected = std::fs::read_to_string(&golden)
-            .unwrap_or_else(|_| panic!("missing golden {}: run with REACHLAB_BLESS=1", golden.display()));
+        let expected = std::fs::read_to_string(&golden).unwrap_or_else(|_| {
+            panic!(
+                "missing golden {}: run with REACHLAB_BLESS=1",
+                golden.display()
+            )
+        });
         if actual != expected {
             failures.push(format!("--- {}\n{actual}", golden.display()));
         }
     }
-    assert!(failures.is_empty(), "diagnostics changed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "diagnostics changed:\n{}",
+        failures.join("\n")
+    );
 }
 
-/// Line and column (1-based, in characters) of the `nth` occurrence of `needle` in `file`.
+/// Line and column (1-based, in characters) of the `nth` occurrence of `needle` in `file`;
+/// a `|` in the needle marks the exact spot within it.
 fn position(file: &Path, needle: &str, nth: usize) -> (u32, u32) {
     let text = std::fs::read_to_string(file).expect("readable");
+    let mark = needle.find('|').unwrap_or(0);
+    let bare = needle.replace('|', "");
     let offset = text
-        .match_indices(needle)
+        .match_indices(&bare)
         .nth(nth)
         .unwrap_or_else(|| panic!("`{needle}` #{nth} not in {}", file.display()))
-        .0;
+        .0
+        + mark;
     let before = &text[..offset];
     let line = before.matches('\n').count() as u32 + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
@@ -65,29 +86,140 @@ fn position(file: &Path, needle: &str, nth: usize) -> (u32, u32) {
 #[test]
 fn diagnostics_point_at_the_offending_text() {
     use Code::*;
-    let cases: &[(&str, &[(Code, &str, usize)])] = &[
-        ("unknown-keys", &[(UnknownKey, "latncy", 0), (UnknownKey, "interfacs", 0), (UnknownKey, "addresses", 1)]),
-        ("bad-addresses", &[(BadAddress, "192.168.1.300/24", 0), (BadAddress, "10.0.0.5", 0), (BadAddress, "172.16.0.1/33", 0), (BadAddress, "10.1/8", 0)]),
-        ("duplicate-names", &[(DuplicateName, "lan", 1), (DuplicateName, "eth0", 1), (DuplicateName, "pc", 1)]),
+    /// (code, text it points at, which occurrence of that text in the file)
+    type Expected = &'static [(Code, &'static str, usize)];
+    let cases: &[(&str, Expected)] = &[
+        (
+            "unknown-keys",
+            &[
+                (UnknownKey, "latncy", 0),
+                (UnknownKey, "interfacs", 0),
+                (UnknownKey, "addresses", 1),
+            ],
+        ),
+        (
+            "bad-addresses",
+            &[
+                (BadAddress, "192.168.1.300/24", 0),
+                (BadAddress, "10.0.0.5", 0),
+                (BadAddress, "172.16.0.1/33", 0),
+                (BadAddress, "10.1/8", 0),
+            ],
+        ),
+        (
+            "duplicate-names",
+            &[
+                (DuplicateName, "lan", 1),
+                (DuplicateName, "eth0", 1),
+                (DuplicateName, "pc", 1),
+            ],
+        ),
         ("duplicate-address", &[(DuplicateAddress, "eth0", 1)]),
-        ("invalid-gateway", &[(InvalidGateway, "192.168.2.1", 0), (InvalidGateway, "192.168.1.255", 0)]),
-        ("unknown-segment", &[(UnknownReference, "lan3", 0), (UnknownReference, "lna1", 0)]),
-        ("network-broadcast", &[(ReservedAddress, "192.168.1.0/24", 0), (ReservedAddress, "192.168.1.255/24", 0)]),
-        ("host-bits", &[(HostBitsSet, "10.0.0.1/8", 0), (DuplicateRoute, "default", 1)]),
-        ("unknown-node", &[(UnknownReference, "clinet", 0), (UnknownReference, "sever", 0), (MissingKey, "server", 2)]),
-        ("wrong-types", &[(WrongType, "lan", 0), (WrongType, "maybe", 0), (BadValue, "linuxx", 0), (WrongType, "[lan]", 0), (BadValue, "70000", 0)]),
+        (
+            "invalid-gateway",
+            &[
+                (InvalidGateway, "192.168.2.1", 0),
+                (InvalidGateway, "192.168.1.255", 0),
+            ],
+        ),
+        (
+            "unknown-segment",
+            &[(UnknownReference, "lan3", 0), (UnknownReference, "lna1", 0)],
+        ),
+        (
+            "network-broadcast",
+            &[
+                (ReservedAddress, "192.168.1.0/24", 0),
+                (ReservedAddress, "192.168.1.255/24", 0),
+            ],
+        ),
+        (
+            "host-bits",
+            &[
+                (HostBitsSet, "10.0.0.1/8", 0),
+                (DuplicateRoute, "default", 1),
+            ],
+        ),
+        (
+            "unknown-node",
+            &[
+                (UnknownReference, "clinet", 0),
+                (UnknownReference, "sever", 0),
+                (MissingKey, "server", 2),
+            ],
+        ),
+        (
+            "wrong-types",
+            &[
+                (WrongType, "lan", 0),
+                (WrongType, "maybe", 0),
+                (BadValue, "linuxx", 0),
+                (WrongType, "[lan]", 0),
+                (BadValue, "70000", 0),
+            ],
+        ),
         ("yaml-syntax", &[(YamlSyntax, "[10.0.0.1", 0)]),
-        ("missing-keys", &[(MissingKey, "latency", 0), (MissingKey, "name: eth0", 0), (MissingKey, "from", 0)]),
-        ("bad-units", &[(BadValue, "20", 0), (BadValue, "5", 0), (BadValue, "40", 0), (BadValue, "3 min", 0), (BadValue, "120%", 0), (BadValue, "\"01:", 0), (BadValue, "\"zz", 0)]),
-        ("listeners", &[(DuplicateName, "80", 1), (BadValue, "\"SSH-2.0-x\"", 0), (BadValue, "10.0.0.9", 0), (BadValue, "hi", 0)]),
-        ("interface-names", &[(BadName, "\"bad segment\"", 0), (BadName, "averyveryverylongname0", 0), (BadName, "\"eth:1\"", 0), (BadName, "-router", 0), (BadName, "\"bad_name-.lab\"", 0)]),
-        ("probes", &[(BadValue, "22", 0), (BadValue, "b", 4), (BadValue, "\"https", 0), (BadValue, "64", 0), (MissingKey, "a", 9)]),
+        (
+            "missing-keys",
+            &[
+                (MissingKey, "latency", 0),
+                (MissingKey, "{ name: eth0", 0),
+                (MissingKey, "{ from: pc", 0),
+            ],
+        ),
+        (
+            "bad-units",
+            &[
+                (BadValue, "20", 0),
+                (BadValue, "5", 0),
+                (BadValue, "40", 0),
+                (BadValue, "3 min", 0),
+                (BadValue, "120%", 0),
+                (BadValue, "\"01:", 0),
+                (BadValue, "\"zz", 0),
+            ],
+        ),
+        (
+            "listeners",
+            &[
+                (DuplicateName, "80", 1),
+                (BadValue, "\"SSH-2.0-x\"", 0),
+                (BadValue, "10.0.0.9", 0),
+                (BadValue, "hi", 0),
+            ],
+        ),
+        (
+            "interface-names",
+            &[
+                (BadName, "\"bad segment\"", 0),
+                (BadName, "averyveryverylongname0", 0),
+                (BadName, "\"eth:1\"", 0),
+                (BadName, "-router", 0),
+                (BadName, "\"bad_name-.lab\"", 0),
+            ],
+        ),
+        (
+            "probes",
+            &[
+                (BadValue, "22", 0),
+                (BadValue, "ssh: |b", 0),
+                (BadValue, "\"https", 0),
+                (BadValue, "64", 0),
+                (MissingKey, "from: |a, outcome", 0),
+            ],
+        ),
         ("platform-sections", &[(Unsupported, "engines", 0)]),
     ];
     let tested: Vec<&str> = cases.iter().map(|(name, _)| *name).collect();
     for file in broken_files() {
-        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        assert!(tested.contains(&stem), "{stem}.yaml has no position expectations here");
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        assert!(
+            tested.contains(&stem),
+            "{stem}.yaml has no position expectations here"
+        );
     }
     for (name, expected) in cases {
         let path = PathBuf::from(format!("tests/broken/{name}.yaml"));
@@ -109,7 +241,11 @@ fn diagnostics_point_at_the_offending_text() {
             .collect();
         assert_eq!(actual, wanted, "diagnostics of {name}.yaml");
         for d in &report.diagnostics {
-            assert!(d.hint.is_some() || d.code == Code::BadValue || d.code == Code::WrongType, "{name}: `{}` has no hint", d.message);
+            assert!(
+                d.hint.is_some() || d.code == Code::BadValue || d.code == Code::WrongType,
+                "{name}: `{}` has no hint",
+                d.message
+            );
         }
     }
 }
@@ -128,7 +264,12 @@ fn valid_topologies_validate() {
 #[test]
 fn json_diagnostics_carry_file_line_column_and_text() {
     let output = Command::new(env!("CARGO_BIN_EXE_reachlab"))
-        .args(["validate", "--format", "json", "tests/broken/unknown-keys.yaml"])
+        .args([
+            "validate",
+            "--format",
+            "json",
+            "tests/broken/unknown-keys.yaml",
+        ])
         .output()
         .expect("reachlab runs");
     assert_eq!(output.status.code(), Some(2));
@@ -136,7 +277,10 @@ fn json_diagnostics_carry_file_line_column_and_text() {
     let first = &doc[0]["diagnostics"][0];
     assert_eq!(doc[0]["valid"], false);
     assert_eq!(first["file"], "tests/broken/unknown-keys.yaml");
-    assert_eq!((first["line"].as_u64(), first["column"].as_u64()), (Some(3), Some(5)));
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(3), Some(5))
+    );
     assert_eq!(first["text"], "latncy");
     assert_eq!(first["code"], "unknown-key");
     assert_eq!(first["severity"], "error");

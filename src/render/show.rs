@@ -81,9 +81,9 @@ pub fn show_text(net: &Network, only: Option<crate::model::NodeId>, p: Palette) 
     {
         let _ = writeln!(
             out,
-            "\n{bold}node {}{bold:#} {dim}({:?}, initial TTL {}, forwarding {}){dim:#}",
+            "\n{bold}node {}{bold:#} {dim}({}, initial TTL {}, forwarding {}){dim:#}",
             node.name,
-            node.os,
+            format!("{:?}", node.os).to_lowercase(),
             node.os.initial_ttl(),
             if node.forwarding { "on" } else { "off" }
         );

@@ -238,10 +238,11 @@ pub struct ExpectSpec {
 }
 
 /// What a probe ends with, in the words a network engineer would use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OutcomeName {
     /// An echo reply, an accepted connection, an HTTP answer, a UDP answer.
+    #[default]
     Reply,
     /// TCP RST or ICMP port unreachable: "Connection refused".
     Refused,
@@ -257,10 +258,4 @@ pub enum OutcomeName {
     Filtered,
     /// The TTL ran out on the way: "Time to live exceeded".
     TtlExceeded,
-}
-
-impl Default for OutcomeName {
-    fn default() -> Self {
-        Self::Reply
-    }
 }

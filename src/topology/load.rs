@@ -109,13 +109,15 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
         .hint("a topology has at least `nodes:`; see docs/topology-format.md");
         return fail(source, vec![d]);
     }
-    let tree: Located<Tree> = match serde_saphyr::from_str(source.text()) {
-        Ok(tree) => tree,
-        Err(e) => {
-            let d = from_saphyr_error(&source, &e, Code::YamlSyntax);
-            return fail(source, vec![d]);
-        }
-    };
+    let options = parse_options(source.text().len());
+    let tree: Located<Tree> =
+        match serde_saphyr::from_str_with_options(source.text(), options.clone()) {
+            Ok(tree) => tree,
+            Err(e) => {
+                let d = from_saphyr_error(&source, &e, Code::YamlSyntax);
+                return fail(source, vec![d]);
+            }
+        };
     if !matches!(tree.value, Tree::Map(_)) {
         let d = Diagnostic::error(
             Code::WrongType,
@@ -129,7 +131,7 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
     let mut checker = Checker::new(schema_value());
     checker.check_document(&tree);
     let mut diagnostics = checker.diagnostics;
-    let file: TopologyFile = match serde_saphyr::from_str(source.text()) {
+    let file: TopologyFile = match serde_saphyr::from_str_with_options(source.text(), options) {
         Ok(file) => file,
         Err(e) => {
             if diagnostics.is_empty() {
@@ -146,7 +148,10 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
     // The structural pass and lowering may both see a bad value (an MTU out of range, say):
     // report each place and kind of problem once.
     for d in semantic {
-        if !diagnostics.iter().any(|seen| seen.span == d.span && seen.code == d.code) {
+        if !diagnostics
+            .iter()
+            .any(|seen| seen.span == d.span && seen.code == d.code)
+        {
             diagnostics.push(d);
         }
     }
@@ -159,6 +164,20 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
     };
     report.sort();
     Ok(Loaded { network, report })
+}
+
+/// Parser limits that grow with the text: a large generated topology is fine, while alias
+/// bombs and absurd nesting stay refused (serde-saphyr's alias and depth limits are kept).
+fn parse_options(text_len: usize) -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    // Every YAML node or event takes at least one byte of text unless aliases repeat it.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = text_len.max(budget.max_events);
+    budget.max_nodes = text_len.max(budget.max_nodes);
+    options.budget = Some(budget);
+    options.emit_comments = false;
+    options.with_snippet = false;
+    options
 }
 
 /// The schema, generated once.
@@ -194,7 +213,9 @@ fn from_saphyr_error(source: &SourceFile, error: &serde_saphyr::Error, code: Cod
             }
         })
         .unwrap_or_default();
-    let hint = if message.contains("tab") {
+    let hint = if message.contains("budget breached") {
+        "the file nests or repeats more than reachlab reads (deep nesting or many aliases); flatten it"
+    } else if message.contains("tab") {
         "YAML indents with spaces only; replace the tabs"
     } else if message.contains("duplicate mapping key") {
         "a key may appear once per map; merge the two entries"

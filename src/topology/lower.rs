@@ -822,9 +822,13 @@ impl Lowering {
                     }
                 }
                 // Generated MACs only collide when the node and interface names do, which is
-                    // reported as a duplicate name already.
+                // reported as a duplicate name already.
                 let generated = |i: &Interface| {
-                    let node = self.net.nodes.get(i.node.index()).map_or("", |n| n.name.as_str());
+                    let node = self
+                        .net
+                        .nodes
+                        .get(i.node.index())
+                        .map_or("", |n| n.name.as_str());
                     i.mac == MacAddr::derived(&format!("{node}/{}", i.name))
                 };
                 if let Some(first) = seen_mac.insert(iface.mac, iface)

@@ -339,12 +339,14 @@ impl<'s> Checker<'s> {
 
     fn wrong_type(&mut self, node: &Located<Tree>, wanted: &str, types: &[&str]) {
         let hint = match (&node.value, types.first().copied()) {
-            (Tree::Map(_), Some("array")) => {
-                Some("write a list: one entry per line, each starting with `- ` (e.g. `- name: lan`)")
-            }
+            (Tree::Map(_), Some("array")) => Some(
+                "write a list: one entry per line, each starting with `- ` (e.g. `- name: lan`)",
+            ),
             (Tree::Seq(_), _) => Some("write a single value here, without `[ ]` or `- `"),
             (_, Some("boolean")) => Some("write `true` or `false`"),
-            (_, Some("object")) => Some("write a map of `key: value` lines, indented under this key"),
+            (_, Some("object")) => {
+                Some("write a map of `key: value` lines, indented under this key")
+            }
             (Tree::Null, _) => Some("give a value after the `:`, or remove the key"),
             _ => None,
         };

@@ -35,7 +35,11 @@ pub fn to_file(net: &Network) -> TopologyFile {
                 .map(|i| InterfaceSpec {
                     name: i.name.clone().into(),
                     segment: net.segment(i.segment).name.clone().into(),
-                    addresses: i.addresses.iter().map(|a| Located::new(a.to_string())).collect(),
+                    addresses: i
+                        .addresses
+                        .iter()
+                        .map(|a| Located::new(a.to_string()))
+                        .collect(),
                     mac: Some(i.mac.to_string().into()),
                 })
                 .collect(),
@@ -45,7 +49,12 @@ pub fn to_file(net: &Network) -> TopologyFile {
                 .iter()
                 .filter(|r| r.kind == RouteKind::Static)
                 .map(|r| RouteSpec {
-                    to: if r.dst.prefix_len() == 0 { "default".to_owned() } else { r.dst.to_string() }.into(),
+                    to: if r.dst.prefix_len() == 0 {
+                        "default".to_owned()
+                    } else {
+                        r.dst.to_string()
+                    }
+                    .into(),
                     via: r.gateway.map(|g| g.to_string().into()),
                     dev: Some(net.interface(r.dev).name.clone().into()),
                     metric: (r.metric != 0).then(|| r.metric.into()),
@@ -64,7 +73,11 @@ pub fn to_file(net: &Network) -> TopologyFile {
                     };
                     match &l.service {
                         Service::Ssh { banner } => spec.ssh = Some(banner.clone().into()),
-                        Service::Http { status, body, content_type } => {
+                        Service::Http {
+                            status,
+                            body,
+                            content_type,
+                        } => {
                             spec.http = Some(Located::new(HttpSpec {
                                 status: Some(u32::from(*status).into()),
                                 body: body.clone(),

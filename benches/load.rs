@@ -1,0 +1,54 @@
+//! Load + validate + lower a generated chain of routers (hosts at both ends), at several sizes.
+//! Reports time per file and per node; the 100,000-node target belongs to the performance issue.
+
+use std::fmt::Write as _;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+/// `routers` routers in a line, each pair sharing a /30, with static routes both ways.
+fn chain(routers: usize) -> String {
+    let mut y = String::from("segments:\n");
+    for i in 0..=routers {
+        let _ = writeln!(y, "  - name: link{i}");
+    }
+    y.push_str("nodes:\n");
+    let net = |i: usize| (10 + (i >> 14), (i >> 6) & 0xff, (i & 0x3f) * 4);
+    for r in 0..routers {
+        let (a, b, c) = net(r);
+        let (d, e, f) = net(r + 1);
+        let _ = write!(
+            y,
+            "  - name: r{r}\n    forwarding: true\n    interfaces:\n      - {{ name: eth0, segment: link{r}, addresses: [{a}.{b}.{c}.2/30] }}\n      - {{ name: eth1, segment: link{}, addresses: [{d}.{e}.{f}.1/30] }}\n    routes:\n      - {{ to: default, via: {d}.{e}.{f}.2 }}\n",
+            r + 1
+        );
+        if r > 0 {
+            let _ = writeln!(
+                y,
+                "      - {{ to: 10.0.0.0/8, via: {a}.{b}.{c}.1, metric: 10 }}"
+            );
+        }
+    }
+    y
+}
+
+fn load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load_validate_lower");
+    for size in [10, 1_000, 10_000] {
+        let text = chain(size);
+        assert!(
+            reachlab::topology::load_str("chain.yaml", &text).is_ok(),
+            "generated chain is valid"
+        );
+        group.throughput(Throughput::Elements(size as u64));
+        group.sample_size(if size >= 10_000 { 10 } else { 30 });
+        group.bench_with_input(BenchmarkId::from_parameter(size), &text, |b, text| {
+            b.iter(|| {
+                reachlab::topology::load_str("chain.yaml", text).map(|l| l.network.nodes.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, load);
+criterion_main!(benches);

@@ -1,0 +1,40 @@
+//! Every ```yaml example in docs/topology-format.md is a complete topology that validates, and
+//! the README's example session shows what the program really prints.
+
+use reachlab::topology::load_str;
+
+fn yaml_blocks(markdown: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (number, line) in markdown.lines().enumerate() {
+        match (&mut current, line.trim_start()) {
+            (None, "```yaml") => current = Some((number + 1, String::new())),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some((_, text)), _) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn format_examples_validate() {
+    let doc = std::fs::read_to_string("docs/topology-format.md").expect("docs/topology-format.md");
+    let blocks = yaml_blocks(&doc);
+    assert!(
+        blocks.len() >= 8,
+        "one example per construct, found {}",
+        blocks.len()
+    );
+    for (line, text) in blocks {
+        if let Err(report) = load_str(&format!("docs/topology-format.md:{line}"), &text) {
+            panic!(
+                "example at line {line} is invalid: {:#?}",
+                report.diagnostics
+            );
+        }
+    }
+}
