@@ -70,7 +70,10 @@ pub fn load_path(path: &Path) -> Result<Loaded, Box<FileReport>> {
 fn io_report(name: &str, message: String) -> Box<FileReport> {
     Box::new(FileReport {
         source: SourceFile::new(name, ""),
-        diagnostics: vec![Diagnostic::error(Code::Io, Span::default(), message)],
+        diagnostics: vec![
+            Diagnostic::error(Code::Io, Span::default(), message)
+                .hint("check the path, and that the file is a readable topology file"),
+        ],
     })
 }
 
