@@ -147,7 +147,14 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
         || source.name().to_owned(),
         |s| s.to_string_lossy().into_owned(),
     );
-    let (network, semantic) = lower(&file, source.name(), &stem);
+    let top_keys = match &tree.value {
+        Tree::Map(entries) => entries
+            .iter()
+            .map(|(k, _)| (k.value.0.clone(), k.span))
+            .collect(),
+        _ => std::collections::HashMap::new(),
+    };
+    let (network, semantic) = lower(&file, source.name(), &stem, &top_keys);
     // The structural pass and lowering may both see a bad value (an MTU out of range, say):
     // report each place and kind of problem once.
     for d in semantic {

@@ -25,11 +25,13 @@ use crate::model::{
 };
 
 /// Lowers `file` (read from `file_name`) into a network; `default_name` names it when the
-/// file does not. Returns the network built from the valid parts and every diagnostic.
+/// file does not, and `top_keys` gives where each top-level key was written. Returns the
+/// network built from the valid parts and every diagnostic.
 pub(crate) fn lower(
     file: &TopologyFile,
     file_name: &str,
     default_name: &str,
+    top_keys: &HashMap<String, Span>,
 ) -> (Network, Vec<Diagnostic>) {
     let mut cx = Lowering {
         file: Arc::from(file_name),
@@ -41,7 +43,7 @@ pub(crate) fn lower(
         },
         segment_ids: IndexMap::new(),
     };
-    cx.reserved_sections(file);
+    cx.reserved_sections(file, top_keys);
     for spec in &file.segments {
         cx.segment(spec);
     }
@@ -94,7 +96,7 @@ impl Lowering {
         );
     }
 
-    fn reserved_sections(&mut self, file: &TopologyFile) {
+    fn reserved_sections(&mut self, file: &TopologyFile, top_keys: &HashMap<String, Span>) {
         let sections = [
             (
                 "virtualbox",
@@ -118,7 +120,7 @@ impl Lowering {
                 self.push(
                     Diagnostic::error(
                         Code::Unsupported,
-                        section.span,
+                        top_keys.get(key).copied().unwrap_or(section.span),
                         format!("the `{key}:` section ({what}) is not lowered by this version of reachlab yet"),
                     )
                     .label("reserved for platform lowering")
