@@ -61,6 +61,17 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// A veth `name` whose peer stays in the same namespace, both up, so `name` has carrier.
+    fn add_link(&self, name: &str, peer: &str) {
+        self.exec(&[
+            "ip", "link", "add", name, "type", "veth", "peer", "name", peer,
+        ]);
+        self.exec(&["ip", "link", "set", name, "up"]);
+        self.exec(&["ip", "link", "set", peer, "up"]);
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
@@ -84,21 +95,7 @@ fn kernel_routes(net: &Network, node_index: usize, ns: &Netns) -> Vec<String> {
     let node = &net.nodes[node_index];
     ns.exec(&["ip", "link", "set", "lo", "up"]);
     for (i, iface) in net.interfaces_of(node).enumerate() {
-        // The peer stays in the same namespace, up, so the interface has carrier.
-        let peer = format!("rlpeer{i}");
-        ns.exec(&[
-            "ip",
-            "link",
-            "add",
-            &iface.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &peer,
-        ]);
-        ns.exec(&["ip", "link", "set", &iface.name, "up"]);
-        ns.exec(&["ip", "link", "set", &peer, "up"]);
+        ns.add_link(&iface.name, &format!("rlpeer{i}"));
         for addr in &iface.addresses {
             ns.exec(&["ip", "addr", "add", &addr.to_string(), "dev", &iface.name]);
         }
@@ -203,11 +200,7 @@ fn kernel_refuses_the_routes_validation_refuses() {
         ),
     ];
     let ns = Netns::new(format!("reachlab-t{}-refuse", std::process::id()));
-    ns.exec(&[
-        "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "rlpeer0",
-    ]);
-    ns.exec(&["ip", "link", "set", "eth0", "up"]);
-    ns.exec(&["ip", "link", "set", "rlpeer0", "up"]);
+    ns.add_link("eth0", "rlpeer0");
     ns.exec(&["ip", "addr", "add", "192.168.1.10/24", "dev", "eth0"]);
     for (route_yaml, ip_args, code, kernel_says) in cases {
         let report = load_str("case.yaml", &format!("{base}{route_yaml}"))

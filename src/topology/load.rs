@@ -79,10 +79,10 @@ fn io_report(name: &str, message: String) -> Box<FileReport> {
 
 /// Loads an already-read file.
 pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
-    let fail = |source: SourceFile, mut diagnostics: Vec<Diagnostic>| {
+    let fail = |source: SourceFile, diagnostics: Vec<Diagnostic>| {
         let mut report = FileReport {
             source,
-            diagnostics: std::mem::take(&mut diagnostics),
+            diagnostics,
         };
         report.sort();
         Err(Box::new(report))
