@@ -28,6 +28,10 @@
 //! ]);
 //! ```
 
+pub mod explain;
+pub mod generate;
 pub mod model;
 pub mod render;
+pub mod run;
+pub mod sim;
 pub mod topology;

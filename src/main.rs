@@ -5,11 +5,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use reachlab::model::{Network, Port, Probe};
 use reachlab::render::{self, Palette};
+use reachlab::run::{self as probe_run, ProbeRequest};
+use reachlab::sim::SimConfig;
 use reachlab::topology::{self, FileReport};
 
 /// Exit code: everything checked out.
 const EXIT_OK: u8 = 0;
+/// Exit code: a probe failed or a check did not give the expected outcome.
+const EXIT_FAILED: u8 = 1;
 /// Exit code: an input file is invalid, or the command line is (clap uses 2 as well).
 const EXIT_INVALID: u8 = 2;
 
@@ -27,6 +32,9 @@ struct Cli {
     /// When to use colours.
     #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
     color: ColorWhen,
+    /// Seed of the simulation's random numbers (frame loss); the same seed gives the same output.
+    #[arg(long, global = true, default_value_t = 1)]
+    seed: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +65,61 @@ enum Command {
         /// Show only this node.
         #[arg(long)]
         node: Option<String>,
+    },
+    /// Run every `expect:` entry of the files and compare the predicted outcome with the expected one.
+    Check {
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
+    /// Predict `ping` from node FROM to TO (an address, a node name or a DNS name).
+    Ping {
+        file: PathBuf,
+        from: String,
+        to: String,
+        /// Number of echo requests.
+        #[arg(short = 'c', default_value_t = 4)]
+        count: u16,
+        /// Seconds to wait for a reply after the last request.
+        #[arg(short = 'W')]
+        wait: Option<u64>,
+    },
+    /// Predict `ssh HOST` from node FROM.
+    Ssh {
+        file: PathBuf,
+        from: String,
+        host: String,
+        #[arg(short = 'p', default_value_t = 22)]
+        port: u16,
+    },
+    /// Predict `curl URL` from node FROM (http:// URLs).
+    Curl {
+        file: PathBuf,
+        from: String,
+        url: String,
+    },
+    /// Predict a TCP connection from FROM to TO:PORT.
+    Tcp {
+        file: PathBuf,
+        from: String,
+        to: String,
+        port: u16,
+    },
+    /// Predict a UDP datagram from FROM to TO:PORT.
+    Udp {
+        file: PathBuf,
+        from: String,
+        to: String,
+        port: u16,
+    },
+    /// Every hop of a probe: node, interfaces, route used, decision (ping unless --tcp/--udp).
+    Trace {
+        file: PathBuf,
+        from: String,
+        to: String,
+        #[arg(long, conflicts_with = "udp")]
+        tcp: Option<u16>,
+        #[arg(long)]
+        udp: Option<u16>,
     },
     /// Print the JSON Schema of the topology format.
     Schema,
@@ -92,6 +155,129 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
     match &cli.command {
         Command::Validate { paths } => validate(paths, cli.format, out, palette),
         Command::Show { file, node } => show(file, node.as_deref(), cli.format, out, palette),
+        Command::Check { paths } => check(paths, cli, out, palette),
+        Command::Ping {
+            file,
+            from,
+            to,
+            count,
+            wait,
+        } => {
+            let wait = wait.map(std::time::Duration::from_secs);
+            probe(
+                cli,
+                file,
+                from,
+                to,
+                |_| Ok((Probe::Ping, to.clone())),
+                *count,
+                wait,
+                out,
+                palette,
+            )
+        }
+        Command::Ssh {
+            file,
+            from,
+            host,
+            port,
+        } => probe(
+            cli,
+            file,
+            from,
+            host,
+            |_| {
+                Ok((
+                    Probe::Ssh {
+                        port: port_arg(*port)?,
+                    },
+                    host.clone(),
+                ))
+            },
+            1,
+            None,
+            out,
+            palette,
+        ),
+        Command::Curl { file, from, url } => {
+            let parsed = topology::units::parse_http_url(url);
+            let host = parsed
+                .as_ref()
+                .map_or_else(|_| url.clone(), |u| u.host.clone());
+            probe(
+                cli,
+                file,
+                from,
+                &host,
+                |_| {
+                    let u = parsed.clone().map_err(|e| format!("`{url}`: {e}"))?;
+                    Ok((
+                        Probe::Curl {
+                            port: port_arg(u.port)?,
+                            path: u.path,
+                        },
+                        u.host,
+                    ))
+                },
+                1,
+                None,
+                out,
+                palette,
+            )
+        }
+        Command::Tcp {
+            file,
+            from,
+            to,
+            port,
+        } => probe(
+            cli,
+            file,
+            from,
+            to,
+            |_| {
+                Ok((
+                    Probe::Tcp {
+                        port: port_arg(*port)?,
+                    },
+                    to.clone(),
+                ))
+            },
+            1,
+            None,
+            out,
+            palette,
+        ),
+        Command::Udp {
+            file,
+            from,
+            to,
+            port,
+        } => probe(
+            cli,
+            file,
+            from,
+            to,
+            |_| {
+                Ok((
+                    Probe::Udp {
+                        port: port_arg(*port)?,
+                    },
+                    to.clone(),
+                ))
+            },
+            1,
+            None,
+            out,
+            palette,
+        ),
+        Command::Trace {
+            file,
+            from,
+            to,
+            tcp,
+            udp,
+        } => trace(cli, file, from, to, *tcp, *udp, out, palette),
         Command::Schema => {
             out.write_all(topology::schema_json().as_bytes())?;
             Ok(EXIT_OK)
@@ -246,4 +432,312 @@ fn show(
         Format::Text => out.write_all(render::show_text(&net, only, palette).as_bytes())?,
     }
     Ok(EXIT_OK)
+}
+
+fn port_arg(port: u16) -> Result<Port, String> {
+    Port::new(port).ok_or_else(|| "port 0 cannot be connected to: use 1 to 65535".to_owned())
+}
+
+/// Loads a file for a probe command, printing its diagnostics when it is invalid.
+fn load_for_probe(
+    file: &std::path::Path,
+    format: Format,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<Option<Network>> {
+    match topology::load_path(file) {
+        Ok(loaded) => Ok(Some(loaded.network)),
+        Err(report) => {
+            match format {
+                Format::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&report.json_records()).unwrap_or_default()
+                )?,
+                Format::Text => print_report(&report, out, palette)?,
+            }
+            Ok(None)
+        }
+    }
+}
+
+fn usage_error(message: &str, hint: Option<&str>) -> std::io::Result<u8> {
+    let mut err = std::io::stderr();
+    writeln!(err, "reachlab: {message}")?;
+    if let Some(hint) = hint {
+        writeln!(err, "  hint: {hint}")?;
+    }
+    Ok(EXIT_INVALID)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn probe(
+    cli: &Cli,
+    file: &std::path::Path,
+    from: &str,
+    to: &str,
+    make: impl FnOnce(&Network) -> Result<(Probe, String), String>,
+    count: u16,
+    wait: Option<std::time::Duration>,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let Some(net) = load_for_probe(file, cli.format, out, palette)? else {
+        return Ok(EXIT_INVALID);
+    };
+    let (probe, written) = match make(&net) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e, None),
+    };
+    let from = match probe_run::node_named(&net, from) {
+        Ok(id) => id,
+        Err(e) => return usage_error(&e.to_string(), e.hint()),
+    };
+    let dst = match probe_run::target_address(&net, to) {
+        Ok(addr) => addr,
+        Err(e) => return usage_error(&e.to_string(), e.hint()),
+    };
+    let config = SimConfig {
+        seed: cli.seed,
+        ..SimConfig::default()
+    };
+    let request = ProbeRequest {
+        from,
+        written,
+        dst,
+        probe,
+        count,
+        wait,
+    };
+    let result = probe_run::run_request(&net, request, &config);
+    match cli.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&result.json(&net)).unwrap_or_default()
+        )?,
+        Format::Text => out.write_all(result.text(palette).as_bytes())?,
+    }
+    Ok(if result.run.outcome == reachlab::model::Outcome::Reply {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn trace(
+    cli: &Cli,
+    file: &std::path::Path,
+    from: &str,
+    to: &str,
+    tcp: Option<u16>,
+    udp: Option<u16>,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let Some(net) = load_for_probe(file, cli.format, out, palette)? else {
+        return Ok(EXIT_INVALID);
+    };
+    let probe = match (tcp, udp) {
+        (Some(p), _) => match port_arg(p) {
+            Ok(port) => Probe::Tcp { port },
+            Err(e) => return usage_error(&e, None),
+        },
+        (None, Some(p)) => match port_arg(p) {
+            Ok(port) => Probe::Udp { port },
+            Err(e) => return usage_error(&e, None),
+        },
+        (None, None) => Probe::Ping,
+    };
+    let (from, dst) = match (
+        probe_run::node_named(&net, from),
+        probe_run::target_address(&net, to),
+    ) {
+        (Ok(f), Ok(d)) => (f, d),
+        (Err(e), _) | (_, Err(e)) => return usage_error(&e.to_string(), e.hint()),
+    };
+    let config = SimConfig {
+        seed: cli.seed,
+        ..SimConfig::default()
+    };
+    let request = ProbeRequest {
+        from,
+        written: to.to_owned(),
+        dst,
+        probe,
+        count: 1,
+        wait: None,
+    };
+    let result = probe_run::run_request(&net, request, &config);
+    match cli.format {
+        Format::Json => {
+            let steps: Vec<serde_json::Value> = reachlab::render::trace_rows(&net, &result.run);
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"probe": result.json(&net), "hops": steps})
+                )
+                .unwrap_or_default()
+            )?;
+        }
+        Format::Text => {
+            out.write_all(reachlab::render::trace_table(&net, &result.run).as_bytes())?;
+            writeln!(out, "\noutcome: {}", result.run.outcome)?;
+            if let Some(why) = &result.why {
+                out.write_all(reachlab::render::why_block(why, &result.fixes, palette).as_bytes())?;
+            }
+        }
+    }
+    Ok(if result.run.outcome == reachlab::model::Outcome::Reply {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+fn check(
+    paths: &[PathBuf],
+    cli: &Cli,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let files = match topology::collect_topology_files(paths) {
+        Ok(files) if !files.is_empty() => files,
+        Ok(_) => return usage_error("no *.yaml or *.yml files given", None),
+        Err(e) => return usage_error(&format!("cannot list the files: {e}"), None),
+    };
+    let config = SimConfig {
+        seed: cli.seed,
+        ..SimConfig::default()
+    };
+    let (mut invalid, mut failed, mut total) = (0usize, 0usize, 0usize);
+    let mut records = Vec::new();
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    let mut failures = String::new();
+    for path in &files {
+        let net = match topology::load_path(path) {
+            Ok(loaded) => loaded.network,
+            Err(report) => {
+                invalid += 1;
+                if cli.format == Format::Text {
+                    print_report(&report, out, palette)?;
+                } else {
+                    records.push(serde_json::json!({"file": path.display().to_string(), "valid": false, "diagnostics": report.json_records()}));
+                }
+                continue;
+            }
+        };
+        for row in probe_run::check(&net, &config) {
+            total += 1;
+            if !row.ok {
+                failed += 1;
+                failures.push_str(&format!(
+                    "\n{} {} ({}): expected {}, predicted {}{}\n",
+                    palette_mark(palette, false),
+                    row.probe,
+                    row.origin,
+                    row.expected,
+                    row.predicted,
+                    if row.detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", row.detail)
+                    }
+                ));
+                failures.push_str(&row.result.text(palette));
+            }
+            records.push(serde_json::json!({
+                "file": path.display().to_string(),
+                "probe": row.probe,
+                "expected": row.expected.name(),
+                "predicted": row.predicted.name(),
+                "detail": row.detail,
+                "ok": row.ok,
+                "origin": row.origin.to_string(),
+            }));
+            rows.push([
+                path.display().to_string(),
+                row.probe,
+                row.expected.to_string(),
+                row.predicted.to_string(),
+                row.detail,
+                palette_mark(palette, row.ok),
+            ]);
+        }
+    }
+    match cli.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&records).unwrap_or_default()
+        )?,
+        Format::Text => {
+            let header =
+                ["file", "probe", "expected", "predicted", "detail", "ok"].map(String::from);
+            let widths: Vec<usize> = (0..6)
+                .map(|c| {
+                    std::iter::once(&header)
+                        .chain(&rows)
+                        .map(|r| console_width(&r[c]))
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            for row in std::iter::once(&header).chain(&rows) {
+                let cells: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - console_width(cell))))
+                    .collect();
+                writeln!(out, "{}", cells.join("  ").trim_end())?;
+            }
+            out.write_all(failures.as_bytes())?;
+            writeln!(
+                out,
+                "\n{} expectations in {} file{}: {} as expected, {failed} not{}",
+                total,
+                files.len(),
+                if files.len() == 1 { "" } else { "s" },
+                total - failed,
+                if invalid > 0 {
+                    format!(", {invalid} invalid files")
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+    }
+    Ok(if invalid > 0 {
+        EXIT_INVALID
+    } else if failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
+}
+
+fn palette_mark(palette: Palette, ok: bool) -> String {
+    let (style, mark) = if ok {
+        (palette.ok(), "✓")
+    } else {
+        (palette.error(), "✗")
+    };
+    format!("{style}{mark}{style:#}")
+}
+
+/// Width on screen, ignoring ANSI colour sequences.
+fn console_width(text: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\u{1b}') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
 }

@@ -1,5 +1,5 @@
 //! Every ```yaml example in docs/topology-format.md is a complete topology that validates, and
-//! the README's example session shows what the program really prints.
+//! whose expectations hold.
 
 use reachlab::topology::load_str;
 

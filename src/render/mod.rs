@@ -3,8 +3,13 @@
 
 mod diagnostics;
 mod palette;
+mod probe;
 mod show;
 
 pub use diagnostics::{render_report, render_summary};
 pub use palette::Palette;
+pub use probe::{
+    ToolOutput, curl_output, ping_output, ssh_output, tcp_output, trace_rows, trace_table,
+    udp_output, why_block,
+};
 pub use show::{ip_route, ip_route_line, show_json, show_text};

@@ -17,3 +17,8 @@ pub use load::{Loaded, MAX_FILE_BYTES, collect_topology_files, load_path, load_s
 pub use schema::{schema, schema_json};
 pub use source::{Located, Origin, SourceFile, Span};
 pub use write::{to_file, to_yaml};
+
+/// The name in `names` closest to `word`, if it is a likely typo of it.
+pub fn closest_name<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
+    structure::closest(word, names.iter().copied())
+}

@@ -1,0 +1,266 @@
+//! Fixes: concrete changes to the topology that make a failed probe succeed, each checked by
+//! running the probe again on a changed copy of the network. A fix is printed as the YAML the
+//! user adds to the file.
+
+use std::net::Ipv4Addr;
+
+use crate::model::{
+    Listener, Network, NodeId, Origin, Outcome, Port, Proto, Route, RouteKind, Service,
+};
+use crate::sim::{DropReason, ProbeKind, ProbeRun, SimConfig, StepKind, run_probe};
+
+/// One verified fix: the changes, as YAML, and what the probe does after them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    /// One line per change, e.g. "give `pc` a default route via 192.168.1.1 (router `r1`)".
+    pub summary: Vec<String>,
+    /// The YAML to add, per node.
+    pub yaml: String,
+    /// The outcome once the change is applied (always `Reply`).
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+enum Change {
+    DefaultRoute {
+        node: NodeId,
+        via: Ipv4Addr,
+        router: NodeId,
+    },
+    Forwarding {
+        node: NodeId,
+    },
+    Listen {
+        node: NodeId,
+        proto: Proto,
+        port: Port,
+        service: Service,
+    },
+}
+
+impl Change {
+    fn apply(&self, net: &mut Network) -> bool {
+        match self {
+            Change::DefaultRoute { node, via, .. } => {
+                let Some(dev) = net.nodes[node.index()]
+                    .routes
+                    .routes()
+                    .iter()
+                    .find(|r| r.gateway.is_none() && r.dst.contains(via))
+                    .map(|r| r.dev)
+                else {
+                    return false;
+                };
+                let route = Route {
+                    dst: Default::default(),
+                    gateway: Some(*via),
+                    dev,
+                    metric: 0,
+                    kind: RouteKind::Static,
+                    origin: Origin::default(),
+                };
+                net.nodes[node.index()].routes.insert(route).is_ok()
+            }
+            Change::Forwarding { node } => {
+                net.nodes[node.index()].forwarding = true;
+                true
+            }
+            Change::Listen {
+                node,
+                proto,
+                port,
+                service,
+            } => {
+                net.nodes[node.index()].listeners.push(Listener {
+                    proto: *proto,
+                    port: *port,
+                    bind: None,
+                    service: service.clone(),
+                    origin: Origin::default(),
+                });
+                true
+            }
+        }
+    }
+
+    fn summary(&self, net: &Network) -> String {
+        let name = |n: &NodeId| net.node(*n).name.clone();
+        match self {
+            Change::DefaultRoute { node, via, router } => {
+                format!(
+                    "give `{}` a default route via {via} (router `{}`)",
+                    name(node),
+                    name(router)
+                )
+            }
+            Change::Forwarding { node } => {
+                format!("turn forwarding on at `{}` so it routes", name(node))
+            }
+            Change::Listen {
+                node, proto, port, ..
+            } => {
+                format!(
+                    "run a service on {} port {port} of `{}`",
+                    proto.as_str(),
+                    name(node)
+                )
+            }
+        }
+    }
+
+    fn node(&self) -> NodeId {
+        match self {
+            Change::DefaultRoute { node, .. }
+            | Change::Forwarding { node }
+            | Change::Listen { node, .. } => *node,
+        }
+    }
+
+    fn yaml(&self) -> String {
+        match self {
+            Change::DefaultRoute { via, .. } => {
+                format!("    routes:\n      - {{ to: default, via: {via} }}\n")
+            }
+            Change::Forwarding { .. } => "    forwarding: true\n".into(),
+            Change::Listen {
+                proto,
+                port,
+                service,
+                ..
+            } => {
+                let what = match service {
+                    Service::Ssh { banner } => format!(", ssh: \"{banner}\""),
+                    Service::Http { .. } => ", http: { body: \"ok\" }".into(),
+                    _ => String::new(),
+                };
+                let proto = if *proto == Proto::Udp {
+                    ", proto: udp"
+                } else {
+                    ""
+                };
+                format!("    listen:\n      - {{ port: {port}{proto}{what} }}\n")
+            }
+        }
+    }
+}
+
+/// Candidate changes for the failure `run` shows.
+fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Change> {
+    let mut out = Vec::new();
+    if run.outcome == Outcome::Refused
+        && let Some(step) = run.steps.iter().find(|s| s.kind == StepKind::Refused)
+    {
+        let (proto, port) = match run.kind {
+            ProbeKind::Tcp { port, .. } => (Proto::Tcp, port),
+            ProbeKind::Udp { port, .. } => (Proto::Udp, port),
+            ProbeKind::Ping { .. } => return out,
+        };
+        let service = wanted.cloned().unwrap_or(Service::Plain);
+        out.push(Change::Listen {
+            node: step.node,
+            proto,
+            port,
+            service,
+        });
+        return out;
+    }
+    let drop = run.steps.iter().find_map(|s| match s.kind {
+        StepKind::Dropped { reason, .. } if !matches!(reason, DropReason::Lost { .. }) => {
+            Some((s.node, reason))
+        }
+        _ => None,
+    });
+    let Some((node, reason)) = drop else {
+        return out;
+    };
+    match reason {
+        DropReason::NoRouteAtSender | DropReason::NoRouteBack | DropReason::NoRoute => {
+            for (via, router) in gateways(net, node) {
+                out.push(Change::DefaultRoute { node, via, router });
+            }
+        }
+        DropReason::ForwardingDisabled => out.push(Change::Forwarding { node }),
+        _ => {}
+    }
+    out
+}
+
+/// Addresses of routers (forwarding nodes) on `node`'s connected subnets.
+fn gateways(net: &Network, node: NodeId) -> Vec<(Ipv4Addr, NodeId)> {
+    let mut out = Vec::new();
+    for route in net
+        .node(node)
+        .routes
+        .routes()
+        .iter()
+        .filter(|r| r.gateway.is_none())
+    {
+        let segment = net.interface(route.dev).segment;
+        for &port in &net.segment(segment).interfaces {
+            let iface = net.interface(port);
+            if iface.node == node || !net.node(iface.node).forwarding {
+                continue;
+            }
+            for addr in &iface.addresses {
+                if route.dst.contains(&addr.addr()) && !out.iter().any(|(a, _)| *a == addr.addr()) {
+                    out.push((addr.addr(), iface.node));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Up to `limit` fixes that make the probe get a reply, each of one or two changes, checked by
+/// simulation. `wanted` is the service a new listener should offer (ssh for ssh, http for curl).
+pub fn find_fixes(
+    net: &Network,
+    run: &ProbeRun,
+    wanted: Option<&Service>,
+    config: &SimConfig,
+    limit: usize,
+) -> Vec<Fix> {
+    let quiet = SimConfig {
+        record: true,
+        ..config.clone()
+    };
+    let mut fixes = Vec::new();
+    for first in candidates(net, run, wanted) {
+        if fixes.len() >= limit {
+            break;
+        }
+        let mut changed = net.clone();
+        if !first.apply(&mut changed) {
+            continue;
+        }
+        let again = run_probe(&changed, run.from, run.dst, &run.kind, &quiet);
+        if again.outcome == Outcome::Reply {
+            fixes.push(render(net, &[first]));
+            continue;
+        }
+        // One more change on top, where the first one moved the failure elsewhere.
+        for second in candidates(&changed, &again, wanted) {
+            let mut both = changed.clone();
+            if second.apply(&mut both)
+                && run_probe(&both, run.from, run.dst, &run.kind, &quiet).outcome == Outcome::Reply
+            {
+                fixes.push(render(net, &[first.clone(), second]));
+                break;
+            }
+        }
+    }
+    fixes
+}
+
+fn render(net: &Network, changes: &[Change]) -> Fix {
+    let mut yaml = String::from("nodes:\n");
+    for change in changes {
+        yaml.push_str(&format!("  - name: {}\n", net.node(change.node()).name));
+        yaml.push_str(&change.yaml());
+    }
+    Fix {
+        summary: changes.iter().map(|c| c.summary(net)).collect(),
+        yaml,
+        outcome: Outcome::Reply,
+    }
+}

@@ -1,0 +1,222 @@
+//! Finding the decisive step of a failed probe and saying it as a network engineer would.
+
+use std::net::Ipv4Addr;
+
+use crate::model::{Network, Origin, Outcome, Service};
+use crate::sim::{DropReason, ProbeKind, ProbeRun, Step, StepKind};
+
+/// Why a probe did not get the expected answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Why {
+    /// What happened, one sentence per line.
+    pub lines: Vec<String>,
+    /// The element of the file the explanation is about.
+    pub origin: Option<Origin>,
+}
+
+fn iface_name(net: &Network, iface: Option<crate::model::IfaceId>) -> String {
+    iface.map_or_else(|| "loopback".to_owned(), |i| net.interface(i).name.clone())
+}
+
+fn subnets(net: &Network, node: crate::model::NodeId) -> String {
+    let routes = net.node(node).routes.routes();
+    if routes.is_empty() {
+        return "its routing table is empty".into();
+    }
+    let list: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({})",
+                if r.dst.prefix_len() == 0 {
+                    "default".to_owned()
+                } else {
+                    r.dst.to_string()
+                },
+                net.interface(r.dev).name
+            )
+        })
+        .collect();
+    format!("its routes cover only {}", list.join(", "))
+}
+
+/// The explanation of `run`, or `None` when it got a reply.
+pub fn why(net: &Network, run: &ProbeRun) -> Option<Why> {
+    if run.outcome == Outcome::Reply {
+        return None;
+    }
+    let node_origin = |n: crate::model::NodeId| Some(net.node(n).origin.clone());
+    let dst = run.dst;
+    let first_drop = run
+        .steps
+        .iter()
+        .find(|s| matches!(s.kind, StepKind::Dropped { reason, .. } if !matches!(reason, DropReason::Lost { .. })))
+        .or_else(|| run.steps.iter().find(|s| matches!(s.kind, StepKind::Dropped { .. })));
+    if run.outcome == Outcome::Refused
+        && let Some(step) = run.steps.iter().find(|s| s.kind == StepKind::Refused)
+    {
+        let node = net.node(step.node);
+        let (proto, port) = match run.kind {
+            ProbeKind::Tcp { port, .. } => ("tcp", port),
+            ProbeKind::Udp { port, .. } => ("udp", port),
+            ProbeKind::Ping { .. } => ("icmp", crate::model::Port::SSH),
+        };
+        let listening: Vec<String> = node
+            .listeners
+            .iter()
+            .map(|l| format!("{}/{}", l.proto.as_str(), l.port))
+            .collect();
+        let answer = if proto == "tcp" {
+            "answered the SYN with RST"
+        } else {
+            "answered with ICMP port unreachable"
+        };
+        return Some(Why {
+            lines: vec![
+                format!(
+                    "nothing listens on {proto} port {port} of node `{}` ({}), so its kernel {answer}",
+                    node.name, step.packet.dst
+                ),
+                if listening.is_empty() {
+                    format!("node `{}` has no `listen:` entries", node.name)
+                } else {
+                    format!("node `{}` listens on {}", node.name, listening.join(", "))
+                },
+            ],
+            origin: node_origin(step.node),
+        });
+    }
+    let Some(step) = first_drop else {
+        return Some(Why {
+            lines: vec![match run.stopped {
+                Some(stopped) => {
+                    format!("the simulation stopped early ({stopped:?}) before an answer came")
+                }
+                None => format!("no answer came back from {dst}, and no node dropped the packets"),
+            }],
+            origin: None,
+        });
+    };
+    let StepKind::Dropped { in_iface, reason } = step.kind else {
+        unreachable!("found as a drop")
+    };
+    let node = net.node(step.node);
+    let what = step.packet.describe();
+    let (lines, origin) = match reason {
+        DropReason::NoRouteAtSender => (
+            vec![
+                format!("node `{}` has no route to {dst}: {}", node.name, subnets(net, step.node)),
+                "so the call fails at once with `connect: Network is unreachable` (ENETUNREACH)".into(),
+            ],
+            node_origin(step.node),
+        ),
+        DropReason::ForwardingDisabled => (
+            vec![
+                format!("{what} to {} reached node `{}` on {}, but `{}` is not a router (forwarding: false)", step.packet.dst, node.name, iface_name(net, in_iface), node.name),
+                "a Linux host with net.ipv4.ip_forward=0 drops packets that are not for it, silently".into(),
+            ],
+            node_origin(step.node),
+        ),
+        DropReason::NoRoute if Some(step.packet.dst) == run.src => {
+            // The answer, on its way back to the prober, found no road.
+            let answerer = net.node_by_address(step.packet.src).map_or_else(|| step.packet.src.to_string(), |n| format!("`{}`", n.name));
+            (
+                vec![
+                    format!("the answer from {answerer} ({what}) reached router `{}`, which has no route back to {} ({})", node.name, step.packet.dst, subnets(net, step.node)),
+                    format!("`{}` told {answerer} with ICMP Destination Net Unreachable; `{}` hears nothing", node.name, net.node(run.from).name),
+                ],
+                node_origin(step.node),
+            )
+        }
+        DropReason::NoRoute => (
+            vec![format!(
+                "router `{}` has no route to {} ({}); it answered with ICMP Destination Net Unreachable",
+                node.name,
+                step.packet.dst,
+                subnets(net, step.node)
+            )],
+            node_origin(step.node),
+        ),
+        DropReason::TtlExpired => {
+            let path = loop_path(net, &run.steps);
+            (
+                vec![
+                    format!("the TTL ran out at node `{}`: it answered with ICMP Time to live exceeded", node.name),
+                    format!("the packet went round {path}: a routing loop"),
+                ],
+                node_origin(step.node),
+            )
+        }
+        DropReason::ArpFailed { iface, nexthop } => {
+            let segment = net.segment(net.interface(iface).segment);
+            let origin = net.node(step.node).routes.lookup(step.packet.dst).map(|r| r.origin.clone());
+            (
+                vec![
+                    format!("node `{}` asked on segment `{}` (ARP, 3 times) who has {nexthop}, and nobody answered", node.name, segment.name),
+                    if owner_elsewhere(net, nexthop) {
+                        format!("{nexthop} exists, but not on segment `{}`", segment.name)
+                    } else {
+                        format!("no interface on segment `{}` has the address {nexthop}", segment.name)
+                    },
+                ],
+                origin.or_else(|| node_origin(step.node)),
+            )
+        }
+        DropReason::NoRouteBack => (
+            vec![
+                format!("node `{}` got the probe, but its answer ({what}) cannot go back: it has no route to {} ({})", node.name, step.packet.dst, subnets(net, step.node)),
+                "the sender waits and times out".into(),
+            ],
+            node_origin(step.node),
+        ),
+        DropReason::MartianSource => (
+            vec![
+                format!("{what} came back to node `{}` on {} with `{}`'s own address {} as its source", node.name, iface_name(net, in_iface), node.name, step.packet.src),
+                "Linux drops such \"martian\" packets on arrival (accept_local=0): the route sends them back to their sender".into(),
+            ],
+            node_origin(step.node),
+        ),
+        DropReason::Lost { segment } => {
+            let s = net.segment(segment);
+            (
+                vec![format!("{what} was lost on segment `{}` (loss {}%)", s.name, s.loss * 100.0)],
+                Some(s.origin.clone()),
+            )
+        }
+    };
+    Some(Why { lines, origin })
+}
+
+fn owner_elsewhere(net: &Network, addr: Ipv4Addr) -> bool {
+    net.node_by_address(addr).is_some()
+}
+
+/// `r1 → r2 → r1 → …` from the forwarding steps of the first packet.
+fn loop_path(net: &Network, steps: &[Step]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for step in steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::Forwarded { .. }))
+        .take(6)
+    {
+        names.push(&net.node(step.node).name);
+    }
+    if names.is_empty() {
+        return "the network".into();
+    }
+    format!("{} → …", names.join(" → "))
+}
+
+/// The listener kind on the target, for wording tool output.
+pub(crate) fn service_at(
+    net: &Network,
+    dst: Ipv4Addr,
+    port: crate::model::Port,
+    proto: crate::model::Proto,
+) -> Option<&Service> {
+    let node = net.node_by_address(dst)?;
+    node.listeners
+        .iter()
+        .find(|l| l.accepts(proto, dst, port))
+        .map(|l| &l.service)
+}

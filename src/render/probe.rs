@@ -1,0 +1,380 @@
+//! Probe results printed the way the real tools print them: iputils `ping`, OpenSSH `ssh`,
+//! curl 7.81 (Ubuntu 22.04, as in the labs) and OpenBSD `nc -zv` for bare TCP; then the
+//! `why:` block and the verified fixes.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::Palette;
+use crate::explain::{Fix, Why};
+use crate::model::{Network, Port, Service};
+use crate::sim::{IcmpError, Observed, ProbeRun, StepKind};
+
+/// What a tool prints and the exit code it ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOutput {
+    pub text: String,
+    pub exit_code: i32,
+}
+
+/// iputils' RTT format: 3 decimals below 1 ms, 2 below 10 ms, 1 below 100 ms, none above.
+fn rtt_ms(d: Duration) -> String {
+    let us = d.as_micros();
+    match us {
+        0..1_000 => format!("{}.{:03}", us / 1000, us % 1000),
+        1_000..10_000 => format!("{}.{:02}", us / 1000, (us % 1000) / 10),
+        10_000..100_000 => format!("{}.{:01}", us / 1000, (us % 1000) / 100),
+        _ => format!("{}", us / 1000),
+    }
+}
+
+/// `ping -c N TARGET` as iputils prints it. `written` is the target as the user typed it.
+pub fn ping_output(run: &ProbeRun, written: &str) -> ToolOutput {
+    let dst = run.dst;
+    let Observed::Ping {
+        sent,
+        replies,
+        errors,
+        redirects,
+    } = &run.observed
+    else {
+        return ToolOutput {
+            text: "ping: connect: Network is unreachable\n".into(),
+            exit_code: 2,
+        };
+    };
+    let named = written != dst.to_string();
+    let who = if named {
+        format!("{written} ({dst})")
+    } else {
+        dst.to_string()
+    };
+    let mut out = format!("PING {who} 56(84) bytes of data.\n");
+    let mut events: Vec<(Duration, String)> = Vec::new();
+    for r in replies {
+        let at = Duration::from_secs(u64::from(r.seq - 1)) + r.rtt;
+        events.push((
+            at,
+            format!(
+                "64 bytes from {who}: icmp_seq={} ttl={} time={} ms",
+                r.seq,
+                r.ttl,
+                rtt_ms(r.rtt)
+            ),
+        ));
+    }
+    for r in redirects {
+        events.push((
+            r.at.since(crate::sim::SimTime::ZERO),
+            format!(
+                "From {}: icmp_seq={} Redirect Host(New nexthop: {})",
+                r.from, r.seq, r.gateway
+            ),
+        ));
+    }
+    for e in errors {
+        events.push((
+            e.at.since(crate::sim::SimTime::ZERO),
+            format!("From {} icmp_seq={} {}", e.from, e.seq, e.error.name()),
+        ));
+    }
+    events.sort_by_key(|(at, _)| *at);
+    for (_, line) in &events {
+        out.push_str(line);
+        out.push('\n');
+    }
+    let received = replies.len();
+    let loss = 100 * (usize::from(*sent) - received) / usize::from((*sent).max(1));
+    let errs = if errors.is_empty() {
+        String::new()
+    } else {
+        format!(", +{} errors", errors.len())
+    };
+    let elapsed = 1000 * u64::from(sent.saturating_sub(1));
+    let _ = write!(
+        out,
+        "\n--- {written} ping statistics ---\n{sent} packets transmitted, {received} received{errs}, {loss}% packet loss, time {elapsed}ms\n"
+    );
+    if !replies.is_empty() {
+        let ms: Vec<f64> = replies
+            .iter()
+            .map(|r| r.rtt.as_secs_f64() * 1000.0)
+            .collect();
+        let n = ms.len() as f64;
+        let (min, max) = ms
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let avg = ms.iter().sum::<f64>() / n;
+        let mdev = (ms.iter().map(|x| x * x).sum::<f64>() / n - avg * avg)
+            .max(0.0)
+            .sqrt();
+        let _ = writeln!(
+            out,
+            "rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms"
+        );
+    }
+    ToolOutput {
+        text: out,
+        exit_code: if received > 0 { 0 } else { 1 },
+    }
+}
+
+/// The errno text a failed `connect()` shows.
+fn connect_error(observed: &Observed) -> Option<&'static str> {
+    match observed {
+        Observed::Reset { .. } => Some("Connection refused"),
+        Observed::Error(e) => Some(match e.error {
+            IcmpError::PortUnreachable => "Connection refused",
+            IcmpError::NetUnreachable => "Network is unreachable",
+            IcmpError::HostUnreachable | IcmpError::AdminProhibited => "No route to host",
+            IcmpError::TtlExceeded => "No route to host",
+        }),
+        Observed::Silence { .. } => Some("Connection timed out"),
+        Observed::NoRoute => Some("Network is unreachable"),
+        _ => None,
+    }
+}
+
+fn elapsed(observed: &Observed) -> Duration {
+    match observed {
+        Observed::Connected { rtt, .. } | Observed::UdpAnswer { rtt, .. } => *rtt,
+        Observed::Reset { after, .. } => *after,
+        Observed::Error(e) => e.at.since(crate::sim::SimTime::ZERO),
+        Observed::Silence { waited } => *waited,
+        _ => Duration::ZERO,
+    }
+}
+
+/// `ssh [-p PORT] HOST`: the server's banner, or OpenSSH's connect error (exit 255).
+pub fn ssh_output(net: &Network, run: &ProbeRun, written: &str, port: Port) -> ToolOutput {
+    if let Some(error) = connect_error(&run.observed) {
+        return ToolOutput {
+            text: format!("ssh: connect to host {written} port {port}: {error}\n"),
+            exit_code: 255,
+        };
+    }
+    match crate::explain::service_at(net, run.dst, port, crate::model::Proto::Tcp) {
+        Some(Service::Ssh { banner }) => ToolOutput {
+            text: format!("{banner}\n"),
+            exit_code: 0,
+        },
+        _ => ToolOutput {
+            text: format!(
+                "kex_exchange_identification: Connection closed by remote host\nConnection closed by {} port {port}\n",
+                run.dst
+            ),
+            exit_code: 255,
+        },
+    }
+}
+
+/// `curl URL`: the body, or curl's error line and exit code.
+pub fn curl_output(net: &Network, run: &ProbeRun, host: &str, port: Port) -> ToolOutput {
+    if let Some(error) = connect_error(&run.observed) {
+        let code = if matches!(run.observed, Observed::Silence { .. }) {
+            28
+        } else {
+            7
+        };
+        let ms = elapsed(&run.observed).as_millis();
+        return ToolOutput {
+            text: format!(
+                "curl: ({code}) Failed to connect to {host} port {port} after {ms} ms: {error}\n"
+            ),
+            exit_code: code,
+        };
+    }
+    match crate::explain::service_at(net, run.dst, port, crate::model::Proto::Tcp) {
+        Some(Service::Http { body, .. }) => ToolOutput {
+            text: body.clone(),
+            exit_code: 0,
+        },
+        Some(Service::Ssh { .. } | Service::Banner(_)) => ToolOutput {
+            text: "curl: (1) Received HTTP/0.9 when not allowed\n".into(),
+            exit_code: 1,
+        },
+        _ => ToolOutput {
+            text: "curl: (52) Empty reply from server\n".into(),
+            exit_code: 52,
+        },
+    }
+}
+
+/// A bare TCP connection, worded as `nc -zv HOST PORT`.
+pub fn tcp_output(run: &ProbeRun, written: &str, port: Port) -> ToolOutput {
+    match connect_error(&run.observed) {
+        Some(error) => ToolOutput {
+            text: format!("nc: connect to {written} port {port} (tcp) failed: {error}\n"),
+            exit_code: 1,
+        },
+        None => ToolOutput {
+            text: format!("Connection to {written} {port} port [tcp/*] succeeded!\n"),
+            exit_code: 0,
+        },
+    }
+}
+
+/// One UDP datagram and what came back.
+pub fn udp_output(run: &ProbeRun, written: &str, port: Port) -> ToolOutput {
+    let text = match &run.observed {
+        Observed::UdpAnswer { rtt, from } => format!(
+            "udp {written} port {port}: answer from {from} after {} ms\n",
+            rtt_ms(*rtt)
+        ),
+        Observed::Error(e) => format!(
+            "udp {written} port {port}: From {} {} ({})\n",
+            e.from,
+            e.error.name(),
+            connect_error(&run.observed).unwrap_or("")
+        ),
+        Observed::NoRoute => format!("udp {written} port {port}: sendto: Network is unreachable\n"),
+        Observed::Silence { waited } => format!(
+            "udp {written} port {port}: no answer in {} s\n",
+            waited.as_secs()
+        ),
+        _ => String::new(),
+    };
+    let exit_code = i32::from(!matches!(run.observed, Observed::UdpAnswer { .. }));
+    ToolOutput { text, exit_code }
+}
+
+/// The `why:` block and the verified fixes.
+pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
+    let (bold, accent, ok) = (p.bold(), p.accent(), p.ok());
+    let mut out = format!("\n{bold}why:{bold:#}\n");
+    for line in &why.lines {
+        let _ = writeln!(out, "  {line}");
+    }
+    if let Some(origin) = &why.origin {
+        let _ = writeln!(out, "  {accent}-->{accent:#} {origin}");
+    }
+    for fix in fixes {
+        let _ = writeln!(
+            out,
+            "{bold}fix{bold:#} {ok}(verified: the probe then gets a reply){ok:#}: {}",
+            fix.summary.join("; ")
+        );
+        for line in fix.yaml.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if fixes.is_empty() {
+        let _ = writeln!(
+            out,
+            "{bold}fix{bold:#}: none found by trying routes, forwarding and listeners"
+        );
+    }
+    out
+}
+
+/// The hops of a probe as a table: time, node, in → out, route, what happened.
+pub fn trace_table(net: &Network, run: &ProbeRun) -> String {
+    let mut rows: Vec<[String; 5]> = vec![[
+        "time".into(),
+        "node".into(),
+        "in → out".into(),
+        "packet".into(),
+        "decision".into(),
+    ]];
+    let name = |i: crate::model::IfaceId| net.interface(i).name.clone();
+    for step in &run.steps {
+        let node = &net.node(step.node);
+        let route = |index: usize| {
+            node.routes
+                .routes()
+                .get(index)
+                .map_or_else(String::new, |r| super::ip_route_line(net, r))
+        };
+        let (ifaces, decision) = match step.kind {
+            StepKind::Sent {
+                out,
+                route: r,
+                nexthop,
+            } => (
+                format!("- → {}", out.map_or("lo".into(), name)),
+                match r {
+                    Some(i) => format!("sent via {nexthop} (route: {})", route(i)),
+                    None => "local address: loopback".into(),
+                },
+            ),
+            StepKind::Forwarded {
+                in_iface,
+                out,
+                route: r,
+                nexthop,
+            } => (
+                format!("{} → {}", name(in_iface), name(out)),
+                format!(
+                    "forwarded to {nexthop}, ttl now {} (route: {})",
+                    step.packet.ttl,
+                    route(r)
+                ),
+            ),
+            StepKind::Delivered { in_iface } => (
+                format!("{} → local", in_iface.map_or("lo".into(), name)),
+                "delivered".into(),
+            ),
+            StepKind::Refused => ("-".into(), "nothing listens: refused".into()),
+            StepKind::Dropped { in_iface, reason } => (
+                format!("{} → ✗", in_iface.map_or("-".into(), name)),
+                format!("DROPPED: {reason:?}"),
+            ),
+        };
+        rows.push([
+            format!("{:.3} ms", step.at.as_millis_f64()),
+            node.name.clone(),
+            ifaces,
+            format!(
+                "{} {} → {}",
+                step.packet.describe(),
+                step.packet.src,
+                step.packet.dst
+            ),
+            decision,
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+/// The hops as JSON records, for `trace --format json`.
+pub fn trace_rows(net: &Network, run: &ProbeRun) -> Vec<serde_json::Value> {
+    run.steps
+        .iter()
+        .map(|step| {
+            let iface = |i: Option<crate::model::IfaceId>| i.map(|i| net.interface(i).name.clone());
+            let (kind, in_iface, out_iface, route, reason) = match step.kind {
+                StepKind::Sent { out, route, .. } => ("sent", None, iface(out), route, None),
+                StepKind::Forwarded { in_iface, out, route, .. } => ("forwarded", iface(Some(in_iface)), iface(Some(out)), Some(route), None),
+                StepKind::Delivered { in_iface } => ("delivered", iface(in_iface), None, None, None),
+                StepKind::Refused => ("refused", None, None, None, None),
+                StepKind::Dropped { in_iface, reason } => ("dropped", iface(in_iface), None, None, Some(format!("{reason:?}"))),
+            };
+            let node = net.node(step.node);
+            serde_json::json!({
+                "time_ms": step.at.as_millis_f64(),
+                "node": node.name,
+                "kind": kind,
+                "in": in_iface,
+                "out": out_iface,
+                "route": route.and_then(|r| node.routes.routes().get(r)).map(|r| super::ip_route_line(net, r)),
+                "packet": step.packet.describe(),
+                "src": step.packet.src.to_string(),
+                "dst": step.packet.dst.to_string(),
+                "ttl": step.packet.ttl,
+                "reason": reason,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,309 @@
+//! One probe end to end, as the CLI and `check` use it: resolve the target, simulate, explain a
+//! failure, look for verified fixes, and render the tool's output.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use serde_json::{Value, json};
+
+use crate::explain::{Fix, Why, find_fixes, why};
+use crate::model::{Expectation, Network, NodeId, Outcome, Port, Probe, Proto, Service};
+use crate::render::{self, Palette, ToolOutput};
+use crate::sim::{Observed, ProbeKind, ProbeRun, SimConfig, run_probe};
+
+impl Outcome {
+    /// The name used in topology files (`reply`, `host-unreachable`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Reply => "reply",
+            Outcome::Refused => "refused",
+            Outcome::Timeout => "timeout",
+            Outcome::NoRoute => "no-route",
+            Outcome::NetUnreachable => "net-unreachable",
+            Outcome::HostUnreachable => "host-unreachable",
+            Outcome::Filtered => "filtered",
+            Outcome::TtlExceeded => "ttl-exceeded",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a probe could not even start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("`{0}` is not a node of this topology")]
+    UnknownNode(String, Option<String>),
+    #[error("`{0}` is not an address, a node or a DNS name of this topology")]
+    UnknownTarget(String, Option<String>),
+    #[error("{0}")]
+    BadUrl(String),
+}
+
+impl ProbeError {
+    /// A did-you-mean or a list of what exists.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            ProbeError::UnknownNode(_, h) | ProbeError::UnknownTarget(_, h) => h.as_deref(),
+            ProbeError::BadUrl(_) => None,
+        }
+    }
+}
+
+/// A probe as the user asked for it.
+#[derive(Debug, Clone)]
+pub struct ProbeRequest {
+    pub from: NodeId,
+    /// The target as typed (for the tool's wording).
+    pub written: String,
+    pub dst: Ipv4Addr,
+    pub probe: Probe,
+    /// For ping: how many echo requests.
+    pub count: u16,
+    /// For ping: how long to wait after the last request.
+    pub wait: Option<std::time::Duration>,
+}
+
+/// Looks up the source node by name.
+pub fn node_named(net: &Network, name: &str) -> Result<NodeId, ProbeError> {
+    net.node_by_name(name).map(|n| n.id).ok_or_else(|| {
+        let names: Vec<&str> = net.nodes.iter().map(|n| n.name.as_str()).collect();
+        let hint = crate::topology::closest_name(name, &names)
+            .map(|c| format!("did you mean `{c}`?"))
+            .or_else(|| Some(format!("nodes: {}", names.join(", "))));
+        ProbeError::UnknownNode(name.to_owned(), hint)
+    })
+}
+
+/// Resolves what the user typed as a target.
+pub fn target_address(net: &Network, written: &str) -> Result<Ipv4Addr, ProbeError> {
+    net.resolve(written).ok_or_else(|| {
+        let names: Vec<&str> = net
+            .nodes
+            .iter()
+            .flat_map(|n| std::iter::once(n.name.as_str()).chain(n.dns.iter().map(String::as_str)))
+            .collect();
+        let hint =
+            crate::topology::closest_name(written, &names).map(|c| format!("did you mean `{c}`?"));
+        ProbeError::UnknownTarget(written.to_owned(), hint)
+    })
+}
+
+/// The engine probe that imitates a tool.
+pub fn probe_kind(probe: &Probe, count: u16, wait: Option<std::time::Duration>) -> ProbeKind {
+    match probe {
+        Probe::Ping => match (ProbeKind::ping(count.max(1)), wait) {
+            (
+                ProbeKind::Ping {
+                    count, interval, ..
+                },
+                Some(wait),
+            ) => ProbeKind::Ping {
+                count,
+                interval,
+                wait,
+            },
+            (kind, _) => kind,
+        },
+        Probe::Ssh { port } | Probe::Curl { port, .. } | Probe::Tcp { port } => {
+            ProbeKind::tcp(*port)
+        }
+        Probe::Udp { port } => ProbeKind::udp(*port),
+    }
+}
+
+/// The service a fix should start for this probe.
+fn wanted_service(probe: &Probe) -> Option<Service> {
+    match probe {
+        Probe::Ssh { .. } => Some(Service::Ssh {
+            banner: "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.4".into(),
+        }),
+        Probe::Curl { .. } => Some(Service::Http {
+            status: 200,
+            body: "ok".into(),
+            content_type: "text/plain".into(),
+        }),
+        _ => None,
+    }
+}
+
+/// Everything known about one probe.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub request: ProbeRequest,
+    pub run: ProbeRun,
+    pub output: ToolOutput,
+    pub why: Option<Why>,
+    pub fixes: Vec<Fix>,
+}
+
+/// Simulates a probe, renders the tool's output, and explains a failure with verified fixes.
+pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> ProbeResult {
+    let kind = probe_kind(&request.probe, request.count, request.wait);
+    let run = run_probe(net, request.from, request.dst, &kind, config);
+    let output = match &request.probe {
+        Probe::Ping => render::ping_output(&run, &request.written),
+        Probe::Ssh { port } => render::ssh_output(net, &run, &request.written, *port),
+        Probe::Curl { port, .. } => render::curl_output(net, &run, &request.written, *port),
+        Probe::Tcp { port } => render::tcp_output(&run, &request.written, *port),
+        Probe::Udp { port } => render::udp_output(&run, &request.written, *port),
+    };
+    let why = why(net, &run);
+    let fixes = match &why {
+        Some(_) => find_fixes(
+            net,
+            &run,
+            wanted_service(&request.probe).as_ref(),
+            config,
+            2,
+        ),
+        None => Vec::new(),
+    };
+    ProbeResult {
+        request,
+        run,
+        output,
+        why,
+        fixes,
+    }
+}
+
+impl ProbeResult {
+    /// The tool's output followed by the `why:` block when it failed.
+    pub fn text(&self, palette: Palette) -> String {
+        let mut out = self.output.text.clone();
+        if let Some(why) = &self.why {
+            out.push_str(&render::why_block(why, &self.fixes, palette));
+        }
+        out
+    }
+
+    /// The JSON twin.
+    pub fn json(&self, net: &Network) -> Value {
+        let (rtt_ms, ttl) = match &self.run.observed {
+            Observed::Ping { replies, .. } => (
+                replies.first().map(|r| r.rtt.as_secs_f64() * 1e3),
+                replies.first().map(|r| r.ttl),
+            ),
+            Observed::Connected { rtt, ttl } => (Some(rtt.as_secs_f64() * 1e3), Some(*ttl)),
+            Observed::UdpAnswer { rtt, .. } => (Some(rtt.as_secs_f64() * 1e3), None),
+            _ => (None, None),
+        };
+        json!({
+            "from": net.node(self.request.from).name,
+            "probe": self.request.probe.tool(),
+            "target": self.request.written,
+            "address": self.request.dst.to_string(),
+            "source": self.run.src.map(|s| s.to_string()),
+            "outcome": self.run.outcome.name(),
+            "rtt_ms": rtt_ms,
+            "ttl": ttl,
+            "output": self.output.text,
+            "tool_exit_code": self.output.exit_code,
+            "why": self.why.as_ref().map(|w| json!({"lines": w.lines, "origin": w.origin.as_ref().map(ToString::to_string)})),
+            "fixes": self.fixes.iter().map(|f| json!({"summary": f.summary, "yaml": f.yaml})).collect::<Vec<_>>(),
+            "events": self.run.events,
+        })
+    }
+}
+
+/// One row of `reachlab check`.
+#[derive(Debug, Clone)]
+pub struct CheckRow {
+    /// `pc1 ping pc2`.
+    pub probe: String,
+    pub expected: Outcome,
+    pub predicted: Outcome,
+    /// TTL and RTT where relevant, and what did not match.
+    pub detail: String,
+    pub ok: bool,
+    pub origin: crate::model::Origin,
+    pub result: ProbeResult,
+}
+
+/// Runs every `expect:` entry of `net`.
+pub fn check(net: &Network, config: &SimConfig) -> Vec<CheckRow> {
+    net.expectations
+        .iter()
+        .map(|e| check_one(net, e, config))
+        .collect()
+}
+
+fn check_one(net: &Network, e: &Expectation, config: &SimConfig) -> CheckRow {
+    let request = ProbeRequest {
+        from: e.from,
+        written: e.target.written.clone(),
+        dst: e.target.addr,
+        probe: e.probe.clone(),
+        // `max_rtt` is a budget for the steady state: the second echo, caches warm, is measured.
+        count: if e.max_rtt.is_some() { 2 } else { 1 },
+        wait: None,
+    };
+    let result = run_request(net, request, config);
+    let predicted = result.run.outcome;
+    let mut ok = predicted == e.outcome;
+    let mut detail = Vec::new();
+    let (rtt, ttl) = match &result.run.observed {
+        Observed::Ping { replies, .. } => (
+            replies.last().map(|r| r.rtt),
+            replies.first().map(|r| r.ttl),
+        ),
+        Observed::Connected { rtt, ttl } => (Some(*rtt), Some(*ttl)),
+        Observed::UdpAnswer { rtt, .. } => (Some(*rtt), None),
+        _ => (None, None),
+    };
+    if let Some(ttl) = ttl {
+        detail.push(format!("ttl={ttl}"));
+        if let Some(want) = e.ttl
+            && want != ttl
+        {
+            ok = false;
+            detail.push(format!("expected ttl={want}"));
+        }
+    }
+    if let Some(rtt) = rtt {
+        detail.push(format!("rtt={:.3} ms", rtt.as_secs_f64() * 1e3));
+        if let Some(max) = e.max_rtt
+            && rtt > max
+        {
+            ok = false;
+            detail.push(format!("over max_rtt {:.3} ms", max.as_secs_f64() * 1e3));
+        }
+    }
+    let port = match &e.probe {
+        Probe::Ping => String::new(),
+        Probe::Ssh { port }
+        | Probe::Curl { port, .. }
+        | Probe::Tcp { port }
+        | Probe::Udp { port } => format!(":{port}"),
+    };
+    CheckRow {
+        probe: format!(
+            "{} {} {}{port}",
+            net.node(e.from).name,
+            e.probe.tool(),
+            e.target.written
+        ),
+        expected: e.outcome,
+        predicted,
+        detail: detail.join(" "),
+        ok,
+        origin: e.origin.clone(),
+        result,
+    }
+}
+
+/// The port and protocol a probe uses, for messages.
+pub fn probe_port(probe: &Probe) -> Option<(Proto, Port)> {
+    match probe {
+        Probe::Ping => None,
+        Probe::Ssh { port } | Probe::Curl { port, .. } | Probe::Tcp { port } => {
+            Some((Proto::Tcp, *port))
+        }
+        Probe::Udp { port } => Some((Proto::Udp, *port)),
+    }
+}

@@ -1,0 +1,805 @@
+//! The discrete-event engine and the dataplane.
+//!
+//! Events are ordered by (time, sequence number); the one RNG is ChaCha8 seeded from the
+//! configuration, and it is drawn only where a segment has loss, so the same topology and seed
+//! always give the same run. A run ends when the queue is empty, at the time horizon, or when the
+//! event budget is spent, and says which, so that a forwarding loop can never hang it.
+//!
+//! The dataplane follows Linux (see `../shared/docs/semantics.md` §5 and §6):
+//! - segments are learning bridges: unknown and broadcast destinations are flooded;
+//! - ARP with a neighbour cache; an unanswered request is sent 3 times, 1 s apart, then the
+//!   queued packets fail with ICMP host unreachable (to a local sender, from its own address);
+//! - local delivery for the node's own addresses on any interface (weak host) and 127.0.0.0/8;
+//! - forwarding only with `forwarding: true` (silent drop otherwise); the route is looked up
+//!   first (no route: ICMP net unreachable), then the TTL (≤ 1: ICMP time exceeded);
+//! - ICMP errors take the source address the route back to the sender prefers, are never sent
+//!   about ICMP errors, and are not sent when no route leads back.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap as HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use super::packet::{
+    Arp, ArpOp, BROADCAST, Frame, FramePayload, IcmpError, Ipv4Packet, TcpFlags, Transport,
+};
+use super::time::SimTime;
+use super::trace::{DropReason, Step, StepKind};
+use crate::model::{IfaceId, MacAddr, Network, NodeId, Port, Proto, Route, RouteKind, SegmentId};
+
+/// Knobs of a run. The defaults are Linux's where Linux has one.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of the RNG (frame loss). Default 1.
+    pub seed: u64,
+    /// Simulated time after which a run stops. Default 300 s.
+    pub horizon: Duration,
+    /// Events after which a run stops. Default 1,000,000.
+    pub max_events: u64,
+    /// Time a node takes to handle and send on a packet. Default 5 µs (a veth hop).
+    pub node_delay: Duration,
+    /// ARP retransmission interval (`retrans_time_ms`). Default 1 s.
+    pub arp_retrans: Duration,
+    /// ARP requests before giving up (`mcast_solicit`). Default 3.
+    pub arp_probes: u8,
+    /// Record every hop for traces and explanations. Default true.
+    pub record: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            horizon: Duration::from_secs(300),
+            max_events: 1_000_000,
+            node_delay: Duration::from_micros(5),
+            arp_retrans: Duration::from_secs(1),
+            arp_probes: 3,
+            record: true,
+        }
+    }
+}
+
+/// Why a run stopped before its work was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Simulated time reached the horizon.
+    Horizon,
+    /// The event budget was spent (a storm or a loop).
+    EventBudget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    /// A frame reaches an interface.
+    Arrive { iface: IfaceId, frame: Frame },
+    /// A packet to one of the node's own addresses, through loopback.
+    Loopback { node: NodeId, packet: Ipv4Packet },
+    /// Resend or give up an ARP request.
+    ArpTimer { iface: IfaceId, ip: Ipv4Addr },
+    /// A timer of the probe client.
+    Wake,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Event {
+    at: SimTime,
+    seq: u64,
+    kind: EventKind,
+}
+
+impl Ord for Event {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Debug)]
+enum Neigh {
+    Reachable(MacAddr),
+    Incomplete { probes: u8, queue: Vec<Ipv4Packet> },
+}
+
+/// A packet that reached the probe's client: what arrived, when, and from where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub at: SimTime,
+    pub packet: Ipv4Packet,
+}
+
+/// Why a locally generated packet could not be sent at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// No route to the destination: the socket call fails with ENETUNREACH.
+    NoRoute,
+}
+
+/// One simulation run over a network.
+pub struct Sim<'n> {
+    net: &'n Network,
+    config: SimConfig,
+    now: SimTime,
+    seq: u64,
+    events: u64,
+    queue: BinaryHeap<Reverse<Event>>,
+    rng: ChaCha8Rng,
+    /// The bridges' forwarding databases: (segment, MAC) → port learnt. One map for all
+    /// segments, filled as frames flow, so a run costs nothing for the parts it never touches.
+    fdb: HashMap<(SegmentId, MacAddr), IfaceId>,
+    /// Neighbour caches: (interface, IPv4) → state (an interface id names its node).
+    neigh: HashMap<(IfaceId, Ipv4Addr), Neigh>,
+    /// Next hops learnt from ICMP redirects by hosts: (node, destination) → gateway.
+    redirects: HashMap<(NodeId, Ipv4Addr), Ipv4Addr>,
+    client: Option<NodeId>,
+    inbox: Vec<Received>,
+    steps: Vec<Step>,
+    stopped: Option<Stopped>,
+}
+
+impl<'n> Sim<'n> {
+    pub fn new(net: &'n Network, config: SimConfig) -> Self {
+        Self {
+            net,
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+            now: SimTime::ZERO,
+            seq: 0,
+            events: 0,
+            queue: BinaryHeap::new(),
+            fdb: HashMap::default(),
+            neigh: HashMap::default(),
+            redirects: HashMap::default(),
+            client: None,
+            inbox: Vec::new(),
+            steps: Vec::new(),
+            stopped: None,
+        }
+    }
+
+    pub fn network(&self) -> &'n Network {
+        self.net
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Why the run stopped early, if it did.
+    pub fn stopped(&self) -> Option<Stopped> {
+        self.stopped
+    }
+
+    /// The hops recorded so far.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    pub fn take_steps(&mut self) -> Vec<Step> {
+        std::mem::take(&mut self.steps)
+    }
+
+    /// Packets for the client node that arrived since the last call.
+    pub fn take_inbox(&mut self) -> Vec<Received> {
+        std::mem::take(&mut self.inbox)
+    }
+
+    /// Packets delivered to `node`'s own addresses that are not answered by the kernel (echo
+    /// replies, ICMP errors, TCP answers, UDP answers) are handed to the probe through the inbox.
+    pub fn set_client(&mut self, node: NodeId) {
+        self.client = Some(node);
+    }
+
+    fn schedule(&mut self, at: SimTime, kind: EventKind) {
+        self.seq += 1;
+        self.queue.push(Reverse(Event {
+            at,
+            seq: self.seq,
+            kind,
+        }));
+    }
+
+    /// Wakes the client at `at` (so `run_until` returns then).
+    pub fn wake_at(&mut self, at: SimTime) {
+        self.schedule(at, EventKind::Wake);
+    }
+
+    /// Processes events up to and including time `until`; returns early when the client is
+    /// woken or a packet reaches its inbox. Returns false when the run is over (queue empty,
+    /// horizon or budget reached).
+    pub fn run_until(&mut self, until: SimTime) -> bool {
+        let horizon = SimTime::from_duration(self.config.horizon);
+        while let Some(Reverse(event)) = self.queue.peek().copied() {
+            if event.at > until {
+                self.now = until;
+                return true;
+            }
+            if event.at > horizon {
+                self.stopped = Some(Stopped::Horizon);
+                return false;
+            }
+            if self.events >= self.config.max_events {
+                self.stopped = Some(Stopped::EventBudget);
+                return false;
+            }
+            self.queue.pop();
+            self.events += 1;
+            self.now = event.at;
+            let inbox_before = self.inbox.len();
+            match event.kind {
+                EventKind::Arrive { iface, frame } => self.arrive(iface, frame),
+                EventKind::Loopback { node, packet } => self.local_deliver(node, None, packet),
+                EventKind::ArpTimer { iface, ip } => self.arp_timer(iface, ip),
+                EventKind::Wake => return true,
+            }
+            if self.inbox.len() > inbox_before {
+                return true;
+            }
+        }
+        self.now = self.now.max(until.min(horizon));
+        false
+    }
+
+    fn record(&mut self, node: NodeId, packet: Ipv4Packet, kind: StepKind) {
+        if self.config.record {
+            self.steps.push(Step {
+                at: self.now,
+                node,
+                packet,
+                kind,
+            });
+        }
+    }
+
+    // ------------------------------------------------------------------ addresses and routes
+
+    fn is_local(&self, node: NodeId, addr: Ipv4Addr) -> bool {
+        addr.is_loopback()
+            || self
+                .net
+                .interfaces_of(self.net.node(node))
+                .any(|i| i.addresses.iter().any(|a| a.addr() == addr))
+    }
+
+    /// The source address Linux picks for a packet sent along `route` (inet_select_addr): the
+    /// route's preferred source, else an address of the device in the next hop's subnet, else
+    /// the device's first address.
+    pub fn source_for(&self, route: &Route, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if let RouteKind::Connected { src } = route.kind {
+            return Some(src);
+        }
+        let hop = route.gateway.unwrap_or(dst);
+        let iface = self.net.interface(route.dev);
+        iface
+            .addresses
+            .iter()
+            .find(|a| a.contains(&hop))
+            .or_else(|| iface.addresses.first())
+            .map(|a| a.addr())
+            .or_else(|| self.net.node_address(self.net.node(iface.node)))
+    }
+
+    /// Sends a packet the client originates. Fails at once when the node has no route, as
+    /// `connect()` and `sendto()` do; a packet to one of the node's own addresses loops back.
+    pub fn originate(&mut self, node: NodeId, packet: Ipv4Packet) -> Result<(), SendError> {
+        if self.is_local(node, packet.dst) {
+            self.record(
+                node,
+                packet,
+                StepKind::Sent {
+                    out: None,
+                    route: None,
+                    nexthop: packet.dst,
+                },
+            );
+            let at = self.now.after(self.config.node_delay);
+            self.schedule(at, EventKind::Loopback { node, packet });
+            return Ok(());
+        }
+        let Some((index, route)) = self.lookup(node, packet.dst) else {
+            self.record(
+                node,
+                packet,
+                StepKind::Dropped {
+                    in_iface: None,
+                    reason: DropReason::NoRouteAtSender,
+                },
+            );
+            return Err(SendError::NoRoute);
+        };
+        let nexthop = self
+            .redirects
+            .get(&(node, packet.dst))
+            .copied()
+            .unwrap_or_else(|| route.gateway.unwrap_or(packet.dst));
+        let out = route.dev;
+        self.record(
+            node,
+            packet,
+            StepKind::Sent {
+                out: Some(out),
+                route: Some(index),
+                nexthop,
+            },
+        );
+        self.resolve_and_send(out, nexthop, packet);
+        Ok(())
+    }
+
+    /// The source address the node would use to reach `dst`, if it has a route.
+    pub fn source_address(&self, node: NodeId, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.is_local(node, dst) {
+            return Some(dst);
+        }
+        let (_, route) = self.lookup(node, dst)?;
+        self.source_for(route, dst)
+    }
+
+    fn lookup(&self, node: NodeId, dst: Ipv4Addr) -> Option<(usize, &'n Route)> {
+        let routes = self.net.node(node).routes.routes();
+        let route = self.net.node(node).routes.lookup(dst)?;
+        let index = routes
+            .iter()
+            .position(|r| std::ptr::eq(r, route))
+            .unwrap_or(0);
+        Some((index, route))
+    }
+
+    /// Sends a packet the node's kernel generates (replies, errors). Silently dropped without a
+    /// route back, as the kernel does.
+    fn reply(&mut self, node: NodeId, packet: Ipv4Packet) {
+        if self.is_local(node, packet.dst) {
+            let at = self.now.after(self.config.node_delay);
+            self.schedule(at, EventKind::Loopback { node, packet });
+            return;
+        }
+        match self.lookup(node, packet.dst) {
+            Some((index, route)) => {
+                let nexthop = route.gateway.unwrap_or(packet.dst);
+                self.record(
+                    node,
+                    packet,
+                    StepKind::Sent {
+                        out: Some(route.dev),
+                        route: Some(index),
+                        nexthop,
+                    },
+                );
+                self.resolve_and_send(route.dev, nexthop, packet);
+            }
+            None => self.record(
+                node,
+                packet,
+                StepKind::Dropped {
+                    in_iface: None,
+                    reason: DropReason::NoRouteBack,
+                },
+            ),
+        }
+    }
+
+    /// Sends an ICMP error about `about` back to its sender.
+    fn icmp_error(
+        &mut self,
+        node: NodeId,
+        about: &Ipv4Packet,
+        error: IcmpError,
+        local_src: Option<Ipv4Addr>,
+    ) {
+        let Some(original) = about.inner() else {
+            return;
+        };
+        if about.src.is_unspecified() || about.src.is_broadcast() || about.src.is_multicast() {
+            return;
+        }
+        let src = match local_src {
+            Some(src) => Some(src),
+            None => self.source_address(node, about.src),
+        };
+        let Some(src) = src else {
+            self.record(
+                node,
+                *about,
+                StepKind::Dropped {
+                    in_iface: None,
+                    reason: DropReason::NoRouteBack,
+                },
+            );
+            return;
+        };
+        let packet = Ipv4Packet {
+            src,
+            dst: about.src,
+            ttl: self.net.node(node).os.initial_ttl(),
+            transport: Transport::IcmpError { error, original },
+        };
+        self.reply(node, packet);
+    }
+
+    // ------------------------------------------------------------------ L2
+
+    fn resolve_and_send(&mut self, out: IfaceId, nexthop: Ipv4Addr, packet: Ipv4Packet) {
+        let key = (out, nexthop);
+        match self.neigh.get_mut(&key) {
+            Some(Neigh::Reachable(mac)) => {
+                let dst = *mac;
+                self.transmit(out, dst, FramePayload::Ip(packet));
+            }
+            Some(Neigh::Incomplete { queue, .. }) => {
+                // Linux keeps a few packets per unresolved neighbour (unres_qlen).
+                if queue.len() < 3 {
+                    queue.push(packet);
+                }
+            }
+            None => {
+                self.neigh.insert(
+                    key,
+                    Neigh::Incomplete {
+                        probes: 1,
+                        queue: vec![packet],
+                    },
+                );
+                self.send_arp_request(out, nexthop);
+            }
+        }
+    }
+
+    fn send_arp_request(&mut self, out: IfaceId, target_ip: Ipv4Addr) {
+        let iface = self.net.interface(out);
+        let sender_ip = iface
+            .addresses
+            .iter()
+            .find(|a| a.contains(&target_ip))
+            .or_else(|| iface.addresses.first())
+            .map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr());
+        let arp = Arp {
+            op: ArpOp::Request,
+            sender_mac: iface.mac,
+            sender_ip,
+            target_ip,
+        };
+        self.transmit(out, BROADCAST, FramePayload::Arp(arp));
+        let at = self.now.after(self.config.arp_retrans);
+        self.schedule(
+            at,
+            EventKind::ArpTimer {
+                iface: out,
+                ip: target_ip,
+            },
+        );
+    }
+
+    fn arp_timer(&mut self, out: IfaceId, ip: Ipv4Addr) {
+        let node = self.net.interface(out).node;
+        let table = &mut self.neigh;
+        let Some(Neigh::Incomplete { probes, .. }) = table.get_mut(&(out, ip)) else {
+            return;
+        };
+        if *probes < self.config.arp_probes {
+            *probes += 1;
+            self.send_arp_request(out, ip);
+            return;
+        }
+        let Some(Neigh::Incomplete { queue, .. }) = table.remove(&(out, ip)) else {
+            return;
+        };
+        for packet in queue {
+            self.record(
+                node,
+                packet,
+                StepKind::Dropped {
+                    in_iface: None,
+                    reason: DropReason::ArpFailed {
+                        iface: out,
+                        nexthop: ip,
+                    },
+                },
+            );
+            // A local sender hears it from its own address; a forwarded packet's sender from us.
+            let local = self.is_local(node, packet.src).then_some(packet.src);
+            self.icmp_error(node, &packet, IcmpError::HostUnreachable, local);
+        }
+    }
+
+    /// Puts a frame on the wire of `out`'s segment: the bridge learns the source and forwards
+    /// to the known port, or floods.
+    fn transmit(&mut self, out: IfaceId, dst: MacAddr, payload: FramePayload) {
+        let iface = self.net.interface(out);
+        let frame = Frame {
+            src: iface.mac,
+            dst,
+            payload,
+        };
+        let segment = self.net.segment(iface.segment);
+        self.fdb.insert((segment.id, iface.mac), out);
+        let known = if dst == BROADCAST {
+            None
+        } else {
+            self.fdb.get(&(segment.id, dst)).copied()
+        };
+        let at = self.now.after(self.config.node_delay + segment.latency);
+        match known {
+            Some(port) if port != out => self.deliver_frame(port, frame, at, segment.loss),
+            Some(_) => {}
+            None => {
+                for index in 0..segment.interfaces.len() {
+                    let port = segment.interfaces[index];
+                    if port != out {
+                        self.deliver_frame(port, frame, at, segment.loss);
+                    }
+                }
+            }
+        }
+    }
+
+    fn deliver_frame(&mut self, port: IfaceId, frame: Frame, at: SimTime, loss: f64) {
+        if loss > 0.0 {
+            let draw = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            if draw < loss {
+                if let FramePayload::Ip(packet) = frame.payload {
+                    let node = self.net.interface(port).node;
+                    let segment = self.net.interface(port).segment;
+                    self.record(
+                        node,
+                        packet,
+                        StepKind::Dropped {
+                            in_iface: Some(port),
+                            reason: DropReason::Lost { segment },
+                        },
+                    );
+                }
+                return;
+            }
+        }
+        self.schedule(at, EventKind::Arrive { iface: port, frame });
+    }
+
+    fn arrive(&mut self, iface_id: IfaceId, frame: Frame) {
+        let iface = self.net.interface(iface_id);
+        if frame.dst != iface.mac && frame.dst != BROADCAST {
+            return; // not for this NIC
+        }
+        let node = iface.node;
+        match frame.payload {
+            FramePayload::Arp(arp) => self.arp(node, iface_id, arp),
+            FramePayload::Ip(packet) => self.ip_receive(node, iface_id, packet),
+        }
+    }
+
+    fn arp(&mut self, node: NodeId, iface_id: IfaceId, arp: Arp) {
+        match arp.op {
+            ArpOp::Request => {
+                // arp_ignore=0: answer for any local address, on any interface.
+                if !self.is_local(node, arp.target_ip) || arp.target_ip.is_loopback() {
+                    return;
+                }
+                self.learn(iface_id, arp.sender_ip, arp.sender_mac, true);
+                let mac = self.net.interface(iface_id).mac;
+                let reply = Arp {
+                    op: ArpOp::Reply,
+                    sender_mac: mac,
+                    sender_ip: arp.target_ip,
+                    target_ip: arp.sender_ip,
+                };
+                self.transmit(iface_id, arp.sender_mac, FramePayload::Arp(reply));
+            }
+            ArpOp::Reply => self.learn(iface_id, arp.sender_ip, arp.sender_mac, false),
+        }
+    }
+
+    /// Records a neighbour and sends what waited for it. `create`: a request addressed to us
+    /// creates the entry; an unsolicited reply only updates one (arp_accept=0).
+    fn learn(&mut self, iface: IfaceId, ip: Ipv4Addr, mac: MacAddr, create: bool) {
+        let table = &mut self.neigh;
+        let waiting = match table.get_mut(&(iface, ip)) {
+            Some(entry) => match std::mem::replace(entry, Neigh::Reachable(mac)) {
+                Neigh::Incomplete { queue, .. } => queue,
+                Neigh::Reachable(_) => Vec::new(),
+            },
+            None if create => {
+                table.insert((iface, ip), Neigh::Reachable(mac));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        for packet in waiting {
+            self.transmit(iface, mac, FramePayload::Ip(packet));
+        }
+    }
+
+    // ------------------------------------------------------------------ L3
+
+    fn ip_receive(&mut self, node: NodeId, in_iface: IfaceId, packet: Ipv4Packet) {
+        // fib_validate_source: a packet from the wire claiming one of our own addresses as its
+        // source is a martian, dropped before routing (accept_local=0).
+        if self.is_local(node, packet.src) {
+            return self.record(
+                node,
+                packet,
+                StepKind::Dropped {
+                    in_iface: Some(in_iface),
+                    reason: DropReason::MartianSource,
+                },
+            );
+        }
+        if self.is_local(node, packet.dst) {
+            return self.local_deliver(node, Some(in_iface), packet);
+        }
+        if !self.net.node(node).forwarding {
+            return self.record(
+                node,
+                packet,
+                StepKind::Dropped {
+                    in_iface: Some(in_iface),
+                    reason: DropReason::ForwardingDisabled,
+                },
+            );
+        }
+        let Some((index, route)) = self.lookup(node, packet.dst) else {
+            self.record(
+                node,
+                packet,
+                StepKind::Dropped {
+                    in_iface: Some(in_iface),
+                    reason: DropReason::NoRoute,
+                },
+            );
+            return self.icmp_error(node, &packet, IcmpError::NetUnreachable, None);
+        };
+        if packet.ttl <= 1 {
+            self.record(
+                node,
+                packet,
+                StepKind::Dropped {
+                    in_iface: Some(in_iface),
+                    reason: DropReason::TtlExpired,
+                },
+            );
+            return self.icmp_error(node, &packet, IcmpError::TtlExceeded, None);
+        }
+        let forwarded = Ipv4Packet {
+            ttl: packet.ttl - 1,
+            ..packet
+        };
+        let nexthop = route.gateway.unwrap_or(packet.dst);
+        self.record(
+            node,
+            forwarded,
+            StepKind::Forwarded {
+                in_iface,
+                out: route.dev,
+                route: index,
+                nexthop,
+            },
+        );
+        self.resolve_and_send(route.dev, nexthop, forwarded);
+        // Out the way it came, to a sender on that link: tell the sender the better next hop
+        // (send_redirects=1; __mkroute_input sets IPSKB_DOREDIRECT), having forwarded it anyway.
+        let on_link = |a: &ipnet::Ipv4Net| a.contains(&packet.src) && a.contains(&nexthop);
+        if route.dev == in_iface
+            && self.net.interface(in_iface).addresses.iter().any(on_link)
+            && let Some(original) = packet.inner()
+            && let Some(src) = self.source_address(node, packet.src)
+        {
+            let ttl = self.net.node(node).os.initial_ttl();
+            let transport = Transport::Redirect {
+                gateway: nexthop,
+                original,
+            };
+            self.reply(
+                node,
+                Ipv4Packet {
+                    src,
+                    dst: packet.src,
+                    ttl,
+                    transport,
+                },
+            );
+        }
+    }
+
+    fn local_deliver(&mut self, node: NodeId, in_iface: Option<IfaceId>, packet: Ipv4Packet) {
+        self.record(node, packet, StepKind::Delivered { in_iface });
+        let ttl = self.net.node(node).os.initial_ttl();
+        let client = self.client == Some(node);
+        match packet.transport {
+            Transport::EchoRequest { id, seq } => {
+                let answer = Ipv4Packet {
+                    src: packet.dst,
+                    dst: packet.src,
+                    ttl,
+                    transport: Transport::EchoReply { id, seq },
+                };
+                self.reply(node, answer);
+            }
+            Transport::Tcp {
+                sport,
+                dport,
+                flags: TcpFlags::Syn,
+            } => {
+                let flags = if self.listening(node, Proto::Tcp, packet.dst, dport) {
+                    TcpFlags::SynAck
+                } else {
+                    TcpFlags::Rst
+                };
+                if flags == TcpFlags::Rst {
+                    self.record(node, packet, StepKind::Refused);
+                }
+                let answer = Ipv4Packet {
+                    src: packet.dst,
+                    dst: packet.src,
+                    ttl,
+                    transport: Transport::Tcp {
+                        sport: dport,
+                        dport: sport,
+                        flags,
+                    },
+                };
+                self.reply(node, answer);
+            }
+            Transport::Udp { sport, dport } if !client || !self.is_client_port(sport, dport) => {
+                if self.listening(node, Proto::Udp, packet.dst, dport) {
+                    let answer = Ipv4Packet {
+                        src: packet.dst,
+                        dst: packet.src,
+                        ttl,
+                        transport: Transport::Udp {
+                            sport: dport,
+                            dport: sport,
+                        },
+                    };
+                    self.reply(node, answer);
+                } else {
+                    self.record(node, packet, StepKind::Refused);
+                    self.icmp_error(node, &packet, IcmpError::PortUnreachable, Some(packet.dst));
+                }
+            }
+            // Hosts take the advice (accept_redirects=1); routers ignore it.
+            Transport::Redirect { gateway, original } if !self.net.node(node).forwarding => {
+                self.redirects.insert((node, original.dst), gateway);
+                if client {
+                    self.inbox.push(Received {
+                        at: self.now,
+                        packet,
+                    });
+                }
+            }
+            _ if client => self.inbox.push(Received {
+                at: self.now,
+                packet,
+            }),
+            _ => {}
+        }
+    }
+
+    /// Client sockets use ephemeral ports; a UDP datagram to one is an answer for the client.
+    fn is_client_port(&self, _sport: u16, dport: u16) -> bool {
+        dport >= super::probe::EPHEMERAL_PORT
+    }
+
+    fn listening(&self, node: NodeId, proto: Proto, dst: Ipv4Addr, port: u16) -> bool {
+        let Some(port) = Port::new(port) else {
+            return false;
+        };
+        self.net
+            .node(node)
+            .listeners
+            .iter()
+            .any(|l| l.accepts(proto, dst, port))
+    }
+}

@@ -1,0 +1,19 @@
+//! The simulator: a deterministic discrete-event engine ([`Sim`]) running a Linux-like
+//! dataplane over the [`crate::model`], and the probes (`ping`, TCP connect, UDP) that run on it.
+
+mod engine;
+mod packet;
+mod probe;
+mod time;
+mod trace;
+
+pub use engine::{Received, SendError, Sim, SimConfig, Stopped};
+pub use packet::{
+    Arp, ArpOp, Frame, FramePayload, IcmpError, Inner, InnerFlow, Ipv4Packet, TcpFlags, Transport,
+};
+pub use probe::{
+    EPHEMERAL_PORT, EchoReply, ErrorReport, Observed, ProbeKind, ProbeRun, RedirectReport,
+    outcome_of, run_probe,
+};
+pub use time::SimTime;
+pub use trace::{DropReason, Step, StepKind};

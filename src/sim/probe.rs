@@ -1,0 +1,493 @@
+//! Probes: what `ping`, a TCP `connect()` (ssh, curl) and a UDP exchange do, run on the engine.
+//!
+//! Each probe gets a fresh run (cold ARP caches, as on a freshly booted lab), so results never
+//! depend on what was probed before. Timing follows Linux and the tools: ping sends one echo a
+//! second; a TCP SYN is retransmitted after 1, 3, 7, 15, 31 and 63 s and the connection times
+//! out at 127 s (`tcp_syn_retries=6`); an ICMP error during the handshake ends it at once.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::engine::{SendError, Sim, SimConfig, Stopped};
+use super::packet::{IcmpError, InnerFlow, Ipv4Packet, TcpFlags, Transport};
+use super::time::SimTime;
+use super::trace::Step;
+use crate::model::{Network, NodeId, Outcome, Port};
+
+/// First port of the client's ephemeral range (Linux `ip_local_port_range` starts at 32768).
+pub const EPHEMERAL_PORT: u16 = 32768;
+/// The ICMP identifier probes use.
+const ECHO_ID: u16 = 0x524c; // "RL"
+
+/// What to probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// `count` echo requests, `interval` apart, waiting `wait` after the last.
+    Ping {
+        count: u16,
+        interval: Duration,
+        wait: Duration,
+    },
+    /// A TCP connection attempt, given up after `timeout`.
+    Tcp { port: Port, timeout: Duration },
+    /// One UDP datagram, waiting `wait` for an answer.
+    Udp { port: Port, wait: Duration },
+}
+
+impl ProbeKind {
+    /// `ping` as iputils does it with `-c count` (it waits up to 10 s for the last reply).
+    pub fn ping(count: u16) -> Self {
+        ProbeKind::Ping {
+            count,
+            interval: Duration::from_secs(1),
+            wait: Duration::from_secs(10),
+        }
+    }
+
+    /// A TCP connect with Linux's default SYN retries (127 s until "Connection timed out").
+    pub fn tcp(port: Port) -> Self {
+        ProbeKind::Tcp {
+            port,
+            timeout: Duration::from_secs(127),
+        }
+    }
+
+    /// A UDP datagram, waiting 2 s for an answer.
+    pub fn udp(port: Port) -> Self {
+        ProbeKind::Udp {
+            port,
+            wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// An ICMP error that reached the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorReport {
+    pub at: SimTime,
+    pub from: Ipv4Addr,
+    pub error: IcmpError,
+    /// For ping: the sequence number it is about.
+    pub seq: u16,
+}
+
+/// An ICMP redirect that reached the client (ping prints it; it is not an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedirectReport {
+    pub at: SimTime,
+    pub from: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+    pub seq: u16,
+}
+
+/// An echo reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoReply {
+    pub seq: u16,
+    pub from: Ipv4Addr,
+    pub ttl: u8,
+    pub rtt: Duration,
+}
+
+/// What a probe saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    Ping {
+        sent: u16,
+        replies: Vec<EchoReply>,
+        errors: Vec<ErrorReport>,
+        redirects: Vec<RedirectReport>,
+    },
+    /// The handshake completed after `rtt` (the SYN/ACK's TTL is kept for explanations).
+    Connected { rtt: Duration, ttl: u8 },
+    /// RST, after `after`.
+    Reset { after: Duration, from: Ipv4Addr },
+    /// A UDP answer.
+    UdpAnswer { rtt: Duration, from: Ipv4Addr },
+    /// An ICMP error ended it.
+    Error(ErrorReport),
+    /// Nothing came back within the probe's time.
+    Silence { waited: Duration },
+    /// The sender had no route: the call failed at once.
+    NoRoute,
+}
+
+/// A probe's full result.
+#[derive(Debug, Clone)]
+pub struct ProbeRun {
+    pub from: NodeId,
+    pub dst: Ipv4Addr,
+    /// The source address the sender used (`None` when it had no route).
+    pub src: Option<Ipv4Addr>,
+    pub kind: ProbeKind,
+    pub observed: Observed,
+    pub outcome: Outcome,
+    /// Every hop of every packet of the probe.
+    pub steps: Vec<Step>,
+    pub events: u64,
+    /// Set when the run was cut short by the horizon or the event budget.
+    pub stopped: Option<Stopped>,
+}
+
+/// Runs one probe from `from` to `dst`.
+pub fn run_probe(
+    net: &Network,
+    from: NodeId,
+    dst: Ipv4Addr,
+    kind: &ProbeKind,
+    config: &SimConfig,
+) -> ProbeRun {
+    let mut sim = Sim::new(net, config.clone());
+    sim.set_client(from);
+    let src = sim.source_address(from, dst);
+    let observed = match src {
+        None => {
+            // Record the failed attempt so traces and explanations see it.
+            let _ = sim.originate(from, probe_packet(Ipv4Addr::UNSPECIFIED, dst, 64, kind, 1));
+            Observed::NoRoute
+        }
+        Some(src) => {
+            let ttl = net.node(from).os.initial_ttl();
+            match kind {
+                ProbeKind::Ping {
+                    count,
+                    interval,
+                    wait,
+                } => ping(&mut sim, from, src, dst, ttl, *count, *interval, *wait),
+                ProbeKind::Tcp { port, timeout } => {
+                    tcp(&mut sim, from, src, dst, ttl, *port, *timeout)
+                }
+                ProbeKind::Udp { port, wait } => udp(&mut sim, from, src, dst, ttl, *port, *wait),
+            }
+        }
+    };
+    let outcome = outcome_of(&observed);
+    ProbeRun {
+        from,
+        dst,
+        src,
+        kind: kind.clone(),
+        observed,
+        outcome,
+        events: sim.events(),
+        stopped: sim.stopped(),
+        steps: sim.take_steps(),
+    }
+}
+
+fn probe_packet(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, kind: &ProbeKind, seq: u16) -> Ipv4Packet {
+    let transport = match kind {
+        ProbeKind::Ping { .. } => Transport::EchoRequest { id: ECHO_ID, seq },
+        ProbeKind::Tcp { port, .. } => Transport::Tcp {
+            sport: EPHEMERAL_PORT,
+            dport: port.get(),
+            flags: TcpFlags::Syn,
+        },
+        ProbeKind::Udp { port, .. } => Transport::Udp {
+            sport: EPHEMERAL_PORT,
+            dport: port.get(),
+        },
+    };
+    Ipv4Packet {
+        src,
+        dst,
+        ttl,
+        transport,
+    }
+}
+
+/// How a probe's observation reads as an outcome.
+pub fn outcome_of(observed: &Observed) -> Outcome {
+    match observed {
+        Observed::Ping {
+            replies, errors, ..
+        } => match (replies.first(), errors.first()) {
+            (Some(_), _) => Outcome::Reply,
+            (None, Some(e)) => error_outcome(e.error),
+            (None, None) => Outcome::Timeout,
+        },
+        Observed::Connected { .. } | Observed::UdpAnswer { .. } => Outcome::Reply,
+        Observed::Reset { .. } => Outcome::Refused,
+        Observed::Error(e) => error_outcome(e.error),
+        Observed::Silence { .. } => Outcome::Timeout,
+        Observed::NoRoute => Outcome::NoRoute,
+    }
+}
+
+fn error_outcome(error: IcmpError) -> Outcome {
+    match error {
+        IcmpError::NetUnreachable => Outcome::NetUnreachable,
+        IcmpError::HostUnreachable => Outcome::HostUnreachable,
+        IcmpError::PortUnreachable => Outcome::Refused,
+        IcmpError::AdminProhibited => Outcome::Filtered,
+        IcmpError::TtlExceeded => Outcome::TtlExceeded,
+    }
+}
+
+/// The ICMP error in `packet` if it is about our flow.
+fn error_about(
+    packet: &Ipv4Packet,
+    matches: impl Fn(InnerFlow) -> bool,
+) -> Option<(IcmpError, u16)> {
+    match packet.transport {
+        Transport::IcmpError { error, original } if matches(original.flow) => {
+            let seq = match original.flow {
+                InnerFlow::Echo { seq, .. } => seq,
+                _ => 0,
+            };
+            Some((error, seq))
+        }
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ping(
+    sim: &mut Sim<'_>,
+    from: NodeId,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    count: u16,
+    interval: Duration,
+    wait: Duration,
+) -> Observed {
+    let mut log = PingLog::default();
+    for seq in 1..=count {
+        let at = SimTime::ZERO.after(interval * u32::from(seq - 1));
+        drain(sim, at, &mut |r| log.collect(r, dst));
+        let request = Ipv4Packet {
+            src,
+            dst,
+            ttl,
+            transport: Transport::EchoRequest { id: ECHO_ID, seq },
+        };
+        if sim.originate(from, request).is_err() {
+            return Observed::NoRoute;
+        }
+        log.sent_at.push(sim.now());
+    }
+    // iputils waits for the outstanding replies, at most `wait` after the last request.
+    let deadline = sim.now().after(wait);
+    while !log.complete(count) && sim.now() < deadline {
+        let more = sim.run_until(deadline);
+        for r in sim.take_inbox() {
+            log.collect(r, dst);
+        }
+        if !more {
+            break;
+        }
+    }
+    Observed::Ping {
+        sent: count,
+        replies: log.replies,
+        errors: log.errors,
+        redirects: log.redirects,
+    }
+}
+
+/// What a ping has seen so far.
+#[derive(Default)]
+struct PingLog {
+    sent_at: Vec<SimTime>,
+    replies: Vec<EchoReply>,
+    errors: Vec<ErrorReport>,
+    redirects: Vec<RedirectReport>,
+}
+
+impl PingLog {
+    /// Every request answered, by a reply or an error.
+    fn complete(&self, count: u16) -> bool {
+        (1..=count).all(|s| {
+            self.replies.iter().any(|r| r.seq == s) || self.errors.iter().any(|e| e.seq == s)
+        })
+    }
+
+    fn collect(&mut self, r: super::engine::Received, dst: Ipv4Addr) {
+        let ours = |f| matches!(f, InnerFlow::Echo { id: ECHO_ID, .. });
+        match r.packet.transport {
+            Transport::EchoReply { id: ECHO_ID, seq } if r.packet.src == dst => {
+                let sent = self
+                    .sent_at
+                    .get(usize::from(seq).wrapping_sub(1))
+                    .copied()
+                    .unwrap_or(SimTime::ZERO);
+                if !self.replies.iter().any(|e| e.seq == seq) {
+                    self.replies.push(EchoReply {
+                        seq,
+                        from: r.packet.src,
+                        ttl: r.packet.ttl,
+                        rtt: r.at.since(sent),
+                    });
+                }
+            }
+            Transport::Redirect { gateway, original } if ours(original.flow) => {
+                let seq = match original.flow {
+                    InnerFlow::Echo { seq, .. } => seq,
+                    _ => 0,
+                };
+                self.redirects.push(RedirectReport {
+                    at: r.at,
+                    from: r.packet.src,
+                    gateway,
+                    seq,
+                });
+            }
+            _ => {
+                if let Some((error, seq)) = error_about(&r.packet, ours) {
+                    self.errors.push(ErrorReport {
+                        at: r.at,
+                        from: r.packet.src,
+                        error,
+                        seq,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Runs the engine up to `until`, handing each inbox packet to `handle`.
+fn drain(sim: &mut Sim<'_>, until: SimTime, handle: &mut dyn FnMut(super::engine::Received)) {
+    while sim.now() < until {
+        let more = sim.run_until(until);
+        for r in sim.take_inbox() {
+            handle(r);
+        }
+        if !more {
+            break;
+        }
+    }
+}
+
+fn tcp(
+    sim: &mut Sim<'_>,
+    from: NodeId,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    port: Port,
+    timeout: Duration,
+) -> Observed {
+    let syn = Ipv4Packet {
+        src,
+        dst,
+        ttl,
+        transport: Transport::Tcp {
+            sport: EPHEMERAL_PORT,
+            dport: port.get(),
+            flags: TcpFlags::Syn,
+        },
+    };
+    if sim.originate(from, syn) == Err(SendError::NoRoute) {
+        return Observed::NoRoute;
+    }
+    let deadline = SimTime::ZERO.after(timeout);
+    // Retransmissions at 1, 3, 7, 15, 31, 63 s (initial RTO 1 s, doubling).
+    let mut retransmit =
+        (0..6u32).map(|k| SimTime::ZERO.after(Duration::from_secs((1u64 << (k + 1)) - 1)));
+    let mut next = retransmit.next();
+    loop {
+        let until = next.filter(|t| *t < deadline).unwrap_or(deadline);
+        sim.wake_at(until);
+        let more = sim.run_until(until);
+        for r in sim.take_inbox() {
+            match r.packet.transport {
+                Transport::Tcp {
+                    dport: EPHEMERAL_PORT,
+                    flags: TcpFlags::SynAck,
+                    sport,
+                } if sport == port.get() && r.packet.src == dst => {
+                    return Observed::Connected {
+                        rtt: r.at.since(SimTime::ZERO),
+                        ttl: r.packet.ttl,
+                    };
+                }
+                Transport::Tcp {
+                    dport: EPHEMERAL_PORT,
+                    flags: TcpFlags::Rst,
+                    sport,
+                } if sport == port.get() && r.packet.src == dst => {
+                    return Observed::Reset {
+                        after: r.at.since(SimTime::ZERO),
+                        from: r.packet.src,
+                    };
+                }
+                _ => {
+                    let ours = |f| matches!(f, InnerFlow::Tcp { sport: EPHEMERAL_PORT, dport } if dport == port.get());
+                    if let Some((error, _)) = error_about(&r.packet, ours) {
+                        return Observed::Error(ErrorReport {
+                            at: r.at,
+                            from: r.packet.src,
+                            error,
+                            seq: 0,
+                        });
+                    }
+                }
+            }
+        }
+        if sim.now() >= deadline || (!more && sim.stopped().is_some()) {
+            return Observed::Silence { waited: timeout };
+        }
+        if next.is_some_and(|t| sim.now() >= t) {
+            let _ = sim.originate(from, syn);
+            next = retransmit.next();
+        }
+    }
+}
+
+fn udp(
+    sim: &mut Sim<'_>,
+    from: NodeId,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    port: Port,
+    wait: Duration,
+) -> Observed {
+    let datagram = Ipv4Packet {
+        src,
+        dst,
+        ttl,
+        transport: Transport::Udp {
+            sport: EPHEMERAL_PORT,
+            dport: port.get(),
+        },
+    };
+    if sim.originate(from, datagram) == Err(SendError::NoRoute) {
+        return Observed::NoRoute;
+    }
+    let deadline = SimTime::ZERO.after(wait);
+    while sim.now() < deadline {
+        sim.wake_at(deadline);
+        let more = sim.run_until(deadline);
+        for r in sim.take_inbox() {
+            match r.packet.transport {
+                Transport::Udp {
+                    sport,
+                    dport: EPHEMERAL_PORT,
+                } if sport == port.get() && r.packet.src == dst => {
+                    return Observed::UdpAnswer {
+                        rtt: r.at.since(SimTime::ZERO),
+                        from: r.packet.src,
+                    };
+                }
+                _ => {
+                    let ours = |f| matches!(f, InnerFlow::Udp { sport: EPHEMERAL_PORT, dport } if dport == port.get());
+                    if let Some((error, _)) = error_about(&r.packet, ours) {
+                        return Observed::Error(ErrorReport {
+                            at: r.at,
+                            from: r.packet.src,
+                            error,
+                            seq: 0,
+                        });
+                    }
+                }
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    Observed::Silence { waited: wait }
+}

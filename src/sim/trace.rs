@@ -1,0 +1,65 @@
+//! What happened to packets, hop by hop: the record traces and explanations are made from.
+
+use std::net::Ipv4Addr;
+
+use super::packet::Ipv4Packet;
+use super::time::SimTime;
+use crate::model::{IfaceId, NodeId, SegmentId};
+
+/// One thing a node did with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub at: SimTime,
+    pub node: NodeId,
+    pub packet: Ipv4Packet,
+    pub kind: StepKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// The node sent a packet it made (`out: None` for loopback), by route `route`
+    /// (index in the node's table).
+    Sent {
+        out: Option<IfaceId>,
+        route: Option<usize>,
+        nexthop: Ipv4Addr,
+    },
+    /// The node routed a packet through (TTL already decremented).
+    Forwarded {
+        in_iface: IfaceId,
+        out: IfaceId,
+        route: usize,
+        nexthop: Ipv4Addr,
+    },
+    /// The packet reached one of the node's own addresses.
+    Delivered { in_iface: Option<IfaceId> },
+    /// Nothing listened: the node answered with RST or ICMP port unreachable.
+    Refused,
+    /// The packet died here.
+    Dropped {
+        in_iface: Option<IfaceId>,
+        reason: DropReason,
+    },
+}
+
+/// Why a packet died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The sending node has no route to the destination.
+    NoRouteAtSender,
+    /// A forwarding node has no route to the destination.
+    NoRoute,
+    /// The node is not a router (`forwarding: false`) and the packet is not for it.
+    ForwardingDisabled,
+    /// The TTL ran out.
+    TtlExpired,
+    /// No answer to ARP for the next hop.
+    ArpFailed { iface: IfaceId, nexthop: Ipv4Addr },
+    /// A reply or error could not be sent: no route back to the sender.
+    NoRouteBack,
+    /// Lost on a lossy segment.
+    Lost { segment: SegmentId },
+    /// It arrived from the wire with one of the node's own addresses as its source: Linux drops
+    /// such "martian" packets (`accept_local=0`).
+    MartianSource,
+}

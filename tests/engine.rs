@@ -1,0 +1,189 @@
+//! The engine against facts about Linux that do not need a namespace to check: TTL arithmetic,
+//! RTT from link latencies, determinism, the run bounds, and `reachlab check`'s exit codes.
+
+use std::process::Command;
+
+use reachlab::generate::chain;
+use reachlab::model::{Outcome, Port};
+use reachlab::sim::{Observed, ProbeKind, SimConfig, Stopped, run_probe};
+use reachlab::topology::load_str;
+
+fn chain_net(routers: usize) -> reachlab::model::Network {
+    load_str("chain.yaml", &chain(routers))
+        .expect("generated chain is valid")
+        .network
+}
+
+fn ping_a_to_b(routers: usize) -> reachlab::sim::ProbeRun {
+    let net = chain_net(routers);
+    let a = net.node_by_name("a").expect("a").id;
+    let b = net
+        .node_address(net.node_by_name("b").expect("b"))
+        .expect("b has an address");
+    run_probe(&net, a, b, &ProbeKind::ping(1), &SimConfig::default())
+}
+
+/// A Linux reply starts at TTL 64 and loses one per router (RFC 1812 5.3.1): across n routers
+/// it arrives with 64 − n. At 64 routers the request itself expires at the last router
+/// (it arrives there with TTL 1), which answers "Time to live exceeded".
+#[test]
+fn reply_ttl_is_64_minus_routers_on_the_way_back() {
+    for routers in [1usize, 2, 5, 30, 63] {
+        let run = ping_a_to_b(routers);
+        let Observed::Ping { replies, .. } = &run.observed else {
+            panic!("ping")
+        };
+        assert_eq!(run.outcome, Outcome::Reply, "{routers} routers");
+        assert_eq!(
+            u32::from(replies[0].ttl),
+            64 - routers as u32,
+            "{routers} routers"
+        );
+    }
+    let run = ping_a_to_b(64);
+    assert_eq!(run.outcome, Outcome::TtlExceeded);
+    let Observed::Ping { errors, .. } = &run.observed else {
+        panic!("ping")
+    };
+    let net = chain_net(64);
+    let last = net.node_by_name("r63").expect("r63");
+    // The error comes from the address r63 uses towards `a`: its left interface.
+    assert_eq!(
+        Some(errors[0].from),
+        net.interfaces_of(last)
+            .next()
+            .and_then(|i| i.primary_address())
+    );
+}
+
+/// RTT = the sum of the one-way latencies both ways plus 5 µs per hop; the first ping also
+/// pays for ARP at every hop (request and reply cross each link once more).
+#[test]
+fn rtt_is_the_sum_of_link_latencies() {
+    let text = std::fs::read_to_string("topologies/basics-two-subnets.yaml").expect("file");
+    let net = load_str("t.yaml", &text).expect("valid").network;
+    let pc1 = net.node_by_name("pc1").expect("pc1").id;
+    let pc2 = net.resolve("pc2").expect("pc2");
+    let run = run_probe(&net, pc1, pc2, &ProbeKind::ping(2), &SimConfig::default());
+    let Observed::Ping { replies, .. } = &run.observed else {
+        panic!("ping")
+    };
+    // Second ping, caches warm: 4 link crossings × (latency + 5 µs).
+    let lan = net.segments[0].latency;
+    let per_crossing = lan + std::time::Duration::from_micros(5);
+    assert_eq!(replies[1].rtt, per_crossing * 4);
+    // First ping: plus an ARP exchange on each link in each direction's first use.
+    assert_eq!(replies[0].rtt, per_crossing * 8);
+}
+
+fn lossy_topology() -> String {
+    "segments:\n  - { name: lan, loss: 30% }\nnodes:\n  - name: a\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.1/24] }]\n  - name: b\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.2/24] }]\n".into()
+}
+
+fn reachlab(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_reachlab"))
+        .args(args)
+        .output()
+        .expect("reachlab runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn scratch(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("reachlab-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("written");
+    path
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_losses() {
+    let path = scratch("lossy.yaml", &lossy_topology());
+    let file = path.to_str().expect("utf-8 path");
+    let run = |seed: &str| {
+        reachlab(&[
+            "--seed", seed, "ping", file, "a", "10.0.0.2", "-c", "20", "-W", "1",
+        ])
+    };
+    let first = run("7");
+    assert_eq!(first, run("7"), "same seed, same output");
+    assert!(first.1.contains("packet loss"));
+    assert!(
+        !first.1.contains(", 0% packet loss") && !first.1.contains(" 100% packet loss"),
+        "30% loss shows: {}",
+        first.1
+    );
+    let others: Vec<_> = ["8", "9", "10"].iter().map(|s| run(s).1).collect();
+    assert!(
+        others.iter().any(|o| *o != first.1),
+        "other seeds draw other losses"
+    );
+    // The whole explanation and fix search is deterministic too.
+    let failing = ["ping", "topologies/basics-missing-gateway.yaml", "h1", "h2"];
+    assert_eq!(reachlab(&failing), reachlab(&failing));
+}
+
+#[test]
+fn check_passes_on_topologies_and_fails_on_a_changed_expectation() {
+    let (code, out) = reachlab(&["check", "--color", "never", "topologies"]);
+    assert_eq!(code, Some(0), "{out}");
+    let text = std::fs::read_to_string("topologies/basics-two-subnets.yaml").expect("file");
+    let changed = text.replacen("outcome: refused", "outcome: timeout", 1);
+    assert_ne!(text, changed);
+    let path = scratch("changed.yaml", &changed);
+    let (code, out) = reachlab(&["check", "--color", "never", path.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("expected timeout, predicted refused"), "{out}");
+    assert!(out.contains("1 not"), "{out}");
+}
+
+#[test]
+fn a_run_stops_at_its_event_budget_and_says_so() {
+    let net = chain_net(50);
+    let a = net.node_by_name("a").expect("a").id;
+    let b = net
+        .node_address(net.node_by_name("b").expect("b"))
+        .expect("b");
+    let config = SimConfig {
+        max_events: 20,
+        ..SimConfig::default()
+    };
+    let run = run_probe(&net, a, b, &ProbeKind::ping(1), &config);
+    assert_eq!(run.stopped, Some(Stopped::EventBudget));
+    assert_eq!(run.outcome, Outcome::Timeout);
+    assert!(run.events <= 20);
+    let why = reachlab::explain::why(&net, &run).expect("a why");
+    assert!(why.lines[0].contains("stopped early"), "{:?}", why.lines);
+}
+
+#[test]
+fn tcp_retransmits_like_linux_before_timing_out() {
+    // Nobody forwards: the SYN dies at `box`; connect() gives up after 127 s.
+    let text = std::fs::read_to_string("topologies/basics-forwarding-off.yaml").expect("file");
+    let net = load_str("t.yaml", &text).expect("valid").network;
+    let pc = net.node_by_name("pc").expect("pc").id;
+    let srv = net.resolve("srv").expect("srv");
+    let run = run_probe(
+        &net,
+        pc,
+        srv,
+        &ProbeKind::tcp(Port::SSH),
+        &SimConfig::default(),
+    );
+    assert_eq!(run.outcome, Outcome::Timeout);
+    let syns: Vec<f64> = run
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, reachlab::sim::StepKind::Sent { .. }) && s.node == pc)
+        .map(|s| s.at.as_millis_f64() / 1000.0)
+        .collect();
+    assert_eq!(syns, [0.0, 1.0, 3.0, 7.0, 15.0, 31.0, 63.0]);
+    let (_, out) = reachlab(&["ssh", "topologies/basics-forwarding-off.yaml", "pc", "srv"]);
+    assert!(
+        out.starts_with("ssh: connect to host srv port 22: Connection timed out\n"),
+        "{out}"
+    );
+}
