@@ -176,6 +176,14 @@ impl ProbeResult {
     /// The tool's output followed by the `why:` block when it failed.
     pub fn text(&self, palette: Palette) -> String {
         let mut out = self.output.text.clone();
+        if self.output.exit_code != 0 {
+            let dim = palette.dim();
+            out.push_str(&format!(
+                "{dim}({} exits with status {}){dim:#}\n",
+                self.request.probe.tool(),
+                self.output.exit_code
+            ));
+        }
         if let Some(why) = &self.why {
             out.push_str(&render::why_block(why, &self.fixes, palette));
         }
@@ -207,6 +215,7 @@ impl ProbeResult {
             "why": self.why.as_ref().map(|w| json!({"lines": w.lines, "origin": w.origin.as_ref().map(ToString::to_string)})),
             "fixes": self.fixes.iter().map(|f| json!({"summary": f.summary, "yaml": f.yaml})).collect::<Vec<_>>(),
             "events": self.run.events,
+            "stopped_early": self.run.stopped.map(|s| format!("{s:?}")),
         })
     }
 }
