@@ -10,6 +10,7 @@ mod address;
 mod expectation;
 mod ids;
 mod listener;
+mod netfilter;
 mod network;
 mod route;
 
@@ -18,5 +19,9 @@ pub use address::{MacAddr, Port};
 pub use expectation::{Expectation, Outcome, Probe, Target};
 pub use ids::{IfaceId, NodeId, SegmentId};
 pub use listener::{Listener, Proto, Service};
+pub use netfilter::{
+    Chain, ChainName, Decider, FilterRule, L4, Match, NatAction, NatHook, NatRule, Netfilter,
+    PacketFacts, RejectWith, States, Verdict,
+};
 pub use network::{Interface, Network, Node, OsProfile, Segment};
 pub use route::{Route, RouteKind, RoutingTable};

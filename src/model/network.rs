@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use super::{Expectation, IfaceId, Listener, MacAddr, NodeId, Origin, RoutingTable, SegmentId};
+use super::{
+    Expectation, IfaceId, Listener, MacAddr, Netfilter, NodeId, Origin, RoutingTable, SegmentId,
+};
 
 /// How a node's operating system behaves where systems differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -75,6 +77,8 @@ pub struct Node {
     /// DNS names that resolve to this node.
     pub dns: Vec<String>,
     pub listeners: Vec<Listener>,
+    /// NAT and filter rules; `None` when the node has none (no connection tracking needed).
+    pub netfilter: Option<Box<Netfilter>>,
     pub origin: Origin,
 }
 

@@ -315,6 +315,32 @@ pub fn trace_table(net: &Network, run: &ProbeRun) -> String {
                 "delivered".into(),
             ),
             StepKind::Refused => ("-".into(), "nothing listens: refused".into()),
+            StepKind::Translated { hook, rule, before } => (
+                "-".into(),
+                format!(
+                    "{} {} → {} ({})",
+                    match hook {
+                        crate::model::NatHook::Prerouting => "DNAT (prerouting)",
+                        crate::model::NatHook::Output => "DNAT (output)",
+                        crate::model::NatHook::Postrouting => "SNAT (postrouting)",
+                    },
+                    endpoint(before.src, before.dst, &before),
+                    endpoint(step.packet.src, step.packet.dst, &step.packet),
+                    rule.map_or_else(
+                        || "existing connection".to_owned(),
+                        |r| nat_rule_words(node, r)
+                    ),
+                ),
+            ),
+            StepKind::Filtered {
+                chain,
+                decider,
+                verdict,
+                in_iface,
+            } => (
+                in_iface.map_or("-".into(), name),
+                format!("{:?} by {}", verdict, filter_words(node, chain, decider)),
+            ),
             StepKind::Dropped { in_iface, reason } => (
                 format!("{} → ✗", in_iface.map_or("-".into(), name)),
                 format!("DROPPED: {reason:?}"),
@@ -359,6 +385,10 @@ pub fn trace_rows(net: &Network, run: &ProbeRun) -> Vec<serde_json::Value> {
                 StepKind::Forwarded { in_iface, out, route, .. } => ("forwarded", iface(Some(in_iface)), iface(Some(out)), Some(route), None),
                 StepKind::Delivered { in_iface } => ("delivered", iface(in_iface), None, None, None),
                 StepKind::Refused => ("refused", None, None, None, None),
+                StepKind::Translated { before, .. } => ("translated", None, None, None, Some(format!("{} {} → {} {}", before.src, before.dst, step.packet.src, step.packet.dst))),
+                StepKind::Filtered { chain, decider, verdict, in_iface } => {
+                    ("filtered", iface(in_iface), None, None, Some(format!("{verdict:?} by {}", filter_words(net.node(step.node), chain, decider))))
+                }
                 StepKind::Dropped { in_iface, reason } => ("dropped", iface(in_iface), None, None, Some(format!("{reason:?}"))),
             };
             let node = net.node(step.node);
@@ -377,4 +407,52 @@ pub fn trace_rows(net: &Network, run: &ProbeRun) -> Vec<serde_json::Value> {
             })
         })
         .collect()
+}
+
+/// `10.0.2.15:22 ← 203.0.113.9:40000` style endpoints for translations.
+fn endpoint(
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    packet: &crate::sim::Ipv4Packet,
+) -> String {
+    match packet.transport {
+        crate::sim::Transport::Tcp { sport, dport, .. }
+        | crate::sim::Transport::Udp { sport, dport } => format!("{src}:{sport}→{dst}:{dport}"),
+        _ => format!("{src}→{dst}"),
+    }
+}
+
+/// "nat rule 2 of `gw` (port forward ssh)".
+pub(crate) fn nat_rule_words(node: &crate::model::Node, index: usize) -> String {
+    let rule = node.netfilter.as_ref().and_then(|nf| nf.nat.get(index));
+    match rule.and_then(|r| r.comment.as_ref()) {
+        Some(comment) => comment.clone(),
+        None => format!("nat rule {} of `{}`", index + 1, node.name),
+    }
+}
+
+/// "forward rule 3 of `gw`", "the policy of the input chain of `vm`", or the rule's comment.
+pub(crate) fn filter_words(
+    node: &crate::model::Node,
+    chain: crate::model::ChainName,
+    decider: crate::model::Decider,
+) -> String {
+    let Some(nf) = node.netfilter.as_ref() else {
+        return String::new();
+    };
+    let c = nf.chain(chain);
+    match decider {
+        crate::model::Decider::Rule(i) => match c.rules.get(i).and_then(|r| r.comment.as_ref()) {
+            Some(comment) => comment.clone(),
+            None => format!("{} rule {} of `{}`", chain.name(), i + 1, node.name),
+        },
+        crate::model::Decider::Policy => match &c.policy_comment {
+            Some(comment) => comment.clone(),
+            None => format!(
+                "the policy of the {} chain of `{}`",
+                chain.name(),
+                node.name
+            ),
+        },
+    }
 }

@@ -25,12 +25,16 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
+use super::conntrack::{Conntrack, Dir, Tuple, set_dst, set_inner, set_src};
 use super::packet::{
     Arp, ArpOp, BROADCAST, Frame, FramePayload, IcmpError, Ipv4Packet, TcpFlags, Transport,
 };
 use super::time::SimTime;
 use super::trace::{DropReason, Step, StepKind};
-use crate::model::{IfaceId, MacAddr, Network, NodeId, Port, Proto, Route, RouteKind, SegmentId};
+use crate::model::{
+    ChainName, IfaceId, L4, MacAddr, NatAction, NatHook, Netfilter, Network, NodeId, PacketFacts,
+    Port, Proto, RejectWith, Route, RouteKind, SegmentId, States, Verdict,
+};
 
 /// Knobs of a run. The defaults are Linux's where Linux has one.
 #[derive(Debug, Clone)]
@@ -111,6 +115,16 @@ enum Neigh {
     Incomplete { probes: u8, queue: Vec<Ipv4Packet> },
 }
 
+/// What conntrack said about a packet on its way through a node.
+#[derive(Debug, Clone, Copy, Default)]
+struct Track {
+    /// The connection it belongs to, when known.
+    conn: Option<(u32, Dir)>,
+    state: States,
+    /// For a new connection: its tuple as it arrived, before any NAT.
+    orig: Option<Tuple>,
+}
+
 /// A packet that reached the probe's client: what arrived, when, and from where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Received {
@@ -139,6 +153,8 @@ pub struct Sim<'n> {
     fdb: HashMap<(SegmentId, MacAddr), IfaceId>,
     /// Neighbour caches: (interface, IPv4) → state (an interface id names its node).
     neigh: HashMap<(IfaceId, Ipv4Addr), Neigh>,
+    /// Connections tracked by nodes with netfilter rules.
+    conntrack: Conntrack,
     /// Next hops learnt from ICMP redirects by hosts: (node, destination) → gateway.
     redirects: HashMap<(NodeId, Ipv4Addr), Ipv4Addr>,
     client: Option<NodeId>,
@@ -160,6 +176,7 @@ impl<'n> Sim<'n> {
             fdb: HashMap::default(),
             neigh: HashMap::default(),
             redirects: HashMap::default(),
+            conntrack: Conntrack::default(),
             client: None,
             inbox: Vec::new(),
             steps: Vec::new(),
@@ -297,48 +314,7 @@ impl<'n> Sim<'n> {
     /// Sends a packet the client originates. Fails at once when the node has no route, as
     /// `connect()` and `sendto()` do; a packet to one of the node's own addresses loops back.
     pub fn originate(&mut self, node: NodeId, packet: Ipv4Packet) -> Result<(), SendError> {
-        if self.is_local(node, packet.dst) {
-            self.record(
-                node,
-                packet,
-                StepKind::Sent {
-                    out: None,
-                    route: None,
-                    nexthop: packet.dst,
-                },
-            );
-            let at = self.now.after(self.config.node_delay);
-            self.schedule(at, EventKind::Loopback { node, packet });
-            return Ok(());
-        }
-        let Some((index, route)) = self.lookup(node, packet.dst) else {
-            self.record(
-                node,
-                packet,
-                StepKind::Dropped {
-                    in_iface: None,
-                    reason: DropReason::NoRouteAtSender,
-                },
-            );
-            return Err(SendError::NoRoute);
-        };
-        let nexthop = self
-            .redirects
-            .get(&(node, packet.dst))
-            .copied()
-            .unwrap_or_else(|| route.gateway.unwrap_or(packet.dst));
-        let out = route.dev;
-        self.record(
-            node,
-            packet,
-            StepKind::Sent {
-                out: Some(out),
-                route: Some(index),
-                nexthop,
-            },
-        );
-        self.resolve_and_send(out, nexthop, packet);
-        Ok(())
+        self.output(node, packet, DropReason::NoRouteAtSender)
     }
 
     /// The source address the node would use to reach `dst`, if it has a route.
@@ -363,34 +339,89 @@ impl<'n> Sim<'n> {
     /// Sends a packet the node's kernel generates (replies, errors). Silently dropped without a
     /// route back, as the kernel does.
     fn reply(&mut self, node: NodeId, packet: Ipv4Packet) {
-        if self.is_local(node, packet.dst) {
-            let at = self.now.after(self.config.node_delay);
-            self.schedule(at, EventKind::Loopback { node, packet });
-            return;
-        }
-        match self.lookup(node, packet.dst) {
-            Some((index, route)) => {
-                let nexthop = route.gateway.unwrap_or(packet.dst);
-                self.record(
-                    node,
-                    packet,
-                    StepKind::Sent {
-                        out: Some(route.dev),
-                        route: Some(index),
-                        nexthop,
-                    },
-                );
-                self.resolve_and_send(route.dev, nexthop, packet);
-            }
-            None => self.record(
+        let _ = self.output(node, packet, DropReason::NoRouteBack);
+    }
+
+    /// The local output path (semantics.md §6): the routing decision for the original
+    /// destination first (no route: the call fails, before any NAT rule is seen), then conntrack
+    /// and nat OUTPUT, filter OUTPUT, re-routing if the destination changed, nat POSTROUTING.
+    fn output(
+        &mut self,
+        node: NodeId,
+        packet: Ipv4Packet,
+        no_route: DropReason,
+    ) -> Result<(), SendError> {
+        let local = self.is_local(node, packet.dst);
+        if !local && self.lookup(node, packet.dst).is_none() {
+            self.record(
                 node,
                 packet,
                 StepKind::Dropped {
                     in_iface: None,
-                    reason: DropReason::NoRouteBack,
+                    reason: no_route,
                 },
-            ),
+            );
+            return Err(SendError::NoRoute);
         }
+        let mut packet = packet;
+        if let Some(nf) = self.net.node(node).netfilter.as_deref() {
+            let track = self.track(node, &mut packet, None, nf, NatHook::Output);
+            let out = if self.is_local(node, packet.dst) {
+                None
+            } else {
+                self.lookup(node, packet.dst).map(|(_, r)| r.dev)
+            };
+            if self.is_local(node, packet.dst) || out.is_some() {
+                if !self.enforce(node, nf, ChainName::Output, &packet, None, out, &track) {
+                    return Ok(());
+                }
+                if let Some(out) = out {
+                    self.postrouting(node, nf, &mut packet, out, &track);
+                }
+                self.confirm(node, &packet, &track);
+            }
+        }
+        if self.is_local(node, packet.dst) {
+            self.record(
+                node,
+                packet,
+                StepKind::Sent {
+                    out: None,
+                    route: None,
+                    nexthop: packet.dst,
+                },
+            );
+            let at = self.now.after(self.config.node_delay);
+            self.schedule(at, EventKind::Loopback { node, packet });
+            return Ok(());
+        }
+        let Some((index, route)) = self.lookup(node, packet.dst) else {
+            self.record(
+                node,
+                packet,
+                StepKind::Dropped {
+                    in_iface: None,
+                    reason: no_route,
+                },
+            );
+            return Err(SendError::NoRoute);
+        };
+        let nexthop = self
+            .redirects
+            .get(&(node, packet.dst))
+            .copied()
+            .unwrap_or_else(|| route.gateway.unwrap_or(packet.dst));
+        self.record(
+            node,
+            packet,
+            StepKind::Sent {
+                out: Some(route.dev),
+                route: Some(index),
+                nexthop,
+            },
+        );
+        self.resolve_and_send(route.dev, nexthop, packet);
+        Ok(())
     }
 
     /// Sends an ICMP error about `about` back to its sender.
@@ -637,7 +668,27 @@ impl<'n> Sim<'n> {
                 },
             );
         }
+        let nf = self.net.node(node).netfilter.as_deref();
+        let mut packet = packet;
+        let track = match nf {
+            Some(nf) => self.track(node, &mut packet, Some(in_iface), nf, NatHook::Prerouting),
+            None => Track::default(),
+        };
         if self.is_local(node, packet.dst) {
+            if let Some(nf) = nf {
+                if !self.enforce(
+                    node,
+                    nf,
+                    ChainName::Input,
+                    &packet,
+                    Some(in_iface),
+                    None,
+                    &track,
+                ) {
+                    return;
+                }
+                self.confirm(node, &packet, &track);
+            }
             return self.local_deliver(node, Some(in_iface), packet);
         }
         if !self.net.node(node).forwarding {
@@ -672,11 +723,27 @@ impl<'n> Sim<'n> {
             );
             return self.icmp_error(node, &packet, IcmpError::TtlExceeded, None);
         }
-        let forwarded = Ipv4Packet {
+        let received = packet;
+        let mut forwarded = Ipv4Packet {
             ttl: packet.ttl - 1,
             ..packet
         };
-        let nexthop = route.gateway.unwrap_or(packet.dst);
+        if let Some(nf) = nf {
+            if !self.enforce(
+                node,
+                nf,
+                ChainName::Forward,
+                &forwarded,
+                Some(in_iface),
+                Some(route.dev),
+                &track,
+            ) {
+                return;
+            }
+            self.postrouting(node, nf, &mut forwarded, route.dev, &track);
+            self.confirm(node, &forwarded, &track);
+        }
+        let nexthop = route.gateway.unwrap_or(forwarded.dst);
         self.record(
             node,
             forwarded,
@@ -690,11 +757,11 @@ impl<'n> Sim<'n> {
         self.resolve_and_send(route.dev, nexthop, forwarded);
         // Out the way it came, to a sender on that link: tell the sender the better next hop
         // (send_redirects=1; __mkroute_input sets IPSKB_DOREDIRECT), having forwarded it anyway.
-        let on_link = |a: &ipnet::Ipv4Net| a.contains(&packet.src) && a.contains(&nexthop);
+        let on_link = |a: &ipnet::Ipv4Net| a.contains(&received.src) && a.contains(&nexthop);
         if route.dev == in_iface
             && self.net.interface(in_iface).addresses.iter().any(on_link)
-            && let Some(original) = packet.inner()
-            && let Some(src) = self.source_address(node, packet.src)
+            && let Some(original) = received.inner()
+            && let Some(src) = self.source_address(node, received.src)
         {
             let ttl = self.net.node(node).os.initial_ttl();
             let transport = Transport::Redirect {
@@ -705,11 +772,264 @@ impl<'n> Sim<'n> {
                 node,
                 Ipv4Packet {
                     src,
-                    dst: packet.src,
+                    dst: received.src,
                     ttl,
                     transport,
                 },
             );
+        }
+    }
+
+    // ------------------------------------------------------------------ netfilter
+
+    fn facts(
+        &self,
+        node: NodeId,
+        packet: &Ipv4Packet,
+        in_iface: Option<IfaceId>,
+        out_iface: Option<IfaceId>,
+        state: States,
+    ) -> PacketFacts {
+        let (proto, dport) = match packet.transport {
+            Transport::Tcp { dport, .. } => (L4::Tcp, Some(dport)),
+            Transport::Udp { dport, .. } => (L4::Udp, Some(dport)),
+            _ => (L4::Icmp, None),
+        };
+        PacketFacts {
+            in_iface,
+            out_iface,
+            src: packet.src,
+            dst: packet.dst,
+            proto,
+            dport,
+            state,
+            dst_local: self.is_local(node, packet.dst),
+        }
+    }
+
+    /// Conntrack and the destination half of NAT (PREROUTING or OUTPUT): a known connection's
+    /// translation, or the first matching DNAT rule for a new one; ICMP errors about a tracked
+    /// connection are RELATED and translated back, outer and quoted header alike.
+    fn track(
+        &mut self,
+        node: NodeId,
+        packet: &mut Ipv4Packet,
+        in_iface: Option<IfaceId>,
+        nf: &Netfilter,
+        hook: NatHook,
+    ) -> Track {
+        let before = *packet;
+        if let Transport::IcmpError { original, .. } | Transport::Redirect { original, .. } =
+            &mut packet.transport
+        {
+            let quoted = Tuple::of_inner(original);
+            let Some((id, dir)) = self.conntrack.lookup(node, quoted.reversed()) else {
+                return Track {
+                    state: States::NEW,
+                    ..Track::default()
+                };
+            };
+            // The error goes the way answers to the quoted packet go; make both headers look
+            // as they did before this node translated the quoted packet.
+            let conn = *self.conntrack.get(id);
+            let quoted_before = match dir {
+                Dir::Reply => conn.orig,
+                Dir::Original => conn.reply,
+            };
+            if packet.src == quoted.dst {
+                packet.src = quoted_before.dst;
+            }
+            packet.dst = quoted_before.src;
+            set_inner(original, quoted_before);
+            if *packet != before {
+                self.record(
+                    node,
+                    *packet,
+                    StepKind::Translated {
+                        hook,
+                        rule: None,
+                        before,
+                    },
+                );
+            }
+            return Track {
+                conn: None,
+                state: States::RELATED,
+                orig: None,
+            };
+        }
+        let Some(tuple) = Tuple::of(packet) else {
+            return Track::default();
+        };
+        if let Some((id, dir)) = self.conntrack.lookup(node, tuple) {
+            let conn = *self.conntrack.get(id);
+            if dir == Dir::Reply {
+                self.conntrack.mark_reply_seen(id);
+            }
+            let target = conn.target(dir);
+            set_dst(packet, target.dst, target.dport);
+            if *packet != before {
+                self.record(
+                    node,
+                    *packet,
+                    StepKind::Translated {
+                        hook,
+                        rule: None,
+                        before,
+                    },
+                );
+            }
+            return Track {
+                conn: Some((id, dir)),
+                state: conn.state(dir),
+                orig: None,
+            };
+        }
+        let facts = self.facts(node, packet, in_iface, None, States::NEW);
+        if let Some((index, rule)) = nf.nat_rule(hook, &facts)
+            && let NatAction::Dnat(addr, port) = rule.action
+        {
+            let dport = port.map_or(tuple.dport, Port::get);
+            set_dst(packet, addr, dport);
+            self.record(
+                node,
+                *packet,
+                StepKind::Translated {
+                    hook,
+                    rule: Some(index),
+                    before,
+                },
+            );
+        }
+        Track {
+            conn: None,
+            state: States::NEW,
+            orig: Some(tuple),
+        }
+    }
+
+    /// The source half of NAT (POSTROUTING): a known connection's translation, or the first
+    /// matching SNAT/MASQUERADE rule for a new one.
+    fn postrouting(
+        &mut self,
+        node: NodeId,
+        nf: &Netfilter,
+        packet: &mut Ipv4Packet,
+        out: IfaceId,
+        track: &Track,
+    ) {
+        let before = *packet;
+        if let Some((id, dir)) = track.conn {
+            let target = self.conntrack.get(id).target(dir);
+            set_src(packet, target.src, target.sport);
+        } else if track.orig.is_some() {
+            let facts = self.facts(node, packet, None, Some(out), States::NEW);
+            if let Some((index, rule)) = nf.nat_rule(NatHook::Postrouting, &facts) {
+                let to = match rule.action {
+                    NatAction::Snat(addr) => Some(addr),
+                    NatAction::Masquerade => {
+                        let iface = self.net.interface(out);
+                        let hop = self
+                            .lookup(node, packet.dst)
+                            .map_or(packet.dst, |(_, r)| r.gateway.unwrap_or(packet.dst));
+                        iface
+                            .addresses
+                            .iter()
+                            .find(|a| a.contains(&hop))
+                            .or_else(|| iface.addresses.first())
+                            .map(|a| a.addr())
+                    }
+                    NatAction::Dnat(..) => None,
+                };
+                if let Some(to) = to {
+                    let sport = Tuple::of(packet).map_or(0, |t| t.sport);
+                    set_src(packet, to, sport);
+                    self.record(
+                        node,
+                        *packet,
+                        StepKind::Translated {
+                            hook: NatHook::Postrouting,
+                            rule: Some(index),
+                            before,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Records a new connection once its first packet is accepted and translated.
+    fn confirm(&mut self, node: NodeId, leaving: &Ipv4Packet, track: &Track) {
+        if let (Some(orig), Some(leaving)) = (track.orig, Tuple::of(leaving)) {
+            self.conntrack.confirm(node, orig, leaving);
+        }
+    }
+
+    /// Runs a filter chain; false when the packet does not pass. A REJECT answers first.
+    #[allow(clippy::too_many_arguments)]
+    fn enforce(
+        &mut self,
+        node: NodeId,
+        nf: &Netfilter,
+        chain: ChainName,
+        packet: &Ipv4Packet,
+        in_iface: Option<IfaceId>,
+        out_iface: Option<IfaceId>,
+        track: &Track,
+    ) -> bool {
+        let rules = nf.chain(chain);
+        if rules.is_open() {
+            return true;
+        }
+        let facts = self.facts(node, packet, in_iface, out_iface, track.state);
+        let (verdict, decider) = rules.judge(&facts);
+        self.record(
+            node,
+            *packet,
+            StepKind::Filtered {
+                chain,
+                decider,
+                verdict,
+                in_iface,
+            },
+        );
+        match verdict {
+            Verdict::Accept => true,
+            Verdict::Drop => false,
+            Verdict::Reject(with) => {
+                let local = (chain == ChainName::Input).then_some(packet.dst);
+                match with {
+                    RejectWith::TcpReset => {
+                        if let Transport::Tcp { sport, dport, .. } = packet.transport {
+                            let ttl = self.net.node(node).os.initial_ttl();
+                            let rst = Ipv4Packet {
+                                src: packet.dst,
+                                dst: packet.src,
+                                ttl,
+                                transport: Transport::Tcp {
+                                    sport: dport,
+                                    dport: sport,
+                                    flags: TcpFlags::Rst,
+                                },
+                            };
+                            self.reply(node, rst);
+                        }
+                    }
+                    RejectWith::PortUnreachable => {
+                        self.icmp_error(node, packet, IcmpError::PortUnreachable, local)
+                    }
+                    RejectWith::HostUnreachable => {
+                        self.icmp_error(node, packet, IcmpError::HostUnreachable, local)
+                    }
+                    RejectWith::NetUnreachable => {
+                        self.icmp_error(node, packet, IcmpError::NetUnreachable, local)
+                    }
+                    RejectWith::AdminProhibited => {
+                        self.icmp_error(node, packet, IcmpError::AdminProhibited, local)
+                    }
+                }
+                false
+            }
         }
     }
 

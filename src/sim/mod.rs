@@ -1,6 +1,7 @@
 //! The simulator: a deterministic discrete-event engine ([`Sim`]) running a Linux-like
 //! dataplane over the [`crate::model`], and the probes (`ping`, TCP connect, UDP) that run on it.
 
+mod conntrack;
 mod engine;
 mod packet;
 mod probe;

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use super::packet::Ipv4Packet;
 use super::time::SimTime;
-use crate::model::{IfaceId, NodeId, SegmentId};
+use crate::model::{ChainName, Decider, IfaceId, NatHook, NodeId, SegmentId, Verdict};
 
 /// One thing a node did with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,20 @@ pub enum StepKind {
     Delivered { in_iface: Option<IfaceId> },
     /// Nothing listened: the node answered with RST or ICMP port unreachable.
     Refused,
+    /// NAT rewrote the packet (`packet` is the result); `rule` is the NAT rule's index, or
+    /// `None` when the connection's existing translation applied.
+    Translated {
+        hook: NatHook,
+        rule: Option<usize>,
+        before: Ipv4Packet,
+    },
+    /// A filter chain judged the packet; `Drop` and `Reject` end it here.
+    Filtered {
+        chain: ChainName,
+        decider: Decider,
+        verdict: Verdict,
+        in_iface: Option<IfaceId>,
+    },
     /// The packet died here.
     Dropped {
         in_iface: Option<IfaceId>,

@@ -112,6 +112,144 @@ pub struct NodeSpec {
     /// Services listening on TCP or UDP ports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<ListenSpec>,
+    /// NAT rules in order, as iptables' nat table: `masquerade`, `snat` or `dnat` each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nat: Vec<RuleSpec>,
+    /// Stateful filter chains (iptables' filter table). Absent chains accept everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallSpec>,
+}
+
+/// The filter chains of a node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct FirewallSpec {
+    /// Packets for the node itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<ChainSpec>,
+    /// Packets the node routes through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<ChainSpec>,
+    /// Packets the node sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<ChainSpec>,
+}
+
+/// A filter chain: rules tried in order, then the policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ChainSpec {
+    /// What happens to packets no rule matched (default `accept`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Located<PolicyName>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleSpec>,
+}
+
+/// A chain policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyName {
+    Accept,
+    Drop,
+}
+
+/// A NAT or filter rule. The match keys (`in` … `dst_local`) work in both; a NAT rule has one
+/// of `masquerade`, `snat`, `dnat`; a filter rule has an `action`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// Incoming interface (`-i`).
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub in_iface: Option<Located<String>>,
+    /// Any incoming interface but this one (`! -i`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_in: Option<Located<String>>,
+    /// Outgoing interface (`-o`).
+    #[serde(default, rename = "out", skip_serializing_if = "Option::is_none")]
+    pub out_iface: Option<Located<String>>,
+    /// Source address or prefix (`-s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src: Option<Located<String>>,
+    /// Destination address or prefix (`-d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst: Option<Located<String>>,
+    /// `tcp`, `udp` or `icmp` (`-p`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<Located<RuleProto>>,
+    /// Destination port or range `50000-50004` (`--dport`; needs `proto: tcp` or `udp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dport: Option<Located<String>>,
+    /// Connection states (`-m conntrack --ctstate`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state: Vec<Located<StateName>>,
+    /// Only packets to one of the node's own addresses (`-m addrtype --dst-type LOCAL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst_local: Option<bool>,
+    /// NAT: rewrite the source to the outgoing interface's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masquerade: Option<Located<bool>>,
+    /// NAT: rewrite the source to this address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snat: Option<Located<String>>,
+    /// NAT: rewrite the destination to `ADDRESS` or `ADDRESS:PORT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnat: Option<Located<String>>,
+    /// NAT: the chain (default `postrouting` for masquerade/snat, `prerouting` for dnat; a dnat
+    /// for the node's own outgoing packets goes in `output`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Located<NatChainName>>,
+    /// Filter: what to do with a matching packet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Located<ActionName>>,
+    /// Filter: how `reject` answers (default `port-unreachable`, as iptables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_with: Option<Located<RejectName>>,
+    /// Words shown when this rule decides a probe's fate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleProto {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StateName {
+    New,
+    Established,
+    Related,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NatChainName {
+    Prerouting,
+    Output,
+    Postrouting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionName {
+    Accept,
+    Drop,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectName {
+    PortUnreachable,
+    HostUnreachable,
+    NetUnreachable,
+    AdminProhibited,
+    TcpReset,
 }
 
 /// A network interface of a node.

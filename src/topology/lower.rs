@@ -64,22 +64,22 @@ pub(crate) fn lower(
     (cx.net, cx.diagnostics)
 }
 
-struct Lowering {
+pub(super) struct Lowering {
     file: Arc<str>,
     diagnostics: Vec<Diagnostic>,
-    net: Network,
+    pub(super) net: Network,
     segment_ids: IndexMap<String, (SegmentId, Span)>,
 }
 
 impl Lowering {
-    fn origin(&self, span: Span) -> Origin {
+    pub(super) fn origin(&self, span: Span) -> Origin {
         Origin {
             file: self.file.clone(),
             span,
         }
     }
 
-    fn push(&mut self, diagnostic: Diagnostic) {
+    pub(super) fn push(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
 
@@ -239,6 +239,7 @@ impl Lowering {
             routes: RoutingTable::default(),
             dns: spec.dns.iter().map(|d| d.value.clone()).collect(),
             listeners: Vec::new(),
+            netfilter: None,
             origin: self.origin(spec.name.span),
         };
         let mut names: HashMap<&str, Span> = HashMap::new();
@@ -272,6 +273,7 @@ impl Lowering {
                 node.listeners.push(listener);
             }
         }
+        node.netfilter = self.netfilter(&node, spec);
         self.net.nodes.push(node);
     }
 

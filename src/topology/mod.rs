@@ -6,6 +6,7 @@ mod diagnostic;
 pub mod file;
 mod load;
 mod lower;
+mod lower_netfilter;
 mod schema;
 mod source;
 mod structure;

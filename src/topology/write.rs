@@ -2,11 +2,15 @@
 //! Used by generators and by the round-trip property tests (write → read gives the same model).
 
 use super::file::{
-    ExpectSpec, HttpSpec, InterfaceSpec, ListenSpec, NodeSpec, OsName, OutcomeName, ProtoName,
-    RouteSpec, SegmentSpec, TopologyFile,
+    ActionName, ChainSpec, ExpectSpec, FirewallSpec, HttpSpec, InterfaceSpec, ListenSpec,
+    NatChainName, NodeSpec, OsName, OutcomeName, PolicyName, ProtoName, RejectName, RouteSpec,
+    RuleProto, RuleSpec, SegmentSpec, StateName, TopologyFile,
 };
 use super::source::Located;
-use crate::model::{Network, OsProfile, Outcome, Probe, Proto, RouteKind, Service};
+use crate::model::{
+    Chain, L4, Match, NatAction, NatHook, Network, OsProfile, Outcome, Probe, Proto, RejectWith,
+    RouteKind, Service, States, Verdict,
+};
 
 /// The file that describes `net` (connected routes are left out: they follow from the addresses).
 pub fn to_file(net: &Network) -> TopologyFile {
@@ -90,6 +94,39 @@ pub fn to_file(net: &Network) -> TopologyFile {
                     spec
                 })
                 .collect(),
+            nat: n.netfilter.as_ref().map_or_else(Vec::new, |nf| {
+                nf.nat
+                    .iter()
+                    .map(|r| {
+                        let mut spec = match_spec(net, &r.matches);
+                        match r.action {
+                            NatAction::Masquerade => spec.masquerade = Some(true.into()),
+                            NatAction::Snat(a) => spec.snat = Some(a.to_string().into()),
+                            NatAction::Dnat(a, p) => {
+                                spec.dnat = Some(
+                                    p.map_or_else(|| a.to_string(), |p| format!("{a}:{p}"))
+                                        .into(),
+                                );
+                            }
+                        }
+                        spec.chain = Some(
+                            match r.hook {
+                                NatHook::Prerouting => NatChainName::Prerouting,
+                                NatHook::Output => NatChainName::Output,
+                                NatHook::Postrouting => NatChainName::Postrouting,
+                            }
+                            .into(),
+                        );
+                        spec.comment = r.comment.clone();
+                        spec
+                    })
+                    .collect()
+            }),
+            firewall: n.netfilter.as_ref().map(|nf| FirewallSpec {
+                input: chain_spec(net, &nf.input),
+                forward: chain_spec(net, &nf.forward),
+                output: chain_spec(net, &nf.output),
+            }),
         })
         .collect();
     let expect = net
@@ -133,6 +170,88 @@ pub fn to_file(net: &Network) -> TopologyFile {
         expect,
         ..TopologyFile::default()
     }
+}
+
+fn match_spec(net: &Network, m: &Match) -> RuleSpec {
+    let iface =
+        |i: Option<crate::model::IfaceId>| i.map(|i| Located::new(net.interface(i).name.clone()));
+    let prefix = |n: Option<ipnet::Ipv4Net>| {
+        n.map(|n| {
+            Located::new(if n.prefix_len() == 32 {
+                n.addr().to_string()
+            } else {
+                n.to_string()
+            })
+        })
+    };
+    RuleSpec {
+        in_iface: iface(m.in_iface),
+        not_in: iface(m.not_in_iface),
+        out_iface: iface(m.out_iface),
+        src: prefix(m.src),
+        dst: prefix(m.dst),
+        proto: m.proto.map(|p| {
+            match p {
+                L4::Tcp => RuleProto::Tcp,
+                L4::Udp => RuleProto::Udp,
+                L4::Icmp => RuleProto::Icmp,
+            }
+            .into()
+        }),
+        dport: m.dport.map(|(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+            .into()
+        }),
+        state: [
+            (States::NEW, StateName::New),
+            (States::ESTABLISHED, StateName::Established),
+            (States::RELATED, StateName::Related),
+        ]
+        .into_iter()
+        .filter(|(s, _)| !m.states.is_any() && m.states.matches(*s))
+        .map(|(_, n)| n.into())
+        .collect(),
+        dst_local: m.dst_local.then_some(true),
+        ..RuleSpec::default()
+    }
+}
+
+fn chain_spec(net: &Network, chain: &Chain) -> Option<ChainSpec> {
+    if chain.policy == Verdict::Accept && chain.rules.is_empty() {
+        return None;
+    }
+    Some(ChainSpec {
+        policy: (chain.policy != Verdict::Accept).then(|| PolicyName::Drop.into()),
+        rules: chain
+            .rules
+            .iter()
+            .map(|r| {
+                let mut spec = match_spec(net, &r.matches);
+                let (action, with) = match r.verdict {
+                    Verdict::Accept => (ActionName::Accept, None),
+                    Verdict::Drop => (ActionName::Drop, None),
+                    Verdict::Reject(w) => (
+                        ActionName::Reject,
+                        Some(match w {
+                            RejectWith::PortUnreachable => RejectName::PortUnreachable,
+                            RejectWith::HostUnreachable => RejectName::HostUnreachable,
+                            RejectWith::NetUnreachable => RejectName::NetUnreachable,
+                            RejectWith::AdminProhibited => RejectName::AdminProhibited,
+                            RejectWith::TcpReset => RejectName::TcpReset,
+                        }),
+                    ),
+                };
+                spec.action = Some(action.into());
+                spec.reject_with = with.map(Located::new);
+                spec.comment = r.comment.clone();
+                spec
+            })
+            .collect(),
+    })
 }
 
 fn outcome_name(outcome: Outcome) -> OutcomeName {

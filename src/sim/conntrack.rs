@@ -1,0 +1,207 @@
+//! Connection tracking: the table of connections a node has seen, keyed by their tuples in both
+//! directions, so that NAT decided on a connection's first packet applies to every later packet
+//! and reverse-applies to replies, and filters can tell NEW from ESTABLISHED and RELATED.
+//!
+//! A connection remembers its original tuple (as the first packet arrived, before NAT) and its
+//! reply tuple (what an answer looks like, after NAT). A packet in the original direction leaves
+//! as the reversed reply tuple; an answer leaves as the reversed original tuple.
+
+use std::net::Ipv4Addr;
+
+use rustc_hash::FxHashMap;
+
+use super::packet::{Inner, InnerFlow, Ipv4Packet, Transport};
+use crate::model::{L4, NodeId, States};
+
+/// Protocol, addresses and ports (the ICMP echo identifier for pings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    pub proto: L4,
+    pub src: Ipv4Addr,
+    pub sport: u16,
+    pub dst: Ipv4Addr,
+    pub dport: u16,
+}
+
+impl Tuple {
+    pub fn reversed(self) -> Tuple {
+        Tuple {
+            proto: self.proto,
+            src: self.dst,
+            sport: self.dport,
+            dst: self.src,
+            dport: self.sport,
+        }
+    }
+
+    /// The tuple of a packet that starts or continues a connection (not ICMP errors).
+    pub fn of(packet: &Ipv4Packet) -> Option<Tuple> {
+        let (proto, sport, dport) = match packet.transport {
+            Transport::EchoRequest { id, .. } | Transport::EchoReply { id, .. } => {
+                (L4::Icmp, id, id)
+            }
+            Transport::Tcp { sport, dport, .. } => (L4::Tcp, sport, dport),
+            Transport::Udp { sport, dport } => (L4::Udp, sport, dport),
+            Transport::IcmpError { .. } | Transport::Redirect { .. } => return None,
+        };
+        Some(Tuple {
+            proto,
+            src: packet.src,
+            sport,
+            dst: packet.dst,
+            dport,
+        })
+    }
+
+    /// The tuple of the packet an ICMP error quotes.
+    pub fn of_inner(inner: &Inner) -> Tuple {
+        let (proto, sport, dport) = match inner.flow {
+            InnerFlow::Echo { id, .. } => (L4::Icmp, id, id),
+            InnerFlow::Tcp { sport, dport } => (L4::Tcp, sport, dport),
+            InnerFlow::Udp { sport, dport } => (L4::Udp, sport, dport),
+        };
+        Tuple {
+            proto,
+            src: inner.src,
+            sport,
+            dst: inner.dst,
+            dport,
+        }
+    }
+}
+
+/// Which way a packet goes relative to its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    Original,
+    Reply,
+}
+
+/// One tracked connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conn {
+    pub orig: Tuple,
+    pub reply: Tuple,
+    pub seen_reply: bool,
+}
+
+impl Conn {
+    /// What a packet going `dir` must look like when it leaves the node.
+    pub fn target(&self, dir: Dir) -> Tuple {
+        match dir {
+            Dir::Original => self.reply.reversed(),
+            Dir::Reply => self.orig.reversed(),
+        }
+    }
+
+    /// The state a packet going `dir` is in.
+    pub fn state(&self, dir: Dir) -> States {
+        if dir == Dir::Reply || self.seen_reply {
+            States::ESTABLISHED
+        } else {
+            States::NEW
+        }
+    }
+}
+
+/// All connections of all nodes of one run.
+#[derive(Debug, Default)]
+pub struct Conntrack {
+    conns: Vec<Conn>,
+    index: FxHashMap<(NodeId, Tuple), (u32, Dir)>,
+}
+
+impl Conntrack {
+    pub fn lookup(&self, node: NodeId, tuple: Tuple) -> Option<(u32, Dir)> {
+        self.index.get(&(node, tuple)).copied()
+    }
+
+    pub fn get(&self, id: u32) -> &Conn {
+        &self.conns[id as usize]
+    }
+
+    pub fn mark_reply_seen(&mut self, id: u32) {
+        self.conns[id as usize].seen_reply = true;
+    }
+
+    /// Records a new connection: `orig` as it arrived, `leaving` as it left after NAT.
+    pub fn confirm(&mut self, node: NodeId, orig: Tuple, leaving: Tuple) -> u32 {
+        let id = self.conns.len() as u32;
+        let reply = leaving.reversed();
+        self.conns.push(Conn {
+            orig,
+            reply,
+            seen_reply: false,
+        });
+        self.index.insert((node, orig), (id, Dir::Original));
+        self.index.entry((node, reply)).or_insert((id, Dir::Reply));
+        id
+    }
+}
+
+/// Rewrites the destination address and port of a packet.
+pub fn set_dst(packet: &mut Ipv4Packet, addr: Ipv4Addr, port: u16) {
+    packet.dst = addr;
+    match &mut packet.transport {
+        Transport::Tcp { dport, .. } | Transport::Udp { dport, .. } => *dport = port,
+        _ => {}
+    }
+}
+
+/// Rewrites the source address and port of a packet.
+pub fn set_src(packet: &mut Ipv4Packet, addr: Ipv4Addr, port: u16) {
+    packet.src = addr;
+    match &mut packet.transport {
+        Transport::Tcp { sport, .. } | Transport::Udp { sport, .. } => *sport = port,
+        _ => {}
+    }
+}
+
+/// Rewrites the quoted header of an ICMP error to `tuple`.
+pub fn set_inner(inner: &mut Inner, tuple: Tuple) {
+    inner.src = tuple.src;
+    inner.dst = tuple.dst;
+    inner.flow = match inner.flow {
+        InnerFlow::Echo { id, seq } => InnerFlow::Echo { id, seq },
+        InnerFlow::Tcp { .. } => InnerFlow::Tcp {
+            sport: tuple.sport,
+            dport: tuple.dport,
+        },
+        InnerFlow::Udp { .. } => InnerFlow::Udp {
+            sport: tuple.sport,
+            dport: tuple.dport,
+        },
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_forward_and_its_reply() {
+        // 203.0.113.9:40000 → 10.1.5.87:1234, DNAT to 10.0.2.15:22.
+        let orig = Tuple {
+            proto: L4::Tcp,
+            src: Ipv4Addr::new(203, 0, 113, 9),
+            sport: 40000,
+            dst: Ipv4Addr::new(10, 1, 5, 87),
+            dport: 1234,
+        };
+        let leaving = Tuple {
+            dst: Ipv4Addr::new(10, 0, 2, 15),
+            dport: 22,
+            ..orig
+        };
+        let mut ct = Conntrack::default();
+        let node = NodeId(0);
+        let id = ct.confirm(node, orig, leaving);
+        let answer = leaving.reversed();
+        assert_eq!(ct.lookup(node, answer), Some((id, Dir::Reply)));
+        // The answer leaves looking like it came from the host's port 1234.
+        assert_eq!(ct.get(id).target(Dir::Reply), orig.reversed());
+        assert_eq!(ct.get(id).state(Dir::Original), States::NEW);
+        ct.mark_reply_seen(id);
+        assert_eq!(ct.get(id).state(Dir::Original), States::ESTABLISHED);
+    }
+}

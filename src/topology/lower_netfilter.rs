@@ -1,0 +1,517 @@
+//! Lowering `nat:` and `firewall:` into a node's [`Netfilter`], refusing what iptables refuses
+//! (with its words in the hint): `-o` in INPUT or PREROUTING, `-i` in OUTPUT or POSTROUTING,
+//! a port without `-p tcp|udp`, a NAT rule with no or two actions.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::diagnostic::{Code, Diagnostic};
+use super::file::{
+    ActionName, ChainSpec, NatChainName, NodeSpec, PolicyName, RejectName, RuleProto, RuleSpec,
+    StateName,
+};
+use super::lower::Lowering;
+use super::source::{Located, Span};
+use super::structure::closest;
+use super::units;
+use crate::model::{
+    Chain, ChainName, FilterRule, IfaceId, L4, Match, NatAction, NatHook, NatRule, Netfilter, Node,
+    Port, RejectWith, States, Verdict,
+};
+
+/// Where a rule is, for messages: "nat rule 2 of `gw`".
+struct Place<'a> {
+    what: String,
+    node: &'a Node,
+}
+
+impl Lowering {
+    pub(super) fn netfilter(&mut self, node: &Node, spec: &NodeSpec) -> Option<Box<Netfilter>> {
+        let mut nf = Netfilter::default();
+        for (i, rule) in spec.nat.iter().enumerate() {
+            let place = Place {
+                what: format!("nat rule {} of `{}`", i + 1, node.name),
+                node,
+            };
+            if let Some(rule) = self.nat_rule(&place, rule) {
+                nf.nat.push(rule);
+            }
+        }
+        if let Some(firewall) = &spec.firewall {
+            for (name, chain) in [
+                (ChainName::Input, &firewall.input),
+                (ChainName::Forward, &firewall.forward),
+                (ChainName::Output, &firewall.output),
+            ] {
+                if let Some(chain) = chain {
+                    let lowered = self.chain(node, name, chain);
+                    match name {
+                        ChainName::Input => nf.input = lowered,
+                        ChainName::Forward => nf.forward = lowered,
+                        ChainName::Output => nf.output = lowered,
+                    }
+                }
+            }
+        }
+        (!nf.is_empty()).then(|| Box::new(nf))
+    }
+
+    fn chain(&mut self, node: &Node, name: ChainName, spec: &ChainSpec) -> Chain {
+        let mut chain = Chain::default();
+        if let Some(policy) = &spec.policy {
+            chain.policy = match policy.value {
+                PolicyName::Accept => Verdict::Accept,
+                PolicyName::Drop => Verdict::Drop,
+            };
+            chain.policy_origin = self.origin(policy.span);
+        }
+        for (i, rule) in spec.rules.iter().enumerate() {
+            let place = Place {
+                what: format!("{} rule {} of `{}`", name.name(), i + 1, node.name),
+                node,
+            };
+            if let Some(rule) = self.filter_rule(&place, name, rule) {
+                chain.rules.push(rule);
+            }
+        }
+        chain
+    }
+
+    fn iface(&mut self, place: &Place<'_>, name: &Located<String>) -> Option<IfaceId> {
+        let found = place
+            .node
+            .interfaces
+            .iter()
+            .copied()
+            .find(|&i| self.net.interface(i).name == name.value);
+        if found.is_none() {
+            let names: Vec<&str> = place
+                .node
+                .interfaces
+                .iter()
+                .map(|&i| self.net.interface(i).name.as_str())
+                .collect();
+            let hint = match closest(&name.value, names.iter().copied()) {
+                Some(c) => format!(
+                    "did you mean `{c}`? interfaces of `{}`: {}",
+                    place.node.name,
+                    names.join(", ")
+                ),
+                None => format!("interfaces of `{}`: {}", place.node.name, names.join(", ")),
+            };
+            self.push(
+                Diagnostic::error(
+                    Code::UnknownReference,
+                    name.span,
+                    format!(
+                        "{}: `{}` has no interface `{}`",
+                        place.what, place.node.name, name.value
+                    ),
+                )
+                .label("unknown interface")
+                .hint(hint),
+            );
+        }
+        found
+    }
+
+    fn prefix(&mut self, place: &Place<'_>, text: &Located<String>) -> Option<Ipv4Net> {
+        let parsed = if text.value.contains('/') {
+            units::parse_interface_addr(text).map(|n| n.trunc())
+        } else {
+            units::parse_addr(text).map(Ipv4Net::from)
+        };
+        parsed
+            .map_err(|e| {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadAddress,
+                        text.span,
+                        format!(
+                            "{}: `{}` is not an address or prefix",
+                            place.what, text.value
+                        ),
+                    )
+                    .label("expected ADDRESS or PREFIX/LENGTH")
+                    .hint(e),
+                )
+            })
+            .ok()
+    }
+
+    /// The match part, shared by NAT and filter rules.
+    fn matches(&mut self, place: &Place<'_>, r: &RuleSpec) -> Option<Match> {
+        let mut ok = true;
+        let mut m = Match::default();
+        if let Some(i) = &r.in_iface {
+            m.in_iface = self.iface(place, i);
+            ok &= m.in_iface.is_some();
+        }
+        if let Some(i) = &r.not_in {
+            m.not_in_iface = self.iface(place, i);
+            ok &= m.not_in_iface.is_some();
+        }
+        if let Some(o) = &r.out_iface {
+            m.out_iface = self.iface(place, o);
+            ok &= m.out_iface.is_some();
+        }
+        if let Some(s) = &r.src {
+            m.src = self.prefix(place, s);
+            ok &= m.src.is_some();
+        }
+        if let Some(d) = &r.dst {
+            m.dst = self.prefix(place, d);
+            ok &= m.dst.is_some();
+        }
+        m.proto = r.proto.as_ref().map(|p| match p.value {
+            RuleProto::Tcp => L4::Tcp,
+            RuleProto::Udp => L4::Udp,
+            RuleProto::Icmp => L4::Icmp,
+        });
+        if let Some(dport) = &r.dport {
+            if !matches!(m.proto, Some(L4::Tcp | L4::Udp)) {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadValue,
+                        dport.span,
+                        format!("{}: a port needs `proto: tcp` or `proto: udp`", place.what),
+                    )
+                    .label("port without protocol")
+                    .hint("add `proto: tcp` (iptables says: unknown option \"--dport\")"),
+                );
+                ok = false;
+            }
+            match port_range(&dport.value) {
+                Some(range) => m.dport = Some(range),
+                None => {
+                    self.push(
+                        Diagnostic::error(
+                            Code::BadValue,
+                            dport.span,
+                            format!(
+                                "{}: `{}` is not a port or port range",
+                                place.what, dport.value
+                            ),
+                        )
+                        .label("expected PORT or FIRST-LAST")
+                        .hint("write `22` or `50000-50004` (ports 1 to 65535, first ≤ last)"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        for state in &r.state {
+            m.states = m.states.with(match state.value {
+                StateName::New => States::NEW,
+                StateName::Established => States::ESTABLISHED,
+                StateName::Related => States::RELATED,
+            });
+        }
+        m.dst_local = r.dst_local.unwrap_or(false);
+        ok.then_some(m)
+    }
+
+    fn not_here(&mut self, place: &Place<'_>, key: &str, span: Span, why: &str, hint: &str) {
+        self.push(
+            Diagnostic::error(
+                Code::BadValue,
+                span,
+                format!("{}: `{key}` does not apply here", place.what),
+            )
+            .label(why.to_owned())
+            .hint(hint.to_owned()),
+        );
+    }
+
+    fn nat_rule(&mut self, place: &Place<'_>, r: &RuleSpec) -> Option<NatRule> {
+        if let Some(action) = &r.action {
+            self.not_here(
+                place,
+                "action",
+                action.span,
+                "a NAT rule translates, it does not filter",
+                "move the rule under `firewall:`, or give it `masquerade`, `snat` or `dnat`",
+            );
+            return None;
+        }
+        let kinds: Vec<(&str, Span)> = [
+            r.masquerade
+                .as_ref()
+                .filter(|m| m.value)
+                .map(|m| ("masquerade", m.span)),
+            r.snat.as_ref().map(|s| ("snat", s.span)),
+            r.dnat.as_ref().map(|d| ("dnat", d.span)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let anchor = r
+            .in_iface
+            .as_ref()
+            .or(r.out_iface.as_ref())
+            .or(r.src.as_ref())
+            .or(r.dst.as_ref())
+            .map_or(Span::default(), |l| l.span);
+        let kind = match kinds.as_slice() {
+            [one] => *one,
+            [] => {
+                self.push(
+                    Diagnostic::error(
+                        Code::MissingKey,
+                        anchor,
+                        format!(
+                            "{} says neither `masquerade`, `snat` nor `dnat`",
+                            place.what
+                        ),
+                    )
+                    .label("what should it translate?")
+                    .hint("add `masquerade: true`, `snat: ADDRESS` or `dnat: ADDRESS[:PORT]`"),
+                );
+                return None;
+            }
+            [first, second, ..] => {
+                self.push(
+                    Diagnostic::error(Code::BadValue, second.1, format!("{} has both `{}` and `{}`", place.what, first.0, second.0))
+                        .label("second translation")
+                        .hint("write one NAT rule per translation (a 1:1 NAT is a dnat rule plus an snat rule)"),
+                );
+                return None;
+            }
+        };
+        let m = self.matches(place, r)?;
+        let action = match kind.0 {
+            "masquerade" => NatAction::Masquerade,
+            "snat" => NatAction::Snat(self.address(place, r.snat.as_ref()?)?),
+            _ => {
+                let text = r.dnat.as_ref()?;
+                let (addr, port) = match text.value.rsplit_once(':') {
+                    Some((a, p)) => (a, Some(p)),
+                    None => (text.value.as_str(), None),
+                };
+                let addr = self.address(place, &Located::at(addr.to_owned(), text.span))?;
+                let port = match port {
+                    None => None,
+                    Some(p) => match p.parse::<u16>().ok().and_then(Port::new) {
+                        Some(port) if matches!(m.proto, Some(L4::Tcp | L4::Udp)) => Some(port),
+                        Some(_) => {
+                            self.push(
+                                Diagnostic::error(Code::BadValue, text.span, format!("{}: a port translation needs `proto: tcp` or `proto: udp`", place.what))
+                                    .label("port without protocol")
+                                    .hint("add `proto: tcp` (iptables says: Need TCP, UDP, SCTP or DCCP with port specification)"),
+                            );
+                            return None;
+                        }
+                        None => {
+                            self.push(
+                                Diagnostic::error(
+                                    Code::BadValue,
+                                    text.span,
+                                    format!("{}: `{p}` is not a port", place.what),
+                                )
+                                .label("must be from 1 to 65535"),
+                            );
+                            return None;
+                        }
+                    },
+                };
+                NatAction::Dnat(addr, port)
+            }
+        };
+        let hook = match (r.chain.as_ref().map(|c| c.value), action) {
+            (Some(NatChainName::Prerouting), _) => NatHook::Prerouting,
+            (Some(NatChainName::Output), _) => NatHook::Output,
+            (Some(NatChainName::Postrouting), _) => NatHook::Postrouting,
+            (None, NatAction::Dnat(..)) => NatHook::Prerouting,
+            (None, _) => NatHook::Postrouting,
+        };
+        let chain_span = r.chain.as_ref().map_or(kind.1, |c| c.span);
+        match (hook, action) {
+            (NatHook::Postrouting, NatAction::Dnat(..))
+            | (NatHook::Prerouting | NatHook::Output, NatAction::Masquerade | NatAction::Snat(_)) =>
+            {
+                self.not_here(place, kind.0, chain_span, "wrong chain for this translation", "snat and masquerade go in postrouting; dnat in prerouting or output (iptables: \"only valid in the nat table, POSTROUTING chain\" / \"PREROUTING and OUTPUT chains\")");
+                return None;
+            }
+            _ => {}
+        }
+        if hook != NatHook::Prerouting
+            && let Some(i) = &r.in_iface
+        {
+            self.not_here(
+                place,
+                "in",
+                i.span,
+                "packets here have no incoming interface",
+                "remove `in` (iptables says: Can't use -i with POSTROUTING/OUTPUT)",
+            );
+            return None;
+        }
+        if hook == NatHook::Prerouting
+            && let Some(o) = &r.out_iface
+        {
+            self.not_here(
+                place,
+                "out",
+                o.span,
+                "the outgoing interface is not known yet",
+                "remove `out` (iptables says: Can't use -o with PREROUTING)",
+            );
+            return None;
+        }
+        Some(NatRule {
+            hook,
+            matches: m,
+            action,
+            origin: self.origin(kind.1),
+            comment: r.comment.clone(),
+        })
+    }
+
+    fn address(&mut self, place: &Place<'_>, text: &Located<String>) -> Option<Ipv4Addr> {
+        units::parse_addr(text)
+            .map_err(|e| {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadAddress,
+                        text.span,
+                        format!("{}: `{}` is not an address", place.what, text.value),
+                    )
+                    .label("expected an IPv4 address")
+                    .hint(e),
+                )
+            })
+            .ok()
+    }
+
+    fn filter_rule(
+        &mut self,
+        place: &Place<'_>,
+        chain: ChainName,
+        r: &RuleSpec,
+    ) -> Option<FilterRule> {
+        for (key, span) in [
+            ("masquerade", r.masquerade.as_ref().map(|m| m.span)),
+            ("snat", r.snat.as_ref().map(|s| s.span)),
+            ("dnat", r.dnat.as_ref().map(|d| d.span)),
+            ("chain", r.chain.as_ref().map(|c| c.span)),
+        ] {
+            if let Some(span) = span {
+                self.not_here(
+                    place,
+                    key,
+                    span,
+                    "a filter rule does not translate",
+                    "move NAT rules to the node's `nat:` list",
+                );
+                return None;
+            }
+        }
+        let Some(action) = &r.action else {
+            let anchor = r
+                .in_iface
+                .as_ref()
+                .or(r.proto.as_ref().map(|_| r.dport.as_ref()).flatten())
+                .or(r.src.as_ref())
+                .or(r.dst.as_ref())
+                .map_or(Span::default(), |l| l.span);
+            self.push(
+                Diagnostic::error(
+                    Code::MissingKey,
+                    anchor,
+                    format!("{} has no `action`", place.what),
+                )
+                .label("accept, drop or reject?")
+                .hint("add `action: accept`, `action: drop` or `action: reject`"),
+            );
+            return None;
+        };
+        if chain == ChainName::Input
+            && let Some(o) = &r.out_iface
+        {
+            self.not_here(
+                place,
+                "out",
+                o.span,
+                "packets for the node go out nowhere",
+                "remove `out` (iptables says: Can't use -o with INPUT)",
+            );
+            return None;
+        }
+        if chain == ChainName::Output
+            && let Some(i) = r.in_iface.as_ref().or(r.not_in.as_ref())
+        {
+            self.not_here(
+                place,
+                "in",
+                i.span,
+                "packets the node sends came in nowhere",
+                "remove `in` (iptables says: Can't use -i with OUTPUT)",
+            );
+            return None;
+        }
+        if let Some(with) = &r.reject_with
+            && action.value != ActionName::Reject
+        {
+            self.not_here(
+                place,
+                "reject_with",
+                with.span,
+                "only `action: reject` answers",
+                "remove `reject_with`, or use `action: reject`",
+            );
+            return None;
+        }
+        let m = self.matches(place, r)?;
+        let verdict = match action.value {
+            ActionName::Accept => Verdict::Accept,
+            ActionName::Drop => Verdict::Drop,
+            ActionName::Reject => Verdict::Reject(match r.reject_with.as_ref().map(|w| w.value) {
+                None | Some(RejectName::PortUnreachable) => RejectWith::PortUnreachable,
+                Some(RejectName::HostUnreachable) => RejectWith::HostUnreachable,
+                Some(RejectName::NetUnreachable) => RejectWith::NetUnreachable,
+                Some(RejectName::AdminProhibited) => RejectWith::AdminProhibited,
+                Some(RejectName::TcpReset) => {
+                    if m.proto != Some(L4::Tcp) {
+                        let span = r.reject_with.as_ref().map_or(action.span, |w| w.span);
+                        self.not_here(place, "reject_with", span, "a TCP reset needs TCP", "add `proto: tcp` (iptables says: TCP RST can only be used with -p tcp)");
+                        return None;
+                    }
+                    RejectWith::TcpReset
+                }
+            }),
+        };
+        Some(FilterRule {
+            matches: m,
+            verdict,
+            origin: self.origin(action.span),
+            comment: r.comment.clone(),
+        })
+    }
+}
+
+/// `22`, `50000-50004` or `50000:50004`.
+fn port_range(text: &str) -> Option<(u16, u16)> {
+    let text = text.trim();
+    let (lo, hi) = match text.split_once(['-', ':']) {
+        Some((lo, hi)) => (lo.trim().parse().ok()?, hi.trim().parse().ok()?),
+        None => {
+            let p: u16 = text.parse().ok()?;
+            (p, p)
+        }
+    };
+    (lo >= 1 && lo <= hi).then_some((lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn port_ranges() {
+        assert_eq!(super::port_range("22"), Some((22, 22)));
+        assert_eq!(super::port_range("50000-50004"), Some((50000, 50004)));
+        assert_eq!(super::port_range("50000:50004"), Some((50000, 50004)));
+        assert_eq!(super::port_range("5-1"), None);
+        assert_eq!(super::port_range("0"), None);
+        assert_eq!(super::port_range("70000"), None);
+    }
+}
