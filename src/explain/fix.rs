@@ -5,9 +5,10 @@
 use std::net::Ipv4Addr;
 
 use crate::model::{
-    Listener, Network, NodeId, Origin, Outcome, Port, Proto, Route, RouteKind, Service,
+    ChainName, FilterRule, L4, Listener, Match, Network, NodeId, Origin, Outcome, Port, Proto,
+    Route, RouteKind, Service, States, Verdict,
 };
-use crate::sim::{DropReason, ProbeKind, ProbeRun, SimConfig, StepKind, run_probe};
+use crate::sim::{DropReason, ProbeKind, ProbeRun, SimConfig, StepKind, Transport, run_probe};
 
 /// One verified fix: the changes, as YAML, and what the probe does after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,15 @@ enum Change {
         proto: Proto,
         port: Port,
         service: Service,
+    },
+    /// An accept rule at the top of a filter chain: for the probe's protocol and port, or for
+    /// established and related traffic when it was the answer that was dropped.
+    Allow {
+        node: NodeId,
+        chain: ChainName,
+        proto: L4,
+        dport: Option<u16>,
+        answers: bool,
     },
 }
 
@@ -80,6 +90,41 @@ impl Change {
                 });
                 true
             }
+            Change::Allow {
+                node,
+                chain,
+                proto,
+                dport,
+                answers,
+            } => {
+                let Some(nf) = net.nodes[node.index()].netfilter.as_mut() else {
+                    return false;
+                };
+                let matches = if *answers {
+                    Match {
+                        states: States::ESTABLISHED.with(States::RELATED),
+                        ..Match::default()
+                    }
+                } else {
+                    Match {
+                        proto: Some(*proto),
+                        dport: dport.map(|d| (d, d)),
+                        ..Match::default()
+                    }
+                };
+                let rule = FilterRule {
+                    matches,
+                    verdict: Verdict::Accept,
+                    origin: Origin::default(),
+                    comment: None,
+                };
+                match chain {
+                    ChainName::Input => nf.input.rules.insert(0, rule),
+                    ChainName::Forward => nf.forward.rules.insert(0, rule),
+                    ChainName::Output => nf.output.rules.insert(0, rule),
+                }
+                true
+            }
         }
     }
 
@@ -105,6 +150,24 @@ impl Change {
                     name(node)
                 )
             }
+            Change::Allow {
+                node,
+                chain,
+                proto,
+                dport,
+                answers,
+            } => {
+                let what = match (answers, dport) {
+                    (true, _) => "established and related traffic".to_owned(),
+                    (false, Some(port)) => format!("{} port {port}", proto.name()),
+                    (false, None) => proto.name().to_owned(),
+                };
+                format!(
+                    "accept {what} first in the {} chain of `{}`",
+                    chain.name(),
+                    name(node)
+                )
+            }
         }
     }
 
@@ -112,7 +175,8 @@ impl Change {
         match self {
             Change::DefaultRoute { node, .. }
             | Change::Forwarding { node }
-            | Change::Listen { node, .. } => *node,
+            | Change::Listen { node, .. }
+            | Change::Allow { node, .. } => *node,
         }
     }
 
@@ -140,6 +204,25 @@ impl Change {
                 };
                 format!("    listen:\n      - {{ port: {port}{proto}{what} }}\n")
             }
+            Change::Allow {
+                chain,
+                proto,
+                dport,
+                answers,
+                ..
+            } => {
+                let rule = match (answers, dport) {
+                    (true, _) => "state: [established, related], action: accept".to_owned(),
+                    (false, Some(port)) => {
+                        format!("proto: {}, dport: {port}, action: accept", proto.name())
+                    }
+                    (false, None) => format!("proto: {}, action: accept", proto.name()),
+                };
+                format!(
+                    "    firewall:\n      {}:\n        rules:   # first in the chain\n          - {{ {rule} }}\n",
+                    chain.name()
+                )
+            }
         }
     }
 }
@@ -161,6 +244,26 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
             proto,
             port,
             service,
+        });
+        return out;
+    }
+    let filtered = run.steps.iter().find_map(|s| match s.kind {
+        StepKind::Filtered { chain, verdict, .. } if verdict != Verdict::Accept => Some((s, chain)),
+        _ => None,
+    });
+    if let Some((step, chain)) = filtered {
+        let answers = Some(step.packet.src) != run.src && step.packet.dst != run.dst;
+        let (proto, dport) = match step.packet.transport {
+            Transport::Tcp { dport, .. } => (L4::Tcp, Some(dport)),
+            Transport::Udp { dport, .. } => (L4::Udp, Some(dport)),
+            _ => (L4::Icmp, None),
+        };
+        out.push(Change::Allow {
+            node: step.node,
+            chain,
+            proto,
+            dport,
+            answers,
         });
         return out;
     }

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::model::{Network, Origin, Outcome, Service};
+use crate::model::{Decider, Network, Origin, Outcome, RejectWith, Service, Verdict};
 use crate::sim::{DropReason, ProbeKind, ProbeRun, Step, StepKind};
 
 /// Why a probe did not get the expected answer.
@@ -47,6 +47,16 @@ pub fn why(net: &Network, run: &ProbeRun) -> Option<Why> {
     }
     let node_origin = |n: crate::model::NodeId| Some(net.node(n).origin.clone());
     let dst = run.dst;
+    // A firewall that said no, before anything else went wrong, is the answer.
+    let filtered = run.steps.iter().position(
+        |s| matches!(s.kind, StepKind::Filtered { verdict, .. } if verdict != Verdict::Accept),
+    );
+    let dropped = run.steps.iter().position(|s| matches!(s.kind, StepKind::Dropped { reason, .. } if !matches!(reason, DropReason::Lost { .. })));
+    if let Some(at) = filtered
+        && dropped.is_none_or(|d| at < d)
+    {
+        return Some(filtered_why(net, &run.steps[at]));
+    }
     let first_drop = run
         .steps
         .iter()
@@ -185,6 +195,67 @@ pub fn why(net: &Network, run: &ProbeRun) -> Option<Why> {
         }
     };
     Some(Why { lines, origin })
+}
+
+/// "node `vm` dropped the TCP SYN …: the policy of its input chain (no rule accepts it)".
+fn filtered_why(net: &Network, step: &Step) -> Why {
+    let StepKind::Filtered {
+        chain,
+        decider,
+        verdict,
+        in_iface,
+    } = step.kind
+    else {
+        unreachable!("called with a filter step")
+    };
+    let node = net.node(step.node);
+    let words = crate::render::filter_words(node, chain, decider);
+    let rules = node.netfilter.as_ref().map(|nf| nf.chain(chain));
+    let what = step.packet.describe();
+    let came = in_iface.map_or_else(String::new, |i| format!(" on {}", net.interface(i).name));
+    let done = match verdict {
+        Verdict::Drop => "dropped it silently, so the sender waits and times out".to_owned(),
+        Verdict::Reject(with) => format!(
+            "rejected it, answering with {}",
+            match with {
+                RejectWith::TcpReset => "a TCP reset (Connection refused)",
+                RejectWith::PortUnreachable => "ICMP port unreachable (Connection refused)",
+                RejectWith::HostUnreachable => "ICMP host unreachable (No route to host)",
+                RejectWith::NetUnreachable => "ICMP net unreachable (Network is unreachable)",
+                RejectWith::AdminProhibited => "ICMP administratively prohibited (Packet filtered)",
+            }
+        ),
+        Verdict::Accept => "accepted it".to_owned(),
+    };
+    let mut lines = vec![format!(
+        "{what} {} → {} reached node `{}`{came}; {words} {done}",
+        step.packet.src, step.packet.dst, node.name
+    )];
+    if decider == Decider::Policy
+        && let Some(rules) = rules
+    {
+        lines.push(if rules.rules.is_empty() {
+            format!(
+                "the {} chain has no rules, and its policy is drop",
+                chain.name()
+            )
+        } else {
+            format!(
+                "none of the {} rules of the {} chain accepts it",
+                rules.rules.len(),
+                chain.name()
+            )
+        });
+    }
+    let origin = rules.map(|c| match decider {
+        Decider::Rule(i) => c
+            .rules
+            .get(i)
+            .map_or_else(|| node.origin.clone(), |r| r.origin.clone()),
+        Decider::Policy if c.policy_origin.file.is_empty() => node.origin.clone(),
+        Decider::Policy => c.policy_origin.clone(),
+    });
+    Why { lines, origin }
 }
 
 fn owner_elsewhere(net: &Network, addr: Ipv4Addr) -> bool {

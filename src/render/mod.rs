@@ -8,6 +8,7 @@ mod show;
 
 pub use diagnostics::{render_report, render_summary};
 pub use palette::Palette;
+pub(crate) use probe::filter_words;
 pub use probe::{
     ToolOutput, curl_output, ping_output, ssh_output, tcp_output, trace_rows, trace_table,
     udp_output, why_block,

@@ -922,6 +922,17 @@ impl<'n> Sim<'n> {
         if let Some((id, dir)) = track.conn {
             let target = self.conntrack.get(id).target(dir);
             set_src(packet, target.src, target.sport);
+            if *packet != before {
+                self.record(
+                    node,
+                    *packet,
+                    StepKind::Translated {
+                        hook: NatHook::Postrouting,
+                        rule: None,
+                        before,
+                    },
+                );
+            }
         } else if track.orig.is_some() {
             let facts = self.facts(node, packet, None, Some(out), States::NEW);
             if let Some((index, rule)) = nf.nat_rule(NatHook::Postrouting, &facts) {
