@@ -411,7 +411,7 @@ impl Lowering {
             let anchor = r
                 .in_iface
                 .as_ref()
-                .or(r.proto.as_ref().map(|_| r.dport.as_ref()).flatten())
+                .or(r.dport.as_ref())
                 .or(r.src.as_ref())
                 .or(r.dst.as_ref())
                 .map_or(Span::default(), |l| l.span);
