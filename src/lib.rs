@@ -31,6 +31,7 @@
 pub mod explain;
 pub mod generate;
 pub mod model;
+pub mod platform;
 pub mod render;
 pub mod run;
 pub mod sim;

@@ -45,6 +45,38 @@ pub fn why(net: &Network, run: &ProbeRun) -> Option<Why> {
     if run.outcome == Outcome::Reply {
         return None;
     }
+    let mut why = decisive(net, run)?;
+    // Aimed into a network that a platform keeps private (a VirtualBox NAT network, a tenant
+    // network): say so first, in the platform's words.
+    if let Some((segment, note)) = private_network_of(net, run) {
+        why.lines.insert(
+            0,
+            format!("{} is on segment `{}`: {note}", run.dst, segment),
+        );
+    }
+    Some(why)
+}
+
+/// The noted segment whose subnet holds the probe's destination, when the prober is not on it.
+fn private_network_of<'n>(net: &'n Network, run: &ProbeRun) -> Option<(&'n str, &'n str)> {
+    let prober_segments: Vec<_> = net
+        .interfaces_of(net.node(run.from))
+        .map(|i| i.segment)
+        .collect();
+    net.segments.iter().find_map(|s| {
+        let note = s.note.as_deref()?;
+        let holds = s.interfaces.iter().any(|&i| {
+            net.interface(i)
+                .addresses
+                .iter()
+                .any(|a| a.trunc().contains(&run.dst))
+        });
+        (holds && !prober_segments.contains(&s.id)).then_some((s.name.as_str(), note))
+    })
+}
+
+/// The decisive step of a failed probe, explained.
+fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
     let node_origin = |n: crate::model::NodeId| Some(net.node(n).origin.clone());
     let dst = run.dst;
     // A firewall that said no, before anything else went wrong, is the answer.

@@ -41,6 +41,8 @@ pub struct Segment {
     pub mtu: u16,
     /// Interfaces plugged into it, in file order.
     pub interfaces: Vec<IfaceId>,
+    /// What the segment is, for explanations (platform sections describe their networks).
+    pub note: Option<String>,
     pub origin: Origin,
 }
 

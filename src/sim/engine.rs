@@ -687,6 +687,9 @@ impl<'n> Sim<'n> {
                 ) {
                     return;
                 }
+                // nat INPUT: an answer to a connection this node translated gets its source
+                // back (the source half of the translation, for local delivery).
+                self.source_half(node, &mut packet, &track, NatHook::Prerouting);
                 self.confirm(node, &packet, &track);
             }
             return self.local_deliver(node, Some(in_iface), packet);
@@ -919,20 +922,8 @@ impl<'n> Sim<'n> {
         track: &Track,
     ) {
         let before = *packet;
-        if let Some((id, dir)) = track.conn {
-            let target = self.conntrack.get(id).target(dir);
-            set_src(packet, target.src, target.sport);
-            if *packet != before {
-                self.record(
-                    node,
-                    *packet,
-                    StepKind::Translated {
-                        hook: NatHook::Postrouting,
-                        rule: None,
-                        before,
-                    },
-                );
-            }
+        if track.conn.is_some() {
+            self.source_half(node, packet, track, NatHook::Postrouting);
         } else if track.orig.is_some() {
             let facts = self.facts(node, packet, None, Some(out), States::NEW);
             if let Some((index, rule)) = nf.nat_rule(NatHook::Postrouting, &facts) {
@@ -966,6 +957,25 @@ impl<'n> Sim<'n> {
                     );
                 }
             }
+        }
+    }
+
+    /// Applies a known connection's source translation.
+    fn source_half(&mut self, node: NodeId, packet: &mut Ipv4Packet, track: &Track, hook: NatHook) {
+        let Some((id, dir)) = track.conn else { return };
+        let before = *packet;
+        let target = self.conntrack.get(id).target(dir);
+        set_src(packet, target.src, target.sport);
+        if *packet != before {
+            self.record(
+                node,
+                *packet,
+                StepKind::Translated {
+                    hook,
+                    rule: None,
+                    before,
+                },
+            );
         }
     }
 

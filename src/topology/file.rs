@@ -31,9 +31,10 @@ pub struct TopologyFile {
     /// Probes and the outcome each is expected to have (checked by `reachlab check`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<ExpectSpec>,
-    /// Reserved: VirtualBox VMs and adapters (NAT, NAT network, host-only, bridged, internal).
+    /// VirtualBox VMs on host nodes, with their adapters (NAT, NAT network, host-only,
+    /// bridged, internal) and port forwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub virtualbox: Option<Located<Reserved>>,
+    pub virtualbox: Option<crate::platform::virtualbox::VirtualBoxSpec>,
     /// Reserved: Docker engines, bridges, containers and published ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<Located<Reserved>>,
@@ -70,6 +71,9 @@ pub struct SegmentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?\s*%$"))]
     pub loss: Option<Located<String>>,
+    /// What the segment is, shown when a probe is aimed into it from outside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// MTU of the segment in bytes (default 1500, from 68 to 65535).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 68, max = 65535))]

@@ -134,7 +134,7 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
     let mut checker = Checker::new(schema_value());
     checker.check_document(&tree);
     let mut diagnostics = checker.diagnostics;
-    let file: TopologyFile = match serde_saphyr::from_str_with_options(source.text(), options) {
+    let mut file: TopologyFile = match serde_saphyr::from_str_with_options(source.text(), options) {
         Ok(file) => file,
         Err(e) => {
             if diagnostics.is_empty() {
@@ -154,7 +154,9 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
             .collect(),
         _ => std::collections::HashMap::new(),
     };
-    let (network, semantic) = lower(&file, source.name(), &stem, &top_keys);
+    let mut semantic = crate::platform::expand(&mut file);
+    let (network, lowered) = lower(&file, source.name(), &stem, &top_keys);
+    semantic.extend(lowered);
     // The structural pass and lowering may both see a bad value (an MTU out of range, say):
     // report each place and kind of problem once.
     for d in semantic {

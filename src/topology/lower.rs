@@ -98,11 +98,6 @@ impl Lowering {
 
     fn reserved_sections(&mut self, file: &TopologyFile, top_keys: &HashMap<String, Span>) {
         let sections = [
-            (
-                "virtualbox",
-                "VirtualBox VMs and adapters",
-                &file.virtualbox,
-            ),
             ("docker", "Docker engines and containers", &file.docker),
             (
                 "openstack",
@@ -212,6 +207,7 @@ impl Lowering {
             loss,
             mtu,
             interfaces: Vec::new(),
+            note: spec.note.clone(),
             origin,
         });
     }

@@ -22,6 +22,7 @@ pub fn to_file(net: &Network) -> TopologyFile {
             latency: (!s.latency.is_zero()).then(|| format!("{}ns", s.latency.as_nanos()).into()),
             loss: (s.loss != 0.0).then(|| format!("{}%", s.loss * 100.0).into()),
             mtu: (s.mtu != 1500).then(|| u32::from(s.mtu).into()),
+            note: s.note.clone(),
         })
         .collect();
     let nodes = net

@@ -1,0 +1,25 @@
+//! Platform sections (VirtualBox, Docker, OpenStack) lower into the core network model by
+//! **expanding** into ordinary segments, nodes, routes and `nat:`/`firewall:` rules before
+//! validation. Everything downstream (validation, the engine, explanations) is then the same
+//! for a hand-written router and a Neutron router; generated elements keep the position of the
+//! platform entry they came from, and their rule comments speak the platform's words
+//! ("security group `default` of instance `VM_ubuntu`").
+//!
+//! Names of generated infrastructure nodes and segments use the platform object's name plus a
+//! suffix (`vm-nat1`, `docker0@vm`) so they never clash with the user's.
+
+pub mod virtualbox;
+
+use crate::topology::Diagnostic;
+use crate::topology::file::TopologyFile;
+
+/// Expands every platform section of `file` in place; VirtualBox first, since Docker engines
+/// and OpenStack clients may run on its VMs.
+pub(crate) fn expand(file: &mut TopologyFile) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    if let Some(section) = file.virtualbox.take() {
+        virtualbox::expand(file, &section, &mut diagnostics);
+        file.virtualbox = Some(section);
+    }
+    diagnostics
+}
