@@ -327,7 +327,8 @@ pub fn find_fixes(
         record: true,
         ..config.clone()
     };
-    let mut fixes = Vec::new();
+    let mut fixes = through_forwards(net, run, &quiet);
+    fixes.truncate(limit);
     for first in candidates(net, run, wanted) {
         if fixes.len() >= limit {
             break;
@@ -349,6 +350,87 @@ pub fn find_fixes(
             {
                 fixes.push(render(net, &[first.clone(), second]));
                 break;
+            }
+        }
+    }
+    fixes
+}
+
+/// When the destination sits behind NAT, the way in is an address and port some DNAT rule
+/// leads from: try every (node address, forwarded port) whose DNAT ends at the destination and
+/// keep those with which the very same probe gets a reply.
+fn through_forwards(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<Fix> {
+    let (ProbeKind::Tcp { port, timeout }
+    | ProbeKind::Udp {
+        port,
+        wait: timeout,
+    }) = run.kind
+    else {
+        return Vec::new();
+    };
+    if run.outcome == Outcome::Reply {
+        return Vec::new();
+    }
+    let mut fixes = Vec::new();
+    for node in &net.nodes {
+        let Some(nf) = node.netfilter.as_deref() else {
+            continue;
+        };
+        for rule in nf
+            .nat
+            .iter()
+            .filter(|r| r.hook == crate::model::NatHook::Prerouting)
+        {
+            let crate::model::NatAction::Dnat(..) = rule.action else {
+                continue;
+            };
+            let Some((public_port, _)) = rule.matches.dport else {
+                continue;
+            };
+            let Some(public_port) = Port::new(public_port) else {
+                continue;
+            };
+            let addresses: Vec<Ipv4Addr> = match rule.matches.dst {
+                Some(dst) if dst.prefix_len() == 32 => vec![dst.addr()],
+                _ => net
+                    .interfaces_of(node)
+                    .flat_map(|i| i.addresses.iter().map(|a| a.addr()))
+                    .collect(),
+            };
+            for addr in addresses {
+                if fixes.len() >= 2 {
+                    return fixes;
+                }
+                let kind = match run.kind {
+                    ProbeKind::Udp { .. } => ProbeKind::Udp {
+                        port: public_port,
+                        wait: timeout,
+                    },
+                    _ => ProbeKind::Tcp {
+                        port: public_port,
+                        timeout,
+                    },
+                };
+                let again = run_probe(net, run.from, addr, &kind, config);
+                let arrives = again.steps.iter().any(|s| {
+                    matches!(s.kind, StepKind::Delivered { .. })
+                        && s.packet.dst == run.dst
+                        && matches!(s.packet.transport, Transport::Tcp { dport, .. } | Transport::Udp { dport, .. } if dport == port.get())
+                });
+                if again.outcome == Outcome::Reply && arrives {
+                    let words = rule
+                        .comment
+                        .clone()
+                        .unwrap_or_else(|| format!("a DNAT rule of `{}`", node.name));
+                    fixes.push(Fix {
+                        summary: vec![format!(
+                            "connect to {addr}:{public_port} instead: {words} leads to {}:{port}",
+                            run.dst
+                        )],
+                        yaml: String::new(),
+                        outcome: Outcome::Reply,
+                    });
+                }
             }
         }
     }

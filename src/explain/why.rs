@@ -246,9 +246,9 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
     let what = step.packet.describe();
     let came = in_iface.map_or_else(String::new, |i| format!(" on {}", net.interface(i).name));
     let done = match verdict {
-        Verdict::Drop => "dropped it silently, so the sender waits and times out".to_owned(),
+        Verdict::Drop => "was dropped silently (the sender waits and times out) by".to_owned(),
         Verdict::Reject(with) => format!(
-            "rejected it, answering with {}",
+            "was rejected with {} by",
             match with {
                 RejectWith::TcpReset => "a TCP reset (Connection refused)",
                 RejectWith::PortUnreachable => "ICMP port unreachable (Connection refused)",
@@ -257,10 +257,10 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
                 RejectWith::AdminProhibited => "ICMP administratively prohibited (Packet filtered)",
             }
         ),
-        Verdict::Accept => "accepted it".to_owned(),
+        Verdict::Accept => "was accepted by".to_owned(),
     };
     let mut lines = vec![format!(
-        "{what} {} → {} reached node `{}`{came}; {words} {done}",
+        "{what} {} → {} reached node `{}`{came} and {done}: {words}",
         step.packet.src, step.packet.dst, node.name
     )];
     if decider == Decider::Policy
