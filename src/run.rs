@@ -126,6 +126,7 @@ fn wanted_service(probe: &Probe) -> Option<Service> {
             status: 200,
             body: "ok".into(),
             content_type: "text/plain".into(),
+            requires: Vec::new(),
         }),
         _ => None,
     }
@@ -139,21 +140,29 @@ pub struct ProbeResult {
     pub output: ToolOutput,
     pub why: Option<Why>,
     pub fixes: Vec<Fix>,
+    /// For curl: what the HTTP service answered.
+    pub http: Option<HttpAnswer>,
 }
 
 /// Simulates a probe, renders the tool's output, and explains a failure with verified fixes.
 pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> ProbeResult {
     let kind = probe_kind(&request.probe, request.count, request.wait);
     let run = run_probe(net, request.from, request.dst, &kind, config);
+    let http = match &request.probe {
+        Probe::Curl { .. } => http_answer(net, &run, config),
+        _ => None,
+    };
     let output = match &request.probe {
         Probe::Ping => render::ping_output(&run, &request.written),
         Probe::Ssh { port } => render::ssh_output(net, &run, &request.written, *port),
-        Probe::Curl { port, .. } => render::curl_output(net, &run, &request.written, *port),
+        Probe::Curl { port, .. } => {
+            render::curl_output(net, &run, &request.written, *port, http.as_ref())
+        }
         Probe::Tcp { port } => render::tcp_output(&run, &request.written, *port),
         Probe::Udp { port } => render::udp_output(&run, &request.written, *port),
     };
-    let why = why(net, &run);
-    let fixes = match &why {
+    let mut why = why(net, &run);
+    let mut fixes = match &why {
         Some(_) => find_fixes(
             net,
             &run,
@@ -163,12 +172,100 @@ pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> 
         ),
         None => Vec::new(),
     };
+    // The connection worked but the service could not do its job: explain the backend.
+    if why.is_none()
+        && let Some(HttpAnswer {
+            backend_failure: Some(failure),
+            ..
+        }) = &http
+    {
+        let (node, _, _, _) = crate::explain::served(net, &run).unwrap_or((
+            request.from,
+            request.dst,
+            Port::HTTP,
+            &Service::Plain,
+        ));
+        let mut lines = vec![format!(
+            "the service on `{}` answered 502: it could not reach its backend {}:{} ({})",
+            net.node(node).name,
+            failure.dst,
+            failure.kind_port(),
+            failure.outcome
+        )];
+        let inner = crate::explain::why(net, failure);
+        let origin = inner.as_ref().and_then(|w| w.origin.clone());
+        lines.extend(
+            inner
+                .into_iter()
+                .flat_map(|w| w.lines)
+                .map(|l| format!("  {l}")),
+        );
+        why = Some(Why { lines, origin });
+        fixes = find_fixes(net, failure, None, config, 2);
+    }
     ProbeResult {
         request,
         run,
         output,
         why,
         fixes,
+        http,
+    }
+}
+
+/// What an HTTP service answered.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: String,
+    /// The backend the service could not reach, and what happened when it tried.
+    pub backend_failure: Option<Box<ProbeRun>>,
+}
+
+/// The answer of the HTTP service the probe reached: its configured answer once every backend
+/// it `requires` answers a TCP connection from it, `502 Bad Gateway` otherwise.
+fn http_answer(net: &Network, run: &ProbeRun, config: &SimConfig) -> Option<HttpAnswer> {
+    let (node, _, _, service) = crate::explain::served(net, run)?;
+    let Service::Http {
+        status,
+        body,
+        requires,
+        ..
+    } = service
+    else {
+        return None;
+    };
+    for &(addr, port) in requires {
+        let backend = run_probe(net, node, addr, &ProbeKind::tcp(port), config);
+        if backend.outcome != Outcome::Reply {
+            let body = format!(
+                "Bad Gateway: cannot reach backend {addr}:{port} ({})\n",
+                backend.outcome
+            );
+            return Some(HttpAnswer {
+                status: 502,
+                body,
+                backend_failure: Some(Box::new(backend)),
+            });
+        }
+    }
+    Some(HttpAnswer {
+        status: *status,
+        body: body.clone(),
+        backend_failure: None,
+    })
+}
+
+trait KindPort {
+    fn kind_port(&self) -> String;
+}
+
+impl KindPort for ProbeRun {
+    fn kind_port(&self) -> String {
+        match self.kind {
+            ProbeKind::Tcp { port, .. } | ProbeKind::Udp { port, .. } => port.to_string(),
+            ProbeKind::Ping { .. } => "icmp".into(),
+        }
     }
 }
 
@@ -212,6 +309,7 @@ impl ProbeResult {
             "ttl": ttl,
             "output": self.output.text,
             "tool_exit_code": self.output.exit_code,
+            "http_status": self.http.as_ref().map(|a| a.status),
             "why": self.why.as_ref().map(|w| json!({"lines": w.lines, "origin": w.origin.as_ref().map(ToString::to_string)})),
             "fixes": self.fixes.iter().map(|f| json!({"summary": f.summary, "yaml": f.yaml})).collect::<Vec<_>>(),
             "events": self.run.events,
@@ -282,6 +380,24 @@ fn check_one(net: &Network, e: &Expectation, config: &SimConfig) -> CheckRow {
             ok = false;
             detail.push(format!("over max_rtt {:.3} ms", max.as_secs_f64() * 1e3));
         }
+    }
+    if let Some(answer) = &result.http {
+        detail.push(format!("status={}", answer.status));
+    }
+    if let Some(want) = e.http_status
+        && result.http.as_ref().is_none_or(|a| a.status != want)
+    {
+        ok = false;
+        detail.push(format!("expected status={want}"));
+    }
+    if let Some(want) = &e.body
+        && result
+            .http
+            .as_ref()
+            .is_none_or(|a| !a.body.contains(want.as_str()))
+    {
+        ok = false;
+        detail.push(format!("body lacks {want:?}"));
     }
     let port = match &e.probe {
         Probe::Ping => String::new(),

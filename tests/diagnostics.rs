@@ -208,7 +208,7 @@ fn diagnostics_point_at_the_offending_text() {
                 (MissingKey, "from: |a, outcome", 0),
             ],
         ),
-        ("platform-sections", &[(Unsupported, "docker", 0)]),
+        ("platform-sections", &[(Unsupported, "kubernetes", 0)]),
     ];
     let tested: Vec<&str> = cases.iter().map(|(name, _)| *name).collect();
     for file in broken_files() {

@@ -23,8 +23,10 @@ pub struct Fix {
 
 #[derive(Debug, Clone)]
 enum Change {
-    DefaultRoute {
+    /// A static route to `dst` (the default route when `dst` is 0.0.0.0/0).
+    AddRoute {
         node: NodeId,
+        dst: ipnet::Ipv4Net,
         via: Ipv4Addr,
         router: NodeId,
     },
@@ -51,7 +53,7 @@ enum Change {
 impl Change {
     fn apply(&self, net: &mut Network) -> bool {
         match self {
-            Change::DefaultRoute { node, via, .. } => {
+            Change::AddRoute { node, dst, via, .. } => {
                 let Some(dev) = net.nodes[node.index()]
                     .routes
                     .routes()
@@ -62,7 +64,7 @@ impl Change {
                     return false;
                 };
                 let route = Route {
-                    dst: Default::default(),
+                    dst: *dst,
                     gateway: Some(*via),
                     dev,
                     metric: 0,
@@ -131,9 +133,26 @@ impl Change {
     fn summary(&self, net: &Network) -> String {
         let name = |n: &NodeId| net.node(*n).name.clone();
         match self {
-            Change::DefaultRoute { node, via, router } => {
+            Change::AddRoute {
+                node,
+                dst,
+                via,
+                router,
+            } if dst.prefix_len() == 0 => {
                 format!(
                     "give `{}` a default route via {via} (router `{}`)",
+                    name(node),
+                    name(router)
+                )
+            }
+            Change::AddRoute {
+                node,
+                dst,
+                via,
+                router,
+            } => {
+                format!(
+                    "give `{}` a route to {dst} via {via} (router `{}`)",
                     name(node),
                     name(router)
                 )
@@ -173,7 +192,7 @@ impl Change {
 
     fn node(&self) -> NodeId {
         match self {
-            Change::DefaultRoute { node, .. }
+            Change::AddRoute { node, .. }
             | Change::Forwarding { node }
             | Change::Listen { node, .. }
             | Change::Allow { node, .. } => *node,
@@ -182,8 +201,13 @@ impl Change {
 
     fn yaml(&self) -> String {
         match self {
-            Change::DefaultRoute { via, .. } => {
-                format!("    routes:\n      - {{ to: default, via: {via} }}\n")
+            Change::AddRoute { dst, via, .. } => {
+                let to = if dst.prefix_len() == 0 {
+                    "default".to_owned()
+                } else {
+                    dst.to_string()
+                };
+                format!("    routes:\n      - {{ to: {to}, via: {via} }}\n")
             }
             Change::Forwarding { .. } => "    forwarding: true\n".into(),
             Change::Listen {
@@ -269,23 +293,47 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
     }
     let drop = run.steps.iter().find_map(|s| match s.kind {
         StepKind::Dropped { reason, .. } if !matches!(reason, DropReason::Lost { .. }) => {
-            Some((s.node, reason))
+            Some((s.node, reason, s.packet.dst))
         }
         _ => None,
     });
-    let Some((node, reason)) = drop else {
+    let Some((node, reason, lost)) = drop else {
         return out;
     };
     match reason {
         DropReason::NoRouteAtSender | DropReason::NoRouteBack | DropReason::NoRoute => {
             for (via, router) in gateways(net, node) {
-                out.push(Change::DefaultRoute { node, via, router });
+                // The subnet of the address that could not be reached first (as `route add
+                // -net` does), then a default route.
+                if let Some(subnet) = subnet_of(net, lost) {
+                    out.push(Change::AddRoute {
+                        node,
+                        dst: subnet,
+                        via,
+                        router,
+                    });
+                }
+                out.push(Change::AddRoute {
+                    node,
+                    dst: ipnet::Ipv4Net::default(),
+                    via,
+                    router,
+                });
             }
         }
         DropReason::ForwardingDisabled => out.push(Change::Forwarding { node }),
         _ => {}
     }
     out
+}
+
+/// The subnet of the interface that owns `addr`, when some node has it.
+fn subnet_of(net: &Network, addr: Ipv4Addr) -> Option<ipnet::Ipv4Net> {
+    net.interfaces
+        .iter()
+        .flat_map(|i| i.addresses.iter())
+        .find(|a| a.addr() == addr && a.prefix_len() < 32)
+        .map(|a| a.trunc())
 }
 
 /// Addresses of routers (forwarding nodes) on `node`'s connected subnets.

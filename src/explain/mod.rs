@@ -5,5 +5,4 @@ mod fix;
 mod why;
 
 pub use fix::{Fix, find_fixes};
-pub(crate) use why::service_at;
-pub use why::{Why, why};
+pub use why::{Why, served, why};

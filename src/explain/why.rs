@@ -311,15 +311,41 @@ fn loop_path(net: &Network, steps: &[Step]) -> String {
 }
 
 /// The listener kind on the target, for wording tool output.
-pub(crate) fn service_at(
-    net: &Network,
-    dst: Ipv4Addr,
-    port: crate::model::Port,
-    proto: crate::model::Proto,
-) -> Option<&Service> {
-    let node = net.node_by_address(dst)?;
-    node.listeners
-        .iter()
-        .find(|l| l.accepts(proto, dst, port))
-        .map(|l| &l.service)
+/// The listener that accepted the probe's connection, wherever NAT took it: the node, the
+/// address and port it arrived at, and its service.
+pub fn served<'n>(
+    net: &'n Network,
+    run: &ProbeRun,
+) -> Option<(
+    crate::model::NodeId,
+    Ipv4Addr,
+    crate::model::Port,
+    &'n Service,
+)> {
+    run.steps.iter().rev().find_map(|s| {
+        let StepKind::Delivered { .. } = s.kind else {
+            return None;
+        };
+        let (proto, dport) = match s.packet.transport {
+            crate::sim::Transport::Tcp {
+                dport,
+                flags: crate::sim::TcpFlags::Syn,
+                ..
+            } => (crate::model::Proto::Tcp, dport),
+            crate::sim::Transport::Udp { dport, .. }
+                if Some(s.packet.src) == run.src
+                    || s.packet.dst != run.src.unwrap_or(s.packet.dst) =>
+            {
+                (crate::model::Proto::Udp, dport)
+            }
+            _ => return None,
+        };
+        let port = crate::model::Port::new(dport)?;
+        let listener = net
+            .node(s.node)
+            .listeners
+            .iter()
+            .find(|l| l.accepts(proto, s.packet.dst, port))?;
+        Some((s.node, s.packet.dst, port, &listener.service))
+    })
 }

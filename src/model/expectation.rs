@@ -65,5 +65,9 @@ pub struct Expectation {
     pub ttl: Option<u8>,
     /// For a reply: the largest acceptable round-trip time.
     pub max_rtt: Option<Duration>,
+    /// For curl: the HTTP status the answer must have.
+    pub http_status: Option<u16>,
+    /// For curl: text the answer's body must contain.
+    pub body: Option<String>,
     pub origin: Origin,
 }

@@ -30,6 +30,8 @@ pub enum Service {
         status: u16,
         body: String,
         content_type: String,
+        /// Backends it calls before answering (address, port).
+        requires: Vec<(Ipv4Addr, Port)>,
     },
     /// A TCP service that sends one line on connect.
     Banner(String),

@@ -153,7 +153,7 @@ pub fn ssh_output(net: &Network, run: &ProbeRun, written: &str, port: Port) -> T
             exit_code: 255,
         };
     }
-    match crate::explain::service_at(net, run.dst, port, crate::model::Proto::Tcp) {
+    match crate::explain::served(net, run).map(|(_, _, _, service)| service) {
         Some(Service::Ssh { banner }) => ToolOutput {
             text: format!("{banner}\n"),
             exit_code: 0,
@@ -169,7 +169,14 @@ pub fn ssh_output(net: &Network, run: &ProbeRun, written: &str, port: Port) -> T
 }
 
 /// `curl URL`: the body, or curl's error line and exit code.
-pub fn curl_output(net: &Network, run: &ProbeRun, host: &str, port: Port) -> ToolOutput {
+/// `answer` is the HTTP answer the service gave (see [`crate::run::HttpAnswer`]).
+pub fn curl_output(
+    net: &Network,
+    run: &ProbeRun,
+    host: &str,
+    port: Port,
+    answer: Option<&crate::run::HttpAnswer>,
+) -> ToolOutput {
     if let Some(error) = connect_error(&run.observed) {
         let code = if matches!(run.observed, Observed::Silence { .. }) {
             28
@@ -184,7 +191,14 @@ pub fn curl_output(net: &Network, run: &ProbeRun, host: &str, port: Port) -> Too
             exit_code: code,
         };
     }
-    match crate::explain::service_at(net, run.dst, port, crate::model::Proto::Tcp) {
+    if let Some(answer) = answer {
+        // Without -f, curl prints the body whatever the status and exits 0.
+        return ToolOutput {
+            text: answer.body.clone(),
+            exit_code: 0,
+        };
+    }
+    match crate::explain::served(net, run).map(|(_, _, _, service)| service) {
         Some(Service::Http { body, .. }) => ToolOutput {
             text: body.clone(),
             exit_code: 0,

@@ -82,11 +82,16 @@ pub fn to_file(net: &Network) -> TopologyFile {
                             status,
                             body,
                             content_type,
+                            requires,
                         } => {
                             spec.http = Some(Located::new(HttpSpec {
                                 status: Some(u32::from(*status).into()),
                                 body: body.clone(),
                                 content_type: Some(content_type.clone()),
+                                requires: requires
+                                    .iter()
+                                    .map(|(a, p)| Located::new(format!("http://{a}:{p}/")))
+                                    .collect(),
                             }));
                         }
                         Service::Banner(b) => spec.banner = Some(b.clone().into()),
@@ -140,6 +145,8 @@ pub fn to_file(net: &Network) -> TopologyFile {
                 outcome: outcome_name(e.outcome).into(),
                 ttl: e.ttl.map(|t| u32::from(t).into()),
                 max_rtt: e.max_rtt.map(|d| format!("{}ns", d.as_nanos()).into()),
+                status: e.http_status.map(|s| u32::from(s).into()),
+                body: e.body.clone().map(Located::new),
                 ..ExpectSpec::default()
             };
             match &e.probe {
