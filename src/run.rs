@@ -149,7 +149,7 @@ pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> 
     let kind = probe_kind(&request.probe, request.count, request.wait);
     let run = run_probe(net, request.from, request.dst, &kind, config);
     let http = match &request.probe {
-        Probe::Curl { .. } => http_answer(net, &run, config),
+        Probe::Curl { .. } if run.outcome == Outcome::Reply => http_answer(net, &run, config),
         _ => None,
     };
     let output = match &request.probe {

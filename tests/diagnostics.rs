@@ -209,6 +209,16 @@ fn diagnostics_point_at_the_offending_text() {
             ],
         ),
         ("platform-sections", &[(Unsupported, "kubernetes", 0)]),
+        (
+            "netfilter-rules",
+            &[
+                (BadValue, "not_in: |eth0", 0),
+                (BadValue, "not_in: |eth0", 1),
+                (BadValue, "out: |eth0", 0),
+                (BadValue, "dport: |22", 0),
+                (BadValue, "dnat: |10.0.0.9", 0),
+            ],
+        ),
     ];
     let tested: Vec<&str> = cases.iter().map(|(name, _)| *name).collect();
     for file in broken_files() {

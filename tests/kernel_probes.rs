@@ -8,18 +8,31 @@
 //! for real from its node's namespace (`ping`, or a python3 socket client for ssh, curl, tcp and
 //! udp) and its result, classified into the outcome vocabulary, must equal the file's.
 //!
-//! Not emulated: segment latency, loss (so `max_rtt` is not checked). `rp_filter` is pinned to
-//! the kernel's default, 0, so the host's setting does not leak in.
+//! A node with `nat:` or `firewall:` rules gets them in its namespace as one atomic
+//! `iptables-restore` of the `nat` and `filter` tables (printed on stderr for the log); the
+//! switch namespace's bridges do not call iptables (`bridge-nf-call-iptables=0`), as a switch
+//! does not filter.
 //!
-//! Needs root, iproute2, ping (iputils) and python3. Without them the test says SKIPPED on
-//! stderr and passes, unless `REACHLAB_REQUIRE_KERNEL=1` turns the skip into a failure.
+//! Not emulated: segment latency, loss (so `max_rtt` is not checked). `rp_filter` is pinned to
+//! the kernel's default, 0, so the host's setting does not leak in. ICMP errors are not rate
+//! limited (`icmp_ratelimit=0`), so that earlier probes do not silence a router for later ones.
+//! Connection-tracking entries of earlier probes stay (a probe opens a new connection, from a
+//! new ephemeral port).
+//!
+//! Needs root, iproute2, ping (iputils) and python3, and iptables-restore for topologies with
+//! rules. Without them the test says SKIPPED on stderr and passes, unless
+//! `REACHLAB_REQUIRE_KERNEL=1` turns the skip into a failure.
 
-use std::io::{BufRead, BufReader};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Instant;
 
-use reachlab::model::{Expectation, Listener, Network, Node, Outcome, Probe, RouteKind, Service};
+use reachlab::model::{
+    Chain, Expectation, L4, Listener, Match, NatAction, NatHook, Netfilter, Network, Node, Outcome,
+    Probe, RejectWith, RouteKind, Service, Verdict,
+};
 use reachlab::topology::load_path;
 
 fn kernel_available() -> Result<(), String> {
@@ -39,6 +52,14 @@ fn kernel_available() -> Result<(), String> {
     match (ping, python) {
         (Ok(p), Ok(y)) if p.status.success() && y.status.success() => Ok(()),
         _ => Err("`ping` or `python3` is missing: apt-get install -y iputils-ping python3".into()),
+    }
+}
+
+/// `iptables-restore`, needed only by topologies with `nat:` or `firewall:` rules.
+fn iptables_available() -> Result<(), String> {
+    match Command::new("iptables-restore").arg("--version").output() {
+        Ok(o) if o.status.success() => Ok(()),
+        _ => Err("`iptables-restore` is missing: apt-get install -y iptables".into()),
     }
 }
 
@@ -93,6 +114,30 @@ impl Netns {
 
     fn sysctl(&self, setting: &str) {
         self.exec(&["sysctl", "-q", "-w", setting]);
+    }
+
+    /// Loads `ruleset` with one `iptables-restore` (atomic: all tables or none).
+    fn iptables_restore(&self, ruleset: &str) {
+        let mut child = self
+            .command(&["iptables-restore"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("iptables-restore starts");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(ruleset.as_bytes())
+            .expect("ruleset written");
+        let out = child.wait_with_output().expect("iptables-restore ends");
+        assert!(
+            out.status.success(),
+            "in {}: iptables-restore refused the ruleset: {}\n{ruleset}",
+            self.0,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -222,6 +267,16 @@ fn build(net: &Network) -> Lab {
         switch: Netns::new(format!("reachlab-p{pid}-sw")),
     };
     lab.switch.exec(&["ip", "link", "set", "lo", "up"]);
+    // With br_netfilter loaded, bridged IPv4 frames would go through the switch namespace's
+    // iptables hooks: a switch does not filter.
+    if lab
+        .switch
+        .command(&["test", "-e", "/proc/sys/net/bridge/bridge-nf-call-iptables"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        lab.switch.sysctl("net.bridge.bridge-nf-call-iptables=0");
+    }
     for (index, segment) in net.segments.iter().enumerate() {
         let bridge = format!("rlbr{index}");
         let mtu = segment.mtu.to_string();
@@ -253,6 +308,10 @@ fn build_node(net: &Network, node: &Node, ns: &Netns, switch: &Netns) {
         "net.ipv4.ip_forward={}",
         u8::from(node.forwarding)
     ));
+    // Every probe is judged as on a fresh network: the per-destination token bucket of ICMP
+    // errors (6, then one a second) would carry over from earlier probes, and a router that
+    // answered the SYN retransmissions of one probe would be silent for the next.
+    ns.sysctl("net.ipv4.icmp_ratelimit=0");
     // 64 for linux, 128 for windows.
     ns.sysctl(&format!(
         "net.ipv4.ip_default_ttl={}",
@@ -293,6 +352,132 @@ fn build_node(net: &Network, node: &Node, ns: &Netns, switch: &Netns) {
         args.extend(["dev", dev.as_str(), "metric", metric.as_str()]);
         ns.exec(&args);
     }
+    if let Some(nf) = &node.netfilter {
+        let ruleset = iptables_ruleset(net, nf);
+        eprintln!("   iptables-restore on {}:", node.name);
+        for line in ruleset.lines() {
+            eprintln!("   : {line}");
+        }
+        ns.iptables_restore(&ruleset);
+    }
+}
+
+/// The node's rules as `iptables-restore` input: the `nat` and `filter` tables, whole.
+fn iptables_ruleset(net: &Network, nf: &Netfilter) -> String {
+    let mut out = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n");
+    out.push_str(":OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n");
+    for rule in &nf.nat {
+        let chain = match rule.hook {
+            NatHook::Prerouting => "PREROUTING",
+            NatHook::Output => "OUTPUT",
+            NatHook::Postrouting => "POSTROUTING",
+        };
+        let target = match rule.action {
+            NatAction::Masquerade => "MASQUERADE".to_owned(),
+            NatAction::Snat(addr) => format!("SNAT --to-source {addr}"),
+            NatAction::Dnat(addr, None) => format!("DNAT --to-destination {addr}"),
+            NatAction::Dnat(addr, Some(port)) => format!("DNAT --to-destination {addr}:{port}"),
+        };
+        let _ = writeln!(
+            out,
+            "-A {chain}{} -j {target}",
+            match_args(net, &rule.matches)
+        );
+    }
+    out.push_str("COMMIT\n*filter\n");
+    let chains = [
+        ("INPUT", &nf.input),
+        ("FORWARD", &nf.forward),
+        ("OUTPUT", &nf.output),
+    ];
+    for (name, chain) in chains {
+        let policy = match chain.policy {
+            Verdict::Accept => "ACCEPT",
+            Verdict::Drop => "DROP",
+            Verdict::Reject(_) => panic!("iptables has no REJECT policy (chain {name})"),
+        };
+        let _ = writeln!(out, ":{name} {policy} [0:0]");
+    }
+    for (name, chain) in chains {
+        filter_rules(net, name, chain, &mut out);
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+fn filter_rules(net: &Network, name: &str, chain: &Chain, out: &mut String) {
+    for rule in &chain.rules {
+        let target = match rule.verdict {
+            Verdict::Accept => "ACCEPT",
+            Verdict::Drop => "DROP",
+            Verdict::Reject(with) => match with {
+                RejectWith::PortUnreachable => "REJECT --reject-with icmp-port-unreachable",
+                RejectWith::HostUnreachable => "REJECT --reject-with icmp-host-unreachable",
+                RejectWith::NetUnreachable => "REJECT --reject-with icmp-net-unreachable",
+                RejectWith::AdminProhibited => "REJECT --reject-with icmp-admin-prohibited",
+                RejectWith::TcpReset => "REJECT --reject-with tcp-reset",
+            },
+        };
+        let _ = writeln!(
+            out,
+            "-A {name}{} -j {target}",
+            match_args(net, &rule.matches)
+        );
+    }
+}
+
+/// The match options of a rule, each with a leading space.
+fn match_args(net: &Network, m: &Match) -> String {
+    let mut out = String::new();
+    let iface = |id| net.interface(id).name.as_str();
+    // iptables refuses `-i A ! -i B` ("multiple -i flags not allowed").
+    assert!(
+        m.in_iface.is_none() || m.not_in_iface.is_none(),
+        "a rule with both `in` and `not_in` has no iptables form"
+    );
+    if let Some(i) = m.in_iface {
+        let _ = write!(out, " -i {}", iface(i));
+    }
+    if let Some(i) = m.not_in_iface {
+        let _ = write!(out, " ! -i {}", iface(i));
+    }
+    if let Some(o) = m.out_iface {
+        let _ = write!(out, " -o {}", iface(o));
+    }
+    if let Some(src) = m.src {
+        let _ = write!(out, " -s {src}");
+    }
+    if let Some(dst) = m.dst {
+        let _ = write!(out, " -d {dst}");
+    }
+    if let Some(proto) = m.proto {
+        let _ = write!(
+            out,
+            " -p {}",
+            match proto {
+                L4::Tcp => "tcp",
+                L4::Udp => "udp",
+                L4::Icmp => "icmp",
+            }
+        );
+    }
+    match m.dport {
+        Some((lo, hi)) if lo == hi => {
+            let _ = write!(out, " --dport {lo}");
+        }
+        Some((lo, hi)) => {
+            let _ = write!(out, " --dport {lo}:{hi}");
+        }
+        None => {}
+    }
+    if !m.states.is_any() {
+        let states: Vec<String> = m.states.names().iter().map(|s| s.to_uppercase()).collect();
+        let _ = write!(out, " -m conntrack --ctstate {}", states.join(","));
+    }
+    if m.dst_local {
+        out.push_str(" -m addrtype --dst-type LOCAL");
+    }
+    out
 }
 
 /// Starts the listener's server in its node's namespace and waits until it has bound.
@@ -303,6 +488,7 @@ fn start_listener(lab: &mut Lab, node: &Node, listener: &Listener) {
             status,
             body,
             content_type,
+            ..
         } => ("http", body.as_str(), *status, content_type.as_str()),
         Service::Banner(line) => ("banner", line.as_str(), 0, ""),
         Service::Plain => ("plain", "", 0, ""),
@@ -377,7 +563,12 @@ fn classify_ping(text: &str) -> (String, Option<u8>) {
         ("Destination Net Unreachable", "net-unreachable"),
         ("Time to live exceeded", "ttl-exceeded"),
         ("Network is unreachable", "no-route"),
+        // ICMP port unreachable (a REJECT's default): "Connection refused" for a socket.
+        ("Destination Port Unreachable", "refused"),
+        // ICMP type 3 codes 13, 9 and 10: administratively prohibited.
         ("Packet filtered", "filtered"),
+        ("Destination Net Prohibited", "filtered"),
+        ("Destination Host Prohibited", "filtered"),
     ]
     .iter()
     .find(|(printed, _)| text.contains(printed))
@@ -391,7 +582,10 @@ fn classify_ping(text: &str) -> (String, Option<u8>) {
 
 /// Classifies the client's one line. An errno with an ICMP error queued came from a router or
 /// the far host; an errno without one is the sender's own verdict (ENETUNREACH from connect:
-/// no route at all).
+/// no route at all). The errno alone does not tell a firewall from a missing host: the kernel
+/// turns ICMP host unreachable (code 1) and administratively prohibited (codes 9, 10, 13) alike
+/// into EHOSTUNREACH ("No route to host", what ssh and curl print), so the queued ICMP code
+/// decides; a REJECT with tcp-reset is a plain ECONNREFUSED.
 fn classify_client(line: &str) -> String {
     let first = line.split_whitespace().next().unwrap_or("");
     let icmp = |key: &str| -> Option<u8> {
@@ -496,11 +690,18 @@ fn check_file(file: &Path, mismatches: &mut Vec<String>) -> usize {
     if net.expectations.is_empty() {
         return 0;
     }
+    if net.nodes.iter().any(|n| n.netfilter.is_some())
+        && let Err(reason) = iptables_available()
+    {
+        skip_or_fail(&format!("{} has rules: {reason}", file.display()));
+        return 0;
+    }
     let started = Instant::now();
+    // Before the build, so that the rulesets it prints follow the file's name.
+    eprintln!("== {}", file.display());
     let lab = build(&net);
     eprintln!(
-        "== {} ({} nodes, {} segments, {} listeners) built in {:?}",
-        file.display(),
+        "   {} nodes, {} segments, {} listeners, built in {:?}",
         net.nodes.len(),
         net.segments.len(),
         lab.listeners.len(),

@@ -47,6 +47,7 @@ enum Change {
         proto: L4,
         dport: Option<u16>,
         answers: bool,
+        platform: Option<crate::model::PlatformFix>,
     },
 }
 
@@ -98,6 +99,7 @@ impl Change {
                 proto,
                 dport,
                 answers,
+                ..
             } => {
                 let Some(nf) = net.nodes[node.index()].netfilter.as_mut() else {
                     return false;
@@ -119,6 +121,7 @@ impl Change {
                     verdict: Verdict::Accept,
                     origin: Origin::default(),
                     comment: None,
+                    platform_fix: None,
                 };
                 match chain {
                     ChainName::Input => nf.input.rules.insert(0, rule),
@@ -170,11 +173,24 @@ impl Change {
                 )
             }
             Change::Allow {
+                proto,
+                dport,
+                platform: Some(crate::model::PlatformFix::SecurityGroup { group }),
+                ..
+            } => {
+                let what = dport.map_or_else(
+                    || proto.name().to_owned(),
+                    |p| format!("{} port {p}", proto.name()),
+                );
+                format!("add an ingress rule for {what} to security group `{group}`")
+            }
+            Change::Allow {
                 node,
                 chain,
                 proto,
                 dport,
                 answers,
+                ..
             } => {
                 let what = match (answers, dport) {
                     (true, _) => "established and related traffic".to_owned(),
@@ -272,10 +288,24 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
         return out;
     }
     let filtered = run.steps.iter().find_map(|s| match s.kind {
-        StepKind::Filtered { chain, verdict, .. } if verdict != Verdict::Accept => Some((s, chain)),
+        StepKind::Filtered {
+            chain,
+            verdict,
+            decider,
+            ..
+        } if verdict != Verdict::Accept => Some((s, chain, decider)),
         _ => None,
     });
-    if let Some((step, chain)) = filtered {
+    if let Some((step, chain, decider)) = filtered {
+        let platform = match decider {
+            crate::model::Decider::Rule(i) => net
+                .node(step.node)
+                .netfilter
+                .as_ref()
+                .and_then(|nf| nf.chain(chain).rules.get(i))
+                .and_then(|r| r.platform_fix.clone()),
+            crate::model::Decider::Policy => None,
+        };
         let answers = Some(step.packet.src) != run.src && step.packet.dst != run.dst;
         let (proto, dport) = match step.packet.transport {
             Transport::Tcp { dport, .. } => (L4::Tcp, Some(dport)),
@@ -288,6 +318,7 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
             proto,
             dport,
             answers,
+            platform,
         });
         return out;
     }
@@ -302,6 +333,23 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
     };
     match reason {
         DropReason::NoRouteAtSender | DropReason::NoRouteBack | DropReason::NoRoute => {
+            // A router said "net unreachable": the sender may need another way there, through
+            // another router on its own subnets (`route add -net … gw …` on the sender).
+            if reason == DropReason::NoRoute
+                && let Some(subnet) = subnet_of(net, lost)
+            {
+                for (via, router) in gateways(net, run.from)
+                    .into_iter()
+                    .filter(|(_, r)| *r != node)
+                {
+                    out.push(Change::AddRoute {
+                        node: run.from,
+                        dst: subnet,
+                        via,
+                        router,
+                    });
+                }
+            }
             for (via, router) in gateways(net, node) {
                 // The subnet of the address that could not be reached first (as `route add
                 // -net` does), then a default route.
@@ -486,10 +534,31 @@ fn through_forwards(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<Fi
 }
 
 fn render(net: &Network, changes: &[Change]) -> Fix {
-    let mut yaml = String::from("nodes:\n");
+    let mut yaml = String::new();
+    let mut nodes = String::new();
     for change in changes {
-        yaml.push_str(&format!("  - name: {}\n", net.node(change.node()).name));
-        yaml.push_str(&change.yaml());
+        match change {
+            Change::Allow {
+                proto,
+                dport,
+                platform: Some(crate::model::PlatformFix::SecurityGroup { group }),
+                ..
+            } => {
+                let ports = dport.map_or_else(String::new, |p| format!(", port_range: \"{p}\""));
+                yaml.push_str(&format!(
+                    "openstack:\n  security_groups:\n    - name: {group}\n      rules:\n        - {{ direction: ingress, protocol: {}{ports} }}\n",
+                    proto.name()
+                ));
+            }
+            _ => {
+                nodes.push_str(&format!("  - name: {}\n", net.node(change.node()).name));
+                nodes.push_str(&change.yaml());
+            }
+        }
+    }
+    if !nodes.is_empty() {
+        yaml.push_str("nodes:\n");
+        yaml.push_str(&nodes);
     }
     Fix {
         summary: changes.iter().map(|c| c.summary(net)).collect(),

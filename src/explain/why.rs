@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 
 use crate::model::{Decider, Network, Origin, Outcome, RejectWith, Service, Verdict};
-use crate::sim::{DropReason, ProbeKind, ProbeRun, Step, StepKind};
+use crate::sim::{DropReason, ProbeRun, Step, StepKind};
 
 /// Why a probe did not get the expected answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,10 +98,11 @@ fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
         && let Some(step) = run.steps.iter().find(|s| s.kind == StepKind::Refused)
     {
         let node = net.node(step.node);
-        let (proto, port) = match run.kind {
-            ProbeKind::Tcp { port, .. } => ("tcp", port),
-            ProbeKind::Udp { port, .. } => ("udp", port),
-            ProbeKind::Ping { .. } => ("icmp", crate::model::Port::SSH),
+        // The port the packet had when it was refused, after any DNAT on the way.
+        let (proto, port) = match step.packet.transport {
+            crate::sim::Transport::Tcp { dport, .. } => ("tcp", dport),
+            crate::sim::Transport::Udp { dport, .. } => ("udp", dport),
+            _ => ("icmp", 0),
         };
         let listening: Vec<String> = node
             .listeners

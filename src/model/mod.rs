@@ -21,7 +21,7 @@ pub use ids::{IfaceId, NodeId, SegmentId};
 pub use listener::{Listener, Proto, Service};
 pub use netfilter::{
     Chain, ChainName, Decider, FilterRule, L4, Match, NatAction, NatHook, NatRule, Netfilter,
-    PacketFacts, RejectWith, States, Verdict,
+    PacketFacts, PlatformFix, RejectWith, States, Verdict,
 };
 pub use network::{Interface, Network, Node, OsProfile, Segment};
 pub use route::{Route, RouteKind, RoutingTable};

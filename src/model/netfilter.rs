@@ -167,6 +167,15 @@ pub struct FilterRule {
     pub verdict: Verdict,
     pub origin: Origin,
     pub comment: Option<String>,
+    /// How a fix for a packet this rule drops is best said, when a platform section made it.
+    pub platform_fix: Option<PlatformFix>,
+}
+
+/// Where a platform keeps what decides a filter verdict, so that a fix is written there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PlatformFix {
+    /// An ingress rule in this OpenStack security group.
+    SecurityGroup { group: String },
 }
 
 /// Which filter chain.
@@ -295,6 +304,7 @@ mod tests {
             verdict,
             origin: Origin::default(),
             comment: None,
+            platform_fix: None,
         };
         let chain = Chain {
             policy: Verdict::Drop,

@@ -6,8 +6,10 @@
 //! ("security group `default` of instance `VM_ubuntu`").
 //!
 //! Names of generated infrastructure nodes and segments use the platform object's name plus a
-//! suffix (`vm-nat1`, `docker0@vm`) so they never clash with the user's.
+//! suffix (`vm-nat1`, `vm-docker0`, `pc-vboxnet0`) so they never clash with the user's.
 
+pub mod docker;
+pub mod openstack;
 pub mod virtualbox;
 
 use crate::topology::Diagnostic;
@@ -20,6 +22,14 @@ pub(crate) fn expand(file: &mut TopologyFile) -> Vec<Diagnostic> {
     if let Some(section) = file.virtualbox.take() {
         virtualbox::expand(file, &section, &mut diagnostics);
         file.virtualbox = Some(section);
+    }
+    if let Some(section) = file.docker.take() {
+        docker::expand(file, &section, &mut diagnostics);
+        file.docker = Some(section);
+    }
+    if let Some(section) = file.openstack.take() {
+        openstack::expand(file, &section, &mut diagnostics);
+        file.openstack = Some(section);
     }
     diagnostics
 }

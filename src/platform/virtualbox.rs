@@ -331,7 +331,7 @@ pub(crate) fn expand(file: &mut TopologyFile, spec: &VirtualBoxSpec, out: &mut V
                         .strip_prefix("vboxnet")
                         .and_then(|n| n.parse().ok())
                         .unwrap_or(0);
-                    let segment = format!("{net_name}@{host_name}");
+                    let segment = format!("{host_name}-{net_name}");
                     if !file.segments.iter().any(|s| s.name.value == segment) {
                         file.segments.push(SegmentSpec {
                             name: at(segment.clone(), span),

@@ -55,12 +55,22 @@ pub fn ping_output(run: &ProbeRun, written: &str) -> ToolOutput {
         let at = Duration::from_secs(u64::from(r.seq - 1)) + r.rtt;
         events.push((
             at,
-            format!(
-                "64 bytes from {who}: icmp_seq={} ttl={} time={} ms",
-                r.seq,
-                r.ttl,
-                rtt_ms(r.rtt)
-            ),
+            if r.from == dst {
+                format!(
+                    "64 bytes from {who}: icmp_seq={} ttl={} time={} ms",
+                    r.seq,
+                    r.ttl,
+                    rtt_ms(r.rtt)
+                )
+            } else {
+                format!(
+                    "64 bytes from {}: icmp_seq={} ttl={} time={} ms (DIFFERENT ADDRESS!)",
+                    r.from,
+                    r.seq,
+                    r.ttl,
+                    rtt_ms(r.rtt)
+                )
+            },
         ));
     }
     for r in redirects {
@@ -333,10 +343,11 @@ pub fn trace_table(net: &Network, run: &ProbeRun) -> String {
                 "-".into(),
                 format!(
                     "{} {} → {} ({})",
-                    match hook {
-                        crate::model::NatHook::Prerouting => "DNAT (prerouting)",
-                        crate::model::NatHook::Output => "DNAT (output)",
-                        crate::model::NatHook::Postrouting => "SNAT (postrouting)",
+                    match (hook, rule) {
+                        (_, None) => "NAT of the connection",
+                        (crate::model::NatHook::Prerouting, _) => "DNAT (prerouting)",
+                        (crate::model::NatHook::Output, _) => "DNAT (output)",
+                        (crate::model::NatHook::Postrouting, _) => "SNAT (postrouting)",
                     },
                     endpoint(before.src, before.dst, &before),
                     endpoint(step.packet.src, step.packet.dst, &step.packet),

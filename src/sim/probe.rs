@@ -255,7 +255,7 @@ fn ping(
     let mut log = PingLog::default();
     for seq in 1..=count {
         let at = SimTime::ZERO.after(interval * u32::from(seq - 1));
-        drain(sim, at, &mut |r| log.collect(r, dst));
+        drain(sim, at, &mut |r| log.collect(r));
         let request = Ipv4Packet {
             src,
             dst,
@@ -272,7 +272,7 @@ fn ping(
     while !log.complete(count) && sim.now() < deadline {
         let more = sim.run_until(deadline);
         for r in sim.take_inbox() {
-            log.collect(r, dst);
+            log.collect(r);
         }
         if !more {
             break;
@@ -303,10 +303,11 @@ impl PingLog {
         })
     }
 
-    fn collect(&mut self, r: super::engine::Received, dst: Ipv4Addr) {
+    fn collect(&mut self, r: super::engine::Received) {
         let ours = |f| matches!(f, InnerFlow::Echo { id: ECHO_ID, .. });
         match r.packet.transport {
-            Transport::EchoReply { id: ECHO_ID, seq } if r.packet.src == dst => {
+            // iputils matches replies by identifier and sequence, whatever their source.
+            Transport::EchoReply { id: ECHO_ID, seq } => {
                 let sent = self
                     .sent_at
                     .get(usize::from(seq).wrapping_sub(1))

@@ -35,12 +35,14 @@ pub struct TopologyFile {
     /// bridged, internal) and port forwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtualbox: Option<crate::platform::virtualbox::VirtualBoxSpec>,
-    /// Reserved: Docker engines, bridges, containers and published ports.
+    /// Docker engines on nodes or VMs: bridge networks (docker0 and user-defined), containers
+    /// and published ports, with the NAT and FORWARD rules Docker writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub docker: Option<Located<Reserved>>,
-    /// Reserved: OpenStack networks, routers, instances, floating IPs and security groups.
+    pub docker: Option<crate::platform::docker::DockerSpec>,
+    /// An OpenStack project: tenant networks, routers (SNAT, floating IPs), security groups and
+    /// instances, lowered as Neutron does it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub openstack: Option<Located<Reserved>>,
+    pub openstack: Option<crate::platform::openstack::OpenStackSpec>,
     /// Reserved: Kubernetes clusters, pods and Services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<Located<Reserved>>,
@@ -212,6 +214,11 @@ pub struct RuleSpec {
     /// Words shown when this rule decides a probe's fate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Set by platform lowering (never read from a file): where a fix for what this rule drops
+    /// belongs.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub platform_fix: Option<crate::model::PlatformFix>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -339,6 +346,10 @@ pub struct HttpSpec {
     /// Content-Type header (default `text/plain`; `application/json` when the body is JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    /// Backends the service calls before answering, as `http://ADDRESS:PORT/` (a front end and
+    /// its services). If one cannot be reached, the service answers `502 Bad Gateway` naming it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<Located<String>>,
 }
 
 /// A probe and the outcome it must have. Exactly one of `ping`, `ssh`, `curl`, `tcp`, `udp`
@@ -377,6 +388,13 @@ pub struct ExpectSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?\s*(ns|us|µs|ms|s)$"))]
     pub max_rtt: Option<Located<String>>,
+    /// For `curl` with `reply`: the HTTP status the answer must have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 599))]
+    pub status: Option<Located<u32>>,
+    /// For `curl` with `reply`: text the answer's body must contain, e.g. `result = 22`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Located<String>>,
 }
 
 /// What a probe ends with, in the words a network engineer would use.

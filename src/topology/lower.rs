@@ -97,19 +97,11 @@ impl Lowering {
     }
 
     fn reserved_sections(&mut self, file: &TopologyFile, top_keys: &HashMap<String, Span>) {
-        let sections = [
-            ("docker", "Docker engines and containers", &file.docker),
-            (
-                "openstack",
-                "OpenStack networks and instances",
-                &file.openstack,
-            ),
-            (
-                "kubernetes",
-                "Kubernetes clusters and Services",
-                &file.kubernetes,
-            ),
-        ];
+        let sections = [(
+            "kubernetes",
+            "Kubernetes clusters and Services",
+            &file.kubernetes,
+        )];
         for (key, what, section) in sections {
             if let Some(section) = section {
                 self.push(
@@ -726,10 +718,25 @@ impl Lowering {
                     "text/plain".into()
                 }
             });
+            let mut requires = Vec::new();
+            for text in &http.value.requires {
+                let parsed = units::parse_http_url(text)
+                    .ok()
+                    .and_then(|u| Some((u.host.parse::<Ipv4Addr>().ok()?, Port::new(u.port)?)));
+                match parsed {
+                    Some(backend) => requires.push(backend),
+                    None => self.push(
+                        Diagnostic::error(Code::BadValue, text.span, format!("`{}` is not a backend URL", text.value))
+                            .label("expected http://ADDRESS:PORT/")
+                            .hint("write the backend as the service calls it, with an IPv4 address, e.g. `http://192.168.0.79:50001`"),
+                    ),
+                }
+            }
             Service::Http {
                 status,
                 body,
                 content_type,
+                requires,
             }
         } else if let Some(banner) = &spec.banner {
             Service::Banner(banner.value.clone())
@@ -1085,6 +1092,49 @@ impl Lowering {
         }
         if let (Some(from), Some(target)) = (from, target) {
             let origin = self.origin(spec.from.span);
+            let is_curl = matches!(probe, Probe::Curl { .. });
+            let mut http_status = None;
+            if let Some(status) = &spec.status {
+                match u16::try_from(status.value)
+                    .ok()
+                    .filter(|s| (100..=599).contains(s))
+                {
+                    Some(s) if is_curl && outcome == Outcome::Reply => http_status = Some(s),
+                    Some(_) => self.push(
+                        Diagnostic::error(
+                            Code::BadValue,
+                            status.span,
+                            "`status` only applies to a `curl` expecting `reply`",
+                        )
+                        .label("no HTTP answer to check")
+                        .hint("remove `status`, or use it with `curl:` and `outcome: reply`"),
+                    ),
+                    None => self.push(
+                        Diagnostic::error(
+                            Code::BadValue,
+                            status.span,
+                            format!("{} is not an HTTP status", status.value),
+                        )
+                        .label("must be from 100 to 599"),
+                    ),
+                }
+            }
+            let mut body = None;
+            if let Some(text) = &spec.body {
+                if is_curl && outcome == Outcome::Reply {
+                    body = Some(text.value.clone());
+                } else {
+                    self.push(
+                        Diagnostic::error(
+                            Code::BadValue,
+                            text.span,
+                            "`body` only applies to a `curl` expecting `reply`",
+                        )
+                        .label("no HTTP answer to check")
+                        .hint("remove `body`, or use it with `curl:` and `outcome: reply`"),
+                    );
+                }
+            }
             self.net.expectations.push(Expectation {
                 from,
                 probe,
@@ -1092,6 +1142,8 @@ impl Lowering {
                 outcome,
                 ttl,
                 max_rtt,
+                http_status,
+                body,
                 origin,
             });
         }

@@ -142,6 +142,16 @@ impl Lowering {
 
     /// The match part, shared by NAT and filter rules.
     fn matches(&mut self, place: &Place<'_>, r: &RuleSpec) -> Option<Match> {
+        if let (Some(_), Some(not_in)) = (&r.in_iface, &r.not_in) {
+            self.not_here(
+                place,
+                "not_in",
+                not_in.span,
+                "a rule has one incoming-interface match",
+                "keep `in` or `not_in` (iptables says: multiple -i flags not allowed)",
+            );
+            return None;
+        }
         let mut ok = true;
         let mut m = Match::default();
         if let Some(i) = &r.in_iface {
@@ -336,14 +346,15 @@ impl Lowering {
             _ => {}
         }
         if hook != NatHook::Prerouting
-            && let Some(i) = &r.in_iface
+            && let Some(i) = r.in_iface.as_ref().or(r.not_in.as_ref())
         {
+            let key = if r.in_iface.is_some() { "in" } else { "not_in" };
             self.not_here(
                 place,
-                "in",
+                key,
                 i.span,
                 "packets here have no incoming interface",
-                "remove `in` (iptables says: Can't use -i with POSTROUTING/OUTPUT)",
+                &format!("remove `{key}` (iptables says: Can't use -i with POSTROUTING/OUTPUT)"),
             );
             return None;
         }
@@ -486,6 +497,7 @@ impl Lowering {
             verdict,
             origin: self.origin(action.span),
             comment: r.comment.clone(),
+            platform_fix: r.platform_fix.clone(),
         })
     }
 }
