@@ -29,12 +29,27 @@ fn format_examples_validate() {
         "one example per construct, found {}",
         blocks.len()
     );
+    let mut checked = 0;
     for (line, text) in blocks {
-        if let Err(report) = load_str(&format!("docs/topology-format.md:{line}"), &text) {
-            panic!(
+        let net = match load_str(&format!("docs/topology-format.md:{line}"), &text) {
+            Ok(loaded) => loaded.network,
+            Err(report) => panic!(
                 "example at line {line} is invalid: {:#?}",
                 report.diagnostics
+            ),
+        };
+        // What the examples promise, the simulator must predict.
+        for row in reachlab::run::check(&net, &reachlab::sim::SimConfig::default()) {
+            assert!(
+                row.ok,
+                "example at line {line}: {} expected {}, predicted {} {}",
+                row.probe, row.expected, row.predicted, row.detail
             );
+            checked += 1;
         }
     }
+    assert!(
+        checked >= 40,
+        "the examples carry expectations, found {checked}"
+    );
 }

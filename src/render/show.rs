@@ -129,6 +129,15 @@ pub fn show_text(net: &Network, only: Option<crate::model::NodeId>, p: Palette) 
         for line in ip_route(net, node) {
             let _ = writeln!(out, "  {line}");
         }
+        if let Some(nf) = &node.netfilter {
+            let _ = writeln!(
+                out,
+                "  {accent}netfilter{accent:#} {dim}(iptables -S notation, as reachlab lowered it){dim:#}"
+            );
+            for line in iptables_lines(net, nf) {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
     }
     if only.is_none() && !net.expectations.is_empty() {
         let _ = writeln!(out, "\n{bold}expect{bold:#}");
@@ -221,4 +230,104 @@ pub fn show_json(net: &Network, only: Option<crate::model::NodeId>) -> Value {
         "nodes": nodes,
         "expect": net.expectations.len(),
     })
+}
+
+/// A node's netfilter rules in `iptables -S` notation, each with its comment.
+pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String> {
+    use crate::model::{ChainName, NatAction, NatHook, RejectWith, Verdict};
+    let iface = |i: crate::model::IfaceId| net.interface(i).name.clone();
+    let matches = |m: &crate::model::Match| {
+        let mut parts = Vec::new();
+        if let Some(i) = m.in_iface {
+            parts.push(format!("-i {}", iface(i)));
+        }
+        if let Some(i) = m.not_in_iface {
+            parts.push(format!("! -i {}", iface(i)));
+        }
+        if let Some(o) = m.out_iface {
+            parts.push(format!("-o {}", iface(o)));
+        }
+        if let Some(n) = m.src {
+            parts.push(format!("-s {n}"));
+        }
+        if let Some(n) = m.dst {
+            parts.push(format!("-d {n}"));
+        }
+        if let Some(p) = m.proto {
+            parts.push(format!("-p {}", p.name()));
+        }
+        if let Some((lo, hi)) = m.dport {
+            parts.push(if lo == hi {
+                format!("--dport {lo}")
+            } else {
+                format!("--dport {lo}:{hi}")
+            });
+        }
+        if !m.states.is_any() {
+            parts.push(format!(
+                "-m conntrack --ctstate {}",
+                m.states.names().join(",").to_uppercase()
+            ));
+        }
+        if m.dst_local {
+            parts.push("-m addrtype --dst-type LOCAL".into());
+        }
+        parts.join(" ")
+    };
+    let with_comment = |line: String, comment: &Option<String>| match comment {
+        Some(c) => format!("{line}  # {c}"),
+        None => line,
+    };
+    let mut out = Vec::new();
+    for rule in &nf.nat {
+        let chain = match rule.hook {
+            NatHook::Prerouting => "PREROUTING",
+            NatHook::Output => "OUTPUT",
+            NatHook::Postrouting => "POSTROUTING",
+        };
+        let target = match rule.action {
+            NatAction::Masquerade => "-j MASQUERADE".to_owned(),
+            NatAction::Snat(a) => format!("-j SNAT --to-source {a}"),
+            NatAction::Dnat(a, None) => format!("-j DNAT --to-destination {a}"),
+            NatAction::Dnat(a, Some(p)) => format!("-j DNAT --to-destination {a}:{p}"),
+        };
+        let m = matches(&rule.matches);
+        let line = format!(
+            "-t nat -A {chain} {m}{}{target}",
+            if m.is_empty() { "" } else { " " }
+        );
+        out.push(with_comment(line, &rule.comment));
+    }
+    for name in [ChainName::Input, ChainName::Forward, ChainName::Output] {
+        let chain = nf.chain(name);
+        if chain.is_open() {
+            continue;
+        }
+        let upper = name.name().to_uppercase();
+        let verdict = |v: Verdict| match v {
+            Verdict::Accept => "ACCEPT".to_owned(),
+            Verdict::Drop => "DROP".to_owned(),
+            Verdict::Reject(with) => format!(
+                "REJECT --reject-with {}",
+                match with {
+                    RejectWith::PortUnreachable => "icmp-port-unreachable",
+                    RejectWith::HostUnreachable => "icmp-host-unreachable",
+                    RejectWith::NetUnreachable => "icmp-net-unreachable",
+                    RejectWith::AdminProhibited => "icmp-admin-prohibited",
+                    RejectWith::TcpReset => "tcp-reset",
+                }
+            ),
+        };
+        out.push(format!("-P {upper} {}", verdict(chain.policy)));
+        for rule in &chain.rules {
+            let m = matches(&rule.matches);
+            let line = format!(
+                "-A {upper} {m}{}-j {}",
+                if m.is_empty() { "" } else { " " },
+                verdict(rule.verdict)
+            );
+            out.push(with_comment(line, &rule.comment));
+        }
+    }
+    out
 }
