@@ -844,17 +844,7 @@ impl<'n> Sim<'n> {
             }
             packet.dst = quoted_before.src;
             set_inner(original, quoted_before);
-            if *packet != before {
-                self.record(
-                    node,
-                    *packet,
-                    StepKind::Translated {
-                        hook,
-                        rule: None,
-                        before,
-                    },
-                );
-            }
+            self.record_translation(node, before, *packet, hook);
             return Track {
                 conn: None,
                 state: States::RELATED,
@@ -871,17 +861,7 @@ impl<'n> Sim<'n> {
             }
             let target = conn.target(dir);
             set_dst(packet, target.dst, target.dport);
-            if *packet != before {
-                self.record(
-                    node,
-                    *packet,
-                    StepKind::Translated {
-                        hook,
-                        rule: None,
-                        before,
-                    },
-                );
-            }
+            self.record_translation(node, before, *packet, hook);
             return Track {
                 conn: Some((id, dir)),
                 state: conn.state(dir),
@@ -960,16 +940,18 @@ impl<'n> Sim<'n> {
         }
     }
 
-    /// Applies a known connection's source translation.
-    fn source_half(&mut self, node: NodeId, packet: &mut Ipv4Packet, track: &Track, hook: NatHook) {
-        let Some((id, dir)) = track.conn else { return };
-        let before = *packet;
-        let target = self.conntrack.get(id).target(dir);
-        set_src(packet, target.src, target.sport);
-        if *packet != before {
+    /// Records that a known connection's translation changed a packet (when it did).
+    fn record_translation(
+        &mut self,
+        node: NodeId,
+        before: Ipv4Packet,
+        after: Ipv4Packet,
+        hook: NatHook,
+    ) {
+        if after != before {
             self.record(
                 node,
-                *packet,
+                after,
                 StepKind::Translated {
                     hook,
                     rule: None,
@@ -977,6 +959,15 @@ impl<'n> Sim<'n> {
                 },
             );
         }
+    }
+
+    /// Applies a known connection's source translation.
+    fn source_half(&mut self, node: NodeId, packet: &mut Ipv4Packet, track: &Track, hook: NatHook) {
+        let Some((id, dir)) = track.conn else { return };
+        let before = *packet;
+        let target = self.conntrack.get(id).target(dir);
+        set_src(packet, target.src, target.sport);
+        self.record_translation(node, before, *packet, hook);
     }
 
     /// Records a new connection once its first packet is accepted and translated.
