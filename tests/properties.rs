@@ -70,6 +70,37 @@ const KEYS: &[&str] = &[
     "docker",
     "description",
     "bogus",
+    // nat/firewall and the platform sections
+    "nat",
+    "firewall",
+    "input",
+    "forward",
+    "masquerade",
+    "snat",
+    "dnat",
+    "action",
+    "state",
+    "virtualbox",
+    "vms",
+    "adapters",
+    "mode",
+    "port_forwards",
+    "host_port",
+    "guest_port",
+    "host",
+    "engines",
+    "containers",
+    "publish",
+    "networks",
+    "openstack",
+    "instances",
+    "routers",
+    "security_groups",
+    "fixed_ip",
+    "floating_ip",
+    "external_network",
+    "cidr",
+    "segment",
 ];
 const SCALARS: &[&str] = &[
     "lan",
@@ -103,6 +134,14 @@ const SCALARS: &[&str] = &[
     "1e9",
     ".nan",
     "é",
+    "nat",
+    "host-only",
+    "bridged",
+    "2223:22",
+    "drop",
+    "accept",
+    "10.0.0.0/8",
+    "vboxnet999",
 ];
 /// Text that breaks YAML itself, mixed in rarely so most documents still parse.
 const NASTY: &[&str] = &[
@@ -295,4 +334,105 @@ fn generated_yaml_reaches_validation() {
         deeper > syntax,
         "only {deeper} of 2000 documents got past the YAML parser"
     );
+}
+
+// ---------------------------------------------------------------- mutated real files
+
+fn topology_texts() -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir("topologies")
+        .expect("topologies")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("readable"))
+        .collect()
+}
+
+/// One edit of a line: drop it, repeat it, or replace a digit or a word in it.
+#[derive(Debug, Clone)]
+enum Edit {
+    Drop(usize),
+    Repeat(usize),
+    Digit(usize, char),
+    Word(usize, &'static str),
+}
+
+fn apply(text: &str, edits: &[Edit]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    for edit in edits {
+        if lines.is_empty() {
+            break;
+        }
+        match *edit {
+            Edit::Drop(i) => {
+                lines.remove(i % lines.len());
+            }
+            Edit::Repeat(i) => {
+                let i = i % lines.len();
+                let line = lines[i].clone();
+                lines.insert(i, line);
+            }
+            Edit::Digit(i, d) => {
+                let i = i % lines.len();
+                if let Some(pos) = lines[i].find(|c: char| c.is_ascii_digit()) {
+                    lines[i].replace_range(pos..pos + 1, &d.to_string());
+                }
+            }
+            Edit::Word(i, w) => {
+                let i = i % lines.len();
+                if let Some(pos) = lines[i].find(": ") {
+                    lines[i].truncate(pos + 2);
+                    lines[i].push_str(w);
+                }
+            }
+        }
+    }
+    lines.join("\n")
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        any::<usize>().prop_map(Edit::Drop),
+        any::<usize>().prop_map(Edit::Repeat),
+        (any::<usize>(), prop::sample::select(vec!['0', '9', '5']))
+            .prop_map(|(i, d)| Edit::Digit(i, d)),
+        (
+            any::<usize>(),
+            prop::sample::select(vec![
+                "~",
+                "[]",
+                "{}",
+                "0",
+                "x",
+                "-1",
+                "999999",
+                "10.0.0.0/33",
+                "nat",
+                "\"\""
+            ])
+        )
+            .prop_map(|(i, w)| Edit::Word(i, w)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Every built-in topology, with a few lines dropped, repeated or altered, loads or reports
+    /// diagnostics, and never panics; what loads can be checked without panicking too.
+    #[test]
+    fn mutated_topologies_never_panic(file in any::<prop::sample::Index>(), edits in proptest::collection::vec(edit(), 1..4)) {
+        let texts = topology_texts();
+        let text = apply(&texts[file.index(texts.len())], &edits);
+        if let Ok(loaded) = load_str("mutated.yaml", &text) {
+            let config = reachlab::sim::SimConfig { max_events: 20_000, ..reachlab::sim::SimConfig::default() };
+            for e in loaded.network.expectations.iter().take(2) {
+                let kind = reachlab::run::probe_kind(&e.probe, 1, None);
+                let _ = reachlab::sim::run_probe(&loaded.network, e.from, e.target.addr, &kind, &config);
+            }
+        }
+    }
 }

@@ -179,9 +179,9 @@ struct Engine<'a> {
 /// Expands the section into nodes, segments and rules.
 pub(crate) fn expand(file: &mut TopologyFile, spec: &VirtualBoxSpec, out: &mut Vec<Diagnostic>) {
     let mut link = 0usize;
-    let mut host_only_next: std::collections::HashMap<String, u8> =
+    let mut host_only_next: std::collections::HashMap<String, u16> =
         std::collections::HashMap::new();
-    let mut nat_networks: std::collections::HashMap<String, (usize, u8)> =
+    let mut nat_networks: std::collections::HashMap<String, (usize, u32)> =
         std::collections::HashMap::new();
     for vm in &spec.vms {
         let vm_name = vm.name.value.clone();
@@ -298,8 +298,16 @@ pub(crate) fn expand(file: &mut TopologyFile, spec: &VirtualBoxSpec, out: &mut V
                         build_engine(file, host_index, &engine, &mut link, &[], false, out);
                         (file.nodes.len() - 1, 4)
                     });
-                    let guest = Ipv4Addr::from(base + u32::from(entry.1));
+                    let guest = Ipv4Addr::from(base.saturating_add(entry.1));
                     entry.1 += 1;
+                    if adapter.address.is_none()
+                        && !(cidr.contains(&guest) && guest != cidr.broadcast())
+                    {
+                        out.push(Diagnostic::error(Code::BadValue, span, format!("NAT network `{name}` ({cidr}) has no free address left for VM `{vm_name}`"))
+                            .label("network full")
+                            .hint("give the NAT network a larger `cidr`, or the adapter an `address`"));
+                        continue;
+                    }
                     let engine_index = entry.0;
                     if !adapter.port_forwards.is_empty() {
                         add_forwards(
@@ -327,10 +335,16 @@ pub(crate) fn expand(file: &mut TopologyFile, spec: &VirtualBoxSpec, out: &mut V
                         .network
                         .as_ref()
                         .map_or_else(|| "vboxnet0".to_owned(), |l| l.value.clone());
-                    let index: u8 = net_name
+                    let Some(index) = net_name
                         .strip_prefix("vboxnet")
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or(0);
+                        .and_then(|n| n.parse::<u8>().ok())
+                        .filter(|n| *n <= 199)
+                    else {
+                        out.push(Diagnostic::error(Code::BadValue, adapter.network.as_ref().map_or(span, |n| n.span), format!("`{net_name}` is not a host-only network name"))
+                            .label("expected vboxnetN")
+                            .hint("host-only networks are named vboxnet0, vboxnet1, … (vboxnetN is 192.168.(56+N).1/24 on the host)"));
+                        continue;
+                    };
                     let segment = format!("{host_name}-{net_name}");
                     if !file.segments.iter().any(|s| s.name.value == segment) {
                         file.segments.push(SegmentSpec {
@@ -346,6 +360,12 @@ pub(crate) fn expand(file: &mut TopologyFile, spec: &VirtualBoxSpec, out: &mut V
                         ));
                     }
                     let next = host_only_next.entry(segment.clone()).or_insert(101);
+                    if adapter.address.is_none() && *next > 254 {
+                        out.push(Diagnostic::error(Code::BadValue, span, format!("host-only network `{net_name}` has no DHCP address left for VM `{vm_name}`"))
+                            .label("network full")
+                            .hint("give the adapter an `address`"));
+                        continue;
+                    }
                     let address = adapter.address.as_ref().map_or_else(
                         || format!("192.168.{}.{}/24", 56 + u16::from(index), next),
                         |a| a.value.clone(),
