@@ -477,6 +477,12 @@ fn match_args(net: &Network, m: &Match) -> String {
     if m.dst_local {
         out.push_str(" -m addrtype --dst-type LOCAL");
     }
+    if let Some(ppb) = m.probability_ppb {
+        out.push_str(&format!(
+            " -m statistic --mode random --probability {:.9}",
+            f64::from(ppb) / 1e9
+        ));
+    }
     out
 }
 

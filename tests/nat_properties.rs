@@ -324,3 +324,48 @@ fn generated_cases_reach_and_fail() {
         "{replies} replies, {failures} failures"
     );
 }
+
+/// kube-proxy's endpoint choice: rules with probability 1/3, 1/2 and an unconditional last one
+/// spread connections evenly; the seed decides, so the same seed picks the same endpoint.
+#[test]
+fn random_dnat_spreads_like_kube_proxy_and_follows_the_seed() {
+    let text = "segments: [{ name: lan }]\nnodes:\n  - name: client\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.2/24] }]\n    routes: [{ to: 10.96.0.0/12, dev: eth0 }]\n    nat:\n      - { dnat: \"10.0.0.11:5000\", dst: 10.96.0.10, proto: tcp, dport: 80, chain: output, probability: 0.333333333 }\n      - { dnat: \"10.0.0.12:5000\", dst: 10.96.0.10, proto: tcp, dport: 80, chain: output, probability: 0.5 }\n      - { dnat: \"10.0.0.13:5000\", dst: 10.96.0.10, proto: tcp, dport: 80, chain: output }\n  - name: p1\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.11/24] }]\n    listen: [{ port: 5000 }]\n  - name: p2\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.12/24] }]\n    listen: [{ port: 5000 }]\n  - name: p3\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.13/24] }]\n    listen: [{ port: 5000 }]\n";
+    let net = load_str("lb.yaml", text).expect("valid").network;
+    let client = net.node_by_name("client").expect("client").id;
+    let vip = std::net::Ipv4Addr::new(10, 96, 0, 10);
+    let kind = ProbeKind::tcp(Port::new(80).expect("port"));
+    let chosen = |seed: u64| {
+        let run = run_probe(
+            &net,
+            client,
+            vip,
+            &kind,
+            &SimConfig {
+                seed,
+                ..SimConfig::default()
+            },
+        );
+        assert_eq!(run.outcome, Outcome::Reply);
+        run.steps
+            .iter()
+            .find(|s| {
+                matches!(s.kind, StepKind::Delivered { .. })
+                    && net.node(s.node).name.starts_with('p')
+            })
+            .map(|s| net.node(s.node).name.clone())
+            .expect("an endpoint got it")
+    };
+    let mut counts = std::collections::HashMap::new();
+    for seed in 0..600 {
+        *counts.entry(chosen(seed)).or_insert(0) += 1;
+    }
+    for endpoint in ["p1", "p2", "p3"] {
+        let n = counts.get(endpoint).copied().unwrap_or(0);
+        // 600 draws of p = 1/3: mean 200, standard deviation 11.5; ±60 is over 5 sigma.
+        assert!(
+            (140..=260).contains(&n),
+            "{endpoint} chosen {n} times of 600: {counts:?}"
+        );
+    }
+    assert_eq!(chosen(42), chosen(42));
+}

@@ -82,6 +82,10 @@ pub struct Match {
     pub states: States,
     /// `-m addrtype --dst-type LOCAL`: the destination is one of the node's addresses.
     pub dst_local: bool,
+    /// `-m statistic --mode random --probability P`, in parts per billion: the rule matches
+    /// that share of the packets that reach it (kube-proxy picks endpoints this way). The
+    /// engine draws from its seeded RNG only when everything else matched.
+    pub probability_ppb: Option<u32>,
 }
 
 /// The facts about a packet a rule is matched against.
@@ -259,12 +263,19 @@ impl Netfilter {
         }
     }
 
-    /// The first NAT rule of `hook` matching `facts`.
-    pub fn nat_rule(&self, hook: NatHook, facts: &PacketFacts) -> Option<(usize, &NatRule)> {
-        self.nat
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.hook == hook && r.matches.matches(facts))
+    /// The first NAT rule of `hook` matching `facts`; `draw` answers the random matches
+    /// (`-m statistic`), called only for rules whose other matches hold.
+    pub fn nat_rule(
+        &self,
+        hook: NatHook,
+        facts: &PacketFacts,
+        mut draw: impl FnMut(u32) -> bool,
+    ) -> Option<(usize, &NatRule)> {
+        self.nat.iter().enumerate().find(|(_, r)| {
+            r.hook == hook
+                && r.matches.matches(facts)
+                && r.matches.probability_ppb.is_none_or(&mut draw)
+        })
     }
 
     /// Whether the node needs connection tracking at all.

@@ -272,6 +272,12 @@ pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String
         if m.dst_local {
             parts.push("-m addrtype --dst-type LOCAL".into());
         }
+        if let Some(ppb) = m.probability_ppb {
+            parts.push(format!(
+                "-m statistic --mode random --probability {:.9}",
+                f64::from(ppb) / 1e9
+            ));
+        }
         parts.join(" ")
     };
     let with_comment = |line: String, comment: &Option<String>| match comment {

@@ -869,7 +869,7 @@ impl<'n> Sim<'n> {
             };
         }
         let facts = self.facts(node, packet, in_iface, None, States::NEW);
-        if let Some((index, rule)) = nf.nat_rule(hook, &facts)
+        if let Some((index, rule)) = nf.nat_rule(hook, &facts, |ppb| Self::draw(&mut self.rng, ppb))
             && let NatAction::Dnat(addr, port) = rule.action
         {
             let dport = port.map_or(tuple.dport, Port::get);
@@ -906,7 +906,9 @@ impl<'n> Sim<'n> {
             self.source_half(node, packet, track, NatHook::Postrouting);
         } else if track.orig.is_some() {
             let facts = self.facts(node, packet, None, Some(out), States::NEW);
-            if let Some((index, rule)) = nf.nat_rule(NatHook::Postrouting, &facts) {
+            if let Some((index, rule)) = nf.nat_rule(NatHook::Postrouting, &facts, |ppb| {
+                Self::draw(&mut self.rng, ppb)
+            }) {
                 let to = match rule.action {
                     NatAction::Snat(addr) => Some(addr),
                     NatAction::Masquerade => {
@@ -938,6 +940,11 @@ impl<'n> Sim<'n> {
                 }
             }
         }
+    }
+
+    /// True with probability `ppb` parts per billion, from the run's seeded RNG.
+    fn draw(rng: &mut ChaCha8Rng, ppb: u32) -> bool {
+        (rng.next_u64() % 1_000_000_000) < u64::from(ppb)
     }
 
     /// Records that a known connection's translation changed a packet (when it did).

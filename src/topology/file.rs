@@ -192,6 +192,10 @@ pub struct RuleSpec {
     /// Only packets to one of the node's own addresses (`-m addrtype --dst-type LOCAL`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dst_local: Option<bool>,
+    /// Matches this share of the packets that reach the rule, from 0 to 1
+    /// (`-m statistic --mode random --probability P`; kube-proxy picks endpoints this way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<Located<f64>>,
     /// NAT: rewrite the source to the outgoing interface's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub masquerade: Option<Located<bool>>,

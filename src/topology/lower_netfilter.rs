@@ -219,6 +219,22 @@ impl Lowering {
             });
         }
         m.dst_local = r.dst_local.unwrap_or(false);
+        if let Some(p) = &r.probability {
+            if p.value > 0.0 && p.value <= 1.0 {
+                m.probability_ppb = Some((p.value * 1e9).round() as u32);
+            } else {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadValue,
+                        p.span,
+                        format!("{}: probability {} is out of range", place.what, p.value),
+                    )
+                    .label("must be above 0 and at most 1")
+                    .hint("write the share of packets the rule takes, e.g. `0.5`"),
+                );
+                ok = false;
+            }
+        }
         ok.then_some(m)
     }
 

@@ -224,6 +224,9 @@ fn match_spec(net: &Network, m: &Match) -> RuleSpec {
         .map(|(_, n)| n.into())
         .collect(),
         dst_local: m.dst_local.then_some(true),
+        probability: m
+            .probability_ppb
+            .map(|ppb| Located::new(f64::from(ppb) / 1e9)),
         ..RuleSpec::default()
     }
 }
