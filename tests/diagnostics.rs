@@ -208,7 +208,7 @@ fn diagnostics_point_at_the_offending_text() {
                 (MissingKey, "from: |a, outcome", 0),
             ],
         ),
-        ("platform-sections", &[(Unsupported, "kubernetes", 0)]),
+        ("platform-sections", &[(UnknownReference, "mastr", 0)]),
         (
             "netfilter-rules",
             &[

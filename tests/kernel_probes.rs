@@ -402,6 +402,15 @@ fn iptables_ruleset(net: &Network, nf: &Netfilter) -> String {
         filter_rules(net, name, chain, &mut out);
     }
     out.push_str("COMMIT\n");
+    // The prerouting filter chain is mangle PREROUTING (after conntrack, before DNAT).
+    let policy = match nf.prerouting.policy {
+        Verdict::Accept => "ACCEPT",
+        Verdict::Drop => "DROP",
+        Verdict::Reject(_) => panic!("iptables has no REJECT policy (mangle PREROUTING)"),
+    };
+    let _ = writeln!(out, "*mangle\n:PREROUTING {policy} [0:0]");
+    filter_rules(net, "PREROUTING", &nf.prerouting, &mut out);
+    out.push_str("COMMIT\n");
     out
 }
 
@@ -446,6 +455,9 @@ fn match_args(net: &Network, m: &Match) -> String {
     }
     if let Some(src) = m.src {
         let _ = write!(out, " -s {src}");
+    }
+    if let Some(src) = m.not_src {
+        let _ = write!(out, " ! -s {src}");
     }
     if let Some(dst) = m.dst {
         let _ = write!(out, " -d {dst}");

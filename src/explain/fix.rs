@@ -124,6 +124,7 @@ impl Change {
                     platform_fix: None,
                 };
                 match chain {
+                    ChainName::Prerouting => nf.prerouting.rules.insert(0, rule),
                     ChainName::Input => nf.input.rules.insert(0, rule),
                     ChainName::Forward => nf.forward.rules.insert(0, rule),
                     ChainName::Output => nf.output.rules.insert(0, rule),

@@ -35,6 +35,8 @@ impl States {
     pub const NEW: States = States(1);
     pub const ESTABLISHED: States = States(2);
     pub const RELATED: States = States(4);
+    /// The connection's destination was translated here (`--ctstate DNAT`).
+    pub const DNAT: States = States(8);
 
     /// The empty set matches any state.
     pub fn any() -> Self {
@@ -45,9 +47,17 @@ impl States {
         States(self.0 | other.0)
     }
 
-    /// Whether a packet in state `state` matches.
+    /// Whether a packet in state `state` matches. As in iptables' conntrack match, the listed
+    /// states are alternatives, except `dnat`, which the packet must have as well.
     pub fn matches(self, state: States) -> bool {
-        self.0 == 0 || self.0 & state.0 != 0
+        let dnat = Self::DNAT.0;
+        let base = self.0 & !dnat;
+        (base == 0 || base & state.0 != 0) && (self.0 & dnat == 0 || state.0 & dnat != 0)
+    }
+
+    /// Whether every state of `other` is in this set.
+    pub fn contains(self, other: States) -> bool {
+        self.0 & other.0 == other.0
     }
 
     pub fn is_any(self) -> bool {
@@ -59,6 +69,7 @@ impl States {
             (Self::NEW, "new"),
             (Self::ESTABLISHED, "established"),
             (Self::RELATED, "related"),
+            (Self::DNAT, "dnat"),
         ]
         .into_iter()
         .filter(|(s, _)| self.0 & s.0 != 0)
@@ -75,6 +86,8 @@ pub struct Match {
     pub not_in_iface: Option<IfaceId>,
     pub out_iface: Option<IfaceId>,
     pub src: Option<Ipv4Net>,
+    /// `! -s PREFIX`.
+    pub not_src: Option<Ipv4Net>,
     pub dst: Option<Ipv4Net>,
     pub proto: Option<L4>,
     /// Destination port range, inclusive (TCP and UDP only).
@@ -107,6 +120,7 @@ impl Match {
             && self.not_in_iface.is_none_or(|i| p.in_iface != Some(i))
             && self.out_iface.is_none_or(|o| p.out_iface == Some(o))
             && self.src.is_none_or(|n| n.contains(&p.src))
+            && self.not_src.is_none_or(|n| !n.contains(&p.src))
             && self.dst.is_none_or(|n| n.contains(&p.dst))
             && self.proto.is_none_or(|l| l == p.proto)
             && self
@@ -185,6 +199,10 @@ pub enum PlatformFix {
 /// Which filter chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChainName {
+    /// Every packet arriving on an interface, as it arrived: after conntrack, before any DNAT
+    /// (iptables' mangle PREROUTING). Where a filter in front of the machine belongs, such as
+    /// an OpenStack security group at the instance's port.
+    Prerouting,
     Input,
     Forward,
     Output,
@@ -193,6 +211,7 @@ pub enum ChainName {
 impl ChainName {
     pub fn name(self) -> &'static str {
         match self {
+            ChainName::Prerouting => "prerouting",
             ChainName::Input => "input",
             ChainName::Forward => "forward",
             ChainName::Output => "output",
@@ -249,6 +268,7 @@ impl Chain {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Netfilter {
     pub nat: Vec<NatRule>,
+    pub prerouting: Chain,
     pub input: Chain,
     pub forward: Chain,
     pub output: Chain,
@@ -257,6 +277,7 @@ pub struct Netfilter {
 impl Netfilter {
     pub fn chain(&self, name: ChainName) -> &Chain {
         match name {
+            ChainName::Prerouting => &self.prerouting,
             ChainName::Input => &self.input,
             ChainName::Forward => &self.forward,
             ChainName::Output => &self.output,
@@ -281,6 +302,7 @@ impl Netfilter {
     /// Whether the node needs connection tracking at all.
     pub fn is_empty(&self) -> bool {
         self.nat.is_empty()
+            && self.prerouting.is_open()
             && self.input.is_open()
             && self.forward.is_open()
             && self.output.is_open()
@@ -340,6 +362,19 @@ mod tests {
             chain.judge(&facts(80, States::NEW)),
             (Verdict::Drop, Decider::Policy)
         );
+    }
+
+    #[test]
+    fn dnat_is_a_condition_on_top_of_the_other_states() {
+        let rule = States::DNAT;
+        assert!(rule.matches(States::NEW.with(States::DNAT)));
+        assert!(rule.matches(States::ESTABLISHED.with(States::DNAT)));
+        assert!(!rule.matches(States::NEW));
+        let either = States::NEW.with(States::ESTABLISHED).with(States::DNAT);
+        assert!(either.matches(States::ESTABLISHED.with(States::DNAT)));
+        assert!(!either.matches(States::RELATED.with(States::DNAT)));
+        assert_eq!(States::NEW.with(States::DNAT).names(), ["new", "dnat"]);
+        assert!(either.contains(States::DNAT) && !States::NEW.contains(States::DNAT));
     }
 
     #[test]

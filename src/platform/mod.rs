@@ -9,6 +9,7 @@
 //! suffix (`vm-nat1`, `vm-docker0`, `pc-vboxnet0`) so they never clash with the user's.
 
 pub mod docker;
+pub mod kubernetes;
 pub mod openstack;
 pub mod virtualbox;
 
@@ -17,7 +18,8 @@ use crate::topology::file::TopologyFile;
 
 /// Expands every platform section of `file` in place; VirtualBox first, since Docker engines
 /// and OpenStack clients may run on its VMs.
-pub(crate) fn expand(file: &mut TopologyFile) -> Vec<Diagnostic> {
+/// `base` is the directory of the topology file (Kubernetes manifests are relative to it).
+pub(crate) fn expand(file: &mut TopologyFile, base: &std::path::Path) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     if let Some(section) = file.virtualbox.take() {
         virtualbox::expand(file, &section, &mut diagnostics);
@@ -30,6 +32,10 @@ pub(crate) fn expand(file: &mut TopologyFile) -> Vec<Diagnostic> {
     if let Some(section) = file.openstack.take() {
         openstack::expand(file, &section, &mut diagnostics);
         file.openstack = Some(section);
+    }
+    if let Some(section) = file.kubernetes.take() {
+        kubernetes::expand(file, &section, base, &mut diagnostics);
+        file.kubernetes = Some(section);
     }
     diagnostics
 }

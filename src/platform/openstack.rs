@@ -1164,11 +1164,14 @@ fn security_groups(
         });
         ChainSpec { policy: drop.clone(), rules }
     });
+    // Neutron filters at the instance's port, before anything inside the guest (its own DNAT,
+    // kube-proxy's included) sees the packet: mangle PREROUTING, not INPUT.
     FirewallSpec {
-        input: Some(ChainSpec {
+        prerouting: Some(ChainSpec {
             policy: drop,
             rules: input,
         }),
+        input: None,
         forward: None,
         output,
     }

@@ -250,6 +250,9 @@ pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String
         if let Some(n) = m.src {
             parts.push(format!("-s {n}"));
         }
+        if let Some(n) = m.not_src {
+            parts.push(format!("! -s {n}"));
+        }
         if let Some(n) = m.dst {
             parts.push(format!("-d {n}"));
         }

@@ -670,10 +670,25 @@ impl<'n> Sim<'n> {
         }
         let nf = self.net.node(node).netfilter.as_deref();
         let mut packet = packet;
+        let arrived = packet;
         let track = match nf {
             Some(nf) => self.track(node, &mut packet, Some(in_iface), nf, NatHook::Prerouting),
             None => Track::default(),
         };
+        // mangle PREROUTING: after conntrack, before the DNAT above changed anything.
+        if let Some(nf) = nf
+            && !self.enforce(
+                node,
+                nf,
+                ChainName::Prerouting,
+                &arrived,
+                Some(in_iface),
+                None,
+                &track,
+            )
+        {
+            return;
+        }
         if self.is_local(node, packet.dst) {
             if let Some(nf) = nf {
                 if !self.enforce(
@@ -862,16 +877,24 @@ impl<'n> Sim<'n> {
             let target = conn.target(dir);
             set_dst(packet, target.dst, target.dport);
             self.record_translation(node, before, *packet, hook);
+            let dnat = conn.orig.dst != conn.reply.src || conn.orig.dport != conn.reply.sport;
+            let state = if dnat {
+                conn.state(dir).with(States::DNAT)
+            } else {
+                conn.state(dir)
+            };
             return Track {
                 conn: Some((id, dir)),
-                state: conn.state(dir),
+                state,
                 orig: None,
             };
         }
         let facts = self.facts(node, packet, in_iface, None, States::NEW);
+        let mut state = States::NEW;
         if let Some((index, rule)) = nf.nat_rule(hook, &facts, |ppb| Self::draw(&mut self.rng, ppb))
             && let NatAction::Dnat(addr, port) = rule.action
         {
+            state = state.with(States::DNAT);
             let dport = port.map_or(tuple.dport, Port::get);
             set_dst(packet, addr, dport);
             self.record(
@@ -886,7 +909,7 @@ impl<'n> Sim<'n> {
         }
         Track {
             conn: None,
-            state: States::NEW,
+            state,
             orig: Some(tuple),
         }
     }
@@ -905,7 +928,7 @@ impl<'n> Sim<'n> {
         if track.conn.is_some() {
             self.source_half(node, packet, track, NatHook::Postrouting);
         } else if track.orig.is_some() {
-            let facts = self.facts(node, packet, None, Some(out), States::NEW);
+            let facts = self.facts(node, packet, None, Some(out), track.state);
             if let Some((index, rule)) = nf.nat_rule(NatHook::Postrouting, &facts, |ppb| {
                 Self::draw(&mut self.rng, ppb)
             }) {
@@ -928,15 +951,14 @@ impl<'n> Sim<'n> {
                 if let Some(to) = to {
                     let sport = Tuple::of(packet).map_or(0, |t| t.sport);
                     set_src(packet, to, sport);
-                    self.record(
-                        node,
-                        *packet,
-                        StepKind::Translated {
+                    if *packet != before {
+                        let kind = StepKind::Translated {
                             hook: NatHook::Postrouting,
                             rule: Some(index),
                             before,
-                        },
-                    );
+                        };
+                        self.record(node, *packet, kind);
+                    }
                 }
             }
         }

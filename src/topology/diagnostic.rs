@@ -47,7 +47,7 @@ pub enum Code {
     InvalidGateway,
     /// A name the emulator could not use (too long, or with characters Linux rejects).
     BadName,
-    /// A platform section this version of reachlab does not lower yet.
+    /// Something the model approximates or ignores (an Ingress without a controller, say).
     Unsupported,
     /// The file could not be read.
     Io,

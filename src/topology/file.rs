@@ -43,20 +43,10 @@ pub struct TopologyFile {
     /// instances, lowered as Neutron does it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openstack: Option<crate::platform::openstack::OpenStackSpec>,
-    /// Reserved: Kubernetes clusters, pods and Services.
+    /// Kubernetes clusters on nodes of the file: workloads from manifests, Services as
+    /// kube-proxy builds them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubernetes: Option<Located<Reserved>>,
-}
-
-/// A platform section this version of the format reserves but does not read yet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
-#[schemars(transparent)]
-pub struct Reserved(#[schemars(with = "serde_json::Value")] ());
-
-impl<'de> Deserialize<'de> for Reserved {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(deserializer).map(|_| Reserved(()))
-    }
+    pub kubernetes: Option<crate::platform::kubernetes::KubernetesSpec>,
 }
 
 /// An L2 broadcast domain. Every interface attached to it hears every broadcast.
@@ -130,6 +120,10 @@ pub struct NodeSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct FirewallSpec {
+    /// Every packet arriving on an interface, as it arrived: after connection tracking, before
+    /// any DNAT (iptables' mangle PREROUTING). A filter in front of the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prerouting: Option<ChainSpec>,
     /// Packets for the node itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<ChainSpec>,
@@ -177,6 +171,9 @@ pub struct RuleSpec {
     /// Source address or prefix (`-s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src: Option<Located<String>>,
+    /// Any source but this address or prefix (`! -s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_src: Option<Located<String>>,
     /// Destination address or prefix (`-d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dst: Option<Located<String>>,
@@ -239,6 +236,8 @@ pub enum StateName {
     New,
     Established,
     Related,
+    /// The node translated the connection's destination (`--ctstate DNAT`).
+    Dnat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

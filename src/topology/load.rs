@@ -147,15 +147,9 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
         || source.name().to_owned(),
         |s| s.to_string_lossy().into_owned(),
     );
-    let top_keys = match &tree.value {
-        Tree::Map(entries) => entries
-            .iter()
-            .map(|(k, _)| (k.value.0.clone(), k.span))
-            .collect(),
-        _ => std::collections::HashMap::new(),
-    };
-    let mut semantic = crate::platform::expand(&mut file);
-    let (network, lowered) = lower(&file, source.name(), &stem, &top_keys);
+    let base = Path::new(source.name()).parent().unwrap_or(Path::new("."));
+    let mut semantic = crate::platform::expand(&mut file, base);
+    let (network, lowered) = lower(&file, source.name(), &stem);
     semantic.extend(lowered);
     // The structural pass and lowering may both see a bad value (an MTU out of range, say):
     // report each place and kind of problem once.
@@ -259,7 +253,17 @@ fn strip_position_prefix(text: &str) -> &str {
     text
 }
 
-/// Expands files and directories (recursively, `*.yaml` and `*.yml`, sorted) into file paths.
+/// A Kubernetes manifest (top-level `apiVersion:` and `kind:`), which a topology refers to
+/// from its `kubernetes:` section and which is not a topology itself.
+fn is_kubernetes_manifest(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| {
+        text.lines().any(|l| l.starts_with("apiVersion:"))
+            && text.lines().any(|l| l.starts_with("kind:"))
+    })
+}
+
+/// Expands files and directories (recursively, `*.yaml` and `*.yml`, sorted, skipping
+/// Kubernetes manifests) into file paths. A file named explicitly is always taken.
 pub fn collect_topology_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
@@ -280,7 +284,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            && !is_kubernetes_manifest(&path)
+        {
             out.push(path);
         }
     }

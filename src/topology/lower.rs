@@ -25,13 +25,12 @@ use crate::model::{
 };
 
 /// Lowers `file` (read from `file_name`) into a network; `default_name` names it when the
-/// file does not, and `top_keys` gives where each top-level key was written. Returns the
+/// file does not. Returns the
 /// network built from the valid parts and every diagnostic.
 pub(crate) fn lower(
     file: &TopologyFile,
     file_name: &str,
     default_name: &str,
-    top_keys: &HashMap<String, Span>,
 ) -> (Network, Vec<Diagnostic>) {
     let mut cx = Lowering {
         file: Arc::from(file_name),
@@ -43,7 +42,6 @@ pub(crate) fn lower(
         },
         segment_ids: IndexMap::new(),
     };
-    cx.reserved_sections(file, top_keys);
     for spec in &file.segments {
         cx.segment(spec);
     }
@@ -94,27 +92,6 @@ impl Lowering {
             .related(first, "first defined here")
             .hint(format!("give each {what} its own name")),
         );
-    }
-
-    fn reserved_sections(&mut self, file: &TopologyFile, top_keys: &HashMap<String, Span>) {
-        let sections = [(
-            "kubernetes",
-            "Kubernetes clusters and Services",
-            &file.kubernetes,
-        )];
-        for (key, what, section) in sections {
-            if let Some(section) = section {
-                self.push(
-                    Diagnostic::error(
-                        Code::Unsupported,
-                        top_keys.get(key).copied().unwrap_or(section.span),
-                        format!("the `{key}:` section ({what}) is not lowered by this version of reachlab yet"),
-                    )
-                    .label("reserved for platform lowering")
-                    .hint("describe the same network with `segments:` and `nodes:` for now (see docs/topology-format.md)"),
-                );
-            }
-        }
     }
 
     /// Node and segment names: letters, digits, `_`, `-`, `.`, starting with a letter or digit.

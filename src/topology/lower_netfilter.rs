@@ -40,6 +40,7 @@ impl Lowering {
         }
         if let Some(firewall) = &spec.firewall {
             for (name, chain) in [
+                (ChainName::Prerouting, &firewall.prerouting),
                 (ChainName::Input, &firewall.input),
                 (ChainName::Forward, &firewall.forward),
                 (ChainName::Output, &firewall.output),
@@ -47,6 +48,7 @@ impl Lowering {
                 if let Some(chain) = chain {
                     let lowered = self.chain(node, name, chain);
                     match name {
+                        ChainName::Prerouting => nf.prerouting = lowered,
                         ChainName::Input => nf.input = lowered,
                         ChainName::Forward => nf.forward = lowered,
                         ChainName::Output => nf.output = lowered,
@@ -170,6 +172,10 @@ impl Lowering {
             m.src = self.prefix(place, s);
             ok &= m.src.is_some();
         }
+        if let Some(n) = &r.not_src {
+            m.not_src = self.prefix(place, n);
+            ok &= m.not_src.is_some();
+        }
         if let Some(d) = &r.dst {
             m.dst = self.prefix(place, d);
             ok &= m.dst.is_some();
@@ -216,6 +222,7 @@ impl Lowering {
                 StateName::New => States::NEW,
                 StateName::Established => States::ESTABLISHED,
                 StateName::Related => States::RELATED,
+                StateName::Dnat => States::DNAT,
             });
         }
         m.dst_local = r.dst_local.unwrap_or(false);
@@ -453,6 +460,22 @@ impl Lowering {
             );
             return None;
         };
+        if chain == ChainName::Prerouting && action.value == ActionName::Reject {
+            self.not_here(place, "action", action.span, "REJECT answers from the filter table only", "use `action: drop` here, or move the rule to `input`/`forward` (iptables says: REJECT is only valid in the INPUT, FORWARD and OUTPUT chains)");
+            return None;
+        }
+        if chain == ChainName::Prerouting
+            && let Some(o) = &r.out_iface
+        {
+            self.not_here(
+                place,
+                "out",
+                o.span,
+                "the outgoing interface is not known yet",
+                "remove `out` (iptables says: Can't use -o with PREROUTING)",
+            );
+            return None;
+        }
         if chain == ChainName::Input
             && let Some(o) = &r.out_iface
         {

@@ -129,6 +129,7 @@ pub fn to_file(net: &Network) -> TopologyFile {
                     .collect()
             }),
             firewall: n.netfilter.as_ref().map(|nf| FirewallSpec {
+                prerouting: chain_spec(net, &nf.prerouting),
                 input: chain_spec(net, &nf.input),
                 forward: chain_spec(net, &nf.forward),
                 output: chain_spec(net, &nf.output),
@@ -197,6 +198,7 @@ fn match_spec(net: &Network, m: &Match) -> RuleSpec {
         not_in: iface(m.not_in_iface),
         out_iface: iface(m.out_iface),
         src: prefix(m.src),
+        not_src: prefix(m.not_src),
         dst: prefix(m.dst),
         proto: m.proto.map(|p| {
             match p {
@@ -218,9 +220,10 @@ fn match_spec(net: &Network, m: &Match) -> RuleSpec {
             (States::NEW, StateName::New),
             (States::ESTABLISHED, StateName::Established),
             (States::RELATED, StateName::Related),
+            (States::DNAT, StateName::Dnat),
         ]
         .into_iter()
-        .filter(|(s, _)| !m.states.is_any() && m.states.matches(*s))
+        .filter(|(s, _)| m.states.contains(*s))
         .map(|(_, n)| n.into())
         .collect(),
         dst_local: m.dst_local.then_some(true),

@@ -1,0 +1,212 @@
+//! The `kubernetes:` section: scheduling, pod addresses, and Services as kube-proxy builds them
+//! (tests/kubernetes/cluster.yaml with the manifests in tests/kubernetes/app.yaml).
+
+use std::net::Ipv4Addr;
+
+use reachlab::model::{Network, Outcome, Port};
+use reachlab::sim::{ProbeKind, SimConfig, StepKind, run_probe};
+use reachlab::topology::{Code, load_path, load_str};
+
+fn cluster(edit: impl FnOnce(String) -> String) -> Network {
+    let text = edit(std::fs::read_to_string("tests/kubernetes/cluster.yaml").expect("fixture"));
+    // Written next to the fixture so that the manifest path resolves the same way.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::path::Path::new("tests/kubernetes")
+        .join(format!("edited-{}-{n}.yaml", std::process::id()));
+    std::fs::write(&path, text).expect("written");
+    let loaded = load_path(&path);
+    let _ = std::fs::remove_file(&path);
+    loaded
+        .unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
+        .network
+}
+
+fn node_of_pod(net: &Network, pod: &str) -> String {
+    let pod = net.node_by_name(pod).expect("pod exists");
+    let segment = net.interfaces_of(pod).next().expect("eth0").segment;
+    net.segment(segment)
+        .name
+        .trim_end_matches("-pods")
+        .to_owned()
+}
+
+#[test]
+fn pods_are_scheduled_like_kube_scheduler() {
+    let net = cluster(|t| t);
+    // nodeSelector PoP=space_1: every replica on worker1, numbered from the block's first address.
+    for (i, pod) in ["web-0", "web-1", "web-2"].iter().enumerate() {
+        assert_eq!(node_of_pod(&net, pod), "worker1");
+        assert_eq!(
+            net.resolve(pod),
+            Some(Ipv4Addr::new(172, 16, 235, 129 + i as u8))
+        );
+    }
+    // testpod: no selector, the control plane is tainted, worker2 has fewer pods.
+    assert_eq!(node_of_pod(&net, "testpod"), "worker2");
+    assert_eq!(
+        net.resolve("testpod"),
+        Some(Ipv4Addr::new(172, 16, 189, 65))
+    );
+}
+
+#[test]
+fn the_manifests_load_with_the_ingress_listed_as_ignored() {
+    let loaded = load_path(std::path::Path::new("tests/kubernetes/cluster.yaml")).expect("valid");
+    let warnings: Vec<_> = loaded
+        .report
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::Unsupported)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].message.contains("Ingress `ing`"));
+}
+
+#[test]
+fn cluster_ip_spreads_over_every_endpoint_by_seed() {
+    let net = cluster(|t| t);
+    let master = net.node_by_name("master").expect("master").id;
+    let vip = Ipv4Addr::new(10, 110, 139, 220);
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..60 {
+        let run = run_probe(
+            &net,
+            master,
+            vip,
+            &ProbeKind::tcp(Port::HTTP),
+            &SimConfig {
+                seed,
+                ..SimConfig::default()
+            },
+        );
+        assert_eq!(run.outcome, Outcome::Reply);
+        let pod = run
+            .steps
+            .iter()
+            .find(|s| {
+                matches!(s.kind, StepKind::Delivered { .. })
+                    && net.node(s.node).name.starts_with("web-")
+            })
+            .expect("a pod got it");
+        seen.insert(net.node(pod.node).name.clone());
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+}
+
+#[test]
+fn node_port_answers_on_every_node_and_no_endpoints_is_refused() {
+    let net = cluster(|t| t);
+    let worker2 = net.node_by_name("worker2").expect("worker2").id;
+    let nodeport = ProbeKind::tcp(Port::new(32347).expect("port"));
+    for node in [
+        Ipv4Addr::new(192, 168, 9, 167),
+        Ipv4Addr::new(192, 168, 9, 251),
+        Ipv4Addr::new(192, 168, 9, 46),
+    ] {
+        assert_eq!(
+            run_probe(&net, worker2, node, &nodeport, &SimConfig::default()).outcome,
+            Outcome::Reply,
+            "{node}:32347"
+        );
+    }
+    let empty = Ipv4Addr::new(10, 96, 0, 10);
+    assert_eq!(
+        run_probe(
+            &net,
+            worker2,
+            empty,
+            &ProbeKind::tcp(Port::HTTP),
+            &SimConfig::default()
+        )
+        .outcome,
+        Outcome::Refused
+    );
+}
+
+#[test]
+fn external_traffic_policy_local_drops_where_no_endpoint_runs() {
+    let net = cluster(|t| t.replace("manifests: [app.yaml]", "manifests: [app-local.yaml]"));
+    let master = net.node_by_name("master").expect("master").id;
+    let nodeport = ProbeKind::tcp(Port::new(32347).expect("port"));
+    // worker1 runs the pods; worker2 runs none and drops.
+    assert_eq!(
+        run_probe(
+            &net,
+            master,
+            Ipv4Addr::new(192, 168, 9, 251),
+            &nodeport,
+            &SimConfig::default()
+        )
+        .outcome,
+        Outcome::Reply
+    );
+    assert_eq!(
+        run_probe(
+            &net,
+            master,
+            Ipv4Addr::new(192, 168, 9, 46),
+            &nodeport,
+            &SimConfig::default()
+        )
+        .outcome,
+        Outcome::Timeout
+    );
+}
+
+#[test]
+fn ipvs_mode_answers_ping_to_a_cluster_ip_iptables_mode_does_not() {
+    let vip = Ipv4Addr::new(10, 110, 139, 220);
+    let iptables = cluster(|t| t);
+    let testpod = iptables.node_by_name("testpod").expect("testpod").id;
+    assert_ne!(
+        run_probe(
+            &iptables,
+            testpod,
+            vip,
+            &ProbeKind::ping(1),
+            &SimConfig::default()
+        )
+        .outcome,
+        Outcome::Reply
+    );
+    let ipvs = cluster(|t| {
+        t.replace(
+            "pod_cidr: 172.16.0.0/16",
+            "pod_cidr: 172.16.0.0/16\n      proxy_mode: ipvs",
+        )
+    });
+    let testpod = ipvs.node_by_name("testpod").expect("testpod").id;
+    assert_eq!(
+        run_probe(
+            &ipvs,
+            testpod,
+            vip,
+            &ProbeKind::ping(1),
+            &SimConfig::default()
+        )
+        .outcome,
+        Outcome::Reply
+    );
+}
+
+#[test]
+fn mistakes_are_reported_with_positions() {
+    let text = "nodes:\n  - { name: master, interfaces: [{ name: ens3, segment: net, addresses: [10.0.0.1/24] }] }\nsegments: [{ name: net }]\nkubernetes:\n  clusters:\n    - name: c\n      nodes: [mastr]\n      manifests: [missing.yaml]\n";
+    let report = load_str("bad.yaml", text).expect_err("invalid");
+    let codes: Vec<_> = report
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.span.map(|s| s.line)))
+        .collect();
+    assert!(
+        codes.contains(&(Code::UnknownReference, Some(7))),
+        "{codes:?}"
+    );
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.hint.as_deref() == Some("did you mean `master`?"))
+    );
+}
