@@ -257,6 +257,19 @@ impl Lowering {
         );
     }
 
+    /// Refuses `out` where the outgoing interface is not known yet; true when it did.
+    fn out_in_prerouting(&mut self, place: &Place<'_>, r: &RuleSpec) -> bool {
+        let Some(o) = &r.out_iface else { return false };
+        self.not_here(
+            place,
+            "out",
+            o.span,
+            "the outgoing interface is not known yet",
+            "remove `out` (iptables says: Can't use -o with PREROUTING)",
+        );
+        true
+    }
+
     fn nat_rule(&mut self, place: &Place<'_>, r: &RuleSpec) -> Option<NatRule> {
         if let Some(action) = &r.action {
             self.not_here(
@@ -381,16 +394,7 @@ impl Lowering {
             );
             return None;
         }
-        if hook == NatHook::Prerouting
-            && let Some(o) = &r.out_iface
-        {
-            self.not_here(
-                place,
-                "out",
-                o.span,
-                "the outgoing interface is not known yet",
-                "remove `out` (iptables says: Can't use -o with PREROUTING)",
-            );
+        if hook == NatHook::Prerouting && self.out_in_prerouting(place, r) {
             return None;
         }
         Some(NatRule {
@@ -464,16 +468,7 @@ impl Lowering {
             self.not_here(place, "action", action.span, "REJECT answers from the filter table only", "use `action: drop` here, or move the rule to `input`/`forward` (iptables says: REJECT is only valid in the INPUT, FORWARD and OUTPUT chains)");
             return None;
         }
-        if chain == ChainName::Prerouting
-            && let Some(o) = &r.out_iface
-        {
-            self.not_here(
-                place,
-                "out",
-                o.span,
-                "the outgoing interface is not known yet",
-                "remove `out` (iptables says: Can't use -o with PREROUTING)",
-            );
+        if chain == ChainName::Prerouting && self.out_in_prerouting(place, r) {
             return None;
         }
         if chain == ChainName::Input
