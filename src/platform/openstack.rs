@@ -11,8 +11,9 @@
 //!   `enable_snat` (default true), an SNAT of each attached subnet out of `qg-` to the gateway
 //!   address. Nothing is translated between internal subnets;
 //! - each instance is a node with `ens3` on its network and a default route via the subnet
-//!   gateway. Its security groups become its input chain (and output chain when a group's
-//!   default egress rules are removed): answers and related ICMP first (groups are stateful),
+//!   gateway. Its security groups become its `prerouting` chain, judged at the port before
+//!   anything in the guest (a NodePort's DNAT included), and its output chain when a group's
+//!   default egress rules are removed. Answers and related ICMP pass first (groups are stateful),
 //!   then each ingress rule (`remote_group` = one rule per member's fixed IP; the `default`
 //!   group implicitly admits its own members), then Neutron's `sg-fallback` DROP. With
 //!   `port_security: false` the port has no filter at all.
