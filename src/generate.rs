@@ -45,8 +45,57 @@ pub fn chain(routers: usize) -> String {
     y
 }
 
+/// `hosts` hosts `h0`, `h1`, ... spread in blocks over `subnets` subnets (at least one, at most
+/// 256) behind one router `r`, for reachability matrices. Subnet `k` is the segment `lan{k}`,
+/// 10.k.0.0/16, with the router at 10.k.0.1 and its hosts from 10.k.0.2 up; every host has a
+/// default route via the router, so every host reaches every other one.
+///
+/// # Panics
+///
+/// When a subnet would hold more than 65,000 hosts (the /16 runs out).
+pub fn hosts(hosts: usize, subnets: usize) -> String {
+    let subnets = subnets.clamp(1, 256);
+    let per_subnet = hosts.div_ceil(subnets).max(1);
+    assert!(per_subnet <= 65_000, "at most 65,000 hosts per subnet");
+    let mut y = String::from("segments:\n");
+    for k in 0..subnets {
+        let _ = writeln!(y, "  - name: lan{k}");
+    }
+    y.push_str("nodes:\n  - name: r\n    forwarding: true\n    interfaces:\n");
+    for k in 0..subnets {
+        let _ = writeln!(
+            y,
+            "      - {{ name: eth{k}, segment: lan{k}, addresses: [10.{k}.0.1/16] }}"
+        );
+    }
+    for h in 0..hosts {
+        let (k, j) = (h / per_subnet, h % per_subnet + 2);
+        let (hi, lo) = (j / 256, j % 256);
+        let _ = writeln!(
+            y,
+            "  - name: h{h}\n    interfaces:\n      - {{ name: eth0, segment: lan{k}, addresses: [10.{k}.{hi}.{lo}/16] }}\n    routes:\n      - {{ to: default, via: 10.{k}.0.1 }}"
+        );
+    }
+    y
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_fleets_are_valid() {
+        for (hosts, subnets) in [(1, 1), (10, 3), (300, 1), (1000, 4)] {
+            let text = super::hosts(hosts, subnets);
+            let loaded = crate::topology::load_str("hosts.yaml", &text);
+            assert!(
+                loaded
+                    .as_ref()
+                    .is_ok_and(|l| l.network.nodes.len() == hosts + 1),
+                "hosts {hosts}/{subnets}: {:?}",
+                loaded.err().map(|r| r.diagnostics)
+            );
+        }
+    }
+
     #[test]
     fn chains_are_valid() {
         for n in [1, 2, 7, 300] {

@@ -28,11 +28,15 @@
 //! ]);
 //! ```
 
+pub mod diff;
+pub mod emulate;
 pub mod explain;
 pub mod generate;
+pub mod matrix;
 pub mod model;
 pub mod platform;
 pub mod render;
 pub mod run;
 pub mod sim;
+pub mod testing;
 pub mod topology;

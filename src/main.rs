@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+mod cli;
 use reachlab::model::{Network, Port, Probe};
 use reachlab::render::{self, Palette};
 use reachlab::run::{self as probe_run, ProbeRequest};
@@ -43,6 +45,12 @@ struct Cli {
 enum Format {
     Text,
     Json,
+    /// A topology file (`live show` only).
+    Yaml,
+    /// Comma-separated values, one row per cell (`matrix` only).
+    Csv,
+    /// Markdown tables (`matrix` only).
+    Markdown,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,6 +90,9 @@ enum Command {
         /// Seconds to wait for a reply after the last request.
         #[arg(short = 'W')]
         wait: Option<u64>,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
     },
     /// Predict `ssh HOST` from node FROM.
     Ssh {
@@ -90,12 +101,18 @@ enum Command {
         host: String,
         #[arg(short = 'p', default_value_t = 22)]
         port: u16,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
     },
     /// Predict `curl URL` from node FROM (http:// URLs).
     Curl {
         file: PathBuf,
         from: String,
         url: String,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
     },
     /// Predict a TCP connection from FROM to TO:PORT.
     Tcp {
@@ -103,6 +120,9 @@ enum Command {
         from: String,
         to: String,
         port: u16,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
     },
     /// Predict a UDP datagram from FROM to TO:PORT.
     Udp {
@@ -110,6 +130,9 @@ enum Command {
         from: String,
         to: String,
         port: u16,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
     },
     /// Every hop of a probe: node, interfaces, route used, decision (ping unless --tcp/--udp).
     Trace {
@@ -120,6 +143,50 @@ enum Command {
         tcp: Option<u16>,
         #[arg(long)]
         udp: Option<u16>,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+    },
+    /// Build a topology in Linux network namespaces and probe it for real (needs root).
+    Emulate {
+        #[command(subcommand)]
+        command: cli::emulate::EmulateCommand,
+    },
+    /// This machine as a topology, and real probes from it beside the prediction.
+    Live {
+        #[command(subcommand)]
+        command: cli::emulate::LiveCommand,
+    },
+    /// Every source node against every destination, one cell per probe: ✓ a reply, ✗ and the
+    /// cause otherwise (--format text, csv, json or markdown).
+    Matrix(MatrixArgs),
+    /// The flows whose outcome differs between two versions of a topology, with the cause on
+    /// each side; nodes only one version has. Exit 0 when nothing differs, 1 when something does.
+    Diff {
+        /// The old version: a file, or REV:PATH for PATH at git revision REV.
+        old: String,
+        /// The new version: a file, or REV:PATH.
+        new: String,
+        #[command(flatten)]
+        cells: CellArgs,
+    },
+    /// Draw the topology (SVG, Graphviz dot or Mermaid), platform sections grouped, with probes
+    /// traced on it: hops numbered, NAT rewrites noted, the drop point in red.
+    Graph {
+        file: PathBuf,
+        /// Trace a probe from FROM to TO (an address, a node or a DNS name); repeatable.
+        #[arg(long, num_args = 2, value_names = ["FROM", "TO"], action = clap::ArgAction::Append)]
+        trace: Vec<String>,
+        /// The probe of each --trace, in order: ping, ssh[:PORT], curl[:PORT], tcp:PORT,
+        /// udp:PORT (default ping).
+        #[arg(long, value_name = "PROBE", action = clap::ArgAction::Append)]
+        probe: Vec<String>,
+        /// Output format.
+        #[arg(long = "as", value_enum, default_value_t = GraphAs::Svg)]
+        graph_as: GraphAs,
+        /// Write to FILE instead of standard output.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Print the JSON Schema of the topology format.
     Schema,
@@ -152,6 +219,25 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8> {
+    let live_show = matches!(
+        &cli.command,
+        Command::Live {
+            command: cli::emulate::LiveCommand::Show
+        }
+    );
+    if cli.format == Format::Yaml && !live_show {
+        return usage_error(
+            "`--format yaml` is for `reachlab live show` only",
+            Some("use --format text or --format json"),
+        );
+    }
+    let tables = matches!(cli.format, Format::Csv | Format::Markdown);
+    if tables && !matches!(cli.command, Command::Matrix(_)) {
+        return usage_error(
+            "`--format csv` and `--format markdown` are for `reachlab matrix` only",
+            Some("use --format text or --format json"),
+        );
+    }
     match &cli.command {
         Command::Validate { paths } => validate(paths, cli.format, out, palette),
         Command::Show { file, node } => show(file, node.as_deref(), cli.format, out, palette),
@@ -162,6 +248,7 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
             to,
             count,
             wait,
+            ..
         } => {
             let wait = wait.map(std::time::Duration::from_secs);
             probe(
@@ -181,6 +268,7 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
             from,
             host,
             port,
+            ..
         } => probe(
             cli,
             file,
@@ -199,7 +287,9 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
             out,
             palette,
         ),
-        Command::Curl { file, from, url } => {
+        Command::Curl {
+            file, from, url, ..
+        } => {
             let parsed = topology::units::parse_http_url(url);
             let host = parsed
                 .as_ref()
@@ -230,6 +320,7 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
             from,
             to,
             port,
+            ..
         } => probe(
             cli,
             file,
@@ -253,6 +344,7 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
             from,
             to,
             port,
+            ..
         } => probe(
             cli,
             file,
@@ -277,7 +369,28 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
             to,
             tcp,
             udp,
+            ..
         } => trace(cli, file, from, to, *tcp, *udp, out, palette),
+        Command::Emulate { command } => cli::emulate::run(command, &cli_context(cli, palette), out),
+        Command::Live { command } => cli::emulate::live(command, &cli_context(cli, palette), out),
+        Command::Matrix(args) => matrix_command(cli, args, out, palette),
+        Command::Diff { old, new, cells } => diff_command(cli, [old, new], cells, out, palette),
+        Command::Graph {
+            file,
+            trace,
+            probe,
+            graph_as,
+            output,
+        } => graph(
+            cli,
+            file,
+            trace,
+            probe,
+            *graph_as,
+            output.as_deref(),
+            out,
+            palette,
+        ),
         Command::Schema => {
             out.write_all(topology::schema_json().as_bytes())?;
             Ok(EXIT_OK)
@@ -286,6 +399,15 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
             clap_complete::generate(*shell, &mut Cli::command(), "reachlab", out);
             Ok(EXIT_OK)
         }
+    }
+}
+
+fn cli_context(cli: &Cli, palette: Palette) -> cli::emulate::Context {
+    cli::emulate::Context {
+        json: cli.format == Format::Json,
+        yaml: cli.format == Format::Yaml,
+        palette,
+        seed: cli.seed,
     }
 }
 
@@ -337,7 +459,7 @@ fn validate(
                     "diagnostics": report.json_records(),
                 }),
             }),
-            Format::Text => match &result {
+            _ => match &result {
                 Ok(loaded) => {
                     out.write_all(render::render_report(&loaded.report, palette).as_bytes())?;
                     let net = &loaded.network;
@@ -371,7 +493,7 @@ fn validate(
             files.len(),
             files.len() - invalid
         )?,
-        Format::Text => {}
+        _ => {}
     }
     Ok(if invalid > 0 { EXIT_INVALID } else { EXIT_OK })
 }
@@ -401,7 +523,7 @@ fn show(
                     "{}",
                     serde_json::to_string_pretty(&report.json_records()).unwrap_or_default()
                 )?,
-                Format::Text => print_report(&report, out, palette)?,
+                _ => print_report(&report, out, palette)?,
             }
             return Ok(EXIT_INVALID);
         }
@@ -429,7 +551,7 @@ fn show(
             "{}",
             serde_json::to_string_pretty(&render::show_json(&net, only)).unwrap_or_default()
         )?,
-        Format::Text => out.write_all(render::show_text(&net, only, palette).as_bytes())?,
+        _ => out.write_all(render::show_text(&net, only, palette).as_bytes())?,
     }
     Ok(EXIT_OK)
 }
@@ -454,7 +576,7 @@ fn load_for_probe(
                     "{}",
                     serde_json::to_string_pretty(&report.json_records()).unwrap_or_default()
                 )?,
-                Format::Text => print_report(&report, out, palette)?,
+                _ => print_report(&report, out, palette)?,
             }
             Ok(None)
         }
@@ -510,19 +632,118 @@ fn probe(
         wait,
     };
     let result = probe_run::run_request(&net, request, &config);
+    let pcap_failed = write_pcap(cli, &net, &result, &config)?;
     match cli.format {
         Format::Json => writeln!(
             out,
             "{}",
             serde_json::to_string_pretty(&result.json(&net)).unwrap_or_default()
         )?,
-        Format::Text => out.write_all(result.text(palette).as_bytes())?,
+        _ => out.write_all(result.text(palette).as_bytes())?,
+    }
+    if let Some(code) = pcap_failed {
+        return Ok(code);
     }
     Ok(if result.run.outcome == reachlab::model::Outcome::Reply {
         EXIT_OK
     } else {
         EXIT_FAILED
     })
+}
+
+/// The formats of `reachlab graph --as`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphAs {
+    Svg,
+    Dot,
+    Mermaid,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn graph(
+    cli: &Cli,
+    file: &std::path::Path,
+    traces: &[String],
+    probes: &[String],
+    graph_as: GraphAs,
+    output: Option<&std::path::Path>,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    use reachlab::render::graph::{GraphFormat, Picture, pair_traces};
+    let loaded = match topology::load_path(file) {
+        Ok(loaded) => loaded,
+        Err(report) => {
+            print_report(&report, out, palette)?;
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let net = &loaded.network;
+    let specs = match pair_traces(traces, probes) {
+        Ok(specs) => specs,
+        Err(e) => return usage_error(&e.to_string(), None),
+    };
+    let config = SimConfig {
+        seed: cli.seed,
+        ..SimConfig::default()
+    };
+    let mut picture = Picture::new(net, Some(&loaded.report.source));
+    for spec in &specs {
+        if let Err(e) = picture.trace(spec, &config) {
+            return usage_error(&e.to_string(), e.hint());
+        }
+    }
+    let text = picture.render(match graph_as {
+        GraphAs::Svg => GraphFormat::Svg,
+        GraphAs::Dot => GraphFormat::Dot,
+        GraphAs::Mermaid => GraphFormat::Mermaid,
+    });
+    match output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                writeln!(
+                    std::io::stderr(),
+                    "reachlab: cannot write {}: {e}",
+                    path.display()
+                )?;
+                return Ok(EXIT_INVALID);
+            }
+        }
+        None => out.write_all(text.as_bytes())?,
+    }
+    Ok(EXIT_OK)
+}
+
+/// The `--pcap` path of a probe command.
+fn pcap_path(command: &Command) -> Option<&std::path::Path> {
+    match command {
+        Command::Ping { pcap, .. }
+        | Command::Ssh { pcap, .. }
+        | Command::Curl { pcap, .. }
+        | Command::Tcp { pcap, .. }
+        | Command::Udp { pcap, .. }
+        | Command::Trace { pcap, .. } => pcap.as_deref(),
+        _ => None,
+    }
+}
+
+/// Writes the capture `--pcap` asks for; `Some(exit code)` when it could not be written.
+fn write_pcap(
+    cli: &Cli,
+    net: &Network,
+    result: &probe_run::ProbeResult,
+    config: &SimConfig,
+) -> std::io::Result<Option<u8>> {
+    let Some(path) = pcap_path(&cli.command) else {
+        return Ok(None);
+    };
+    match render::pcap::write_capture(net, result, config, path) {
+        Ok(_) => Ok(None),
+        Err(e) => {
+            writeln!(std::io::stderr(), "reachlab: {e}")?;
+            Ok(Some(EXIT_INVALID))
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -570,6 +791,7 @@ fn trace(
         wait: None,
     };
     let result = probe_run::run_request(&net, request, &config);
+    let pcap_failed = write_pcap(cli, &net, &result, &config)?;
     match cli.format {
         Format::Json => {
             let steps: Vec<serde_json::Value> = reachlab::render::trace_rows(&net, &result.run);
@@ -582,13 +804,16 @@ fn trace(
                 .unwrap_or_default()
             )?;
         }
-        Format::Text => {
+        _ => {
             out.write_all(reachlab::render::trace_table(&net, &result.run).as_bytes())?;
             writeln!(out, "\noutcome: {}", result.run.outcome)?;
             if let Some(why) = &result.why {
                 out.write_all(reachlab::render::why_block(why, &result.fixes, palette).as_bytes())?;
             }
         }
+    }
+    if let Some(code) = pcap_failed {
+        return Ok(code);
     }
     Ok(if result.run.outcome == reachlab::model::Outcome::Reply {
         EXIT_OK
@@ -673,7 +898,7 @@ fn check(
             "{}",
             serde_json::to_string_pretty(&records).unwrap_or_default()
         )?,
-        Format::Text => {
+        _ => {
             let header =
                 ["file", "probe", "expected", "predicted", "detail", "ok"].map(String::from);
             let widths: Vec<usize> = (0..6)
@@ -740,4 +965,219 @@ fn console_width(text: &str) -> usize {
         }
     }
     width
+}
+
+/// What `matrix` and `diff` probe.
+#[derive(clap::Args)]
+struct CellArgs {
+    /// Probes, comma-separated: ping, ssh[:PORT], http[:PORT], tcp:PORT, udp:PORT.
+    #[arg(long, value_name = "PROBES", default_value = "ping")]
+    probe: reachlab::matrix::ProbeList,
+    /// Source nodes, comma-separated names or patterns (`h*`); default: every node.
+    #[arg(long, value_name = "NODES")]
+    from: Option<reachlab::matrix::Selection>,
+    /// Destinations, comma-separated node names, patterns, addresses or DNS names; default: every
+    /// node with an address, probed at its first address.
+    #[arg(long, value_name = "NODES")]
+    to: Option<reachlab::matrix::Selection>,
+    /// Progress bar on stderr: auto shows it when a run lasts over a second on a terminal.
+    #[arg(long, value_enum, default_value_t = ProgressWhen::Auto)]
+    progress: ProgressWhen,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProgressWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl CellArgs {
+    fn progress(&self) -> reachlab::matrix::ProgressMode {
+        match self.progress {
+            ProgressWhen::Auto => reachlab::matrix::ProgressMode::Auto,
+            ProgressWhen::Always => reachlab::matrix::ProgressMode::Always,
+            ProgressWhen::Never => reachlab::matrix::ProgressMode::Never,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct MatrixArgs {
+    #[command(subcommand)]
+    merge: Option<MatrixCommand>,
+    /// The topology file.
+    #[arg(required = true)]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    cells: CellArgs,
+    /// Compute only slice I of N (from 1) and print it as JSON, for `reachlab matrix merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<reachlab::matrix::Shard>,
+}
+
+#[derive(Subcommand)]
+enum MatrixCommand {
+    /// Join the JSON slices of `matrix --shard I/N` into the whole matrix, in any --format.
+    Merge {
+        #[arg(required = true, value_name = "SLICE.json")]
+        slices: Vec<PathBuf>,
+    },
+}
+
+/// Prints a file's diagnostics in the chosen format.
+fn print_invalid(
+    report: &FileReport,
+    format: Format,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report.json_records()).unwrap_or_default()
+        )?,
+        _ => print_report(report, out, palette)?,
+    }
+    Ok(EXIT_INVALID)
+}
+
+fn matrix_command(
+    cli: &Cli,
+    args: &MatrixArgs,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    use reachlab::matrix::{self, Layout, Progress};
+    let m = match (&args.merge, &args.file) {
+        (Some(MatrixCommand::Merge { slices }), _) => {
+            let read = slices
+                .iter()
+                .map(|p| matrix::read_slice(p).map(|s| (p.display().to_string(), s)))
+                .collect::<Result<Vec<_>, _>>();
+            match read.and_then(matrix::merge) {
+                Ok(m) => m,
+                Err(e) => return usage_error(&e.to_string(), None),
+            }
+        }
+        (None, Some(file)) => {
+            let loaded = match topology::load_path(file) {
+                Ok(loaded) => loaded,
+                Err(report) => return print_invalid(&report, cli.format, out, palette),
+            };
+            let (from, to) = (
+                args.cells.from.clone().unwrap_or_default(),
+                args.cells.to.clone().unwrap_or_default(),
+            );
+            let layout =
+                match Layout::resolve(&loaded.network, &file.display().to_string(), &from, &to) {
+                    Ok(layout) => layout,
+                    Err(e) => return usage_error(&e.to_string(), None),
+                };
+            let config = SimConfig {
+                seed: cli.seed,
+                ..SimConfig::default()
+            };
+            let probes = &args.cells.probe;
+            let total = matrix::cells_to_run(&layout, probes, args.shard);
+            let topology = matrix::TopologyRef::of(&loaded);
+            if args.shard.is_some() && matches!(cli.format, Format::Csv | Format::Markdown) {
+                return usage_error(
+                    "a slice is JSON",
+                    Some("print the matrix in CSV or Markdown with `reachlab matrix merge`"),
+                );
+            }
+            let progress = Progress::start(total, args.cells.progress());
+            if let Some(shard) = args.shard {
+                let slice = matrix::run_shard(
+                    &loaded.network,
+                    topology,
+                    &layout,
+                    probes,
+                    shard,
+                    &config,
+                    &progress,
+                );
+                drop(progress);
+                writeln!(out, "{}", slice.to_json())?;
+                return Ok(EXIT_OK);
+            }
+            let m = matrix::run(
+                &loaded.network,
+                topology,
+                &layout,
+                probes,
+                &config,
+                &progress,
+            );
+            drop(progress);
+            m
+        }
+        (None, None) => return usage_error("give a topology file, or `merge` and slices", None),
+    };
+    let text = match cli.format {
+        Format::Json => matrix::json(&m),
+        Format::Csv => matrix::csv(&m),
+        Format::Markdown => matrix::markdown(&m),
+        _ => matrix::text(&m, palette),
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(EXIT_OK)
+}
+
+fn diff_command(
+    cli: &Cli,
+    versions: [&String; 2],
+    cells: &CellArgs,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    use reachlab::diff::{self, Version, VersionError};
+    let versions = versions.map(|v| Version::parse(v));
+    let mut loaded = Vec::new();
+    for version in &versions {
+        match version.load() {
+            Ok(l) => loaded.push(l),
+            Err(VersionError::Invalid(report)) => {
+                return print_invalid(&report, cli.format, out, palette);
+            }
+            Err(e) => return usage_error(&e.to_string(), None),
+        }
+    }
+    let [old, new] = [&versions[0], &versions[1]].map(Version::label);
+    let options = diff::Options {
+        from: cells.from.clone().unwrap_or_default(),
+        to: cells.to.clone().unwrap_or_default(),
+        probes: cells.probe.clone(),
+    };
+    let config = SimConfig {
+        seed: cli.seed,
+        ..SimConfig::default()
+    };
+    let found = diff::diff(
+        (&old, &loaded[0].network),
+        (&new, &loaded[1].network),
+        &options,
+        &config,
+        cells.progress(),
+    );
+    let found = match found {
+        Ok(found) => found,
+        Err(e) => return usage_error(&e.to_string(), None),
+    };
+    match cli.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&found.json()).unwrap_or_default()
+        )?,
+        _ => out.write_all(found.text(palette).as_bytes())?,
+    }
+    Ok(if found.changed() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
 }

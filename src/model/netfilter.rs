@@ -47,8 +47,9 @@ impl States {
         States(self.0 | other.0)
     }
 
-    /// Whether a packet in state `state` matches. As in iptables' conntrack match, the listed
-    /// states are alternatives, except `dnat`, which the packet must have as well.
+    /// Whether a packet in state `state` matches: the listed states are alternatives, as in
+    /// iptables' conntrack match. Validation keeps `dnat` alone in a set (iptables and nftables
+    /// read a mix differently); were it mixed, the packet would need it as well.
     pub fn matches(self, state: States) -> bool {
         let dnat = Self::DNAT.0;
         let base = self.0 & !dnat;

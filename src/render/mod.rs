@@ -2,7 +2,9 @@
 //! offending text, and JSON twins of each for scripts.
 
 mod diagnostics;
+pub mod graph;
 mod palette;
+pub mod pcap;
 mod probe;
 mod show;
 

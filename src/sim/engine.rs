@@ -1130,9 +1130,28 @@ impl<'n> Sim<'n> {
                     self.icmp_error(node, &packet, IcmpError::PortUnreachable, Some(packet.dst));
                 }
             }
-            // Hosts take the advice (accept_redirects=1); routers ignore it.
+            // Hosts take the advice (accept_redirects=1); routers ignore it. As in
+            // __ip_do_redirect(), only once the new gateway's neighbour entry is valid: until
+            // then the kernel starts resolving it (neigh_event_send) and a later redirect counts.
             Transport::Redirect { gateway, original } if !self.net.node(node).forwarding => {
-                self.redirects.insert((node, original.dst), gateway);
+                if let Some(dev) = self.lookup(node, original.dst).map(|(_, r)| r.dev) {
+                    match self.neigh.get(&(dev, gateway)) {
+                        Some(Neigh::Reachable(_)) => {
+                            self.redirects.insert((node, original.dst), gateway);
+                        }
+                        Some(Neigh::Incomplete { .. }) => {}
+                        None => {
+                            self.neigh.insert(
+                                (dev, gateway),
+                                Neigh::Incomplete {
+                                    probes: 1,
+                                    queue: Vec::new(),
+                                },
+                            );
+                            self.send_arp_request(dev, gateway);
+                        }
+                    }
+                }
                 if client {
                     self.inbox.push(Received {
                         at: self.now,

@@ -225,6 +225,27 @@ impl Lowering {
                 StateName::Dnat => States::DNAT,
             });
         }
+        // iptables reads `--ctstate NEW,DNAT` as "new or translated", nftables' `ct state new
+        // ct status dnat` as "new and translated": a rule mixing them means different things
+        // to the two, so the file says which it wants with two rules.
+        if m.states.contains(States::DNAT)
+            && m.states != States::DNAT
+            && let Some(dnat) = r.state.iter().find(|s| s.value == StateName::Dnat)
+        {
+            self.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    dnat.span,
+                    format!(
+                        "{}: `dnat` cannot be combined with other states in one rule",
+                        place.what
+                    ),
+                )
+                .label("iptables reads this as \"or\", nftables as \"and\"")
+                .hint("match `state: [dnat]` alone, and write a second rule for the other states"),
+            );
+            ok = false;
+        }
         m.dst_local = r.dst_local.unwrap_or(false);
         if let Some(p) = &r.probability {
             if p.value > 0.0 && p.value <= 1.0 {

@@ -1,0 +1,549 @@
+//! `reachlab emulate ...` and `reachlab live ...`: argument parsing and printing around
+//! [`reachlab::emulate`].
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Subcommand;
+use reachlab::emulate::{self, EmulateError, Lab, ListenerHost, Planned, UpOptions};
+use reachlab::model::{Network, Outcome, Port, Probe};
+use reachlab::render::Palette;
+use reachlab::run::{self as probe_run, ProbeRequest};
+use reachlab::sim::SimConfig;
+use reachlab::topology;
+
+/// What the commands need from the global options.
+pub struct Context {
+    pub json: bool,
+    pub yaml: bool,
+    pub palette: Palette,
+    pub seed: u64,
+}
+
+const EXIT_OK: u8 = 0;
+const EXIT_FAILED: u8 = 1;
+const EXIT_INVALID: u8 = 2;
+
+#[derive(Subcommand)]
+pub enum EmulateCommand {
+    /// Build FILE in network namespaces (needs root, iproute2 and, for rules, nftables).
+    Up { file: PathBuf },
+    /// Remove the lab of FILE, or every lab (--all): exactly what their state files list.
+    Down {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// List the labs that are up.
+    List,
+    /// Run every `expect:` entry (and each --probe) for real and beside the simulator; exit 1 on
+    /// any disagreement. Uses the lab `up` built, or builds one for the run.
+    Check {
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+        /// An extra probe: "ping FROM TO", "ssh FROM HOST[:PORT]", "curl FROM URL",
+        /// "tcp FROM TO:PORT" or "udp FROM TO:PORT" (only with a single file).
+        #[arg(long = "probe", value_name = "PROBE")]
+        probes: Vec<String>,
+    },
+    /// `ping` from FROM to TO for real in the lab, beside the prediction.
+    Ping {
+        file: PathBuf,
+        from: String,
+        to: String,
+    },
+    /// `ssh HOST` from FROM for real in the lab, beside the prediction.
+    Ssh {
+        file: PathBuf,
+        from: String,
+        host: String,
+        #[arg(short = 'p', default_value_t = 22)]
+        port: u16,
+    },
+    /// `curl URL` from FROM for real in the lab, beside the prediction.
+    Curl {
+        file: PathBuf,
+        from: String,
+        url: String,
+    },
+    /// Serve a lab's listeners (started by `up`; not for direct use).
+    #[command(hide = true)]
+    Serve {
+        #[arg(long)]
+        state: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LiveCommand {
+    /// This machine's interfaces, addresses and routes (`--format yaml`: as a topology file).
+    Show,
+    /// `ping TARGET` from this machine for real, beside the route the model predicts.
+    Ping { target: String },
+    /// A TCP connection to TARGET:PORT from this machine, beside the predicted route.
+    Tcp { target: String, port: u16 },
+}
+
+fn fail(err: &EmulateError) -> u8 {
+    let mut stderr = std::io::stderr();
+    let _ = writeln!(stderr, "reachlab: {err}");
+    if let Some(hint) = err.hint() {
+        let _ = writeln!(stderr, "  hint: {hint}");
+    }
+    match err {
+        EmulateError::NotRoot
+        | EmulateError::MissingTool { .. }
+        | EmulateError::AlreadyUp { .. }
+        | EmulateError::NotUp { .. } => EXIT_INVALID,
+        _ => EXIT_FAILED,
+    }
+}
+
+fn usage(message: &str) -> u8 {
+    let _ = writeln!(std::io::stderr(), "reachlab: {message}");
+    EXIT_INVALID
+}
+
+fn load(file: &Path) -> Result<Network, u8> {
+    topology::load_path(file)
+        .map(|l| l.network)
+        .map_err(|report| {
+            let mut err = std::io::stderr();
+            for d in &report.diagnostics {
+                let _ = writeln!(err, "{}", d.message);
+            }
+            let _ = writeln!(
+                err,
+                "reachlab: {} is invalid; `reachlab validate {}` shows where",
+                file.display(),
+                file.display()
+            );
+            EXIT_INVALID
+        })
+}
+
+/// A flag set by SIGINT and SIGTERM, for `up` to stop and clean up.
+fn interrupt_flag() -> Option<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, flag.clone()).ok()?;
+    }
+    Some(flag)
+}
+
+fn options() -> UpOptions {
+    UpOptions {
+        state_dir: emulate::state_dir(),
+        listeners: match std::env::current_exe() {
+            Ok(exe) => ListenerHost::Process(exe),
+            Err(_) => ListenerHost::InProcess,
+        },
+        interrupt: interrupt_flag(),
+    }
+}
+
+pub fn run(command: &EmulateCommand, ctx: &Context, out: &mut impl Write) -> std::io::Result<u8> {
+    match command {
+        EmulateCommand::Up { file } => {
+            let net = match load(file) {
+                Ok(n) => n,
+                Err(code) => return Ok(code),
+            };
+            match emulate::up(&net, file, &options()) {
+                Ok(lab) => {
+                    print_up(&net, &lab, out)?;
+                    lab.keep();
+                    Ok(EXIT_OK)
+                }
+                Err(e) => Ok(fail(&e)),
+            }
+        }
+        EmulateCommand::Down { file, all } => down(file.as_deref(), *all, out),
+        EmulateCommand::List => list(out),
+        EmulateCommand::Check { paths, probes } => check(paths, probes, ctx, out),
+        EmulateCommand::Ping { file, from, to } => {
+            one(file, &format!("ping {from} {to}"), ctx, out)
+        }
+        EmulateCommand::Ssh {
+            file,
+            from,
+            host,
+            port,
+        } => one(file, &format!("ssh {from} {host}:{port}"), ctx, out),
+        EmulateCommand::Curl { file, from, url } => {
+            one(file, &format!("curl {from} {url}"), ctx, out)
+        }
+        EmulateCommand::Serve { state } => match emulate::serve_lab(state) {
+            Ok(()) => Ok(EXIT_OK),
+            Err(e) => Ok(fail(&e)),
+        },
+    }
+}
+
+fn print_up(net: &Network, lab: &Lab, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "lab {} is up: {} nodes, {} segments, {} listeners{}",
+        lab.layout.lab,
+        net.nodes.len(),
+        net.segments.len(),
+        lab.listeners,
+        lab.server
+            .map(|s| format!(" (served by pid {})", s.pid))
+            .unwrap_or_default()
+    )?;
+    writeln!(
+        out,
+        "  switch (a bridge per segment): {}",
+        lab.layout.switch
+    )?;
+    for node in &net.nodes {
+        writeln!(
+            out,
+            "  {:20} ip netns exec {} bash",
+            node.name,
+            lab.layout.node(node.id)
+        )?;
+    }
+    for w in &lab.warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    writeln!(out, "  state: {}", lab.state_path.display())?;
+    writeln!(
+        out,
+        "remove it with: reachlab emulate down <file> (or --all)"
+    )
+}
+
+fn down(file: Option<&Path>, all: bool, out: &mut impl Write) -> std::io::Result<u8> {
+    let dir = emulate::state_dir();
+    let results = if all {
+        emulate::down_all(&dir)
+    } else if let Some(file) = file {
+        vec![emulate::down(file, &dir)]
+    } else {
+        return Ok(usage("give a FILE or --all"));
+    };
+    let mut code = EXIT_OK;
+    for result in &results {
+        match result {
+            Ok(r) => writeln!(
+                out,
+                "lab {} ({}): removed {} namespaces{}",
+                r.lab,
+                r.file.display(),
+                r.namespaces_removed,
+                if r.server_stopped {
+                    ", stopped its listeners"
+                } else {
+                    ""
+                }
+            )?,
+            Err(e) => code = code.max(fail(e)),
+        }
+    }
+    if all && results.is_empty() {
+        writeln!(out, "no labs are up")?;
+    }
+    let strays = emulate::strays(&dir);
+    if !strays.is_empty() {
+        writeln!(
+            out,
+            "{} namespaces are named like a lab's, but no state file lists them; they are left alone:",
+            strays.len()
+        )?;
+        for s in strays {
+            writeln!(out, "  {s}   (remove by hand: ip netns del {s})")?;
+        }
+    }
+    Ok(code)
+}
+
+fn list(out: &mut impl Write) -> std::io::Result<u8> {
+    let labs = emulate::LabState::all(&emulate::state_dir());
+    if labs.is_empty() {
+        writeln!(out, "no labs are up")?;
+    }
+    for (id, path) in labs {
+        match emulate::LabState::load(&path) {
+            Ok(s) => writeln!(
+                out,
+                "{id}  {}  {} namespaces{}",
+                s.file.display(),
+                s.namespaces.len(),
+                if s.complete { "" } else { "  (incomplete)" }
+            )?,
+            Err(e) => writeln!(out, "{id}  unreadable state: {e}")?,
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Parses "ping FROM TO", "ssh FROM HOST[:PORT]", "curl FROM URL", "tcp FROM TO:PORT",
+/// "udp FROM TO:PORT" into a request.
+fn parse_probe(net: &Network, text: &str) -> Result<ProbeRequest, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [tool, from, target] = words[..] else {
+        return Err(format!(
+            "`{text}`: write TOOL FROM TARGET, e.g. \"ping pc1 10.0.0.5\""
+        ));
+    };
+    let from = probe_run::node_named(net, from).map_err(|e| e.to_string())?;
+    let split_port = |t: &str, default: Option<u16>| -> Result<(String, Port), String> {
+        let (host, port) = match t.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("`{p}` is not a port"))?,
+            ),
+            None => (
+                t,
+                default.ok_or_else(|| format!("`{t}`: give the port as HOST:PORT"))?,
+            ),
+        };
+        let port = Port::new(port).ok_or_else(|| "port 0 cannot be connected to".to_owned())?;
+        Ok((host.to_owned(), port))
+    };
+    let (probe, written) = match tool {
+        "ping" => (Probe::Ping, target.to_owned()),
+        "ssh" => {
+            let (h, port) = split_port(target, Some(22))?;
+            (Probe::Ssh { port }, h)
+        }
+        "tcp" => {
+            let (h, port) = split_port(target, None)?;
+            (Probe::Tcp { port }, h)
+        }
+        "udp" => {
+            let (h, port) = split_port(target, None)?;
+            (Probe::Udp { port }, h)
+        }
+        "curl" => {
+            let u =
+                topology::units::parse_http_url(target).map_err(|e| format!("`{target}`: {e}"))?;
+            let port =
+                Port::new(u.port).ok_or_else(|| "port 0 cannot be connected to".to_owned())?;
+            (Probe::Curl { port, path: u.path }, u.host)
+        }
+        other => {
+            return Err(format!(
+                "`{other}` is not a probe: ping, ssh, curl, tcp or udp"
+            ));
+        }
+    };
+    let dst = probe_run::target_address(net, &written).map_err(|e| e.to_string())?;
+    Ok(ProbeRequest {
+        from,
+        written,
+        dst,
+        probe,
+        count: 1,
+        wait: None,
+    })
+}
+
+fn one(file: &Path, probe: &str, ctx: &Context, out: &mut impl Write) -> std::io::Result<u8> {
+    check_files(&[file.to_owned()], &[probe.to_owned()], false, ctx, out)
+}
+
+fn check(
+    paths: &[PathBuf],
+    probes: &[String],
+    ctx: &Context,
+    out: &mut impl Write,
+) -> std::io::Result<u8> {
+    check_files(paths, probes, true, ctx, out)
+}
+
+/// Compares the probes (the files' `expect:` entries when `expectations`, and `probes`) with
+/// the kernel, file by file.
+fn check_files(
+    paths: &[PathBuf],
+    probes: &[String],
+    expectations: bool,
+    ctx: &Context,
+    out: &mut impl Write,
+) -> std::io::Result<u8> {
+    let files = match topology::collect_topology_files(paths) {
+        Ok(files) if !files.is_empty() => files,
+        Ok(_) => return Ok(usage("no *.yaml or *.yml files given")),
+        Err(e) => return Ok(usage(&format!("cannot list the files: {e}"))),
+    };
+    if !probes.is_empty() && files.len() != 1 {
+        return Ok(usage("--probe needs exactly one topology file"));
+    }
+    let config = SimConfig {
+        seed: ctx.seed,
+        ..SimConfig::default()
+    };
+    let (mut compared, mut disagreements, mut code) = (0usize, 0usize, EXIT_OK);
+    let mut records = Vec::new();
+    let started = std::time::Instant::now();
+    for file in &files {
+        let net = match load(file) {
+            Ok(n) => n,
+            Err(c) => {
+                code = code.max(c);
+                continue;
+            }
+        };
+        let mut planned = if expectations {
+            emulate::expectations(&net)
+        } else {
+            Vec::new()
+        };
+        for text in probes {
+            match parse_probe(&net, text) {
+                Ok(request) => planned.push(Planned {
+                    request,
+                    expectation: None,
+                }),
+                Err(e) => return Ok(usage(&e)),
+            }
+        }
+        if planned.is_empty() {
+            continue;
+        }
+        // A lab `up` left running, or one built for this run (removed when `lab` drops).
+        let lab = match Lab::attach(&net, file, &emulate::state_dir()) {
+            Ok(lab) => lab,
+            Err(EmulateError::NotUp { .. }) => match emulate::up(&net, file, &options()) {
+                Ok(lab) => lab,
+                Err(e) => return Ok(fail(&e)),
+            },
+            Err(e) => return Ok(fail(&e)),
+        };
+        let rows = match emulate::compare(&net, &lab.layout, &planned, &config) {
+            Ok(rows) => rows,
+            Err(e) => return Ok(fail(&e)),
+        };
+        drop(lab);
+        compared += rows.len();
+        disagreements += rows.iter().filter(|r| !r.agrees()).count();
+        if ctx.json {
+            records.extend(rows.iter().map(|r| {
+                let mut v = r.json();
+                v["file"] = serde_json::Value::String(file.display().to_string());
+                v
+            }));
+        } else {
+            writeln!(out, "== {}", file.display())?;
+            out.write_all(emulate::render(&rows, ctx.palette).as_bytes())?;
+        }
+    }
+    if ctx.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&records).unwrap_or_default()
+        )?;
+    } else if compared > 0 || code == EXIT_OK {
+        writeln!(
+            out,
+            "\n{compared} probes in {} file{}: {} agree with the kernel, {disagreements} do not ({:.1} s)",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            compared - disagreements,
+            started.elapsed().as_secs_f64()
+        )?;
+    }
+    Ok(if code != EXIT_OK {
+        code
+    } else if disagreements > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
+}
+
+pub fn live(command: &LiveCommand, ctx: &Context, out: &mut impl Write) -> std::io::Result<u8> {
+    let host = match emulate::live::snapshot() {
+        Ok(h) => h,
+        Err(e) => return Ok(fail(&e)),
+    };
+    let yaml = emulate::live::to_yaml(&host);
+    if matches!(command, LiveCommand::Show) && ctx.yaml {
+        out.write_all(yaml.as_bytes())?;
+        return Ok(EXIT_OK);
+    }
+    let net = match topology::load_str("live.yaml", &yaml) {
+        Ok(l) => l.network,
+        Err(report) => {
+            return Ok(usage(&format!(
+                "this machine's network does not make a valid topology ({} problems); `reachlab live show --format yaml` prints it",
+                report.diagnostics.len()
+            )));
+        }
+    };
+    let (probe, target) = match command {
+        LiveCommand::Show => {
+            if ctx.json {
+                let text = serde_json::to_string_pretty(&reachlab::render::show_json(&net, None))
+                    .unwrap_or_default();
+                writeln!(out, "{text}")?;
+            } else {
+                out.write_all(reachlab::render::show_text(&net, None, ctx.palette).as_bytes())?;
+            }
+            return Ok(EXIT_OK);
+        }
+        LiveCommand::Ping { target } => (Probe::Ping, target),
+        LiveCommand::Tcp { target, port } => match Port::new(*port) {
+            Some(port) => (Probe::Tcp { port }, target),
+            None => return Ok(usage("port 0 cannot be connected to")),
+        },
+    };
+    let Ok(addr) = target.parse() else {
+        return Ok(usage(&format!("`{target}`: give an IPv4 address")));
+    };
+    let probed = match emulate::live::probe(&net, probe, addr, target) {
+        Ok(p) => p,
+        Err(e) => return Ok(fail(&e)),
+    };
+    let agree = probed.predicted_route == probed.kernel_route;
+    if ctx.json {
+        let v = serde_json::json!({
+            "target": target,
+            "predicted_route": probed.predicted_route,
+            "kernel_route": probed.kernel_route,
+            "route_agrees": agree,
+            "outcome": probed.result.outcome.name(),
+            "ttl": probed.result.ttl,
+            "evidence": probed.result.evidence,
+        });
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        )?;
+    } else {
+        writeln!(out, "route predicted:  {}", probed.predicted_route)?;
+        writeln!(
+            out,
+            "route (kernel):   {}   {}",
+            probed.kernel_route,
+            if agree { "agree" } else { "DIFFER" }
+        )?;
+        writeln!(
+            out,
+            "result (kernel):  {}{}  ({}, {:.1} ms)",
+            probed.result.outcome,
+            probed
+                .result
+                .ttl
+                .map(|t| format!(" ttl={t}"))
+                .unwrap_or_default(),
+            probed.result.evidence,
+            probed.result.elapsed.as_secs_f64() * 1e3
+        )?;
+    }
+    Ok(if !agree {
+        EXIT_FAILED
+    } else if probed.result.outcome == Outcome::Reply {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}

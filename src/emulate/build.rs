@@ -1,0 +1,606 @@
+//! `up` and `down`: a network built in namespaces, and removed again. One namespace per node,
+//! one switch namespace with a Linux bridge per segment, a veth pair per interface (the node's
+//! end, with the file's name, MAC and MTU, in the node's namespace; the other end a port of the
+//! segment's bridge), addresses, static routes, sysctls, an nftables table per node with rules,
+//! netem where a segment has latency or loss, and the listeners.
+//!
+//! Safety: every object is inside a namespace this lab created (nothing is configured in the
+//! root namespace; the only root-namespace action is `ip netns add`/`del` of its own names),
+//! the state file lists every namespace *before* it is created, a failure or Ctrl-C removes
+//! what was built, and `down` removes exactly what the state file lists.
+
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::model::{Network, Node, RouteKind};
+
+use super::EmulateError;
+use super::names::{LabId, Layout, bridge, port};
+use super::netns;
+use super::nft;
+use super::serve::Servers;
+use super::state::{LabState, OwnedProcess};
+
+/// Neighbour resolution in emulated labs: 3 probes 250 ms apart (the kernel's default is 1 s
+/// apart), so a missing neighbour is reported in under a second; the outcome is the same.
+pub const ARP_RETRANS_MS: u32 = 250;
+
+/// Who serves the listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenerHost {
+    /// A detached `reachlab emulate serve` process started from this executable; it outlives
+    /// `up`, and `down` stops it.
+    Process(PathBuf),
+    /// Threads of the calling process, stopped when the [`Lab`] is dropped.
+    InProcess,
+}
+
+/// How to build a lab.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Where state files live (see [`super::state_dir`]).
+    pub state_dir: PathBuf,
+    pub listeners: ListenerHost,
+    /// Set (by a signal handler) to stop building and remove what was built.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+impl UpOptions {
+    /// In-process listeners, the default state directory, no interruption.
+    pub fn in_process() -> Self {
+        UpOptions {
+            state_dir: super::state_dir(),
+            listeners: ListenerHost::InProcess,
+            interrupt: None,
+        }
+    }
+}
+
+/// A lab that is up. Dropping it removes it, unless [`Lab::keep`] handed it over to `down`.
+pub struct Lab {
+    pub layout: Layout,
+    pub state_path: PathBuf,
+    /// What could not be emulated.
+    pub warnings: Vec<String>,
+    /// How many listeners serve.
+    pub listeners: usize,
+    /// The listener process, when there is one.
+    pub server: Option<OwnedProcess>,
+    servers: Option<Servers>,
+    keep: bool,
+}
+
+impl Lab {
+    /// Leaves the lab up after this handle is gone; `reachlab emulate down` removes it.
+    pub fn keep(mut self) {
+        self.keep = true;
+    }
+
+    /// A handle on a lab a previous `up` left running (it is not removed when dropped).
+    pub fn attach(net: &Network, file: &Path, state_dir: &Path) -> Result<Lab, EmulateError> {
+        let (lab, state_path) = identify(file, state_dir)?;
+        if !state_path.exists() {
+            return Err(EmulateError::NotUp {
+                file: file.to_owned(),
+                state: state_path,
+            });
+        }
+        let state = LabState::load(&state_path)?;
+        let layout = Layout::new(lab, net);
+        if !state.complete || layout.namespaces().iter().any(|n| !netns::exists(n)) {
+            return Err(EmulateError::State {
+                path: state_path,
+                message: "the lab is incomplete (interrupted `up`?) or the file changed since `up`"
+                    .into(),
+            });
+        }
+        Ok(Lab {
+            layout,
+            state_path,
+            warnings: state.warnings,
+            listeners: net.nodes.iter().map(|n| n.listeners.len()).sum(),
+            server: state.server,
+            servers: None,
+            keep: true,
+        })
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Sockets keep a namespace alive: close them before the namespaces go.
+        self.servers = None;
+        if !self.keep {
+            let _ = down_state(&self.state_path);
+        }
+    }
+}
+
+/// Checks that this process can build labs: root, `ip`, and `nft` when `net` has rules.
+pub fn preflight(net: &Network) -> Result<(), EmulateError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(EmulateError::NotRoot);
+    }
+    tool(
+        "ip",
+        &["-V"],
+        "create namespaces, links and routes",
+        "iproute2",
+    )?;
+    if net.nodes.iter().any(|n| n.netfilter.is_some()) {
+        tool(
+            "nft",
+            &["--version"],
+            "load the nodes' NAT and filter rules",
+            "nftables",
+        )?;
+    }
+    Ok(())
+}
+
+fn tool(
+    name: &'static str,
+    args: &[&str],
+    purpose: &'static str,
+    package: &'static str,
+) -> Result<(), EmulateError> {
+    match Command::new(name).args(args).output() {
+        Ok(o) if o.status.success() => Ok(()),
+        _ => Err(EmulateError::MissingTool {
+            tool: name,
+            purpose,
+            package,
+        }),
+    }
+}
+
+/// The lab id and state file of a topology file.
+pub fn identify(file: &Path, state_dir: &Path) -> Result<(LabId, PathBuf), EmulateError> {
+    let canonical = std::fs::canonicalize(file)
+        .map_err(|e| EmulateError::io(format!("reading {}", file.display()), e))?;
+    let lab = LabId::for_file(&canonical, state_dir);
+    let path = LabState::path(state_dir, &lab);
+    Ok((lab, path))
+}
+
+/// Builds `net` (loaded from `file`) in namespaces.
+pub fn up(net: &Network, file: &Path, options: &UpOptions) -> Result<Lab, EmulateError> {
+    preflight(net)?;
+    let (lab, state_path) = identify(file, &options.state_dir)?;
+    let layout = Layout::new(lab.clone(), net);
+    if state_path.exists() || layout.namespaces().iter().any(|n| netns::exists(n)) {
+        return Err(EmulateError::AlreadyUp {
+            lab: lab.to_string(),
+            file: file.to_owned(),
+        });
+    }
+    let mut state = LabState {
+        lab: lab.to_string(),
+        file: std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned()),
+        namespaces: layout.namespaces(),
+        server: None,
+        builder: OwnedProcess::of(std::process::id() as i32),
+        complete: false,
+        warnings: Vec::new(),
+    };
+    // Written before anything exists: whatever happens next, `down` knows what to remove.
+    state.save(&state_path)?;
+    let mut lab = Lab {
+        layout,
+        state_path,
+        warnings: Vec::new(),
+        listeners: 0,
+        server: None,
+        servers: None,
+        keep: false,
+    };
+    // On any error (or Ctrl-C) `lab` is dropped here, which removes everything.
+    build(net, options, &mut lab, &mut state)?;
+    state.warnings = lab.warnings.clone();
+    state.complete = true;
+    state.save(&lab.state_path)?;
+    Ok(lab)
+}
+
+fn build(
+    net: &Network,
+    options: &UpOptions,
+    lab: &mut Lab,
+    state: &mut LabState,
+) -> Result<(), EmulateError> {
+    let interrupted = || {
+        if options
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            Err(EmulateError::Interrupted)
+        } else {
+            Ok(())
+        }
+    };
+    let layout = lab.layout.clone();
+    netns::add_all(&layout.namespaces())?;
+    interrupted()?;
+
+    // The switch: a bridge per segment. With br_netfilter loaded, bridged frames would pass the
+    // switch namespace's netfilter hooks: a switch does not filter.
+    netns::sysctls(
+        &layout.switch,
+        vec![
+            setting("net/bridge/bridge-nf-call-iptables", "0", true),
+            setting("net/bridge/bridge-nf-call-arptables", "0", true),
+        ],
+    )?;
+    let mut script = String::from("link set lo up\n");
+    for segment in &net.segments {
+        let name = bridge(segment.id);
+        script.push_str(&format!("link add name {name} type bridge\n"));
+        script.push_str(&format!("link set {name} mtu {} up\n", segment.mtu));
+    }
+    netns::ip_batch(Some(&layout.switch), &script, "building the switch")?;
+    interrupted()?;
+
+    for node in &net.nodes {
+        build_node(net, node, &layout)?;
+        interrupted()?;
+    }
+
+    // Plug every interface's peer into its segment's bridge.
+    let mut script = String::new();
+    for iface in &net.interfaces {
+        let mtu = net.segment(iface.segment).mtu;
+        script.push_str(&format!(
+            "link set {} master {} mtu {mtu} up\n",
+            port(iface.id),
+            bridge(iface.segment)
+        ));
+    }
+    if !script.is_empty() {
+        netns::ip_batch(Some(&layout.switch), &script, "plugging the interfaces in")?;
+    }
+    interrupted()?;
+
+    for node in &net.nodes {
+        routes(net, node, &layout)?;
+        if let Some(nf) = &node.netfilter {
+            let ruleset = nft::ruleset(net, nf)?;
+            netns::exec(
+                layout.node(node.id),
+                &["nft", "-f", "-"],
+                Some(&ruleset),
+                &format!("loading the rules of `{}` with nft", node.name),
+            )?;
+        }
+        interrupted()?;
+    }
+    lab.warnings.extend(netem(net, &layout));
+    interrupted()?;
+
+    lab.listeners = net.nodes.iter().map(|n| n.listeners.len()).sum();
+    if lab.listeners > 0 {
+        match &options.listeners {
+            ListenerHost::InProcess => lab.servers = Some(Servers::start(net, &layout)?),
+            ListenerHost::Process(exe) => {
+                let server = spawn_server(exe, &lab.state_path, state)?;
+                lab.server = Some(server);
+            }
+        }
+    }
+    interrupted()
+}
+
+fn setting(key: &str, value: impl ToString, optional: bool) -> (String, String, bool) {
+    (key.to_owned(), value.to_string(), optional)
+}
+
+/// Sysctls, interfaces and addresses of one node.
+fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), EmulateError> {
+    let ns = layout.node(node.id);
+    // Before any interface exists: `default` settings apply to interfaces created later.
+    netns::sysctls(
+        ns,
+        vec![
+            // The kernel's default, whatever the host has.
+            setting("net/ipv4/conf/all/rp_filter", 0, false),
+            setting("net/ipv4/conf/default/rp_filter", 0, false),
+            setting("net/ipv4/ip_forward", u8::from(node.forwarding), false),
+            // Every probe is judged as on a fresh network: ICMP errors are not rate limited
+            // (neither per destination nor by the global budget), so earlier probes cannot
+            // silence a router for later ones.
+            setting("net/ipv4/icmp_ratelimit", 0, false),
+            setting("net/ipv4/icmp_ratemask", 0, false),
+            setting("net/ipv4/ip_default_ttl", node.os.initial_ttl(), false),
+        ],
+    )?;
+    let mut script = String::from("link set lo up\n");
+    for iface in net.interfaces_of(node) {
+        let mtu = net.segment(iface.segment).mtu;
+        script.push_str(&format!(
+            "link add name {} address {} mtu {mtu} type veth peer name {} netns {}\n",
+            iface.name,
+            iface.mac,
+            port(iface.id),
+            layout.switch
+        ));
+        script.push_str(&format!("link set {} up\n", iface.name));
+        for addr in &iface.addresses {
+            script.push_str(&format!("addr add {addr} dev {}\n", iface.name));
+        }
+    }
+    netns::ip_batch(Some(ns), &script, &format!("building `{}`", node.name))?;
+    // A new namespace has no `neigh/default` to inherit from: set each interface.
+    netns::sysctls(
+        ns,
+        net.interfaces_of(node)
+            .map(|i| {
+                setting(
+                    &format!("net/ipv4/neigh/{}/retrans_time_ms", i.name),
+                    ARP_RETRANS_MS,
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The node's static routes (connected ones come from its addresses).
+fn routes(net: &Network, node: &Node, layout: &Layout) -> Result<(), EmulateError> {
+    let mut script = String::new();
+    for route in node.routes.routes() {
+        if route.kind != RouteKind::Static {
+            continue;
+        }
+        script.push_str(&format!("route add {}", route.dst));
+        if let Some(gateway) = route.gateway {
+            script.push_str(&format!(" via {gateway}"));
+        }
+        script.push_str(&format!(
+            " dev {} metric {}\n",
+            net.interface(route.dev).name,
+            route.metric
+        ));
+    }
+    if script.is_empty() {
+        return Ok(());
+    }
+    netns::ip_batch(
+        Some(layout.node(node.id)),
+        &script,
+        &format!("adding the routes of `{}`", node.name),
+    )
+}
+
+/// Latency and loss of segments, on the bridge ports' egress: a frame crosses exactly one of
+/// them per segment. Returns what could not be set (no `sch_netem` in this kernel, say).
+fn netem(net: &Network, layout: &Layout) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for segment in &net.segments {
+        if segment.latency.is_zero() && segment.loss == 0.0 {
+            continue;
+        }
+        let mut script = String::new();
+        for &iface in &segment.interfaces {
+            script.push_str(&format!(
+                "qdisc add dev {} root netem delay {}us loss {}%\n",
+                port(iface),
+                segment.latency.as_micros(),
+                segment.loss * 100.0
+            ));
+        }
+        let out = Command::new("tc")
+            .args(["-n", &layout.switch, "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                if let Some(mut stdin) = child.stdin.take() {
+                    use std::io::Write as _;
+                    stdin.write_all(script.as_bytes())?;
+                }
+                child.wait_with_output()
+            });
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => warnings.push(format!(
+                "segment `{}`: latency and loss not emulated (tc netem: {})",
+                segment.name,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => warnings.push(format!(
+                "segment `{}`: latency and loss not emulated (tc: {e})",
+                segment.name
+            )),
+        }
+    }
+    warnings
+}
+
+/// Starts `reachlab emulate serve --state STATE` detached, records it, and waits until every
+/// listener is bound.
+fn spawn_server(
+    exe: &Path,
+    state_path: &Path,
+    state: &mut LabState,
+) -> Result<OwnedProcess, EmulateError> {
+    let log = state_path.with_extension("log");
+    let stderr = std::fs::File::create(&log)
+        .map_err(|e| EmulateError::io(format!("creating {}", log.display()), e))?;
+    let mut child = Command::new(exe)
+        .args(["emulate", "serve", "--state"])
+        .arg(state_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        // Its own process group: a Ctrl-C meant for `up` does not reach it.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| EmulateError::io(format!("starting {}", exe.display()), e))?;
+    let pid = child.id() as i32;
+    let server = OwnedProcess::of(pid).ok_or_else(|| EmulateError::Command {
+        what: "starting the listeners".into(),
+        message: format!("the listener process ended at once; see {}", log.display()),
+    })?;
+    state.server = Some(server);
+    state.save(state_path)?;
+    let stdout = child.stdout.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let _ = tx.send(line);
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(line) if line.trim() == "READY" => Ok(server),
+        _ => Err(EmulateError::Command {
+            what: "starting the listeners".into(),
+            message: format!(
+                "the listener process did not report ready; see {}",
+                log.display()
+            ),
+        }),
+    }
+}
+
+/// What `down` removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownReport {
+    pub lab: String,
+    pub file: PathBuf,
+    pub namespaces_removed: usize,
+    pub server_stopped: bool,
+}
+
+/// Removes the lab of `file`.
+pub fn down(file: &Path, state_dir: &Path) -> Result<DownReport, EmulateError> {
+    let (_, state_path) = identify(file, state_dir)?;
+    if !state_path.exists() {
+        return Err(EmulateError::NotUp {
+            file: file.to_owned(),
+            state: state_path,
+        });
+    }
+    down_state(&state_path)
+}
+
+/// Removes every lab with a state file in `state_dir`.
+pub fn down_all(state_dir: &Path) -> Vec<Result<DownReport, EmulateError>> {
+    LabState::all(state_dir)
+        .into_iter()
+        .map(|(_, path)| down_state(&path))
+        .collect()
+}
+
+/// Namespaces that look like a lab's but that no state file lists: reported, never removed
+/// (nothing proves this project created them).
+pub fn strays(state_dir: &Path) -> Vec<String> {
+    let listed: Vec<String> = LabState::all(state_dir)
+        .into_iter()
+        .filter_map(|(_, path)| LabState::load(&path).ok())
+        .flat_map(|s| s.namespaces)
+        .collect();
+    netns::list()
+        .into_iter()
+        .filter(|n| n.starts_with(super::names::PREFIX) && !listed.contains(n))
+        .collect()
+}
+
+/// Stops the listener process, stops a still-running `up`, deletes the namespaces, and removes
+/// the state file, in that order.
+fn down_state(state_path: &Path) -> Result<DownReport, EmulateError> {
+    let state = LabState::load(state_path)?;
+    // An `up` still building (this is a second process) would go on creating: stop it first.
+    if let Some(builder) = state.builder
+        && builder.pid != std::process::id() as i32
+        && builder.is_alive()
+    {
+        stop(builder);
+    }
+    let server_stopped = state.server.is_some_and(|s| {
+        let alive = s.is_alive();
+        stop(s);
+        alive
+    });
+    let mut removed = 0;
+    let mut errors = Vec::new();
+    for name in &state.namespaces {
+        match netns::delete(name) {
+            Ok(true) => removed += 1,
+            Ok(false) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(EmulateError::Command {
+            what: format!("removing lab {}", state.lab),
+            message: errors.join("; "),
+        });
+    }
+    let _ = std::fs::remove_file(state_path.with_extension("log"));
+    std::fs::remove_file(state_path)
+        .map_err(|e| EmulateError::io(format!("removing {}", state_path.display()), e))?;
+    Ok(DownReport {
+        lab: state.lab,
+        file: state.file,
+        namespaces_removed: removed,
+        server_stopped,
+    })
+}
+
+/// SIGTERM, then SIGKILL after 2 s, to a process this project started (checked by start time).
+fn stop(process: OwnedProcess) {
+    if !process.is_alive() {
+        return;
+    }
+    let pid = Pid::from_raw(process.pid);
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while process.is_alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if process.is_alive() {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    // Our own child: reap it, so that it does not linger as a zombie.
+    let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+}
+
+/// The listener process: serves the lab's listeners until SIGTERM, or until the lab's switch
+/// namespace is gone (so that it never outlives its lab).
+pub fn serve_lab(state_path: &Path) -> Result<(), EmulateError> {
+    let state = LabState::load(state_path)?;
+    let report = crate::topology::load_path(&state.file).map_err(|r| EmulateError::State {
+        path: state.file.clone(),
+        message: format!("{} problems in the topology file", r.diagnostics.len()),
+    })?;
+    let lab = LabId::parse(&state.lab).ok_or_else(|| EmulateError::State {
+        path: state_path.to_owned(),
+        message: format!("`{}` is not a lab id", state.lab),
+    })?;
+    let layout = Layout::new(lab, &report.network);
+    let term = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, term.clone())
+            .map_err(|e| EmulateError::io("installing a signal handler", e))?;
+    }
+    let servers = Servers::start(&report.network, &layout)?;
+    println!("READY");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    while !term.load(Ordering::Relaxed) && netns::exists(&layout.switch) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(servers);
+    Ok(())
+}

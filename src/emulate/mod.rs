@@ -1,0 +1,36 @@
+//! The emulator: the model built for real in Linux network namespaces, probed there, and held
+//! against the simulator's prediction.
+//!
+//! - [`up`] builds a lab (namespaces, veths, bridges, addresses, routes, sysctls, nftables,
+//!   netem, listeners); [`down`] and [`down_all`] remove exactly what a state file lists.
+//! - [`compare`] runs probes in the lab and beside the simulator.
+//! - [`live`] reads the machine it runs on as a topology and probes from it.
+//!
+//! Everything it creates is named with [`PREFIX`] and lives inside namespaces it made; the root
+//! namespace is never configured. See `names` for the naming scheme and `build` for the steps.
+
+mod build;
+mod check;
+mod error;
+pub mod live;
+mod names;
+mod netns;
+mod nft;
+mod probe;
+mod serve;
+mod state;
+
+pub use build::{
+    ARP_RETRANS_MS, DownReport, Lab, ListenerHost, UpOptions, down, down_all, identify, preflight,
+    serve_lab, strays, up,
+};
+pub use check::{CONCURRENCY, Comparison, Planned, compare, expectations, render};
+pub use error::EmulateError;
+pub use names::{LabId, Layout, PREFIX, bridge, port};
+pub use netns::{exists as namespace_exists, list as namespaces, run_in};
+pub use nft::ruleset as nft_ruleset;
+pub use probe::{
+    HttpReply, KernelProbe, KernelResult, WAIT, parse_http, run_here, run_in_namespace,
+};
+pub use serve::Servers;
+pub use state::{DEFAULT_STATE_DIR, LabState, OwnedProcess, state_dir};

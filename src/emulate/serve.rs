@@ -1,0 +1,261 @@
+//! The listeners of an emulated lab, served by reachlab itself: one thread per listener, inside
+//! its node's namespace. An SSH or banner service sends its line, an HTTP service reads the
+//! request and answers (or answers `502 Bad Gateway` when a backend it `requires` does not
+//! accept a TCP connection from it, as the simulator predicts), a plain TCP service accepts,
+//! and UDP echoes. `up` runs them in a detached `reachlab emulate serve` process; tests run them
+//! in-process. Stopping closes every socket, so no namespace is kept alive by a socket.
+
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
+
+use crate::model::{Listener, Network, Proto, Service};
+
+use super::EmulateError;
+use super::names::Layout;
+use super::netns::{NETNS_DIR, enter};
+
+/// How long a stopped server may take to notice.
+const POLL: Duration = Duration::from_millis(20);
+/// How long an HTTP service waits for a backend's handshake before answering 502.
+pub const BACKEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Running listeners; dropping them stops and joins every thread.
+pub struct Servers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Servers {
+    /// Binds every listener of `net` in its node's namespace, and returns once all are bound.
+    pub fn start(net: &Network, layout: &Layout) -> Result<Servers, EmulateError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut servers = Servers {
+            stop: stop.clone(),
+            threads: Vec::new(),
+        };
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut count = 0;
+        for node in &net.nodes {
+            for listener in &node.listeners {
+                let path = PathBuf::from(NETNS_DIR).join(layout.node(node.id));
+                let listener = listener.clone();
+                let node_name = node.name.clone();
+                let ready = ready_tx.clone();
+                let stop = stop.clone();
+                let thread = std::thread::Builder::new()
+                    .name(format!("listener {node_name}:{}", listener.port))
+                    .spawn(move || serve(&path, &node_name, &listener, &stop, &ready))
+                    .map_err(|e| EmulateError::io("starting a listener thread", e))?;
+                servers.threads.push(thread);
+                count += 1;
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..count {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(EmulateError::Command {
+                        what: "starting the listeners".into(),
+                        message: "a listener thread ended before binding".into(),
+                    });
+                }
+            }
+        }
+        Ok(servers)
+    }
+
+    /// How many listeners run.
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+type Ready = mpsc::Sender<Result<(), EmulateError>>;
+
+fn serve(
+    netns: &std::path::Path,
+    node: &str,
+    listener: &Listener,
+    stop: &AtomicBool,
+    ready: &Ready,
+) {
+    let bound = enter(netns).and_then(|()| bind(node, listener));
+    match bound {
+        Err(e) => {
+            let _ = ready.send(Err(e));
+        }
+        Ok(Bound::Tcp(socket)) => {
+            let _ = ready.send(Ok(()));
+            serve_tcp(&socket, &listener.service, stop);
+        }
+        Ok(Bound::Udp(socket)) => {
+            let _ = ready.send(Ok(()));
+            serve_udp(&socket, stop);
+        }
+    }
+}
+
+enum Bound {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+fn bind(node: &str, listener: &Listener) -> Result<Bound, EmulateError> {
+    let addr = SocketAddr::V4(SocketAddrV4::new(
+        listener.bind.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        listener.port.get(),
+    ));
+    let what = format!(
+        "listening on {addr}/{} on `{node}`",
+        listener.proto.as_str()
+    );
+    let fail = |e: std::io::Error| EmulateError::io(what.clone(), e);
+    let socket = match listener.proto {
+        Proto::Tcp => Socket::new(Domain::IPV4, Type::STREAM, None),
+        Proto::Udp => Socket::new(Domain::IPV4, Type::DGRAM, None),
+    }
+    .map_err(fail)?;
+    socket.set_reuse_address(true).map_err(fail)?;
+    // An address the node does not have yet (a bind to a floating address) still binds.
+    socket.set_freebind_v4(true).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(fail)?;
+    Ok(match listener.proto {
+        Proto::Tcp => {
+            socket.listen(128).map_err(fail)?;
+            socket.set_nonblocking(true).map_err(fail)?;
+            Bound::Tcp(socket.into())
+        }
+        Proto::Udp => {
+            socket.set_read_timeout(Some(POLL * 5)).map_err(fail)?;
+            Bound::Udp(socket.into())
+        }
+    })
+}
+
+fn serve_tcp(socket: &TcpListener, service: &Service, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match socket.accept() {
+            Ok((conn, _)) => {
+                let _ = conn.set_nonblocking(false);
+                answer(conn, service);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+fn answer(mut conn: TcpStream, service: &Service) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
+    match service {
+        Service::Ssh { banner } => {
+            let _ = conn.write_all(format!("{banner}\r\n").as_bytes());
+        }
+        Service::Banner(line) => {
+            let _ = conn.write_all(format!("{line}\r\n").as_bytes());
+        }
+        Service::Http {
+            status,
+            body,
+            content_type,
+            requires,
+        } => {
+            read_request(&mut conn);
+            let (status, body, content_type) = match requires
+                .iter()
+                .find(|&&(addr, port)| !backend_answers(addr, port.get()))
+            {
+                Some(&(addr, port)) => (
+                    502,
+                    format!("Bad Gateway: cannot reach backend {addr}:{port}\n"),
+                    "text/plain",
+                ),
+                None => (*status, body.clone(), content_type.as_str()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                reason(status),
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(body.as_bytes());
+        }
+        Service::Plain => {}
+    }
+    let _ = conn.flush();
+}
+
+/// Reads the request head (up to the blank line), whatever it asks.
+fn read_request(conn: &mut TcpStream) {
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 2048];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65536 {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Whether a backend accepts a TCP connection from this namespace (the thread is inside it).
+fn backend_answers(addr: Ipv4Addr, port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::V4(SocketAddrV4::new(addr, port)),
+        BACKEND_TIMEOUT,
+    )
+    .is_ok()
+}
+
+fn serve_udp(socket: &UdpSocket, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 65536];
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&buf[..n], peer);
+        }
+    }
+}
+
+/// The reason phrase of a status code (RFC 9110), as servers send it.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
