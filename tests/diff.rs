@@ -1,6 +1,6 @@
 //! `reachlab diff` on the before/after pairs of `topologies/`: it lists exactly the flows that
 //! change. The expected flows are derived from the files, not from the program: from their
-//! `expect:` entries (which tests/kernel_probes.rs checks against the kernel) and from what the
+//! `expect:` entries (which tests/emulate.rs checks against the kernel) and from what the
 //! one rule that differs between the two files admits.
 
 use std::collections::BTreeSet;

@@ -65,6 +65,25 @@ fn servers(state: &Path) -> Vec<String> {
     found
 }
 
+/// The lab ids that have a state file in `state`.
+fn state_ids(state: &Path) -> Vec<String> {
+    std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".json").map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The id of the lab of `file` (the same hash `reachlab emulate` uses).
+fn state_ids_of(file: &Path, state: &Path) -> Vec<String> {
+    let canonical = std::fs::canonicalize(file).expect("file exists");
+    vec![reachlab::emulate::LabId::for_file(&canonical, state).to_string()]
+}
+
 fn lab_id(state: &Path, file: &Path) -> String {
     let out = reachlab(state, &["emulate", "up", &file.to_string_lossy()]);
     assert!(
@@ -131,10 +150,11 @@ fn nothing_is_left_behind() {
     }
     eprintln!("50 up/down cycles in {:.1?}", started.elapsed());
 
-    // A bigger lab (a chain of 40 routers: 80 namespaces), killed in the middle of `up`.
+    // A bigger lab (a chain of 60 routers: 122 namespaces), killed with SIGKILL in the middle
+    // of `up`: once its state file exists and k of its namespaces do, for five values of k.
     let big = state.join("chain.yaml");
-    std::fs::write(&big, reachlab::generate::chain(40)).expect("written");
-    for (run, delay_ms) in [150u64, 300, 450, 600, 900].into_iter().enumerate() {
+    std::fs::write(&big, reachlab::generate::chain(60)).expect("written");
+    for (run, k) in [0usize, 1, 30, 70, 110].into_iter().enumerate() {
         let mut child = Command::new(EXE)
             .args(["emulate", "up", &big.to_string_lossy()])
             .env("REACHLAB_STATE_DIR", &state)
@@ -142,22 +162,28 @@ fn nothing_is_left_behind() {
             .stderr(Stdio::null())
             .spawn()
             .expect("up starts");
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let built = loop {
+            let ids = state_ids(&state);
+            let n = lab_namespaces(&ids).len();
+            if (!ids.is_empty() && n >= k) || Instant::now() > deadline {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
         let finished = child.try_wait().expect("status").is_some();
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        eprintln!("kill -9 of up after {delay_ms} ms (had finished: {finished})");
+        assert!(!finished, "run {run}: `up` finished before it could be killed");
+        eprintln!("kill -9 of up with {built} namespaces built (waited for {k})");
         // A second `up` refuses to build over the leftovers, and says how to clean them.
         let again = reachlab(&state, &["emulate", "up", &big.to_string_lossy()]);
         let text = String::from_utf8_lossy(&again.stderr);
         assert_eq!(again.status.code(), Some(2), "run {run}: {text}");
         assert!(text.contains("reachlab emulate down"), "run {run}: {text}");
         let out = reachlab(&state, &["emulate", "down", "--all"]);
-        assert!(
-            out.status.success(),
-            "run {run}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "run {run}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(lab_namespaces(&state_ids_of(&big, &state)), Vec::<String>::new());
     }
     // Ctrl-C during `up`: it removes what it built by itself.
     let child = Command::new(EXE)

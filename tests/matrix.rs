@@ -165,7 +165,7 @@ fn spec_of(probe: &Probe) -> ProbeSpec {
 }
 
 /// Every `expect:` entry of the Lab 1 and Lab 2 files (checked against the kernel by
-/// tests/kernel_probes.rs) is a cell of the matrix from every node to the entries' addresses,
+/// tests/emulate.rs) is a cell of the matrix from every node to the entries' addresses,
 /// and the cell has the expected outcome.
 #[test]
 fn cells_agree_with_the_files_expectations() {

@@ -484,7 +484,18 @@ pub struct DownReport {
 
 /// Removes the lab of `file`.
 pub fn down(file: &Path, state_dir: &Path) -> Result<DownReport, EmulateError> {
-    let (_, state_path) = identify(file, state_dir)?;
+    let state_path = match identify(file, state_dir) {
+        Ok((_, path)) => path,
+        // The file is gone since `up`: find its lab by the path the state file recorded.
+        Err(e) => {
+            let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+            LabState::all(state_dir)
+                .into_iter()
+                .map(|(_, path)| path)
+                .find(|path| LabState::load(path).is_ok_and(|s| s.file == absolute))
+                .ok_or(e)?
+        }
+    };
     if !state_path.exists() {
         return Err(EmulateError::NotUp {
             file: file.to_owned(),
