@@ -150,11 +150,12 @@ fn nothing_is_left_behind() {
     }
     eprintln!("50 up/down cycles in {:.1?}", started.elapsed());
 
-    // A bigger lab (a chain of 60 routers: 122 namespaces), killed with SIGKILL in the middle
-    // of `up`: once its state file exists and k of its namespaces do, for five values of k.
+    // A bigger lab (a chain of 100 routers: 103 namespaces, about 2 s to build), killed with
+    // SIGKILL in the middle of `up`: 0, 100, 300, 600 and 1000 ms after its state file appears
+    // (while it creates namespaces, builds nodes, plugs them in, loads routes).
     let big = state.join("chain.yaml");
-    std::fs::write(&big, reachlab::generate::chain(60)).expect("written");
-    for (run, k) in [0usize, 1, 30, 70, 110].into_iter().enumerate() {
+    std::fs::write(&big, reachlab::generate::chain(100)).expect("written");
+    for (run, delay) in [0u64, 100, 300, 600, 1000].into_iter().enumerate() {
         let mut child = Command::new(EXE)
             .args(["emulate", "up", &big.to_string_lossy()])
             .env("REACHLAB_STATE_DIR", &state)
@@ -163,19 +164,16 @@ fn nothing_is_left_behind() {
             .spawn()
             .expect("up starts");
         let deadline = Instant::now() + Duration::from_secs(30);
-        let built = loop {
-            let ids = state_ids(&state);
-            let n = lab_namespaces(&ids).len();
-            if (!ids.is_empty() && n >= k) || Instant::now() > deadline {
-                break n;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
+        while state_ids(&state).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(delay));
+        let built = lab_namespaces(&state_ids(&state)).len();
         let finished = child.try_wait().expect("status").is_some();
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         assert!(!finished, "run {run}: `up` finished before it could be killed");
-        eprintln!("kill -9 of up with {built} namespaces built (waited for {k})");
+        eprintln!("kill -9 of up {delay} ms into the build ({built} namespaces existed)");
         // A second `up` refuses to build over the leftovers, and says how to clean them.
         let again = reachlab(&state, &["emulate", "up", &big.to_string_lossy()]);
         let text = String::from_utf8_lossy(&again.stderr);

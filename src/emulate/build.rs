@@ -396,7 +396,9 @@ fn netem(net: &Network, layout: &Layout) -> Vec<String> {
                 segment.loss * 100.0
             ));
         }
-        let out = Command::new("tc")
+        let mut tc = Command::new("tc");
+        netns::die_with_parent(&mut tc);
+        let out = tc
             .args(["-n", &layout.switch, "-batch", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())

@@ -44,13 +44,21 @@ pub fn delete(name: &str) -> Result<bool, EmulateError> {
     if !exists(name) {
         return Ok(false);
     }
-    let out = command_output(
-        Command::new("ip").args(["netns", "del", name]),
-        None,
-        &format!("ip netns del {name}"),
-    )?;
-    check(&out, &format!("ip netns del {name}"))?;
-    Ok(true)
+    // EBUSY while an `ip netns add` of a killed `up` is still finishing: try again shortly.
+    let what = format!("ip netns del {name}");
+    let mut attempt = 0;
+    loop {
+        let out = command_output(Command::new("ip").args(["netns", "del", name]), None, &what)?;
+        match check(&out, &what) {
+            Ok(()) => return Ok(true),
+            Err(_) if !exists(name) => return Ok(true),
+            Err(e) if attempt >= 20 => return Err(e),
+            Err(_) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
 }
 
 /// Runs `f` in a new thread that has entered namespace `name`, and returns what it returns.
@@ -140,6 +148,7 @@ fn command_output(
     stdin: Option<&str>,
     what: &str,
 ) -> Result<Output, EmulateError> {
+    die_with_parent(command);
     let mut child = command
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -157,6 +166,20 @@ fn command_output(
     child
         .wait_with_output()
         .map_err(|e| EmulateError::io(format!("{what}: waiting for {command:?}"), e))
+}
+
+/// The command gets SIGKILL if this process dies first: a killed `up` must not leave an `ip`
+/// still creating namespaces after `down` has removed the others.
+pub(crate) fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
+    // is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
 }
 
 fn check(out: &Output, what: &str) -> Result<(), EmulateError> {
