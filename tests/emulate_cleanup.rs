@@ -172,7 +172,10 @@ fn nothing_is_left_behind() {
         let finished = child.try_wait().expect("status").is_some();
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        assert!(!finished, "run {run}: `up` finished before it could be killed");
+        assert!(
+            !finished,
+            "run {run}: `up` finished before it could be killed"
+        );
         eprintln!("kill -9 of up {delay} ms into the build ({built} namespaces existed)");
         // A second `up` refuses to build over the leftovers, and says how to clean them.
         let again = reachlab(&state, &["emulate", "up", &big.to_string_lossy()]);
@@ -180,8 +183,15 @@ fn nothing_is_left_behind() {
         assert_eq!(again.status.code(), Some(2), "run {run}: {text}");
         assert!(text.contains("reachlab emulate down"), "run {run}: {text}");
         let out = reachlab(&state, &["emulate", "down", "--all"]);
-        assert!(out.status.success(), "run {run}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(lab_namespaces(&state_ids_of(&big, &state)), Vec::<String>::new());
+        assert!(
+            out.status.success(),
+            "run {run}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            lab_namespaces(&state_ids_of(&big, &state)),
+            Vec::<String>::new()
+        );
     }
     // Ctrl-C during `up`: it removes what it built by itself.
     let child = Command::new(EXE)
