@@ -154,8 +154,11 @@ pub fn run(command: &EmulateCommand, ctx: &Context, out: &mut impl Write) -> std
             };
             match emulate::up(&net, file, &options()) {
                 Ok(lab) => {
-                    print_up(&net, &lab, out)?;
+                    // Kept before printing: a closed stdout must not take the lab down.
+                    let mut summary = Vec::new();
+                    print_up(&net, &lab, &mut summary)?;
                     lab.keep();
+                    out.write_all(&summary)?;
                     Ok(EXIT_OK)
                 }
                 Err(e) => Ok(fail(&e)),
