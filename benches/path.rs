@@ -1,11 +1,13 @@
-//! One ping resolved end to end (cold ARP caches, as every probe runs): across a chain of 2 to
-//! 256 routers, and across a 10,000-node topology (a 9,998-router chain crossed 10 routers
-//! deep). Prints the events each run processes so events/s can be read off the times.
+//! One ping resolved end to end: by the engine (cold ARP caches, as every probe runs) across a
+//! chain of 2 to 256 routers and across a 10,000-node topology (a 9,998-router chain crossed 10
+//! routers deep, 10 hops each way); and by the compiled fast path (`reachlab::sim::FastPath`)
+//! on the same 10,000-node topology, with cold and with warm neighbour caches (the issue's
+//! "ARP warm" row). Prints the events each engine run processes so events/s can be read off.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use reachlab::generate::chain;
 use reachlab::model::{Network, NodeId};
-use reachlab::sim::{ProbeKind, SimConfig, run_probe};
+use reachlab::sim::{FastPath, Neighbours, ProbeKind, SimConfig, run_probe};
 use reachlab::topology::load_str;
 
 fn setup(routers: usize) -> Network {
@@ -43,11 +45,43 @@ fn path(c: &mut Criterion) {
     let net = setup(9_998);
     assert_eq!(net.nodes.len(), 10_000);
     let (a, r9) = ends(&net, "r9");
-    let events = run_probe(&net, a, r9, &ping, &config).events;
-    eprintln!("ping_10k_nodes/10_hops: {events} events per ping");
-    group.throughput(Throughput::Elements(events));
+    let engine = run_probe(&net, a, r9, &ping, &config);
+    eprintln!("ping_10k_nodes/10_hops: {} events per ping", engine.events);
+    group.throughput(Throughput::Elements(engine.events));
     group.bench_function("10_hops", |bench| {
         bench.iter(|| run_probe(&net, a, r9, &ping, &config).outcome)
+    });
+    group.finish();
+
+    // The fast path on the same network and probe; it must give the engine's observation.
+    let fast = FastPath::new(&net);
+    let cold = fast
+        .probe(a, r9, &ping, &config)
+        .expect("a plain chain takes the fast path");
+    assert_eq!(cold.observed, engine.observed);
+    eprintln!(
+        "ping_10k_nodes fast path: {} interface crossings per ping",
+        cold.hops
+    );
+    let mut group = c.benchmark_group("ping_10k_nodes_fast");
+    group.throughput(Throughput::Elements(u64::from(cold.hops)));
+    for (name, neighbours) in [
+        ("cold_arp", Neighbours::Cold),
+        ("warm_arp", Neighbours::Warm),
+    ] {
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                fast.probe_with(a, r9, &ping, &config, neighbours)
+                    .map(|p| p.outcome)
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("compile_10k_nodes");
+    group.sample_size(20);
+    group.bench_function("fast_path_new", |bench| {
+        bench.iter(|| FastPath::new(&net).probe(a, r9, &ping, &config).is_some())
     });
     group.finish();
 }

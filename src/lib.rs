@@ -7,6 +7,8 @@
 //! - [`model`] is the small core network model every file lowers into: nodes, interfaces, segments,
 //!   routing tables, listeners and expectations, each remembering where in the file it came from.
 //! - [`render`] turns models and diagnostics into text that reads like the real tools, or JSON.
+//! - [`invariants`] checks a file's `invariants:` over every flow, mutates the file to find what
+//!   each line protects (`reachlab fuzz`), and takes segments and nodes down (`--failures`).
 //!
 //! ```
 //! let text = "
@@ -32,6 +34,7 @@ pub mod diff;
 pub mod emulate;
 pub mod explain;
 pub mod generate;
+pub mod invariants;
 pub mod matrix;
 pub mod model;
 pub mod platform;

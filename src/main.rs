@@ -74,10 +74,15 @@ enum Command {
         #[arg(long)]
         node: Option<String>,
     },
-    /// Run every `expect:` entry of the files and compare the predicted outcome with the expected one.
+    /// Run every `expect:` entry of the files and compare the predicted outcome with the expected
+    /// one; check every invariant over the flows it covers.
     Check {
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
+        /// Also check every invariant and expectation again with each set of K segments or
+        /// nodes down (1: every single failure); exit 1 when one breaks something.
+        #[arg(long, value_name = "K")]
+        failures: Option<usize>,
     },
     /// Predict `ping` from node FROM to TO (an address, a node name or a DNS name).
     Ping {
@@ -188,6 +193,15 @@ enum Command {
         #[arg(short = 'o', long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// What breaks if a line is forgotten: mutate the file one element at a time (drop a route,
+    /// a NAT rule, a listener, an address; flip a filter rule; forwarding off) and report which
+    /// invariants and expectations each mutation breaks, at the line of the original file.
+    Fuzz {
+        file: PathBuf,
+        /// Run at most N mutations, chosen with --seed (default: all, in file order).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
     /// Print the JSON Schema of the topology format.
     Schema,
     /// Print a shell completion script.
@@ -195,6 +209,35 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print a generated topology file (for benchmarks and experiments; sizes drawn from --seed).
+    Generate {
+        #[command(subcommand)]
+        what: GenerateWhat,
+    },
+}
+
+/// What `reachlab generate` writes.
+#[derive(Subcommand)]
+enum GenerateWhat {
+    /// N routers in a line between hosts `a` and `b` (N + 2 nodes).
+    Chain { routers: usize },
+    /// A k-ary fat-tree of routers: k^3/4 hosts, 5k^2/4 routers (K even, 2 to 64).
+    FatTree { k: usize },
+    /// Sites behind NAT routers on a backbone, with a core router and a server.
+    Campus {
+        #[arg(long, default_value_t = 20)]
+        sites: usize,
+        /// At most this many LANs per site.
+        #[arg(long, default_value_t = 4)]
+        lans: usize,
+        /// At most this many hosts per LAN.
+        #[arg(long, default_value_t = 20)]
+        hosts: usize,
+    },
+    /// A Kubernetes cluster of NODES nodes running PODS pods behind ClusterIP Services.
+    Cluster { nodes: usize, pods: usize },
+    /// HOSTS hosts on SUBNETS subnets (1 to 256) behind one router.
+    Hosts { hosts: usize, subnets: usize },
 }
 
 fn main() -> ExitCode {
@@ -241,7 +284,8 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
     match &cli.command {
         Command::Validate { paths } => validate(paths, cli.format, out, palette),
         Command::Show { file, node } => show(file, node.as_deref(), cli.format, out, palette),
-        Command::Check { paths } => check(paths, cli, out, palette),
+        Command::Check { paths, failures } => check(paths, *failures, cli, out, palette),
+        Command::Fuzz { file, limit } => fuzz_command(cli, file, *limit, out, palette),
         Command::Ping {
             file,
             from,
@@ -399,6 +443,37 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
             clap_complete::generate(*shell, &mut Cli::command(), "reachlab", out);
             Ok(EXIT_OK)
         }
+        Command::Generate { what } => generate(what, cli.seed, out),
+    }
+}
+
+fn generate(what: &GenerateWhat, seed: u64, out: &mut impl Write) -> std::io::Result<u8> {
+    use reachlab::generate as g;
+    let text = match *what {
+        GenerateWhat::Chain { routers } if (1..=1_000_000).contains(&routers) => {
+            Ok(g::chain(routers))
+        }
+        GenerateWhat::Chain { .. } => Err(g::GenerateError::OutOfRange(
+            "a chain has 1 to 1,000,000 routers".into(),
+        )),
+        GenerateWhat::FatTree { k } => g::fat_tree(k, seed),
+        GenerateWhat::Campus { sites, lans, hosts } => g::campus(sites, lans, hosts, seed),
+        GenerateWhat::Cluster { nodes, pods } => g::cluster(nodes, pods, seed),
+        GenerateWhat::Hosts { hosts, subnets }
+            if hosts <= 1_000_000 && hosts.div_ceil(subnets.clamp(1, 256)) <= 65_000 =>
+        {
+            Ok(g::hosts(hosts, subnets))
+        }
+        GenerateWhat::Hosts { .. } => Err(g::GenerateError::OutOfRange(
+            "at most 1,000,000 hosts and 65,000 per subnet".into(),
+        )),
+    };
+    match text {
+        Ok(text) => {
+            out.write_all(text.as_bytes())?;
+            Ok(EXIT_OK)
+        }
+        Err(e) => usage_error(&e.to_string(), None),
     }
 }
 
@@ -824,6 +899,7 @@ fn trace(
 
 fn check(
     paths: &[PathBuf],
+    failure_k: Option<usize>,
     cli: &Cli,
     out: &mut impl Write,
     palette: Palette,
@@ -841,6 +917,7 @@ fn check(
     let mut records = Vec::new();
     let mut rows: Vec<[String; 6]> = Vec::new();
     let mut failures = String::new();
+    let mut invariants = reachlab::invariants::CheckReport::default();
     for path in &files {
         let net = match topology::load_path(path) {
             Ok(loaded) => loaded.network,
@@ -891,7 +968,18 @@ fn check(
                 palette_mark(palette, row.ok),
             ]);
         }
+        let file = path.display().to_string();
+        invariants.invariants(&net, &file, &config, palette);
+        if let Some(k) = failure_k.filter(|&k| k > 0)
+            && let Err(e) = invariants.failures(&net, &file, k, &config, palette)
+        {
+            return usage_error(
+                &e.to_string(),
+                Some("ask for fewer at a time: --failures 1"),
+            );
+        }
     }
+    records.append(&mut invariants.records);
     match cli.format {
         Format::Json => writeln!(
             out,
@@ -919,6 +1007,7 @@ fn check(
                 writeln!(out, "{}", cells.join("  ").trim_end())?;
             }
             out.write_all(failures.as_bytes())?;
+            out.write_all(invariants.text().as_bytes())?;
             writeln!(
                 out,
                 "\n{} expectations in {} file{}: {} as expected, {failed} not{}",
@@ -932,11 +1021,12 @@ fn check(
                     String::new()
                 }
             )?;
+            out.write_all(invariants.summary().as_bytes())?;
         }
     }
     Ok(if invalid > 0 {
         EXIT_INVALID
-    } else if failed > 0 {
+    } else if failed > 0 || invariants.failed() {
         EXIT_FAILED
     } else {
         EXIT_OK
@@ -1180,4 +1270,36 @@ fn diff_command(
     } else {
         EXIT_OK
     })
+}
+
+fn fuzz_command(
+    cli: &Cli,
+    file: &std::path::Path,
+    limit: Option<usize>,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    use reachlab::invariants::fuzz::{FuzzOptions, FuzzTarget, fuzz};
+    let target = match FuzzTarget::load(file) {
+        Ok(target) => target,
+        Err(report) => return print_invalid(&report, cli.format, out, palette),
+    };
+    let config = SimConfig {
+        seed: cli.seed,
+        ..SimConfig::default()
+    };
+    let options = FuzzOptions {
+        limit,
+        seed: cli.seed,
+    };
+    let report = fuzz(&target, &options, &config);
+    match cli.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report.json()).unwrap_or_default()
+        )?,
+        _ => out.write_all(report.text(palette).as_bytes())?,
+    }
+    Ok(EXIT_OK)
 }

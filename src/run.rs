@@ -146,6 +146,17 @@ pub struct ProbeResult {
 
 /// Simulates a probe, renders the tool's output, and explains a failure with verified fixes.
 pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> ProbeResult {
+    run_request_with(net, request, config, true)
+}
+
+/// [`run_request`], searching for verified fixes only when `fixes` (the search simulates the
+/// network again for every candidate; tools that check many variants of a network skip it).
+pub fn run_request_with(
+    net: &Network,
+    request: ProbeRequest,
+    config: &SimConfig,
+    fixes: bool,
+) -> ProbeResult {
     let kind = probe_kind(&request.probe, request.count, request.wait);
     let run = run_probe(net, request.from, request.dst, &kind, config);
     let http = match &request.probe {
@@ -162,15 +173,16 @@ pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> 
         Probe::Udp { port } => render::udp_output(&run, &request.written, *port),
     };
     let mut why = why(net, &run);
+    let search = fixes;
     let mut fixes = match &why {
-        Some(_) => find_fixes(
+        Some(_) if search => find_fixes(
             net,
             &run,
             wanted_service(&request.probe).as_ref(),
             config,
             2,
         ),
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     // The connection worked but the service could not do its job: explain the backend.
     if why.is_none()
@@ -201,7 +213,9 @@ pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> 
                 .map(|l| format!("  {l}")),
         );
         why = Some(Why { lines, origin });
-        fixes = find_fixes(net, failure, None, config, 2);
+        if search {
+            fixes = find_fixes(net, failure, None, config, 2);
+        }
     }
     ProbeResult {
         request,
@@ -336,11 +350,18 @@ pub struct CheckRow {
 pub fn check(net: &Network, config: &SimConfig) -> Vec<CheckRow> {
     net.expectations
         .iter()
-        .map(|e| check_one(net, e, config))
+        .map(|e| check_expectation(net, e, config, true))
         .collect()
 }
 
-fn check_one(net: &Network, e: &Expectation, config: &SimConfig) -> CheckRow {
+/// Runs one `expect:` entry; with `fixes: false` a failure is explained without the search for
+/// verified fixes (see [`run_request_with`]).
+pub fn check_expectation(
+    net: &Network,
+    e: &Expectation,
+    config: &SimConfig,
+    fixes: bool,
+) -> CheckRow {
     let request = ProbeRequest {
         from: e.from,
         written: e.target.written.clone(),
@@ -350,7 +371,7 @@ fn check_one(net: &Network, e: &Expectation, config: &SimConfig) -> CheckRow {
         count: if e.max_rtt.is_some() { 2 } else { 1 },
         wait: None,
     };
-    let result = run_request(net, request, config);
+    let result = run_request_with(net, request, config, fixes);
     let predicted = result.run.outcome;
     let mut ok = predicted == e.outcome;
     let mut detail = Vec::new();

@@ -1,7 +1,10 @@
 //! proptest strategies over topologies, for property tests of your own (and the emulator's
 //! differential test): [`internet`] generates small "Internet with sites" networks that mix
 //! routers, subnets, default routes, masquerading, port forwarding, 1:1 (floating-IP-like)
-//! NAT, stateful filters and Docker-like bridges, each with a handful of probes worth asking.
+//! NAT, stateful filters and Docker-like bridges, each with a handful of probes worth asking;
+//! [`mutations`] draws single mutations of a file of yours (a route, a NAT rule, a listener or
+//! an address forgotten, a filter rule flipped, forwarding off), for properties that must survive
+//! any one mistake (the README has an example).
 //!
 //! ```
 //! use proptest::prelude::*;
@@ -24,6 +27,7 @@ use std::fmt::Write as _;
 
 use proptest::prelude::*;
 
+use crate::invariants::fuzz::{FuzzTarget, Mutant};
 use crate::model::{Network, Port, Probe};
 use crate::run::{self, ProbeRequest};
 
@@ -165,6 +169,19 @@ pub fn internet() -> impl Strategy<Value = GeneratedLab> {
             servers,
             picks,
         })
+}
+
+/// One mutation of `target` at a time, drawn from all of [`FuzzTarget::mutants`] (shrinking
+/// towards the first lines of the file); [`FuzzTarget::apply`] gives the mutated network, or the
+/// errors that make the mutated file invalid. A file with nothing to mutate rejects every case.
+pub fn mutations(target: &FuzzTarget) -> BoxedStrategy<Mutant> {
+    let all = target.mutants();
+    if all.is_empty() {
+        return Just(())
+            .prop_filter_map("the file has nothing to mutate", |()| None::<Mutant>)
+            .boxed();
+    }
+    prop::sample::select(all).boxed()
 }
 
 /// The ISP router's address on the Internet segment (203.0.113.0/24, a documentation range).

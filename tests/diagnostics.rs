@@ -219,6 +219,32 @@ fn diagnostics_point_at_the_offending_text() {
                 (BadValue, "dnat: |10.0.0.9", 0),
             ],
         ),
+        (
+            "invariants",
+            &[
+                (UnknownReference, "wbe2", 0),
+                (UnknownReference, "\"cache*\"", 0),
+                (DuplicateName, "db: [web1]", 0),
+                (UnknownReference, "bakc", 0),
+                (BadValue, "everyone]", 0),
+                (BadValue, "[|front]", 0),
+                (BadValue, "icmp", 0),
+                (BadValue, "probe: |tcp", 0),
+                (BadValue, "probes: [|ping]", 0),
+                (BadValue, "reachable: { from: front, to: 10.0.0.9", 0),
+                (MissingKey, "note: forgot", 0),
+                (BadValue, "no-private-source-beyond: everyone", 0),
+            ],
+        ),
+        (
+            "invariants-keys",
+            &[
+                (WrongType, "pair: |a", 0),
+                (UnknownKey, "reachabel", 0),
+                (MissingKey, "{ from: a, too", 0),
+                (UnknownKey, "too", 0),
+            ],
+        ),
     ];
     let tested: Vec<&str> = cases.iter().map(|(name, _)| *name).collect();
     for file in broken_files() {

@@ -416,7 +416,11 @@ fn netem(net: &Network, layout: &Layout) -> Vec<String> {
             Ok(o) => warnings.push(format!(
                 "segment `{}`: latency and loss not emulated (tc netem: {})",
                 segment.name,
-                String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or("").trim()
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
             )),
             Err(e) => warnings.push(format!(
                 "segment `{}`: latency and loss not emulated (tc: {e})",

@@ -1,5 +1,5 @@
 //! The core network model every topology lowers into: nodes with interfaces on L2 segments,
-//! routing tables, listeners and expected probe outcomes.
+//! routing tables, listeners, expected probe outcomes and invariants.
 //!
 //! The model is small on purpose. Platform sections (VirtualBox, Docker, OpenStack, Kubernetes)
 //! lower into these same elements, and each element keeps its [`Origin`] so that explanations
@@ -9,6 +9,7 @@
 mod address;
 mod expectation;
 mod ids;
+mod invariant;
 mod listener;
 mod netfilter;
 mod network;
@@ -18,6 +19,7 @@ pub use crate::topology::Origin;
 pub use address::{MacAddr, Port};
 pub use expectation::{Expectation, Outcome, Probe, Target};
 pub use ids::{IfaceId, NodeId, SegmentId};
+pub use invariant::{Invariant, InvariantKind, NodeSet, Reach};
 pub use listener::{Listener, Proto, Service};
 pub use netfilter::{
     Chain, ChainName, Decider, FilterRule, L4, Match, NatAction, NatHook, NatRule, Netfilter,

@@ -6,7 +6,8 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 
 use super::{
-    Expectation, IfaceId, Listener, MacAddr, Netfilter, NodeId, Origin, RoutingTable, SegmentId,
+    Expectation, IfaceId, Invariant, Listener, MacAddr, Netfilter, NodeId, Origin, RoutingTable,
+    SegmentId,
 };
 
 /// How a node's operating system behaves where systems differ.
@@ -94,6 +95,8 @@ pub struct Network {
     pub nodes: Vec<Node>,
     pub interfaces: Vec<Interface>,
     pub expectations: Vec<Expectation>,
+    /// The `invariants:` entries, in file order.
+    pub invariants: Vec<Invariant>,
 }
 
 impl Network {

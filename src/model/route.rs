@@ -88,10 +88,33 @@ impl RoutingTable {
     /// The route the kernel would choose for `dst`: the longest matching prefix, and among
     /// routes to that prefix the lowest metric.
     pub fn lookup(&self, dst: Ipv4Addr) -> Option<&Route> {
-        self.routes
-            .iter()
-            .filter(|r| r.dst.contains(&dst))
-            .min_by_key(|r| (std::cmp::Reverse(r.dst.prefix_len()), r.metric))
+        self.lookup_indexed(dst).map(|(_, route)| route)
+    }
+
+    /// [`RoutingTable::lookup`] with the route's position in [`RoutingTable::routes`]: one pass,
+    /// no address parsing (the first of the longest matching prefixes with the lowest metric).
+    pub fn lookup_indexed(&self, dst: Ipv4Addr) -> Option<(usize, &Route)> {
+        let ip = u32::from(dst);
+        let mut best: Option<(usize, &Route)> = None;
+        for (index, route) in self.routes.iter().enumerate() {
+            let len = route.dst.prefix_len();
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            if ip & mask != u32::from(route.dst.network()) {
+                continue;
+            }
+            let better = best.is_none_or(|(_, b)| {
+                (len, std::cmp::Reverse(route.metric))
+                    > (b.dst.prefix_len(), std::cmp::Reverse(b.metric))
+            });
+            if better {
+                best = Some((index, route));
+            }
+        }
+        best
     }
 }
 

@@ -15,9 +15,6 @@
 //! - ICMP errors take the source address the route back to the sender prefers, are never sent
 //!   about ICMP errors, and are not sent when no route leads back.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use rustc_hash::FxHashMap as HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -29,6 +26,7 @@ use super::conntrack::{Conntrack, Dir, Tuple, set_dst, set_inner, set_src};
 use super::packet::{
     Arp, ArpOp, BROADCAST, Frame, FramePayload, IcmpError, Ipv4Packet, TcpFlags, Transport,
 };
+use super::queue::EventQueue;
 use super::time::SimTime;
 use super::trace::{DropReason, Step, StepKind};
 use crate::model::{
@@ -146,7 +144,7 @@ pub struct Sim<'n> {
     now: SimTime,
     seq: u64,
     events: u64,
-    queue: BinaryHeap<Reverse<Event>>,
+    queue: EventQueue<Event>,
     rng: ChaCha8Rng,
     /// The bridges' forwarding databases: (segment, MAC) → port learnt. One map for all
     /// segments, filled as frames flow, so a run costs nothing for the parts it never touches.
@@ -172,7 +170,7 @@ impl<'n> Sim<'n> {
             now: SimTime::ZERO,
             seq: 0,
             events: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             fdb: HashMap::default(),
             neigh: HashMap::default(),
             redirects: HashMap::default(),
@@ -224,11 +222,16 @@ impl<'n> Sim<'n> {
 
     fn schedule(&mut self, at: SimTime, kind: EventKind) {
         self.seq += 1;
-        self.queue.push(Reverse(Event {
+        let event = Event {
             at,
             seq: self.seq,
             kind,
-        }));
+        };
+        // Timers lie far ahead; frames mostly come in time order (see `queue.rs`).
+        match kind {
+            EventKind::ArpTimer { .. } | EventKind::Wake => self.queue.push_far(event),
+            EventKind::Arrive { .. } | EventKind::Loopback { .. } => self.queue.push(event),
+        }
     }
 
     /// Wakes the client at `at` (so `run_until` returns then).
@@ -241,7 +244,7 @@ impl<'n> Sim<'n> {
     /// horizon or budget reached).
     pub fn run_until(&mut self, until: SimTime) -> bool {
         let horizon = SimTime::from_duration(self.config.horizon);
-        while let Some(Reverse(event)) = self.queue.peek().copied() {
+        while let Some(event) = self.queue.peek() {
             if event.at > until {
                 self.now = until;
                 return true;
@@ -327,13 +330,7 @@ impl<'n> Sim<'n> {
     }
 
     fn lookup(&self, node: NodeId, dst: Ipv4Addr) -> Option<(usize, &'n Route)> {
-        let routes = self.net.node(node).routes.routes();
-        let route = self.net.node(node).routes.lookup(dst)?;
-        let index = routes
-            .iter()
-            .position(|r| std::ptr::eq(r, route))
-            .unwrap_or(0);
-        Some((index, route))
+        self.net.node(node).routes.lookup_indexed(dst)
     }
 
     /// Sends a packet the node's kernel generates (replies, errors). Silently dropped without a

@@ -3,12 +3,15 @@
 
 mod conntrack;
 mod engine;
+mod fast;
 mod packet;
 mod probe;
+mod queue;
 mod time;
 mod trace;
 
 pub use engine::{Received, SendError, Sim, SimConfig, Stopped};
+pub use fast::{FastPath, FastProbe, Neighbours};
 pub use packet::{
     Arp, ArpOp, Frame, FramePayload, IcmpError, Inner, InnerFlow, Ipv4Packet, TcpFlags, Transport,
 };

@@ -17,7 +17,7 @@ use crate::model::{Network, NodeId, Outcome, Port};
 /// First port of the client's ephemeral range (Linux `ip_local_port_range` starts at 32768).
 pub const EPHEMERAL_PORT: u16 = 32768;
 /// The ICMP identifier probes use.
-const ECHO_ID: u16 = 0x524c; // "RL"
+pub(crate) const ECHO_ID: u16 = 0x524c; // "RL"
 
 /// What to probe.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,6 +31,14 @@ pub struct TopologyFile {
     /// Probes and the outcome each is expected to have (checked by `reachlab check`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<ExpectSpec>,
+    /// Named sets of nodes for `invariants:`: `tenant-a: [web-a, "db-a*"]` (node names, or
+    /// patterns where `*` matches any run of characters and `?` one character).
+    #[serde(default, skip_serializing_if = "GroupsSpec::is_empty")]
+    pub groups: GroupsSpec,
+    /// Properties that must hold over every flow they cover (checked by `reachlab check`):
+    /// `isolated`, `reachable`, `no-private-source-beyond`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invariants: Vec<Located<InvariantSpec>>,
     /// VirtualBox VMs on host nodes, with their adapters (NAT, NAT network, host-only,
     /// bridged, internal) and port forwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -421,4 +429,126 @@ pub enum OutcomeName {
     Filtered,
     /// The TTL ran out on the way: "Time to live exceeded".
     TtlExceeded,
+}
+
+/// The `groups:` map: each group's name and the nodes it holds, in the order written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupsSpec(pub Vec<GroupSpec>);
+
+/// One entry of `groups:`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupSpec {
+    /// The group's name, used in place of a node name in `invariants:`.
+    pub name: Located<String>,
+    /// Node names and `*`/`?` patterns over node names.
+    pub members: Vec<Located<String>>,
+}
+
+impl GroupsSpec {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for GroupsSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for group in &self.0 {
+            map.serialize_entry(&group.name, &group.members)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for GroupsSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct GroupsVisitor;
+        impl<'de> serde::de::Visitor<'de> for GroupsVisitor {
+            type Value = GroupsSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of group names to lists of nodes")
+            }
+            fn visit_unit<E>(self) -> Result<GroupsSpec, E> {
+                Ok(GroupsSpec::default())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<GroupsSpec, A::Error> {
+                let mut groups = Vec::new();
+                while let Some(name) = map.next_key::<Located<String>>()? {
+                    let members = map.next_value::<Vec<Located<String>>>()?;
+                    groups.push(GroupSpec { name, members });
+                }
+                Ok(GroupsSpec(groups))
+            }
+        }
+        deserializer.deserialize_map(GroupsVisitor)
+    }
+}
+
+impl JsonSchema for GroupsSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GroupsSpec".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Named sets of nodes: each key a group name (used in `invariants:` in place of a node name), each value a list of node names and `*`/`?` patterns.",
+            "type": "object",
+            "propertyNames": { "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" },
+            "additionalProperties": {
+                "type": "array",
+                "items": { "type": "string" }
+            }
+        })
+    }
+}
+
+/// A property checked over every flow it covers. Exactly one of `isolated`, `reachable` and
+/// `no-private-source-beyond` says which; a group or node name stands for its nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct InvariantSpec {
+    /// Two or more groups or nodes that must not reach each other: no probe from a node of one
+    /// is delivered to a node of another, at any of its addresses, in either direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolated: Option<Vec<Located<String>>>,
+    /// For `isolated`: the probes to try (`ping`, `ssh[:PORT]`, `curl[:PORT]`, `tcp:PORT`,
+    /// `udp:PORT`). Default: ping, and TCP and UDP to every port a listener or a DNAT rule of the
+    /// topology names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<Vec<Located<String>>>,
+    /// Every node of `from` gets a reply from every node of `to` (or from the address `to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<ReachableSpec>,
+    /// A node (or group) that no packet with a private (RFC 1918) source address ever leaves
+    /// through an interface whose addresses are all public, over every probe between nodes.
+    #[serde(
+        default,
+        rename = "no-private-source-beyond",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub no_private_source_beyond: Option<Located<String>>,
+    /// Why the property matters, printed when it does not hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `reachable: { from: A, to: B, probe: ssh }`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ReachableSpec {
+    /// The group or node every probe starts from.
+    pub from: Located<String>,
+    /// A group or node (each probed at its first address), an IPv4 address or a DNS name.
+    pub to: Located<String>,
+    /// `ping` (default), `ssh[:PORT]`, `curl[:PORT]` (the HTTP connection), `tcp:PORT` or
+    /// `udp:PORT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^(ping|ssh(:[0-9]+)?|curl(:[0-9]+)?|http(:[0-9]+)?|tcp:[0-9]+|udp:[0-9]+)$"
+    ))]
+    pub probe: Option<Located<String>>,
 }

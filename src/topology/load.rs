@@ -31,6 +31,11 @@ pub fn load_str(name: &str, text: &str) -> Result<Loaded, Box<FileReport>> {
 
 /// Reads and loads one file.
 pub fn load_path(path: &Path) -> Result<Loaded, Box<FileReport>> {
+    read_source(path).and_then(load_source)
+}
+
+/// Reads a file's text, refusing what is too large or not UTF-8 as [`load_path`] does.
+fn read_source(path: &Path) -> Result<SourceFile, Box<FileReport>> {
     let name = path.display().to_string();
     match std::fs::metadata(path) {
         Ok(meta) if meta.len() > MAX_FILE_BYTES as u64 => {
@@ -47,7 +52,7 @@ pub fn load_path(path: &Path) -> Result<Loaded, Box<FileReport>> {
     }
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => load_source(SourceFile::new(name, text)),
+            Ok(text) => Ok(SourceFile::new(name, text)),
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
@@ -79,6 +84,80 @@ fn io_report(name: &str, message: String) -> Box<FileReport> {
 
 /// Loads an already-read file.
 pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
+    load_expanded(source).map(|expanded| expanded.loaded)
+}
+
+/// A topology that loaded, with its file as the lowering saw it: platform sections expanded
+/// into ordinary segments, nodes and rules (each keeping the position of the text it came
+/// from). Tools that change a file and check it again (`reachlab fuzz`) change this copy and
+/// [lower](Expanded::lower) it.
+#[derive(Debug, Clone)]
+pub struct Expanded {
+    pub loaded: Loaded,
+    pub file: TopologyFile,
+    /// The YAML as written, for positions the typed file does not keep.
+    tree: Located<Tree>,
+}
+
+impl Expanded {
+    /// Validates and lowers a changed copy of [`Expanded::file`] (platform sections are not
+    /// expanded again); the errors when it does not validate.
+    pub fn lower(&self, file: &TopologyFile) -> Result<Network, Vec<Diagnostic>> {
+        let source = &self.loaded.report.source;
+        let (network, diagnostics) = lower(file, source.name(), &stem_of(source.name()));
+        let errors: Vec<Diagnostic> = diagnostics
+            .into_iter()
+            .filter(Diagnostic::is_error)
+            .collect();
+        if errors.is_empty() {
+            Ok(network)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Where the value of `key` of the node called `node` is written, when the node is one of
+    /// the file's own `nodes:` (not made by a platform section) and has the key.
+    pub fn node_key_span(&self, node: &str, key: &str) -> Option<Span> {
+        let Tree::Map(top) = &self.tree.value else {
+            return None;
+        };
+        let (_, nodes) = top.iter().find(|(k, _)| k.value.0 == "nodes")?;
+        let Tree::Seq(nodes) = &nodes.value else {
+            return None;
+        };
+        nodes.iter().find_map(|item| {
+            let Tree::Map(entries) = &item.value else {
+                return None;
+            };
+            let named = entries
+                .iter()
+                .any(|(k, v)| k.value.0 == "name" && v.value == Tree::Str(node.to_owned()));
+            if !named {
+                return None;
+            }
+            entries
+                .iter()
+                .find(|(k, _)| k.value.0 == key)
+                .map(|(_, v)| v.span)
+        })
+    }
+}
+
+/// The file name without its directory and extension, the default topology name.
+fn stem_of(name: &str) -> String {
+    Path::new(name)
+        .file_stem()
+        .map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned())
+}
+
+/// Reads and loads one file, keeping its expanded form (see [`Expanded`]).
+pub fn load_path_expanded(path: &Path) -> Result<Expanded, Box<FileReport>> {
+    read_source(path).and_then(load_expanded)
+}
+
+/// Loads an already-read file, keeping its expanded form (see [`Expanded`]).
+pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
     let fail = |source: SourceFile, diagnostics: Vec<Diagnostic>| {
         let mut report = FileReport {
             source,
@@ -143,10 +222,7 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
             return fail(source, diagnostics);
         }
     };
-    let stem = Path::new(source.name()).file_stem().map_or_else(
-        || source.name().to_owned(),
-        |s| s.to_string_lossy().into_owned(),
-    );
+    let stem = stem_of(source.name());
     let base = Path::new(source.name()).parent().unwrap_or(Path::new("."));
     let mut semantic = crate::platform::expand(&mut file, base);
     let (network, lowered) = lower(&file, source.name(), &stem);
@@ -169,7 +245,11 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
         diagnostics,
     };
     report.sort();
-    Ok(Loaded { network, report })
+    Ok(Expanded {
+        loaded: Loaded { network, report },
+        file,
+        tree,
+    })
 }
 
 /// Parser limits that grow with the text: a large generated topology is fine, while alias

@@ -59,6 +59,7 @@ pub(crate) fn lower(
     for spec in &file.expect {
         cx.expectation(spec);
     }
+    cx.invariants(file);
     (cx.net, cx.diagnostics)
 }
 
@@ -94,8 +95,8 @@ impl Lowering {
         );
     }
 
-    /// Node and segment names: letters, digits, `_`, `-`, `.`, starting with a letter or digit.
-    fn check_name(&mut self, name: &Located<String>, what: &str) -> bool {
+    /// Node, segment and group names: letters, digits, `_`, `-`, `.`, starting with a letter or digit.
+    pub(super) fn check_name(&mut self, name: &Located<String>, what: &str) -> bool {
         let text = name.value.as_str();
         let ok = !text.is_empty()
             && text.len() <= 64

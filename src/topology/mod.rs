@@ -6,6 +6,7 @@ mod diagnostic;
 pub mod file;
 mod load;
 mod lower;
+mod lower_invariants;
 mod lower_netfilter;
 mod schema;
 mod source;
@@ -14,7 +15,10 @@ pub mod units;
 mod write;
 
 pub use diagnostic::{Code, Diagnostic, DiagnosticJson, FileReport, Severity};
-pub use load::{Loaded, MAX_FILE_BYTES, collect_topology_files, load_path, load_source, load_str};
+pub use load::{
+    Expanded, Loaded, MAX_FILE_BYTES, collect_topology_files, load_expanded, load_path,
+    load_path_expanded, load_source, load_str,
+};
 pub use schema::{schema, schema_json};
 pub use source::{Located, Origin, SourceFile, Span};
 pub use write::{to_file, to_yaml};

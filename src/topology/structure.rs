@@ -187,6 +187,9 @@ fn noun(def: &str) -> &'static str {
         "ListenSpec" => "a listener",
         "HttpSpec" => "an http answer",
         "ExpectSpec" => "an expectation",
+        "InvariantSpec" => "an invariant",
+        "ReachableSpec" => "a `reachable` invariant",
+        "GroupsSpec" => "the groups",
         _ => "this map",
     }
 }
@@ -415,12 +418,18 @@ impl<'s> Checker<'s> {
     ) {
         let properties = schema.get("properties").and_then(Value::as_object);
         let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        // A map of names to values (`groups:`): every value is checked against one schema.
+        let values = schema.get("additionalProperties").filter(|v| v.is_object());
         let what = describe_map(def, entries);
         for (key, value) in entries {
             match properties.and_then(|p| p.get(&key.value.0)) {
                 Some(sub) => self.check(value, sub, def),
                 None if closed => self.unknown_key(key, properties, def, &what),
-                None => {}
+                None => {
+                    if let Some(values) = values {
+                        self.check(value, values, def);
+                    }
+                }
             }
         }
         if let Some(required) = schema.get("required").and_then(Value::as_array) {

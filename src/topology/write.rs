@@ -2,14 +2,15 @@
 //! Used by generators and by the round-trip property tests (write → read gives the same model).
 
 use super::file::{
-    ActionName, ChainSpec, ExpectSpec, FirewallSpec, HttpSpec, InterfaceSpec, ListenSpec,
-    NatChainName, NodeSpec, OsName, OutcomeName, PolicyName, ProtoName, RejectName, RouteSpec,
-    RuleProto, RuleSpec, SegmentSpec, StateName, TopologyFile,
+    ActionName, ChainSpec, ExpectSpec, FirewallSpec, GroupSpec, GroupsSpec, HttpSpec,
+    InterfaceSpec, InvariantSpec, ListenSpec, NatChainName, NodeSpec, OsName, OutcomeName,
+    PolicyName, ProtoName, ReachableSpec, RejectName, RouteSpec, RuleProto, RuleSpec, SegmentSpec,
+    StateName, TopologyFile,
 };
 use super::source::Located;
 use crate::model::{
-    Chain, L4, Match, NatAction, NatHook, Network, OsProfile, Outcome, Probe, Proto, RejectWith,
-    RouteKind, Service, States, Verdict,
+    Chain, InvariantKind, L4, Match, NatAction, NatHook, Network, NodeSet, OsProfile, Outcome,
+    Probe, Proto, Reach, RejectWith, RouteKind, Service, States, Verdict,
 };
 
 /// The file that describes `net` (connected routes are left out: they follow from the addresses).
@@ -171,14 +172,73 @@ pub fn to_file(net: &Network) -> TopologyFile {
             spec
         })
         .collect();
+    let (groups, invariants) = invariants(net);
     TopologyFile {
         name: Some(net.name.clone()),
         description: net.description.clone(),
         segments,
         nodes,
         expect,
+        groups,
+        invariants,
         ..TopologyFile::default()
     }
+}
+
+/// The invariants, and the groups they name (each listing its nodes by name; groups no
+/// invariant names are not in the model).
+fn invariants(net: &Network) -> (GroupsSpec, Vec<Located<InvariantSpec>>) {
+    let mut groups: Vec<GroupSpec> = Vec::new();
+    let mut name = |set: &NodeSet| {
+        if set.is_group && !groups.iter().any(|g| g.name.value == set.name) {
+            groups.push(GroupSpec {
+                name: set.name.clone().into(),
+                members: set
+                    .nodes
+                    .iter()
+                    .map(|&n| Located::new(net.node(n).name.clone()))
+                    .collect(),
+            });
+        }
+        Located::new(set.name.clone())
+    };
+    let invariants = net
+        .invariants
+        .iter()
+        .map(|inv| {
+            let spec = match &inv.kind {
+                InvariantKind::Isolated { sets, probes } => InvariantSpec {
+                    isolated: Some(sets.iter().map(&mut name).collect()),
+                    probes: (!probes.is_empty())
+                        .then(|| probes.iter().map(|p| p.to_string().into()).collect()),
+                    ..InvariantSpec::default()
+                },
+                InvariantKind::Reachable { from, to, probe } => {
+                    let to = match to {
+                        Reach::Nodes(set) => name(set),
+                        Reach::Address { written, .. } => Located::new(written.clone()),
+                    };
+                    InvariantSpec {
+                        reachable: Some(ReachableSpec {
+                            from: name(from),
+                            to,
+                            probe: Some(probe.to_string().into()),
+                        }),
+                        ..InvariantSpec::default()
+                    }
+                }
+                InvariantKind::NoPrivateSourceBeyond { border } => InvariantSpec {
+                    no_private_source_beyond: Some(name(border)),
+                    ..InvariantSpec::default()
+                },
+            };
+            Located::new(InvariantSpec {
+                note: inv.note.clone(),
+                ..spec
+            })
+        })
+        .collect();
+    (GroupsSpec(groups), invariants)
 }
 
 fn match_spec(net: &Network, m: &Match) -> RuleSpec {
