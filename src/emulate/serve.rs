@@ -198,7 +198,7 @@ fn answer(mut conn: TcpStream, service: &Service) {
             };
             let head = format!(
                 "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                reason(status),
+                crate::model::http_reason(status),
                 body.len()
             );
             let _ = conn.write_all(head.as_bytes());
@@ -236,26 +236,5 @@ fn serve_udp(socket: &UdpSocket, stop: &AtomicBool) {
         if let Ok((n, peer)) = socket.recv_from(&mut buf) {
             let _ = socket.send_to(&buf[..n], peer);
         }
-    }
-}
-
-/// The reason phrase of a status code (RFC 9110), as servers send it.
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
     }
 }

@@ -56,3 +56,24 @@ impl Listener {
         self.proto == proto && self.port == port && self.bind.is_none_or(|b| b == dst)
     }
 }
+
+/// The reason phrase of an HTTP status code (RFC 9110), as servers send it; empty when unknown.
+pub fn http_reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}

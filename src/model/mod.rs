@@ -20,7 +20,7 @@ pub use address::{MacAddr, Port};
 pub use expectation::{Expectation, Outcome, Probe, Target};
 pub use ids::{IfaceId, NodeId, SegmentId};
 pub use invariant::{Invariant, InvariantKind, NodeSet, Reach};
-pub use listener::{Listener, Proto, Service};
+pub use listener::{Listener, Proto, Service, http_reason};
 pub use netfilter::{
     Chain, ChainName, Decider, FilterRule, L4, Match, NatAction, NatHook, NatRule, Netfilter,
     PacketFacts, PlatformFix, RejectWith, States, Verdict,

@@ -607,7 +607,7 @@ fn conversation(
                 let response = format!(
                     "HTTP/1.1 {} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{}",
                     answer.status,
-                    reason_phrase(answer.status),
+                    crate::model::http_reason(answer.status),
                     answer.body.len(),
                     answer.body
                 );
@@ -664,26 +664,6 @@ fn conversation(
         arrived = at;
     }
     out
-}
-
-/// The reason phrase of common HTTP status codes.
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "",
-    }
 }
 
 // ---------------------------------------------------------------------------- encoding
