@@ -144,6 +144,24 @@ impl Network {
             .find_map(Interface::primary_address)
     }
 
+    /// The source address Linux picks for a packet sent along `route` (inet_select_addr): the
+    /// route's preferred source, else an address of the device in the next hop's subnet, else
+    /// the device's first address, else the node's first address.
+    pub fn source_for(&self, route: &super::Route, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if let super::RouteKind::Connected { src } = route.kind {
+            return Some(src);
+        }
+        let hop = route.gateway.unwrap_or(dst);
+        let iface = self.interface(route.dev);
+        iface
+            .addresses
+            .iter()
+            .find(|a| a.contains(&hop))
+            .or_else(|| iface.addresses.first())
+            .map(|a| a.addr())
+            .or_else(|| self.node_address(self.node(iface.node)))
+    }
+
     /// Resolves what a user typed as a probe target: an address, a node name or a DNS name.
     pub fn resolve(&self, written: &str) -> Option<Ipv4Addr> {
         if let Ok(addr) = written.parse::<Ipv4Addr>() {

@@ -31,7 +31,7 @@ use super::time::SimTime;
 use super::trace::{DropReason, Step, StepKind};
 use crate::model::{
     ChainName, IfaceId, L4, MacAddr, NatAction, NatHook, Netfilter, Network, NodeId, PacketFacts,
-    Port, Proto, RejectWith, Route, RouteKind, SegmentId, States, Verdict,
+    Port, Proto, RejectWith, Route, SegmentId, States, Verdict,
 };
 
 /// Knobs of a run. The defaults are Linux's where Linux has one.
@@ -300,18 +300,7 @@ impl<'n> Sim<'n> {
     /// route's preferred source, else an address of the device in the next hop's subnet, else
     /// the device's first address.
     pub fn source_for(&self, route: &Route, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        if let RouteKind::Connected { src } = route.kind {
-            return Some(src);
-        }
-        let hop = route.gateway.unwrap_or(dst);
-        let iface = self.net.interface(route.dev);
-        iface
-            .addresses
-            .iter()
-            .find(|a| a.contains(&hop))
-            .or_else(|| iface.addresses.first())
-            .map(|a| a.addr())
-            .or_else(|| self.net.node_address(self.net.node(iface.node)))
+        self.net.source_for(route, dst)
     }
 
     /// Sends a packet the client originates. Fails at once when the node has no route, as

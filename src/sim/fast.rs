@@ -32,7 +32,7 @@ use super::probe::{
     ECHO_ID, EPHEMERAL_PORT, EchoReply, ErrorReport, Observed, ProbeKind, outcome_of, run_probe,
 };
 use super::time::SimTime;
-use crate::model::{Network, NodeId, Outcome, Port, Proto, Route, RouteKind};
+use crate::model::{Network, NodeId, Outcome, Port, Proto, Route};
 
 /// Routing tables with more entries than this are looked up by prefix length in a hash map;
 /// smaller ones are scanned (a scan of a few entries beats any hashing).
@@ -326,18 +326,7 @@ impl<'n> FastPath<'n> {
 
     /// The engine's `source_for` (inet_select_addr).
     fn source_for(&self, route: &Route, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        if let RouteKind::Connected { src } = route.kind {
-            return Some(src);
-        }
-        let hop = route.gateway.unwrap_or(dst);
-        let iface = self.net.interface(route.dev);
-        iface
-            .addresses
-            .iter()
-            .find(|a| a.contains(&hop))
-            .or_else(|| iface.addresses.first())
-            .map(|a| a.addr())
-            .or_else(|| self.net.node_address(self.net.node(iface.node)))
+        self.net.source_for(route, dst)
     }
 
     /// The engine's `source_address`: the address `node` sends from to reach `dst`.
