@@ -90,7 +90,7 @@ enum Command {
         from: String,
         to: String,
         /// Number of echo requests.
-        #[arg(short = 'c', default_value_t = 4)]
+        #[arg(short = 'c', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
         count: u16,
         /// Seconds to wait for a reply after the last request.
         #[arg(short = 'W')]

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::explain::{Fix, Why, find_fixes, why};
 use crate::model::{Expectation, Network, NodeId, Outcome, Port, Probe, Proto, Service};
 use crate::render::{self, Palette, ToolOutput};
-use crate::sim::{Observed, ProbeKind, ProbeRun, SimConfig, run_probe};
+use crate::sim::{Observed, ProbeKind, ProbeRun, SimConfig, Stopped, run_probe};
 
 impl Outcome {
     /// The name used in topology files (`reply`, `host-unreachable`, ...).
@@ -293,6 +293,19 @@ impl ProbeResult {
                 "{dim}({} exits with status {}){dim:#}\n",
                 self.request.probe.tool(),
                 self.output.exit_code
+            ));
+        }
+        if let Some(stopped) = self.run.stopped {
+            let warn = palette.warning();
+            let what = match stopped {
+                Stopped::Horizon => "simulated time reached the run's horizon",
+                Stopped::EventBudget => {
+                    "the run spent its event budget (a forwarding loop or a broadcast storm?)"
+                }
+            };
+            out.push_str(&format!(
+                "{warn}reachlab: the simulation stopped early: {what} before the probe finished; \
+                 packets after that point are missing from the output above{warn:#}\n"
             ));
         }
         if let Some(why) = &self.why {

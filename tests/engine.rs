@@ -187,3 +187,69 @@ fn tcp_retransmits_like_linux_before_timing_out() {
         "{out}"
     );
 }
+
+/// iputils sends one echo a second and waits for the last: `ping -c 1000` runs 1,009 s of
+/// simulated time, longer than the engine's default 300 s horizon. The run's horizon stretches
+/// to the probe's own duration, so a loss-free network answers every echo (it said "300
+/// received, 70% packet loss" before).
+#[test]
+fn a_ping_longer_than_the_horizon_is_simulated_to_its_end() {
+    let (code, out) = reachlab(&[
+        "ping",
+        "topologies/basics-two-subnets.yaml",
+        "pc1",
+        "pc2",
+        "-c",
+        "1000",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("1000 packets transmitted, 1000 received, 0% packet loss"),
+        "{}",
+        out.lines().rev().take(3).collect::<Vec<_>>().join("\n")
+    );
+    assert!(!out.contains("stopped early"), "{out}");
+}
+
+/// iputils 20221126 refuses `-c 0` ("ping: invalid argument: '0': out of range: 1 <= value <=
+/// …", exit 1, checked by hand); reachlab refuses it as a usage error instead of sending one.
+#[test]
+fn ping_count_zero_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_reachlab"))
+        .args(["ping", "topologies/basics-two-subnets.yaml", "pc1", "pc2", "-c", "0"])
+        .output()
+        .expect("reachlab runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'0'") && err.contains("-c"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+/// A run cut short says so in the text a person reads, not only in the JSON.
+#[test]
+fn a_run_cut_short_says_so_in_its_text() {
+    let net = chain_net(50);
+    let a = net.node_by_name("a").expect("a").id;
+    let b = net
+        .node_address(net.node_by_name("b").expect("b"))
+        .expect("b");
+    let config = SimConfig {
+        max_events: 20,
+        ..SimConfig::default()
+    };
+    let request = reachlab::run::ProbeRequest {
+        from: a,
+        written: b.to_string(),
+        dst: b,
+        probe: reachlab::model::Probe::Ping,
+        count: 1,
+        wait: None,
+    };
+    let result = reachlab::run::run_request(&net, request, &config);
+    assert_eq!(result.run.stopped, Some(Stopped::EventBudget));
+    let text = result.text(reachlab::render::Palette::new(false));
+    assert!(
+        text.contains("the simulation stopped early: the run spent its event budget"),
+        "{text}"
+    );
+}

@@ -35,6 +35,21 @@ pub enum ProbeKind {
 }
 
 impl ProbeKind {
+    /// The simulated time the tool itself runs at most: the last echo's send time plus its wait,
+    /// or the connect/answer timeout. A run's horizon is stretched to cover it (see
+    /// [`run_probe`]), so that `ping -c 1000` is never cut off by the default 300 s horizon.
+    pub fn duration(&self) -> Duration {
+        match self {
+            ProbeKind::Ping {
+                count,
+                interval,
+                wait,
+            } => interval.saturating_mul(u32::from(count.saturating_sub(1))) + *wait,
+            ProbeKind::Tcp { timeout, .. } => *timeout,
+            ProbeKind::Udp { wait, .. } => *wait,
+        }
+    }
+
     /// `ping` as iputils does it with `-c count` (it waits up to 10 s for the last reply).
     pub fn ping(count: u16) -> Self {
         ProbeKind::Ping {
@@ -137,7 +152,13 @@ pub fn run_probe(
     kind: &ProbeKind,
     config: &SimConfig,
 ) -> ProbeRun {
-    let mut sim = Sim::new(net, config.clone());
+    let mut config = config.clone();
+    // The horizon guards against runs that never settle; it must not cut a probe's own time
+    // short. One extra second lets the last events of the probe's deadline drain.
+    config.horizon = config
+        .horizon
+        .max(kind.duration().saturating_add(Duration::from_secs(1)));
+    let mut sim = Sim::new(net, config);
     sim.set_client(from);
     let src = sim.source_address(from, dst);
     let observed = match src {
