@@ -253,3 +253,28 @@ fn a_run_cut_short_says_so_in_its_text() {
         "{text}"
     );
 }
+
+/// `trace` and its JSON say why a packet died in words: a gateway that does not answer ARP was
+/// printed as `DROPPED: ArpFailed { iface: IfaceId(0), … }`.
+#[test]
+fn trace_names_drops_in_words_not_debug_text() {
+    let path = scratch(
+        "arp.yaml",
+        "segments: [{ name: lan }]\nnodes:\n  - name: a\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.1/24] }]\n    routes: [{ to: default, via: 10.0.0.254 }]\n  - name: b\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.2/24] }]\n    firewall: { input: { policy: drop } }\n",
+    );
+    let file = path.to_str().expect("utf-8 path");
+    let (_, text) = reachlab(&["trace", file, "a", "192.0.2.1"]);
+    assert!(
+        text.contains("DROPPED: no ARP answer for 10.0.0.254 on eth0"),
+        "{text}"
+    );
+    let (_, filtered) = reachlab(&["trace", file, "a", "10.0.0.2"]);
+    assert!(filtered.contains("DROP by "), "{filtered}");
+    let (_, json) = reachlab(&["--format", "json", "trace", file, "a", "192.0.2.1"]);
+    for out in [&text, &filtered, &json] {
+        assert!(
+            !out.contains("IfaceId") && !out.contains("ArpFailed") && !out.contains("Drop by"),
+            "{out}"
+        );
+    }
+}

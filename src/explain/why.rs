@@ -132,8 +132,11 @@ fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
     let Some(step) = first_drop else {
         return Some(Why {
             lines: vec![match run.stopped {
-                Some(stopped) => {
-                    format!("the simulation stopped early ({stopped:?}) before an answer came")
+                Some(crate::sim::Stopped::Horizon) => {
+                    "the simulation stopped early (simulated time reached its horizon) before an answer came".to_owned()
+                }
+                Some(crate::sim::Stopped::EventBudget) => {
+                    "the simulation stopped early (its event budget was spent: a forwarding loop or a broadcast storm?) before an answer came".to_owned()
                 }
                 None => format!("no answer came back from {dst}, and no node dropped the packets"),
             }],

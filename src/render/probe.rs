@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::Palette;
 use crate::explain::{Fix, Why};
 use crate::model::{Network, Port, Service};
-use crate::sim::{IcmpError, Observed, ProbeRun, StepKind};
+use crate::sim::{DropReason, IcmpError, Observed, ProbeRun, StepKind};
 
 /// What a tool prints and the exit code it ends with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,11 +364,15 @@ pub fn trace_table(net: &Network, run: &ProbeRun) -> String {
                 in_iface,
             } => (
                 in_iface.map_or("-".into(), name),
-                format!("{:?} by {}", verdict, filter_words(node, chain, decider)),
+                format!(
+                    "{} by {}",
+                    super::show::verdict(verdict),
+                    filter_words(node, chain, decider)
+                ),
             ),
             StepKind::Dropped { in_iface, reason } => (
                 format!("{} → ✗", in_iface.map_or("-".into(), name)),
-                format!("DROPPED: {reason:?}"),
+                format!("DROPPED: {}", drop_words(net, reason)),
             ),
         };
         rows.push([
@@ -412,9 +416,9 @@ pub fn trace_rows(net: &Network, run: &ProbeRun) -> Vec<serde_json::Value> {
                 StepKind::Refused => ("refused", None, None, None, None),
                 StepKind::Translated { before, .. } => ("translated", None, None, None, Some(format!("{} {} → {} {}", before.src, before.dst, step.packet.src, step.packet.dst))),
                 StepKind::Filtered { chain, decider, verdict, in_iface } => {
-                    ("filtered", iface(in_iface), None, None, Some(format!("{verdict:?} by {}", filter_words(net.node(step.node), chain, decider))))
+                    ("filtered", iface(in_iface), None, None, Some(format!("{} by {}", super::show::verdict(verdict), filter_words(net.node(step.node), chain, decider))))
                 }
-                StepKind::Dropped { in_iface, reason } => ("dropped", iface(in_iface), None, None, Some(format!("{reason:?}"))),
+                StepKind::Dropped { in_iface, reason } => ("dropped", iface(in_iface), None, None, Some(drop_words(net, reason))),
             };
             let node = net.node(step.node);
             serde_json::json!({
@@ -457,6 +461,35 @@ pub(crate) fn nat_rule_words(node: &crate::model::Node, index: usize) -> String 
 }
 
 /// "forward rule 3 of `gw`", "the policy of the input chain of `vm`", or the rule's comment.
+/// Why a packet was dropped, in words (never Rust debug text: `trace` and its JSON show this).
+pub(crate) fn drop_words(net: &Network, reason: DropReason) -> String {
+    match reason {
+        DropReason::NoRouteAtSender => "the sender has no route to the destination".into(),
+        DropReason::NoRoute => "no route to the destination".into(),
+        DropReason::ForwardingDisabled => {
+            "not addressed to this node, and it does not forward (forwarding: false)".into()
+        }
+        DropReason::TtlExpired => "the TTL ran out".into(),
+        DropReason::ArpFailed { iface, nexthop } => format!(
+            "no ARP answer for {nexthop} on {}",
+            net.interface(iface).name
+        ),
+        DropReason::NoRouteBack => "no route back to the sender for the answer".into(),
+        DropReason::Lost { segment } => {
+            let segment = net.segment(segment);
+            format!(
+                "lost on segment `{}` (loss {}%)",
+                segment.name,
+                segment.loss * 100.0
+            )
+        }
+        DropReason::MartianSource => {
+            "martian: it came from the wire with one of this node's own addresses as its source"
+                .into()
+        }
+    }
+}
+
 pub(crate) fn filter_words(
     node: &crate::model::Node,
     chain: crate::model::ChainName,

@@ -234,7 +234,7 @@ pub fn show_json(net: &Network, only: Option<crate::model::NodeId>) -> Value {
 
 /// A node's netfilter rules in `iptables -S` notation, each with its comment.
 pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String> {
-    use crate::model::{ChainName, NatAction, NatHook, RejectWith, Verdict};
+    use crate::model::{ChainName, NatAction, NatHook};
     let iface = |i: crate::model::IfaceId| net.interface(i).name.clone();
     let matches = |m: &crate::model::Match| {
         let mut parts = Vec::new();
@@ -313,20 +313,6 @@ pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String
             continue;
         }
         let upper = name.name().to_uppercase();
-        let verdict = |v: Verdict| match v {
-            Verdict::Accept => "ACCEPT".to_owned(),
-            Verdict::Drop => "DROP".to_owned(),
-            Verdict::Reject(with) => format!(
-                "REJECT --reject-with {}",
-                match with {
-                    RejectWith::PortUnreachable => "icmp-port-unreachable",
-                    RejectWith::HostUnreachable => "icmp-host-unreachable",
-                    RejectWith::NetUnreachable => "icmp-net-unreachable",
-                    RejectWith::AdminProhibited => "icmp-admin-prohibited",
-                    RejectWith::TcpReset => "tcp-reset",
-                }
-            ),
-        };
         out.push(format!("-P {upper} {}", verdict(chain.policy)));
         for rule in &chain.rules {
             let m = matches(&rule.matches);
@@ -339,4 +325,23 @@ pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String
         }
     }
     out
+}
+
+/// A filter verdict as iptables writes its target: `ACCEPT`, `DROP`, `REJECT --reject-with …`.
+pub(crate) fn verdict(v: crate::model::Verdict) -> String {
+    use crate::model::{RejectWith, Verdict};
+    match v {
+        Verdict::Accept => "ACCEPT".to_owned(),
+        Verdict::Drop => "DROP".to_owned(),
+        Verdict::Reject(with) => format!(
+            "REJECT --reject-with {}",
+            match with {
+                RejectWith::PortUnreachable => "icmp-port-unreachable",
+                RejectWith::HostUnreachable => "icmp-host-unreachable",
+                RejectWith::NetUnreachable => "icmp-net-unreachable",
+                RejectWith::AdminProhibited => "icmp-admin-prohibited",
+                RejectWith::TcpReset => "tcp-reset",
+            }
+        ),
+    }
 }
