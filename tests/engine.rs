@@ -278,3 +278,66 @@ fn trace_names_drops_in_words_not_debug_text() {
         );
     }
 }
+
+/// Two hosts and their gateway on `lan`; `a` reaches the Internet through `gw`.
+fn gateway_lan(loss: &str) -> reachlab::model::Network {
+    let text = format!(
+        "segments: [{{ name: lan, loss: {loss} }}, {{ name: wan }}]\nnodes:\n  - name: a\n    interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.1/24] }}]\n    routes: [{{ to: default, via: 10.0.0.254 }}]\n  - name: b\n    interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.2/24] }}]\n  - name: gw\n    forwarding: true\n    interfaces:\n      - {{ name: lan0, segment: lan, addresses: [10.0.0.254/24] }}\n      - {{ name: wan0, segment: wan, addresses: [192.0.2.254/24] }}\n  - name: web\n    interfaces: [{{ name: eth0, segment: wan, addresses: [192.0.2.80/24] }}]\n    routes: [{{ to: default, via: 192.0.2.254 }}]\n"
+    );
+    load_str("gw.yaml", &text).expect("valid").network
+}
+
+/// ARP that went unanswered because frames were lost is named as loss: `why:` said
+/// "10.0.0.254 exists, but not on segment `lan`" while `gw` has it on `lan`.
+#[test]
+fn arp_lost_on_a_lossy_segment_is_named_as_loss() {
+    let net = gateway_lan("90%");
+    let a = net.node_by_name("a").expect("a").id;
+    let web: std::net::Ipv4Addr = "192.0.2.80".parse().expect("ip");
+    let lost_arp = (1..200u64)
+        .map(|seed| {
+            let config = SimConfig {
+                seed,
+                ..SimConfig::default()
+            };
+            run_probe(&net, a, web, &ProbeKind::ping(1), &config)
+        })
+        .find(|run| run.outcome == Outcome::HostUnreachable)
+        .expect("some seed loses all three ARP exchanges");
+    let why = reachlab::explain::why(&net, &lost_arp).expect("a why");
+    let text = why.lines.join("\n");
+    assert!(
+        text.contains("`gw` has 10.0.0.254 on segment `lan`, but the requests or the answers were lost there (it loses 90% of frames)"),
+        "{text}"
+    );
+    assert!(!text.contains("not on segment"), "{text}");
+}
+
+/// With `lan` down (`check --failures`), the gateway's silence is explained by the failure,
+/// not by an address "not on segment `lan`"; with `gw` down, by `gw`.
+#[test]
+fn arp_silence_under_a_failure_names_what_is_down() {
+    use reachlab::invariants::failures::{Element, Failure, apply};
+    let net = gateway_lan("0%");
+    let a = net.node_by_name("a").expect("a").id;
+    let web: std::net::Ipv4Addr = "192.0.2.80".parse().expect("ip");
+    let lan = net.segments[0].id;
+    let gw = net.node_by_name("gw").expect("gw").id;
+    for (element, expected) in [
+        (
+            Element::Segment(lan),
+            "`gw` has 10.0.0.254 on segment `lan`, but `lan` is down",
+        ),
+        (
+            Element::Node(gw),
+            "`gw` has 10.0.0.254 on segment `lan`, but `gw` is down",
+        ),
+    ] {
+        let broken = apply(&net, &Failure(vec![element]));
+        let run = run_probe(&broken, a, web, &ProbeKind::ping(1), &SimConfig::default());
+        assert_eq!(run.outcome, Outcome::HostUnreachable);
+        let why = reachlab::explain::why(&broken, &run).expect("a why");
+        let text = why.lines.join("\n");
+        assert!(text.contains(expected), "{text}");
+    }
+}

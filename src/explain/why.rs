@@ -199,11 +199,7 @@ fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
             (
                 vec![
                     format!("node `{}` asked on segment `{}` (ARP, 3 times) who has {nexthop}, and nobody answered", node.name, segment.name),
-                    if owner_elsewhere(net, nexthop) {
-                        format!("{nexthop} exists, but not on segment `{}`", segment.name)
-                    } else {
-                        format!("no interface on segment `{}` has the address {nexthop}", segment.name)
-                    },
+                    arp_silence(net, segment, nexthop),
                 ],
                 origin.or_else(|| node_origin(step.node)),
             )
@@ -294,8 +290,55 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
     Why { lines, origin }
 }
 
-fn owner_elsewhere(net: &Network, addr: Ipv4Addr) -> bool {
-    net.node_by_address(addr).is_some()
+/// Why nobody answered ARP for `addr` on `segment`, from where its owner's interface is.
+fn arp_silence(net: &Network, segment: &crate::model::Segment, addr: Ipv4Addr) -> String {
+    let owner = net
+        .interfaces
+        .iter()
+        .find(|i| i.addresses.iter().any(|a| a.addr() == addr));
+    let Some(owner) = owner else {
+        return format!(
+            "no interface on segment `{}` has the address {addr}",
+            segment.name
+        );
+    };
+    let node = &net.node(owner.node).name;
+    let theirs = net.segment(owner.segment);
+    if theirs.id == segment.id {
+        if segment.loss > 0.0 {
+            format!(
+                "`{node}` has {addr} on segment `{}`, but the requests or the answers were lost \
+                 there (it loses {}% of frames)",
+                segment.name,
+                segment.loss * 100.0
+            )
+        } else {
+            format!(
+                "`{node}` has {addr} on segment `{}`, yet did not answer",
+                segment.name
+            )
+        }
+    } else if theirs.name == segment.name {
+        // Segment names are unique in a file: a second segment of the same name is a piece that
+        // failures unplugged an interface onto. The asker alone on its piece: the segment is
+        // down; the asker still with others: the owner's node was taken off it.
+        if segment.interfaces.len() <= 1 {
+            format!(
+                "`{node}` has {addr} on segment `{}`, but `{}` is down",
+                segment.name, segment.name
+            )
+        } else {
+            format!(
+                "`{node}` has {addr} on segment `{}`, but `{node}` is down",
+                segment.name
+            )
+        }
+    } else {
+        format!(
+            "{addr} belongs to `{node}` on segment `{}`, not on segment `{}`",
+            theirs.name, segment.name
+        )
+    }
 }
 
 /// `r1 → r2 → r1 → …` from the forwarding steps of the first packet.
