@@ -338,7 +338,7 @@ impl ProbeResult {
             "tool_exit_code": self.output.exit_code,
             "http_status": self.http.as_ref().map(|a| a.status),
             "why": self.why.as_ref().map(|w| json!({"lines": w.lines, "origin": w.origin.as_ref().map(ToString::to_string)})),
-            "fixes": self.fixes.iter().map(|f| json!({"summary": f.summary, "yaml": f.yaml})).collect::<Vec<_>>(),
+            "fixes": self.fixes.iter().map(|f| json!({"summary": f.summary, "yaml": f.yaml, "keeps": f.keeps, "breaks": f.breaks})).collect::<Vec<_>>(),
             "events": self.run.events,
             "stopped_early": self.run.stopped.map(|s| format!("{s:?}")),
         })
@@ -384,7 +384,9 @@ pub fn check_expectation(
         count: if e.max_rtt.is_some() { 2 } else { 1 },
         wait: None,
     };
-    let result = run_request_with(net, request, config, fixes);
+    // Fixes are searched only where the file's expectation is not met: a fix for a failure the
+    // file expects would break that very expectation.
+    let mut result = run_request_with(net, request.clone(), config, false);
     let predicted = result.run.outcome;
     let mut ok = predicted == e.outcome;
     let mut detail = Vec::new();
@@ -432,6 +434,9 @@ pub fn check_expectation(
     {
         ok = false;
         detail.push(format!("body lacks {want:?}"));
+    }
+    if fixes && !ok {
+        result = run_request_with(net, request, config, true);
     }
     let port = match &e.probe {
         Probe::Ping => String::new(),

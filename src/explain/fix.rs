@@ -1,6 +1,8 @@
 //! Fixes: concrete changes to the topology that make a failed probe succeed, each checked by
-//! running the probe again on a changed copy of the network. A fix is printed as the YAML the
-//! user adds to the file.
+//! running the probe again on a changed copy of the network **and** every other expectation and
+//! invariant of the file, so that no fix opens what the file says must stay closed. Candidates
+//! are tried narrowest first (one source before every source; the router that really holds the
+//! prefix before any router). A fix is printed as the YAML the user adds to the file.
 
 use std::net::Ipv4Addr;
 
@@ -19,6 +21,13 @@ pub struct Fix {
     pub yaml: String,
     /// The outcome once the change is applied (always `Reply`).
     pub outcome: Outcome,
+    /// How many other checks (expectations and invariants) of the file held before and still
+    /// hold with the fix.
+    pub keeps: usize,
+    /// The checks of the file that held before and no longer do with the fix, as
+    /// `label (file:line:col)`. Such a fix is offered only when no fix keeps every check: the
+    /// file then says that the failure is intended, or shares its cause.
+    pub breaks: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +55,9 @@ enum Change {
         chain: ChainName,
         proto: L4,
         dport: Option<u16>,
+        /// Only from this source (the packet's source where the filter saw it); `None`: from
+        /// every source, which opens more than the probe needs.
+        src: Option<ipnet::Ipv4Net>,
         answers: bool,
         platform: Option<crate::model::PlatformFix>,
     },
@@ -98,6 +110,7 @@ impl Change {
                 chain,
                 proto,
                 dport,
+                src,
                 answers,
                 ..
             } => {
@@ -113,6 +126,7 @@ impl Change {
                     Match {
                         proto: Some(*proto),
                         dport: dport.map(|d| (d, d)),
+                        src: *src,
                         ..Match::default()
                     }
                 };
@@ -176,6 +190,7 @@ impl Change {
             Change::Allow {
                 proto,
                 dport,
+                src,
                 platform: Some(crate::model::PlatformFix::SecurityGroup { group }),
                 ..
             } => {
@@ -183,20 +198,26 @@ impl Change {
                     || proto.name().to_owned(),
                     |p| format!("{} port {p}", proto.name()),
                 );
-                format!("add an ingress rule for {what} to security group `{group}`")
+                format!(
+                    "add an ingress rule for {what} {} to security group `{group}`",
+                    from_words(*src)
+                )
             }
             Change::Allow {
                 node,
                 chain,
                 proto,
                 dport,
+                src,
                 answers,
                 ..
             } => {
                 let what = match (answers, dport) {
                     (true, _) => "established and related traffic".to_owned(),
-                    (false, Some(port)) => format!("{} port {port}", proto.name()),
-                    (false, None) => proto.name().to_owned(),
+                    (false, Some(port)) => {
+                        format!("{} port {port} {}", proto.name(), from_words(*src))
+                    }
+                    (false, None) => format!("{} {}", proto.name(), from_words(*src)),
                 };
                 format!(
                     "accept {what} first in the {} chain of `{}`",
@@ -249,15 +270,20 @@ impl Change {
                 chain,
                 proto,
                 dport,
+                src,
                 answers,
                 ..
             } => {
+                let src = src.map_or_else(String::new, |s| format!("src: {}, ", source_text(s)));
                 let rule = match (answers, dport) {
                     (true, _) => "state: [established, related], action: accept".to_owned(),
                     (false, Some(port)) => {
-                        format!("proto: {}, dport: {port}, action: accept", proto.name())
+                        format!(
+                            "{src}proto: {}, dport: {port}, action: accept",
+                            proto.name()
+                        )
                     }
-                    (false, None) => format!("proto: {}, action: accept", proto.name()),
+                    (false, None) => format!("{src}proto: {}, action: accept", proto.name()),
                 };
                 format!(
                     "    firewall:\n      {}:\n        rules:   # first in the chain\n          - {{ {rule} }}\n",
@@ -313,11 +339,25 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
             Transport::Udp { dport, .. } => (L4::Udp, Some(dport)),
             _ => (L4::Icmp, None),
         };
+        // The narrowest rule first: only the source the filter saw. An answer (established,
+        // related) is matched by its state, which is already as narrow as it gets.
+        if !answers {
+            out.push(Change::Allow {
+                node: step.node,
+                chain,
+                proto,
+                dport,
+                src: Some(ipnet::Ipv4Net::from(step.packet.src)),
+                answers,
+                platform: platform.clone(),
+            });
+        }
         out.push(Change::Allow {
             node: step.node,
             chain,
             proto,
             dport,
+            src: None,
             answers,
             platform,
         });
@@ -339,7 +379,7 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
             if reason == DropReason::NoRoute
                 && let Some(subnet) = subnet_of(net, lost)
             {
-                for (via, router) in gateways(net, run.from)
+                for (via, router) in gateways(net, run.from, lost)
                     .into_iter()
                     .filter(|(_, r)| *r != node)
                 {
@@ -351,7 +391,7 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
                     });
                 }
             }
-            for (via, router) in gateways(net, node) {
+            for (via, router) in gateways(net, node, lost) {
                 // The subnet of the address that could not be reached first (as `route add
                 // -net` does), then a default route.
                 if let Some(subnet) = subnet_of(net, lost) {
@@ -385,8 +425,11 @@ fn subnet_of(net: &Network, addr: Ipv4Addr) -> Option<ipnet::Ipv4Net> {
         .map(|a| a.trunc())
 }
 
-/// Addresses of routers (forwarding nodes) on `node`'s connected subnets.
-fn gateways(net: &Network, node: NodeId) -> Vec<(Ipv4Addr, NodeId)> {
+/// Addresses of routers (forwarding nodes) on `node`'s connected subnets, the ones that really
+/// hold a way to `toward` first: a router with the prefix on one of its own interfaces, then one
+/// with a specific route to it, then one with a default route, then the rest (a route via a
+/// router that would only send the packet on, or back, fixes nothing in practice).
+fn gateways(net: &Network, node: NodeId, toward: Ipv4Addr) -> Vec<(Ipv4Addr, NodeId)> {
     let mut out = Vec::new();
     for route in net
         .node(node)
@@ -408,11 +451,46 @@ fn gateways(net: &Network, node: NodeId) -> Vec<(Ipv4Addr, NodeId)> {
             }
         }
     }
+    // Stable: routers equally good keep the order of the sender's routes and segment ports.
+    out.sort_by_key(|(_, router)| reach_rank(net, *router, toward));
     out
 }
 
+/// How directly `router` reaches `addr`: 0 on a connected subnet, 1 by a specific route, 2 by
+/// a default route, 3 not at all.
+fn reach_rank(net: &Network, router: NodeId, addr: Ipv4Addr) -> u8 {
+    match net.node(router).routes.lookup(addr) {
+        Some(r) if r.gateway.is_none() => 0,
+        Some(r) if r.dst.prefix_len() > 0 => 1,
+        Some(_) => 2,
+        None => 3,
+    }
+}
+
+/// `from 10.0.0.5` or `from every source`.
+fn from_words(src: Option<ipnet::Ipv4Net>) -> String {
+    match src {
+        Some(net) => format!("from {}", source_text(net)),
+        None => "from every source".into(),
+    }
+}
+
+/// A /32 as its address, anything else as a prefix.
+fn source_text(net: ipnet::Ipv4Net) -> String {
+    if net.prefix_len() == 32 {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    }
+}
+
 /// Up to `limit` fixes that make the probe get a reply, each of one or two changes, checked by
-/// simulation. `wanted` is the service a new listener should offer (ssh for ssh, http for curl).
+/// simulation: the probe gets a reply on the changed network, and the file's other expectations
+/// and invariants are checked again. Fixes that keep every check that held come first, and
+/// when there is one, fixes that break a check are left out; otherwise those are offered with
+/// the checks they break, fewest first. An expectation that is this very probe is not a check
+/// to keep: it is what is being fixed. `wanted` is the service a new listener should offer
+/// (ssh for ssh, http for curl).
 pub fn find_fixes(
     net: &Network,
     run: &ProbeRun,
@@ -426,17 +504,38 @@ pub fn find_fixes(
     };
     let mut fixes = through_forwards(net, run, &quiet);
     fixes.truncate(limit);
-    for first in candidates(net, run, wanted) {
-        if fixes.len() >= limit {
+    let mut base = net.clone();
+    base.expectations.retain(|e| !is_this_probe(e, run));
+    let mut guard = Guard::new(&base, &quiet);
+    // A narrow allow that keeps every check makes its wider twin pointless.
+    let mut allowed: Vec<(NodeId, ChainName)> = Vec::new();
+    let mut verified: Vec<Fix> = Vec::new();
+    let clean = |fixes: &[Fix]| fixes.iter().filter(|f| f.breaks.is_empty()).count();
+    for first in candidates(&base, run, wanted) {
+        if clean(&fixes) + clean(&verified) >= limit {
             break;
         }
-        let mut changed = net.clone();
+        if let Change::Allow {
+            node,
+            chain,
+            src: None,
+            ..
+        } = first
+            && allowed.contains(&(node, chain))
+        {
+            continue;
+        }
+        let mut changed = base.clone();
         if !first.apply(&mut changed) {
             continue;
         }
         let again = run_probe(&changed, run.from, run.dst, &run.kind, &quiet);
         if again.outcome == Outcome::Reply {
-            fixes.push(render(net, &[first]));
+            let (keeps, breaks) = guard.judge(&changed);
+            if let (Change::Allow { node, chain, .. }, true) = (&first, breaks.is_empty()) {
+                allowed.push((*node, *chain));
+            }
+            verified.push(render(&base, &[first], keeps, breaks));
             continue;
         }
         // One more change on top, where the first one moved the failure elsewhere.
@@ -445,12 +544,71 @@ pub fn find_fixes(
             if second.apply(&mut both)
                 && run_probe(&both, run.from, run.dst, &run.kind, &quiet).outcome == Outcome::Reply
             {
-                fixes.push(render(net, &[first.clone(), second]));
+                let (keeps, breaks) = guard.judge(&both);
+                verified.push(render(&base, &[first.clone(), second], keeps, breaks));
                 break;
             }
         }
     }
+    // Stable: among equals, the order candidates were tried in (narrowest first).
+    verified.sort_by_key(|f| f.breaks.len());
+    if verified.first().is_some_and(|f| f.breaks.is_empty()) || clean(&fixes) > 0 {
+        verified.retain(|f| f.breaks.is_empty());
+    }
+    fixes.extend(verified);
+    fixes.truncate(limit);
     fixes
+}
+
+/// Whether the expectation `e` is the probe `run` itself (same sender, target and probe).
+fn is_this_probe(e: &crate::model::Expectation, run: &ProbeRun) -> bool {
+    let same_kind = match (crate::run::probe_kind(&e.probe, 1, None), &run.kind) {
+        (ProbeKind::Ping { .. }, ProbeKind::Ping { .. }) => true,
+        (ProbeKind::Tcp { port: a, .. }, ProbeKind::Tcp { port: b, .. })
+        | (ProbeKind::Udp { port: a, .. }, ProbeKind::Udp { port: b, .. }) => a == *b,
+        _ => false,
+    };
+    same_kind && e.from == run.from && e.target.addr == run.dst
+}
+
+/// The file's own checks, as a fix must leave them: what held before still holds.
+struct Guard<'a> {
+    net: &'a Network,
+    config: &'a SimConfig,
+    /// The checks as the file stands, computed when the first candidate needs them.
+    before: Option<Vec<crate::invariants::Status>>,
+}
+
+impl<'a> Guard<'a> {
+    fn new(net: &'a Network, config: &'a SimConfig) -> Self {
+        Guard {
+            net,
+            config,
+            before: None,
+        }
+    }
+
+    /// How many checks that held still hold on `changed`, and the ones that break there.
+    fn judge(&mut self, changed: &Network) -> (usize, Vec<String>) {
+        use crate::invariants::{Judgement, broken, statuses};
+        let (net, config) = (self.net, self.config);
+        let before = self
+            .before
+            .get_or_insert_with(|| statuses(net, config, &[], Judgement::Exact));
+        if before.is_empty() {
+            return (0, Vec::new());
+        }
+        let after = statuses(changed, config, &[], Judgement::Exact);
+        let breaks: Vec<String> = broken(before, &after)
+            .iter()
+            .map(|s| match &s.flow {
+                Some(flow) => format!("{} ({}): now {flow}", s.label, s.origin),
+                None => format!("{} ({})", s.label, s.origin),
+            })
+            .collect();
+        let held = before.iter().filter(|s| s.holds).count();
+        (held - breaks.len(), breaks)
+    }
 }
 
 /// When the destination sits behind NAT, the way in is an address and port some DNAT rule
@@ -526,6 +684,9 @@ fn through_forwards(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<Fi
                         )],
                         yaml: String::new(),
                         outcome: Outcome::Reply,
+                        // Nothing in the file changes.
+                        keeps: 0,
+                        breaks: Vec::new(),
                     });
                 }
             }
@@ -534,36 +695,46 @@ fn through_forwards(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<Fi
     fixes
 }
 
-fn render(net: &Network, changes: &[Change]) -> Fix {
+fn render(net: &Network, changes: &[Change], keeps: usize, breaks: Vec<String>) -> Fix {
     let mut yaml = String::new();
-    let mut nodes = String::new();
+    // One `- name:` entry per node, its changes together (two entries for one node would not
+    // load: names are unique).
+    let mut nodes: Vec<(NodeId, String)> = Vec::new();
     for change in changes {
         match change {
             Change::Allow {
                 proto,
                 dport,
+                src,
                 platform: Some(crate::model::PlatformFix::SecurityGroup { group }),
                 ..
             } => {
                 let ports = dport.map_or_else(String::new, |p| format!(", port_range: \"{p}\""));
+                let remote =
+                    src.map_or_else(String::new, |s| format!(", remote_ip_prefix: \"{s}\""));
                 yaml.push_str(&format!(
-                    "openstack:\n  security_groups:\n    - name: {group}\n      rules:\n        - {{ direction: ingress, protocol: {}{ports} }}\n",
+                    "openstack:\n  security_groups:\n    - name: {group}\n      rules:\n        - {{ direction: ingress, protocol: {}{ports}{remote} }}\n",
                     proto.name()
                 ));
             }
-            _ => {
-                nodes.push_str(&format!("  - name: {}\n", net.node(change.node()).name));
-                nodes.push_str(&change.yaml());
-            }
+            _ => match nodes.iter_mut().find(|(n, _)| *n == change.node()) {
+                Some((_, text)) => text.push_str(&change.yaml()),
+                None => nodes.push((change.node(), change.yaml())),
+            },
         }
     }
     if !nodes.is_empty() {
         yaml.push_str("nodes:\n");
-        yaml.push_str(&nodes);
+        for (node, text) in nodes {
+            yaml.push_str(&format!("  - name: {}\n", net.node(node).name));
+            yaml.push_str(&text);
+        }
     }
     Fix {
         summary: changes.iter().map(|c| c.summary(net)).collect(),
         yaml,
         outcome: Outcome::Reply,
+        keeps,
+        breaks,
     }
 }

@@ -273,11 +273,21 @@ pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
         let _ = writeln!(out, "  {accent}-->{accent:#} {origin}");
     }
     for fix in fixes {
+        let kept = match (fix.breaks.len(), fix.keeps) {
+            (0, 0) => String::new(),
+            (0, 1) => ", and the file's 1 other check still holds".to_owned(),
+            (0, n) => format!(", and all {n} other checks of the file still hold"),
+            (1, _) => "; it also changes 1 check the file makes".to_owned(),
+            (b, _) => format!("; it also changes {b} checks the file makes"),
+        };
         let _ = writeln!(
             out,
-            "{bold}fix{bold:#} {ok}(verified: the probe then gets a reply){ok:#}: {}",
+            "{bold}fix{bold:#} {ok}(verified: the probe then gets a reply{kept}){ok:#}: {}",
             fix.summary.join("; ")
         );
+        for broken in &fix.breaks {
+            let _ = writeln!(out, "  {accent}!{accent:#} no longer as the file expects: {broken}");
+        }
         for line in fix.yaml.lines() {
             let _ = writeln!(out, "  {line}");
         }
@@ -285,7 +295,8 @@ pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
     if fixes.is_empty() {
         let _ = writeln!(
             out,
-            "{bold}fix{bold:#}: none found by trying routes, forwarding and listeners"
+            "{bold}fix{bold:#}: none found by trying routes, forwarding, listeners and filter rules \
+             that keep the file's other checks"
         );
     }
     out
