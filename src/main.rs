@@ -1149,7 +1149,7 @@ fn matrix_command(
                 .collect::<Result<Vec<_>, _>>();
             match read.and_then(matrix::merge) {
                 Ok(m) => m,
-                Err(e) => return usage_error(&e.to_string(), None),
+                Err(e) => return usage_error(&e.to_string(), Some(e.hint())),
             }
         }
         (None, Some(file)) => {
@@ -1171,6 +1171,9 @@ fn matrix_command(
                 ..SimConfig::default()
             };
             let probes = &args.cells.probe;
+            if let Err(e) = matrix::check_budget(&layout, probes) {
+                return usage_error(&e.to_string(), Some(e.hint()));
+            }
             let total = matrix::cells_to_run(&layout, probes, args.shard);
             let topology = matrix::TopologyRef::of(&loaded);
             if args.shard.is_some() && matches!(cli.format, Format::Csv | Format::Markdown) {

@@ -237,6 +237,20 @@ fn diagnostics_point_at_the_offending_text() {
             ],
         ),
         (
+            "names-rule",
+            &[
+                (BadName, "\"lan\\0x\"", 0),
+                (BadName, "\"pc#1\"", 0),
+                (BadName, "\"e\\\"drop", 0),
+                (BadName, "\"eth0\\\\\"", 0),
+                (BadName, "dev,", 0),
+                (BadName, "lo,", 0),
+                (BadName, "\"eth*\"", 0),
+                (BadValue, "\"00:00:00:00:00:00\"", 0),
+                (BadValue, "\"ff:ff:ff:ff:ff:ff\"", 0),
+            ],
+        ),
+        (
             "invariants-keys",
             &[
                 (WrongType, "pair: |a", 0),

@@ -216,7 +216,14 @@ fn a_ping_longer_than_the_horizon_is_simulated_to_its_end() {
 #[test]
 fn ping_count_zero_is_refused() {
     let out = Command::new(env!("CARGO_BIN_EXE_reachlab"))
-        .args(["ping", "topologies/basics-two-subnets.yaml", "pc1", "pc2", "-c", "0"])
+        .args([
+            "ping",
+            "topologies/basics-two-subnets.yaml",
+            "pc1",
+            "pc2",
+            "-c",
+            "0",
+        ])
         .output()
         .expect("reachlab runs");
     assert_eq!(out.status.code(), Some(2));

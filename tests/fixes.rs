@@ -57,7 +57,10 @@ fn a_fix_never_breaks_another_check_of_the_file() {
         out.contains("fix (verified: the probe then gets a reply, and all 2 other checks of the file still hold): accept tcp port 22 from 10.0.0.10 first in the input chain of `r`"),
         "{out}"
     );
-    assert!(out.contains("- { src: 10.0.0.10, proto: tcp, dport: 22, action: accept }"), "{out}");
+    assert!(
+        out.contains("- { src: 10.0.0.10, proto: tcp, dport: 22, action: accept }"),
+        "{out}"
+    );
     // The wide rule opens ssh to `guest`, against the file: never offered.
     assert!(!out.contains("from every source"), "{out}");
 
@@ -151,8 +154,9 @@ nodes:
         .take_while(|l| !l.starts_with("fix ") || l.contains("; "))
         .collect();
     assert!(
-        fix.first().is_some_and(|l| l.contains("turn forwarding on at `mid`")
-            && l.contains("give `mid` a ")),
+        fix.first().is_some_and(
+            |l| l.contains("turn forwarding on at `mid`") && l.contains("give `mid` a ")
+        ),
         "{out}"
     );
     assert_eq!(
@@ -171,9 +175,7 @@ nodes:
         "  - name: mid\n",
         &format!("  - name: mid\n{}\n", keys.join("\n")),
     );
-    let pasted = format!(
-        "{pasted}expect:\n  - {{ from: h, ping: srv, outcome: reply }}\n"
-    );
+    let pasted = format!("{pasted}expect:\n  - {{ from: h, ping: srv, outcome: reply }}\n");
     let fixed = scratch("two-changes-fixed.yaml", &pasted);
     let (code, out) = reachlab(&["check", fixed.to_str().expect("utf-8")]);
     assert_eq!(code, Some(0), "{pasted}\n{out}");

@@ -95,6 +95,8 @@ fn fail(err: &EmulateError) -> u8 {
     }
     match err {
         EmulateError::NotRoot
+        | EmulateError::DownNotRoot
+        | EmulateError::Refused { .. }
         | EmulateError::MissingTool { .. }
         | EmulateError::AlreadyUp { .. }
         | EmulateError::NotUp { .. } => EXIT_INVALID,
@@ -233,18 +235,31 @@ fn down(file: Option<&Path>, all: bool, out: &mut impl Write) -> std::io::Result
     let mut code = EXIT_OK;
     for result in &results {
         match result {
-            Ok(r) => writeln!(
-                out,
-                "lab {} ({}): removed {} namespaces{}",
-                r.lab,
-                r.file.display(),
-                r.namespaces_removed,
-                if r.server_stopped {
-                    ", stopped its listeners"
-                } else {
-                    ""
+            Ok(r) => {
+                writeln!(
+                    out,
+                    "lab {} ({}): removed {} namespaces{}",
+                    r.lab,
+                    r.file.display(),
+                    r.namespaces_removed,
+                    if r.server_stopped {
+                        ", stopped its listeners"
+                    } else {
+                        ""
+                    }
+                )?;
+                // What the state file listed but is not the lab's: reported, left alone.
+                let mut stderr = std::io::stderr();
+                for refusal in &r.refused {
+                    let _ = writeln!(
+                        stderr,
+                        "reachlab: lab {}: refused, left alone: {refusal}\n  hint: {}",
+                        r.lab,
+                        refusal.hint()
+                    );
+                    code = code.max(EXIT_FAILED);
                 }
-            )?,
+            }
             Err(e) => code = code.max(fail(e)),
         }
     }
@@ -266,7 +281,10 @@ fn down(file: Option<&Path>, all: bool, out: &mut impl Write) -> std::io::Result
 }
 
 fn list(out: &mut impl Write) -> std::io::Result<u8> {
-    let labs = emulate::LabState::all(&emulate::state_dir());
+    let labs = match emulate::LabState::all(&emulate::state_dir()) {
+        Ok(labs) => labs,
+        Err(e) => return Ok(fail(&e)),
+    };
     if labs.is_empty() {
         writeln!(out, "no labs are up")?;
     }

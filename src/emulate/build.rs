@@ -7,7 +7,8 @@
 //! Safety: every object is inside a namespace this lab created (nothing is configured in the
 //! root namespace; the only root-namespace action is `ip netns add`/`del` of its own names),
 //! the state file lists every namespace *before* it is created, a failure or Ctrl-C removes
-//! what was built, and `down` removes exactly what the state file lists.
+//! what was built, and `down` removes what the state file lists, but only namespaces named for
+//! its lab and only processes `/proc` shows to be reachlab serving or building it.
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::process::CommandExt as _;
@@ -20,14 +21,15 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::model::{Network, Node, RouteKind};
+use crate::model::{Network, Node, RouteKind, Segment};
 
 use super::EmulateError;
+use super::error::{Leftovers, Refusal};
 use super::names::{LabId, Layout, bridge, port};
-use super::netns;
+use super::netns::{self, Script};
 use super::nft;
 use super::serve::Servers;
-use super::state::{LabState, OwnedProcess};
+use super::state::{self, LabState, OwnedProcess};
 
 /// Neighbour resolution in emulated labs: 3 probes 250 ms apart (the kernel's default is 1 s
 /// apart), so a missing neighbour is reported in under a second; the outcome is the same.
@@ -119,7 +121,7 @@ impl Drop for Lab {
         // Sockets keep a namespace alive: close them before the namespaces go.
         self.servers = None;
         if !self.keep {
-            let _ = down_state(&self.state_path);
+            let _ = down_state(&self.state_path, &self.layout.lab, None);
         }
     }
 }
@@ -152,8 +154,13 @@ fn tool(
     purpose: &'static str,
     package: &'static str,
 ) -> Result<(), EmulateError> {
+    use std::os::unix::process::ExitStatusExt as _;
     match Command::new(name).args(args).output() {
         Ok(o) if o.status.success() => Ok(()),
+        // Killed by a signal (Ctrl-C reaches the whole process group): it is there.
+        Ok(o) if o.status.signal().is_some() => Err(EmulateError::InterruptedBefore {
+            what: format!("checking that `{name}` is installed"),
+        }),
         _ => Err(EmulateError::MissingTool {
             tool: name,
             purpose,
@@ -173,13 +180,38 @@ pub fn identify(file: &Path, state_dir: &Path) -> Result<(LabId, PathBuf), Emula
 
 /// Builds `net` (loaded from `file`) in namespaces.
 pub fn up(net: &Network, file: &Path, options: &UpOptions) -> Result<Lab, EmulateError> {
-    preflight(net)?;
+    let interrupted = || {
+        options
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    };
+    preflight(net).map_err(|e| match e {
+        EmulateError::MissingTool { tool, .. } if interrupted() => {
+            EmulateError::InterruptedBefore {
+                what: format!("checking that `{tool}` is installed"),
+            }
+        }
+        e => e,
+    })?;
     let (lab, state_path) = identify(file, &options.state_dir)?;
+    state::prepare_dir(&options.state_dir)?;
     let layout = Layout::new(lab.clone(), net);
-    if state_path.exists() || layout.namespaces().iter().any(|n| netns::exists(n)) {
+    let leftovers = if state_path.symlink_metadata().is_ok() {
+        Some(Leftovers::StateFile(state_path.clone()))
+    } else {
+        let existing: Vec<String> = layout
+            .namespaces()
+            .into_iter()
+            .filter(|n| netns::exists(n))
+            .collect();
+        (!existing.is_empty()).then_some(Leftovers::Namespaces(existing))
+    };
+    if let Some(leftovers) = leftovers {
         return Err(EmulateError::AlreadyUp {
             lab: lab.to_string(),
             file: file.to_owned(),
+            leftovers,
         });
     }
     let mut state = LabState {
@@ -240,13 +272,11 @@ fn build(
             setting("net/bridge/bridge-nf-call-arptables", "0", true),
         ],
     )?;
-    let mut script = String::from("link set lo up\n");
-    for segment in &net.segments {
-        let name = bridge(segment.id);
-        script.push_str(&format!("link add name {name} type bridge\n"));
-        script.push_str(&format!("link set {name} mtu {} up\n", segment.mtu));
-    }
-    netns::ip_batch(Some(&layout.switch), &script, "building the switch")?;
+    netns::ip_batch(
+        Some(&layout.switch),
+        &switch_script(net)?,
+        "building the switch",
+    )?;
     interrupted()?;
 
     for node in &net.nodes {
@@ -255,15 +285,7 @@ fn build(
     }
 
     // Plug every interface's peer into its segment's bridge.
-    let mut script = String::new();
-    for iface in &net.interfaces {
-        let mtu = net.segment(iface.segment).mtu;
-        script.push_str(&format!(
-            "link set {} master {} mtu {mtu} up\n",
-            port(iface.id),
-            bridge(iface.segment)
-        ));
-    }
+    let script = plug_script(net)?;
     if !script.is_empty() {
         netns::ip_batch(Some(&layout.switch), &script, "plugging the interfaces in")?;
     }
@@ -302,6 +324,101 @@ fn setting(key: &str, value: impl ToString, optional: bool) -> (String, String, 
     (key.to_owned(), value.to_string(), optional)
 }
 
+/// Every `ip`/`tc` script `up` runs for `net`, with the namespace each runs in, in order: the
+/// switch, each node's interfaces, the bridge ports, each node's routes, then netem. For
+/// inspection (tests read them back); `up` builds the same scripts step by step.
+pub fn scripts(net: &Network, layout: &Layout) -> Result<Vec<(String, Script)>, EmulateError> {
+    let mut out = vec![(layout.switch.clone(), switch_script(net)?)];
+    for node in &net.nodes {
+        out.push((
+            layout.node(node.id).to_owned(),
+            node_script(net, node, layout)?,
+        ));
+    }
+    out.push((layout.switch.clone(), plug_script(net)?));
+    for node in &net.nodes {
+        out.push((layout.node(node.id).to_owned(), route_script(net, node)?));
+    }
+    for segment in &net.segments {
+        if let Some(script) = netem_script(segment)? {
+            out.push((layout.switch.clone(), script));
+        }
+    }
+    Ok(out)
+}
+
+/// The switch namespace: loopback up, one bridge per segment.
+fn switch_script(net: &Network) -> Result<Script, EmulateError> {
+    let mut script = Script::new("ip");
+    script.line(["link", "set", "dev", "lo", "up"])?;
+    for segment in &net.segments {
+        let name = bridge(segment.id);
+        script.line(["link", "add", "name", &name, "type", "bridge"])?;
+        script.line([
+            "link",
+            "set",
+            "dev",
+            &name,
+            "mtu",
+            &segment.mtu.to_string(),
+            "up",
+        ])?;
+    }
+    Ok(script)
+}
+
+/// Every interface's peer made a port of its segment's bridge.
+fn plug_script(net: &Network) -> Result<Script, EmulateError> {
+    let mut script = Script::new("ip");
+    for iface in &net.interfaces {
+        let mtu = net.segment(iface.segment).mtu.to_string();
+        script.line([
+            "link",
+            "set",
+            "dev",
+            &port(iface.id),
+            "master",
+            &bridge(iface.segment),
+            "mtu",
+            &mtu,
+            "up",
+        ])?;
+    }
+    Ok(script)
+}
+
+/// A node's loopback, interfaces (veth pairs, the peer moved to the switch) and addresses.
+/// Names follow `name`/`dev`, where `ip` takes any word for a device.
+fn node_script(net: &Network, node: &Node, layout: &Layout) -> Result<Script, EmulateError> {
+    let mut script = Script::new("ip");
+    script.line(["link", "set", "dev", "lo", "up"])?;
+    for iface in net.interfaces_of(node) {
+        let mtu = net.segment(iface.segment).mtu.to_string();
+        script.line([
+            "link",
+            "add",
+            "name",
+            &iface.name,
+            "address",
+            &iface.mac.to_string(),
+            "mtu",
+            &mtu,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &port(iface.id),
+            "netns",
+            &layout.switch,
+        ])?;
+        script.line(["link", "set", "dev", &iface.name, "up"])?;
+        for addr in &iface.addresses {
+            script.line(["addr", "add", &addr.to_string(), "dev", &iface.name])?;
+        }
+    }
+    Ok(script)
+}
+
 /// Sysctls, interfaces and addresses of one node.
 fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), EmulateError> {
     let ns = layout.node(node.id);
@@ -321,22 +438,11 @@ fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), Emulate
             setting("net/ipv4/ip_default_ttl", node.os.initial_ttl(), false),
         ],
     )?;
-    let mut script = String::from("link set lo up\n");
-    for iface in net.interfaces_of(node) {
-        let mtu = net.segment(iface.segment).mtu;
-        script.push_str(&format!(
-            "link add name {} address {} mtu {mtu} type veth peer name {} netns {}\n",
-            iface.name,
-            iface.mac,
-            port(iface.id),
-            layout.switch
-        ));
-        script.push_str(&format!("link set {} up\n", iface.name));
-        for addr in &iface.addresses {
-            script.push_str(&format!("addr add {addr} dev {}\n", iface.name));
-        }
-    }
-    netns::ip_batch(Some(ns), &script, &format!("building `{}`", node.name))?;
+    netns::ip_batch(
+        Some(ns),
+        &node_script(net, node, layout)?,
+        &format!("building `{}`", node.name),
+    )?;
     // A new namespace has no `neigh/default` to inherit from: set each interface.
     netns::sysctls(
         ns,
@@ -353,22 +459,30 @@ fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), Emulate
 }
 
 /// The node's static routes (connected ones come from its addresses).
-fn routes(net: &Network, node: &Node, layout: &Layout) -> Result<(), EmulateError> {
-    let mut script = String::new();
+fn route_script(net: &Network, node: &Node) -> Result<Script, EmulateError> {
+    let mut script = Script::new("ip");
     for route in node.routes.routes() {
         if route.kind != RouteKind::Static {
             continue;
         }
-        script.push_str(&format!("route add {}", route.dst));
+        let mut words = vec!["route".to_owned(), "add".into(), route.dst.to_string()];
         if let Some(gateway) = route.gateway {
-            script.push_str(&format!(" via {gateway}"));
+            words.extend(["via".into(), gateway.to_string()]);
         }
-        script.push_str(&format!(
-            " dev {} metric {}\n",
-            net.interface(route.dev).name,
-            route.metric
-        ));
+        words.extend([
+            "dev".into(),
+            net.interface(route.dev).name.clone(),
+            "metric".into(),
+            route.metric.to_string(),
+        ]);
+        script.line(words)?;
     }
+    Ok(script)
+}
+
+/// Adds the node's static routes.
+fn routes(net: &Network, node: &Node, layout: &Layout) -> Result<(), EmulateError> {
+    let script = route_script(net, node)?;
     if script.is_empty() {
         return Ok(());
     }
@@ -379,38 +493,48 @@ fn routes(net: &Network, node: &Node, layout: &Layout) -> Result<(), EmulateErro
     )
 }
 
+/// The `tc` script of a segment's latency and loss, `None` when it has neither.
+fn netem_script(segment: &Segment) -> Result<Option<Script>, EmulateError> {
+    if segment.latency.is_zero() && segment.loss == 0.0 {
+        return Ok(None);
+    }
+    let mut script = Script::new("tc");
+    let delay = format!("{}us", segment.latency.as_micros());
+    let loss = format!("{}%", segment.loss * 100.0);
+    for &iface in &segment.interfaces {
+        script.line([
+            "qdisc",
+            "add",
+            "dev",
+            &port(iface),
+            "root",
+            "netem",
+            "delay",
+            &delay,
+            "loss",
+            &loss,
+        ])?;
+    }
+    Ok(Some(script))
+}
+
 /// Latency and loss of segments, on the bridge ports' egress: a frame crosses exactly one of
 /// them per segment. Returns what could not be set (no `sch_netem` in this kernel, say).
 fn netem(net: &Network, layout: &Layout) -> Vec<String> {
     let mut warnings = Vec::new();
     for segment in &net.segments {
-        if segment.latency.is_zero() && segment.loss == 0.0 {
-            continue;
-        }
-        let mut script = String::new();
-        for &iface in &segment.interfaces {
-            script.push_str(&format!(
-                "qdisc add dev {} root netem delay {}us loss {}%\n",
-                port(iface),
-                segment.latency.as_micros(),
-                segment.loss * 100.0
-            ));
-        }
-        let mut tc = Command::new("tc");
-        netns::die_with_parent(&mut tc);
-        let out = tc
-            .args(["-n", &layout.switch, "-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                if let Some(mut stdin) = child.stdin.take() {
-                    use std::io::Write as _;
-                    stdin.write_all(script.as_bytes())?;
-                }
-                child.wait_with_output()
-            });
+        let script = match netem_script(segment) {
+            Ok(Some(script)) => script,
+            Ok(None) => continue,
+            Err(e) => {
+                warnings.push(format!(
+                    "segment `{}`: latency and loss not emulated ({e})",
+                    segment.name
+                ));
+                continue;
+            }
+        };
+        let out = netns::batch_output(Some(&layout.switch), &script, "tc netem");
         match out {
             Ok(o) if o.status.success() => {}
             Ok(o) => warnings.push(format!(
@@ -439,11 +563,12 @@ fn spawn_server(
     state: &mut LabState,
 ) -> Result<OwnedProcess, EmulateError> {
     let log = state_path.with_extension("log");
-    let stderr = std::fs::File::create(&log)
-        .map_err(|e| EmulateError::io(format!("creating {}", log.display()), e))?;
+    let stderr = state::open_log(&log)?;
+    // Absolute: `down` recognises the process by this argument (see `OwnedProcess::serves`).
+    let state_arg = std::path::absolute(state_path).unwrap_or_else(|_| state_path.to_owned());
     let mut child = Command::new(exe)
         .args(["emulate", "serve", "--state"])
-        .arg(state_path)
+        .arg(&state_arg)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -479,79 +604,155 @@ fn spawn_server(
     }
 }
 
-/// What `down` removed.
+/// What `down` removed, and what it refused to touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownReport {
     pub lab: String,
     pub file: PathBuf,
     pub namespaces_removed: usize,
     pub server_stopped: bool,
+    /// Entries of the state file that are not this lab's (a namespace not named for it, a
+    /// process that is not reachlab serving or building it): left alone.
+    pub refused: Vec<Refusal>,
 }
 
-/// Removes the lab of `file`.
+/// `down` deletes namespaces: without root it could only fail half-way.
+fn require_root() -> Result<(), EmulateError> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(EmulateError::DownNotRoot)
+    }
+}
+
+/// Removes the lab of `file`: the one whose state file records exactly that file.
 pub fn down(file: &Path, state_dir: &Path) -> Result<DownReport, EmulateError> {
-    let state_path = match identify(file, state_dir) {
-        Ok((_, path)) => path,
+    require_root()?;
+    let (lab, state_path, recorded) = match identify(file, state_dir) {
+        Ok((lab, path)) => {
+            let canonical = std::fs::canonicalize(file)
+                .map_err(|e| EmulateError::io(format!("reading {}", file.display()), e))?;
+            (lab, path, canonical)
+        }
         // The file is gone since `up`: find its lab by the path the state file recorded.
         Err(e) => {
             let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
-            LabState::all(state_dir)
+            let (lab, path) = LabState::all(state_dir)?
                 .into_iter()
-                .map(|(_, path)| path)
-                .find(|path| LabState::load(path).is_ok_and(|s| s.file == absolute))
-                .ok_or(e)?
+                .find(|(_, path)| LabState::load(path).is_ok_and(|s| s.file == absolute))
+                .ok_or(e)?;
+            (lab, path, absolute)
         }
     };
-    if !state_path.exists() {
+    if state_path.symlink_metadata().is_err() {
         return Err(EmulateError::NotUp {
             file: file.to_owned(),
             state: state_path,
         });
     }
-    down_state(&state_path)
+    down_state(&state_path, &lab, Some(&recorded))
 }
 
 /// Removes every lab with a state file in `state_dir`.
 pub fn down_all(state_dir: &Path) -> Vec<Result<DownReport, EmulateError>> {
-    LabState::all(state_dir)
-        .into_iter()
-        .map(|(_, path)| down_state(&path))
-        .collect()
+    if let Err(e) = require_root() {
+        return vec![Err(e)];
+    }
+    match LabState::all(state_dir) {
+        Ok(labs) => labs
+            .into_iter()
+            .map(|(lab, path)| down_state(&path, &lab, None))
+            .collect(),
+        Err(e) => vec![Err(e)],
+    }
 }
 
-/// Namespaces that look like a lab's but that no state file lists: reported, never removed
-/// (nothing proves this project created them).
+/// Namespaces named like a lab's (`reachlab-<lab>-switch`, `reachlab-<lab>-n<i>-<node>`) that no
+/// state file in `state_dir` lists: reported, never removed (nothing proves this project created
+/// them). None when the state directory cannot be trusted (then nothing is known to be listed).
 pub fn strays(state_dir: &Path) -> Vec<String> {
-    let listed: Vec<String> = LabState::all(state_dir)
+    let Ok(labs) = LabState::all(state_dir) else {
+        return Vec::new();
+    };
+    let listed: Vec<String> = labs
         .into_iter()
         .filter_map(|(_, path)| LabState::load(&path).ok())
         .flat_map(|s| s.namespaces)
         .collect();
     netns::list()
         .into_iter()
-        .filter(|n| n.starts_with(super::names::PREFIX) && !listed.contains(n))
+        .filter(|n| LabId::of_namespace(n).is_some() && !listed.contains(n))
         .collect()
 }
 
 /// Stops the listener process, stops a still-running `up`, deletes the namespaces, and removes
-/// the state file, in that order.
-fn down_state(state_path: &Path) -> Result<DownReport, EmulateError> {
+/// the state file, in that order. The state file at `state_path` is lab `lab`'s (the id in its
+/// name) and, when `file` is given, must record that topology file. Only this lab's namespaces
+/// are deleted and only processes that `/proc` shows to be reachlab serving or building it are
+/// signalled; anything else the state file lists is refused (see [`DownReport::refused`]).
+fn down_state(
+    state_path: &Path,
+    lab: &LabId,
+    file: Option<&Path>,
+) -> Result<DownReport, EmulateError> {
     let state = LabState::load(state_path)?;
+    let refuse = |refusal| EmulateError::Refused {
+        path: state_path.to_owned(),
+        refusal,
+    };
+    if state.lab != lab.as_str() {
+        return Err(refuse(Refusal::LabMismatch {
+            named: lab.to_string(),
+            recorded: state.lab,
+        }));
+    }
+    if let Some(file) = file
+        && state.file != file
+    {
+        return Err(refuse(Refusal::FileMismatch {
+            recorded: state.file,
+            given: file.to_owned(),
+        }));
+    }
+    let mut refused = Vec::new();
     // An `up` still building (this is a second process) would go on creating: stop it first.
     if let Some(builder) = state.builder
         && builder.pid != std::process::id() as i32
         && builder.is_alive()
     {
-        stop(builder);
+        match builder.builds(&state.file) {
+            Ok(()) => stop(builder),
+            Err(why) => refused.push(Refusal::ForeignProcess {
+                pid: builder.pid,
+                role: "builder",
+                why,
+            }),
+        }
     }
-    let server_stopped = state.server.is_some_and(|s| {
-        let alive = s.is_alive();
-        stop(s);
-        alive
-    });
+    let mut server_stopped = false;
+    if let Some(server) = state.server.filter(OwnedProcess::is_alive) {
+        match server.serves(state_path) {
+            Ok(()) => {
+                stop(server);
+                server_stopped = true;
+            }
+            Err(why) => refused.push(Refusal::ForeignProcess {
+                pid: server.pid,
+                role: "listener process",
+                why,
+            }),
+        }
+    }
     let mut removed = 0;
     let mut errors = Vec::new();
     for name in &state.namespaces {
+        if !super::names::owns(lab, name) {
+            refused.push(Refusal::ForeignNamespace {
+                name: name.clone(),
+                lab: lab.to_string(),
+            });
+            continue;
+        }
         match netns::delete(name) {
             Ok(true) => removed += 1,
             Ok(false) => {}
@@ -564,6 +765,7 @@ fn down_state(state_path: &Path) -> Result<DownReport, EmulateError> {
             message: errors.join("; "),
         });
     }
+    // `remove_file` removes a symlink itself, never what it points to.
     let _ = std::fs::remove_file(state_path.with_extension("log"));
     std::fs::remove_file(state_path)
         .map_err(|e| EmulateError::io(format!("removing {}", state_path.display()), e))?;
@@ -572,6 +774,7 @@ fn down_state(state_path: &Path) -> Result<DownReport, EmulateError> {
         file: state.file,
         namespaces_removed: removed,
         server_stopped,
+        refused,
     })
 }
 
@@ -620,4 +823,18 @@ pub fn serve_lab(state_path: &Path) -> Result<(), EmulateError> {
     }
     drop(servers);
     Ok(())
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_check_killed_by_a_signal_is_an_interruption_not_a_missing_tool() {
+        // What Ctrl-C does to `ip -V`: the whole process group gets SIGINT.
+        let e = tool("sh", &["-c", "kill -INT $$"], "test", "dash").expect_err("interrupted");
+        assert!(matches!(e, EmulateError::InterruptedBefore { .. }), "{e}");
+        let e = tool("reachlab-no-such-tool", &[], "test", "none").expect_err("missing");
+        assert!(matches!(e, EmulateError::MissingTool { .. }), "{e}");
+    }
 }

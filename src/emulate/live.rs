@@ -248,24 +248,10 @@ pub fn probe(
     target: Ipv4Addr,
     written: &str,
 ) -> Result<LiveProbe, EmulateError> {
-    let predicted_route = net
-        .nodes
-        .first()
-        .and_then(|node| {
-            let route = node.routes.lookup(target)?;
-            let dev = &net.interface(route.dev);
-            let src = dev.primary_address();
-            Some(format!(
-                "{}dev {}{}",
-                route
-                    .gateway
-                    .map(|g| format!("via {g} "))
-                    .unwrap_or_default(),
-                dev.name,
-                src.map(|s| format!(" src {s}")).unwrap_or_default()
-            ))
-        })
-        .unwrap_or_else(|| "no route".into());
+    if probe == Probe::Ping {
+        ensure_raw_sockets()?;
+    }
+    let predicted_route = predicted_route(net, target);
     let kernel_route = kernel_route(target);
     let ttl = std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl")
         .ok()
@@ -283,6 +269,61 @@ pub fn probe(
         kernel_route,
         result,
     })
+}
+
+/// The route the model predicts for `target` from the snapshot's node, in the words of
+/// [`kernel_route`]. Loopback addresses (127.0.0.0/8) and the node's own addresses are local:
+/// the kernel delivers them on `lo` (which the snapshot leaves out), never through a gateway.
+pub fn predicted_route(net: &Network, target: Ipv4Addr) -> String {
+    let Some(node) = net.nodes.first() else {
+        return "no route".into();
+    };
+    if target.is_loopback() {
+        return "dev lo src 127.0.0.1".into();
+    }
+    if net
+        .interfaces_of(node)
+        .any(|i| i.addresses.iter().any(|a| a.addr() == target))
+    {
+        return format!("dev lo src {target}");
+    }
+    node.routes
+        .lookup(target)
+        .map(|route| {
+            let dev = &net.interface(route.dev);
+            format!(
+                "{}dev {}{}",
+                route
+                    .gateway
+                    .map(|g| format!("via {g} "))
+                    .unwrap_or_default(),
+                dev.name,
+                dev.primary_address()
+                    .map(|s| format!(" src {s}"))
+                    .unwrap_or_default()
+            )
+        })
+        .unwrap_or_else(|| "no route".into())
+}
+
+/// A ping sends from a raw ICMP socket, which needs root or `CAP_NET_RAW`: refused with those
+/// words (instead of a bare "Operation not permitted") before anything is sent.
+fn ensure_raw_sockets() -> Result<(), EmulateError> {
+    match socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::ICMPV4),
+    ) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(EmulateError::Unsupported(
+                "`live ping` needs root or CAP_NET_RAW: it sends from a raw ICMP socket \
+                 (run it with sudo, or `setcap cap_net_raw+ep` on the reachlab binary)"
+                    .into(),
+            ))
+        }
+        Err(e) => Err(EmulateError::io("opening a raw ICMP socket", e)),
+    }
 }
 
 /// `ip -j route get TARGET`, in the same words as the prediction.
@@ -321,6 +362,47 @@ fn kernel_route(target: Ipv4Addr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn snapshot_network() -> Network {
+        let host = LiveHost {
+            hostname: "box".into(),
+            forwarding: false,
+            interfaces: vec![LiveInterface {
+                name: "eth0".into(),
+                mac: Some("02:00:00:00:00:05".into()),
+                addresses: vec!["192.0.2.2/24".parse().expect("net")],
+                up: true,
+                loopback: false,
+            }],
+            routes: parse_proc_routes(
+                "h\neth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n",
+            ),
+        };
+        crate::topology::load_str("live.yaml", &to_yaml(&host))
+            .unwrap_or_else(|r| panic!("invalid: {:?}", r.diagnostics))
+            .network
+    }
+
+    #[test]
+    fn loopback_addresses_are_predicted_on_lo() {
+        let net = snapshot_network();
+        for target in ["127.0.0.1", "127.1.2.3"] {
+            let target: Ipv4Addr = target.parse().expect("addr");
+            assert_eq!(predicted_route(&net, target), "dev lo src 127.0.0.1");
+        }
+    }
+
+    #[test]
+    fn own_addresses_are_predicted_on_lo() {
+        let net = snapshot_network();
+        let own = Ipv4Addr::new(192, 0, 2, 2);
+        assert_eq!(predicted_route(&net, own), "dev lo src 192.0.2.2");
+        let far = Ipv4Addr::new(198, 51, 100, 7);
+        assert_eq!(
+            predicted_route(&net, far),
+            "via 192.0.2.1 dev eth0 src 192.0.2.2"
+        );
+    }
 
     #[test]
     fn proc_routes_parse() {

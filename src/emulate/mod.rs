@@ -2,7 +2,8 @@
 //! against the simulator's prediction.
 //!
 //! - [`up`] builds a lab (namespaces, veths, bridges, addresses, routes, sysctls, nftables,
-//!   netem, listeners); [`down`] and [`down_all`] remove exactly what a state file lists.
+//!   netem, listeners); [`down`] and [`down_all`] remove what a trusted state file lists of
+//!   its own lab (see `state` for what is trusted).
 //! - [`compare`] runs probes in the lab and beside the simulator.
 //! - [`live`] reads the machine it runs on as a topology and probes from it.
 //!
@@ -20,17 +21,22 @@ mod probe;
 mod serve;
 mod state;
 
+pub use build::scripts as build_scripts;
 pub use build::{
     ARP_RETRANS_MS, DownReport, Lab, ListenerHost, UpOptions, down, down_all, identify, preflight,
     serve_lab, strays, up,
 };
 pub use check::{CONCURRENCY, Comparison, Planned, compare, expectations, render};
-pub use error::EmulateError;
+pub use error::{EmulateError, Leftovers, Refusal};
 pub use names::{LabId, Layout, PREFIX, bridge, port};
-pub use netns::{exists as namespace_exists, list as namespaces, run_in};
+pub use netns::{
+    Script, UnsafeWord, exists as namespace_exists, is_batch_word, list as namespaces, run_in,
+};
 pub use nft::ruleset as nft_ruleset;
 pub use probe::{
     HttpReply, KernelProbe, KernelResult, WAIT, parse_http, run_here, run_in_namespace,
 };
 pub use serve::Servers;
-pub use state::{DEFAULT_STATE_DIR, LabState, OwnedProcess, state_dir};
+pub use state::{
+    DEFAULT_STATE_DIR, LabState, OwnedProcess, check_dir as check_state_dir, state_dir,
+};

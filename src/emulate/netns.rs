@@ -35,8 +35,102 @@ pub fn list() -> Vec<String> {
 
 /// Creates the namespaces, in one `ip -batch`.
 pub fn add_all(names: &[String]) -> Result<(), EmulateError> {
-    let script: String = names.iter().map(|n| format!("netns add {n}\n")).collect();
+    let mut script = Script::new("ip");
+    for name in names {
+        script.line(["netns", "add", name])?;
+    }
     ip_batch(None, &script, "creating the namespaces")
+}
+
+/// A word that cannot be handed to `ip -batch` or `tc -batch` as one argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{word}` cannot be passed to `{tool} -batch` as one word: only letters, digits and `_.-:/%` are"
+)]
+pub struct UnsafeWord {
+    pub tool: &'static str,
+    pub word: String,
+}
+
+impl From<UnsafeWord> for EmulateError {
+    fn from(e: UnsafeWord) -> Self {
+        EmulateError::Unsupported(e.to_string())
+    }
+}
+
+/// A script for `ip -batch` or `tc -batch`, built from words, never from spliced text.
+///
+/// iproute2 reads a batch line by line (`getcmdline`: a `#` starts a comment, a line ending in
+/// `\` continues on the next) and splits it at spaces, tabs, CR and LF (`makeargs`, where a word
+/// starting with `'` or `"` runs to the next such quote). A word made only of the characters of
+/// [`is_batch_word`] contains none of these, so it comes back as exactly one argument, itself:
+/// every word is checked and a line is the words joined by single spaces. Such a word may still
+/// be a keyword of `ip`; callers put names after `dev`/`name`, where `ip` takes any word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    tool: &'static str,
+    text: String,
+}
+
+impl Script {
+    /// An empty script for `tool` (`ip` or `tc`).
+    pub fn new(tool: &'static str) -> Self {
+        Script {
+            tool,
+            text: String::new(),
+        }
+    }
+
+    /// Appends one command, given as its words.
+    pub fn line<I, W>(&mut self, words: I) -> Result<&mut Self, UnsafeWord>
+    where
+        I: IntoIterator<Item = W>,
+        W: AsRef<str>,
+    {
+        let mut line = String::new();
+        for word in words {
+            let word = word.as_ref();
+            if !is_batch_word(word) {
+                return Err(UnsafeWord {
+                    tool: self.tool,
+                    word: word.escape_debug().to_string(),
+                });
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            self.text.push_str(&line);
+            self.text.push('\n');
+        }
+        Ok(self)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The script as the tool reads it on standard input.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The tool this script is for.
+    pub fn tool(&self) -> &'static str {
+        self.tool
+    }
+}
+
+/// Whether `word` passes through iproute2's batch reader unchanged, as one argument: not empty,
+/// only ASCII letters, digits and `_ . - : / %` (no space, quote, `#`, `\` or control
+/// character).
+pub fn is_batch_word(word: &str) -> bool {
+    !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-:/%".contains(&b))
 }
 
 /// Deletes a namespace (and with it every interface inside). `Ok(false)` if it did not exist.
@@ -97,7 +191,7 @@ pub fn sysctls(name: &str, settings: Vec<(String, String, bool)>) -> Result<(), 
     let ns = name.to_owned();
     run_in(name, move || -> Result<(), EmulateError> {
         for (key, value, optional) in settings {
-            let path = Path::new("/proc/sys").join(&key);
+            let path = sysctl_path(&key)?;
             if optional && !path.exists() {
                 continue;
             }
@@ -112,21 +206,46 @@ pub fn sysctls(name: &str, settings: Vec<(String, String, bool)>) -> Result<(), 
     })?
 }
 
-/// `ip [-n NAMESPACE] -batch -` with `script` on standard input; stops at the first error.
-pub fn ip_batch(namespace: Option<&str>, script: &str, what: &str) -> Result<(), EmulateError> {
-    let mut command = Command::new("ip");
+/// The file of sysctl `key` (`net/ipv4/ip_forward`): every component a plain word, so that a
+/// key can only name a file under `/proc/sys`.
+fn sysctl_path(key: &str) -> Result<std::path::PathBuf, EmulateError> {
+    if key
+        .split('/')
+        .all(|c| is_batch_word(c) && c != "." && c != "..")
+    {
+        Ok(Path::new("/proc/sys").join(key))
+    } else {
+        Err(EmulateError::Unsupported(format!(
+            "`{}` is not a sysctl key",
+            key.escape_debug()
+        )))
+    }
+}
+
+/// `TOOL [-n NAMESPACE] -batch -` with `script` on standard input; stops at the first error.
+pub fn ip_batch(namespace: Option<&str>, script: &Script, what: &str) -> Result<(), EmulateError> {
+    let out = batch_output(namespace, script, what)?;
+    check(&out, what).map_err(|e| match e {
+        EmulateError::Command { what, message } => EmulateError::Command {
+            what,
+            message: format!("{message}\n  script was:\n{}", indent(script.text())),
+        },
+        other => other,
+    })
+}
+
+/// Runs `script` with its tool, as [`ip_batch`] does, and returns what the tool said.
+pub fn batch_output(
+    namespace: Option<&str>,
+    script: &Script,
+    what: &str,
+) -> Result<Output, EmulateError> {
+    let mut command = Command::new(script.tool());
     if let Some(ns) = namespace {
         command.args(["-n", ns]);
     }
     command.args(["-batch", "-"]);
-    let out = command_output(&mut command, Some(script), what)?;
-    check(&out, what).map_err(|e| match e {
-        EmulateError::Command { what, message } => EmulateError::Command {
-            what,
-            message: format!("{message}\n  script was:\n{}", indent(script)),
-        },
-        other => other,
-    })
+    command_output(&mut command, Some(script.text()), what)
 }
 
 /// Runs `argv` inside namespace `name` (`ip netns exec`), with `stdin` when given.
@@ -198,4 +317,56 @@ fn check(out: &Output, what: &str) -> Result<(), EmulateError> {
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_words_are_plain() {
+        for word in [
+            "eth0",
+            "10.0.0.1/24",
+            "02:00:5e:10:00:01",
+            "0.5%",
+            "a.b-c_d",
+        ] {
+            assert!(is_batch_word(word), "{word}");
+        }
+        for word in [
+            "", "a b", "e\"q", "e'q", "a#b", "eth0\\", "a\nb", "a\0", "é", "a;b",
+        ] {
+            assert!(!is_batch_word(word), "{word:?}");
+        }
+    }
+
+    #[test]
+    fn a_script_refuses_a_word_it_cannot_pass_whole() {
+        let mut script = Script::new("ip");
+        script
+            .line(["addr", "add", "10.0.0.1/24", "dev", "eth0"])
+            .expect("plain words");
+        assert_eq!(script.text(), "addr add 10.0.0.1/24 dev eth0\n");
+        let refused = script.line(["link", "set", "dev", "eth0\\", "up"]);
+        assert!(refused.is_err());
+        // Nothing of the refused line was added.
+        assert_eq!(script.text(), "addr add 10.0.0.1/24 dev eth0\n");
+    }
+
+    #[test]
+    fn sysctl_keys_stay_under_proc_sys() {
+        assert_eq!(
+            sysctl_path("net/ipv4/neigh/eth0/retrans_time_ms").expect("plain key"),
+            Path::new("/proc/sys/net/ipv4/neigh/eth0/retrans_time_ms")
+        );
+        for key in [
+            "net/ipv4/neigh/../../../../etc/x",
+            "net/ipv4/conf/a b/x",
+            "",
+            "/etc/x",
+        ] {
+            assert!(sysctl_path(key).is_err(), "{key:?}");
+        }
+    }
 }

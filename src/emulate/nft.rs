@@ -13,6 +13,10 @@
 //! Rules keep the model's order; within a rule the matches come first and the random draw
 //! (`numgen random`) last, so a packet draws only when everything else matched, as in the
 //! engine.
+//!
+//! Nothing from the topology is spliced in as text: interface names go through [`quoted`]
+//! (a double-quoted nft string that nft reads back as exactly that name, refused otherwise),
+//! comments through [`comment`] (quotes, backslashes and control characters replaced).
 
 use std::fmt::Write as _;
 
@@ -164,15 +168,15 @@ fn needs_l4(v: Verdict) -> bool {
 /// a transport protocol named (a port in DNAT, a TCP reset).
 fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<String, EmulateError> {
     let mut out = String::new();
-    let iface = |id| net.interface(id).name.as_str();
+    let iface = |id| quoted(&net.interface(id).name);
     if let Some(i) = m.in_iface {
-        let _ = write!(out, "iifname \"{}\" ", iface(i));
+        let _ = write!(out, "iifname {} ", iface(i)?);
     }
     if let Some(i) = m.not_in_iface {
-        let _ = write!(out, "iifname != \"{}\" ", iface(i));
+        let _ = write!(out, "iifname != {} ", iface(i)?);
     }
     if let Some(o) = m.out_iface {
-        let _ = write!(out, "oifname \"{}\" ", iface(o));
+        let _ = write!(out, "oifname {} ", iface(o)?);
     }
     if let Some(src) = m.src {
         let _ = write!(out, "ip saddr {src} ");
@@ -224,13 +228,39 @@ fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<String, Emulate
     Ok(out)
 }
 
-/// The rule's comment as nftables takes it (at most 128 bytes, no double quotes).
+/// An interface name as an nft string: `"NAME"`. nft reads a double-quoted string up to the
+/// next `"`, takes a trailing `*` as a wildcard and `\` as an escape, so only names of letters,
+/// digits, `_`, `-` and `.` (what the topology's naming rule allows) of 1 to 15 bytes are
+/// quoted; anything else is refused rather than loaded as a different rule.
+pub fn quoted(name: &str) -> Result<String, EmulateError> {
+    let plain = (1..=15).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if plain {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(EmulateError::Unsupported(format!(
+            "interface name `{}` cannot be written as an nftables string",
+            name.escape_debug()
+        )))
+    }
+}
+
+/// The rule's comment as nftables takes it (at most 128 bytes; no double quote, backslash or
+/// control character, each replaced by `'`).
 fn comment(text: Option<&str>) -> String {
     match text {
         Some(text) if !text.trim().is_empty() => {
             let mut clean: String = text
                 .chars()
-                .map(|c| if c == '"' || c.is_control() { '\'' } else { c })
+                .map(|c| {
+                    if c == '"' || c == '\\' || c.is_control() {
+                        '\''
+                    } else {
+                        c
+                    }
+                })
                 .collect();
             while clean.len() > 120 {
                 clean.pop();
@@ -245,6 +275,30 @@ fn comment(text: Option<&str>) -> String {
 mod tests {
     use super::*;
     use crate::topology::load_str;
+
+    #[test]
+    fn interface_names_are_quoted_or_refused() {
+        assert_eq!(quoted("eth0").expect("plain"), "\"eth0\"");
+        assert_eq!(quoted("a.b-c_9").expect("plain"), "\"a.b-c_9\"");
+        for bad in [
+            "e\"drop;oif\"q0",
+            "eth0\\",
+            "eth*",
+            "a b",
+            "a\nb",
+            "a\0",
+            "",
+            "sixteen-bytes-xx",
+        ] {
+            assert!(quoted(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn comments_hold_no_quote_backslash_or_control_character() {
+        let text = comment(Some("a\"b\\c\nd"));
+        assert_eq!(text, " comment \"a'b'c'd\"");
+    }
 
     #[test]
     fn a_port_forward_and_a_stateful_filter_become_one_table() {

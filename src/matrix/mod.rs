@@ -1,6 +1,7 @@
 //! The reachability matrix: every chosen source node against every chosen destination, one cell
 //! per probe, simulated in parallel; deterministic shards of it and their merge; its renderings
-//! (terminal grid, CSV, JSON, Markdown).
+//! (terminal grid, CSV, JSON, Markdown). A matrix has at most [`MAX_CELLS`] cells
+//! ([`check_budget`] says so before anything is simulated or allocated).
 //!
 //! A cell is only an [`Outcome`]: the outcome [`crate::sim::run_probe`] gives on a fresh network,
 //! exactly as `reachlab ping`/`ssh`/`curl`/`tcp`/`udp` do (one echo request, one connection
@@ -51,7 +52,47 @@ pub(crate) use render::counted;
 pub use render::{csv, json, markdown, text};
 pub(crate) use select::matches_pattern;
 pub use select::{Destination, Layout, SelectError, Selection, Source};
-pub use shard::{MergeError, Shard, ShardError, Slice, merge, read_slice};
+pub use shard::{
+    MAX_SLICE_BYTES, MAX_SLICES, MergeError, Shard, ShardError, Slice, merge, read_slice,
+};
+
+/// The most cells (sources × destinations × probes) of one matrix, computed or merged.
+pub const MAX_CELLS: usize = 100_000_000;
+
+/// A matrix larger than [`MAX_CELLS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the matrix has {sources} sources × {destinations} destinations × {probes} probes, more than {MAX_CELLS} cells"
+)]
+pub struct BudgetError {
+    pub sources: usize,
+    pub destinations: usize,
+    pub probes: usize,
+}
+
+impl BudgetError {
+    /// How to make the matrix fit.
+    pub fn hint(&self) -> &'static str {
+        "choose fewer sources or destinations with --from and --to, or fewer probes"
+    }
+}
+
+/// The number of cells of `layout` with `probes`, when it is within [`MAX_CELLS`]; checked
+/// before [`run`], [`run_shard`] or [`outcomes`] allocate them.
+pub fn check_budget(layout: &Layout, probes: &ProbeList) -> Result<usize, BudgetError> {
+    let probes = probes.as_slice();
+    layout
+        .sources
+        .len()
+        .checked_mul(layout.destinations.len())
+        .and_then(|n| n.checked_mul(probes.len()))
+        .filter(|&n| n <= MAX_CELLS)
+        .ok_or(BudgetError {
+            sources: layout.sources.len(),
+            destinations: layout.destinations.len(),
+            probes: probes.len(),
+        })
+}
 
 /// Which topology a matrix is of: enough to refuse merging slices of different ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,4 +347,36 @@ fn columns(layout: &Layout) -> Vec<Column> {
             address: d.address,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NodeId;
+
+    fn layout(sources: usize, destinations: usize) -> Layout {
+        Layout {
+            sources: (0..sources)
+                .map(|i| Source {
+                    name: format!("s{i}"),
+                    id: NodeId::from_index(i),
+                })
+                .collect(),
+            destinations: (0..destinations)
+                .map(|i| Destination {
+                    label: format!("d{i}"),
+                    address: Ipv4Addr::new(192, 0, 2, 1),
+                    node: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_matrix_over_the_cell_budget_is_refused() {
+        let probes = ProbeList::default();
+        assert_eq!(check_budget(&layout(10, 10), &probes), Ok(100));
+        let err = check_budget(&layout(10_001, 10_000), &probes);
+        assert!(err.is_err_and(|e| e.to_string().contains("more than 100000000 cells")));
+    }
 }

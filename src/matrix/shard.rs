@@ -4,6 +4,10 @@
 //!
 //! Cell `c` (row-major index, see [`super::Matrix::cells`]) belongs to shard `c mod N + 1`:
 //! interleaving spreads the slow cells (timeouts, long paths) of one row over every shard.
+//!
+//! A slice is checked against the budgets before anything is allocated for it: at most
+//! [`MAX_SLICES`] slices, [`super::MAX_CELLS`] cells in the whole matrix, and
+//! [`MAX_SLICE_BYTES`] bytes of JSON per slice file (a regular file).
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -98,6 +102,12 @@ pub struct Slice {
     pub cells: Vec<Cell>,
 }
 
+/// The most slices a matrix may be cut into for `matrix merge`.
+pub const MAX_SLICES: usize = 65_536;
+
+/// The largest slice file `matrix merge` reads.
+pub const MAX_SLICE_BYTES: u64 = 1 << 30;
+
 /// Version of the slice format.
 const SLICE_VERSION: u32 = 1;
 
@@ -188,6 +198,29 @@ impl Slice {
                 file.shard.index, file.shard.count
             ))
         })?;
+        if shard.count > MAX_SLICES {
+            return Err(not(format!(
+                "it claims {} slices; merge takes at most {MAX_SLICES} (cut the matrix into fewer shards)",
+                shard.count
+            )));
+        }
+        let total = cell_total(&file.sources, &file.destinations, &file.probes)
+            .filter(|&total| total <= super::MAX_CELLS)
+            .ok_or_else(|| {
+                not(format!(
+                    "its matrix of {} sources, {} destinations and {} probes has more than {} cells",
+                    file.sources.len(),
+                    file.destinations.len(),
+                    file.probes.len(),
+                    super::MAX_CELLS
+                ))
+            })?;
+        if file.cells.len() > total {
+            return Err(not(format!(
+                "it holds {} cells, more than its whole matrix of {total}",
+                file.cells.len()
+            )));
+        }
         let probes = file
             .probes
             .iter()
@@ -225,9 +258,19 @@ impl Slice {
         })
     }
 
+    /// The number of cells of the whole matrix (at most [`super::MAX_CELLS`] for a slice that
+    /// was read; saturating for one built in code).
     fn total(&self) -> usize {
-        self.sources.len() * self.destinations.len() * self.probes.len()
+        cell_total(&self.sources, &self.destinations, &self.probes).unwrap_or(usize::MAX)
     }
+}
+
+/// sources × destinations × probes, when it does not overflow.
+fn cell_total<S, D, P>(sources: &[S], destinations: &[D], probes: &[P]) -> Option<usize> {
+    sources
+        .len()
+        .checked_mul(destinations.len())?
+        .checked_mul(probes.len())
 }
 
 /// Why slices could not be merged.
@@ -239,7 +282,7 @@ pub enum MergeError {
     Read {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: crate::topology::ReadError,
     },
     #[error("{path} is not a matrix slice of reachlab: {reason}")]
     NotASlice { path: String, reason: String },
@@ -268,6 +311,25 @@ pub enum MergeError {
     Missing { missing: Vec<usize>, count: usize },
 }
 
+impl MergeError {
+    /// How to fix it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            MergeError::NoSlices | MergeError::Missing { .. } => {
+                "give every slice `reachlab matrix FILE --shard I/N` printed, I from 1 to N"
+            }
+            MergeError::Read { source, .. } => source.hint(),
+            MergeError::NotASlice { .. } => {
+                "give the JSON printed by `reachlab matrix FILE --shard I/N`, unchanged"
+            }
+            MergeError::Mismatch { .. } | MergeError::WrongSize { .. } => {
+                "compute every slice from the same file, seed, probes and --shard count"
+            }
+            MergeError::Duplicate { .. } => "give each slice once",
+        }
+    }
+}
+
 fn missing_words(missing: &[usize]) -> String {
     let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
     match list.as_slice() {
@@ -279,9 +341,15 @@ fn missing_words(missing: &[usize]) -> String {
 /// Reads one slice file.
 pub fn read_slice(path: &Path) -> Result<Slice, MergeError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| MergeError::Read {
+    let read = |source| MergeError::Read {
         path: name.clone(),
         source,
+    };
+    let bytes = crate::topology::read_regular(path, MAX_SLICE_BYTES).map_err(read)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        read(crate::topology::ReadError::NotUtf8 {
+            offset: e.utf8_error().valid_up_to(),
+        })
     })?;
     Slice::from_json(&name, &text)
 }
@@ -306,6 +374,18 @@ pub fn merge(slices: Vec<(String, Slice)>) -> Result<Matrix, MergeError> {
     };
     let count = first.shard.count;
     let total = first.total();
+    // Slices read from files are within the budgets; slices built in code are checked here.
+    for (path, slice) in &slices {
+        if slice.shard.count > MAX_SLICES || slice.total() > super::MAX_CELLS {
+            return Err(MergeError::NotASlice {
+                path: path.clone(),
+                reason: format!(
+                    "it exceeds the budgets of {MAX_SLICES} slices and {} cells",
+                    super::MAX_CELLS
+                ),
+            });
+        }
+    }
     let mut holder: Vec<Option<&str>> = vec![None; count];
     for (path, slice) in &slices {
         let mismatch = |what, first: String, this: String| MergeError::Mismatch {
@@ -391,7 +471,45 @@ pub fn merge(slices: Vec<(String, Slice)>) -> Result<Matrix, MergeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::Shard;
+    use super::{MAX_SLICES, MergeError, Shard, Slice};
+
+    /// A slice of a `sources` × `destinations` × 1 matrix cut into `count` shards.
+    fn slice_json(count: u64, sources: usize, destinations: usize) -> String {
+        let sources: Vec<String> = (0..sources).map(|i| format!("s{i}")).collect();
+        let destinations: Vec<serde_json::Value> = (0..destinations)
+            .map(|i| serde_json::json!({ "label": format!("d{i}"), "address": "192.0.2.2" }))
+            .collect();
+        serde_json::json!({
+            "reachlab_matrix_slice": 1, "file": "t.yaml", "topology": "t", "fingerprint": "0",
+            "seed": 1, "sources": sources, "destinations": destinations,
+            "probes": ["ping"], "shard": { "index": 1, "count": count }, "cells": [],
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn slices_of_too_many_shards_are_refused() {
+        for count in [
+            MAX_SLICES as u64 + 1,
+            1_000_000_000,
+            1_000_000_000_000_000_000,
+        ] {
+            let err = Slice::from_json("s.json", &slice_json(count, 1, 1));
+            assert!(
+                matches!(err, Err(MergeError::NotASlice { .. })),
+                "{count}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn slices_of_too_large_a_matrix_are_refused() {
+        let err = Slice::from_json("s.json", &slice_json(1, 10_001, 10_000));
+        assert!(
+            matches!(&err, Err(MergeError::NotASlice { reason, .. }) if reason.contains("cells")),
+            "{err:?}"
+        );
+    }
 
     #[test]
     fn shards_partition_every_total() {

@@ -18,6 +18,9 @@
 //!   DNAT for the node's own addresses (`--dst-type LOCAL`); `externalTrafficPolicy: Local`
 //!   uses only the node's own endpoints and DROPs where it has none.
 //! - Ingress objects need a controller, which is not modelled: they are listed as ignored.
+//! - Budgets, checked before anything is generated: at most [`MAX_REPLICAS`] pods per
+//!   workload and [`MAX_PODS_PER_CLUSTER`] per cluster; manifests are regular files of at
+//!   most [`crate::topology::MAX_FILE_BYTES`] inside the topology file's directory.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -108,6 +111,12 @@ pub struct ServeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banner: Option<Located<String>>,
 }
+
+/// The most pods one Deployment, ReplicaSet or StatefulSet may ask for (`spec.replicas`).
+pub const MAX_REPLICAS: u64 = 10_000;
+
+/// The most pods one cluster may generate in all (Kubernetes' own tested limit is 150,000).
+pub const MAX_PODS_PER_CLUSTER: usize = 150_000;
 
 fn at<T>(value: T, span: Span) -> Located<T> {
     Located::at(value, span)
@@ -212,6 +221,10 @@ fn plan(
                     .pointer("/spec/replicas")
                     .and_then(Value::as_u64)
                     .unwrap_or(1);
+                if let Some(d) = over_budget(kind, &name, source, *span, replicas, pods.len()) {
+                    out.push(d);
+                    continue;
+                }
                 let template = object.pointer("/spec/template");
                 let pod_spec = template.and_then(|t| t.get("spec"));
                 for i in 0..replicas {
@@ -228,6 +241,10 @@ fn plan(
                 }
             }
             "Pod" => {
+                if let Some(d) = over_budget(kind, &name, source, *span, 1, pods.len()) {
+                    out.push(d);
+                    continue;
+                }
                 let spec = object.get("spec");
                 pods.push(PodPlan {
                     name: name.clone(),
@@ -326,6 +343,83 @@ fn plan(
             }
         }
     }
+}
+
+/// The error for a workload of `replicas` pods when it, with the `planned` pods before it,
+/// exceeds the budgets ([`MAX_REPLICAS`], [`MAX_PODS_PER_CLUSTER`]); checked before any pod
+/// is planned.
+fn over_budget(
+    kind: &str,
+    name: &str,
+    source: &str,
+    span: Span,
+    replicas: u64,
+    planned: usize,
+) -> Option<Diagnostic> {
+    if replicas > MAX_REPLICAS {
+        return Some(Diagnostic::error(
+            Code::BadValue,
+            span,
+            format!("{kind} `{name}` ({source}) asks for {replicas} replicas; the limit is {MAX_REPLICAS}"),
+        )
+        .label("too many replicas")
+        .hint(format!("lower `spec.replicas` to at most {MAX_REPLICAS}: a few pods per node show the same reachability")));
+    }
+    let total = u64::try_from(planned)
+        .unwrap_or(u64::MAX)
+        .saturating_add(replicas);
+    if total > MAX_PODS_PER_CLUSTER as u64 {
+        return Some(Diagnostic::error(
+            Code::BadValue,
+            span,
+            format!("{kind} `{name}` ({source}) brings the cluster to {total} pods; the limit is {MAX_PODS_PER_CLUSTER}"),
+        )
+        .label("too many pods")
+        .hint(format!("lower the replicas: a cluster may generate at most {MAX_PODS_PER_CLUSTER} pods")));
+    }
+    None
+}
+
+/// The manifest at `written` (as the topology gives it), resolved inside `base`, the
+/// topology file's directory: absolute paths and paths that leave `base` (through `..` or a
+/// symbolic link) are refused.
+fn confined_manifest(base: &Path, written: &str) -> Result<std::path::PathBuf, String> {
+    let relative = Path::new(written);
+    if relative.is_absolute() {
+        return Err(format!("manifest path `{written}` is absolute"));
+    }
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    let root = base.canonicalize().map_err(|e| {
+        format!(
+            "cannot resolve the topology's directory {}: {e}",
+            base.display()
+        )
+    })?;
+    let full = base.join(relative).canonicalize().map_err(|e| {
+        format!(
+            "cannot read manifest {}: {e}",
+            base.join(relative).display()
+        )
+    })?;
+    if !full.starts_with(&root) {
+        return Err(format!(
+            "manifest path `{written}` leads outside the topology's directory {}",
+            root.display()
+        ));
+    }
+    Ok(full)
+}
+
+/// Reads a manifest's text: a regular UTF-8 file of at most [`crate::topology::MAX_FILE_BYTES`].
+fn read_manifest(path: &Path) -> Result<String, crate::topology::ReadError> {
+    let bytes = crate::topology::read_regular(path, crate::topology::MAX_FILE_BYTES as u64)?;
+    String::from_utf8(bytes).map_err(|e| crate::topology::ReadError::NotUtf8 {
+        offset: e.utf8_error().valid_up_to(),
+    })
 }
 
 fn node_address(file: &TopologyFile, name: &str) -> Option<Ipv4Addr> {
@@ -479,18 +573,24 @@ fn expand_cluster(
     // Objects: manifests, then inline.
     let mut objects: Vec<(Value, Span, String)> = Vec::new();
     for path in &cluster.manifests {
-        let full = base.join(&path.value);
-        let text = match std::fs::read_to_string(&full) {
+        let full = match confined_manifest(base, &path.value) {
+            Ok(full) => full,
+            Err(message) => {
+                out.push(
+                    Diagnostic::error(Code::Io, path.span, message)
+                        .label("not a manifest reachlab reads")
+                        .hint("manifest paths are relative to the topology file and stay inside its directory; copy the manifest there"),
+                );
+                continue;
+            }
+        };
+        let text = match read_manifest(&full) {
             Ok(t) => t,
             Err(e) => {
                 out.push(
-                    Diagnostic::error(
-                        Code::Io,
-                        path.span,
-                        format!("cannot read manifest {}: {e}", full.display()),
-                    )
-                    .label("unreadable")
-                    .hint("manifest paths are relative to the topology file"),
+                    Diagnostic::error(Code::Io, path.span, format!("manifest {}: {e}", path.value))
+                        .label("unreadable")
+                        .hint(e.hint()),
                 );
                 continue;
             }
@@ -572,6 +672,23 @@ fn expand_cluster(
             continue;
         }
         placed.push((node, pod, addr));
+    }
+    let max_nodes = crate::topology::MAX_NODES;
+    if file.nodes.len().saturating_add(placed.len()) > max_nodes {
+        out.push(
+            Diagnostic::error(
+                Code::BadValue,
+                span,
+                format!(
+                    "cluster `{cname}` adds {} pods to {} nodes; a topology may have at most {max_nodes} nodes once expanded",
+                    placed.len(),
+                    file.nodes.len()
+                ),
+            )
+            .label("too many pods")
+            .hint("lower the replicas, or split the topology"),
+        );
+        return;
     }
     for (node, pod, addr) in &placed {
         let block = blocks[*node];
@@ -870,5 +987,43 @@ fn expand_cluster(
                 mac: None,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_over_the_budget_are_refused() {
+        let span = Span::default();
+        assert!(over_budget("Deployment", "web", "a.yaml", span, MAX_REPLICAS, 0).is_none());
+        let d = over_budget("Deployment", "web", "a.yaml", span, MAX_REPLICAS + 1, 0);
+        assert!(d.is_some_and(|d| d.message.contains("the limit is 10000")));
+    }
+
+    #[test]
+    fn pods_over_the_cluster_budget_are_refused() {
+        let span = Span::default();
+        let planned = MAX_PODS_PER_CLUSTER - 1;
+        assert!(over_budget("Pod", "p", "a.yaml", span, 1, planned).is_none());
+        assert!(over_budget("Pod", "p", "a.yaml", span, 2, planned).is_some());
+        assert!(over_budget("Pod", "p", "a.yaml", span, 1, usize::MAX).is_some());
+    }
+
+    #[test]
+    fn manifests_stay_inside_the_topology_directory() {
+        let dir = std::env::temp_dir().join(format!("reachlab-confine-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("lab")).unwrap();
+        std::fs::write(dir.join("lab/app.yaml"), "kind: Pod\n").unwrap();
+        std::fs::write(dir.join("out.yaml"), "kind: Pod\n").unwrap();
+        let base = dir.join("lab");
+        let inside = confined_manifest(&base, "app.yaml");
+        let absolute = confined_manifest(&base, "/etc/passwd");
+        let escaping = confined_manifest(&base, "../out.yaml");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(inside.is_ok(), "{inside:?}");
+        assert!(absolute.is_err_and(|e| e.contains("is absolute")));
+        assert!(escaping.is_err_and(|e| e.contains("leads outside")));
     }
 }

@@ -158,17 +158,45 @@ pub fn write_capture(
     };
     let as_dir = path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/');
     if !as_dir {
-        std::fs::write(path, capture.to_pcapng(net)).map_err(io(path))?;
+        write_regular(path, &capture.to_pcapng(net)).map_err(io(path))?;
         return Ok(vec![path.to_path_buf()]);
     }
     std::fs::create_dir_all(path).map_err(io(path))?;
     let mut written = Vec::new();
     for &link in &capture.links {
         let file = path.join(format!("{}.pcap", file_name(&net.segment(link).name)));
-        std::fs::write(&file, capture.to_pcap(link)).map_err(io(&file))?;
+        write_regular(&file, &capture.to_pcap(link)).map_err(io(&file))?;
         written.push(file);
     }
     Ok(written)
+}
+
+/// Writes `bytes` to a new or regular file at `path`; a FIFO, device or socket there is
+/// refused without blocking (checked before opening, opened with `O_NONBLOCK`, checked again).
+fn write_regular(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let refuse = |kind: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {kind}, not a regular file; give the path of a file to create"),
+        )
+    };
+    if let Ok(meta) = std::fs::metadata(path)
+        && let Some(kind) = crate::topology::irregular_kind(meta.file_type())
+    {
+        return Err(refuse(kind));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    if let Some(kind) = crate::topology::irregular_kind(file.metadata()?.file_type()) {
+        return Err(refuse(kind));
+    }
+    file.set_len(0)?;
+    file.write_all(bytes)
 }
 
 /// A segment name made safe as a file name.

@@ -286,7 +286,10 @@ pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
             fix.summary.join("; ")
         );
         for broken in &fix.breaks {
-            let _ = writeln!(out, "  {accent}!{accent:#} no longer as the file expects: {broken}");
+            let _ = writeln!(
+                out,
+                "  {accent}!{accent:#} no longer as the file expects: {broken}"
+            );
         }
         for line in fix.yaml.lines() {
             let _ = writeln!(out, "  {line}");

@@ -8,13 +8,17 @@ use serde_json::Value;
 use super::diagnostic::{Code, Diagnostic, FileReport};
 use super::file::TopologyFile;
 use super::lower::lower;
-use super::source::{Located, SourceFile, Span};
+use super::source::{Located, ReadError, SourceFile, Span, read_regular};
 use super::structure::{Checker, Tree};
 use crate::model::Network;
 
 /// Files larger than this are refused before parsing (a topology is text written by people
 /// or generated; 64 MiB holds several hundred thousand nodes).
 pub const MAX_FILE_BYTES: usize = 64 << 20;
+
+/// The most nodes a topology may have once platform sections are expanded (pods of a
+/// `kubernetes:` cluster become nodes); `reachlab generate` makes at most a million routers.
+pub const MAX_NODES: usize = 1 << 20;
 
 /// A topology that loaded: the network and any warnings.
 #[derive(Debug, Clone)]
@@ -34,51 +38,44 @@ pub fn load_path(path: &Path) -> Result<Loaded, Box<FileReport>> {
     read_source(path).and_then(load_source)
 }
 
-/// Reads a file's text, refusing what is too large or not UTF-8 as [`load_path`] does.
+/// Reads a file's text, refusing what is not a regular file, too large or not UTF-8 as
+/// [`load_path`] does.
 fn read_source(path: &Path) -> Result<SourceFile, Box<FileReport>> {
     let name = path.display().to_string();
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > MAX_FILE_BYTES as u64 => {
+    let bytes = match read_regular(path, MAX_FILE_BYTES as u64) {
+        Ok(bytes) => bytes,
+        Err(e @ ReadError::TooLarge { .. }) => {
             return Err(io_report(
                 &name,
-                format!(
-                    "the file is {} bytes; the limit is {MAX_FILE_BYTES}",
-                    meta.len()
-                ),
+                format!("the file is larger than {MAX_FILE_BYTES} bytes, the limit for a topology"),
+                e.hint(),
             ));
         }
-        Ok(_) => {}
-        Err(e) => return Err(io_report(&name, format!("cannot read it: {e}"))),
-    }
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Ok(SourceFile::new(name, text)),
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                let source = SourceFile::new(name, text);
-                let span = source.span_at(at, 1);
-                Err(Box::new(FileReport {
-                    diagnostics: vec![
-                        Diagnostic::error(Code::YamlSyntax, span, "the file is not UTF-8 text")
-                            .label("invalid byte")
-                            .hint("save the file as UTF-8"),
-                    ],
-                    source,
-                }))
-            }
-        },
-        Err(e) => Err(io_report(&name, format!("cannot read it: {e}"))),
+        Err(e) => return Err(io_report(&name, e.to_string(), e.hint())),
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(SourceFile::new(name, text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let source = SourceFile::new(name, text);
+            let span = source.span_at(at, 1);
+            Err(Box::new(FileReport {
+                diagnostics: vec![
+                    Diagnostic::error(Code::YamlSyntax, span, "the file is not UTF-8 text")
+                        .label("invalid byte")
+                        .hint("save the file as UTF-8"),
+                ],
+                source,
+            }))
+        }
     }
 }
 
-fn io_report(name: &str, message: String) -> Box<FileReport> {
+fn io_report(name: &str, message: String, hint: &str) -> Box<FileReport> {
     Box::new(FileReport {
         source: SourceFile::new(name, ""),
-        diagnostics: vec![
-            Diagnostic::error(Code::Io, Span::default(), message)
-                .hint("check the path, and that the file is a readable topology file"),
-        ],
+        diagnostics: vec![Diagnostic::error(Code::Io, Span::default(), message).hint(hint)],
     })
 }
 
@@ -174,7 +171,8 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
                 "the text is {} bytes; the limit is {MAX_FILE_BYTES}",
                 source.text().len()
             ),
-        );
+        )
+        .hint("split the topology, or check that this is the file you meant");
         return fail(source, vec![d]);
     }
     if source.text().trim().is_empty()
@@ -185,7 +183,7 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
     {
         let d = Diagnostic::error(
             Code::MissingKey,
-            Span::default(),
+            source.span_at(0, 0),
             "the file holds no topology",
         )
         .hint("a topology has at least `nodes:`; see docs/topology-format.md");
@@ -219,24 +217,32 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
             if diagnostics.is_empty() {
                 diagnostics.push(from_saphyr_error(&source, &e, Code::WrongType));
             }
-            return fail(source, diagnostics);
+            return fail(source, finish(&tree, diagnostics));
         }
     };
     let stem = stem_of(source.name());
     let base = Path::new(source.name()).parent().unwrap_or(Path::new("."));
     let mut semantic = crate::platform::expand(&mut file, base);
+    if file.nodes.len() > MAX_NODES {
+        semantic.push(too_many_nodes(&tree, file.nodes.len()));
+        diagnostics.extend(semantic);
+        return fail(source, finish(&tree, diagnostics));
+    }
     let (network, lowered) = lower(&file, source.name(), &stem);
     semantic.extend(lowered);
     // The structural pass and lowering may both see a bad value (an MTU out of range, say):
-    // report each place and kind of problem once.
+    // a later finding of the same kind at the same known place as a structural one is that
+    // problem again. Findings of the later passes are all kept.
+    let structural = diagnostics.len();
     for d in semantic {
-        if !diagnostics
+        let again = diagnostics[..structural]
             .iter()
-            .any(|seen| seen.span == d.span && seen.code == d.code)
-        {
+            .any(|seen| d.span.is_some() && seen.span == d.span && seen.code == d.code);
+        if !again && !diagnostics.contains(&d) {
             diagnostics.push(d);
         }
     }
+    let diagnostics = finish(&tree, diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return fail(source, diagnostics);
     }
@@ -250,6 +256,70 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
         file,
         tree,
     })
+}
+
+/// The error for a topology with more than [`MAX_NODES`] nodes after expansion, at `nodes:`
+/// (or the first platform section when the file writes no nodes itself).
+fn too_many_nodes(tree: &Located<Tree>, count: usize) -> Diagnostic {
+    let span = top_key_span(tree, &["kubernetes", "nodes"]);
+    Diagnostic::error(
+        Code::BadValue,
+        span,
+        format!("the topology has {count} nodes once expanded; the limit is {MAX_NODES}"),
+    )
+    .label("too many nodes")
+    .hint("split the topology, or generate fewer pods and nodes")
+}
+
+/// The span of the first of `keys` written at the top of the file; the file's start else.
+fn top_key_span(tree: &Located<Tree>, keys: &[&str]) -> Span {
+    let Tree::Map(top) = &tree.value else {
+        return tree.span;
+    };
+    keys.iter()
+        .find_map(|key| top.iter().find(|(k, _)| k.value.0 == *key))
+        .map_or(tree.span, |(k, _)| k.span)
+}
+
+/// The last pass over a file's diagnostics: every one gets a position (the start of the
+/// document when no pass knew a better one) and a hint, so nothing is shown without either.
+fn finish(tree: &Located<Tree>, diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diagnostics
+        .into_iter()
+        .map(|mut d| {
+            if d.span.is_none() && !tree.span.is_unknown() {
+                d.span = Some(top_key_span(tree, &[]));
+            }
+            if d.hint.is_none() {
+                d.hint = Some(default_hint(d.code).to_owned());
+            }
+            d
+        })
+        .collect()
+}
+
+/// The hint for a diagnostic whose pass gave none, by its kind.
+fn default_hint(code: Code) -> &'static str {
+    match code {
+        Code::YamlSyntax => "check the indentation and the brackets and quotes around this place",
+        Code::UnknownKey => "check the spelling; docs/topology-format.md lists every key",
+        Code::MissingKey => "add the missing key; docs/topology-format.md shows each section",
+        Code::WrongType => "see docs/topology-format.md for the shape of each section",
+        Code::BadValue => "see docs/topology-format.md for the values allowed here",
+        Code::BadAddress => {
+            "write an IPv4 address such as 10.0.0.1, or a prefix such as 10.0.0.0/24"
+        }
+        Code::HostBitsSet => "clear the host bits: 10.0.0.1/8 is written 10.0.0.0/8",
+        Code::ReservedAddress => "pick another address of the subnet",
+        Code::DuplicateName => "rename one of the two",
+        Code::DuplicateAddress => "give each interface of a segment its own address and MAC",
+        Code::DuplicateRoute => "remove one of the routes, or give them different metrics",
+        Code::UnknownReference => "check the spelling of the name",
+        Code::InvalidGateway => "use a gateway inside one of the node's connected subnets",
+        Code::BadName => "use a short name of letters, digits and `-`",
+        Code::Unsupported => "see docs/semantics.md for what reachlab models",
+        Code::Io => "check the path, and that the file is a readable topology file",
+    }
 }
 
 /// Parser limits that grow with the text: a large generated topology is fine, while alias
@@ -282,12 +352,7 @@ fn from_saphyr_error(source: &SourceFile, error: &serde_saphyr::Error, code: Cod
             let span = Span::from_saphyr(&loc);
             if span.len == 0 && span.line > 0 {
                 // Recompute the byte offset from line and column for errors that carry only those.
-                let line_start: usize = source
-                    .text()
-                    .split_inclusive('\n')
-                    .take(span.line as usize - 1)
-                    .map(str::len)
-                    .sum();
+                let line_start = source.line_start(span.line);
                 let col = source
                     .line_text(span.line)
                     .char_indices()
@@ -299,6 +364,15 @@ fn from_saphyr_error(source: &SourceFile, error: &serde_saphyr::Error, code: Cod
             }
         })
         .unwrap_or_default();
+    if message.contains("multiple YAML documents") {
+        return Diagnostic::error(
+            code,
+            span,
+            "the file holds more than one YAML document (a `---` line starts another)",
+        )
+        .label("a second document starts here")
+        .hint("a topology is one document: remove the `---` line, or split the file in two");
+    }
     let hint = if message.contains("budget breached") {
         "the file nests or repeats more than reachlab reads (deep nesting or many aliases); flatten it"
     } else if message.contains("tab") {
@@ -336,39 +410,148 @@ fn strip_position_prefix(text: &str) -> &str {
 /// A Kubernetes manifest (top-level `apiVersion:` and `kind:`), which a topology refers to
 /// from its `kubernetes:` section and which is not a topology itself.
 fn is_kubernetes_manifest(path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| {
-        text.lines().any(|l| l.starts_with("apiVersion:"))
-            && text.lines().any(|l| l.starts_with("kind:"))
-    })
+    read_regular(path, MAX_FILE_BYTES as u64)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .is_some_and(|text| {
+            text.lines().any(|l| l.starts_with("apiVersion:"))
+                && text.lines().any(|l| l.starts_with("kind:"))
+        })
+}
+
+/// The topology files found under the paths given, and what a directory walk passed over.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub files: Vec<PathBuf>,
+    /// Entries of a directory that were not read, with the reason (a FIFO, a device, a
+    /// symbolic link to a directory).
+    pub skipped: Vec<(PathBuf, &'static str)>,
 }
 
 /// Expands files and directories (recursively, `*.yaml` and `*.yml`, sorted, skipping
-/// Kubernetes manifests) into file paths. A file named explicitly is always taken.
+/// Kubernetes manifests) into file paths. A file named explicitly is always taken. Entries of
+/// a directory that are not regular files are skipped with a warning on stderr (see
+/// [`collect_topology_files_reporting`] to get them instead).
 pub fn collect_topology_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+    let collected = collect_topology_files_reporting(paths)?;
+    for (path, why) in &collected.skipped {
+        eprintln!("warning: skipped {}: {why}", path.display());
+    }
+    Ok(collected.files)
+}
+
+/// [`collect_topology_files`], returning the skipped entries instead of printing them.
+/// Symbolic links to directories are not followed (a link back up would never end); a FIFO
+/// or device in a directory is never opened.
+pub fn collect_topology_files_reporting(paths: &[PathBuf]) -> std::io::Result<Collected> {
+    let mut out = Collected::default();
     for path in paths {
         if path.is_dir() {
-            let mut found = Vec::new();
+            let mut found = Collected::default();
             walk(path, &mut found)?;
-            found.sort();
-            out.extend(found);
+            found.files.sort();
+            found.skipped.sort();
+            out.files.extend(found.files);
+            out.skipped.extend(found.skipped);
         } else {
-            out.push(path.clone());
+            out.files.push(path.clone());
         }
     }
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn walk(dir: &Path, out: &mut Collected) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
             walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml")
-            && !is_kubernetes_manifest(&path)
-        {
-            out.push(path);
+            continue;
+        }
+        // What the entry is, following a symbolic link (without opening anything).
+        let target = if file_type.is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(meta) => meta.file_type(),
+                Err(_) => {
+                    out.skipped.push((path, "a symbolic link to nothing"));
+                    continue;
+                }
+            }
+        } else {
+            file_type
+        };
+        if target.is_dir() {
+            out.skipped
+                .push((path, "a symbolic link to a directory (not followed)"));
+            continue;
+        }
+        if !path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            continue;
+        }
+        if let Some(kind) = super::source::irregular_kind(target) {
+            out.skipped.push((path, kind));
+        } else if !is_kubernetes_manifest(&path) {
+            out.files.push(path);
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = "segments: [{ name: lan }]
+nodes:
+  - name: gw
+    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.1/24] }]
+    firewall:
+      input:
+        rules: [{}, { proto: icmp }, {}]
+";
+
+    #[test]
+    fn distinct_problems_at_one_place_are_all_kept() {
+        let report = load_str("t.yaml", RULES).expect_err("invalid");
+        assert_eq!(report.diagnostics.len(), 3, "{:#?}", report.diagnostics);
+    }
+
+    #[test]
+    fn every_diagnostic_gets_a_position_and_a_hint() {
+        let report = load_str("t.yaml", RULES).expect_err("invalid");
+        for d in &report.diagnostics {
+            assert!(d.span.is_some() && d.hint.is_some(), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn a_second_document_is_named_as_such() {
+        let report = load_str("t.yaml", "nodes: []\n---\nnodes: []\n").expect_err("invalid");
+        let d = &report.diagnostics[0];
+        assert!(d.message.contains("more than one YAML document"), "{d:?}");
+        assert!(!d.message.contains("from_str"), "{d:?}");
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_at_its_start() {
+        let report = load_str("t.yaml", "# nothing\n").expect_err("invalid");
+        assert_eq!(report.diagnostics[0].span.map(|s| s.line), Some(1));
+    }
+
+    #[test]
+    fn a_directory_walk_skips_what_is_not_a_regular_file() {
+        let dir = std::env::temp_dir().join(format!("reachlab-walk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.yaml"), "nodes: []\n").unwrap();
+        nix::unistd::mkfifo(&dir.join("b.yaml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let collected = collect_topology_files_reporting(std::slice::from_ref(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let collected = collected.unwrap();
+        assert_eq!(collected.files, [dir.join("a.yaml")]);
+        assert_eq!(
+            collected.skipped,
+            [(dir.join("b.yaml"), "a FIFO (named pipe)")]
+        );
+    }
 }

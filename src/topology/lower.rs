@@ -16,6 +16,7 @@ use super::file::{
     ExpectSpec, InterfaceSpec, ListenSpec, NodeSpec, OsName, OutcomeName, ProtoName, RouteSpec,
     SegmentSpec, TopologyFile,
 };
+use super::naming::{self, NameKind};
 use super::source::{Located, Origin, Span};
 use super::structure::closest;
 use super::units::{self, DestinationError};
@@ -95,29 +96,35 @@ impl Lowering {
         );
     }
 
-    /// Node, segment and group names: letters, digits, `_`, `-`, `.`, starting with a letter or digit.
+    /// Node, segment and group names: the naming rule of [`naming`] (`what` is `node`,
+    /// `segment` or `group`).
     pub(super) fn check_name(&mut self, name: &Located<String>, what: &str) -> bool {
-        let text = name.value.as_str();
-        let ok = !text.is_empty()
-            && text.len() <= 64
-            && text.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !ok {
-            self.push(
-                Diagnostic::error(
-                    Code::BadName,
-                    name.span,
-                    format!("`{text}` is not a valid {what} name"),
-                )
-                .label("bad name")
-                .hint(
-                    "use 1 to 64 letters, digits, `_`, `-` or `.`, starting with a letter or digit",
-                ),
-            );
+        let kind = match what {
+            "segment" => NameKind::Segment,
+            "group" => NameKind::Group,
+            _ => NameKind::Node,
+        };
+        self.check_named(name, kind, format!("a valid {what} name"))
+    }
+
+    /// Applies the naming rule to `name`; a refusal is a `bad-name` diagnostic saying it is
+    /// not `wanted`.
+    fn check_named(&mut self, name: &Located<String>, kind: NameKind, wanted: String) -> bool {
+        match naming::check(&name.value, kind) {
+            Ok(()) => true,
+            Err(problem) => {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadName,
+                        name.span,
+                        format!("`{}` is not {wanted}", naming::printable(&name.value)),
+                    )
+                    .label(problem.label(kind))
+                    .hint(problem.hint(kind)),
+                );
+                false
+            }
         }
-        ok
     }
 
     fn segment(&mut self, spec: &SegmentSpec) {
@@ -245,24 +252,14 @@ impl Lowering {
 
     fn interface(&mut self, node: &mut Node, spec: &InterfaceSpec) -> Option<IfaceId> {
         let name = spec.name.value.as_str();
-        // Linux's dev_valid_name(): 1 to 15 bytes, not `.` or `..`, no `/`, `:` or white space.
-        if name.is_empty()
-            || name.len() > 15
-            || name == "."
-            || name == ".."
-            || name.contains(['/', ':'])
-            || name.contains(char::is_whitespace)
-        {
-            self.push(
-                Diagnostic::error(
-                    Code::BadName,
-                    spec.name.span,
-                    format!("`{name}` is not a valid Linux interface name"),
-                )
-                .label("`ip link` would refuse it")
-                .hint("use 1 to 15 characters without `/`, `:` or spaces, like `eth0`"),
-            );
-        }
+        // Linux's dev_valid_name() (1 to 15 bytes, not `.`/`..`, no `/`, `:` or white space),
+        // narrowed to characters no tool reads specially and to words `ip` does not take for a
+        // keyword: see `naming`.
+        self.check_named(
+            &spec.name,
+            NameKind::Interface,
+            "a valid Linux interface name".into(),
+        );
         let segment = match self.segment_ids.get(&spec.segment.value) {
             Some((id, _)) => Some(*id),
             None => {
@@ -335,6 +332,14 @@ impl Lowering {
         }
         let mac = match &spec.mac {
             Some(text) => match text.value.parse::<MacAddr>() {
+                Ok(mac) if mac.0 == [0; 6] => {
+                    self.push(
+                        Diagnostic::error(Code::BadValue, text.span, format!("{mac} is the all-zero MAC address"))
+                            .label("no interface can have it")
+                            .hint("give the interface a unicast MAC such as 02:00:00:00:00:01, or leave `mac` out to get a derived one"),
+                    );
+                    MacAddr::derived(&format!("{}/{name}", node.name))
+                }
                 Ok(mac) if mac.is_multicast() => {
                     self.push(
                         Diagnostic::error(Code::BadValue, text.span, format!("{mac} is a multicast MAC address"))

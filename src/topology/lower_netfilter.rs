@@ -313,13 +313,7 @@ impl Lowering {
         .into_iter()
         .flatten()
         .collect();
-        let anchor = r
-            .in_iface
-            .as_ref()
-            .or(r.out_iface.as_ref())
-            .or(r.src.as_ref())
-            .or(r.dst.as_ref())
-            .map_or(Span::default(), |l| l.span);
+        let anchor = rule_anchor(place, r);
         let kind = match kinds.as_slice() {
             [one] => *one,
             [] => {
@@ -467,13 +461,7 @@ impl Lowering {
             }
         }
         let Some(action) = &r.action else {
-            let anchor = r
-                .in_iface
-                .as_ref()
-                .or(r.dport.as_ref())
-                .or(r.src.as_ref())
-                .or(r.dst.as_ref())
-                .map_or(Span::default(), |l| l.span);
+            let anchor = rule_anchor(place, r);
             self.push(
                 Diagnostic::error(
                     Code::MissingKey,
@@ -568,6 +556,28 @@ fn port_range(text: &str) -> Option<(u16, u16)> {
         }
     };
     (lo >= 1 && lo <= hi).then_some((lo, hi))
+}
+
+/// Where to point at a rule that lacks a key: its first key written, else its node's name
+/// (a rule written `{}` has no position of its own).
+fn rule_anchor(place: &Place<'_>, r: &RuleSpec) -> Span {
+    let s = |l: &Option<Located<String>>| l.as_ref().map(|l| l.span);
+    [
+        s(&r.in_iface),
+        s(&r.not_in),
+        s(&r.out_iface),
+        s(&r.src),
+        s(&r.not_src),
+        s(&r.dst),
+        r.proto.as_ref().map(|p| p.span),
+        s(&r.dport),
+        r.state.first().map(|st| st.span),
+        r.probability.as_ref().map(|p| p.span),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|span| !span.is_unknown())
+    .unwrap_or(place.node.origin.span)
 }
 
 #[cfg(test)]

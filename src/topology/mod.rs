@@ -8,6 +8,7 @@ mod load;
 mod lower;
 mod lower_invariants;
 mod lower_netfilter;
+pub mod naming;
 mod schema;
 mod source;
 mod structure;
@@ -16,11 +17,12 @@ mod write;
 
 pub use diagnostic::{Code, Diagnostic, DiagnosticJson, FileReport, Severity};
 pub use load::{
-    Expanded, Loaded, MAX_FILE_BYTES, collect_topology_files, load_expanded, load_path,
-    load_path_expanded, load_source, load_str,
+    Collected, Expanded, Loaded, MAX_FILE_BYTES, MAX_NODES, collect_topology_files,
+    collect_topology_files_reporting, load_expanded, load_path, load_path_expanded, load_source,
+    load_str,
 };
 pub use schema::{schema, schema_json};
-pub use source::{Located, Origin, SourceFile, Span};
+pub use source::{Located, Origin, ReadError, SourceFile, Span, irregular_kind, read_regular};
 pub use write::{to_file, to_yaml};
 
 /// The name in `names` closest to `word`, if it is a likely typo of it.

@@ -1,7 +1,11 @@
 //! Source text and positions: the file a topology came from, byte spans inside it, and
-//! [`Located`], a value that remembers where in the file it was written.
+//! [`Located`], a value that remembers where in the file it was written. Also the one way
+//! reachlab reads an input file ([`read_regular`]): regular files only, never blocking on a
+//! FIFO or a device, and never more bytes than a limit.
 
 use std::fmt;
+use std::io::Read as _;
+use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -12,7 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct SourceFile {
     name: String,
     text: String,
-    /// Byte offset of the start of each line.
+    /// Byte offset of the start of each line. A line ends at `\n`, `\r\n` or a lone `\r`
+    /// (YAML's line breaks, so positions agree with the parser's line numbers).
     line_starts: Vec<usize>,
 }
 
@@ -20,8 +25,12 @@ impl SourceFile {
     /// Wraps `text` read from the file the user calls `name`.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let text = text.into();
+        let bytes = text.as_bytes();
         let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .chain(bytes.iter().enumerate().filter_map(|(i, &b)| {
+                let ends_line = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+                ends_line.then_some(i + 1)
+            }))
             .collect();
         Self {
             name: name.into(),
@@ -30,9 +39,13 @@ impl SourceFile {
         }
     }
 
-    /// Reads a file from disk; the name is the path as given.
-    pub fn read(path: &Path) -> std::io::Result<Self> {
-        let text = std::fs::read_to_string(path)?;
+    /// Reads a regular file of at most `limit` bytes of UTF-8 from disk (see
+    /// [`read_regular`]); the name is the path as given.
+    pub fn read(path: &Path, limit: u64) -> Result<Self, ReadError> {
+        let bytes = read_regular(path, limit)?;
+        let text = String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
+            offset: e.utf8_error().valid_up_to(),
+        })?;
         Ok(Self::new(path.display().to_string(), text))
     }
 
@@ -44,6 +57,14 @@ impl SourceFile {
     /// The whole text.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The byte offset where 1-based line `line` starts (the end of the text past the last).
+    pub fn line_start(&self, line: u32) -> usize {
+        self.line_starts
+            .get((line as usize).wrapping_sub(1))
+            .copied()
+            .unwrap_or(self.text.len())
     }
 
     /// The text of 1-based line `line`, without its line break; empty past the end.
@@ -90,6 +111,81 @@ impl SourceFile {
             .get(start..start + span.len as usize)
             .unwrap_or("")
     }
+}
+
+/// Why an input file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read it: {0}")]
+    Io(#[from] std::io::Error),
+    /// A FIFO, device, socket or directory: reading one may block forever or never end.
+    #[error("it is {kind}, not a regular file")]
+    NotRegular { kind: &'static str },
+    #[error("it holds more than {limit} bytes, the limit for this kind of file")]
+    TooLarge { limit: u64 },
+    #[error("it is not UTF-8 text (invalid byte at offset {offset})")]
+    NotUtf8 { offset: usize },
+}
+
+impl ReadError {
+    /// How to fix it, for the diagnostic's hint.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ReadError::Io(_) => "check the path, and that the file is readable",
+            ReadError::NotRegular { .. } => {
+                "give the path of a regular file (write a pipe's output to a file first)"
+            }
+            ReadError::TooLarge { .. } => {
+                "split the file, or check that this is the file you meant"
+            }
+            ReadError::NotUtf8 { .. } => "save the file as UTF-8",
+        }
+    }
+}
+
+/// What kind of file `meta` describes, as a user would say it, unless it is a regular file.
+pub fn irregular_kind(file_type: std::fs::FileType) -> Option<&'static str> {
+    if file_type.is_file() {
+        None
+    } else if file_type.is_dir() {
+        Some("a directory")
+    } else if file_type.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if file_type.is_char_device() {
+        Some("a character device")
+    } else if file_type.is_block_device() {
+        Some("a block device")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// Reads at most `limit` bytes of the regular file at `path`.
+///
+/// FIFOs, devices, sockets and directories are refused without blocking: the path is checked
+/// before opening, opened with `O_NONBLOCK` (so a FIFO swapped in meanwhile cannot block the
+/// open) and checked again on the open descriptor. The limit counts bytes actually read, not
+/// the size the file system reports.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let check = |meta: &std::fs::Metadata| match irregular_kind(meta.file_type()) {
+        Some(kind) => Err(ReadError::NotRegular { kind }),
+        None if meta.len() > limit => Err(ReadError::TooLarge { limit }),
+        None => Ok(()),
+    };
+    check(&std::fs::metadata(path)?)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    check(&file.metadata()?)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(bytes)
 }
 
 /// Where something was written: 1-based line and character column, plus the byte range.
@@ -241,5 +337,67 @@ mod tests {
         assert_eq!(src.line_text(3), "  c: 3");
         assert_eq!(src.line_text(9), "");
         assert_eq!(src.snippet(span), "x");
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let err = read_regular(Path::new("/dev/zero"), 16);
+        assert!(
+            matches!(
+                err,
+                Err(ReadError::NotRegular {
+                    kind: "a character device"
+                })
+            ),
+            "{err:?}"
+        );
+        let err = read_regular(Path::new("/"), 16);
+        assert!(matches!(err, Err(ReadError::NotRegular { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn reads_are_bounded_by_bytes_read() {
+        let dir = std::env::temp_dir().join(format!("reachlab-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.txt");
+        std::fs::write(&path, "0123456789").unwrap();
+        assert_eq!(read_regular(&path, 10).unwrap(), b"0123456789");
+        let err = read_regular(&path, 9);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            matches!(err, Err(ReadError::TooLarge { limit: 9 })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("reachlab-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pipe.yaml");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = read_regular(&path, 16);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            matches!(
+                err,
+                Err(ReadError::NotRegular {
+                    kind: "a FIFO (named pipe)"
+                })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line() {
+        let src = SourceFile::new("t.yaml", "a: 1\rb: 2\r\nc: 3\nd: 4");
+        assert_eq!(src.line_text(1), "a: 1");
+        assert_eq!(src.line_text(2), "b: 2");
+        assert_eq!(src.line_text(3), "c: 3");
+        assert_eq!(src.line_text(4), "d: 4");
+        let span = src.span_at(src.text().find('c').unwrap_or(0), 1);
+        assert_eq!((span.line, span.column), (3, 1));
+        assert_eq!(src.line_start(2), 5);
     }
 }

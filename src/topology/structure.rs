@@ -356,16 +356,16 @@ impl<'s> Checker<'s> {
             (Tree::Null, _) => Some("give a value after the `:`, or remove the key"),
             _ => None,
         };
-        let mut d = Diagnostic::error(
-            Code::WrongType,
-            node.span,
-            format!("expected {wanted}, found {}", node.value.kind()),
-        )
-        .label(format!("this is {}", node.value.kind()));
-        if let Some(hint) = hint {
-            d = d.hint(hint);
-        }
-        self.diagnostics.push(d);
+        let hint = hint.map_or_else(|| format!("write {wanted} here"), str::to_owned);
+        self.diagnostics.push(
+            Diagnostic::error(
+                Code::WrongType,
+                node.span,
+                format!("expected {wanted}, found {}", node.value.kind()),
+            )
+            .label(format!("this is {}", node.value.kind()))
+            .hint(hint),
+        );
     }
 
     fn check_enum(&mut self, node: &Located<Tree>, allowed: &[Value]) {
@@ -404,7 +404,8 @@ impl<'s> Checker<'s> {
             };
             self.diagnostics.push(
                 Diagnostic::error(Code::BadValue, node.span, format!("{n} is out of range"))
-                    .label(format!("must be {range}")),
+                    .label(format!("must be {range}"))
+                    .hint(format!("write a whole number {range}")),
             );
         }
     }
@@ -435,19 +436,22 @@ impl<'s> Checker<'s> {
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for name in required.iter().filter_map(Value::as_str) {
                 if !entries.iter().any(|(k, _)| k.value.0 == name) {
-                    let mut d = Diagnostic::error(
-                        Code::MissingKey,
-                        node.span,
-                        format!("{what} has no `{name}`"),
-                    )
-                    .label(format!("`{name}` is required here"));
-                    if let Some(desc) = properties
+                    let hint = match properties
                         .and_then(|p| p.get(name))
                         .and_then(|p| self.description(p))
                     {
-                        d = d.hint(format!("add `{name}:` ({desc})"));
-                    }
-                    self.diagnostics.push(d);
+                        Some(desc) => format!("add `{name}:` ({desc})"),
+                        None => format!("add `{name}:` to {}", noun(def)),
+                    };
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            Code::MissingKey,
+                            node.span,
+                            format!("{what} has no `{name}`"),
+                        )
+                        .label(format!("`{name}` is required here"))
+                        .hint(hint),
+                    );
                 }
             }
         }
@@ -566,6 +570,36 @@ pub(crate) fn closest<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(yaml: &str) -> Vec<Diagnostic> {
+        let tree: Located<Tree> = serde_saphyr::from_str(yaml).expect("YAML");
+        let mut checker = Checker::new(crate::topology::load::schema_value());
+        checker.check_document(&tree);
+        checker.diagnostics
+    }
+
+    #[test]
+    fn a_number_out_of_range_gets_a_hint() {
+        let d = check("segments: [{ name: lan, mtu: 40 }]\nnodes: []\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            d[0].hint.as_deref(),
+            Some("write a whole number from 68 to 65535")
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_gets_a_hint() {
+        let d = check("segments: [{ name: lan }]\nnodes: [{ name: a, interfaces: 5 }]\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].hint.as_deref(), Some("write a list here"));
+    }
+
+    #[test]
+    fn a_missing_key_gets_a_hint() {
+        let d = check("segments: [{ name: lan }]\nnodes: [{ interfaces: [] }]\n");
+        assert!(!d.is_empty() && d.iter().all(|d| d.hint.is_some()), "{d:?}");
+    }
 
     #[test]
     fn closest_finds_typos_only() {
