@@ -1060,9 +1060,11 @@ fn console_width(text: &str) -> usize {
 /// What `matrix` and `diff` probe.
 #[derive(clap::Args)]
 struct CellArgs {
-    /// Probes, comma-separated: ping, ssh[:PORT], http[:PORT], tcp:PORT, udp:PORT.
-    #[arg(long, value_name = "PROBES", default_value = "ping")]
-    probe: reachlab::matrix::ProbeList,
+    /// Probes, comma-separated: ping, ssh[:PORT], http[:PORT], tcp:PORT, udp:PORT. Default:
+    /// ping for `matrix`; for `diff`, ping and the probes of the files' expectations, listeners
+    /// and port forwards (also at the addresses port forwards match).
+    #[arg(long, value_name = "PROBES")]
+    probe: Option<reachlab::matrix::ProbeList>,
     /// Source nodes, comma-separated names or patterns (`h*`); default: every node.
     #[arg(long, value_name = "NODES")]
     from: Option<reachlab::matrix::Selection>,
@@ -1170,7 +1172,7 @@ fn matrix_command(
                 seed: cli.seed,
                 ..SimConfig::default()
             };
-            let probes = &args.cells.probe;
+            let probes = &args.cells.probe.clone().unwrap_or_default();
             if let Err(e) = matrix::check_budget(&layout, probes) {
                 return usage_error(&e.to_string(), Some(e.hint()));
             }
@@ -1243,7 +1245,10 @@ fn diff_command(
     let options = diff::Options {
         from: cells.from.clone().unwrap_or_default(),
         to: cells.to.clone().unwrap_or_default(),
-        probes: cells.probe.clone(),
+        probes: match &cells.probe {
+            Some(given) => diff::ProbeChoice::Given(given.clone()),
+            None => diff::ProbeChoice::Relevant,
+        },
     };
     let config = SimConfig {
         seed: cli.seed,
@@ -1258,7 +1263,7 @@ fn diff_command(
     );
     let found = match found {
         Ok(found) => found,
-        Err(e) => return usage_error(&e.to_string(), None),
+        Err(e) => return usage_error(&e.to_string(), e.hint()),
     };
     match cli.format {
         Format::Json => writeln!(

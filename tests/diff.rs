@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use reachlab::diff::{self, Diff, Direction, Options, Version};
-use reachlab::matrix::{ProgressMode, Selection};
+use reachlab::diff::{self, Diff, Direction, Entrance, ExpectedTarget, Options, ProbeChoice};
+use reachlab::diff::{ProbeSource, Version};
+use reachlab::matrix::{ProbeSpec, ProgressMode, Selection};
 use reachlab::model::Network;
 use reachlab::sim::SimConfig;
 use reachlab::topology::{load_path, load_str};
@@ -30,19 +31,30 @@ fn options(from: &str, to: &str, probes: &str) -> Options {
     Options {
         from: pick(from),
         to: pick(to),
-        probes: probes.parse().expect("probes"),
+        probes: ProbeChoice::Given(probes.parse().expect("probes")),
     }
 }
 
 fn compare(old: &str, new: &str, options: &Options) -> Diff {
+    compare_networks((old, &load(old)), (new, &load(new)), options)
+}
+
+fn compare_networks(old: (&str, &Network), new: (&str, &Network), options: &Options) -> Diff {
     diff::diff(
-        (old, &load(old)),
-        (new, &load(new)),
+        old,
+        new,
         options,
         &SimConfig::default(),
         ProgressMode::Never,
     )
     .expect("the selections fit both files")
+}
+
+fn probes(written: &str) -> Vec<ProbeSpec> {
+    written
+        .split(',')
+        .map(|p| p.parse().expect("probe"))
+        .collect()
 }
 
 /// (from, to, probe, old outcome, new outcome) of every changed flow.
@@ -396,4 +408,263 @@ fn a_git_revision_compares_like_the_file() {
     let missing = reachlab(&["diff", "no-such-revision-xyz:topologies/x.yaml", files[1]]);
     assert_eq!(missing.status.code(), Some(2), "{missing:?}");
     assert!(String::from_utf8_lossy(&missing.stderr).contains("git show"));
+}
+
+/// A home network: `gw` routes the LAN (10.0.0.0/24) to the Internet segment, where `client`
+/// is, and masquerades the LAN out of wan0. `nas` serves HTTP on 8080. `client` has no route
+/// to 10.0.0.0/24 (only its connected 203.0.113.0/24).
+const HOME: &str = "\
+name: home
+segments:
+  - name: lan
+  - name: internet
+nodes:
+  - name: nas
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [10.0.0.5/24] }
+    routes:
+      - { to: default, via: 10.0.0.1 }
+    listen:
+      - { port: 8080, http: { body: nas } }
+  - name: laptop
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [10.0.0.20/24] }
+    routes:
+      - { to: default, via: 10.0.0.1 }
+  - name: gw
+    forwarding: true
+    interfaces:
+      - { name: lan0, segment: lan, addresses: [10.0.0.1/24] }
+      - { name: wan0, segment: internet, addresses: [203.0.113.10/24] }
+    nat:
+      - { masquerade: true, src: 10.0.0.0/24, out: wan0 }
+  - name: client
+    interfaces:
+      - { name: eth0, segment: internet, addresses: [203.0.113.50/24] }
+";
+
+/// HOME plus a port forward of the public address 203.0.113.10:8080 to the nas, for packets
+/// from anywhere (no `in:`), with the hairpin masquerade docs/topology-format.md describes.
+fn home_with_port_forward() -> String {
+    let rules = "    nat:\n      \
+        - { dnat: \"10.0.0.5:8080\", dst: 203.0.113.10, proto: tcp, dport: 8080 }\n      \
+        - { masquerade: true, src: 10.0.0.0/24, dst: 10.0.0.5, out: lan0 }\n";
+    let text = HOME.replace("    nat:\n", rules);
+    assert_ne!(text, HOME);
+    text
+}
+
+/// The issue's case: adding a hairpin port forward. Both versions' listeners and DNAT rules
+/// make one port relevant, 8080/tcp, so the default probes are ping and tcp:8080. Every node
+/// at its first address with both: 4 × 4 × 2 cells less the 8 of a node to itself, 24 flows,
+/// none of which changes (the rule matches only 203.0.113.10; laptop and gw reach the nas
+/// directly on the LAN, client has no route to it). 203.0.113.10 is the rule's address and no
+/// node's first address (gw's is 10.0.0.1): probed from the 4 nodes with tcp:8080 only, 4 more
+/// flows, 28 in all. Before, 203.0.113.10:8080 is gw itself, which listens on nothing:
+/// refused. After, it is the nas's 8080: nas and laptop (their SYN is masqueraded to
+/// 10.0.0.1, so the nas answers gw) and client (the nas answers via its default route, gw)
+/// get a reply; gw's own SYN does not pass prerouting, so it stays refused.
+#[test]
+fn a_hairpin_port_forward_shows_with_the_default_probes() {
+    let old = load_str("home.yaml", HOME).expect("valid");
+    let new = load_str("home-forward.yaml", &home_with_port_forward()).expect("valid");
+    let versions = (
+        ("home.yaml", &old.network),
+        ("home-forward.yaml", &new.network),
+    );
+    let d = compare_networks(versions.0, versions.1, &Options::default());
+    assert_eq!(d.probes, probes("ping,tcp:8080"));
+    assert_eq!(
+        d.probes_from,
+        [
+            ProbeSource::Ping,
+            ProbeSource::Listeners,
+            ProbeSource::PortForwards
+        ]
+    );
+    assert_eq!(
+        d.entrances,
+        [Entrance {
+            address: "203.0.113.10".parse().expect("address"),
+            node: "gw".into(),
+            probes: probes("tcp:8080"),
+        }]
+    );
+    assert_eq!(d.compared, 24 + 4);
+    assert_eq!(
+        flows(&d),
+        BTreeSet::from([
+            flow("nas", "203.0.113.10", "tcp:8080", "refused", "reply"),
+            flow("laptop", "203.0.113.10", "tcp:8080", "refused", "reply"),
+            flow("client", "203.0.113.10", "tcp:8080", "refused", "reply"),
+        ])
+    );
+    // What `diff` probed by default before: each node's first address with ping, 4 × 4 - 4
+    // flows. It misses the change.
+    let pings = compare_networks(versions.0, versions.1, &options("", "", "ping"));
+    assert_eq!((pings.compared, pings.changes.len()), (12, 0));
+    assert_eq!(pings.probes_from, [ProbeSource::Given]);
+    assert!(pings.entrances.is_empty() && pings.expected.is_empty());
+}
+
+/// Two hosts on one segment; the new version starts a TCP listener on 5432 and a UDP one
+/// (echo) on 53 on h2. The default probes become ping, tcp:5432 and udp:53 (the new file's
+/// listeners): 2 × 2 × 3 cells less 6 to a node itself, 6 flows. From h1 to h2 the TCP port
+/// goes from refused (h2's RST) to reply, the UDP port from refused (h2's port unreachable)
+/// to reply (the echo); from h2 to h1 both stay refused.
+#[test]
+fn a_listener_on_a_new_port_shows_by_default() {
+    let old_text = "\
+name: pair
+segments:
+  - name: lan
+nodes:
+  - name: h1
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [10.0.0.1/24] }
+  - name: h2
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [10.0.0.2/24] }
+";
+    let new_text = format!(
+        "{old_text}    listen:\n      - {{ port: 5432 }}\n      - {{ port: 53, proto: udp }}\n"
+    );
+    let old = load_str("pair.yaml", old_text).expect("valid");
+    let new = load_str("pair-listening.yaml", &new_text).expect("valid");
+    let d = compare_networks(
+        ("pair.yaml", &old.network),
+        ("pair-listening.yaml", &new.network),
+        &Options::default(),
+    );
+    assert_eq!(d.probes, probes("ping,tcp:5432,udp:53"));
+    assert_eq!(d.probes_from, [ProbeSource::Ping, ProbeSource::Listeners]);
+    assert_eq!(d.compared, 6);
+    assert_eq!(
+        flows(&d),
+        BTreeSet::from([
+            flow("h1", "h2", "tcp:5432", "refused", "reply"),
+            flow("h1", "h2", "udp:53", "refused", "reply"),
+        ])
+    );
+    assert!(d.entrances.is_empty() && d.expected.is_empty());
+}
+
+/// nat-port-forward.yaml, and the same with gw listening on tcp 22. Default probes: ping; the
+/// expectations' ssh:2222, udp:5353, ssh:2223, ssh, tcp:8080, udp:53; the listeners' 22/tcp
+/// (ssh already) and 53/udp; the DNAT rules' 2222, 2223 (ssh:2222, ssh:2223 already) and
+/// 5353/udp: 7 probes. 7 nodes: 7 × 7 × 7 - 49 = 294 flows. The three rules say `in: wan0`
+/// and no `dst`: they match wan0's 203.0.113.10 (no node's first address), probed from the 7
+/// nodes with the rules' ssh:2222, ssh:2223, udp:5353: 21 flows. The expectations to
+/// 203.0.113.10 with other probes are all client's (ssh, tcp:8080, udp:53, ping): 4 flows; its
+/// others go to node names or to 10.0.0.5 (nas's first address), or use a forwarded port.
+/// 319 in all. What changes: ssh to gw's 10.0.0.1 from nas, printer, laptop (on the LAN) and
+/// neighbour (its route to 10.0.0.0/24 is via gw), refused before, reply now (client and isp
+/// have no route to it in either); and client's ssh to 203.0.113.10, gw itself on port 22.
+#[test]
+fn the_expectations_targets_are_compared_by_default() {
+    let path = "topologies/nat-port-forward.yaml";
+    let text = std::fs::read_to_string(path).expect("readable");
+    let listening = text.replace(
+        "  - name: gw\n    forwarding: true\n",
+        "  - name: gw\n    forwarding: true\n    listen:\n      - { port: 22 }\n",
+    );
+    assert_ne!(listening, text);
+    let new = load_str("listening.yaml", &listening).expect("valid");
+    let d = compare_networks(
+        (path, &load(path)),
+        ("listening.yaml", &new.network),
+        &Options::default(),
+    );
+    assert_eq!(
+        d.probes,
+        probes("ping,ssh,ssh:2222,ssh:2223,tcp:8080,udp:53,udp:5353")
+    );
+    assert_eq!(
+        d.probes_from,
+        [
+            ProbeSource::Ping,
+            ProbeSource::Expectations,
+            ProbeSource::Listeners,
+            ProbeSource::PortForwards
+        ]
+    );
+    assert_eq!(
+        d.entrances,
+        [Entrance {
+            address: "203.0.113.10".parse().expect("address"),
+            node: "gw".into(),
+            probes: probes("ssh:2222,ssh:2223,udp:5353"),
+        }]
+    );
+    assert_eq!(
+        d.expected,
+        [ExpectedTarget {
+            to: "203.0.113.10".into(),
+            from: vec!["client".into()],
+            probes: probes("ping,ssh,tcp:8080,udp:53"),
+        }]
+    );
+    assert_eq!(d.compared, 294 + 21 + 4);
+    assert_eq!(
+        flows(&d),
+        BTreeSet::from([
+            flow("nas", "gw", "ssh", "refused", "reply"),
+            flow("printer", "gw", "ssh", "refused", "reply"),
+            flow("laptop", "gw", "ssh", "refused", "reply"),
+            flow("neighbour", "gw", "ssh", "refused", "reply"),
+            flow("client", "203.0.113.10", "ssh", "refused", "reply"),
+        ])
+    );
+}
+
+/// The command on the hairpin pair (see the test above for each number): it names the probes
+/// and where they come from, the DNAT address, and the flows compared, in text and JSON; an
+/// explicit --probe replaces the default.
+#[test]
+fn the_report_names_the_probes_compared() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("diff-hairpin");
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let (old, new) = (dir.join("home.yaml"), dir.join("home-forward.yaml"));
+    std::fs::write(&old, HOME).expect("written");
+    std::fs::write(&new, home_with_port_forward()).expect("written");
+    let (old, new) = (old.to_string_lossy(), new.to_string_lossy());
+
+    let text = reachlab(&["diff", &old, &new, "--color", "never"]);
+    assert_eq!(text.status.code(), Some(1), "{text:?}");
+    let text = String::from_utf8_lossy(&text.stdout);
+    for line in [
+        "4 sources × 4 destinations × 2 probes, 28 flows compared",
+        "  probes: ping, tcp:8080 (the default: ping and the files' listeners and port forwards; --probe replaces it)",
+        "  DNAT address 203.0.113.10 (gw): tcp:8080, from every source",
+        "  + laptop → 203.0.113.10  tcp:8080  refused → reply",
+        "3 of 28 flows changed: 3 opened, 0 closed, 0 failing differently",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+
+    let json = reachlab(&["diff", &old, &new, "--format", "json"]);
+    assert_eq!(json.status.code(), Some(1), "{json:?}");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(json["probes"], serde_json::json!(["ping", "tcp:8080"]));
+    assert_eq!(
+        json["probes_from"],
+        serde_json::json!(["ping", "listeners", "port forwards"])
+    );
+    assert_eq!(json["compared"], 28);
+    assert_eq!(json["opened"], 3);
+    assert_eq!(
+        json["entrances"],
+        serde_json::json!([{"address": "203.0.113.10", "node": "gw", "probes": ["tcp:8080"]}])
+    );
+
+    // ping alone, each node's first address: 12 flows, nothing changes.
+    let given = reachlab(&["diff", &old, &new, "--probe", "ping", "--color", "never"]);
+    assert_eq!(given.status.code(), Some(0), "{given:?}");
+    let given = String::from_utf8_lossy(&given.stdout);
+    assert!(
+        given.contains("  probes: ping (given with --probe)\n"),
+        "{given}"
+    );
+    assert!(given.contains("no flow changed (12 compared)"), "{given}");
+    assert!(!given.contains("DNAT address"), "{given}");
 }
