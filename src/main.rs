@@ -641,9 +641,9 @@ fn load_for_probe(
     format: Format,
     out: &mut impl Write,
     palette: Palette,
-) -> std::io::Result<Option<Network>> {
+) -> std::io::Result<Option<topology::Loaded>> {
     match topology::load_path(file) {
-        Ok(loaded) => Ok(Some(loaded.network)),
+        Ok(loaded) => Ok(Some(loaded)),
         Err(report) => {
             match format {
                 Format::Json => writeln!(
@@ -679,18 +679,19 @@ fn probe(
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
-    let Some(net) = load_for_probe(file, cli.format, out, palette)? else {
+    let Some(loaded) = load_for_probe(file, cli.format, out, palette)? else {
         return Ok(EXIT_INVALID);
     };
-    let (probe, written) = match make(&net) {
+    let net = &loaded.network;
+    let (probe, written) = match make(net) {
         Ok(p) => p,
         Err(e) => return usage_error(&e, None),
     };
-    let from = match probe_run::node_named(&net, from) {
+    let from = match probe_run::node_named(net, from) {
         Ok(id) => id,
         Err(e) => return usage_error(&e.to_string(), e.hint()),
     };
-    let dst = match probe_run::target_address(&net, to) {
+    let dst = match probe_run::target_address(net, to) {
         Ok(addr) => addr,
         Err(e) => return usage_error(&e.to_string(), e.hint()),
     };
@@ -706,13 +707,14 @@ fn probe(
         count,
         wait,
     };
-    let result = probe_run::run_request(&net, request, &config);
-    let pcap_failed = write_pcap(cli, &net, &result, &config)?;
+    let mut result = probe_run::run_request(net, request, &config);
+    result.attach_patches(net, &loaded.report.source, &config);
+    let pcap_failed = write_pcap(cli, net, &result, &config)?;
     match cli.format {
         Format::Json => writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&result.json(&net)).unwrap_or_default()
+            serde_json::to_string_pretty(&result.json(net)).unwrap_or_default()
         )?,
         _ => out.write_all(result.text(palette).as_bytes())?,
     }
@@ -832,9 +834,10 @@ fn trace(
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
-    let Some(net) = load_for_probe(file, cli.format, out, palette)? else {
+    let Some(loaded) = load_for_probe(file, cli.format, out, palette)? else {
         return Ok(EXIT_INVALID);
     };
+    let net = &loaded.network;
     let probe = match (tcp, udp) {
         (Some(p), _) => match port_arg(p) {
             Ok(port) => Probe::Tcp { port },
@@ -847,8 +850,8 @@ fn trace(
         (None, None) => Probe::Ping,
     };
     let (from, dst) = match (
-        probe_run::node_named(&net, from),
-        probe_run::target_address(&net, to),
+        probe_run::node_named(net, from),
+        probe_run::target_address(net, to),
     ) {
         (Ok(f), Ok(d)) => (f, d),
         (Err(e), _) | (_, Err(e)) => return usage_error(&e.to_string(), e.hint()),
@@ -865,22 +868,23 @@ fn trace(
         count: 1,
         wait: None,
     };
-    let result = probe_run::run_request(&net, request, &config);
-    let pcap_failed = write_pcap(cli, &net, &result, &config)?;
+    let mut result = probe_run::run_request(net, request, &config);
+    result.attach_patches(net, &loaded.report.source, &config);
+    let pcap_failed = write_pcap(cli, net, &result, &config)?;
     match cli.format {
         Format::Json => {
-            let steps: Vec<serde_json::Value> = reachlab::render::trace_rows(&net, &result.run);
+            let steps: Vec<serde_json::Value> = reachlab::render::trace_rows(net, &result.run);
             writeln!(
                 out,
                 "{}",
                 serde_json::to_string_pretty(
-                    &serde_json::json!({"probe": result.json(&net), "hops": steps})
+                    &serde_json::json!({"probe": result.json(net), "hops": steps})
                 )
                 .unwrap_or_default()
             )?;
         }
         _ => {
-            out.write_all(reachlab::render::trace_table(&net, &result.run).as_bytes())?;
+            out.write_all(reachlab::render::trace_table(net, &result.run).as_bytes())?;
             writeln!(out, "\noutcome: {}", result.run.outcome)?;
             if let Some(why) = &result.why {
                 out.write_all(reachlab::render::why_block(why, &result.fixes, palette).as_bytes())?;

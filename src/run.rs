@@ -10,6 +10,7 @@ use crate::explain::{Fix, Why, find_fixes, why};
 use crate::model::{Expectation, Network, NodeId, Outcome, Port, Probe, Proto, Service};
 use crate::render::{self, Palette, ToolOutput};
 use crate::sim::{Observed, ProbeKind, ProbeRun, SimConfig, Stopped, run_probe};
+use crate::topology::{SourceFile, edit};
 
 impl Outcome {
     /// The name used in topology files (`reply`, `host-unreachable`, ...).
@@ -314,6 +315,36 @@ impl ProbeResult {
         out
     }
 
+    /// Turns each fix into a patch of the file it was loaded from (`source`), and keeps only
+    /// the fixes whose patch applies, loads, and makes this very probe get a reply on the file
+    /// that results: what the user pastes is what was checked. Fixes that change nothing in
+    /// the file ("connect to the forwarded port instead") are kept as they are.
+    pub fn attach_patches(&mut self, net: &Network, source: &SourceFile, config: &SimConfig) {
+        let from = net.node(self.request.from).name.clone();
+        let request = &self.request;
+        self.fixes.retain_mut(|fix| {
+            if fix.edits.is_empty() {
+                return true;
+            }
+            let Ok(patched) = edit::apply(source.text(), &fix.edits) else {
+                return false;
+            };
+            let Ok(loaded) = crate::topology::load_str(source.name(), &patched) else {
+                return false;
+            };
+            let Some(node) = loaded.network.node_by_name(&from) else {
+                return false;
+            };
+            let kind = probe_kind(&request.probe, request.count, request.wait);
+            let again = run_probe(&loaded.network, node.id, request.dst, &kind, config);
+            if again.outcome != Outcome::Reply {
+                return false;
+            }
+            fix.patch = Some(edit::unified_diff(source.name(), source.text(), &patched));
+            true
+        });
+    }
+
     /// The JSON twin.
     pub fn json(&self, net: &Network) -> Value {
         let (rtt_ms, ttl) = match &self.run.observed {
@@ -338,7 +369,7 @@ impl ProbeResult {
             "tool_exit_code": self.output.exit_code,
             "http_status": self.http.as_ref().map(|a| a.status),
             "why": self.why.as_ref().map(|w| json!({"lines": w.lines, "origin": w.origin.as_ref().map(ToString::to_string)})),
-            "fixes": self.fixes.iter().map(|f| json!({"summary": f.summary, "yaml": f.yaml, "keeps": f.keeps, "breaks": f.breaks})).collect::<Vec<_>>(),
+            "fixes": self.fixes.iter().map(|f| json!({"summary": f.summary, "yaml": f.yaml, "patch": f.patch, "keeps": f.keeps, "breaks": f.breaks})).collect::<Vec<_>>(),
             "events": self.run.events,
             "stopped_early": self.run.stopped.map(|s| format!("{s:?}")),
         })

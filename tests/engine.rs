@@ -348,3 +348,44 @@ fn arp_silence_under_a_failure_names_what_is_down() {
         assert!(text.contains(expected), "{text}");
     }
 }
+
+/// A router's ICMP redirect about a packet it DNATed never reaches the sender (checked in
+/// namespaces: gw counts IcmpOutRedirects, laptop's IcmpMsgInType5 stays 0, and iputils' `ping
+/// -c 4` gets 4 answers "(DIFFERENT ADDRESS!)"). reachlab printed "Redirect Host" and lost half
+/// the echoes.
+#[test]
+fn no_redirect_reaches_the_sender_about_a_packet_the_router_dnated() {
+    let text = std::fs::read_to_string("topologies/nat-hairpin.yaml").expect("file");
+    let net = load_str("t.yaml", &text).expect("valid").network;
+    let laptop = net.node_by_name("laptop").expect("laptop").id;
+    let public: std::net::Ipv4Addr = "203.0.113.10".parse().expect("ip");
+    let run = run_probe(
+        &net,
+        laptop,
+        public,
+        &ProbeKind::ping(4),
+        &SimConfig::default(),
+    );
+    let Observed::Ping {
+        replies, redirects, ..
+    } = &run.observed
+    else {
+        panic!("ping")
+    };
+    assert_eq!(replies.len(), 4, "{:?}", run.observed);
+    assert!(redirects.is_empty(), "{redirects:?}");
+    let (_, out) = reachlab(&[
+        "ping",
+        "topologies/nat-hairpin.yaml",
+        "laptop",
+        "203.0.113.10",
+    ]);
+    assert!(
+        out.starts_with("PING 203.0.113.10 (203.0.113.10) 56(84) bytes of data.\n64 bytes from 192.168.1.5: icmp_seq=1 ttl=64"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(DIFFERENT ADDRESS!)") && !out.contains("Redirect"),
+        "{out}"
+    );
+}

@@ -11,14 +11,21 @@ use crate::model::{
     Route, RouteKind, Service, States, Verdict,
 };
 use crate::sim::{DropReason, ProbeKind, ProbeRun, SimConfig, StepKind, Transport, run_probe};
+use crate::topology::edit::{Edit, Op, Step};
 
 /// One verified fix: the changes, as YAML, and what the probe does after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fix {
     /// One line per change, e.g. "give `pc` a default route via 192.168.1.1 (router `r1`)".
     pub summary: Vec<String>,
-    /// The YAML to add, per node.
+    /// The YAML to add, per node (what the edits say, for a reader).
     pub yaml: String,
+    /// The same changes as edits of the topology file's text: what a patch is made of.
+    pub edits: Vec<Edit>,
+    /// The unified diff that makes the change in the file, once [`Fix::edits`] were applied to
+    /// the file's text and the probe checked again on the file that results (see
+    /// `run::ProbeResult::attach_patches`).
+    pub patch: Option<String>,
     /// The outcome once the change is applied (always `Reply`).
     pub outcome: Outcome,
     /// How many other checks (expectations and invariants) of the file held before and still
@@ -60,6 +67,18 @@ enum Change {
         src: Option<ipnet::Ipv4Net>,
         answers: bool,
         platform: Option<crate::model::PlatformFix>,
+    },
+    /// A masquerade rule at the end of the node's `nat:` list for what `src` sends to `dst`
+    /// out of `out`, so that answers come back through the node: the hairpin NAT a port
+    /// forward to the same LAN needs, or the SNAT a private network needs to be answered.
+    Masquerade {
+        node: NodeId,
+        out: crate::model::IfaceId,
+        src: ipnet::Ipv4Net,
+        dst: Option<Ipv4Addr>,
+        /// Only this protocol and destination port (the probe's own flow): the narrow twin.
+        flow: Option<(L4, Option<u16>)>,
+        hairpin: bool,
     },
 }
 
@@ -145,6 +164,33 @@ impl Change {
                 }
                 true
             }
+            Change::Masquerade {
+                node,
+                out,
+                src,
+                dst,
+                flow,
+                ..
+            } => {
+                let nf = net.nodes[node.index()]
+                    .netfilter
+                    .get_or_insert_with(Default::default);
+                nf.nat.push(crate::model::NatRule {
+                    hook: crate::model::NatHook::Postrouting,
+                    matches: Match {
+                        out_iface: Some(*out),
+                        src: Some(*src),
+                        dst: dst.map(ipnet::Ipv4Net::from),
+                        proto: flow.map(|(p, _)| p),
+                        dport: flow.and_then(|(_, d)| d).map(|d| (d, d)),
+                        ..Match::default()
+                    },
+                    action: crate::model::NatAction::Masquerade,
+                    origin: Origin::default(),
+                    comment: None,
+                });
+                true
+            }
         }
     }
 
@@ -203,6 +249,34 @@ impl Change {
                     from_words(*src)
                 )
             }
+            Change::Masquerade {
+                node,
+                out,
+                src,
+                dst,
+                flow,
+                hairpin,
+            } => {
+                let mut to = dst.map_or_else(String::new, |d| format!(" to {d}"));
+                match flow {
+                    Some((proto, Some(port))) => {
+                        to.push_str(&format!(" {} port {port}", proto.name()))
+                    }
+                    Some((proto, None)) => to.push_str(&format!(" ({})", proto.name())),
+                    None => {}
+                }
+                let why = if *hairpin {
+                    "hairpin NAT: the server then answers through it, not past it"
+                } else {
+                    "the answers then come back to it"
+                };
+                format!(
+                    "masquerade at `{}` what {} sends{to} out of {} ({why})",
+                    name(node),
+                    source_text(*src),
+                    net.interface(*out).name
+                )
+            }
             Change::Allow {
                 node,
                 chain,
@@ -233,11 +307,86 @@ impl Change {
             Change::AddRoute { node, .. }
             | Change::Forwarding { node }
             | Change::Listen { node, .. }
-            | Change::Allow { node, .. } => *node,
+            | Change::Allow { node, .. }
+            | Change::Masquerade { node, .. } => *node,
         }
     }
 
-    fn yaml(&self) -> String {
+    /// Rules that come as a narrow and a wide twin (an allow from one source or from all, a
+    /// masquerade of the probe's flow or of everything): the node and chain they belong to.
+    fn narrowing(&self) -> Option<(NodeId, Option<ChainName>)> {
+        match self {
+            Change::Allow { node, chain, .. } => Some((*node, Some(*chain))),
+            Change::Masquerade { node, .. } => Some((*node, None)),
+            _ => None,
+        }
+    }
+
+    /// The wide twin: it opens more than the probe needs.
+    fn is_wide(&self) -> bool {
+        matches!(
+            self,
+            Change::Allow {
+                src: None,
+                answers: false,
+                ..
+            } | Change::Masquerade { flow: None, .. }
+        )
+    }
+
+    /// The change as an edit of the topology file's text.
+    fn edit(&self, net: &Network) -> Edit {
+        let node = net.node(self.node()).name.as_str();
+        match self {
+            Change::AddRoute { dst, via, .. } => {
+                let to = if dst.prefix_len() == 0 {
+                    "default".to_owned()
+                } else {
+                    dst.to_string()
+                };
+                Edit::node(
+                    node,
+                    &["routes"],
+                    Op::Append(format!("{{ to: {to}, via: {via} }}")),
+                )
+            }
+            Change::Forwarding { .. } => Edit::node(node, &["forwarding"], Op::Set("true".into())),
+            Change::Listen { .. } => Edit::node(node, &["listen"], Op::Append(self.item(net))),
+            Change::Allow {
+                proto,
+                dport,
+                src,
+                platform: Some(crate::model::PlatformFix::SecurityGroup { group }),
+                ..
+            } => Edit {
+                path: vec![
+                    Step::Key("openstack".into()),
+                    Step::Key("security_groups".into()),
+                    Step::Named(group.clone()),
+                    Step::Key("rules".into()),
+                ],
+                op: Op::Append(security_group_rule(*proto, *dport, *src)),
+            },
+            Change::Allow { chain, .. } => Edit::node(
+                node,
+                &["firewall", chain.name(), "rules"],
+                Op::Prepend(self.item(net)),
+            ),
+            Change::Masquerade { .. } => Edit::node(node, &["nat"], Op::Append(self.item(net))),
+        }
+    }
+
+    /// The list item a `listen:`, `rules:` or `nat:` change adds, in flow style.
+    fn item(&self, net: &Network) -> String {
+        self.yaml(net)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().strip_prefix("- "))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn yaml(&self, net: &Network) -> String {
         match self {
             Change::AddRoute { dst, via, .. } => {
                 let to = if dst.prefix_len() == 0 {
@@ -265,6 +414,27 @@ impl Change {
                     ""
                 };
                 format!("    listen:\n      - {{ port: {port}{proto}{what} }}\n")
+            }
+            Change::Masquerade {
+                src,
+                dst,
+                out,
+                flow,
+                ..
+            } => {
+                let dst = dst.map_or_else(String::new, |d| format!(", dst: {d}"));
+                let flow = match flow {
+                    Some((proto, Some(port))) => {
+                        format!(", proto: {}, dport: {port}", proto.name())
+                    }
+                    Some((proto, None)) => format!(", proto: {}", proto.name()),
+                    None => String::new(),
+                };
+                format!(
+                    "    nat:\n      - {{ masquerade: true, src: {}{dst}{flow}, out: {} }}\n",
+                    source_text(*src),
+                    net.interface(*out).name
+                )
             }
             Change::Allow {
                 chain,
@@ -370,6 +540,7 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
         _ => None,
     });
     let Some((node, reason, lost)) = drop else {
+        out.extend(masquerades(net, run));
         return out;
     };
     match reason {
@@ -412,6 +583,83 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
         }
         DropReason::ForwardingDisabled => out.push(Change::Forwarding { node }),
         _ => {}
+    }
+    out.extend(masquerades(net, run));
+    out
+}
+
+/// NAT candidates from the request's path: a masquerade at a node that DNATed the request
+/// (the hairpin NAT: the server then answers through that node, which translates the answer
+/// back), and, where an answer to the client could not be routed, a masquerade at each
+/// router the request crossed (nearest the server first), for the client's subnet.
+fn masquerades(net: &Network, run: &ProbeRun) -> Vec<Change> {
+    let Some(client) = run.src else {
+        return Vec::new();
+    };
+    let client_net = subnet_of(net, client).unwrap_or_else(|| ipnet::Ipv4Net::from(client));
+    let mut out = Vec::new();
+    for (i, step) in run.steps.iter().enumerate() {
+        let StepKind::Translated {
+            hook: crate::model::NatHook::Prerouting,
+            rule: Some(_),
+            before,
+        } = step.kind
+        else {
+            continue;
+        };
+        if before.src != client {
+            continue;
+        }
+        let leaves = run.steps[i..].iter().find_map(|s| match s.kind {
+            StepKind::Forwarded { out, .. }
+                if s.node == step.node && s.packet.dst == step.packet.dst =>
+            {
+                Some(out)
+            }
+            _ => None,
+        });
+        if let Some(iface) = leaves {
+            for flow in [Some(flow_of(&step.packet)), None] {
+                out.push(Change::Masquerade {
+                    node: step.node,
+                    out: iface,
+                    src: client_net,
+                    dst: Some(step.packet.dst),
+                    flow,
+                    hairpin: true,
+                });
+            }
+        }
+    }
+    let unanswerable = run.steps.iter().any(|s| {
+        matches!(
+            s.kind,
+            StepKind::Dropped {
+                reason: DropReason::NoRouteBack | DropReason::NoRoute,
+                ..
+            }
+        ) && s.packet.dst == client
+    });
+    if unanswerable {
+        for step in run.steps.iter().rev() {
+            if let StepKind::Forwarded { out: iface, .. } = step.kind
+                && step.packet.src == client
+                && !out
+                    .iter()
+                    .any(|c| matches!(c, Change::Masquerade { node, .. } if *node == step.node))
+            {
+                for flow in [Some(flow_of(&step.packet)), None] {
+                    out.push(Change::Masquerade {
+                        node: step.node,
+                        out: iface,
+                        src: client_net,
+                        dst: None,
+                        flow,
+                        hairpin: false,
+                    });
+                }
+            }
+        }
     }
     out
 }
@@ -507,22 +755,15 @@ pub fn find_fixes(
     let mut base = net.clone();
     base.expectations.retain(|e| !is_this_probe(e, run));
     let mut guard = Guard::new(&base, &quiet);
-    // A narrow allow that keeps every check makes its wider twin pointless.
-    let mut allowed: Vec<(NodeId, ChainName)> = Vec::new();
+    // A narrow rule that keeps every check makes its wider twin pointless.
+    let mut allowed: Vec<(NodeId, Option<ChainName>)> = Vec::new();
     let mut verified: Vec<Fix> = Vec::new();
     let clean = |fixes: &[Fix]| fixes.iter().filter(|f| f.breaks.is_empty()).count();
     for first in candidates(&base, run, wanted) {
         if clean(&fixes) + clean(&verified) >= limit {
             break;
         }
-        if let Change::Allow {
-            node,
-            chain,
-            src: None,
-            ..
-        } = first
-            && allowed.contains(&(node, chain))
-        {
+        if first.is_wide() && first.narrowing().is_some_and(|k| allowed.contains(&k)) {
             continue;
         }
         let mut changed = base.clone();
@@ -532,8 +773,8 @@ pub fn find_fixes(
         let again = run_probe(&changed, run.from, run.dst, &run.kind, &quiet);
         if again.outcome == Outcome::Reply {
             let (keeps, breaks) = guard.judge(&changed);
-            if let (Change::Allow { node, chain, .. }, true) = (&first, breaks.is_empty()) {
-                allowed.push((*node, *chain));
+            if let (Some(key), true) = (first.narrowing(), breaks.is_empty()) {
+                allowed.push(key);
             }
             verified.push(render(&base, &[first], keeps, breaks));
             continue;
@@ -683,6 +924,8 @@ fn through_forwards(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<Fi
                             run.dst
                         )],
                         yaml: String::new(),
+                        edits: Vec::new(),
+                        patch: None,
                         outcome: Outcome::Reply,
                         // Nothing in the file changes.
                         keeps: 0,
@@ -709,17 +952,14 @@ fn render(net: &Network, changes: &[Change], keeps: usize, breaks: Vec<String>) 
                 platform: Some(crate::model::PlatformFix::SecurityGroup { group }),
                 ..
             } => {
-                let ports = dport.map_or_else(String::new, |p| format!(", port_range: \"{p}\""));
-                let remote =
-                    src.map_or_else(String::new, |s| format!(", remote_ip_prefix: \"{s}\""));
                 yaml.push_str(&format!(
-                    "openstack:\n  security_groups:\n    - name: {group}\n      rules:\n        - {{ direction: ingress, protocol: {}{ports}{remote} }}\n",
-                    proto.name()
+                    "openstack:\n  security_groups:\n    - name: {group}\n      rules:\n        - {}\n",
+                    security_group_rule(*proto, *dport, *src)
                 ));
             }
             _ => match nodes.iter_mut().find(|(n, _)| *n == change.node()) {
-                Some((_, text)) => text.push_str(&change.yaml()),
-                None => nodes.push((change.node(), change.yaml())),
+                Some((_, text)) => text.push_str(&change.yaml(net)),
+                None => nodes.push((change.node(), change.yaml(net))),
             },
         }
     }
@@ -733,8 +973,29 @@ fn render(net: &Network, changes: &[Change], keeps: usize, breaks: Vec<String>) 
     Fix {
         summary: changes.iter().map(|c| c.summary(net)).collect(),
         yaml,
+        edits: changes.iter().map(|c| c.edit(net)).collect(),
+        patch: None,
         outcome: Outcome::Reply,
         keeps,
         breaks,
     }
+}
+
+/// A packet's protocol and destination port, as a rule matches them.
+fn flow_of(packet: &crate::sim::Ipv4Packet) -> (L4, Option<u16>) {
+    match packet.transport {
+        Transport::Tcp { dport, .. } => (L4::Tcp, Some(dport)),
+        Transport::Udp { dport, .. } => (L4::Udp, Some(dport)),
+        _ => (L4::Icmp, None),
+    }
+}
+
+/// A security-group rule as the `openstack:` section writes it.
+fn security_group_rule(proto: L4, dport: Option<u16>, src: Option<ipnet::Ipv4Net>) -> String {
+    let ports = dport.map_or_else(String::new, |p| format!(", port_range: \"{p}\""));
+    let remote = src.map_or_else(String::new, |s| format!(", remote_ip_prefix: \"{s}\""));
+    format!(
+        "{{ direction: ingress, protocol: {}{ports}{remote} }}",
+        proto.name()
+    )
 }

@@ -129,6 +129,12 @@ fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
             origin: node_origin(step.node),
         });
     }
+    if first_drop.is_none()
+        && run.stopped.is_none()
+        && let Some(why) = answer_from_elsewhere(net, run)
+    {
+        return Some(why);
+    }
     let Some(step) = first_drop else {
         return Some(Why {
             lines: vec![match run.stopped {
@@ -288,6 +294,62 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
         Decider::Policy => c.policy_origin.clone(),
     });
     Why { lines, origin }
+}
+
+/// An asymmetric path: the answer reached the client from another address than the one it
+/// asked (a server behind a DNAT answering the client directly, past the node that translated
+/// the request, so that nothing translates the answer back). To the client's TCP that answer
+/// belongs to no connection, and its `connect()` keeps waiting.
+fn answer_from_elsewhere(net: &Network, run: &ProbeRun) -> Option<Why> {
+    let client = run.src?;
+    let answer = run.steps.iter().find(|s| {
+        s.node == run.from
+            && s.packet.dst == client
+            && s.packet.src != run.dst
+            && matches!(s.kind, StepKind::Delivered { .. })
+            && matches!(
+                s.packet.transport,
+                crate::sim::Transport::Tcp { .. } | crate::sim::Transport::Udp { .. }
+            )
+    })?;
+    let from = answer.packet.src;
+    let server = net
+        .node_by_address(from)
+        .map(|n| n.name.as_str())
+        .unwrap_or("?");
+    let client_name = &net.node(run.from).name;
+    let mut lines = vec![format!(
+        "the answer reached `{client_name}` from {from} (`{server}`), not from {}: to `{client_name}` it belongs to no connection (Linux answers such a packet with a reset), so connect() keeps waiting",
+        run.dst
+    )];
+    let dnat = run.steps.iter().find_map(|s| match s.kind {
+        StepKind::Translated {
+            hook: crate::model::NatHook::Prerouting,
+            before,
+            ..
+        } if before.dst == run.dst && s.packet.dst == from => Some(s.node),
+        _ => None,
+    });
+    let origin = match dnat {
+        Some(node) => {
+            let gw = &net.node(node).name;
+            lines.push(format!(
+                "`{gw}` translated the request to {from} (DNAT), but `{server}` answered `{client_name}` directly, past `{gw}`, so nothing translated the answer back: an asymmetric path"
+            ));
+            lines.push(format!(
+                "hairpin NAT: a masquerade at `{gw}` for what `{client_name}`'s network sends to {from} makes `{server}` answer through `{gw}`"
+            ));
+            Some(net.node(node).origin.clone())
+        }
+        None => {
+            lines.push(format!(
+                "the request went one way and the answer another (an asymmetric path): the address {} that was asked never answered",
+                run.dst
+            ));
+            None
+        }
+    };
+    Some(Why { lines, origin })
 }
 
 /// Why nobody answered ARP for `addr` on `segment`, from where its owner's interface is.

@@ -49,7 +49,9 @@ pub fn ping_output(run: &ProbeRun, written: &str) -> ToolOutput {
     } else {
         dst.to_string()
     };
-    let mut out = format!("PING {who} 56(84) bytes of data.\n");
+    // iputils names the target as typed and its address, also when both are the address:
+    // `PING 203.0.113.10 (203.0.113.10) 56(84) bytes of data.` (iputils 20221126).
+    let mut out = format!("PING {written} ({dst}) 56(84) bytes of data.\n");
     let mut events: Vec<(Duration, String)> = Vec::new();
     for r in replies {
         let at = Duration::from_secs(u64::from(r.seq - 1)) + r.rtt;
@@ -291,8 +293,15 @@ pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
                 "  {accent}!{accent:#} no longer as the file expects: {broken}"
             );
         }
-        for line in fix.yaml.lines() {
-            let _ = writeln!(out, "  {line}");
+        // The patch when the file was at hand to make one (it was applied and checked), as
+        // `git apply` or `patch -p1` take it; otherwise the YAML to merge into the file.
+        match &fix.patch {
+            Some(patch) => out.push_str(patch),
+            None => {
+                for line in fix.yaml.lines() {
+                    let _ = writeln!(out, "  {line}");
+                }
+            }
         }
     }
     if fixes.is_empty() {

@@ -761,8 +761,12 @@ impl<'n> Sim<'n> {
         self.resolve_and_send(route.dev, nexthop, forwarded);
         // Out the way it came, to a sender on that link: tell the sender the better next hop
         // (send_redirects=1; __mkroute_input sets IPSKB_DOREDIRECT), having forwarded it anyway.
+        // Not about a packet this node DNATed: the kernel counts such a redirect as sent, but
+        // it never reaches the sender (docs/linux-semantics.md, "Redirects about translated
+        // packets").
         let on_link = |a: &ipnet::Ipv4Net| a.contains(&received.src) && a.contains(&nexthop);
         if route.dev == in_iface
+            && arrived.dst == received.dst
             && self.net.interface(in_iface).addresses.iter().any(on_link)
             && let Some(original) = received.inner()
             && let Some(src) = self.source_address(node, received.src)

@@ -3,6 +3,7 @@
 //! [`crate::model`], and the JSON Schema.
 
 mod diagnostic;
+pub mod edit;
 pub mod file;
 mod load;
 mod lower;
