@@ -318,7 +318,10 @@ fn every_fix_of(name: &str, text: &str) -> (usize, usize) {
                     Ok(_) => "the probe does not reply on the patched file".into(),
                 },
             };
-            eprintln!("not offered (its patch does not hold) {name}: {}: {why}", fix.summary.join("; "));
+            eprintln!(
+                "not offered (its patch does not hold) {name}: {}: {why}",
+                fix.summary.join("; ")
+            );
         }
         for fix in result.fixes.iter().filter(|f| !f.edits.is_empty()) {
             assert!(
@@ -455,4 +458,23 @@ fn a_hairpin_without_masquerade_is_explained_and_fixed_with_nat() {
         dir.join("nat-hairpin.yaml").to_str().expect("utf-8"),
     ]);
     assert_eq!(code, Some(0), "{patch}\n{out}");
+}
+
+/// Docker's rules come before the file's own `firewall: forward:` rules on `vm`, so "accept
+/// icmp first in the forward chain" could only be verified by inserting a rule the file cannot
+/// express; pasted, it changed nothing. A fix is now offered only when its patch, applied to
+/// the file, makes the probe reply: here none is.
+#[test]
+fn a_fix_the_file_cannot_hold_is_not_offered() {
+    let (_, out) = reachlab(&[
+        "ping",
+        "topologies/docker-lab1.yaml",
+        "peer",
+        "172.17.0.2",
+        "-c",
+        "1",
+    ]);
+    assert!(out.contains("dropped silently"), "{out}");
+    assert!(!out.contains("forward chain of `vm`"), "{out}");
+    assert!(out.contains("fix: none found"), "{out}");
 }
