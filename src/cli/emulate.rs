@@ -25,6 +25,8 @@ pub struct Context {
 const EXIT_OK: u8 = 0;
 const EXIT_FAILED: u8 = 1;
 const EXIT_INVALID: u8 = 2;
+/// Stopped by Ctrl-C (SIGINT) or SIGTERM, as a shell reports a process killed by SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Subcommand)]
 pub enum EmulateCommand {
@@ -49,11 +51,14 @@ pub enum EmulateCommand {
         #[arg(long = "probe", value_name = "PROBE")]
         probes: Vec<String>,
     },
-    /// `ping` from FROM to TO for real in the lab, beside the prediction.
+    /// `ping` from FROM to TO for real in the lab, beside the prediction, echo by echo.
     Ping {
         file: PathBuf,
         from: String,
         to: String,
+        /// Number of echo requests (one a second, as ping sends them).
+        #[arg(short = 'c', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        count: u16,
     },
     /// `ssh HOST` from FROM for real in the lab, beside the prediction.
     Ssh {
@@ -137,13 +142,17 @@ fn interrupt_flag() -> Option<Arc<AtomicBool>> {
 }
 
 fn options() -> UpOptions {
+    options_with(interrupt_flag())
+}
+
+fn options_with(interrupt: Option<Arc<AtomicBool>>) -> UpOptions {
     UpOptions {
         state_dir: emulate::state_dir(),
         listeners: match std::env::current_exe() {
             Ok(exe) => ListenerHost::Process(exe),
             Err(_) => ListenerHost::InProcess,
         },
-        interrupt: interrupt_flag(),
+        interrupt,
     }
 }
 
@@ -169,17 +178,20 @@ pub fn run(command: &EmulateCommand, ctx: &Context, out: &mut impl Write) -> std
         EmulateCommand::Down { file, all } => down(file.as_deref(), *all, out),
         EmulateCommand::List => list(out),
         EmulateCommand::Check { paths, probes } => check(paths, probes, ctx, out),
-        EmulateCommand::Ping { file, from, to } => {
-            one(file, &format!("ping {from} {to}"), ctx, out)
-        }
+        EmulateCommand::Ping {
+            file,
+            from,
+            to,
+            count,
+        } => one(file, &format!("ping {from} {to}"), *count, ctx, out),
         EmulateCommand::Ssh {
             file,
             from,
             host,
             port,
-        } => one(file, &format!("ssh {from} {host}:{port}"), ctx, out),
+        } => one(file, &format!("ssh {from} {host}:{port}"), 1, ctx, out),
         EmulateCommand::Curl { file, from, url } => {
-            one(file, &format!("curl {from} {url}"), ctx, out)
+            one(file, &format!("curl {from} {url}"), 1, ctx, out)
         }
         EmulateCommand::Serve { state } => match emulate::serve_lab(state) {
             Ok(()) => Ok(EXIT_OK),
@@ -366,8 +378,21 @@ fn parse_probe(net: &Network, text: &str) -> Result<ProbeRequest, String> {
     })
 }
 
-fn one(file: &Path, probe: &str, ctx: &Context, out: &mut impl Write) -> std::io::Result<u8> {
-    check_files(&[file.to_owned()], &[probe.to_owned()], false, ctx, out)
+fn one(
+    file: &Path,
+    probe: &str,
+    count: u16,
+    ctx: &Context,
+    out: &mut impl Write,
+) -> std::io::Result<u8> {
+    check_files(
+        &[file.to_owned()],
+        &[probe.to_owned()],
+        count,
+        false,
+        ctx,
+        out,
+    )
 }
 
 fn check(
@@ -376,14 +401,31 @@ fn check(
     ctx: &Context,
     out: &mut impl Write,
 ) -> std::io::Result<u8> {
-    check_files(paths, probes, true, ctx, out)
+    check_files(paths, probes, 1, true, ctx, out)
 }
 
-/// Compares the probes (the files' `expect:` entries when `expectations`, and `probes`) with
-/// the kernel, file by file.
+/// Says that the run was interrupted and what became of the lab; the exit code.
+fn interrupted(file: &Path, built_here: bool) -> u8 {
+    let _ = writeln!(
+        std::io::stderr(),
+        "reachlab: interrupted while comparing {} with the kernel; {}",
+        file.display(),
+        if built_here {
+            "the lab built for this check was removed"
+        } else {
+            "its lab stays up (`reachlab emulate down` removes it)"
+        }
+    );
+    EXIT_INTERRUPTED
+}
+
+/// Compares the probes (the files' `expect:` entries when `expectations`, and `probes`, a ping
+/// sending `count` echoes) with the kernel, file by file. Ctrl-C stops at once: the lab built
+/// for the run is removed (one `up` left running stays), and the exit code is 130.
 fn check_files(
     paths: &[PathBuf],
     probes: &[String],
+    count: u16,
     expectations: bool,
     ctx: &Context,
     out: &mut impl Write,
@@ -400,10 +442,20 @@ fn check_files(
         seed: ctx.seed,
         ..SimConfig::default()
     };
-    let (mut compared, mut disagreements, mut code) = (0usize, 0usize, EXIT_OK);
+    let interrupt = interrupt_flag();
+    let is_interrupted = || {
+        interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let (mut tally, mut code) = (emulate::Tally::default(), EXIT_OK);
+    let mut not_compared: Vec<&'static str> = Vec::new();
     let mut records = Vec::new();
     let started = std::time::Instant::now();
     for file in &files {
+        if is_interrupted() {
+            return Ok(interrupted(file, false));
+        }
         let net = match load(file) {
             Ok(n) => n,
             Err(c) => {
@@ -418,10 +470,15 @@ fn check_files(
         };
         for text in probes {
             match parse_probe(&net, text) {
-                Ok(request) => planned.push(Planned {
-                    request,
-                    expectation: None,
-                }),
+                Ok(mut request) => {
+                    if request.probe == Probe::Ping {
+                        request.count = count;
+                    }
+                    planned.push(Planned {
+                        request,
+                        expectation: None,
+                    })
+                }
                 Err(e) => return Ok(usage(&e)),
             }
         }
@@ -429,21 +486,36 @@ fn check_files(
             continue;
         }
         // A lab `up` left running, or one built for this run (removed when `lab` drops).
-        let lab = match Lab::attach(&net, file, &emulate::state_dir()) {
-            Ok(lab) => lab,
-            Err(EmulateError::NotUp { .. }) => match emulate::up(&net, file, &options()) {
-                Ok(lab) => lab,
-                Err(e) => return Ok(fail(&e)),
-            },
+        let (lab, built_here) = match Lab::attach(&net, file, &emulate::state_dir()) {
+            Ok(lab) => (lab, false),
+            Err(EmulateError::NotUp { .. }) => {
+                match emulate::up(&net, file, &options_with(interrupt.clone())) {
+                    Ok(lab) => (lab, true),
+                    Err(EmulateError::Interrupted | EmulateError::InterruptedBefore { .. }) => {
+                        return Ok(interrupted(file, true));
+                    }
+                    Err(e) => return Ok(fail(&e)),
+                }
+            }
             Err(e) => return Ok(fail(&e)),
         };
-        let rows = match emulate::compare(&net, &lab.layout, &planned, &config) {
-            Ok(rows) => rows,
-            Err(e) => return Ok(fail(&e)),
+        let options = emulate::CompareOptions {
+            warnings: lab.warnings.clone(),
+            interrupt: interrupt.clone(),
         };
+        let result = emulate::compare_with(&net, &lab.layout, &planned, &config, &options);
         drop(lab);
-        compared += rows.len();
-        disagreements += rows.iter().filter(|r| !r.agrees()).count();
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(EmulateError::Interrupted) => return Ok(interrupted(file, built_here)),
+            Err(e) => return Ok(fail(&e)),
+        };
+        tally.add(emulate::Tally::of(&rows));
+        for n in rows.iter().flat_map(|r| &r.not_compared) {
+            if !not_compared.contains(&n.what) {
+                not_compared.push(n.what);
+            }
+        }
         if ctx.json {
             records.extend(rows.iter().map(|r| {
                 let mut v = r.json();
@@ -461,19 +533,30 @@ fn check_files(
             "{}",
             serde_json::to_string_pretty(&records).unwrap_or_default()
         )?;
-    } else if compared > 0 || code == EXIT_OK {
+    } else if tally.total() > 0 || code == EXIT_OK {
+        let partly = if tally.partly > 0 {
+            format!(
+                ", {} agree on all but what was not compared ({}; see the rows)",
+                tally.partly,
+                not_compared.join(", ")
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "\n{compared} probes in {} file{}: {} agree with the kernel, {disagreements} do not ({:.1} s)",
+            "\n{} probes in {} file{}: {} agree with the kernel{partly}, {} do not ({:.1} s)",
+            tally.total(),
             files.len(),
             if files.len() == 1 { "" } else { "s" },
-            compared - disagreements,
+            tally.agree,
+            tally.differ,
             started.elapsed().as_secs_f64()
         )?;
     }
     Ok(if code != EXIT_OK {
         code
-    } else if disagreements > 0 {
+    } else if tally.differ > 0 {
         EXIT_FAILED
     } else {
         EXIT_OK

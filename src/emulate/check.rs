@@ -1,27 +1,93 @@
 //! Prediction against the kernel: every probe is simulated and run for real in the lab, and the
-//! two results are compared (outcome, the TTL of an echo reply, the HTTP status). Probes run
-//! concurrently (each opens its own sockets with its own ports and ICMP ids), a few dozen at
-//! a time, paced where the kernel rate-limits its answers (see [`compare`]).
+//! two results are compared as a whole: the outcome, every echo of a ping (reply or not, its
+//! TTL, the ICMP error about it and who sent it), the HTTP status and body, and a `max_rtt`
+//! budget where latency is really emulated. What cannot be compared is said so, never counted
+//! as agreeing: `max_rtt` when the lab could not emulate latency (no `sch_netem`), echoes lost
+//! at random on a lossy segment. Probes run concurrently (each opens its own sockets with its
+//! own ports and ICMP ids), a few dozen at a time, paced where the kernel rate-limits its
+//! answers (see [`compare_with`]), and an interruption (Ctrl-C) stops the comparison at once.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::model::{Expectation, Network, NodeId, Origin, Outcome, Probe};
+use crate::model::{Expectation, Network, NodeId, Origin, Outcome, Probe, SegmentId};
 use crate::render::Palette;
-use crate::run::{ProbeRequest, ProbeResult, run_request};
-use crate::sim::{DropReason, Observed, ProbeKind, SimConfig, StepKind, Transport};
+use crate::run::{ProbeRequest, ProbeResult, run_request_with};
+use crate::sim::{DropReason, Observed, ProbeKind, SimConfig, StepKind, Transport, outcome_of};
 
 use super::EmulateError;
 use super::names::Layout;
-use super::probe::{KernelProbe, KernelResult, run_in_namespace};
+use super::probe::{EchoAnswer, KernelProbe, KernelResult, run_counted_in_namespace};
 
 /// How many probes run at once.
 pub const CONCURRENCY: usize = 24;
+
+/// What came back for one echo request, on either side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    Reply {
+        ttl: u8,
+        rtt: Duration,
+    },
+    /// An ICMP error about it, as the outcome it means, and who sent it.
+    Error {
+        outcome: Outcome,
+        from: Ipv4Addr,
+    },
+    Silence,
+}
+
+impl Echo {
+    fn describe(self) -> String {
+        match self {
+            Echo::Reply { ttl, .. } => format!("reply ttl={ttl}"),
+            Echo::Error { outcome, from } => format!("{outcome} from {from}"),
+            Echo::Silence => "no answer".into(),
+        }
+    }
+
+    fn json(self, seq: usize) -> Value {
+        match self {
+            Echo::Reply { ttl, rtt } => json!({
+                "seq": seq, "answer": "reply", "ttl": ttl, "rtt_ms": rtt.as_secs_f64() * 1e3,
+            }),
+            Echo::Error { outcome, from } => json!({
+                "seq": seq, "answer": outcome.name(), "from": from.to_string(),
+            }),
+            Echo::Silence => json!({"seq": seq, "answer": "none"}),
+        }
+    }
+}
+
+impl From<EchoAnswer> for Echo {
+    fn from(a: EchoAnswer) -> Self {
+        match a {
+            EchoAnswer::Reply { ttl, rtt } => Echo::Reply { ttl, rtt },
+            EchoAnswer::Error { outcome, from, .. } => Echo::Error { outcome, from },
+            EchoAnswer::Silence => Echo::Silence,
+        }
+    }
+}
+
+/// Something the comparison of one probe left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotCompared {
+    /// `max_rtt`, `losses`.
+    pub what: &'static str,
+    /// `latency could not be emulated (segment `wan`: tc netem: ...)`.
+    pub why: String,
+}
+
+impl std::fmt::Display for NotCompared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} not compared: {}", self.what, self.why)
+    }
+}
 
 /// One probe, predicted and observed.
 #[derive(Debug, Clone)]
@@ -30,43 +96,82 @@ pub struct Comparison {
     pub probe: String,
     /// What the file's `expect:` entry says, when the probe is one.
     pub expected: Option<Outcome>,
+    /// The `max_rtt` of the file's `expect:` entry.
+    pub max_rtt: Option<Duration>,
     pub simulated: Outcome,
     pub simulated_ttl: Option<u8>,
     pub simulated_status: Option<u16>,
+    /// The steady-state round-trip time the simulator predicts (the last echo's, the
+    /// handshake's).
+    pub simulated_rtt: Option<Duration>,
+    /// For ping: each echo request's fate in the simulator, in order.
+    pub simulated_echoes: Vec<Echo>,
     pub kernel: KernelResult,
     /// Where prediction and kernel differ; empty when they agree.
     pub differences: Vec<String>,
+    /// What was not compared; the probe agrees only on the rest.
+    pub not_compared: Vec<NotCompared>,
     pub origin: Option<Origin>,
 }
 
 impl Comparison {
+    /// Prediction and kernel agree on everything that was compared (see
+    /// [`Comparison::not_compared`] for what was not).
     pub fn agrees(&self) -> bool {
         self.differences.is_empty()
     }
 
-    /// Whether the kernel did what the file expects (true when it expects nothing).
+    /// Whether the kernel did what the file expects (true when it expects nothing): its
+    /// outcome, and its steady-state RTT within `max_rtt` when that was compared.
     pub fn as_expected(&self) -> bool {
-        self.expected.is_none_or(|e| e == self.kernel.outcome)
+        let rtt_ok = match (self.max_rtt, self.kernel.rtt) {
+            (Some(max), Some(rtt)) if !self.not_compared.iter().any(|n| n.what == MAX_RTT) => {
+                rtt <= max
+            }
+            _ => true,
+        };
+        self.expected.is_none_or(|e| e == self.kernel.outcome) && rtt_ok
+    }
+
+    fn kernel_echoes(&self) -> Vec<Echo> {
+        self.kernel.echoes.iter().copied().map(Echo::from).collect()
     }
 
     pub fn json(&self) -> Value {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+        let echoes = |list: &[Echo]| -> Value {
+            list.iter()
+                .enumerate()
+                .map(|(i, e)| e.json(i + 1))
+                .collect()
+        };
         json!({
             "probe": self.probe,
             "expected": self.expected.map(Outcome::name),
+            "max_rtt_ms": ms(self.max_rtt),
             "simulated": self.simulated.name(),
             "simulated_ttl": self.simulated_ttl,
             "simulated_http_status": self.simulated_status,
+            "simulated_rtt_ms": ms(self.simulated_rtt),
+            "simulated_echoes": echoes(&self.simulated_echoes),
             "kernel": self.kernel.outcome.name(),
             "kernel_ttl": self.kernel.ttl,
             "kernel_http_status": self.kernel.http.as_ref().map(|h| h.status),
+            "kernel_rtt_ms": ms(self.kernel.rtt),
+            "kernel_echoes": echoes(&self.kernel_echoes()),
             "kernel_evidence": self.kernel.evidence,
             "kernel_ms": self.kernel.elapsed.as_secs_f64() * 1e3,
             "agree": self.agrees(),
             "differences": self.differences,
+            "not_compared": self.not_compared.iter().map(|n| n.what).collect::<Vec<_>>(),
+            "not_compared_reasons": self.not_compared.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "origin": self.origin.as_ref().map(ToString::to_string),
         })
     }
 }
+
+const MAX_RTT: &str = "max_rtt";
+const LOSSES: &str = "losses";
 
 /// A probe to compare: the request, and the expectation it comes from.
 #[derive(Debug, Clone)]
@@ -75,7 +180,8 @@ pub struct Planned {
     pub expectation: Option<Expectation>,
 }
 
-/// The file's `expect:` entries as probes.
+/// The file's `expect:` entries as probes, sent as `check` sends them: one echo, two when
+/// `max_rtt` asks for the steady state (the second echo is measured).
 pub fn expectations(net: &Network) -> Vec<Planned> {
     net.expectations
         .iter()
@@ -85,13 +191,44 @@ pub fn expectations(net: &Network) -> Vec<Planned> {
                 written: e.target.written.clone(),
                 dst: e.target.addr,
                 probe: e.probe.clone(),
-                count: 1,
+                count: if e.max_rtt.is_some() { 2 } else { 1 },
                 wait: None,
             },
             expectation: Some(e.clone()),
         })
         .collect()
 }
+
+/// What the lab is, beyond its layout, and how to stop.
+#[derive(Debug, Clone, Default)]
+pub struct CompareOptions {
+    /// What the lab could not emulate, as `up` recorded it ([`super::Lab::warnings`]).
+    pub warnings: Vec<String>,
+    /// Set (by a signal handler) to stop probing at once: [`compare_with`] then returns
+    /// [`EmulateError::Interrupted`] without waiting for the probes under way.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// [`compare_with`] for a lab that emulates everything, without interruption.
+pub fn compare(
+    net: &Network,
+    layout: &Layout,
+    planned: &[Planned],
+    config: &SimConfig,
+) -> Result<Vec<Comparison>, EmulateError> {
+    compare_with(net, layout, planned, config, &CompareOptions::default())
+}
+
+/// One probe to run in the kernel.
+struct Job {
+    netns: String,
+    probe: KernelProbe,
+    count: u16,
+    interval: Duration,
+    needs: Vec<Need>,
+}
+
+type Slot = Result<KernelResult, EmulateError>;
 
 /// Simulates and runs every probe, in order.
 ///
@@ -106,58 +243,189 @@ pub fn expectations(net: &Network) -> Vec<Planned> {
 /// restarts its budget from nothing in the kernel (see `Budget`): a probe that causes one
 /// holds that budget alone while it runs, and leaves it empty. Probes that need the same
 /// budget never overlap; the others run freely.
-pub fn compare(
+///
+/// The probes run on threads of their own: when `options.interrupt` is set, this returns at
+/// once and the probes under way end with the process (their sockets keep the namespaces
+/// they are in alive until then, which `down` does not need).
+pub fn compare_with(
     net: &Network,
     layout: &Layout,
     planned: &[Planned],
     config: &SimConfig,
+    options: &CompareOptions,
 ) -> Result<Vec<Comparison>, EmulateError> {
-    let simulated: Vec<_> = planned
-        .iter()
-        .map(|p| run_request(net, p.request.clone(), config))
-        .collect();
-    let budgets: Vec<Budget> = simulated.iter().map(budget).collect();
-    let needs = needs(&budgets);
-    let next = AtomicUsize::new(0);
-    let buckets = Mutex::new(HashMap::new());
-    let slots: Vec<Mutex<Option<Result<KernelResult, EmulateError>>>> =
-        planned.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..CONCURRENCY.min(planned.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(p) = planned.get(i) else { break };
-                    acquire(&buckets, &needs[i]);
-                    let probe = KernelProbe {
-                        probe: p.request.probe.clone(),
-                        dst: p.request.dst,
-                        host: p.request.written.clone(),
-                        ttl: net.node(p.request.from).os.initial_ttl(),
-                    };
-                    let result = run_in_namespace(layout.node(p.request.from), probe);
-                    release(&buckets, &needs[i]);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(result);
-                    }
-                }
-            });
+    let interrupted = || {
+        options
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    };
+    let mut simulated = Vec::with_capacity(planned.len());
+    for p in planned {
+        if interrupted() {
+            return Err(EmulateError::Interrupted);
         }
-    });
+        simulated.push(run_request_with(net, p.request.clone(), config, false));
+    }
+    let budgets: Vec<Budget> = simulated.iter().map(budget).collect();
+    let jobs: Vec<Job> = planned
+        .iter()
+        .zip(&simulated)
+        .zip(needs(&budgets))
+        .map(|((p, sim), needs)| Job {
+            netns: layout.node(p.request.from).to_owned(),
+            probe: KernelProbe {
+                probe: p.request.probe.clone(),
+                dst: p.request.dst,
+                host: p.request.written.clone(),
+                ttl: net.node(p.request.from).os.initial_ttl(),
+            },
+            count: p.request.count,
+            interval: match sim.run.kind {
+                ProbeKind::Ping { interval, .. } => interval,
+                _ => Duration::ZERO,
+            },
+            needs,
+        })
+        .collect();
+    let mut slots = run_jobs(jobs, options.interrupt.clone())?;
+    let emulation = Emulation::of(net, &options.warnings);
     planned
         .iter()
         .zip(simulated)
-        .zip(slots)
-        .map(|((p, sim), slot)| {
-            let kernel = slot.into_inner().ok().flatten().unwrap_or_else(|| {
+        .enumerate()
+        .map(|(i, (p, sim))| {
+            let kernel = slots.get_mut(i).and_then(Option::take).unwrap_or_else(|| {
                 Err(EmulateError::Command {
                     what: "a probe".into(),
                     message: "it did not run".into(),
                 })
             })?;
-            Ok(compare_one(net, p, sim, kernel))
+            Ok(compare_one(net, p, sim, kernel, &emulation))
         })
         .collect()
+}
+
+/// Runs the jobs, [`CONCURRENCY`] at a time, on detached threads; returns their results in
+/// order, or [`EmulateError::Interrupted`] as soon as `interrupt` is set.
+fn run_jobs(
+    jobs: Vec<Job>,
+    interrupt: Option<Arc<AtomicBool>>,
+) -> Result<Vec<Option<Slot>>, EmulateError> {
+    struct Shared {
+        jobs: Vec<Job>,
+        next: AtomicUsize,
+        buckets: Mutex<HashMap<ErrorSource, Bucket>>,
+        interrupt: Option<Arc<AtomicBool>>,
+    }
+    let stop =
+        |flag: &Option<Arc<AtomicBool>>| flag.as_ref().is_some_and(|f| f.load(Ordering::Relaxed));
+    let total = jobs.len();
+    let shared = Arc::new(Shared {
+        jobs,
+        next: AtomicUsize::new(0),
+        buckets: Mutex::new(HashMap::new()),
+        interrupt: interrupt.clone(),
+    });
+    let (tx, rx) = mpsc::channel::<(usize, Slot)>();
+    for n in 0..CONCURRENCY.min(total) {
+        let shared = Arc::clone(&shared);
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name(format!("probe {n}"))
+            .spawn(move || {
+                loop {
+                    if stop(&shared.interrupt) {
+                        break;
+                    }
+                    let i = shared.next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = shared.jobs.get(i) else { break };
+                    if !acquire(&shared.buckets, &job.needs, || stop(&shared.interrupt)) {
+                        break;
+                    }
+                    let result = run_counted_in_namespace(
+                        &job.netns,
+                        job.probe.clone(),
+                        job.count,
+                        job.interval,
+                    );
+                    release(&shared.buckets, &job.needs);
+                    if tx.send((i, result)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| EmulateError::io("starting a probe thread", e))?;
+    }
+    drop(tx);
+    let mut slots: Vec<Option<Slot>> = (0..total).map(|_| None).collect();
+    let mut received = 0;
+    while received < total {
+        if stop(&interrupt) {
+            return Err(EmulateError::Interrupted);
+        }
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok((i, result)) => {
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(result);
+                }
+                received += 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if stop(&interrupt) {
+        return Err(EmulateError::Interrupted);
+    }
+    Ok(slots)
+}
+
+/// What the lab emulates of the segments' latency and loss.
+#[derive(Debug, Default)]
+struct Emulation {
+    /// Segments with latency or loss whose netem could not be set up, with why.
+    failed: HashMap<SegmentId, String>,
+}
+
+impl Emulation {
+    /// Reads `up`'s warnings: `segment `NAME`: latency and loss not emulated (WHY)`.
+    fn of(net: &Network, warnings: &[String]) -> Self {
+        let mut failed = HashMap::new();
+        for segment in &net.segments {
+            if segment.latency.is_zero() && segment.loss == 0.0 {
+                continue;
+            }
+            let prefix = format!("segment `{}`: ", segment.name);
+            let Some(rest) = warnings.iter().find_map(|w| w.strip_prefix(&prefix)) else {
+                continue;
+            };
+            let why = rest
+                .strip_prefix("latency and loss not emulated (")
+                .and_then(|r| r.strip_suffix(')'))
+                .unwrap_or(rest);
+            failed.insert(segment.id, format!("segment `{}`: {why}", segment.name));
+        }
+        Emulation { failed }
+    }
+
+    /// Why latency could not be emulated, if it could not (on any segment that has some).
+    fn latency_failure(&self, net: &Network) -> Option<String> {
+        let mut reasons: Vec<&String> = net
+            .segments
+            .iter()
+            .filter(|s| !s.latency.is_zero())
+            .filter_map(|s| self.failed.get(&s.id))
+            .collect();
+        reasons.dedup();
+        (!reasons.is_empty()).then(|| {
+            reasons
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
 }
 
 /// A router and the source address whose packets it answers with ICMP unreachable.
@@ -248,14 +516,24 @@ fn needs(budgets: &[Budget]) -> Vec<Vec<Need>> {
         .collect()
 }
 
-/// Waits until no other probe holds these budgets and each has the tokens, then takes them.
-fn acquire(buckets: &Mutex<HashMap<ErrorSource, Bucket>>, needs: &[Need]) {
+/// Waits until no other probe holds these budgets and each has the tokens, then takes them;
+/// false when `stop` says to give up first.
+fn acquire(
+    buckets: &Mutex<HashMap<ErrorSource, Bucket>>,
+    needs: &[Need],
+    stop: impl Fn() -> bool,
+) -> bool {
     if needs.is_empty() {
-        return;
+        return true;
     }
     loop {
+        if stop() {
+            return false;
+        }
         let wait = {
-            let Ok(mut map) = buckets.lock() else { return };
+            let Ok(mut map) = buckets.lock() else {
+                return true;
+            };
             let now = Instant::now();
             let mut wait = Duration::ZERO;
             for need in needs {
@@ -276,11 +554,11 @@ fn acquire(buckets: &Mutex<HashMap<ErrorSource, Bucket>>, needs: &[Need]) {
                         bucket.held = true;
                     }
                 }
-                return;
+                return true;
             }
             wait
         };
-        std::thread::sleep(wait);
+        std::thread::sleep(wait.min(Duration::from_millis(100)));
     }
 }
 
@@ -326,39 +604,220 @@ impl Bucket {
     }
 }
 
+/// Each echo request's fate in the simulator, in order of sequence number.
+fn simulated_echoes(observed: &Observed) -> Vec<Echo> {
+    let Observed::Ping {
+        sent,
+        replies,
+        errors,
+        ..
+    } = observed
+    else {
+        return Vec::new();
+    };
+    (1..=*sent)
+        .map(|seq| {
+            if let Some(r) = replies.iter().find(|r| r.seq == seq) {
+                Echo::Reply {
+                    ttl: r.ttl,
+                    rtt: r.rtt,
+                }
+            } else if let Some(e) = errors.iter().find(|e| e.seq == seq) {
+                Echo::Error {
+                    outcome: outcome_of(&Observed::Error(*e)),
+                    from: e.from,
+                }
+            } else {
+                Echo::Silence
+            }
+        })
+        .collect()
+}
+
+/// The segments a simulated probe's packets crossed, both ways.
+fn segments_crossed(net: &Network, result: &ProbeResult) -> Vec<SegmentId> {
+    let mut crossed = Vec::new();
+    for step in &result.run.steps {
+        let segment = match step.kind {
+            StepKind::Sent { out: Some(i), .. } | StepKind::Forwarded { out: i, .. } => {
+                net.interface(i).segment
+            }
+            StepKind::Dropped {
+                reason: DropReason::Lost { segment },
+                ..
+            } => segment,
+            _ => continue,
+        };
+        if !crossed.contains(&segment) {
+            crossed.push(segment);
+        }
+    }
+    crossed
+}
+
+/// Both sides of one probe, as far as they are compared.
+struct Sides<'a> {
+    simulated: Outcome,
+    simulated_echoes: &'a [Echo],
+    simulated_status: Option<u16>,
+    /// The body of the service's own answer (not of a 502 about its backend).
+    simulated_body: Option<&'a str>,
+    simulated_rtt: Option<Duration>,
+    kernel: &'a KernelResult,
+    /// `max_rtt`, when it is compared.
+    max_rtt: Option<Duration>,
+    /// The path crosses a segment that loses frames at random: an echo or a whole probe
+    /// answered on one side and lost on the other is no difference.
+    random_loss: bool,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Where the two sides differ: the outcome, each echo, the HTTP answer, the `max_rtt` verdict.
+fn differences(s: &Sides<'_>) -> Vec<String> {
+    use Outcome::{Reply, Timeout};
+    let mut out = Vec::new();
+    let kernel = s.kernel;
+    let kernel_echoes: Vec<Echo> = kernel.echoes.iter().copied().map(Echo::from).collect();
+    let outcome_differs = s.simulated != kernel.outcome;
+    let lost = s.random_loss
+        && matches!(
+            (s.simulated, kernel.outcome),
+            (Reply, Timeout) | (Timeout, Reply)
+        );
+    if outcome_differs && !lost {
+        out.push(format!(
+            "outcome: predicted {}, kernel {}",
+            s.simulated, kernel.outcome
+        ));
+    }
+    let (sim_n, real_n) = (s.simulated_echoes.len(), kernel_echoes.len());
+    if sim_n > 0 && real_n > 0 && sim_n != real_n {
+        out.push(format!(
+            "echoes: predicted {sim_n} sent, kernel {real_n} sent"
+        ));
+    }
+    // With a single echo a different outcome already says it all.
+    let single = sim_n <= 1 && real_n <= 1;
+    if !(single && outcome_differs) {
+        for (i, (&a, &b)) in s.simulated_echoes.iter().zip(&kernel_echoes).enumerate() {
+            let same = match (a, b) {
+                (Echo::Reply { ttl: x, .. }, Echo::Reply { ttl: y, .. }) => x == y,
+                (Echo::Reply { .. }, Echo::Silence) | (Echo::Silence, Echo::Reply { .. }) => {
+                    s.random_loss
+                }
+                (a, b) => a == b,
+            };
+            if !same {
+                out.push(format!(
+                    "echo {}: predicted {}, kernel {}",
+                    i + 1,
+                    a.describe(),
+                    b.describe()
+                ));
+            }
+        }
+    }
+    if !outcome_differs {
+        let real_status = kernel.http.as_ref().map(|h| h.status);
+        if s.simulated_status != real_status {
+            out.push(format!(
+                "http status: predicted {}, kernel {}",
+                s.simulated_status.map_or("none".into(), |v| v.to_string()),
+                real_status.map_or("none".into(), |v| v.to_string())
+            ));
+        } else if let (Some(sim), Some(real)) = (s.simulated_body, kernel.http.as_ref())
+            && sim != real.body
+        {
+            let cut = |b: &str| b.chars().take(60).collect::<String>();
+            out.push(format!(
+                "http body: predicted {:?}, kernel {:?}",
+                cut(sim),
+                cut(&real.body)
+            ));
+        }
+    }
+    if let (Some(max), Some(sim), Some(real)) = (s.max_rtt, s.simulated_rtt, kernel.rtt) {
+        let verdict = |rtt: Duration| if rtt <= max { "within" } else { "over" };
+        if verdict(sim) != verdict(real) {
+            out.push(format!(
+                "max_rtt {}: predicted rtt={} ({}), kernel rtt={} ({})",
+                ms(max),
+                ms(sim),
+                verdict(sim),
+                ms(real),
+                verdict(real)
+            ));
+        }
+    }
+    out
+}
+
 fn compare_one(
     net: &Network,
     p: &Planned,
     result: ProbeResult,
     kernel: KernelResult,
+    emulation: &Emulation,
 ) -> Comparison {
     let simulated = result.run.outcome;
-    let simulated_ttl = match &result.run.observed {
-        Observed::Ping { replies, .. } => replies.first().map(|r| r.ttl),
-        _ => None,
+    let simulated_echoes = simulated_echoes(&result.run.observed);
+    let (simulated_ttl, simulated_rtt) = match &result.run.observed {
+        Observed::Ping { replies, .. } => (
+            replies.first().map(|r| r.ttl),
+            replies.last().map(|r| r.rtt),
+        ),
+        Observed::Connected { rtt, .. } | Observed::UdpAnswer { rtt, .. } => (None, Some(*rtt)),
+        _ => (None, None),
     };
     let simulated_status = result.http.as_ref().map(|h| h.status);
-    let mut differences = Vec::new();
-    if simulated != kernel.outcome {
-        differences.push(format!(
-            "outcome: predicted {simulated}, kernel {}",
-            kernel.outcome
-        ));
-    } else {
-        if let (Some(sim), Some(real)) = (simulated_ttl, kernel.ttl)
-            && sim != real
-        {
-            differences.push(format!("ttl: predicted {sim}, kernel {real}"));
-        }
-        let real_status = kernel.http.as_ref().map(|h| h.status);
-        if simulated_status != real_status {
-            differences.push(format!(
-                "http status: predicted {}, kernel {}",
-                simulated_status.map_or("none".into(), |s| s.to_string()),
-                real_status.map_or("none".into(), |s| s.to_string())
-            ));
-        }
+    let max_rtt = p.expectation.as_ref().and_then(|e| e.max_rtt);
+    let mut not_compared = Vec::new();
+    if max_rtt.is_some()
+        && let Some(why) = emulation.latency_failure(net)
+    {
+        not_compared.push(NotCompared {
+            what: MAX_RTT,
+            why: format!("latency could not be emulated ({why})"),
+        });
     }
+    let lossy: Vec<String> = segments_crossed(net, &result)
+        .into_iter()
+        .map(|id| net.segment(id))
+        .filter(|s| s.loss > 0.0)
+        .map(|s| {
+            let mut text = format!("segment `{}` loses {}% at random", s.name, s.loss * 100.0);
+            if let Some(why) = emulation.failed.get(&s.id) {
+                text.push_str(&format!(", which could not be emulated ({why})"));
+            }
+            text
+        })
+        .collect();
+    if !lossy.is_empty() {
+        not_compared.push(NotCompared {
+            what: LOSSES,
+            why: format!(
+                "{}: an echo answered on one side and lost on the other is no difference",
+                lossy.join("; ")
+            ),
+        });
+    }
+    let differences = differences(&Sides {
+        simulated,
+        simulated_echoes: &simulated_echoes,
+        simulated_status,
+        simulated_body: result
+            .http
+            .as_ref()
+            .filter(|h| h.backend_failure.is_none())
+            .map(|h| h.body.as_str()),
+        simulated_rtt,
+        kernel: &kernel,
+        max_rtt: max_rtt.filter(|_| !not_compared.iter().any(|n| n.what == MAX_RTT)),
+        random_loss: !lossy.is_empty(),
+    });
     let port = match &p.request.probe {
         Probe::Ping => String::new(),
         Probe::Ssh { port }
@@ -376,13 +835,36 @@ fn compare_one(
             p.request.written
         ),
         expected: p.expectation.as_ref().map(|e| e.outcome),
+        max_rtt,
         simulated,
         simulated_ttl,
         simulated_status,
+        simulated_rtt,
+        simulated_echoes,
         kernel,
         differences,
+        not_compared,
         origin: p.expectation.as_ref().map(|e| e.origin.clone()),
     }
+}
+
+/// `reply 2/2 ttl=63`, `host-unreachable 0/1`, `reply ttl=63 200`.
+fn side(outcome: Outcome, echoes: &[Echo], ttl: Option<u8>, status: Option<u16>) -> String {
+    let mut text = outcome.to_string();
+    if !echoes.is_empty() {
+        let replies = echoes
+            .iter()
+            .filter(|e| matches!(e, Echo::Reply { .. }))
+            .count();
+        text.push_str(&format!(" {replies}/{}", echoes.len()));
+    }
+    if let Some(t) = ttl {
+        text.push_str(&format!(" ttl={t}"));
+    }
+    if let Some(s) = status {
+        text.push_str(&format!(" {s}"));
+    }
+    text
 }
 
 /// The side-by-side table `reachlab emulate check` prints.
@@ -397,28 +879,48 @@ pub fn render(rows: &[Comparison], palette: Palette) -> String {
         "{:width$}  {:16}  {:16}  {:16}  {}\n",
         "probe", "expected", "predicted", "kernel", "agree"
     );
-    let (ok, bad, dim) = (palette.ok(), palette.error(), palette.dim());
+    let (ok, bad, warn, dim) = (
+        palette.ok(),
+        palette.error(),
+        palette.warning(),
+        palette.dim(),
+    );
     for r in rows {
-        let with_ttl = |o: Outcome, ttl: Option<u8>| match ttl {
-            Some(t) => format!("{o} ttl={t}"),
-            None => o.to_string(),
-        };
-        let with_status = |text: String, status: Option<u16>| match status {
-            Some(s) => format!("{text} {s}"),
-            None => text,
-        };
-        let predicted = with_status(with_ttl(r.simulated, r.simulated_ttl), r.simulated_status);
-        let kernel = with_status(
-            with_ttl(r.kernel.outcome, r.kernel.ttl),
+        let predicted = side(
+            r.simulated,
+            &r.simulated_echoes,
+            r.simulated_ttl,
+            r.simulated_status,
+        );
+        let kernel = side(
+            r.kernel.outcome,
+            &r.kernel_echoes(),
+            r.kernel.ttl,
             r.kernel.http.as_ref().map(|h| h.status),
         );
-        let verdict = if r.agrees() {
+        let verdict = if !r.agrees() {
+            format!("{bad}NO: {}{bad:#}", r.differences.join("; "))
+        } else if r.not_compared.is_empty() {
             format!("{ok}yes{ok:#}")
         } else {
-            format!("{bad}NO: {}{bad:#}", r.differences.join("; "))
+            let skipped: Vec<String> = r.not_compared.iter().map(ToString::to_string).collect();
+            format!("{warn}yes, except: {}{warn:#}", skipped.join("; "))
+        };
+        let rtt = match (r.max_rtt, r.simulated_rtt, r.kernel.rtt) {
+            (Some(max), Some(sim), Some(real))
+                if !r.not_compared.iter().any(|n| n.what == MAX_RTT) =>
+            {
+                format!(
+                    "; rtt predicted {}, kernel {} (max_rtt {})",
+                    ms(sim),
+                    ms(real),
+                    ms(max)
+                )
+            }
+            _ => String::new(),
         };
         out.push_str(&format!(
-            "{:width$}  {:16}  {:16}  {:16}  {verdict}  {dim}{} [{}]{dim:#}\n",
+            "{:width$}  {:16}  {:16}  {:16}  {verdict}  {dim}{}{rtt} [{}]{dim:#}\n",
             r.probe,
             r.expected.map_or("-".to_owned(), |e| e.to_string()),
             predicted,
@@ -432,4 +934,186 @@ pub fn render(rows: &[Comparison], palette: Palette) -> String {
 
 fn fmt_ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+/// How many rows agree on everything, agree on all that was compared, and differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub agree: usize,
+    /// Agree on what was compared; something was not (see [`Comparison::not_compared`]).
+    pub partly: usize,
+    pub differ: usize,
+}
+
+impl Tally {
+    pub fn of(rows: &[Comparison]) -> Self {
+        let mut t = Tally::default();
+        for r in rows {
+            if !r.agrees() {
+                t.differ += 1;
+            } else if r.not_compared.is_empty() {
+                t.agree += 1;
+            } else {
+                t.partly += 1;
+            }
+        }
+        t
+    }
+
+    pub fn add(&mut self, other: Tally) {
+        self.agree += other.agree;
+        self.partly += other.partly;
+        self.differ += other.differ;
+    }
+
+    pub fn total(&self) -> usize {
+        self.agree + self.partly + self.differ
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel(outcome: Outcome, echoes: Vec<EchoAnswer>, rtt: Option<Duration>) -> KernelResult {
+        KernelResult {
+            outcome,
+            ttl: echoes.iter().find_map(|e| match e {
+                EchoAnswer::Reply { ttl, .. } => Some(*ttl),
+                _ => None,
+            }),
+            http: None,
+            evidence: String::new(),
+            elapsed: Duration::ZERO,
+            rtt,
+            echoes,
+        }
+    }
+
+    fn reply(ttl: u8) -> Echo {
+        Echo::Reply {
+            ttl,
+            rtt: Duration::from_millis(1),
+        }
+    }
+
+    fn kreply(ttl: u8) -> EchoAnswer {
+        EchoAnswer::Reply {
+            ttl,
+            rtt: Duration::from_millis(1),
+        }
+    }
+
+    fn sides<'a>(sim: &'a [Echo], kernel: &'a KernelResult) -> Sides<'a> {
+        Sides {
+            simulated: if sim.iter().any(|e| matches!(e, Echo::Reply { .. })) {
+                Outcome::Reply
+            } else {
+                Outcome::Timeout
+            },
+            simulated_echoes: sim,
+            simulated_status: None,
+            simulated_body: None,
+            simulated_rtt: None,
+            kernel,
+            max_rtt: None,
+            random_loss: false,
+        }
+    }
+
+    #[test]
+    fn a_later_echo_that_differs_is_a_difference() {
+        // Same outcome (a reply came), but the second echo went unanswered in the kernel.
+        let k = kernel(Outcome::Reply, vec![kreply(63), EchoAnswer::Silence], None);
+        let sim = [reply(63), reply(63)];
+        assert_eq!(
+            differences(&sides(&sim, &k)),
+            ["echo 2: predicted reply ttl=63, kernel no answer"]
+        );
+        let same = kernel(Outcome::Reply, vec![kreply(63), kreply(63)], None);
+        assert!(differences(&sides(&sim, &same)).is_empty());
+    }
+
+    #[test]
+    fn a_later_echo_with_another_ttl_or_error_is_a_difference() {
+        let k = kernel(
+            Outcome::Reply,
+            vec![
+                kreply(63),
+                kreply(62),
+                EchoAnswer::Error {
+                    outcome: Outcome::HostUnreachable,
+                    from: Ipv4Addr::new(10, 0, 0, 2),
+                    kind: 3,
+                    code: 1,
+                },
+            ],
+            None,
+        );
+        let sim = [
+            reply(63),
+            reply(63),
+            Echo::Error {
+                outcome: Outcome::HostUnreachable,
+                from: Ipv4Addr::new(10, 0, 0, 1),
+            },
+        ];
+        assert_eq!(
+            differences(&sides(&sim, &k)),
+            [
+                "echo 2: predicted reply ttl=63, kernel reply ttl=62",
+                "echo 3: predicted host-unreachable from 10.0.0.1, kernel host-unreachable from 10.0.0.2"
+            ]
+        );
+    }
+
+    #[test]
+    fn on_a_lossy_path_a_lost_echo_is_not_a_difference_but_a_wrong_ttl_is() {
+        let k = kernel(Outcome::Reply, vec![EchoAnswer::Silence, kreply(62)], None);
+        let sim = [reply(63), reply(63)];
+        let mut s = sides(&sim, &k);
+        s.random_loss = true;
+        assert_eq!(
+            differences(&s),
+            ["echo 2: predicted reply ttl=63, kernel reply ttl=62"]
+        );
+    }
+
+    #[test]
+    fn max_rtt_is_a_difference_only_when_the_verdicts_differ() {
+        let k = kernel(
+            Outcome::Reply,
+            vec![kreply(63), kreply(63)],
+            Some(Duration::from_micros(80)),
+        );
+        let sim = [reply(63), reply(63)];
+        let mut s = sides(&sim, &k);
+        s.max_rtt = Some(Duration::from_millis(50));
+        s.simulated_rtt = Some(Duration::from_millis(60));
+        assert_eq!(
+            differences(&s),
+            ["max_rtt 50.000 ms: predicted rtt=60.000 ms (over), kernel rtt=0.080 ms (within)"]
+        );
+        s.simulated_rtt = Some(Duration::from_millis(40));
+        assert!(differences(&s).is_empty());
+    }
+
+    #[test]
+    fn netem_warnings_name_the_segment_and_why() {
+        let net = crate::topology::load_str(
+            "t.yaml",
+            "segments:\n  - { name: wan, latency: 30ms }\n  - { name: lan }\nnodes:\n  - name: a\n    interfaces:\n      - { name: eth0, segment: wan, addresses: [192.0.2.1/24] }\n",
+        )
+        .expect("valid")
+        .network;
+        let e = Emulation::of(
+            &net,
+            &["segment `wan`: latency and loss not emulated (tc netem: Error: Specified qdisc kind is unknown.)".into()],
+        );
+        assert_eq!(
+            e.latency_failure(&net).as_deref(),
+            Some("segment `wan`: tc netem: Error: Specified qdisc kind is unknown.")
+        );
+        assert_eq!(Emulation::of(&net, &[]).latency_failure(&net), None);
+    }
 }

@@ -4,7 +4,7 @@
 //! - [`up`] builds a lab (namespaces, veths, bridges, addresses, routes, sysctls, nftables,
 //!   netem, listeners); [`down`] and [`down_all`] remove what a trusted state file lists of
 //!   its own lab (see `state` for what is trusted).
-//! - [`compare`] runs probes in the lab and beside the simulator.
+//! - [`compare_with`] runs probes in the lab and beside the simulator, and compares them.
 //! - [`live`] reads the machine it runs on as a topology and probes from it.
 //!
 //! Everything it creates is named with [`PREFIX`] and lives inside namespaces it made; the root
@@ -26,7 +26,10 @@ pub use build::{
     ARP_RETRANS_MS, DownReport, Lab, ListenerHost, UpOptions, down, down_all, identify, preflight,
     serve_lab, strays, up,
 };
-pub use check::{CONCURRENCY, Comparison, Planned, compare, expectations, render};
+pub use check::{
+    CONCURRENCY, CompareOptions, Comparison, Echo, NotCompared, Planned, Tally, compare,
+    compare_with, expectations, render,
+};
 pub use error::{EmulateError, Leftovers, Refusal};
 pub use names::{LabId, Layout, PREFIX, bridge, port};
 pub use netns::{
@@ -34,7 +37,8 @@ pub use netns::{
 };
 pub use nft::ruleset as nft_ruleset;
 pub use probe::{
-    HttpReply, KernelProbe, KernelResult, WAIT, parse_http, run_here, run_in_namespace,
+    EchoAnswer, HttpReply, KernelProbe, KernelResult, WAIT, parse_http, run_counted_in_namespace,
+    run_here, run_in_namespace,
 };
 pub use serve::Servers;
 pub use state::{

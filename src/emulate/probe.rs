@@ -59,6 +59,30 @@ pub struct KernelResult {
     /// What was seen, in a few words (`echo reply from 10.0.0.5 ttl=63`, `ICMP 3/13 from ...`).
     pub evidence: String,
     pub elapsed: Duration,
+    /// The round-trip time: of the last echo reply (the steady state), of the TCP handshake,
+    /// of the UDP answer.
+    pub rtt: Option<Duration>,
+    /// For ping: what came back for each echo request, in order of sequence number (empty
+    /// when none could be sent).
+    pub echoes: Vec<EchoAnswer>,
+}
+
+/// What came back for one echo request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoAnswer {
+    Reply {
+        ttl: u8,
+        rtt: Duration,
+    },
+    /// An ICMP error about it (type and code), as the outcome it means.
+    Error {
+        outcome: Outcome,
+        from: Ipv4Addr,
+        kind: u8,
+        code: u8,
+    },
+    /// Nothing, within [`WAIT`] of the last request.
+    Silence,
 }
 
 /// An ICMP error seen on the raw socket.
@@ -91,11 +115,30 @@ pub fn run_in_namespace(netns: &str, probe: KernelProbe) -> Result<KernelResult,
     super::netns::run_in(netns, move || run_here(&probe))?
 }
 
+/// [`run_in_namespace`], a ping sending `count` echo requests `interval` apart (as `ping -c
+/// count -i interval`); other probes ignore both.
+pub fn run_counted_in_namespace(
+    netns: &str,
+    probe: KernelProbe,
+    count: u16,
+    interval: Duration,
+) -> Result<KernelResult, EmulateError> {
+    super::netns::run_in(netns, move || run_counted(&probe, count, interval))?
+}
+
 /// Runs `probe` from the namespace the calling thread is in.
 pub fn run_here(probe: &KernelProbe) -> Result<KernelResult, EmulateError> {
+    run_counted(probe, 1, Duration::ZERO)
+}
+
+fn run_counted(
+    probe: &KernelProbe,
+    count: u16,
+    interval: Duration,
+) -> Result<KernelResult, EmulateError> {
     let started = Instant::now();
     let mut result = match &probe.probe {
-        Probe::Ping => ping(probe),
+        Probe::Ping => ping(probe, count.max(1), interval),
         Probe::Ssh { port } | Probe::Tcp { port } => tcp(probe, port.get(), None),
         Probe::Curl { port, path } => tcp(probe, port.get(), Some(path)),
         Probe::Udp { port } => udp(probe, port.get()),
@@ -111,6 +154,8 @@ fn result(outcome: Outcome, evidence: String) -> KernelResult {
         http: None,
         evidence,
         elapsed: Duration::ZERO,
+        rtt: None,
+        echoes: Vec::new(),
     }
 }
 
@@ -129,19 +174,17 @@ fn next_echo_id() -> u16 {
     base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-const ECHO_SEQ: u16 = 1;
-
-fn ping(probe: &KernelProbe) -> Result<KernelResult, EmulateError> {
-    let (mut tx, mut rx) = raw_icmp()?;
-    let id = next_echo_id();
-    // 20 bytes of IPv4 header, 8 of ICMP header and ping's 56 bytes of data.
+/// An echo request with identifier `id` and sequence number `seq`, as ping sends it: 20 bytes
+/// of IPv4 header (source 0.0.0.0: the kernel puts the routed source address in), 8 of ICMP
+/// header and 56 bytes of data.
+fn echo_request(probe: &KernelProbe, id: u16, seq: u16) -> Result<[u8; 84], EmulateError> {
     let mut buffer = [0u8; 84];
     {
         let mut icmp = MutableIcmpPacket::new(&mut buffer[20..]).ok_or_else(short)?;
         icmp.set_icmp_type(IcmpTypes::EchoRequest);
         let payload = icmp.payload_mut();
         payload[0..2].copy_from_slice(&id.to_be_bytes());
-        payload[2..4].copy_from_slice(&ECHO_SEQ.to_be_bytes());
+        payload[2..4].copy_from_slice(&seq.to_be_bytes());
         for (i, byte) in payload[4..].iter_mut().enumerate() {
             *byte = i as u8;
         }
@@ -155,52 +198,145 @@ fn ping(probe: &KernelProbe) -> Result<KernelResult, EmulateError> {
         ip.set_total_length(84);
         ip.set_ttl(probe.ttl);
         ip.set_next_level_protocol(IpNextHeaderProtocols::Icmp);
-        // Source 0.0.0.0: the kernel puts the routed source address in, as for ping.
         ip.set_destination(probe.dst);
     }
-    let packet = Ipv4Packet::new(&buffer[..]).ok_or_else(short)?;
-    if let Err(e) = tx.send_to(packet, IpAddr::V4(probe.dst)) {
-        return match e.raw_os_error() {
-            Some(errno) if errno == nix::libc::ENETUNREACH => Ok(result(
-                Outcome::NoRoute,
-                "connect: Network is unreachable".into(),
-            )),
-            _ => Err(EmulateError::io("sending an echo request", e)),
-        };
-    }
-    let deadline = Instant::now() + WAIT;
+    Ok(buffer)
+}
+
+/// `ping -c count -i interval`: sends the requests, then waits up to [`WAIT`] after the last
+/// one for whatever is still unanswered. Replies and errors are matched by identifier and
+/// sequence number, as iputils does.
+fn ping(probe: &KernelProbe, count: u16, interval: Duration) -> Result<KernelResult, EmulateError> {
+    let (mut tx, mut rx) = raw_icmp()?;
+    let id = next_echo_id();
     let mut iter = ipv4_packet_iter(&mut rx);
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let Ok(Some((ip, _))) = iter.next_with_timeout(left.max(Duration::from_millis(1))) else {
-            continue;
-        };
-        let Some(icmp) = IcmpPacket::new(ip.payload()) else {
-            continue;
-        };
-        let body = icmp.payload();
-        if icmp.get_icmp_type() == IcmpTypes::EchoReply {
-            if body.len() >= 4 && body[0..2] == id.to_be_bytes() {
-                let mut r = result(
-                    Outcome::Reply,
-                    format!("echo reply from {} ttl={}", ip.get_source(), ip.get_ttl()),
-                );
-                r.ttl = Some(ip.get_ttl());
-                return Ok(r);
+    let mut echoes = vec![EchoAnswer::Silence; usize::from(count)];
+    let mut sent_at: Vec<Instant> = Vec::with_capacity(usize::from(count));
+    let mut source = None;
+    // Takes in what arrives until `until`, or until every request sent is answered.
+    let mut receive = |until: Instant,
+                       sent_at: &[Instant],
+                       echoes: &mut [EchoAnswer],
+                       source: &mut Option<Ipv4Addr>| {
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            if sent_at.len() == echoes.len()
+                && echoes.iter().all(|e| !matches!(e, EchoAnswer::Silence))
+            {
+                return;
             }
-            continue;
+            let Ok(Some((ip, _))) = iter.next_with_timeout(left.max(Duration::from_millis(1)))
+            else {
+                continue;
+            };
+            let Some(icmp) = IcmpPacket::new(ip.payload()) else {
+                continue;
+            };
+            let body = icmp.payload();
+            let slot = |seq: u16| {
+                usize::from(seq)
+                    .checked_sub(1)
+                    .filter(|&i| i < sent_at.len())
+            };
+            if icmp.get_icmp_type() == IcmpTypes::EchoReply {
+                if body.len() >= 4
+                    && body[0..2] == id.to_be_bytes()
+                    && let Some(i) = slot(u16::from_be_bytes([body[2], body[3]]))
+                    && echoes[i] == EchoAnswer::Silence
+                {
+                    echoes[i] = EchoAnswer::Reply {
+                        ttl: ip.get_ttl(),
+                        rtt: sent_at[i].elapsed(),
+                    };
+                    source.get_or_insert(ip.get_source());
+                }
+                continue;
+            }
+            // An error quotes the header of the packet it is about, and its first 8 bytes.
+            let quoted_seq = |inner: &Ipv4Packet| {
+                let p = inner.payload();
+                (inner.get_next_level_protocol() == IpNextHeaderProtocols::Icmp
+                    && p.len() >= 8
+                    && p[0] == 8
+                    && p[4..6] == id.to_be_bytes())
+                .then(|| u16::from_be_bytes([p[6], p[7]]))
+            };
+            let seq = Ipv4Packet::new(icmp.packet().get(8..).unwrap_or_default())
+                .and_then(|inner| quoted_seq(&inner));
+            if let Some(seq) = seq
+                && let Some(i) = slot(seq)
+                && echoes[i] == EchoAnswer::Silence
+                && let Some(error) = quoted_error(&ip, &icmp, |inner| quoted_seq(inner).is_some())
+                && let Some(outcome) = error.outcome()
+            {
+                echoes[i] = EchoAnswer::Error {
+                    outcome,
+                    from: error.from,
+                    kind: error.kind,
+                    code: error.code,
+                };
+            }
         }
-        // An error quotes the header of the packet it is about, and its first 8 bytes.
-        if let Some(error) = quoted_error(&ip, &icmp, |inner| {
-            inner.get_next_level_protocol() == IpNextHeaderProtocols::Icmp
-                && inner.payload().len() >= 6
-                && inner.payload()[0] == 8
-                && inner.payload()[4..6] == id.to_be_bytes()
-        }) && let Some(outcome) = error.outcome()
-        {
-            return Ok(result(outcome, error.describe()));
+    };
+    let started = Instant::now();
+    for seq in 1..=count {
+        let due = started + interval * u32::from(seq - 1);
+        receive(due, &sent_at, &mut echoes, &mut source);
+        let buffer = echo_request(probe, id, seq)?;
+        let packet = Ipv4Packet::new(&buffer[..]).ok_or_else(short)?;
+        if let Err(e) = tx.send_to(packet, IpAddr::V4(probe.dst)) {
+            return match e.raw_os_error() {
+                Some(errno) if errno == nix::libc::ENETUNREACH => Ok(result(
+                    Outcome::NoRoute,
+                    "connect: Network is unreachable".into(),
+                )),
+                _ => Err(EmulateError::io("sending an echo request", e)),
+            };
         }
+        sent_at.push(Instant::now());
     }
-    Ok(result(Outcome::Timeout, format!("no answer in {WAIT:?}")))
+    receive(Instant::now() + WAIT, &sent_at, &mut echoes, &mut source);
+    Ok(ping_result(count, echoes, source))
+}
+
+/// The result of a ping from what each echo got: a reply if any came (the TTL of the first,
+/// the RTT of the last), else the first error by sequence number, else a timeout.
+fn ping_result(count: u16, echoes: Vec<EchoAnswer>, source: Option<Ipv4Addr>) -> KernelResult {
+    let replies: Vec<(u8, Duration)> = echoes
+        .iter()
+        .filter_map(|e| match *e {
+            EchoAnswer::Reply { ttl, rtt } => Some((ttl, rtt)),
+            _ => None,
+        })
+        .collect();
+    let first_error = echoes.iter().find_map(|e| match *e {
+        EchoAnswer::Error {
+            outcome,
+            from,
+            kind,
+            code,
+        } => Some((outcome, IcmpError { kind, code, from })),
+        _ => None,
+    });
+    let mut r = match (replies.first(), first_error) {
+        (Some(&(ttl, _)), _) => {
+            let from = source.map_or_else(String::new, |s| format!(" from {s}"));
+            let mut r = if count == 1 {
+                result(Outcome::Reply, format!("echo reply{from} ttl={ttl}"))
+            } else {
+                result(
+                    Outcome::Reply,
+                    format!("{}/{count} echo replies{from} ttl={ttl}", replies.len()),
+                )
+            };
+            r.ttl = Some(ttl);
+            r.rtt = replies.last().map(|&(_, rtt)| rtt);
+            r
+        }
+        (None, Some((outcome, error))) => result(outcome, error.describe()),
+        (None, None) => result(Outcome::Timeout, format!("no answer in {WAIT:?}")),
+    };
+    r.echoes = echoes;
+    r
 }
 
 fn short() -> EmulateError {
@@ -307,6 +443,7 @@ fn tcp(
     let (_tx, mut rx) = raw_icmp()?;
     let (socket, sport) = bound_socket(Type::STREAM)?;
     let dst = SocketAddr::V4(SocketAddrV4::new(probe.dst, port));
+    let connecting = Instant::now();
     if let Err(e) = socket.connect_timeout(&dst.into(), WAIT) {
         let error = error_for_socket(
             &mut rx,
@@ -319,6 +456,7 @@ fn tcp(
     }
     let mut stream: TcpStream = socket.into();
     let mut r = result(Outcome::Reply, format!("connected from port {sport}"));
+    r.rtt = Some(connecting.elapsed());
     match (&probe.probe, http_path) {
         (Probe::Ssh { .. }, _) => {
             let _ = stream.set_read_timeout(Some(WAIT));
