@@ -217,6 +217,13 @@ fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
             ],
             node_origin(step.node),
         ),
+        DropReason::LoopbackSource => (
+            vec![
+                format!("{what} from {} was translated on `{}` to {}, but kept its loopback source", step.packet.src, node.name, step.packet.dst),
+                "Linux refuses to route a 127/8 source out of a real interface (route_localnet=0): the packet is dropped on the way out and the sender times out".into(),
+            ],
+            node_origin(step.node),
+        ),
         DropReason::MartianSource => (
             vec![
                 format!("{what} came back to node `{}` on {} with `{}`'s own address {} as its source", node.name, iface_name(net, in_iface), node.name, step.packet.src),

@@ -506,6 +506,11 @@ pub(crate) fn drop_words(net: &Network, reason: DropReason) -> String {
                 segment.loss * 100.0
             )
         }
+        DropReason::LoopbackSource => {
+            "its source is a loopback address, which may not leave through a real interface \
+             (route_localnet=0)"
+                .into()
+        }
         DropReason::MartianSource => {
             "martian: it came from the wire with one of this node's own addresses as its source"
                 .into()

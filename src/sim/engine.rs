@@ -14,6 +14,9 @@
 //!   first (no route: ICMP net unreachable), then the TTL (≤ 1: ICMP time exceeded);
 //! - ICMP errors take the source address the route back to the sender prefers, are never sent
 //!   about ICMP errors, and are not sent when no route leads back.
+//!
+//! With [`SimConfig::capture`] on, every frame `transmit` puts on a segment goes to the capture
+//! tap ([`super::tap`]) as sent: `--pcap` writes those frames, it does not work them out again.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::net::Ipv4Addr;
@@ -27,6 +30,7 @@ use super::packet::{
     Arp, ArpOp, BROADCAST, Frame, FramePayload, IcmpError, Ipv4Packet, TcpFlags, Transport,
 };
 use super::queue::EventQueue;
+use super::tap::{Tap, Transmission};
 use super::time::SimTime;
 use super::trace::{DropReason, Step, StepKind};
 use crate::model::{
@@ -51,6 +55,8 @@ pub struct SimConfig {
     pub arp_probes: u8,
     /// Record every hop for traces and explanations. Default true.
     pub record: bool,
+    /// Tap the wire: keep every frame transmitted (see [`super::tap`]). Default false.
+    pub capture: bool,
 }
 
 impl Default for SimConfig {
@@ -63,6 +69,7 @@ impl Default for SimConfig {
             arp_retrans: Duration::from_secs(1),
             arp_probes: 3,
             record: true,
+            capture: false,
         }
     }
 }
@@ -110,7 +117,11 @@ impl PartialOrd for Event {
 #[derive(Debug)]
 enum Neigh {
     Reachable(MacAddr),
-    Incomplete { probes: u8, queue: Vec<Ipv4Packet> },
+    /// Resolving; the packets waiting, each with its journey (for the tap; 0 without one).
+    Incomplete {
+        probes: u8,
+        queue: Vec<(Ipv4Packet, u32)>,
+    },
 }
 
 /// What conntrack said about a packet on its way through a node.
@@ -159,12 +170,15 @@ pub struct Sim<'n> {
     inbox: Vec<Received>,
     steps: Vec<Step>,
     stopped: Option<Stopped>,
+    /// The capture tap, with `config.capture` only.
+    tap: Option<Box<Tap>>,
 }
 
 impl<'n> Sim<'n> {
     pub fn new(net: &'n Network, config: SimConfig) -> Self {
         Self {
             net,
+            tap: config.capture.then(Box::default),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
             now: SimTime::ZERO,
@@ -207,6 +221,11 @@ impl<'n> Sim<'n> {
 
     pub fn take_steps(&mut self) -> Vec<Step> {
         std::mem::take(&mut self.steps)
+    }
+
+    /// What the tap saw, in the order it was transmitted (`None` without `config.capture`).
+    pub fn take_capture(&mut self) -> Option<Vec<Transmission>> {
+        self.tap.take().map(|tap| tap.into_frames())
     }
 
     /// Packets for the client node that arrived since the last call.
@@ -262,8 +281,13 @@ impl<'n> Sim<'n> {
             self.now = event.at;
             let inbox_before = self.inbox.len();
             match event.kind {
-                EventKind::Arrive { iface, frame } => self.arrive(iface, frame),
-                EventKind::Loopback { node, packet } => self.local_deliver(node, None, packet),
+                EventKind::Arrive { iface, frame } => {
+                    if let Some(tap) = self.tap.as_deref_mut() {
+                        tap.arriving(event.seq);
+                    }
+                    self.arrive(iface, frame)
+                }
+                EventKind::Loopback { node, packet } => self.loopback_receive(node, packet),
                 EventKind::ArpTimer { iface, ip } => self.arp_timer(iface, ip),
                 EventKind::Wake => return true,
             }
@@ -357,6 +381,20 @@ impl<'n> Sim<'n> {
             } else {
                 self.lookup(node, packet.dst).map(|(_, r)| r.dev)
             };
+            // An OUTPUT DNAT of 127.0.0.1 to another host keeps the loopback source, which may
+            // not leave a real interface: the re-routing fails and the packet is dropped
+            // (route_localnet=0; docs/linux-semantics.md, "Loopback traffic").
+            if out.is_some() && packet.src.is_loopback() {
+                self.record(
+                    node,
+                    packet,
+                    StepKind::Dropped {
+                        in_iface: None,
+                        reason: DropReason::LoopbackSource,
+                    },
+                );
+                return Ok(());
+            }
             if self.is_local(node, packet.dst) || out.is_some() {
                 if !self.enforce(node, nf, ChainName::Output, &packet, None, out, &track) {
                     return Ok(());
@@ -406,7 +444,12 @@ impl<'n> Sim<'n> {
                 nexthop,
             },
         );
+        // A packet the node makes starts a journey of its own, also when it answers one.
+        let outer = self.tap.as_deref_mut().map(Tap::start_journey);
         self.resolve_and_send(route.dev, nexthop, packet);
+        if let (Some(tap), Some(outer)) = (self.tap.as_deref_mut(), outer) {
+            tap.resume(outer);
+        }
         Ok(())
     }
 
@@ -452,6 +495,7 @@ impl<'n> Sim<'n> {
 
     fn resolve_and_send(&mut self, out: IfaceId, nexthop: Ipv4Addr, packet: Ipv4Packet) {
         let key = (out, nexthop);
+        let journey = self.tap.as_deref().map_or(0, Tap::journey);
         match self.neigh.get_mut(&key) {
             Some(Neigh::Reachable(mac)) => {
                 let dst = *mac;
@@ -460,7 +504,7 @@ impl<'n> Sim<'n> {
             Some(Neigh::Incomplete { queue, .. }) => {
                 // Linux keeps a few packets per unresolved neighbour (unres_qlen).
                 if queue.len() < 3 {
-                    queue.push(packet);
+                    queue.push((packet, journey));
                 }
             }
             None => {
@@ -468,7 +512,7 @@ impl<'n> Sim<'n> {
                     key,
                     Neigh::Incomplete {
                         probes: 1,
-                        queue: vec![packet],
+                        queue: vec![(packet, journey)],
                     },
                 );
                 self.send_arp_request(out, nexthop);
@@ -515,7 +559,10 @@ impl<'n> Sim<'n> {
         let Some(Neigh::Incomplete { queue, .. }) = table.remove(&(out, ip)) else {
             return;
         };
-        for packet in queue {
+        for (packet, journey) in queue {
+            if let Some(tap) = self.tap.as_deref_mut() {
+                tap.unresolved(self.now, out, packet, ip, journey);
+            }
             self.record(
                 node,
                 packet,
@@ -550,6 +597,9 @@ impl<'n> Sim<'n> {
             self.fdb.get(&(segment.id, dst)).copied()
         };
         let at = self.now.after(self.config.node_delay + segment.latency);
+        if let Some(tap) = self.tap.as_deref_mut() {
+            tap.transmitted(at, out, frame);
+        }
         match known {
             Some(port) if port != out => self.deliver_frame(port, frame, at, segment.loss),
             Some(_) => {}
@@ -584,6 +634,9 @@ impl<'n> Sim<'n> {
             }
         }
         self.schedule(at, EventKind::Arrive { iface: port, frame });
+        if let Some(tap) = self.tap.as_deref_mut() {
+            tap.scheduled(self.seq);
+        }
     }
 
     fn arrive(&mut self, iface_id: IfaceId, frame: Frame) {
@@ -634,7 +687,10 @@ impl<'n> Sim<'n> {
             }
             None => Vec::new(),
         };
-        for packet in waiting {
+        for (packet, journey) in waiting {
+            if let Some(tap) = self.tap.as_deref_mut() {
+                tap.resume(journey);
+            }
             self.transmit(iface, mac, FramePayload::Ip(packet));
         }
     }
@@ -1062,6 +1118,25 @@ impl<'n> Sim<'n> {
                 false
             }
         }
+    }
+
+    /// A packet the node sent to one of its own addresses comes back in through `lo`: mangle
+    /// PREROUTING and filter INPUT judge it like any packet received (with no interface of the
+    /// file: rules with `in:` do not match it), and conntrack keeps the state it had on the way
+    /// out (the first packet of a connection is still NEW). The nat chains are not seen again.
+    /// docs/linux-semantics.md, "Loopback traffic".
+    fn loopback_receive(&mut self, node: NodeId, packet: Ipv4Packet) {
+        let mut packet = packet;
+        if let Some(nf) = self.net.node(node).netfilter.as_deref() {
+            let track = self.track(node, &mut packet, None, nf, NatHook::Prerouting);
+            for chain in [ChainName::Prerouting, ChainName::Input] {
+                if !self.enforce(node, nf, chain, &packet, None, None, &track) {
+                    return;
+                }
+            }
+            self.confirm(node, &packet, &track);
+        }
+        self.local_deliver(node, None, packet)
     }
 
     fn local_deliver(&mut self, node: NodeId, in_iface: Option<IfaceId>, packet: Ipv4Packet) {

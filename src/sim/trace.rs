@@ -76,4 +76,8 @@ pub enum DropReason {
     /// It arrived from the wire with one of the node's own addresses as its source: Linux drops
     /// such "martian" packets (`accept_local=0`).
     MartianSource,
+    /// A packet with a loopback source (127/8) would leave through a real interface (after an
+    /// OUTPUT DNAT of 127.0.0.1 to another host): the kernel's route refuses it
+    /// (`route_localnet=0`) and the packet is dropped on the way out.
+    LoopbackSource,
 }

@@ -114,6 +114,7 @@ fn drop_words(net: &Network, reason: DropReason) -> String {
         DropReason::NoRouteBack => "no route back to the sender".into(),
         DropReason::Lost { segment } => format!("lost on {}", net.segment(segment).name),
         DropReason::MartianSource => "martian source (one of its own addresses)".into(),
+        DropReason::LoopbackSource => "loopback source may not leave".into(),
     }
 }
 
