@@ -389,3 +389,39 @@ fn no_redirect_reaches_the_sender_about_a_packet_the_router_dnated() {
         "{out}"
     );
 }
+
+/// ip_forward() sends the ICMP redirect before the FORWARD hook: `r1` drops every forwarded
+/// packet, yet redirects `pc` to `r2`. Kernel (reachlab emulate ping -c 3, iputils alike):
+/// echoes 1 and 2 draw a redirect each and are dropped, echo 3 goes to r2 and is answered.
+/// reachlab predicted 0 of 3.
+#[test]
+fn a_router_redirects_before_its_forward_chain_drops() {
+    let text = "segments: [{ name: lan }, { name: far }]
+nodes:
+  - { name: pc, interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.10/24] }], routes: [{ to: default, via: 10.0.0.1 }] }
+  - name: r1
+    forwarding: true
+    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.1/24] }]
+    routes: [{ to: 10.0.1.0/24, via: 10.0.0.2 }]
+    firewall: { forward: { policy: drop } }
+  - name: r2
+    forwarding: true
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [10.0.0.2/24] }
+      - { name: eth1, segment: far, addresses: [10.0.1.1/24] }
+  - { name: srv, interfaces: [{ name: eth0, segment: far, addresses: [10.0.1.10/24] }], routes: [{ to: default, via: 10.0.1.1 }] }
+";
+    let net = load_str("t.yaml", text).expect("valid").network;
+    let pc = net.node_by_name("pc").expect("pc").id;
+    let srv = net.resolve("srv").expect("srv");
+    let run = run_probe(&net, pc, srv, &ProbeKind::ping(3), &SimConfig::default());
+    let Observed::Ping {
+        replies, redirects, ..
+    } = &run.observed
+    else {
+        panic!("ping")
+    };
+    assert_eq!(replies.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
+    assert_eq!(replies[0].ttl, 63);
+    assert_eq!(redirects.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+}

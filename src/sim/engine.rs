@@ -788,6 +788,8 @@ impl<'n> Sim<'n> {
             ttl: packet.ttl - 1,
             ..packet
         };
+        let nexthop = route.gateway.unwrap_or(forwarded.dst);
+        let redirect = self.redirect(node, in_iface, route.dev, &arrived, &received, nexthop);
         if let Some(nf) = nf {
             if !self.enforce(
                 node,
@@ -798,12 +800,16 @@ impl<'n> Sim<'n> {
                 Some(route.dev),
                 &track,
             ) {
+                // ip_forward() sends the redirect before the FORWARD hook: also about a packet
+                // the filter then drops (docs/linux-semantics.md, "Redirects").
+                if let Some(redirect) = redirect {
+                    self.reply(node, redirect);
+                }
                 return;
             }
             self.postrouting(node, nf, &mut forwarded, route.dev, &track);
             self.confirm(node, &forwarded, &track);
         }
-        let nexthop = route.gateway.unwrap_or(forwarded.dst);
         self.record(
             node,
             forwarded,
@@ -815,33 +821,42 @@ impl<'n> Sim<'n> {
             },
         );
         self.resolve_and_send(route.dev, nexthop, forwarded);
-        // Out the way it came, to a sender on that link: tell the sender the better next hop
-        // (send_redirects=1; __mkroute_input sets IPSKB_DOREDIRECT), having forwarded it anyway.
-        // Not about a packet this node DNATed: the kernel counts such a redirect as sent, but
-        // it never reaches the sender (docs/linux-semantics.md, "Redirects about translated
-        // packets").
+        if let Some(redirect) = redirect {
+            self.reply(node, redirect);
+        }
+    }
+
+    /// The ICMP redirect a router sends about a packet it forwards out the way it came, to a
+    /// sender on that link: the better next hop (send_redirects=1; __mkroute_input sets
+    /// IPSKB_DOREDIRECT). None about a packet this node DNATed: the kernel counts such a
+    /// redirect as sent, but it never reaches the sender (docs/linux-semantics.md, "Redirects").
+    fn redirect(
+        &self,
+        node: NodeId,
+        in_iface: IfaceId,
+        out: IfaceId,
+        arrived: &Ipv4Packet,
+        received: &Ipv4Packet,
+        nexthop: Ipv4Addr,
+    ) -> Option<Ipv4Packet> {
         let on_link = |a: &ipnet::Ipv4Net| a.contains(&received.src) && a.contains(&nexthop);
-        if route.dev == in_iface
-            && arrived.dst == received.dst
-            && self.net.interface(in_iface).addresses.iter().any(on_link)
-            && let Some(original) = received.inner()
-            && let Some(src) = self.source_address(node, received.src)
+        if out != in_iface
+            || arrived.dst != received.dst
+            || !self.net.interface(in_iface).addresses.iter().any(on_link)
         {
-            let ttl = self.net.node(node).os.initial_ttl();
-            let transport = Transport::Redirect {
+            return None;
+        }
+        let original = received.inner()?;
+        let src = self.source_address(node, received.src)?;
+        Some(Ipv4Packet {
+            src,
+            dst: received.src,
+            ttl: self.net.node(node).os.initial_ttl(),
+            transport: Transport::Redirect {
                 gateway: nexthop,
                 original,
-            };
-            self.reply(
-                node,
-                Ipv4Packet {
-                    src,
-                    dst: received.src,
-                    ttl,
-                    transport,
-                },
-            );
-        }
+            },
+        })
     }
 
     // ------------------------------------------------------------------ netfilter
