@@ -5,8 +5,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use super::ProbeSpec;
 use super::{NodeId, Origin};
-use crate::matrix::ProbeSpec;
 
 /// The nodes an invariant names: a group of the file's `groups:`, or one node.
 #[derive(Debug, Clone, PartialEq, Eq)]

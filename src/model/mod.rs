@@ -13,9 +13,10 @@ mod invariant;
 mod listener;
 mod netfilter;
 mod network;
+mod origin;
+mod probe_spec;
 mod route;
 
-pub use crate::topology::Origin;
 pub use address::{MacAddr, Port};
 pub use expectation::{Expectation, Outcome, Probe, Target};
 pub use ids::{IfaceId, NodeId, SegmentId};
@@ -26,4 +27,6 @@ pub use netfilter::{
     PacketFacts, PlatformFix, RejectWith, States, Verdict,
 };
 pub use network::{Interface, Network, Node, OsProfile, Segment};
+pub use origin::{Origin, Span};
+pub use probe_spec::{ProbeSpec, ProbeSpecError};
 pub use route::{Route, RouteKind, RoutingTable};

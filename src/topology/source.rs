@@ -3,11 +3,11 @@
 //! reachlab reads an input file ([`read_regular`]): regular files only, never blocking on a
 //! FIFO or a device, and never more bytes than a limit.
 
-use std::fmt;
 use std::io::Read as _;
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
+pub use crate::model::{Origin, Span};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -188,23 +188,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     Ok(bytes)
 }
 
-/// Where something was written: 1-based line and character column, plus the byte range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
-pub struct Span {
-    pub line: u32,
-    pub column: u32,
-    /// Byte offset of the first byte.
-    pub offset: u32,
-    /// Length in bytes (0 when only a point is known).
-    pub len: u32,
-}
-
 impl Span {
-    /// True for the default span of a value that was not read from a file.
-    pub fn is_unknown(&self) -> bool {
-        self.line == 0
-    }
-
     pub(crate) fn from_saphyr(loc: &serde_saphyr::Location) -> Self {
         let span = loc.span();
         let (offset, len) = match (span.byte_offset(), span.byte_len()) {
@@ -217,12 +201,6 @@ impl Span {
             offset,
             len,
         }
-    }
-}
-
-impl fmt::Display for Span {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.column)
     }
 }
 
@@ -303,23 +281,6 @@ impl<T: JsonSchema> JsonSchema for Located<T> {
 
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         T::json_schema(generator)
-    }
-}
-
-/// Where a model element came from: the file and the position of the text that made it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Origin {
-    pub file: std::sync::Arc<str>,
-    pub span: Span,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.span.is_unknown() {
-            write!(f, "{}", self.file)
-        } else {
-            write!(f, "{}:{}", self.file, self.span)
-        }
     }
 }
 

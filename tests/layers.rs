@@ -1,0 +1,107 @@
+//! The layers point down: a module may use the layers below it, never one above. This test
+//! reads the source and fails on an upward `crate::…` path in code (comments and doc links are
+//! not imports). It holds the two lowest layers today; the rest of the ladder (format →
+//! analysis → render → cli) follows as issue 13 untangles it.
+
+use std::path::Path;
+
+/// The modules above each checked layer: what it must never name.
+const RULES: &[(&str, &[&str])] = &[
+    (
+        "src/model",
+        &[
+            "topology",
+            "platform",
+            "sim",
+            "run",
+            "explain",
+            "invariants",
+            "matrix",
+            "diff",
+            "render",
+            "cli",
+            "emulate",
+            "generate",
+            "testing",
+        ],
+    ),
+    (
+        "src/sim",
+        &[
+            "topology",
+            "platform",
+            "run",
+            "explain",
+            "invariants",
+            "matrix",
+            "diff",
+            "render",
+            "cli",
+            "emulate",
+            "generate",
+            "testing",
+        ],
+    ),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("readable source directory") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every upward path in `text`: (line number, the path).
+fn upward(text: &str, above: &[&str]) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for module in above {
+            let path = format!("crate::{module}");
+            if let Some(at) = code.find(&path) {
+                let next = code[at + path.len()..].chars().next();
+                if next.is_none_or(|c| !c.is_alphanumeric() && c != '_') {
+                    found.push((n + 1, path));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_lower_layers_name_nothing_above_them() {
+    let mut problems = Vec::new();
+    for (layer, above) in RULES {
+        let mut files = Vec::new();
+        rust_files(Path::new(layer), &mut files);
+        assert!(!files.is_empty(), "{layer} has no sources");
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("readable");
+            for (line, path) in upward(&text, above) {
+                problems.push(format!("{}:{line}: {layer} uses {path}", file.display()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "upward imports:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_check_sees_an_upward_path() {
+    assert_eq!(
+        upward(
+            "use crate::topology::Origin; // ok\n/// [`crate::invariants`]\n",
+            &["topology", "invariants"]
+        ),
+        [(1, "crate::topology".to_owned())]
+    );
+    assert!(upward("use crate::topologyx::A;", &["topology"]).is_empty());
+}
