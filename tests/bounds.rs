@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use reachlab::topology::{Diagnostic, load_str};
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_reachlab");
 
 /// Generous: each command here ends in well under a second once fixed.
@@ -418,38 +420,6 @@ fn the_multi_document_error_speaks_of_documents() {
 
 // ------------------------------------------------------------------------------- `live`
 
-fn kernel_available() -> Result<(), String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        return Err("not root".into());
-    }
-    for (tool, arg) in [("ip", "-V"), ("setpriv", "--version")] {
-        match Command::new(tool).arg(arg).output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Err(format!("`{tool}` is missing")),
-        }
-    }
-    Ok(())
-}
-
-/// Whether the test may run; prints SKIPPED (or fails under REACHLAB_REQUIRE_KERNEL).
-fn can_run(test: &str) -> bool {
-    match kernel_available() {
-        Ok(()) => true,
-        Err(reason) => {
-            assert!(
-                std::env::var_os("REACHLAB_REQUIRE_KERNEL").is_none(),
-                "kernel test {test} required but cannot run: {reason}"
-            );
-            eprintln!("SKIPPED {test}: {reason}");
-            false
-        }
-    }
-}
-
 /// A namespace of this test's own with `lo` up and one veth end at 192.0.2.2/24 (default
 /// route via 192.0.2.1); deleted on drop.
 struct Namespace(String);
@@ -536,4 +506,9 @@ fn live_ping_without_cap_net_raw_is_a_clear_error() {
         "{stdout}\n{stderr}"
     );
     assert!(!stderr.contains("os error"), "{stderr}");
+}
+
+/// Whether the test may run (root, iproute2, setpriv): see `support`.
+fn can_run(test: &str) -> bool {
+    support::can_run(test, &[support::IP, support::SETPRIV])
 }

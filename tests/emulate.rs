@@ -26,40 +26,7 @@ use reachlab::sim::SimConfig;
 use reachlab::testing::{GeneratedLab, internet};
 use reachlab::topology::load_path;
 
-fn kernel_available() -> Result<(), String> {
-    if !nix_is_root() {
-        return Err("not root".into());
-    }
-    for (tool, arg, package) in [("ip", "-V", "iproute2"), ("nft", "--version", "nftables")] {
-        match Command::new(tool).arg(arg).output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Err(format!("`{tool}` is missing: apt-get install -y {package}")),
-        }
-    }
-    Ok(())
-}
-
-fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// Whether the test may run; prints SKIPPED (or fails under REACHLAB_REQUIRE_KERNEL).
-fn can_run(test: &str) -> bool {
-    match kernel_available() {
-        Ok(()) => true,
-        Err(reason) => {
-            assert!(
-                std::env::var_os("REACHLAB_REQUIRE_KERNEL").is_none(),
-                "kernel test {test} required but cannot run: {reason}"
-            );
-            eprintln!("SKIPPED {test}: {reason}");
-            false
-        }
-    }
-}
+mod support;
 
 /// A state directory of this test run's own, so that nothing here touches other labs.
 fn state_dir(name: &str) -> PathBuf {
@@ -331,4 +298,9 @@ fn live_reads_a_namespace() {
     assert!(text.contains("reply ttl=63"), "{text}");
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the test may run (root, iproute2, nftables): see `support`.
+fn can_run(test: &str) -> bool {
+    support::can_run(test, &[support::IP, support::NFT])
 }

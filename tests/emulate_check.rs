@@ -22,33 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn kernel_available() -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err("not root".into());
-    }
-    for (tool, arg, package) in [("ip", "-V", "iproute2"), ("nft", "--version", "nftables")] {
-        match Command::new(tool).arg(arg).output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Err(format!("`{tool}` is missing: apt-get install -y {package}")),
-        }
-    }
-    Ok(())
-}
-
-/// Whether the test may run; prints SKIPPED (or fails under REACHLAB_REQUIRE_KERNEL).
-fn can_run(test: &str) -> bool {
-    match kernel_available() {
-        Ok(()) => true,
-        Err(reason) => {
-            assert!(
-                std::env::var_os("REACHLAB_REQUIRE_KERNEL").is_none(),
-                "kernel test {test} required but cannot run: {reason}"
-            );
-            eprintln!("SKIPPED: {test}: {reason}");
-            false
-        }
-    }
-}
+mod support;
 
 /// A private directory for the test's topology file and state directory; the guard removes
 /// the lab of the file (what the state file lists), then the directory.
@@ -477,4 +451,9 @@ fn ctrl_c_while_probing_removes_the_lab_and_exits_130() {
         "left: {:?}",
         lab.state_files()
     );
+}
+
+/// Whether the test may run (root, iproute2, nftables): see `support`.
+fn can_run(test: &str) -> bool {
+    support::can_run(test, &[support::IP, support::NFT])
 }

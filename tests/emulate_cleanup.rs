@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
 const EXE: &str = env!("CARGO_BIN_EXE_reachlab");
 
 fn reachlab(state: &Path, args: &[&str]) -> Output {
@@ -98,20 +100,7 @@ fn lab_id(state: &Path, file: &Path) -> String {
 
 #[test]
 fn nothing_is_left_behind() {
-    let ok = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        && Command::new("nft")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("REACHLAB_REQUIRE_KERNEL").is_none(),
-            "kernel test required but cannot run (needs root, iproute2, nftables)"
-        );
-        eprintln!("SKIPPED emulate_cleanup: needs root, iproute2 and nftables");
+    if !support::can_run("emulate_cleanup", &[support::IP, support::NFT]) {
         return;
     }
     let state = std::env::temp_dir().join(format!("reachlab-cleanup-{}", std::process::id()));

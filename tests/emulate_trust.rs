@@ -18,6 +18,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod support;
+
 const EXE: &str = env!("CARGO_BIN_EXE_reachlab");
 
 /// Two hosts on one segment, one listener (so that `up` starts a listener process).
@@ -45,30 +47,6 @@ fn works(program: &str, args: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// Whether the test may run; prints SKIPPED (or fails under REACHLAB_REQUIRE_KERNEL).
-fn can_run(test: &str) -> bool {
-    let reason = if !is_root() {
-        "not root"
-    } else if !works("ip", &["-V"]) {
-        "`ip` is missing: apt-get install -y iproute2"
-    } else {
-        return true;
-    };
-    assert!(
-        std::env::var_os("REACHLAB_REQUIRE_KERNEL").is_none(),
-        "kernel test emulate_trust ({test}) required but cannot run: {reason}"
-    );
-    eprintln!("SKIPPED emulate_trust ({test}): {reason}");
-    false
 }
 
 fn netns_exists(name: &str) -> bool {
@@ -681,4 +659,9 @@ fn the_hint_after_a_refused_up_removes_the_leftovers() {
     sb.up();
     sb.down_ok(&topology);
     assert_eq!(sb.lab_namespaces(&id), Vec::<String>::new());
+}
+
+/// Whether the test may run (root, iproute2): see `support`.
+fn can_run(test: &str) -> bool {
+    support::can_run(&format!("emulate_trust ({test})"), &[support::IP])
 }

@@ -25,6 +25,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reachlab::emulate::{LabId, Layout, build_scripts, nft_ruleset};
 use reachlab::topology::{Code, load_str};
 
+mod support;
+
 /// The reserved interface names as docs/topology-format.md lists them.
 const DOCUMENTED_RESERVED: &[&str] = &[
     "lo",
@@ -469,23 +471,6 @@ fn the_reserved_names_are_the_documented_ones() {
 
 // ---- (3) the kernel ----
 
-fn kernel_available() -> Result<(), String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        return Err("not root".into());
-    }
-    for (tool, arg, package) in [("ip", "-V", "iproute2"), ("nft", "--version", "nftables")] {
-        match Command::new(tool).arg(arg).output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Err(format!("`{tool}` is missing: apt-get install -y {package}")),
-        }
-    }
-    Ok(())
-}
-
 /// A private state directory and topology file; `down` and removal on drop, also on failure.
 struct Private {
     dir: PathBuf,
@@ -523,12 +508,7 @@ impl Drop for Private {
 }
 
 fn kernel_builds(samples: &[(String, String, String)]) {
-    if let Err(reason) = kernel_available() {
-        assert!(
-            std::env::var_os("REACHLAB_REQUIRE_KERNEL").is_none(),
-            "kernel part of names_fuzz required but cannot run: {reason}"
-        );
-        eprintln!("SKIPPED names_fuzz kernel builds: {reason}");
+    if !support::can_run("names_fuzz kernel builds", &[support::IP, support::NFT]) {
         return;
     }
     let wanted = env_count("REACHLAB_NAMES_KERNEL", 4) as usize;
