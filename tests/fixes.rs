@@ -181,17 +181,33 @@ nodes:
     let dir = path.parent().expect("dir").join("paste");
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(dir.join("two-changes.yaml"), &with_expect).expect("written");
+    let patch = paste_first_patch(
+        &out,
+        path.to_str().expect("utf-8"),
+        &dir,
+        "two-changes.yaml",
+    );
+    let (code, out) = reachlab(&[
+        "check",
+        dir.join("two-changes.yaml").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, Some(0), "{patch}\n{out}");
+}
+
+/// Pastes the first patch printed in `out` (for the file `printed` names) as a user would:
+/// `git apply` in `dir`, where the file is called `name`. Returns the patch.
+fn paste_first_patch(out: &str, printed: &str, dir: &std::path::Path, name: &str) -> String {
     let patch: String = out
         .lines()
         .skip_while(|l| !l.starts_with("--- a/"))
         .take_while(|l| !l.starts_with("fix "))
         .map(|l| format!("{l}\n"))
-        .collect();
-    let patch = patch.replace(path.to_str().expect("utf-8"), "two-changes.yaml");
+        .collect::<String>()
+        .replace(printed, name);
     std::fs::write(dir.join("fix.patch"), &patch).expect("written");
     let applied = Command::new("git")
-        .args(["apply", "--unidiff-zero", "fix.patch"])
-        .current_dir(&dir)
+        .args(["apply", "fix.patch"])
+        .current_dir(dir)
         .output()
         .expect("git runs");
     assert!(
@@ -199,11 +215,7 @@ nodes:
         "{patch}\n{}",
         String::from_utf8_lossy(&applied.stderr)
     );
-    let (code, out) = reachlab(&[
-        "check",
-        dir.join("two-changes.yaml").to_str().expect("utf-8"),
-    ]);
-    assert_eq!(code, Some(0), "{patch}\n{out}");
+    patch
 }
 
 /// What applying one fix's patch does to a file: the probe replies, and every check of the
@@ -435,23 +447,11 @@ fn a_hairpin_without_masquerade_is_explained_and_fixed_with_nat() {
     );
     assert_ne!(text, flipped);
     std::fs::write(dir.join("nat-hairpin.yaml"), &flipped).expect("written");
-    let patch: String = out
-        .lines()
-        .skip_while(|l| !l.starts_with("--- a/"))
-        .take_while(|l| !l.starts_with("fix "))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .replace("topologies/nat-hairpin.yaml", "nat-hairpin.yaml");
-    std::fs::write(dir.join("fix.patch"), &patch).expect("written");
-    let applied = Command::new("git")
-        .args(["apply", "fix.patch"])
-        .current_dir(&dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        applied.status.success(),
-        "{patch}\n{}",
-        String::from_utf8_lossy(&applied.stderr)
+    let patch = paste_first_patch(
+        &out,
+        "topologies/nat-hairpin.yaml",
+        &dir,
+        "nat-hairpin.yaml",
     );
     let (code, out) = reachlab(&[
         "check",
