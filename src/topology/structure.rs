@@ -502,8 +502,9 @@ impl<'s> Checker<'s> {
     /// Another definition that has `key` (for "`addresses` is a key of an interface").
     fn owner_of(&self, key: &str, except: &str) -> Option<&'static str> {
         let defs = self.root.get("$defs")?.as_object()?;
+        // Only a definition with a name of its own helps ("is a key of this map" does not).
         defs.iter()
-            .filter(|(name, _)| name.as_str() != except)
+            .filter(|(name, _)| name.as_str() != except && noun(name) != noun("?"))
             .find(|(_, d)| {
                 d.get("properties")
                     .and_then(Value::as_object)
@@ -576,6 +577,18 @@ mod tests {
         let mut checker = Checker::new(crate::topology::load::schema_value());
         checker.check_document(&tree);
         checker.diagnostics
+    }
+
+    #[test]
+    fn a_key_of_another_map_names_that_map() {
+        let d =
+            check("segments: [{ name: lan }]\nnodes: [{ name: h, mac: '02:00:00:00:00:01' }]\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        let hint = d[0].hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.starts_with("`mac` is a key of an interface, not of a node"),
+            "{hint}"
+        );
     }
 
     #[test]
