@@ -697,6 +697,7 @@ fn probe(
     };
     let config = SimConfig {
         seed: cli.seed,
+        capture: pcap_path(&cli.command).is_some(),
         ..SimConfig::default()
     };
     let request = ProbeRequest {
@@ -858,6 +859,7 @@ fn trace(
     };
     let config = SimConfig {
         seed: cli.seed,
+        capture: pcap_path(&cli.command).is_some(),
         ..SimConfig::default()
     };
     let request = ProbeRequest {

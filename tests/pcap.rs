@@ -3,42 +3,72 @@
 //! guest's 10.0.2.15:22) must show the NAT rewrite link by link, with valid checksums. The
 //! structure is checked here byte by byte; `tshark` then decodes the file when it is installed
 //! (SKIPPED otherwise, a failure with `REACHLAB_REQUIRE_KERNEL=1`).
+//!
+//! The capture is the engine's tap: frame for frame what the engine transmitted, where working
+//! it out again from the steps would have to guess (a gateway that never answers ARP while TCP
+//! retransmits; ARP and echo requests lost on a lossy link).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use reachlab::model::{Port, Probe};
-use reachlab::render::pcap::{Capture, capture};
+use std::time::Duration;
+
+use reachlab::model::{Network, Outcome, Port, Probe};
+use reachlab::render::pcap::{Capture, capture, hops};
 use reachlab::run::{ProbeRequest, ProbeResult, node_named, run_request, target_address};
-use reachlab::sim::SimConfig;
+use reachlab::sim::{
+    ArpOp, DropReason, FramePayload, SimConfig, SimTime, StepKind, Transport, Wire,
+};
 use smoltcp::wire::{
-    EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, TcpPacket,
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    Icmpv4Message, Icmpv4Packet, IpAddress, IpProtocol, Ipv4Packet, TcpPacket,
 };
 
 const FILE: &str = "topologies/lab1-virtualbox.yaml";
 
-fn port_forwarded_ssh() -> (reachlab::model::Network, ProbeResult, SimConfig) {
+/// The configuration `--pcap` runs with: the engine's defaults, the tap on.
+fn tapped() -> SimConfig {
+    SimConfig {
+        capture: true,
+        ..SimConfig::default()
+    }
+}
+
+/// Runs `probe` from `from` to `to` (`count` echo requests for ping).
+fn run(
+    net: &Network,
+    from: &str,
+    to: &str,
+    probe: Probe,
+    count: u16,
+    config: &SimConfig,
+) -> ProbeResult {
+    let request = ProbeRequest {
+        from: node_named(net, from).expect("the source node"),
+        written: to.into(),
+        dst: target_address(net, to).expect("the target address"),
+        probe,
+        count,
+        wait: None,
+    };
+    run_request(net, request, config)
+}
+
+fn port_forwarded_ssh() -> (Network, ProbeResult, SimConfig) {
     let net = reachlab::topology::load_path(Path::new(FILE))
         .expect("the Lab 1 file loads")
         .network;
-    let config = SimConfig::default();
-    let request = ProbeRequest {
-        from: node_named(&net, "neighbour").expect("neighbour"),
-        written: "10.1.5.87".into(),
-        dst: target_address(&net, "10.1.5.87").expect("address"),
-        probe: Probe::Ssh {
-            port: Port::new(1234).expect("port"),
-        },
-        count: 1,
-        wait: None,
+    let config = tapped();
+    let ssh = Probe::Ssh {
+        port: Port::new(1234).expect("port"),
     };
-    let result = run_request(&net, request, &config);
+    let result = run(&net, "neighbour", "10.1.5.87", ssh, 1, &config);
     (net, result, config)
 }
 
 /// (link name, ip src, ip dst, tcp sport, tcp dport, payload) of every TCP frame.
 fn tcp_frames(
-    net: &reachlab::model::Network,
+    net: &Network,
     capture: &Capture,
 ) -> Vec<(String, String, String, u16, u16, Vec<u8>)> {
     let mut out = Vec::new();
@@ -72,7 +102,7 @@ fn tcp_frames(
 #[test]
 fn port_forward_frames_show_the_nat_rewrite_per_link() {
     let (net, result, config) = port_forwarded_ssh();
-    assert_eq!(result.run.outcome, reachlab::model::Outcome::Reply);
+    assert_eq!(result.run.outcome, Outcome::Reply);
     let capture = capture(&net, &result, &config);
     let frames = tcp_frames(&net, &capture);
     let on = |link: &'static str| frames.iter().filter(move |f| f.0 == link);
@@ -136,6 +166,240 @@ fn pcapng_blocks_are_well_formed() {
     let records = capture.frames.iter().filter(|f| f.link == link);
     let expected: usize = 24 + records.map(|f| 16 + f.bytes.len()).sum::<usize>();
     assert_eq!(classic.len(), expected);
+}
+
+/// A host whose default gateway is not there.
+const DEAD_GATEWAY: &str = "
+name: dead-gateway
+segments:
+  - name: lan
+nodes:
+  - name: h1
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [10.0.0.1/24] }
+    routes:
+      - { to: default, via: 10.0.0.254 }
+  - name: h2
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [10.0.0.2/24] }
+";
+
+/// Two hosts on a link that loses 30 % of the frames.
+const LOSSY: &str = "
+name: lossy
+segments:
+  - { name: lan, loss: 30% }
+nodes:
+  - name: a
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [10.0.0.1/24] }
+  - name: b
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [10.0.0.2/24] }
+";
+
+fn load(name: &str, text: &str) -> Network {
+    reachlab::topology::load_str(name, text)
+        .unwrap_or_else(|report| panic!("{name} loads: {report:?}"))
+        .network
+}
+
+/// The frames of `result` as the engine's tap recorded them: (time, Ethernet source,
+/// destination, ARP or not).
+fn transmitted(result: &ProbeResult) -> Vec<(SimTime, [u8; 6], [u8; 6], bool)> {
+    let wire = result.run.wire.as_deref().expect("a tapped run");
+    wire.iter()
+        .filter_map(|t| match t.wire {
+            Wire::Frame(f) => Some((
+                t.at,
+                f.src.0,
+                f.dst.0,
+                matches!(f.payload, FramePayload::Arp(_)),
+            )),
+            Wire::Unresolved { .. } => None,
+        })
+        .collect()
+}
+
+/// The same, read back from the capture's bytes.
+fn captured(capture: &Capture) -> Vec<(SimTime, [u8; 6], [u8; 6], bool)> {
+    capture
+        .frames
+        .iter()
+        .map(|f| {
+            let eth = EthernetFrame::new_checked(&f.bytes[..]).expect("an Ethernet frame");
+            (
+                f.at,
+                eth.src_addr().0,
+                eth.dst_addr().0,
+                eth.ethertype() == EthernetProtocol::Arp,
+            )
+        })
+        .collect()
+}
+
+/// The ICMP message types of the captured IPv4 frames.
+fn icmp_types(capture: &Capture) -> Vec<Icmpv4Message> {
+    capture
+        .frames
+        .iter()
+        .filter_map(|f| {
+            let eth = EthernetFrame::new_checked(&f.bytes[..]).expect("an Ethernet frame");
+            if eth.ethertype() != EthernetProtocol::Ipv4 {
+                return None;
+            }
+            let ip = Ipv4Packet::new_checked(eth.payload()).expect("an IPv4 packet");
+            let icmp = Icmpv4Packet::new_checked(ip.payload()).expect("an ICMP message");
+            assert!(icmp.verify_checksum(), "ICMP checksum of {}", f.comment);
+            Some(icmp.msg_type())
+        })
+        .collect()
+}
+
+#[test]
+fn a_gateway_that_never_answers_shows_the_engines_arp_requests_and_nothing_else() {
+    let net = load("dead-gateway.yaml", DEAD_GATEWAY);
+    let h1 = net.node_by_name("h1").expect("h1");
+    let eth0 = net.interfaces_of(h1).next().expect("h1's eth0");
+    let (mac, latency) = (
+        EthernetAddress(eth0.mac.0),
+        net.segment(eth0.segment).latency,
+    );
+    let quick = SimConfig {
+        arp_probes: 2,
+        arp_retrans: Duration::from_millis(500),
+        ..tapped()
+    };
+    for config in [tapped(), quick] {
+        let tcp = Probe::Tcp {
+            port: Port::new(22).expect("port"),
+        };
+        let result = run(&net, "h1", "192.0.2.10", tcp, 1, &config);
+        assert_eq!(result.run.outcome, Outcome::HostUnreachable);
+        // TCP sent the SYN again into the same unanswered resolution: no new ARP round.
+        let syns = result
+            .run
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(s.kind, StepKind::Sent { out: Some(_), .. })
+                    && matches!(s.packet.transport, Transport::Tcp { .. })
+            })
+            .count();
+        assert!(syns >= 2, "{:#?}", result.run.steps);
+        let capture = capture(&net, &result, &config);
+        assert_eq!(captured(&capture), transmitted(&result));
+        // `arp_probes` requests, `arp_retrans` apart, as the engine's configuration says.
+        let times: Vec<SimTime> = capture.frames.iter().map(|f| f.at).collect();
+        let expected: Vec<SimTime> = (0..u32::from(config.arp_probes))
+            .map(|k| SimTime::ZERO.after(config.arp_retrans * k + config.node_delay + latency))
+            .collect();
+        assert_eq!(times, expected, "{capture:#?}");
+        for frame in &capture.frames {
+            let eth = EthernetFrame::new_checked(&frame.bytes[..]).expect("an Ethernet frame");
+            assert_eq!(eth.ethertype(), EthernetProtocol::Arp, "{}", frame.comment);
+            assert_eq!(eth.dst_addr(), EthernetAddress::BROADCAST);
+            assert_eq!(eth.src_addr(), mac);
+            let arp = ArpPacket::new_checked(eth.payload()).expect("an ARP packet");
+            let request = ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Request,
+                source_hardware_addr: mac,
+                source_protocol_addr: "10.0.0.1".parse().expect("address"),
+                target_hardware_addr: EthernetAddress([0; 6]),
+                target_protocol_addr: "10.0.0.254".parse().expect("address"),
+            };
+            assert_eq!(ArpRepr::parse(&arp).expect("an ARP request"), request);
+            assert_eq!(frame.comment, "h1:eth0 asks who has 10.0.0.254");
+        }
+        // The picture: the SYNs never left h1.
+        let hops = hops(&net, &result.run, &config);
+        assert_eq!(hops.len(), syns, "{hops:#?}");
+        assert!(hops.iter().all(|h| h.to.is_none() && h.frame.is_none()));
+    }
+}
+
+#[test]
+fn a_lossy_link_shows_every_frame_the_sender_transmitted_lost_or_not() {
+    let net = load("lossy.yaml", LOSSY);
+    let config = tapped();
+    let result = run(&net, "a", "b", Probe::Ping, 10, &config);
+    let lost: Vec<_> = result
+        .run
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.kind,
+                StepKind::Dropped {
+                    reason: DropReason::Lost { .. },
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert!(!lost.is_empty(), "the seed loses frames on this link");
+    let capture = capture(&net, &result, &config);
+    // Frame for frame what the engine transmitted: time, addresses, ARP or IPv4.
+    assert_eq!(captured(&capture), transmitted(&result));
+    // Every echo request a put on the link is there, also those b never got.
+    let types = icmp_types(&capture);
+    let requests = types
+        .iter()
+        .filter(|t| **t == Icmpv4Message::EchoRequest)
+        .count();
+    let delivered = result
+        .run
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(s.kind, StepKind::Delivered { .. })
+                && matches!(s.packet.transport, Transport::EchoRequest { .. })
+        })
+        .count();
+    assert!(requests > delivered, "{requests} sent, {delivered} arrived");
+    // ARP as the engine did it on this link: each request it sent, answered or lost.
+    let wire = result.run.wire.as_deref().expect("a tapped run");
+    let arp_requests = |op: ArpOp| {
+        wire.iter()
+            .filter(|t| matches!(t.wire, Wire::Frame(f) if matches!(f.payload, FramePayload::Arp(a) if a.op == op)))
+            .count()
+    };
+    let asks = capture
+        .frames
+        .iter()
+        .filter(|f| f.comment.contains(" asks who has "))
+        .count();
+    assert_eq!(asks, arp_requests(ArpOp::Request));
+    assert!(arp_requests(ArpOp::Reply) >= 1);
+}
+
+#[test]
+fn the_tap_only_watches_and_an_untapped_run_gets_the_same_capture() {
+    let lab1 = reachlab::topology::load_path(Path::new(FILE))
+        .expect("the Lab 1 file loads")
+        .network;
+    let lossy = load("lossy.yaml", LOSSY);
+    let ssh = Probe::Ssh {
+        port: Port::new(1234).expect("port"),
+    };
+    let cases = [
+        (&lab1, "neighbour", "10.1.5.87", ssh, 1),
+        (&lossy, "a", "b", Probe::Ping, 10),
+    ];
+    for (net, from, to, probe, count) in cases {
+        let plain_config = SimConfig::default();
+        let plain = run(net, from, to, probe.clone(), count, &plain_config);
+        let tapped = run(net, from, to, probe, count, &tapped());
+        assert!(plain.run.wire.is_none());
+        assert!(tapped.run.wire.as_ref().is_some_and(|w| !w.is_empty()));
+        assert_eq!(plain.run.steps, tapped.run.steps);
+        assert_eq!(plain.run.observed, tapped.run.observed);
+        assert_eq!(plain.run.events, tapped.run.events);
+        assert_eq!(
+            capture(net, &plain, &plain_config),
+            capture(net, &tapped, &self::tapped())
+        );
+    }
 }
 
 fn tshark_available() -> bool {

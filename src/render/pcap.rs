@@ -1,25 +1,26 @@
-//! Captures of a simulated probe: the frames it put on each link, byte for byte, written as a
-//! pcapng file with one interface per link (or as classic pcap files, one per link).
+//! Captures of a simulated probe: the frames the engine put on each link, byte for byte,
+//! written as a pcapng file with one interface per link (or as classic pcap files, one per link).
 //!
-//! The engine records what nodes did with packets ([`crate::sim::Step`]s), not frames. This
-//! module rebuilds the frames from the steps and the model ([`hops`]): every packet a node sent or
-//! forwarded out of an interface crossed that interface's segment as the step recorded it (after
-//! NAT), from the interface's MAC to the MAC of the interface that owns the next hop. ARP is
-//! replayed the way the engine does it: cold caches, a request and a reply before the first packet
-//! to a neighbour (which learns the asker from the request), three unanswered requests a second
-//! apart when nobody owns the address. Timestamps are the simulation clock: the time a frame
-//! reached the other end, which is the time the receiver's step shows in `reachlab trace`.
+//! This module owns the encoding, not the dataplane. The frames are those the engine's capture
+//! tap recorded as it transmitted them ([`crate::sim::Transmission`]): ARP requests and replies
+//! and IPv4 packets, with the Ethernet addresses the sender chose, on the link it sent them on,
+//! stamped with the simulation clock when they reached the other end (the time the receiver's
+//! step shows in `reachlab trace`). A frame a lossy segment dropped is in the capture, as the
+//! sender transmitted it. Nothing here resolves ARP or picks a next hop, an owner or an address:
+//! a run made without the tap is made again with it (the engine is deterministic: the same
+//! network, configuration and seed give the same frames).
 //!
-//! The engine stops a TCP probe at the handshake. The conversation the tool then has (OpenSSH's
-//! identification strings, curl's request and the HTTP answer, the close) is added along the path
-//! the handshake took, with each link's own addresses and ports, so NAT shows on every link.
-//! Headers are encoded with smoltcp's `wire` representations (`Repr` → `emit`), checksums
-//! included.
+//! The engine keeps header fields, not payloads, and stops a TCP probe at the handshake. The
+//! bytes around them are the tools' (iputils' echo data, a DNS query, Linux's SYN options), and
+//! the conversation the tool then has (OpenSSH's identification strings, curl's request and the
+//! HTTP answer, the close) is added along the path the handshake's frames took, with each link's
+//! own addresses, ports and MACs, so NAT shows on every link. Headers are encoded with smoltcp's
+//! `wire` representations (`Repr` → `emit`), checksums included.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
@@ -32,8 +33,8 @@ use smoltcp::wire::{
 use crate::model::{IfaceId, MacAddr, Network, NodeId, Probe, SegmentId, Service};
 use crate::run::ProbeResult;
 use crate::sim::{
-    IcmpError, Inner, InnerFlow, Ipv4Packet, Observed, ProbeRun, SimConfig, SimTime, StepKind,
-    TcpFlags, Transport,
+    Arp, ArpOp, Frame, FramePayload, IcmpError, Inner, InnerFlow, Ipv4Packet, Observed, ProbeRun,
+    SimConfig, SimTime, TcpFlags, Transmission, Transport, Wire, run_probe,
 };
 
 /// A capture could not be written.
@@ -47,22 +48,25 @@ pub enum PcapError {
     },
 }
 
-/// A packet crossing one link: what the picture draws as a hop and the capture records as a
-/// frame.
+/// An IPv4 packet crossing one link: what the picture draws as a hop and the capture records as
+/// a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hop {
-    /// When the frame reached the other end of the link.
+    /// When the frame reached the other end of the link (for a packet that never left: when
+    /// its interface gave up on it).
     pub at: SimTime,
     /// The interface that sent it.
     pub from: IfaceId,
-    /// The interface of the next hop; `None` when nobody answered ARP (the packet never left).
+    /// The interface the frame was addressed to; `None` when nobody answered ARP (the packet
+    /// never left).
     pub to: Option<IfaceId>,
     /// The packet as it crossed the link (after the sender's NAT).
     pub packet: Ipv4Packet,
-    /// The packet's journey: hops of one chain follow one packet from its sender on.
+    /// The packet's journey, as the engine followed it: hops of one chain follow one packet from
+    /// the node that made it on.
     pub chain: usize,
-    /// Index in the run's steps of the step that sent it.
-    pub step: usize,
+    /// The frame as the engine sent it; `None` when the packet never left.
+    pub frame: Option<Frame>,
 }
 
 /// One frame of a capture.
@@ -99,37 +103,94 @@ const UDP_PAYLOAD: &[u8] = b"reachlab udp probe\n";
 /// OpenSSH's identification string on the client side (Ubuntu 22.04, as in the labs).
 const SSH_CLIENT_ID: &[u8] = b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.4\r\n";
 
-/// The packets of a run on the links they crossed, rebuilt from its steps (see the module
-/// documentation), in time order.
+/// What the engine transmitted in `run`: the run's own tap, or, for a run made without it
+/// ([`SimConfig::capture`] off), the same run made again with the tap on. `config` is the one
+/// the run was made with.
+pub fn transmissions<'r>(
+    net: &Network,
+    run: &'r ProbeRun,
+    config: &SimConfig,
+) -> Cow<'r, [Transmission]> {
+    if let Some(wire) = &run.wire {
+        return Cow::Borrowed(wire);
+    }
+    let tapped = SimConfig {
+        capture: true,
+        record: false,
+        ..config.clone()
+    };
+    let again = run_probe(net, run.from, run.dst, &run.kind, &tapped);
+    Cow::Owned(again.wire.unwrap_or_default())
+}
+
+/// The IPv4 packets of a run on the links they crossed (or were to cross, when nobody answered
+/// ARP), in time order.
 pub fn hops(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<Hop> {
-    let mut replay = Replay::new(net, config);
-    replay.run(run);
-    replay.hops
+    hops_of(net, &transmissions(net, run, config))
+}
+
+fn hops_of(net: &Network, wire: &[Transmission]) -> Vec<Hop> {
+    let mut hops: Vec<Hop> = wire
+        .iter()
+        .filter_map(|t| {
+            let chain = t.journey? as usize;
+            let (to, packet, frame) = match t.wire {
+                Wire::Frame(frame) => match frame.payload {
+                    FramePayload::Ip(packet) => {
+                        (addressee(net, t.out, frame.dst), packet, Some(frame))
+                    }
+                    FramePayload::Arp(_) => return None,
+                },
+                Wire::Unresolved { packet, .. } => (None, packet, None),
+            };
+            Some(Hop {
+                at: t.at,
+                from: t.out,
+                to,
+                packet,
+                chain,
+                frame,
+            })
+        })
+        .collect();
+    hops.sort_by_key(|h| h.at);
+    hops
+}
+
+/// The interface on `out`'s segment whose MAC is `dst` (the NIC that takes a frame to `dst`).
+fn addressee(net: &Network, out: IfaceId, dst: MacAddr) -> Option<IfaceId> {
+    let segment = net.segment(net.interface(out).segment);
+    segment
+        .interfaces
+        .iter()
+        .copied()
+        .find(|&i| i != out && net.interface(i).mac == dst)
 }
 
 /// Everything the probe put on the wire, as frames.
 pub fn capture(net: &Network, result: &ProbeResult, config: &SimConfig) -> Capture {
-    let run = &result.run;
-    let mut replay = Replay::new(net, config);
-    replay.run(run);
+    let wire = transmissions(net, &result.run, config);
+    let hops = hops_of(net, &wire);
     let mut frames: Vec<(SimTime, usize, CapturedFrame)> = Vec::new();
     let mut push = |frame: CapturedFrame| {
         let order = frames.len();
         frames.push((frame.at, order, frame));
     };
     let builder = Builder { net };
-    for arp in &replay.arps {
-        push(builder.arp_frame(arp));
+    for t in wire.iter() {
+        let Wire::Frame(frame) = t.wire else {
+            continue;
+        };
+        push(match frame.payload {
+            FramePayload::Arp(arp) => builder.arp_frame(t.at, t.out, frame, arp),
+            FramePayload::Ip(packet) => {
+                builder.ip_frame(t.at, t.out, frame, &packet, &Segment::Engine, &hops)
+            }
+        });
     }
-    for hop in &replay.hops {
-        if let Some(frame) = builder.ip_frame(hop, &Segment::Engine, &replay.hops) {
-            push(frame);
-        }
-    }
-    for (hop, at, segment) in conversation(net, result, &replay, config) {
-        let hop = Hop { at, ..hop };
-        if let Some(frame) = builder.ip_frame(&hop, &segment, &replay.hops) {
-            push(frame);
+    for (hop, at, segment) in conversation(net, result, &hops, config) {
+        if let Some(frame) = hop.frame {
+            push(builder.ip_frame(at, hop.from, frame, &hop.packet, &segment, &hops));
         }
     }
     frames.sort_by_key(|(at, order, _)| (*at, *order));
@@ -211,7 +272,6 @@ fn file_name(name: &str) -> String {
         })
         .collect()
 }
-
 // ---------------------------------------------------------------------------- file formats
 
 /// LINKTYPE_ETHERNET.
@@ -327,201 +387,6 @@ fn push_block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
     out.extend_from_slice(&total.to_le_bytes());
 }
 
-// ---------------------------------------------------------------------------- the replay
-
-/// An ARP frame of the replay.
-#[derive(Debug, Clone, Copy)]
-struct ArpFrame {
-    at: SimTime,
-    /// The interface that sent it.
-    from: IfaceId,
-    /// `None`: a broadcast request; `Some`: the reply to this interface.
-    reply_to: Option<IfaceId>,
-    sender_ip: Ipv4Addr,
-    target_ip: Ipv4Addr,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Neighbour {
-    /// Resolved (or resolving, answered) at this time.
-    Ready(SimTime),
-    /// Unanswered requests until this time; packets meanwhile are queued and die.
-    Failing(SimTime),
-}
-
-/// Replays the engine's ARP and links over the steps of a run.
-struct Replay<'n> {
-    net: &'n Network,
-    node_delay: Duration,
-    arp_retrans: Duration,
-    arp_probes: u8,
-    neighbours: BTreeMap<(IfaceId, Ipv4Addr), Neighbour>,
-    hops: Vec<Hop>,
-    arps: Vec<ArpFrame>,
-    chains: usize,
-}
-
-impl<'n> Replay<'n> {
-    fn new(net: &'n Network, config: &SimConfig) -> Self {
-        Self {
-            net,
-            node_delay: config.node_delay,
-            arp_retrans: config.arp_retrans,
-            arp_probes: config.arp_probes.max(1),
-            neighbours: BTreeMap::new(),
-            hops: Vec::new(),
-            arps: Vec::new(),
-            chains: 0,
-        }
-    }
-
-    fn run(&mut self, run: &ProbeRun) {
-        for (index, step) in run.steps.iter().enumerate() {
-            let (out, nexthop, chain) = match step.kind {
-                StepKind::Sent {
-                    out: Some(out),
-                    nexthop,
-                    ..
-                } => {
-                    self.chains += 1;
-                    (out, nexthop, self.chains - 1)
-                }
-                StepKind::Forwarded {
-                    in_iface,
-                    out,
-                    nexthop,
-                    ..
-                } => {
-                    let chain = self
-                        .hops
-                        .iter()
-                        .rev()
-                        .find(|h| h.to == Some(in_iface) && h.at <= step.at)
-                        .map(|h| h.chain);
-                    let chain = chain.unwrap_or_else(|| {
-                        self.chains += 1;
-                        self.chains - 1
-                    });
-                    (out, nexthop, chain)
-                }
-                _ => continue,
-            };
-            self.send(step.at, out, nexthop, step.packet, chain, index);
-        }
-        self.hops.sort_by_key(|h| (h.at, h.step));
-    }
-
-    /// One-way time across the segment of `iface`, the node's handling included.
-    fn delay(&self, iface: IfaceId) -> Duration {
-        self.node_delay + self.net.segment(self.net.interface(iface).segment).latency
-    }
-
-    /// The interface on `out`'s segment that answers ARP for `ip` (arp_ignore=0: any interface
-    /// of a node that has the address; the interface holding it first).
-    fn owner(&self, out: IfaceId, ip: Ipv4Addr) -> Option<IfaceId> {
-        owner_on_segment(self.net, out, ip)
-    }
-
-    fn send(
-        &mut self,
-        at: SimTime,
-        out: IfaceId,
-        nexthop: Ipv4Addr,
-        packet: Ipv4Packet,
-        chain: usize,
-        step: usize,
-    ) {
-        let d = self.delay(out);
-        let owner = self.owner(out, nexthop);
-        let leaves = match self.neighbours.get(&(out, nexthop)).copied() {
-            Some(Neighbour::Ready(ready)) => Some(ready.max(at)),
-            Some(Neighbour::Failing(until)) if at < until => None,
-            _ => {
-                let sender_ip = sender_address(self.net, out, nexthop);
-                match owner {
-                    Some(owner) => {
-                        let asked = at.after(d);
-                        let answered = asked.after(d);
-                        self.arps.push(ArpFrame {
-                            at: asked,
-                            from: out,
-                            reply_to: None,
-                            sender_ip,
-                            target_ip: nexthop,
-                        });
-                        self.arps.push(ArpFrame {
-                            at: answered,
-                            from: owner,
-                            reply_to: Some(out),
-                            sender_ip: nexthop,
-                            target_ip: sender_ip,
-                        });
-                        self.neighbours
-                            .insert((out, nexthop), Neighbour::Ready(answered));
-                        self.neighbours
-                            .entry((owner, sender_ip))
-                            .or_insert(Neighbour::Ready(asked));
-                        Some(answered)
-                    }
-                    None => {
-                        for k in 0..u32::from(self.arp_probes) {
-                            self.arps.push(ArpFrame {
-                                at: at.after(self.arp_retrans * k + d),
-                                from: out,
-                                reply_to: None,
-                                sender_ip,
-                                target_ip: nexthop,
-                            });
-                        }
-                        let until = at.after(self.arp_retrans * u32::from(self.arp_probes));
-                        self.neighbours
-                            .insert((out, nexthop), Neighbour::Failing(until));
-                        None
-                    }
-                }
-            }
-        };
-        self.hops.push(Hop {
-            at: leaves.map_or(at, |t| t.after(d)),
-            from: out,
-            to: leaves.and(owner),
-            packet,
-            chain,
-            step,
-        });
-    }
-}
-
-/// The interface on `out`'s segment that answers ARP for `ip`.
-fn owner_on_segment(net: &Network, out: IfaceId, ip: Ipv4Addr) -> Option<IfaceId> {
-    if ip.is_loopback() {
-        return None;
-    }
-    let segment = net.segment(net.interface(out).segment);
-    let others = || segment.interfaces.iter().copied().filter(|&i| i != out);
-    others()
-        .find(|&i| net.interface(i).addresses.iter().any(|a| a.addr() == ip))
-        .or_else(|| {
-            others().find(|&i| {
-                let node = net.node(net.interface(i).node);
-                net.interfaces_of(node)
-                    .any(|x| x.addresses.iter().any(|a| a.addr() == ip))
-            })
-        })
-}
-
-/// The address an ARP request from `out` for `target` carries as its sender (the engine's
-/// choice: the interface's address in the target's subnet, else its first).
-fn sender_address(net: &Network, out: IfaceId, target: Ipv4Addr) -> Ipv4Addr {
-    let iface = net.interface(out);
-    iface
-        .addresses
-        .iter()
-        .find(|a| a.contains(&target))
-        .or_else(|| iface.addresses.first())
-        .map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr())
-}
-
 // ---------------------------------------------------------------------------- the conversation
 
 /// What a TCP segment carries besides the engine's header fields.
@@ -550,14 +415,13 @@ enum Side {
 fn conversation(
     net: &Network,
     result: &ProbeResult,
-    replay: &Replay<'_>,
+    hops: &[Hop],
     config: &SimConfig,
 ) -> Vec<(Hop, SimTime, Segment)> {
     let run = &result.run;
     if !matches!(run.observed, Observed::Connected { .. }) {
         return Vec::new();
     }
-    let hops = &replay.hops;
     let node_of = |i: IfaceId| net.interface(i).node;
     // The SYN/ACK that reached the client, and the SYN it answered.
     let Some(last) = hops.iter().rev().find(|h| {
@@ -711,69 +575,82 @@ impl Builder<'_> {
         format!("{}:{}", self.net.node(i.node).name, i.name)
     }
 
-    fn arp_frame(&self, arp: &ArpFrame) -> CapturedFrame {
-        let from = self.net.interface(arp.from);
-        let (operation, dst, target_mac) = match arp.reply_to {
-            None => (
-                ArpOperation::Request,
-                EthernetAddress::BROADCAST,
-                EthernetAddress([0; 6]),
-            ),
-            Some(to) => {
-                let m = mac(self.net.interface(to).mac);
-                (ArpOperation::Reply, m, m)
-            }
+    /// The interface `frame` from `out` was addressed to, in words (its MAC when no interface
+    /// of the segment has it).
+    fn addressee_words(&self, out: IfaceId, frame: &Frame) -> String {
+        addressee(self.net, out, frame.dst)
+            .map_or_else(|| frame.dst.to_string(), |to| self.endpoint_words(to))
+    }
+
+    /// An ARP frame as the engine sent it.
+    fn arp_frame(&self, at: SimTime, out: IfaceId, frame: Frame, arp: Arp) -> CapturedFrame {
+        let (operation, target_mac) = match arp.op {
+            ArpOp::Request => (ArpOperation::Request, EthernetAddress([0; 6])),
+            ArpOp::Reply => (ArpOperation::Reply, mac(frame.dst)),
         };
         let repr = ArpRepr::EthernetIpv4 {
             operation,
-            source_hardware_addr: mac(from.mac),
+            source_hardware_addr: mac(arp.sender_mac),
             source_protocol_addr: arp.sender_ip,
             target_hardware_addr: target_mac,
             target_protocol_addr: arp.target_ip,
         };
         let mut payload = vec![0; repr.buffer_len()];
         repr.emit(&mut ArpPacket::new_unchecked(&mut payload));
-        let comment = match arp.reply_to {
-            None => format!(
+        let comment = match arp.op {
+            ArpOp::Request => format!(
                 "{} asks who has {}",
-                self.endpoint_words(arp.from),
+                self.endpoint_words(out),
                 arp.target_ip
             ),
-            Some(to) => format!(
+            ArpOp::Reply => format!(
                 "{} → {}: {} is at {}",
-                self.endpoint_words(arp.from),
-                self.endpoint_words(to),
+                self.endpoint_words(out),
+                self.addressee_words(out, &frame),
                 arp.sender_ip,
-                from.mac
+                arp.sender_mac
             ),
         };
         CapturedFrame {
-            at: arp.at,
-            link: from.segment,
-            bytes: ethernet(mac(from.mac), dst, EthernetProtocol::Arp, &payload),
+            at,
+            link: self.net.interface(out).segment,
+            bytes: ethernet(
+                mac(frame.src),
+                mac(frame.dst),
+                EthernetProtocol::Arp,
+                &payload,
+            ),
             comment,
         }
     }
 
-    fn ip_frame(&self, hop: &Hop, segment: &Segment, hops: &[Hop]) -> Option<CapturedFrame> {
-        let to = hop.to?;
-        let from = self.net.interface(hop.from);
-        let payload = self.ip_packet(&hop.packet, segment, hops, hop.at);
-        Some(CapturedFrame {
-            at: hop.at,
-            link: from.segment,
+    /// An IPv4 frame: the engine's Ethernet addresses around `packet`, whose transport carries
+    /// what `segment` says.
+    fn ip_frame(
+        &self,
+        at: SimTime,
+        out: IfaceId,
+        frame: Frame,
+        packet: &Ipv4Packet,
+        segment: &Segment,
+        hops: &[Hop],
+    ) -> CapturedFrame {
+        let payload = self.ip_packet(packet, segment, hops, at);
+        CapturedFrame {
+            at,
+            link: self.net.interface(out).segment,
             bytes: ethernet(
-                mac(from.mac),
-                mac(self.net.interface(to).mac),
+                mac(frame.src),
+                mac(frame.dst),
                 EthernetProtocol::Ipv4,
                 &payload,
             ),
             comment: format!(
                 "{} → {}",
-                self.endpoint_words(hop.from),
-                self.endpoint_words(to)
+                self.endpoint_words(out),
+                self.addressee_words(out, &frame)
             ),
-        })
+        }
     }
 
     /// The IPv4 packet's bytes: header and transport, checksums filled in.

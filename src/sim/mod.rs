@@ -7,6 +7,7 @@ mod fast;
 mod packet;
 mod probe;
 mod queue;
+mod tap;
 mod time;
 mod trace;
 
@@ -19,5 +20,6 @@ pub use probe::{
     EPHEMERAL_PORT, EchoReply, ErrorReport, Observed, ProbeKind, ProbeRun, RedirectReport,
     outcome_of, run_probe,
 };
+pub use tap::{Transmission, Wire};
 pub use time::SimTime;
 pub use trace::{DropReason, Step, StepKind};

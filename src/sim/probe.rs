@@ -139,6 +139,9 @@ pub struct ProbeRun {
     pub outcome: Outcome,
     /// Every hop of every packet of the probe.
     pub steps: Vec<Step>,
+    /// Every frame the probe's run put on a segment, when it was tapped
+    /// ([`SimConfig::capture`]); `None` otherwise.
+    pub wire: Option<Vec<super::Transmission>>,
     pub events: u64,
     /// Set when the run was cut short by the horizon or the event budget.
     pub stopped: Option<Stopped>,
@@ -193,6 +196,7 @@ pub fn run_probe(
         events: sim.events(),
         stopped: sim.stopped(),
         steps: sim.take_steps(),
+        wire: sim.take_capture(),
     }
 }
 
