@@ -1,5 +1,5 @@
 //! `docker:` — Docker engines on nodes (or VirtualBox VMs), their bridges, containers and
-//! published ports, with the iptables rules Docker writes (semantics.md §2, moby's iptablesdoc):
+//! published ports, with the iptables rules Docker writes (docs/platform-semantics.md, "Docker"):
 //!
 //! - Every engine has `docker0` = 172.17.0.0/16 (gateway .1); user-defined networks take, in
 //!   creation order, the first free subnet of Docker's default pools (172.18/16, 172.19/16, the

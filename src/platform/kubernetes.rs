@@ -1,5 +1,5 @@
 //! `kubernetes:` — clusters on nodes of the file, workloads from real manifests (and inline),
-//! and Services the way kube-proxy builds them (semantics.md §4):
+//! and Services the way kube-proxy builds them (docs/platform-semantics.md, "Kubernetes"):
 //!
 //! - Every cluster node gets a Calico-style /26 block of the pod CIDR (or the pinned one), a
 //!   `cni0` interface at the block's last address (standing for Calico's 169.254.1.1 gateway),

@@ -1,5 +1,6 @@
 //! `openstack:` — a Neutron project: tenant networks, routers, security groups, instances and
-//! floating IPs (semantics.md §3), expanded into ordinary segments, nodes and netfilter rules:
+//! floating IPs (docs/platform-semantics.md, "OpenStack Neutron"), expanded into ordinary
+//! segments, nodes and netfilter rules:
 //!
 //! - each tenant network is a segment (MTU 1450, VXLAN on a 1500 underlay) with a note saying
 //!   it is not routed from outside;

@@ -1,5 +1,5 @@
 //! `virtualbox:` — VMs on host nodes, with VirtualBox's adapter modes and defaults
-//! (semantics.md §1):
+//! (docs/platform-semantics.md, "VirtualBox"):
 //!
 //! - `nat`: every VM adapter has a NAT engine of its own: guest 10.0.(n+1).15/24, gateway .2,
 //!   DNS .3 (n = adapter number). The engine is a hidden node `VM-natN` that masquerades the

@@ -5,7 +5,7 @@
 //! always give the same run. A run ends when the queue is empty, at the time horizon, or when the
 //! event budget is spent, and says which, so that a forwarding loop can never hang it.
 //!
-//! The dataplane follows Linux (see `../shared/docs/semantics.md` §5 and §6):
+//! The dataplane follows Linux (docs/linux-semantics.md, "Packet flow" and the sections after it):
 //! - segments are learning bridges: unknown and broadcast destinations are flooded;
 //! - ARP with a neighbour cache; an unanswered request is sent 3 times, 1 s apart, then the
 //!   queued packets fail with ICMP host unreachable (to a local sender, from its own address);
@@ -352,9 +352,10 @@ impl<'n> Sim<'n> {
         let _ = self.output(node, packet, DropReason::NoRouteBack);
     }
 
-    /// The local output path (semantics.md §6): the routing decision for the original
+    /// The local output path (docs/linux-semantics.md, "Packet flow"): the route for the original
     /// destination first (no route: the call fails, before any NAT rule is seen), then conntrack
-    /// and nat OUTPUT, filter OUTPUT, re-routing if the destination changed, nat POSTROUTING.
+    /// and nat OUTPUT, re-routing if the destination changed (inside the nat OUTPUT hook, as
+    /// `ip_route_me_harder`), filter OUTPUT, nat POSTROUTING.
     fn output(
         &mut self,
         node: NodeId,
