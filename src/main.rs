@@ -1218,13 +1218,16 @@ fn matrix_command(
         }
         (None, None) => return usage_error("give a topology file, or `merge` and slices", None),
     };
-    let text = match cli.format {
-        Format::Json => matrix::json(&m),
-        Format::Csv => matrix::csv(&m),
-        Format::Markdown => matrix::markdown(&m),
-        _ => matrix::text(&m, palette),
-    };
-    out.write_all(text.as_bytes())?;
+    // Streamed: a million cells are never one string in memory. Buffered here because stdout
+    // flushes at every newline.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    match cli.format {
+        Format::Json => matrix::write_json(&m, &mut out),
+        Format::Csv => matrix::write_csv(&m, &mut out),
+        Format::Markdown => matrix::write_markdown(&m, &mut out),
+        _ => matrix::write_text(&m, palette, &mut out),
+    }?;
+    out.flush()?;
     Ok(EXIT_OK)
 }
 

@@ -1,12 +1,13 @@
 //! `reachlab matrix`: cells agree with the kernel-checked `expect:` entries, shards merged give
-//! the unsharded matrix, bad merges are refused, and every output format prints.
+//! the unsharded matrix, bad merges are refused, every output format prints, and CSV and JSON
+//! stream byte for byte what they always printed.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use reachlab::matrix::{
-    self, Cell, Layout, MergeError, ProbeList, ProbeSpec, Progress, Selection, Shard, Slice,
-    TopologyRef,
+    self, Cell, Column, Layout, MergeError, ProbeList, ProbeSpec, Progress, Selection, Shard,
+    Slice, TopologyRef,
 };
 use reachlab::model::{Outcome, Probe};
 use reachlab::sim::SimConfig;
@@ -392,6 +393,167 @@ fn the_progress_bar_never_reaches_stdout() {
     let forced = reachlab(&args("always"));
     assert_eq!(stdout(&forced), stdout(&quiet));
     assert!(quiet.stderr.is_empty());
+}
+
+/// Two sources whose names need CSV quoting and JSON escaping, a destination that is one of them
+/// and one given as an address, two probes, and every kind of cell.
+fn small_matrix() -> matrix::Matrix {
+    use Outcome::*;
+    let address = |last| std::net::Ipv4Addr::new(10, 0, 0, last);
+    matrix::Matrix {
+        topology: TopologyRef {
+            file: "t.yaml".into(),
+            name: "t".into(),
+            fingerprint: "0123456789abcdef".into(),
+        },
+        seed: 7,
+        sources: vec!["a,b".into(), "q\"x".into()],
+        destinations: vec![
+            Column {
+                label: "a,b".into(),
+                address: address(1),
+            },
+            Column {
+                label: "10.0.0.9".into(),
+                address: address(9),
+            },
+        ],
+        probes: probes("ping,ssh:2222").as_slice().to_vec(),
+        cells: [
+            [Cell::Itself, Cell::Itself],
+            [Cell::Probed(Reply), Cell::Probed(Refused)],
+            [Cell::Probed(Timeout), Cell::Probed(NoRoute)],
+            [Cell::Probed(Filtered), Cell::Probed(TtlExceeded)],
+        ]
+        .concat(),
+    }
+}
+
+#[test]
+fn csv_and_json_are_byte_for_byte_what_they_were() {
+    let m = small_matrix();
+    let csv = "from,to,address,probe,outcome
+\"a,b\",10.0.0.9,10.0.0.9,ping,reply
+\"a,b\",10.0.0.9,10.0.0.9,ssh:2222,refused
+\"q\"\"x\",\"a,b\",10.0.0.1,ping,timeout
+\"q\"\"x\",\"a,b\",10.0.0.1,ssh:2222,no-route
+\"q\"\"x\",10.0.0.9,10.0.0.9,ping,filtered
+\"q\"\"x\",10.0.0.9,10.0.0.9,ssh:2222,ttl-exceeded
+";
+    assert_eq!(matrix::csv(&m), csv);
+    let json = r#"{
+  "file": "t.yaml",
+  "topology": "t",
+  "fingerprint": "0123456789abcdef",
+  "seed": 7,
+  "sources": ["a,b","q\"x"],
+  "destinations": [{"address":"10.0.0.1","label":"a,b"},{"address":"10.0.0.9","label":"10.0.0.9"}],
+  "probes": ["ping","ssh:2222"],
+  "replies": [{"probe":"ping","probed":3,"reply":1},{"probe":"ssh:2222","probed":3,"reply":0}],
+  "cells": [
+    {"from": "a,b", "to": "10.0.0.9", "probe": "ping", "outcome": "reply"},
+    {"from": "a,b", "to": "10.0.0.9", "probe": "ssh:2222", "outcome": "refused"},
+    {"from": "q\"x", "to": "a,b", "probe": "ping", "outcome": "timeout"},
+    {"from": "q\"x", "to": "a,b", "probe": "ssh:2222", "outcome": "no-route"},
+    {"from": "q\"x", "to": "10.0.0.9", "probe": "ping", "outcome": "filtered"},
+    {"from": "q\"x", "to": "10.0.0.9", "probe": "ssh:2222", "outcome": "ttl-exceeded"}
+  ]
+}
+"#;
+    assert_eq!(matrix::json(&m), json);
+    // The string forms are the streamed bytes; a matrix with no probed cell is a header.
+    let mut streamed = Vec::new();
+    matrix::write_json(&m, &mut streamed).expect("a Vec takes every byte");
+    assert_eq!(streamed, json.as_bytes());
+    let empty = matrix::Matrix {
+        destinations: Vec::new(),
+        cells: Vec::new(),
+        ..m
+    };
+    assert_eq!(matrix::csv(&empty), "from,to,address,probe,outcome\n");
+    assert!(matrix::json(&empty).ends_with("\"cells\": [\n  ]\n}\n"));
+}
+
+/// A writer that takes `room` bytes, then fails as a closed pipe does.
+struct Closing {
+    room: usize,
+    written: usize,
+}
+
+impl std::io::Write for Closing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        self.written += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn streaming_stops_at_the_first_failed_write() {
+    let m = whole(&load(LAB2), &probes("ping,ssh"));
+    type Render = fn(&matrix::Matrix, &mut Closing) -> std::io::Result<()>;
+    let renders: [(&str, Render, usize); 4] = [
+        ("csv", |m, w| matrix::write_csv(m, w), matrix::csv(&m).len()),
+        (
+            "json",
+            |m, w| matrix::write_json(m, w),
+            matrix::json(&m).len(),
+        ),
+        (
+            "markdown",
+            |m, w| matrix::write_markdown(m, w),
+            matrix::markdown(&m).len(),
+        ),
+        (
+            "text",
+            |m, w| matrix::write_text(m, reachlab::render::Palette::new(false), w),
+            matrix::text(&m, reachlab::render::Palette::new(false)).len(),
+        ),
+    ];
+    for (name, render, len) in renders {
+        let mut all = Closing {
+            room: usize::MAX,
+            written: 0,
+        };
+        render(&m, &mut all).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(all.written, len, "{name}: the streamed length");
+        let mut closed = Closing {
+            room: 100,
+            written: 0,
+        };
+        let err = render(&m, &mut closed).expect_err(name);
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{name}");
+        assert_eq!(closed.written, 100, "{name}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reachlab"))
+        .args([
+            "matrix",
+            LAB2,
+            "--probe",
+            "ping,ssh,http",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("it ends");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
 }
 
 /// The 1,000-host acceptance run: `cargo test --release --test matrix -- --ignored --nocapture`

@@ -1,5 +1,5 @@
-//! The checked-in JSON Schema must be the one the code generates, and every topology we ship
-//! must satisfy the structural rules it states.
+//! The checked-in JSON Schema (embedded in the binary for the structural check) must be the one
+//! the code generates, and every topology we ship must satisfy the structural rules it states.
 
 #[test]
 fn checked_in_schema_is_current() {
@@ -9,6 +9,22 @@ fn checked_in_schema_is_current() {
         generated == checked_in,
         "schema/topology.schema.json is stale: run `cargo run -- schema > schema/topology.schema.json` and commit it"
     );
+    // The loader checks files against the copy embedded at build time, not the generated one.
+    assert!(
+        reachlab::topology::EMBEDDED_SCHEMA == generated,
+        "the embedded schema differs from the generated one: rebuild after updating schema/topology.schema.json"
+    );
+}
+
+#[test]
+fn embedded_schema_parses_to_the_generated_schema() {
+    let generated = serde_json::to_value(reachlab::topology::schema()).expect("schema is JSON");
+    assert!(
+        generated
+            .get("$defs")
+            .is_some_and(|defs| defs.get("NodeSpec").is_some())
+    );
+    assert_eq!(reachlab::topology::embedded_schema(), &generated);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The reachability matrix: every chosen source node against every chosen destination, one cell
 //! per probe, simulated in parallel; deterministic shards of it and their merge; its renderings
-//! (terminal grid, CSV, JSON, Markdown). A matrix has at most [`MAX_CELLS`] cells
-//! ([`check_budget`] says so before anything is simulated or allocated).
+//! (terminal grid, CSV, JSON, Markdown), streamed to a writer. A matrix has at most
+//! [`MAX_CELLS`] cells ([`check_budget`] says so before anything is simulated or allocated).
 //!
 //! A cell is only an [`Outcome`]: the outcome [`crate::sim::run_probe`] gives on a fresh network,
 //! exactly as `reachlab ping`/`ssh`/`curl`/`tcp`/`udp` do (one echo request, one connection
@@ -49,7 +49,7 @@ pub use probes::{
 };
 pub use progress::{Progress, ProgressMode};
 pub(crate) use render::counted;
-pub use render::{csv, json, markdown, text};
+pub use render::{csv, json, markdown, text, write_csv, write_json, write_markdown, write_text};
 pub(crate) use select::matches_pattern;
 pub use select::{Destination, Layout, SelectError, Selection, Source};
 pub use shard::{

@@ -4,8 +4,15 @@
 //! as columns; a cell is `✓` for a reply, `✗` and a one-letter cause otherwise, `·` where the
 //! destination is the source itself. CSV and JSON list one record per probed cell, with the
 //! outcome's name as topology files write it (`reply`, `timeout`, `no-route`, ...).
+//!
+//! Each rendering is a `write_*` function that streams to an [`io::Write`] (CSV and JSON a
+//! record at a time, the grid and Markdown a row at a time), so printing a matrix takes memory
+//! for one row, not for the whole text; [`csv`], [`json`], [`text`] and [`markdown`] collect the
+//! same bytes into a `String`.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
@@ -76,7 +83,11 @@ fn summary(m: &Matrix) -> String {
 /// The terminal grid: one table per probe, then the destinations' numbers and addresses, the
 /// legend and how many cells replied.
 pub fn text(m: &Matrix, palette: Palette) -> String {
-    let mut out = String::new();
+    to_string(|out| write_text(m, palette, out))
+}
+
+/// [`text`], written to `out` a row at a time.
+pub fn write_text(m: &Matrix, palette: Palette, out: &mut impl Write) -> io::Result<()> {
     let bold = palette.bold();
     let digits = m.destinations.len().to_string().len();
     let width = digits.max(2);
@@ -88,7 +99,7 @@ pub fn text(m: &Matrix, palette: Palette) -> String {
         .max()
         .unwrap_or(0);
     let label_width = digits + 2 + name_width;
-    let _ = writeln!(
+    writeln!(
         out,
         "{bold}{}{bold:#} ({}): {} × {}, seed {}",
         m.topology.name,
@@ -96,25 +107,27 @@ pub fn text(m: &Matrix, palette: Palette) -> String {
         counted(m.sources.len(), "source"),
         counted(m.destinations.len(), "destination"),
         m.seed
-    );
+    )?;
+    let mut line = String::new();
     for (p, probe) in m.probes.iter().enumerate() {
-        let mut header = format!("{bold}{:<label_width$}{bold:#}", probe.to_string());
+        line.clear();
+        let _ = write!(line, "{bold}{:<label_width$}{bold:#}", probe.to_string());
         for d in 1..=m.destinations.len() {
-            let _ = write!(header, " {d:<width$}");
+            let _ = write!(line, " {d:<width$}");
         }
-        let _ = writeln!(out, "\n{}", header.trim_end());
+        writeln!(out, "\n{}", line.trim_end())?;
         for (s, source) in m.sources.iter().enumerate() {
             let number = numbers[s].map_or_else(String::new, |n| (n + 1).to_string());
-            let mut line = format!("{number:>digits$}  {source:<name_width$}");
+            line.clear();
+            let _ = write!(line, "{number:>digits$}  {source:<name_width$}");
             for d in 0..m.destinations.len() {
                 let (shown, w) = styled(m.cell(s, d, p), palette);
                 let _ = write!(line, " {shown}{}", " ".repeat(width - w));
             }
-            out.push_str(line.trim_end());
-            out.push('\n');
+            writeln!(out, "{}", line.trim_end())?;
         }
     }
-    let _ = writeln!(out, "\n{bold}destinations{bold:#}");
+    writeln!(out, "\n{bold}destinations{bold:#}")?;
     let label_len = m
         .destinations
         .iter()
@@ -122,42 +135,82 @@ pub fn text(m: &Matrix, palette: Palette) -> String {
         .max()
         .unwrap_or(0);
     for (d, column) in m.destinations.iter().enumerate() {
-        let _ = writeln!(
+        writeln!(
             out,
             "{:>digits$}  {:<label_len$}  {}",
             d + 1,
             column.label,
             column.address
-        );
+        )?;
     }
-    let _ = writeln!(out, "\n{}", legend(palette));
-    let _ = writeln!(out, "{}", summary(m));
-    out
+    writeln!(out, "\n{}", legend(palette))?;
+    writeln!(out, "{}", summary(m))
+}
+
+/// What `write` wrote, as a string. Every writer here writes UTF-8 to a `Vec`, which cannot
+/// fail.
+fn to_string(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+    let mut bytes = Vec::new();
+    let _ = write(&mut bytes);
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// One CSV field, quoted when it must be.
-fn csv_field(field: &str) -> String {
+fn csv_field(field: &str) -> Cow<'_, str> {
     if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
+        Cow::Owned(format!("\"{}\"", field.replace('"', "\"\"")))
     } else {
-        field.to_owned()
+        Cow::Borrowed(field)
     }
 }
 
 /// CSV: a header, then `from,to,address,probe,outcome` for every probed cell.
 pub fn csv(m: &Matrix) -> String {
-    let mut out = String::from("from,to,address,probe,outcome\n");
-    for (from, to, probe, outcome) in m.probed() {
-        let _ = writeln!(
-            out,
-            "{},{},{},{probe},{}",
-            csv_field(from),
-            csv_field(&to.label),
-            to.address,
-            outcome.name()
-        );
+    to_string(|out| write_csv(m, out))
+}
+
+/// [`csv`], written to `out` row by row: the memory it takes does not grow with the number of
+/// cells (each source, destination and probe is rendered once; a row is copied from those).
+pub fn write_csv(m: &Matrix, out: &mut impl Write) -> io::Result<()> {
+    out.write_all(b"from,to,address,probe,outcome\n")?;
+    let sources: Vec<Cow<'_, str>> = m.sources.iter().map(|s| csv_field(s)).collect();
+    // `to,address,` of each destination, and `probe,` of each probe.
+    let destinations: Vec<String> = m
+        .destinations
+        .iter()
+        .map(|d| format!("{},{},", csv_field(&d.label), d.address))
+        .collect();
+    let probes: Vec<String> = m.probes.iter().map(|p| format!("{p},")).collect();
+    let mut row = Vec::with_capacity(256);
+    each_probed(m, |s, d, p, outcome| {
+        row.clear();
+        row.extend_from_slice(sources[s].as_bytes());
+        row.push(b',');
+        row.extend_from_slice(destinations[d].as_bytes());
+        row.extend_from_slice(probes[p].as_bytes());
+        row.extend_from_slice(outcome.name().as_bytes());
+        row.push(b'\n');
+        out.write_all(&row)
+    })
+}
+
+/// Calls `f` with (source, destination, probe, outcome) of every probed cell, in row-major
+/// order (as [`Matrix::probed`] yields them), stopping at the first error.
+fn each_probed(
+    m: &Matrix,
+    mut f: impl FnMut(usize, usize, usize, Outcome) -> io::Result<()>,
+) -> io::Result<()> {
+    let (destinations, probes) = (m.destinations.len(), m.probes.len());
+    if destinations == 0 || probes == 0 {
+        return Ok(());
     }
-    out
+    for (i, cell) in m.cells.iter().enumerate() {
+        if let Cell::Probed(outcome) = *cell {
+            let (s, rest) = (i / (destinations * probes), i % (destinations * probes));
+            f(s, rest / probes, rest % probes, outcome)?;
+        }
+    }
+    Ok(())
 }
 
 fn json_str(text: &str) -> String {
@@ -166,9 +219,14 @@ fn json_str(text: &str) -> String {
 }
 
 /// JSON: the topology, the sources, destinations and probes, replies per probe, and one
-/// `{"from", "to", "probe", "outcome"}` record per probed cell. Written as it goes: a million
-/// cells need no million JSON objects in memory.
+/// `{"from", "to", "probe", "outcome"}` record per probed cell.
 pub fn json(m: &Matrix) -> String {
+    to_string(|out| write_json(m, out))
+}
+
+/// [`json`], written to `out` as it goes: a million cells need no million JSON objects, nor
+/// their text, in memory.
+pub fn write_json(m: &Matrix, out: &mut impl Write) -> io::Result<()> {
     let fields = [
         ("file", json!(m.topology.file)),
         ("topology", json!(m.topology.name)),
@@ -196,28 +254,42 @@ pub fn json(m: &Matrix) -> String {
                 .collect(),
         ),
     ];
-    let mut out = String::from("{");
+    out.write_all(b"{")?;
     for (key, value) in fields {
         let value: Value = value;
-        let _ = write!(
-            out,
-            "\n  \"{key}\": {},",
-            serde_json::to_string(&value).unwrap_or_default()
-        );
+        write!(out, "\n  \"{key}\": ")?;
+        serde_json::to_writer(&mut *out, &value)?;
+        out.write_all(b",")?;
     }
-    out.push_str("\n  \"cells\": [");
-    for (i, (from, to, probe, outcome)) in m.probed().enumerate() {
-        let _ = write!(
-            out,
-            "{}\n    {{\"from\": {}, \"to\": {}, \"probe\": \"{probe}\", \"outcome\": \"{}\"}}",
-            if i == 0 { "" } else { "," },
-            json_str(from),
-            json_str(&to.label),
-            outcome.name()
-        );
-    }
-    out.push_str("\n  ]\n}\n");
-    out
+    out.write_all(b"\n  \"cells\": [")?;
+    // `"from": "s", "to": ` of each source, `"d", "probe": "p", "outcome": ` of each
+    // destination and probe: a record is four copies.
+    let sources: Vec<String> = m
+        .sources
+        .iter()
+        .map(|s| format!("\n    {{\"from\": {}, \"to\": ", json_str(s)))
+        .collect();
+    let destinations: Vec<String> = m.destinations.iter().map(|d| json_str(&d.label)).collect();
+    let probes: Vec<String> = m
+        .probes
+        .iter()
+        .map(|p| format!(", \"probe\": \"{p}\", \"outcome\": \""))
+        .collect();
+    let mut record = Vec::with_capacity(256);
+    let mut first = true;
+    each_probed(m, |s, d, p, outcome| {
+        record.clear();
+        if !std::mem::take(&mut first) {
+            record.push(b',');
+        }
+        record.extend_from_slice(sources[s].as_bytes());
+        record.extend_from_slice(destinations[d].as_bytes());
+        record.extend_from_slice(probes[p].as_bytes());
+        record.extend_from_slice(outcome.name().as_bytes());
+        record.extend_from_slice(b"\"}");
+        out.write_all(&record)
+    })?;
+    out.write_all(b"\n  ]\n}\n")
 }
 
 fn md_cell(text: &str) -> String {
@@ -226,48 +298,56 @@ fn md_cell(text: &str) -> String {
 
 /// Markdown: a heading, one table per probe, the destinations' addresses and the legend.
 pub fn markdown(m: &Matrix) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
+    to_string(|out| write_markdown(m, out))
+}
+
+/// [`markdown`], written to `out` a row at a time.
+pub fn write_markdown(m: &Matrix, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
         out,
         "## Reachability of {} (`{}`)\n",
         md_cell(&m.topology.name),
         md_cell(&m.topology.file)
-    );
+    )?;
+    let mut line = String::new();
     for (p, probe) in m.probes.iter().enumerate() {
-        let _ = writeln!(out, "### {probe}\n");
-        out.push_str("| from \\ to |");
+        writeln!(out, "### {probe}\n")?;
+        line.clear();
+        line.push_str("| from \\ to |");
         for d in &m.destinations {
-            let _ = write!(out, " {} |", md_cell(&d.label));
+            let _ = write!(line, " {} |", md_cell(&d.label));
         }
-        out.push_str("\n|---|");
-        out.push_str(&":-:|".repeat(m.destinations.len()));
-        out.push('\n');
+        line.push_str("\n|---|");
+        line.push_str(&":-:|".repeat(m.destinations.len()));
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
         for (s, source) in m.sources.iter().enumerate() {
-            let _ = write!(out, "| **{}** |", md_cell(source));
+            line.clear();
+            let _ = write!(line, "| **{}** |", md_cell(source));
             for d in 0..m.destinations.len() {
-                let _ = write!(out, " {} |", mark(m.cell(s, d, p)).0);
+                let _ = write!(line, " {} |", mark(m.cell(s, d, p)).0);
             }
-            out.push('\n');
+            line.push('\n');
+            out.write_all(line.as_bytes())?;
         }
-        out.push('\n');
+        out.write_all(b"\n")?;
     }
     let addresses: Vec<String> = m
         .destinations
         .iter()
         .map(|d| format!("{} `{}`", md_cell(&d.label), d.address))
         .collect();
-    let _ = writeln!(out, "Destinations: {}.\n", addresses.join(", "));
+    writeln!(out, "Destinations: {}.\n", addresses.join(", "))?;
     let causes: Vec<String> = OUTCOMES
         .iter()
         .filter_map(|&o| cause_letter(o).map(|l| format!("{l} {}", cause_words(o))))
         .collect();
-    let _ = writeln!(
+    writeln!(
         out,
         "✓ reply, ✗ no reply, because: {}; · the node itself (not probed).\n",
         causes.join(", ")
-    );
-    let _ = writeln!(out, "{}", summary(m));
-    out
+    )?;
+    writeln!(out, "{}", summary(m))
 }
 
 #[cfg(test)]

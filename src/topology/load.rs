@@ -1,7 +1,6 @@
 //! Loading: text → YAML tree → structural check → typed file → validated [`Network`].
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -317,7 +316,9 @@ fn default_hint(code: Code) -> &'static str {
         Code::UnknownReference => "check the spelling of the name",
         Code::InvalidGateway => "use a gateway inside one of the node's connected subnets",
         Code::BadName => "use a short name of letters, digits and `-`",
-        Code::Unsupported => "see docs/semantics.md for what reachlab models",
+        Code::Unsupported => {
+            "docs/platform-semantics.md lists what reachlab models of each platform"
+        }
         Code::Io => "check the path, and that the file is a readable topology file",
     }
 }
@@ -336,11 +337,9 @@ fn parse_options(text_len: usize) -> serde_saphyr::Options {
     options
 }
 
-/// The schema, generated once.
+/// The schema, embedded at build time and parsed once (see [`super::schema`]).
 pub(crate) fn schema_value() -> &'static Value {
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| serde_json::to_value(super::schema::schema()).unwrap_or(Value::Bool(true)))
+    super::schema::embedded_schema()
 }
 
 fn from_saphyr_error(source: &SourceFile, error: &serde_saphyr::Error, code: Code) -> Diagnostic {

@@ -22,7 +22,7 @@ pub use load::{
     collect_topology_files_reporting, load_expanded, load_path, load_path_expanded, load_source,
     load_str,
 };
-pub use schema::{schema, schema_json};
+pub use schema::{EMBEDDED_SCHEMA, embedded_schema, schema, schema_json};
 pub use source::{Located, Origin, ReadError, SourceFile, Span, irregular_kind, read_regular};
 pub use write::{to_file, to_yaml};
 

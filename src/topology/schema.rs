@@ -1,16 +1,45 @@
-//! The JSON Schema of the topology format, generated from [`super::file`]. The checked-in copy
-//! at `schema/topology.schema.json` is compared with this in the tests, so it cannot go stale.
+//! The JSON Schema of the topology format. It owns two views of one schema:
+//!
+//! - [`schema`] / [`schema_json`] generate it from the serde types of [`super::file`] with
+//!   schemars: the source of truth, printed by `reachlab schema` and checked in at
+//!   `schema/topology.schema.json`;
+//! - [`embedded_schema`] is that checked-in copy, embedded in the binary at build time and parsed once,
+//!   which the structural check of every load reads. Generating the schema costs ~3 M
+//!   instructions a process (a third of `reachlab check` of a lab file); parsing the embedded
+//!   text costs a fraction of that.
+//!
+//! `tests/schema.rs` fails when the checked-in copy differs from the generated schema (so the
+//! embedded copy cannot go stale unnoticed), and when the embedded copy does not parse to the
+//! same JSON value as the generated one.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
 
 use super::file::TopologyFile;
 
-/// The schema (JSON Schema 2020-12).
+/// `schema/topology.schema.json` as it was when this binary was built.
+pub const EMBEDDED_SCHEMA: &str = include_str!("../../schema/topology.schema.json");
+
+/// The schema (JSON Schema 2020-12), generated from the types.
 pub fn schema() -> schemars::Schema {
     schemars::schema_for!(TopologyFile)
 }
 
-/// The schema as pretty JSON with a final newline, as checked in.
+/// The generated schema as pretty JSON with a final newline, as checked in.
 pub fn schema_json() -> String {
     let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The embedded schema as a JSON value, parsed on first use. Should the embedded text ever not
+/// parse (the tests make sure it does), the generated schema is used instead.
+pub fn embedded_schema() -> &'static Value {
+    static VALUE: OnceLock<Value> = OnceLock::new();
+    VALUE.get_or_init(|| {
+        serde_json::from_str(EMBEDDED_SCHEMA)
+            .or_else(|_| serde_json::to_value(schema()))
+            .unwrap_or(Value::Bool(true))
+    })
 }
