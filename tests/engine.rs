@@ -425,3 +425,62 @@ nodes:
     assert_eq!(replies[0].ttl, 63);
     assert_eq!(redirects.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
 }
+
+/// `blackhole`, `unreachable` and `prohibit` routes, as the kernel treats them (checked with
+/// `reachlab emulate check topologies/linux-route-types.yaml`: 13 of 13 agree): forwarded,
+/// silence / ICMP host unreachable / ICMP packet filtered; the sender's own, EINVAL /
+/// EHOSTUNREACH / EACCES at once, with nothing sent.
+#[test]
+fn route_types_blackhole_unreachable_prohibit() {
+    use reachlab::model::RouteType;
+    let text = std::fs::read_to_string("topologies/linux-route-types.yaml").expect("file");
+    let net = load_str("linux-route-types.yaml", &text)
+        .expect("valid")
+        .network;
+    let laptop = net.node_by_name("laptop").expect("laptop").id;
+    let run = |dst: &str, kind: &ProbeKind| {
+        run_probe(
+            &net,
+            laptop,
+            dst.parse().unwrap(),
+            kind,
+            &SimConfig::default(),
+        )
+    };
+    let ssh = ProbeKind::tcp(Port::new(22).unwrap());
+    for (dst, outcome) in [
+        ("198.51.100.1", Outcome::Timeout),
+        ("198.51.100.65", Outcome::HostUnreachable),
+        ("198.51.100.129", Outcome::Filtered),
+        ("203.0.113.1", Outcome::NoRoute),
+        ("203.0.113.65", Outcome::HostUnreachable),
+        ("203.0.113.129", Outcome::Filtered),
+    ] {
+        assert_eq!(run(dst, &ProbeKind::ping(1)).outcome, outcome, "ping {dst}");
+        assert_eq!(run(dst, &ssh).outcome, outcome, "ssh {dst}");
+    }
+    for (dst, route) in [
+        ("203.0.113.1", RouteType::Blackhole),
+        ("203.0.113.65", RouteType::Unreachable),
+        ("203.0.113.129", RouteType::Prohibit),
+    ] {
+        let r = run(dst, &ssh);
+        assert_eq!(r.observed, Observed::Rejected(route), "{dst}");
+        assert_eq!(r.src, None, "nothing is sent to {dst}");
+    }
+    let lines = reachlab::render::ip_route(&net, net.node_by_name("gw").expect("gw"));
+    assert!(
+        lines.contains(&"blackhole 198.51.100.0/26".to_owned()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"prohibit 198.51.100.128/26".to_owned()),
+        "{lines:?}"
+    );
+    // `ip route` refuses a gateway or device on such a route.
+    let bad = text.replace(
+        "{ to: 198.51.100.0/26, type: blackhole }",
+        "{ to: 198.51.100.0/26, type: blackhole, via: 192.0.2.2 }",
+    );
+    assert!(load_str("bad.yaml", &bad).is_err());
+}

@@ -237,6 +237,7 @@ fn valid_topology() -> impl Strategy<Value = TopologyFile> {
                         via: Some(format!("10.{first}.0.254").into()),
                         dev: with_dev.then(|| "eth0".to_owned().into()),
                         metric: (*metric != 0).then(|| (*metric * 10).into()),
+                        kind: None,
                     })
                     .collect();
                 let listen = ports

@@ -477,6 +477,17 @@ fn route_script(net: &Network, node: &Node) -> Result<Script, EmulateError> {
         ]);
         script.line(words)?;
     }
+    for route in node.routes.rejects() {
+        // `ip route add blackhole|unreachable|prohibit PREFIX metric M`: no device, no gateway.
+        script.line([
+            "route".to_owned(),
+            "add".into(),
+            route.kind.word().into(),
+            route.dst.to_string(),
+            "metric".into(),
+            route.metric.to_string(),
+        ])?;
+    }
     Ok(script)
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::model::{Expectation, Network, NodeId, Origin, Outcome, Probe, SegmentId};
+use crate::model::{Expectation, Network, NodeId, Origin, Outcome, Probe, RouteType, SegmentId};
 use crate::render::Palette;
 use crate::run::{ProbeRequest, ProbeResult, run_request_with};
 use crate::sim::{DropReason, Observed, ProbeKind, SimConfig, StepKind, Transport, outcome_of};
@@ -447,9 +447,13 @@ fn budget(result: &ProbeResult) -> Budget {
     let mut b = Budget::default();
     for step in &result.run.steps {
         match step.kind {
+            // ip_error() answers these from one token bucket per (router, source): no route,
+            // and `unreachable` / `prohibit` routes (a `blackhole` answers nothing).
             StepKind::Dropped {
-                reason: DropReason::NoRoute,
-                ..
+                reason:
+                    DropReason::NoRoute
+                    | DropReason::RejectRoute(RouteType::Unreachable | RouteType::Prohibit),
+                in_iface: Some(_),
             } => {
                 let key = (step.node, step.packet.src);
                 let cost = if retransmits { 3.0 } else { 1.0 };

@@ -289,6 +289,18 @@ fn ping(probe: &KernelProbe, count: u16, interval: Duration) -> Result<KernelRes
                     Outcome::NoRoute,
                     "connect: Network is unreachable".into(),
                 )),
+                // The sender's own blackhole, unreachable or prohibit route.
+                Some(errno) if errno == nix::libc::EINVAL => {
+                    Ok(result(Outcome::NoRoute, "connect: Invalid argument".into()))
+                }
+                Some(errno) if errno == nix::libc::EHOSTUNREACH => Ok(result(
+                    Outcome::HostUnreachable,
+                    "connect: No route to host".into(),
+                )),
+                Some(errno) if errno == nix::libc::EACCES => Ok(result(
+                    Outcome::Filtered,
+                    "connect: Permission denied".into(),
+                )),
                 _ => Err(EmulateError::io("sending an echo request", e)),
             };
         }
@@ -426,6 +438,12 @@ fn failure(e: &std::io::Error, error: Option<IcmpError>) -> Result<KernelResult,
             Outcome::NoRoute
         } else if errno == nix::libc::EHOSTUNREACH {
             Outcome::HostUnreachable
+        } else if errno == nix::libc::EINVAL {
+            // The sender's own blackhole route: nothing was sent.
+            Outcome::NoRoute
+        } else if errno == nix::libc::EACCES {
+            // The sender's own prohibit route.
+            Outcome::Filtered
         } else {
             return Err(EmulateError::io(
                 "probing",

@@ -2,7 +2,9 @@
 
 use std::net::Ipv4Addr;
 
-use crate::model::{Decider, Network, Origin, Outcome, RejectWith, Service, Verdict};
+use crate::model::{
+    Decider, Lookup, Network, Origin, Outcome, RejectWith, RouteType, Service, Verdict,
+};
 use crate::sim::{DropReason, ProbeRun, Step, StepKind};
 
 /// Why a probe did not get the expected answer.
@@ -162,6 +164,25 @@ fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
             ],
             node_origin(step.node),
         ),
+        DropReason::RejectRoute(kind) => {
+            let route = match net.node(step.node).routes.resolve(step.packet.dst) {
+                Some(Lookup::Reject(r)) => Some(r),
+                _ => None,
+            };
+            let prefix = route.map_or_else(|| step.packet.dst.to_string(), |r| r.dst.to_string());
+            let word = kind.word();
+            let first = format!("node `{}` has a `{word}` route to {prefix} (`ip route add {word} {prefix}`)", node.name);
+            let second = match (in_iface, kind) {
+                (None, _) if step.node != run.from => format!("so its answer ({what}) to {} is never sent; the sender waits and times out", step.packet.dst),
+                (None, RouteType::Blackhole) => "so the call fails at once with `Invalid argument` (EINVAL); nothing is sent".into(),
+                (None, RouteType::Unreachable) => "so the call fails at once with `No route to host` (EHOSTUNREACH); nothing is sent".into(),
+                (None, RouteType::Prohibit) => "so the call fails at once with `Permission denied` (EACCES); nothing is sent".into(),
+                (Some(_), RouteType::Blackhole) => format!("{what} to {} is dropped there silently; the sender times out", step.packet.dst),
+                (Some(_), RouteType::Unreachable) => format!("{what} to {} is dropped there and answered with ICMP Destination Host Unreachable", step.packet.dst),
+                (Some(_), RouteType::Prohibit) => format!("{what} to {} is dropped there and answered with ICMP Packet filtered (communication administratively prohibited)", step.packet.dst),
+            };
+            (vec![first, second], route.map(|r| r.origin.clone()).or_else(|| node_origin(step.node)))
+        }
         DropReason::ForwardingDisabled => (
             vec![
                 format!("{what} to {} reached node `{}` on {}, but `{}` is not a router (forwarding: false)", step.packet.dst, node.name, iface_name(net, in_iface), node.name),

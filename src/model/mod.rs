@@ -29,4 +29,4 @@ pub use netfilter::{
 pub use network::{Interface, Network, Node, OsProfile, Segment};
 pub use origin::{Origin, Span};
 pub use probe_spec::{ProbeSpec, ProbeSpecError};
-pub use route::{Route, RouteKind, RoutingTable};
+pub use route::{Lookup, RejectRoute, Route, RouteKind, RouteType, RoutingTable, TableEntry};

@@ -15,4 +15,4 @@ pub use probe::{
     ToolOutput, curl_output, ping_output, ssh_output, tcp_output, trace_rows, trace_table,
     udp_output, why_block,
 };
-pub use show::{ip_route, ip_route_line, show_json, show_text};
+pub use show::{ip_route, ip_route_line, ip_route_reject_line, show_json, show_text};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Palette;
 use crate::explain::{Fix, Why};
-use crate::model::{Network, Port, Service};
+use crate::model::{Network, Port, RouteType, Service};
 use crate::sim::{DropReason, IcmpError, Observed, ProbeRun, StepKind};
 
 /// What a tool prints and the exit code it ends with.
@@ -38,10 +38,16 @@ pub fn ping_output(run: &ProbeRun, written: &str) -> ToolOutput {
         redirects,
     } = &run.observed
     else {
-        return ToolOutput {
-            text: "ping: connect: Network is unreachable\n".into(),
-            exit_code: 2,
+        // iputils 20221126 in a network namespace, for each route type (EACCES reads as a
+        // broadcast or a firewall to ping).
+        let text = match &run.observed {
+            Observed::Rejected(RouteType::Prohibit) => {
+                "ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\n".into()
+            }
+            Observed::Rejected(route) => format!("ping: connect: {}\n", strerror(*route)),
+            _ => "ping: connect: Network is unreachable\n".into(),
         };
+        return ToolOutput { text, exit_code: 2 };
     };
     let named = written != dst.to_string();
     let who = if named {
@@ -143,7 +149,17 @@ fn connect_error(observed: &Observed) -> Option<&'static str> {
         }),
         Observed::Silence { .. } => Some("Connection timed out"),
         Observed::NoRoute => Some("Network is unreachable"),
+        Observed::Rejected(route) => Some(strerror(*route)),
         _ => None,
+    }
+}
+
+/// The errno text of a call refused by the sender's own route of this type.
+fn strerror(route: RouteType) -> &'static str {
+    match route {
+        RouteType::Blackhole => "Invalid argument",
+        RouteType::Unreachable => "No route to host",
+        RouteType::Prohibit => "Permission denied",
     }
 }
 
@@ -254,6 +270,9 @@ pub fn udp_output(run: &ProbeRun, written: &str, port: Port) -> ToolOutput {
             connect_error(&run.observed).unwrap_or("")
         ),
         Observed::NoRoute => format!("udp {written} port {port}: sendto: Network is unreachable\n"),
+        Observed::Rejected(route) => {
+            format!("udp {written} port {port}: sendto: {}\n", strerror(*route))
+        }
         Observed::Silence { waited } => format!(
             "udp {written} port {port}: no answer in {} s\n",
             waited.as_secs()
@@ -489,6 +508,9 @@ pub(crate) fn drop_words(net: &Network, reason: DropReason) -> String {
     match reason {
         DropReason::NoRouteAtSender => "the sender has no route to the destination".into(),
         DropReason::NoRoute => "no route to the destination".into(),
+        DropReason::RejectRoute(kind) => {
+            format!("its route to the destination is `{}`", kind.word())
+        }
         DropReason::ForwardingDisabled => {
             "not addressed to this node, and it does not forward (forwarding: false)".into()
         }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::Palette;
-use crate::model::{Network, Node, Route, RouteKind, Service};
+use crate::model::{Network, Node, RejectRoute, Route, RouteKind, Service, TableEntry};
 
 /// One route as `ip route` (iproute2) prints it, without its trailing space.
 pub fn ip_route_line(net: &Network, route: &Route) -> String {
@@ -34,12 +34,32 @@ pub fn ip_route_line(net: &Network, route: &Route) -> String {
     line
 }
 
+/// A `blackhole`, `unreachable` or `prohibit` route as `ip route` prints it, without its
+/// trailing space (`blackhole 198.51.100.0/26 metric 5`; iproute2 6.1).
+pub fn ip_route_reject_line(route: &RejectRoute) -> String {
+    let mut line = format!("{} ", route.kind.word());
+    if route.dst.prefix_len() == 0 {
+        line.push_str("default");
+    } else if route.dst.prefix_len() == 32 {
+        line.push_str(&route.dst.addr().to_string());
+    } else {
+        line.push_str(&route.dst.to_string());
+    }
+    if route.metric != 0 {
+        let _ = write!(line, " metric {}", route.metric);
+    }
+    line
+}
+
 /// A node's main table, line by line, as `ip route` shows it.
 pub fn ip_route(net: &Network, node: &Node) -> Vec<String> {
     node.routes
-        .routes()
-        .iter()
-        .map(|r| ip_route_line(net, r))
+        .entries()
+        .into_iter()
+        .map(|e| match e {
+            TableEntry::Route(r) => ip_route_line(net, r),
+            TableEntry::Reject(r) => ip_route_reject_line(r),
+        })
         .collect()
 }
 
@@ -190,9 +210,25 @@ pub fn show_json(net: &Network, only: Option<crate::model::NodeId>) -> Value {
                 .collect();
             let routes: Vec<Value> = n
                 .routes
-                .routes()
-                .iter()
-                .map(|r| {
+                .entries()
+                .into_iter()
+                .map(|e| {
+                    let r = match e {
+                        TableEntry::Route(r) => r,
+                        TableEntry::Reject(r) => {
+                            return json!({
+                                "type": r.kind.word(),
+                                "dst": if r.dst.prefix_len() == 0 { "default".to_owned() } else { r.dst.to_string() },
+                                "gateway": null,
+                                "dev": null,
+                                "metric": r.metric,
+                                "protocol": "static",
+                                "prefsrc": null,
+                                "ip_route": ip_route_reject_line(r),
+                                "origin": r.origin.to_string(),
+                            });
+                        }
+                    };
                     json!({
                         "dst": if r.dst.prefix_len() == 0 { "default".to_owned() } else { r.dst.to_string() },
                         "gateway": r.gateway.map(|g| g.to_string()),

@@ -34,8 +34,8 @@ use super::tap::{Tap, Transmission};
 use super::time::SimTime;
 use super::trace::{DropReason, Step, StepKind};
 use crate::model::{
-    ChainName, IfaceId, L4, MacAddr, NatAction, NatHook, Netfilter, Network, NodeId, PacketFacts,
-    Port, Proto, RejectWith, Route, SegmentId, States, Verdict,
+    ChainName, IfaceId, L4, Lookup, MacAddr, NatAction, NatHook, Netfilter, Network, NodeId,
+    PacketFacts, Port, Proto, RejectWith, Route, RouteType, SegmentId, States, Verdict,
 };
 
 /// Knobs of a run. The defaults are Linux's where Linux has one.
@@ -146,6 +146,9 @@ pub struct Received {
 pub enum SendError {
     /// No route to the destination: the socket call fails with ENETUNREACH.
     NoRoute,
+    /// The route to the destination is a `blackhole`, `unreachable` or `prohibit` route: the
+    /// socket call fails with EINVAL, EHOSTUNREACH or EACCES.
+    Rejected(RouteType),
 }
 
 /// One simulation run over a network.
@@ -363,16 +366,27 @@ impl<'n> Sim<'n> {
         no_route: DropReason,
     ) -> Result<(), SendError> {
         let local = self.is_local(node, packet.dst);
-        if !local && self.lookup(node, packet.dst).is_none() {
-            self.record(
-                node,
-                packet,
-                StepKind::Dropped {
-                    in_iface: None,
-                    reason: no_route,
-                },
-            );
-            return Err(SendError::NoRoute);
+        if !local {
+            let (reason, error) = match self.net.node(node).routes.resolve(packet.dst) {
+                Some(Lookup::Route(..)) => (None, SendError::NoRoute),
+                None => (Some(no_route), SendError::NoRoute),
+                // ip_route_output_key fails with the route type's error (fib_props).
+                Some(Lookup::Reject(r)) => (
+                    Some(DropReason::RejectRoute(r.kind)),
+                    SendError::Rejected(r.kind),
+                ),
+            };
+            if let Some(reason) = reason {
+                self.record(
+                    node,
+                    packet,
+                    StepKind::Dropped {
+                        in_iface: None,
+                        reason,
+                    },
+                );
+                return Err(error);
+            }
         }
         let mut packet = packet;
         if let Some(nf) = self.net.node(node).netfilter.as_deref() {
@@ -762,16 +776,41 @@ impl<'n> Sim<'n> {
                 },
             );
         }
-        let Some((index, route)) = self.lookup(node, packet.dst) else {
-            self.record(
-                node,
-                packet,
-                StepKind::Dropped {
-                    in_iface: Some(in_iface),
-                    reason: DropReason::NoRoute,
-                },
-            );
-            return self.icmp_error(node, &packet, IcmpError::NetUnreachable, None);
+        let (index, route) = match self.net.node(node).routes.resolve(packet.dst) {
+            Some(Lookup::Route(index, route)) => (index, route),
+            None => {
+                self.record(
+                    node,
+                    packet,
+                    StepKind::Dropped {
+                        in_iface: Some(in_iface),
+                        reason: DropReason::NoRoute,
+                    },
+                );
+                return self.icmp_error(node, &packet, IcmpError::NetUnreachable, None);
+            }
+            // ip_route_input_slow: the lookup fails with the type's error and ip_error()
+            // answers (before the TTL check and the FORWARD chain): EHOSTUNREACH → host
+            // unreachable, EACCES → packet filtered, EINVAL (blackhole) → nothing.
+            Some(Lookup::Reject(r)) => {
+                self.record(
+                    node,
+                    packet,
+                    StepKind::Dropped {
+                        in_iface: Some(in_iface),
+                        reason: DropReason::RejectRoute(r.kind),
+                    },
+                );
+                return match r.kind {
+                    RouteType::Blackhole => {}
+                    RouteType::Unreachable => {
+                        self.icmp_error(node, &packet, IcmpError::HostUnreachable, None)
+                    }
+                    RouteType::Prohibit => {
+                        self.icmp_error(node, &packet, IcmpError::AdminProhibited, None)
+                    }
+                };
+            }
         };
         if packet.ttl <= 1 {
             self.record(

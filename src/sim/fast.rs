@@ -76,6 +76,8 @@ struct NodeInfo {
     addrs: (u32, u32),
     forwarding: bool,
     netfilter: bool,
+    /// The node has `blackhole`, `unreachable` or `prohibit` routes: the engine decides.
+    rejects: bool,
     ttl: u8,
 }
 
@@ -208,6 +210,7 @@ impl<'n> FastPath<'n> {
                 addrs,
                 forwarding: node.forwarding,
                 netfilter: node.netfilter.is_some(),
+                rejects: !node.routes.rejects().is_empty(),
                 ttl: node.os.initial_ttl(),
             });
         }
@@ -403,6 +406,9 @@ impl<'n> FastPath<'n> {
             return None;
         }
         let node = from.0;
+        if self.nodes[node as usize].rejects {
+            return None;
+        }
         let Some(src) = self.source_address(node, dst) else {
             return Some(FastProbe {
                 src: None,
@@ -816,7 +822,7 @@ impl Walk<'_, '_> {
     /// The engine's `output` for a node without netfilter rules.
     fn output(&mut self, node: u32, packet: Ipv4Packet, at: u64) -> Walked<Fate> {
         let fast = self.fast;
-        if fast.nodes[node as usize].netfilter {
+        if fast.nodes[node as usize].netfilter || fast.nodes[node as usize].rejects {
             return None;
         }
         if fast.is_local(node, packet.dst) {
@@ -886,7 +892,7 @@ impl Walk<'_, '_> {
             if fast.is_local(node, packet.src) {
                 return Some(Fate::Silent); // martian source
             }
-            if info.netfilter {
+            if info.netfilter || info.rejects {
                 return None;
             }
             if fast.is_local(node, packet.dst) {

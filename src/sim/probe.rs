@@ -12,7 +12,7 @@ use super::engine::{SendError, Sim, SimConfig, Stopped};
 use super::packet::{IcmpError, InnerFlow, Ipv4Packet, TcpFlags, Transport};
 use super::time::SimTime;
 use super::trace::Step;
-use crate::model::{Network, NodeId, Outcome, Port};
+use crate::model::{Network, NodeId, Outcome, Port, RouteType};
 
 /// First port of the client's ephemeral range (Linux `ip_local_port_range` starts at 32768).
 pub const EPHEMERAL_PORT: u16 = 32768;
@@ -125,6 +125,9 @@ pub enum Observed {
     Silence { waited: Duration },
     /// The sender had no route: the call failed at once.
     NoRoute,
+    /// The sender's route is a `blackhole`, `unreachable` or `prohibit` route: the call
+    /// failed at once (EINVAL, EHOSTUNREACH, EACCES).
+    Rejected(RouteType),
 }
 
 /// A probe's full result.
@@ -167,8 +170,10 @@ pub fn run_probe(
     let observed = match src {
         None => {
             // Record the failed attempt so traces and explanations see it.
-            let _ = sim.originate(from, probe_packet(Ipv4Addr::UNSPECIFIED, dst, 64, kind, 1));
-            Observed::NoRoute
+            match sim.originate(from, probe_packet(Ipv4Addr::UNSPECIFIED, dst, 64, kind, 1)) {
+                Err(SendError::Rejected(route)) => Observed::Rejected(route),
+                _ => Observed::NoRoute,
+            }
         }
         Some(src) => {
             let ttl = net.node(from).os.initial_ttl();
@@ -236,6 +241,18 @@ pub fn outcome_of(observed: &Observed) -> Outcome {
         Observed::Error(e) => error_outcome(e.error),
         Observed::Silence { .. } => Outcome::Timeout,
         Observed::NoRoute => Outcome::NoRoute,
+        Observed::Rejected(route) => rejected_outcome(*route),
+    }
+}
+
+/// The outcome of a call refused by the sender's own route (kernel: a blackhole route's EINVAL
+/// means no usable route; EHOSTUNREACH reads as host unreachable, as `emulate` reads it; EACCES
+/// as filtered, like a REJECT with admin-prohibited).
+pub fn rejected_outcome(route: RouteType) -> Outcome {
+    match route {
+        RouteType::Blackhole => Outcome::NoRoute,
+        RouteType::Unreachable => Outcome::HostUnreachable,
+        RouteType::Prohibit => Outcome::Filtered,
     }
 }
 

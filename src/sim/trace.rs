@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use super::packet::Ipv4Packet;
 use super::time::SimTime;
-use crate::model::{ChainName, Decider, IfaceId, NatHook, NodeId, SegmentId, Verdict};
+use crate::model::{ChainName, Decider, IfaceId, NatHook, NodeId, RouteType, SegmentId, Verdict};
 
 /// One thing a node did with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,4 +80,8 @@ pub enum DropReason {
     /// OUTPUT DNAT of 127.0.0.1 to another host): the kernel's route refuses it
     /// (`route_localnet=0`) and the packet is dropped on the way out.
     LoopbackSource,
+    /// The best route to the destination is a `blackhole`, `unreachable` or `prohibit` route:
+    /// the packet is dropped (and, when forwarded through the last two, answered with an ICMP
+    /// error; a local sender's call fails).
+    RejectRoute(RouteType),
 }

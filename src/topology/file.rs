@@ -292,12 +292,17 @@ pub struct InterfaceSpec {
     pub mac: Option<Located<String>>,
 }
 
-/// A static route, as `ip route add TO [via VIA] [dev DEV] [metric METRIC]` takes it.
+/// A static route, as `ip route add [TYPE] TO [via VIA] [dev DEV] [metric METRIC]` takes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RouteSpec {
     /// Destination prefix (`10.0.0.0/8`), a single address (`/32` implied) or `default`.
     pub to: Located<String>,
+    /// Route type: `blackhole` (drop silently), `unreachable` (ICMP host unreachable) or
+    /// `prohibit` (ICMP administratively prohibited); such a route takes neither `via` nor
+    /// `dev`. Absent: an ordinary (unicast) route.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Located<RouteTypeName>>,
     /// Gateway address; it must lie in a subnet of one of the node's interfaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<Located<String>>,
@@ -307,6 +312,15 @@ pub struct RouteSpec {
     /// Route metric (default 0); among routes to the same prefix the lowest wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<Located<u32>>,
+}
+
+/// The type of a route that sends nothing (`ip route add blackhole|unreachable|prohibit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteTypeName {
+    Blackhole,
+    Unreachable,
+    Prohibit,
 }
 
 /// Transport protocol of a listener or probe.

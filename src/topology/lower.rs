@@ -14,7 +14,7 @@ use ipnet::Ipv4Net;
 use super::diagnostic::{Code, Diagnostic};
 use super::file::{
     ExpectSpec, InterfaceSpec, ListenSpec, NodeSpec, OsName, OutcomeName, ProtoName, RouteSpec,
-    SegmentSpec, TopologyFile,
+    RouteTypeName, SegmentSpec, TopologyFile,
 };
 use super::naming::{self, NameKind};
 use super::source::{Located, Origin, Span};
@@ -22,7 +22,8 @@ use super::structure::closest;
 use super::units::{self, DestinationError};
 use crate::model::{
     Expectation, IfaceId, Interface, Listener, MacAddr, Network, Node, NodeId, OsProfile, Outcome,
-    Port, Probe, Proto, Route, RouteKind, RoutingTable, Segment, SegmentId, Service, Target,
+    Port, Probe, Proto, RejectRoute, Route, RouteKind, RouteType, RoutingTable, Segment, SegmentId,
+    Service, TableEntry, Target,
 };
 
 /// Lowers `file` (read from `file_name`) into a network; `default_name` names it when the
@@ -490,6 +491,39 @@ impl Lowering {
         };
         let Some(dst) = dst else { return };
         let metric = spec.metric.as_ref().map_or(0, |m| m.value);
+        if let Some(kind) = &spec.kind {
+            let word = match kind.value {
+                RouteTypeName::Blackhole => RouteType::Blackhole,
+                RouteTypeName::Unreachable => RouteType::Unreachable,
+                RouteTypeName::Prohibit => RouteType::Prohibit,
+            };
+            if let Some(span) = via
+                .map(|(_, span)| span)
+                .or(spec.dev.as_ref().map(|d| d.span))
+            {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadValue,
+                        span,
+                        format!("a `{}` route to {dst} takes neither `via` nor `dev`", word.word()),
+                    )
+                    .label("not allowed with `type`")
+                    .hint("remove it (`ip route add` says: Gateway, device and multipath can not be specified for this route type)"),
+                );
+                return;
+            }
+            let route = RejectRoute {
+                dst,
+                metric,
+                kind: word,
+                origin: self.origin(spec.to.span),
+            };
+            if let Err(existing) = node.routes.insert_reject(route) {
+                let first = existing.origin().span;
+                self.duplicate_route(node_name, spec, dst, metric, existing, first);
+            }
+            return;
+        }
         let (gateway, dev) = match (via, dev) {
             (None, None) => {
                 self.push(
@@ -523,10 +557,29 @@ impl Lowering {
             origin: self.origin(spec.to.span),
         };
         if let Err(existing) = node.routes.insert(route) {
-            let first = existing.origin.span;
-            let what = match existing.kind {
-                RouteKind::Connected { .. } => "the connected route of that subnet",
-                RouteKind::Static => "another route",
+            let first = existing.origin().span;
+            self.duplicate_route(node_name, spec, dst, metric, existing, first);
+        }
+    }
+
+    /// Reports a route refused because one with the same destination and metric is there.
+    fn duplicate_route(
+        &mut self,
+        node_name: &str,
+        spec: &RouteSpec,
+        dst: Ipv4Net,
+        metric: u32,
+        existing: TableEntry<'_>,
+        first: Span,
+    ) {
+        {
+            let what = match existing {
+                TableEntry::Route(Route {
+                    kind: RouteKind::Connected { .. },
+                    ..
+                }) => "the connected route of that subnet",
+                TableEntry::Route(_) => "another route",
+                TableEntry::Reject(r) => r.kind.word(),
             };
             self.push(
                 Diagnostic::error(Code::DuplicateRoute, spec.to.span, format!("node `{node_name}` already has a route to {dst} with metric {metric}"))

@@ -4,13 +4,13 @@
 use super::file::{
     ActionName, ChainSpec, ExpectSpec, FirewallSpec, GroupSpec, GroupsSpec, HttpSpec,
     InterfaceSpec, InvariantSpec, ListenSpec, NatChainName, NodeSpec, OsName, OutcomeName,
-    PolicyName, ProtoName, ReachableSpec, RejectName, RouteSpec, RuleProto, RuleSpec, SegmentSpec,
-    StateName, TopologyFile,
+    PolicyName, ProtoName, ReachableSpec, RejectName, RouteSpec, RouteTypeName, RuleProto,
+    RuleSpec, SegmentSpec, StateName, TopologyFile,
 };
 use super::source::Located;
 use crate::model::{
     Chain, InvariantKind, L4, Match, NatAction, NatHook, Network, NodeSet, OsProfile, Outcome,
-    Probe, Proto, Reach, RejectWith, RouteKind, Service, States, Verdict,
+    Probe, Proto, Reach, RejectWith, RouteKind, RouteType, Service, States, TableEntry, Verdict,
 };
 
 /// The file that describes `net` (connected routes are left out: they follow from the addresses).
@@ -51,19 +51,37 @@ pub fn to_file(net: &Network) -> TopologyFile {
                 .collect(),
             routes: n
                 .routes
-                .routes()
-                .iter()
-                .filter(|r| r.kind == RouteKind::Static)
-                .map(|r| RouteSpec {
-                    to: if r.dst.prefix_len() == 0 {
+                .entries()
+                .into_iter()
+                .filter_map(|e| {
+                    let to = if e.dst().prefix_len() == 0 {
                         "default".to_owned()
                     } else {
-                        r.dst.to_string()
+                        e.dst().to_string()
                     }
-                    .into(),
-                    via: r.gateway.map(|g| g.to_string().into()),
-                    dev: Some(net.interface(r.dev).name.clone().into()),
-                    metric: (r.metric != 0).then(|| r.metric.into()),
+                    .into();
+                    let metric = (e.metric() != 0).then(|| e.metric().into());
+                    match e {
+                        TableEntry::Route(r) if r.kind == RouteKind::Static => Some(RouteSpec {
+                            to,
+                            kind: None,
+                            via: r.gateway.map(|g| g.to_string().into()),
+                            dev: Some(net.interface(r.dev).name.clone().into()),
+                            metric,
+                        }),
+                        TableEntry::Route(_) => None,
+                        TableEntry::Reject(r) => Some(RouteSpec {
+                            to,
+                            kind: Some(Located::new(match r.kind {
+                                RouteType::Blackhole => RouteTypeName::Blackhole,
+                                RouteType::Unreachable => RouteTypeName::Unreachable,
+                                RouteType::Prohibit => RouteTypeName::Prohibit,
+                            })),
+                            via: None,
+                            dev: None,
+                            metric,
+                        }),
+                    }
                 })
                 .collect(),
             dns: n.dns.iter().map(|d| Located::new(d.clone())).collect(),

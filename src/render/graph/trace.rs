@@ -115,6 +115,7 @@ fn drop_words(net: &Network, reason: DropReason) -> String {
         DropReason::Lost { segment } => format!("lost on {}", net.segment(segment).name),
         DropReason::MartianSource => "martian source (one of its own addresses)".into(),
         DropReason::LoopbackSource => "loopback source may not leave".into(),
+        DropReason::RejectRoute(kind) => format!("{} route", kind.word()),
     }
 }
 
