@@ -117,6 +117,20 @@ fn kernel_routes(net: &Network, node_index: usize, ns: &Netns) -> Vec<String> {
         args.extend(["dev", dev.as_str(), "metric", metric.as_str()]);
         ns.exec(&args);
     }
+    // Routes without a next hop: `ip route add blackhole|unreachable|prohibit PREFIX`.
+    for route in node.routes.rejects() {
+        let dst = route.dst.to_string();
+        let metric = route.metric.to_string();
+        ns.exec(&[
+            "ip",
+            "route",
+            "add",
+            route.kind.word(),
+            dst.as_str(),
+            "metric",
+            metric.as_str(),
+        ]);
+    }
     let out = ns.exec(&["ip", "route"]);
     String::from_utf8_lossy(&out.stdout)
         .lines()
