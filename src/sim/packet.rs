@@ -121,6 +121,17 @@ pub enum TcpFlags {
     Rst,
 }
 
+impl TcpFlags {
+    /// The flags as people write them: `SYN`, `SYN-ACK`, `RST-ACK`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpFlags::Syn => "SYN",
+            TcpFlags::SynAck => "SYN-ACK",
+            TcpFlags::Rst => "RST-ACK",
+        }
+    }
+}
+
 impl Ipv4Packet {
     /// The quoted header for an ICMP error about this packet; `None` for packets that must
     /// never cause one (ICMP errors themselves, RFC 1122 3.2.2).
@@ -151,7 +162,7 @@ impl Ipv4Packet {
                 sport,
                 dport,
                 flags,
-            } => format!("TCP {flags:?} {sport} → {dport}"),
+            } => format!("TCP {} {sport} → {dport}", flags.name()),
             Transport::Udp { sport, dport } => format!("UDP {sport} → {dport}"),
         }
     }
