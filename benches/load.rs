@@ -2,9 +2,7 @@
 //! Reports time per file and per node, and (before timing) the peak heap memory of one load,
 //! measured by a counting global allocator around the system one.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -34,60 +32,23 @@ fn chain(routers: usize) -> String {
     y
 }
 
-/// The system allocator, counting live bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's layout.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                let grow = new_size - layout.size();
-                let live = LIVE.fetch_add(grow, Ordering::Relaxed) + grow;
-                PEAK.fetch_max(live, Ordering::Relaxed);
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
+mod support;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: support::Counting = support::Counting;
 
 /// Loads `text` once; the peak heap bytes above what was live before (the text itself is not
 /// counted), and the wall time.
 fn peak_of_one_load(text: &str) -> (usize, std::time::Duration) {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let start = std::time::Instant::now();
-    let loaded = reachlab::topology::load_str("chain.yaml", text);
-    let took = start.elapsed();
-    assert!(loaded.is_ok(), "generated chain is valid");
-    drop(loaded);
-    (PEAK.load(Ordering::Relaxed) - before, took)
+    let (took, peak) = support::peak_during(|| {
+        let start = std::time::Instant::now();
+        let loaded = reachlab::topology::load_str("chain.yaml", text);
+        let took = start.elapsed();
+        assert!(loaded.is_ok(), "generated chain is valid");
+        drop(loaded);
+        took
+    });
+    (peak, took)
 }
 
 fn load(c: &mut Criterion) {
