@@ -1,6 +1,6 @@
 //! Invariants written in a topology's `invariants:` list: properties over every flow between
 //! sets of nodes (isolation, reachability, no private source address beyond a border node),
-//! resolved to node ids. [`crate::invariants`] checks them.
+//! resolved to node ids. the analysis layer (`invariants`) checks them.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -51,7 +51,7 @@ pub enum InvariantKind {
     /// addresses, in either direction.
     Isolated {
         sets: Vec<NodeSet>,
-        /// The probes to try; empty means every probe (see [`crate::invariants::probe_universe`]).
+        /// The probes to try; empty means every probe (see `invariants::probe_universe`).
         probes: Vec<ProbeSpec>,
     },
     /// Every probe from a node of `from` to `to` gets a reply.
