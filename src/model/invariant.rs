@@ -1,6 +1,6 @@
 //! Invariants written in a topology's `invariants:` list: properties over every flow between
 //! sets of nodes (isolation, reachability, no private source address beyond a border node),
-//! resolved to node ids. the analysis layer (`invariants`) checks them.
+//! resolved to node ids. The analysis layer (`invariants`) checks them.
 
 use std::fmt;
 use std::net::Ipv4Addr;
