@@ -245,7 +245,7 @@ fn dnat_rules(node: &Node) -> impl Iterator<Item = &NatRule> {
 /// The probes two versions make relevant, and where they come from: ping; the probe of every
 /// `expect:` entry of either file; TCP and UDP to every port of either file's
 /// [probe universe](probe_universe) (the ports listeners listen on and DNAT rules match).
-/// One probe per [`Wire`], spelled as the first expectation that uses it (`ssh:2222`,
+/// One probe per `Wire`, spelled as the first expectation that uses it (`ssh:2222`,
 /// `http:8080`), else `tcp:P`/`udp:P`; in the order ping, TCP by port, UDP by port.
 pub fn relevant_probes(old: &Network, new: &Network) -> (Vec<ProbeSpec>, Vec<ProbeSource>) {
     let versions = [old, new];

@@ -272,7 +272,7 @@ pub fn probe(
 }
 
 /// The route the model predicts for `target` from the snapshot's node, in the words of
-/// [`kernel_route`]. Loopback addresses (127.0.0.0/8) and the node's own addresses are local:
+/// `kernel_route`. Loopback addresses (127.0.0.0/8) and the node's own addresses are local:
 /// the kernel delivers them on `lo` (which the snapshot leaves out), never through a gateway.
 pub fn predicted_route(net: &Network, target: Ipv4Addr) -> String {
     let Some(node) = net.nodes.first() else {

@@ -224,7 +224,7 @@ pub fn json(m: &Matrix) -> String {
     to_string(|out| write_json(m, out))
 }
 
-/// [`json`], written to `out` as it goes: a million cells need no million JSON objects, nor
+/// [`json()`], written to `out` as it goes: a million cells need no million JSON objects, nor
 /// their text, in memory.
 pub fn write_json(m: &Matrix, out: &mut impl Write) -> io::Result<()> {
     let fields = [

@@ -16,7 +16,7 @@
 //!   PREROUTING for packets to a local address (or IP) that do not come from a Docker bridge
 //!   (again one rule per non-Docker interface, `in: IF`: the nat DOCKER chain RETURNs every
 //!   bridge), and in OUTPUT for the host's own connections to its non-loopback addresses
-//!   (`! -d 127.0.0.0/8`). docker-proxy (userland proxy, on by default) listens on [IP:]H on the
+//!   (`! -d 127.0.0.0/8`). docker-proxy (userland proxy, on by default) listens on `[IP:]H` on the
 //!   host and serves what the DNAT rules skip: the host's connections to 127.0.0.1 and
 //!   containers' connections to a host address; it answers as the container's service does
 //!   (or accepts and closes when nothing listens there).

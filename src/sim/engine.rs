@@ -55,7 +55,7 @@ pub struct SimConfig {
     pub arp_probes: u8,
     /// Record every hop for traces and explanations. Default true.
     pub record: bool,
-    /// Tap the wire: keep every frame transmitted (see [`super::tap`]). Default false.
+    /// Tap the wire: keep every frame transmitted (see the `tap` module). Default false.
     pub capture: bool,
 }
 

@@ -1,7 +1,7 @@
 //! The topology file format: serde types that mirror the YAML one to one.
 //!
 //! These types say what may be written, not whether it makes sense: addresses stay text here and
-//! are parsed, checked and turned into the [`crate::model`] by [`super::lower`], so that every
+//! are parsed, checked and turned into the [`crate::model`] by the lowering (`lower.rs`), so that every
 //! problem in a file can be reported at once with its position. Doc comments become the
 //! descriptions of the JSON Schema (`schema/topology.schema.json`) that editors use.
 

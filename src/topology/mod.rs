@@ -1,4 +1,4 @@
-//! The topology file format: serde types ([`file`]), loading with positions, the schema-guided
+//! The topology file format: serde types ([`mod@file`]), loading with positions, the schema-guided
 //! structural check, semantic validation with `file:line:column` diagnostics, lowering into the
 //! [`crate::model`], and the JSON Schema.
 
