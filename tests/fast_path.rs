@@ -184,7 +184,8 @@ fn internet_labs_agree() {
         failure_persistence: None,
         ..Config::default()
     });
-    let total = std::cell::Cell::new(Tally::default());
+    // Tallies of the labs as drawn, and of the mutated ones.
+    let total = std::cell::Cell::new([Tally::default(); 2]);
     let result = runner.run(
         &(reachlab::testing::internet(), any::<u64>()),
         |(lab, seed)| {
@@ -192,26 +193,34 @@ fn internet_labs_agree() {
                 .map_err(|r| TestCaseError::fail(format!("invalid: {:?}", r.diagnostics)))?
                 .network;
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            if seed % 2 == 0 {
+            let mutated = seed % 2 == 0;
+            if mutated {
                 mutate(&mut net, &mut rng);
             }
             let extra = [Ipv4Addr::new(203, 0, 113, 77), Ipv4Addr::new(8, 8, 8, 8)];
             let tally = all_pairs(&net, &extra).map_err(TestCaseError::fail)?;
             let mut sum = total.get();
-            sum.probes += tally.probes;
-            sum.fast += tally.fast;
+            sum[usize::from(mutated)].probes += tally.probes;
+            sum[usize::from(mutated)].fast += tally.fast;
             total.set(sum);
             Ok(())
         },
     );
-    let total = total.get();
     if let Err(e) = result {
         panic!("{e}");
     }
-    eprintln!("internet labs: {total:?}");
+    let [drawn, mutated] = total.get();
+    eprintln!("internet labs: as drawn {drawn:?}, mutated {mutated:?}");
+    // Every probe of the labs as drawn (NAT, port forwards, firewalls and all) but a few the
+    // engine must decide: the fast path answers at least 95 % of them.
     assert!(
-        total.fast * 5 >= total.probes,
-        "fast path too rarely taken: {total:?}"
+        drawn.fast * 100 >= drawn.probes * 95,
+        "fast path too rarely taken on the labs as drawn: {drawn:?}"
+    );
+    // Mutations add loss (declined by design) and long latencies.
+    assert!(
+        mutated.fast * 2 >= mutated.probes,
+        "fast path too rarely taken on mutated labs: {mutated:?}"
     );
 }
 

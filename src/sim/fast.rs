@@ -1,98 +1,47 @@
-//! The fast path: probes resolved by walking a compiled network hop by hop, without the event
-//! queue, for the cases where the walk provably does what the engine does.
+//! The fast path: probes resolved by walking the compiled network synchronously, packet by
+//! packet, without the event queue, for the cases where the walk provably does what the engine
+//! does.
 //!
-//! [`FastPath::new`] compiles a [`Network`] once: every node's routing table flattened into
-//! longest-prefix-first entries (hashed by prefix length for large tables), every gateway's
-//! ARP responder resolved ahead of time, the addresses each node owns, and an owner index for
-//! on-link destinations. [`FastPath::probe`] then follows one probe's packets as compact `Copy`
-//! headers, allocating nothing per hop, and applies the engine's rules in the engine's order:
-//! martian sources, local delivery (weak host), forwarding off, no route (ICMP net
-//! unreachable), TTL (ICMP time exceeded), ARP with cold caches (a request, its answer, the
-//! packet: three crossings of the segment; three unanswered requests a second apart, then ICMP
-//! host unreachable from the sender's own address or the router's), the kernel's answers
-//! (echo, SYN/ACK or RST, UDP answer or port unreachable) and ICMP errors with the source the
-//! route back prefers. Times are the engine's: `node_delay + latency` per crossing.
+//! The walk runs the engine's own stack ([`super::stack`]) over the same compiled network
+//! ([`Compiled`]): martian sources, conntrack and NAT (a flow's first packet decides it, answers
+//! are translated back, `probability` rules draw from a RNG seeded as the engine's), filter
+//! chains with their REJECT answers, route types, local delivery, the kernel's answers and ICMP
+//! errors are decided by the same code. What the walk does instead of the engine is only the
+//! link layer and time: it knows ahead of time who answers each ARP request (the compiled
+//! [`Next`]), so a cold neighbour costs three crossings of the segment (request, answer, packet)
+//! and an unanswered one the three requests a second apart, and a crossing costs the engine's
+//! `node_delay + latency`.
 //!
 //! Whenever a probe leaves that ground it returns `None` and the caller runs the engine
-//! ([`crate::sim::run_probe`]), so the answer is always the engine's: a node with netfilter
-//! rules (conntrack, NAT, filters), a lossy segment (random draws), a packet routed out the
-//! interface it came in on (an ICMP redirect may follow), an ARP request two interfaces would
-//! answer, duplicate MAC addresses on a segment, ping with more than one request, answers that
-//! land exactly on a deadline, or a run that could reach the horizon or the event budget.
-//! `tests/fast_path.rs` checks that the two agree on thousands of random probes.
+//! ([`crate::sim::run_probe_on`]), so the answer is always the engine's: a lossy segment (random
+//! draws on frames), a node sending two packets for one (an ICMP redirect with the forwarded
+//! packet), a host taking a redirect's advice, an ARP request two interfaces would answer,
+//! duplicate MAC addresses on a segment, ping with more than one request, answers that land
+//! exactly on a deadline, a TCP connection left unanswered after a packet went back through
+//! conntrack or after a `probability` rule drew (its retransmitted SYNs could fare otherwise),
+//! or a run that could reach the horizon or the event budget. `tests/fast_path.rs` checks that
+//! the two agree, and that the walk answers, on thousands of random probes.
 
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
-use rustc_hash::FxHashMap as HashMap;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
 
-use super::engine::SimConfig;
-use super::packet::{IcmpError, InnerFlow, Ipv4Packet, TcpFlags, Transport};
+use super::compiled::{Compiled, Next};
+use super::conntrack::Conntrack;
+use super::engine::{Received, SimConfig};
+use super::packet::Ipv4Packet;
 use super::probe::{
-    ECHO_ID, EPHEMERAL_PORT, EchoReply, ErrorReport, Observed, ProbeKind, outcome_of, run_probe,
+    Observed, PingLog, ProbeKind, outcome_of, probe_packet, run_probe_on, tcp_answer, udp_answer,
 };
+use super::stack::{Link, SendError, Stack};
 use super::time::SimTime;
-use crate::model::{Network, NodeId, Outcome, Port, Proto, Route};
+use super::trace::{DropReason, StepKind};
+use crate::model::{IfaceId, Network, NodeId, Outcome};
 
-/// Routing tables with more entries than this are looked up by prefix length in a hash map;
-/// smaller ones are scanned (a scan of a few entries beats any hashing).
-const SCAN_LIMIT: usize = 12;
-/// Packets one probe may cause (request, answer, errors) before the walk gives up.
-const MAX_PACKETS: usize = 8;
-
-/// Where an ARP request for a next hop is answered, decided when the network is compiled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
-    /// On-link destination: found when the packet is sent.
-    Lookup,
-    /// Exactly this interface answers.
-    One(u32),
-    /// Nobody answers: the request fails after `arp_probes` tries.
-    Nobody,
-    /// Two or more interfaces would answer: the engine decides.
-    Ambiguous,
-}
-
-/// One route, flattened.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    net: u32,
-    mask: u32,
-    dev: u32,
-    /// The gateway, when the route has one.
-    gateway: Option<Ipv4Addr>,
-    next: Next,
-    /// Position in the node's table (`ip route` order), to find the [`Route`] again.
-    index: u32,
-}
-
-#[derive(Debug, Clone)]
-struct NodeInfo {
-    /// Range of `entries`, longest prefix first, then lowest metric, then table order.
-    entries: (u32, u32),
-    /// Range of `lens` (distinct prefix lengths, longest first) when the table is hashed.
-    lens: Option<(u32, u32)>,
-    /// Range of `addrs`: every address on every interface of the node.
-    addrs: (u32, u32),
-    forwarding: bool,
-    netfilter: bool,
-    /// The node has `blackhole`, `unreachable` or `prohibit` routes: the engine decides.
-    rejects: bool,
-    ttl: u8,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct IfaceInfo {
-    node: u32,
-    segment: u32,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct SegmentInfo {
-    latency_ns: u64,
-    lossy: bool,
-    ports: u32,
-}
+/// Hops one probe's packets may take, all together, before the walk gives up.
+const MAX_HOPS: u32 = 2048;
 
 /// Whether neighbour caches start empty (as every probe of the engine does) or hold every
 /// neighbour that answers (as after an earlier probe along the same path).
@@ -115,255 +64,77 @@ pub struct FastProbe {
     pub hops: u32,
 }
 
+/// Neighbour entries resolved during one probe, each with the time it became valid: a few
+/// inline, the rest on the heap.
+#[derive(Default)]
+struct Resolved {
+    inline: [Known; 24],
+    len: usize,
+    spill: Vec<Known>,
+}
+
+/// A neighbour entry: (interface, address) valid from `since`; `asked`: the interface's own
+/// request made it (packets sent before `since` wait for the answer), else it was learnt from
+/// a request (before `since` there is no entry at all).
+#[derive(Debug, Clone, Copy, Default)]
+struct Known {
+    key: (u32, u32),
+    since: u64,
+    asked: bool,
+}
+
+impl Resolved {
+    fn get(&self, key: (u32, u32)) -> Option<Known> {
+        self.inline[..self.len]
+            .iter()
+            .chain(&self.spill)
+            .find(|k| k.key == key)
+            .copied()
+    }
+
+    /// Adds an entry unless one exists.
+    fn insert(&mut self, key: (u32, u32), since: u64, asked: bool) {
+        if self.get(key).is_some() {
+            return;
+        }
+        let known = Known { key, since, asked };
+        if self.len < self.inline.len() {
+            self.inline[self.len] = known;
+            self.len += 1;
+        } else {
+            self.spill.push(known);
+        }
+    }
+}
+
 /// A network compiled for the fast path. Build it once, probe it many times (it is `Sync`).
 #[derive(Debug, Clone)]
 pub struct FastPath<'n> {
-    net: &'n Network,
-    nodes: Vec<NodeInfo>,
-    ifaces: Vec<IfaceInfo>,
-    segments: Vec<SegmentInfo>,
-    entries: Vec<Entry>,
-    lens: Vec<u8>,
-    /// (node, prefix length, network) → entry, for hashed tables.
-    by_prefix: HashMap<(u32, u8, u32), u32>,
-    addrs: Vec<u32>,
-    /// Address → the nodes holding it (usually one).
-    owners: HashMap<u32, Vec<u32>>,
-    /// (node, segment) → (first interface of the node on it, how many).
-    on_segment: HashMap<(u32, u32), (u32, u32)>,
-    /// False when some segment has two interfaces with one MAC address: the engine decides.
-    usable: bool,
-}
-
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    }
+    dp: Cow<'n, Compiled<'n>>,
 }
 
 impl<'n> FastPath<'n> {
     /// Compiles `net`.
     pub fn new(net: &'n Network) -> Self {
-        let segments = net
-            .segments
-            .iter()
-            .map(|s| SegmentInfo {
-                latency_ns: SimTime::from_duration(s.latency).0,
-                lossy: s.loss > 0.0,
-                ports: u32::try_from(s.interfaces.len()).unwrap_or(u32::MAX),
-            })
-            .collect();
-        let ifaces: Vec<IfaceInfo> = net
-            .interfaces
-            .iter()
-            .map(|i| IfaceInfo {
-                node: i.node.0,
-                segment: i.segment.0,
-            })
-            .collect();
-        let mut usable = true;
-        for segment in &net.segments {
-            let mut macs: Vec<_> = segment
-                .interfaces
-                .iter()
-                .map(|&i| net.interface(i).mac)
-                .collect();
-            macs.sort_unstable_by_key(|m| m.0);
-            usable &= macs.windows(2).all(|w| w[0] != w[1]);
-        }
-        let mut fast = Self {
-            net,
-            nodes: Vec::with_capacity(net.nodes.len()),
-            ifaces,
-            segments,
-            entries: Vec::new(),
-            lens: Vec::new(),
-            by_prefix: HashMap::default(),
-            addrs: Vec::new(),
-            owners: HashMap::default(),
-            on_segment: HashMap::default(),
-            usable,
-        };
-        for node in &net.nodes {
-            let start = fast.addrs.len();
-            for iface in net.interfaces_of(node) {
-                for a in &iface.addresses {
-                    let ip = u32::from(a.addr());
-                    fast.addrs.push(ip);
-                    let owners = fast.owners.entry(ip).or_default();
-                    if !owners.contains(&node.id.0) {
-                        owners.push(node.id.0);
-                    }
-                }
-                let slot = fast
-                    .on_segment
-                    .entry((node.id.0, iface.segment.0))
-                    .or_insert((iface.id.0, 0));
-                slot.1 += 1;
-            }
-            let addrs = (range_start(start), range_start(fast.addrs.len()));
-            fast.nodes.push(NodeInfo {
-                entries: (0, 0),
-                lens: None,
-                addrs,
-                forwarding: node.forwarding,
-                netfilter: node.netfilter.is_some(),
-                rejects: !node.routes.rejects().is_empty(),
-                ttl: node.os.initial_ttl(),
-            });
-        }
-        for node in &net.nodes {
-            fast.compile_table(node.id);
-        }
-        fast
-    }
-
-    fn compile_table(&mut self, node: NodeId) {
-        let routes = self.net.node(node).routes.routes();
-        let mut order: Vec<usize> = (0..routes.len()).collect();
-        // The engine takes the first route with the longest prefix and then the lowest metric.
-        order.sort_by_key(|&i| {
-            (
-                std::cmp::Reverse(routes[i].dst.prefix_len()),
-                routes[i].metric,
-            )
-        });
-        let start = self.entries.len();
-        for i in order {
-            let route = &routes[i];
-            let next = match route.gateway {
-                None => Next::Lookup,
-                Some(gw) => self.responder(route.dev.0, gw),
-            };
-            self.entries.push(Entry {
-                net: u32::from(route.dst.network()),
-                mask: mask(route.dst.prefix_len()),
-                dev: route.dev.0,
-                gateway: route.gateway,
-                next,
-                index: range_start(i),
-            });
-        }
-        let end = self.entries.len();
-        let info = &mut self.nodes[node.index()];
-        info.entries = (range_start(start), range_start(end));
-        if end - start > SCAN_LIMIT {
-            let lens_start = self.lens.len();
-            for e in start..end {
-                let len = routes[self.entries[e].index as usize].dst.prefix_len();
-                if self.lens[lens_start..].last() != Some(&len) {
-                    self.lens.push(len);
-                }
-                // Keep the first entry of each prefix: the lowest metric, then table order.
-                self.by_prefix
-                    .entry((node.0, len, self.entries[e].net))
-                    .or_insert(range_start(e));
-            }
-            self.nodes[node.index()].lens =
-                Some((range_start(lens_start), range_start(self.lens.len())));
+        Self {
+            dp: Cow::Owned(Compiled::new(net)),
         }
     }
 
-    /// Who answers an ARP request for `ip` sent out of interface `out` (arp_ignore=0: any
-    /// node holding `ip` on any of its interfaces, through each of its interfaces on the
-    /// segment; a loopback address never).
-    fn responder(&self, out: u32, ip: Ipv4Addr) -> Next {
-        if ip.is_loopback() {
-            return Next::Nobody;
-        }
-        let Some(owners) = self.owners.get(&u32::from(ip)) else {
-            return Next::Nobody;
-        };
-        let segment = self.ifaces[out as usize].segment;
-        let mut found = None;
-        for &node in owners {
-            let Some(&(first, count)) = self.on_segment.get(&(node, segment)) else {
-                continue;
-            };
-            if count > 1 {
-                return Next::Ambiguous;
-            }
-            if first == out {
-                continue;
-            }
-            if found.is_some() {
-                return Next::Ambiguous;
-            }
-            found = Some(first);
-        }
-        found.map_or(Next::Nobody, Next::One)
-    }
-
-    fn is_local(&self, node: u32, addr: Ipv4Addr) -> bool {
-        if addr.is_loopback() {
-            return true;
-        }
-        let (a, b) = self.nodes[node as usize].addrs;
-        let ip = u32::from(addr);
-        self.addrs[a as usize..b as usize].contains(&ip)
-    }
-
-    fn lookup(&self, node: u32, dst: Ipv4Addr) -> Option<&Entry> {
-        let info = &self.nodes[node as usize];
-        let ip = u32::from(dst);
-        match info.lens {
-            None => {
-                let (a, b) = info.entries;
-                self.entries[a as usize..b as usize]
-                    .iter()
-                    .find(|e| ip & e.mask == e.net)
-            }
-            Some((a, b)) => self.lens[a as usize..b as usize].iter().find_map(|&len| {
-                self.by_prefix
-                    .get(&(node, len, ip & mask(len)))
-                    .map(|&e| &self.entries[e as usize])
-            }),
+    /// The fast path over a network already compiled.
+    pub fn on(dp: &'n Compiled<'n>) -> Self {
+        Self {
+            dp: Cow::Borrowed(dp),
         }
     }
 
-    fn route(&self, node: u32, entry: &Entry) -> &'n Route {
-        &self.net.nodes[node as usize].routes.routes()[entry.index as usize]
+    /// The compiled network (for running the engine over it).
+    pub fn compiled(&self) -> &Compiled<'n> {
+        &self.dp
     }
 
-    /// The engine's `source_for` (inet_select_addr).
-    fn source_for(&self, route: &Route, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        self.net.source_for(route, dst)
-    }
-
-    /// The engine's `source_address`: the address `node` sends from to reach `dst`.
-    fn source_address(&self, node: u32, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        if self.is_local(node, dst) {
-            return Some(dst);
-        }
-        let entry = self.lookup(node, dst)?;
-        self.source_for(self.route(node, entry), dst)
-    }
-
-    /// The address an ARP request out of `out` for `target` claims as its sender.
-    fn arp_sender(&self, out: u32, target: Ipv4Addr) -> Ipv4Addr {
-        let iface = &self.net.interfaces[out as usize];
-        iface
-            .addresses
-            .iter()
-            .find(|a| a.contains(&target))
-            .or_else(|| iface.addresses.first())
-            .map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr())
-    }
-
-    fn listening(&self, node: u32, proto: Proto, dst: Ipv4Addr, port: u16) -> bool {
-        let Some(port) = Port::new(port) else {
-            return false;
-        };
-        self.net.nodes[node as usize]
-            .listeners
-            .iter()
-            .any(|l| l.accepts(proto, dst, port))
-    }
-
-    /// Resolves one probe from `from` to `dst` as [`run_probe`] would (fresh caches), or
-    /// `None` when the probe needs the engine (see the module documentation).
+    /// Resolves one probe from `from` to `dst` as [`crate::sim::run_probe`] would (fresh
+    /// caches), or `None` when the probe needs the engine (see the module documentation).
     pub fn probe(
         &self,
         from: NodeId,
@@ -383,16 +154,15 @@ impl<'n> FastPath<'n> {
         config: &SimConfig,
         neighbours: Neighbours,
     ) -> Option<FastProbe> {
-        if !self.usable || from.index() >= self.nodes.len() {
+        let dp: &Compiled<'n> = &self.dp;
+        if dp.duplicate_macs() || from.index() >= dp.network().nodes.len() {
             return None;
         }
         let horizon = SimTime::from_duration(config.horizon);
         let (deadline, flavour) = match kind {
-            ProbeKind::Ping {
-                count: 1,
-                interval: _,
-                wait,
-            } => (SimTime::from_duration(*wait), Flavour::Ping),
+            ProbeKind::Ping { count: 1, wait, .. } => {
+                (SimTime::from_duration(*wait), Flavour::Ping)
+            }
             ProbeKind::Ping { .. } => return None,
             ProbeKind::Tcp { port, timeout } => {
                 (SimTime::from_duration(*timeout), Flavour::Tcp(port.get()))
@@ -405,84 +175,74 @@ impl<'n> FastPath<'n> {
         if deadline >= horizon {
             return None;
         }
-        let node = from.0;
-        if self.nodes[node as usize].rejects {
-            return None;
-        }
-        let Some(src) = self.source_address(node, dst) else {
+        let mut conntrack = Conntrack::default();
+        let mut stack = Stack {
+            dp,
+            conntrack: &mut conntrack,
+            link: Walker {
+                dp,
+                client: from,
+                dst,
+                flavour,
+                deadline: deadline.0,
+                node_delay: SimTime::from_duration(config.node_delay).0,
+                arp_fail: SimTime::from_duration(
+                    config
+                        .arp_retrans
+                        .saturating_mul(u32::from(config.arp_probes.max(1))),
+                )
+                .0,
+                warm: neighbours == Neighbours::Warm,
+                seed: config.seed,
+                rng: None,
+                resolved: Resolved::default(),
+                events: 0,
+                hops: 0,
+                at: 0,
+                seq: 0,
+                pending: Pending::default(),
+                declined: false,
+                learnt: Learnt::default(),
+                arrived_on: None,
+                log: PingLog::default(),
+                observed: None,
+            },
+        };
+        let Some(src) = dp.source_address(from, dst) else {
+            // As the engine's probe: the attempt fails at once.
+            let attempt = probe_packet(Ipv4Addr::UNSPECIFIED, dst, 64, kind, 1);
+            let observed = match stack.output(from, attempt, DropReason::NoRouteAtSender) {
+                Err(SendError::Rejected(route)) => Observed::Rejected(route),
+                _ => Observed::NoRoute,
+            };
             return Some(FastProbe {
                 src: None,
-                observed: Observed::NoRoute,
-                outcome: Outcome::NoRoute,
+                outcome: outcome_of(&observed),
+                observed,
                 hops: 0,
             });
         };
-        let ttl = self.nodes[node as usize].ttl;
-        let transport = match flavour {
-            Flavour::Ping => Transport::EchoRequest {
-                id: ECHO_ID,
-                seq: 1,
-            },
-            Flavour::Tcp(dport) => Transport::Tcp {
-                sport: EPHEMERAL_PORT,
-                dport,
-                flags: TcpFlags::Syn,
-            },
-            Flavour::Udp(dport) => Transport::Udp {
-                sport: EPHEMERAL_PORT,
-                dport,
-            },
-        };
-        let first = Ipv4Packet {
-            src,
-            dst,
-            ttl,
-            transport,
-        };
-        let mut walk = Walk {
-            fast: self,
-            client: node,
-            node_delay: SimTime::from_duration(config.node_delay).0,
-            arp_fail: SimTime::from_duration(
-                config
-                    .arp_retrans
-                    .saturating_mul(u32::from(config.arp_probes.max(1))),
-            )
-            .0,
-            warm: neighbours == Neighbours::Warm,
-            resolved: Resolved::default(),
-            events: 0,
-            hops: 0,
-        };
-        let arrival = walk.run(first)?;
-        // A TCP client may retransmit its SYN up to 7 times before it is decided.
-        let budget = if matches!(flavour, Flavour::Tcp(_)) {
-            walk.events.saturating_mul(8)
-        } else {
-            walk.events
-        };
-        if budget.saturating_add(16) >= config.max_events {
+        let first = probe_packet(src, dst, dp.ttl(from), kind, 1);
+        if stack
+            .output(from, first, DropReason::NoRouteAtSender)
+            .is_err()
+        {
+            return None; // `source_address` found a route: the engine decides the oddity
+        }
+        if let Flavour::Tcp(_) = flavour {
+            stack.link.retransmit(first, 0);
+        }
+        let walker = stack.walk()?;
+        if walker.events.saturating_add(16) >= config.max_events {
             return None;
         }
-        let observed = match arrival {
-            Some((at, _)) if at == deadline => return None,
-            // A SYN/ACK or RST after the first retransmission may answer a later SYN first.
-            Some((at, packet))
-                if matches!(flavour, Flavour::Tcp(_))
-                    && at >= SimTime(1_000_000_000)
-                    && !matches!(packet.transport, Transport::IcmpError { .. }) =>
-            {
-                return None;
-            }
-            Some((at, packet)) if at < deadline => flavour.observe(at, packet, dst, deadline),
-            _ => flavour.silence(deadline),
-        };
-        let outcome = outcome_of(&observed);
+        let mut walker = walker;
+        let observed = walker.observed.take().unwrap_or_else(|| walker.silence());
         Some(FastProbe {
             src: Some(src),
+            outcome: outcome_of(&observed),
             observed,
-            outcome,
-            hops: walk.hops,
+            hops: walker.hops,
         })
     }
 
@@ -496,13 +256,9 @@ impl<'n> FastPath<'n> {
     ) -> Outcome {
         match self.probe(from, dst, kind, config) {
             Some(fast) => fast.outcome,
-            None => run_probe(self.net, from, dst, kind, config).outcome,
+            None => run_probe_on(&self.dp, from, dst, kind, config).outcome,
         }
     }
-}
-
-fn range_start(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -512,425 +268,415 @@ enum Flavour {
     Udp(u16),
 }
 
-impl Flavour {
-    /// What the probe makes of the first packet reaching the client, as `probe.rs` reads it.
-    fn observe(
-        self,
-        at: SimTime,
+/// Something the walk must still do, at a time.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// `packet` reaches interface `port`.
+    Arrive { port: IfaceId, packet: Ipv4Packet },
+    /// `packet` comes back to `node` through loopback.
+    Loopback { node: NodeId, packet: Ipv4Packet },
+    /// Nobody answered ARP for `nexthop` out of `out`; `node` gives up on `packet`.
+    Unresolved {
+        node: NodeId,
+        out: IfaceId,
+        nexthop: Ipv4Addr,
         packet: Ipv4Packet,
-        dst: Ipv4Addr,
-        deadline: SimTime,
-    ) -> Observed {
-        let rtt = at.since(SimTime::ZERO);
-        let error = |matches: &dyn Fn(InnerFlow) -> bool| match packet.transport {
-            Transport::IcmpError { error, original } if matches(original.flow) => {
-                Some((error, original.flow))
+    },
+    /// The TCP client sends its SYN again (the `retries`-th time): after every packet of the
+    /// same instant, as the engine's client runs once the queue is done with that instant.
+    Retransmit { syn: Ipv4Packet, retries: u32 },
+}
+
+/// One event in flight, with what orders it among events of the same instant as the engine
+/// orders them: the time it was scheduled (the engine's sequence numbers grow with it), the
+/// order the walk made it in, and the neighbour it waited for (its frame was scheduled when the
+/// answer came, in a handling the walk does not run).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    at: u64,
+    scheduled: u64,
+    seq: u64,
+    waited: Option<(u32, u32)>,
+    event: Event,
+}
+
+impl Slot {
+    fn retransmit(&self) -> bool {
+        matches!(self.event, Event::Retransmit { .. })
+    }
+
+    fn key(&self) -> (u64, u64, u64) {
+        (self.at, self.scheduled, self.seq)
+    }
+}
+
+/// The events in flight (a handful at most; more and the walk declines).
+#[derive(Debug, Default)]
+struct Pending {
+    slots: [Option<Slot>; 6],
+}
+
+impl Pending {
+    /// Adds an event; false when full.
+    fn push(&mut self, slot: Slot) -> bool {
+        match self.slots.iter_mut().find(|e| e.is_none()) {
+            Some(free) => {
+                *free = Some(slot);
+                true
             }
-            _ => None,
+            None => false,
+        }
+    }
+
+    /// The next event, or `Err(())` when the engine's order of two events of one instant is
+    /// not known: the client's retransmission and a packet, or two packets scheduled at one
+    /// instant by handlings the walk does not run in the engine's order.
+    #[allow(clippy::result_unit_err)]
+    fn pop(&mut self) -> Result<Option<Slot>, ()> {
+        let Some(first) = (0..self.slots.len())
+            .filter(|&i| self.slots[i].is_some())
+            .min_by_key(|&i| self.slots[i].as_ref().map(Slot::key))
+        else {
+            return Ok(None);
         };
-        match self {
-            Flavour::Ping => {
-                let mut replies = Vec::new();
-                let mut errors = Vec::new();
-                match packet.transport {
-                    Transport::EchoReply { id: ECHO_ID, seq } => replies.push(EchoReply {
-                        seq,
-                        from: packet.src,
-                        ttl: packet.ttl,
-                        rtt,
-                    }),
-                    _ => {
-                        if let Some((error, flow)) =
-                            error(&|f| matches!(f, InnerFlow::Echo { id: ECHO_ID, .. }))
-                        {
-                            let seq = match flow {
-                                InnerFlow::Echo { seq, .. } => seq,
-                                _ => 0,
-                            };
-                            errors.push(ErrorReport {
-                                at,
-                                from: packet.src,
-                                error,
-                                seq,
-                            });
-                        }
-                    }
-                }
-                Observed::Ping {
-                    sent: 1,
-                    replies,
-                    errors,
-                    redirects: Vec::new(),
-                }
-            }
-            Flavour::Tcp(port) => match packet.transport {
-                Transport::Tcp {
-                    dport: EPHEMERAL_PORT,
-                    flags: TcpFlags::SynAck,
-                    sport,
-                } if sport == port && packet.src == dst => Observed::Connected {
-                    rtt,
-                    ttl: packet.ttl,
-                },
-                Transport::Tcp {
-                    dport: EPHEMERAL_PORT,
-                    flags: TcpFlags::Rst,
-                    sport,
-                } if sport == port && packet.src == dst => Observed::Reset {
-                    after: rtt,
-                    from: packet.src,
-                },
-                _ => match error(
-                    &|f| matches!(f, InnerFlow::Tcp { sport: EPHEMERAL_PORT, dport } if dport == port),
-                ) {
-                    Some((error, _)) => Observed::Error(ErrorReport {
-                        at,
-                        from: packet.src,
-                        error,
-                        seq: 0,
-                    }),
-                    None => self.silence(deadline),
-                },
-            },
-            Flavour::Udp(port) => match packet.transport {
-                Transport::Udp {
-                    sport,
-                    dport: EPHEMERAL_PORT,
-                } if sport == port && packet.src == dst => Observed::UdpAnswer {
-                    rtt,
-                    from: packet.src,
-                },
-                _ => match error(
-                    &|f| matches!(f, InnerFlow::Udp { sport: EPHEMERAL_PORT, dport } if dport == port),
-                ) {
-                    Some((error, _)) => Observed::Error(ErrorReport {
-                        at,
-                        from: packet.src,
-                        error,
-                        seq: 0,
-                    }),
-                    None => self.silence(deadline),
-                },
-            },
+        let Some(next) = self.slots[first].take() else {
+            return Ok(None);
+        };
+        let unordered = self.slots.iter().flatten().any(|other| {
+            other.at == next.at
+                && (other.retransmit()
+                    || next.retransmit()
+                    || (other.scheduled == next.scheduled && other.waited != next.waited))
+        });
+        if unordered {
+            return Err(());
         }
-    }
-
-    fn silence(self, deadline: SimTime) -> Observed {
-        let waited = Duration::from_nanos(deadline.0);
-        match self {
-            Flavour::Ping => Observed::Ping {
-                sent: 1,
-                replies: Vec::new(),
-                errors: Vec::new(),
-                redirects: Vec::new(),
-            },
-            Flavour::Tcp(_) | Flavour::Udp(_) => Observed::Silence { waited },
-        }
+        Ok(Some(next))
     }
 }
 
-/// Neighbour entries resolved during one probe: a few inline, the rest on the heap.
-#[derive(Default)]
-struct Resolved {
-    inline: [(u32, u32); 24],
-    len: usize,
-    spill: Vec<(u32, u32)>,
+/// Next hops hosts learnt from redirects during the walk: (node, destination, gateway).
+#[derive(Debug, Default)]
+struct Learnt {
+    entries: [Option<(NodeId, Ipv4Addr, Ipv4Addr)>; 4],
 }
 
-impl Resolved {
-    fn contains(&self, key: (u32, u32)) -> bool {
-        self.inline[..self.len].contains(&key) || self.spill.contains(&key)
-    }
-
-    fn insert(&mut self, key: (u32, u32)) {
-        if self.contains(key) {
-            return;
-        }
-        if self.len < self.inline.len() {
-            self.inline[self.len] = key;
-            self.len += 1;
-        } else {
-            self.spill.push(key);
-        }
-    }
-}
-
-/// What happened to a packet sent or received.
-enum Fate {
-    /// Delivered to the local stack of `node` at `at`.
-    Deliver {
-        node: u32,
-        packet: Ipv4Packet,
-        at: u64,
-    },
-    /// `node` sends an ICMP error about `about` at `at`.
-    Error {
-        node: u32,
-        about: Ipv4Packet,
-        error: IcmpError,
-        local: Option<Ipv4Addr>,
-        at: u64,
-    },
-    /// Gone without a trace (dropped silently, or no route for a kernel answer).
-    Silent,
-    /// The sender had no route (for the first packet: the call fails).
-    NoRoute,
-}
-
-/// One probe's walk.
-struct Walk<'f, 'n> {
-    fast: &'f FastPath<'n>,
-    client: u32,
+/// The link layer, clock and client of one probe's walk.
+struct Walker<'f, 'n> {
+    dp: &'f Compiled<'n>,
+    client: NodeId,
+    dst: Ipv4Addr,
+    flavour: Flavour,
+    deadline: u64,
     node_delay: u64,
     arp_fail: u64,
     warm: bool,
+    seed: u64,
+    /// The run's RNG, seeded on its first draw.
+    rng: Option<ChaCha8Rng>,
     resolved: Resolved,
     /// An upper bound of the events the engine processes for the same packets.
     events: u64,
     hops: u32,
+    /// The time of the event being handled.
+    at: u64,
+    seq: u64,
+    pending: Pending,
+    /// The walk left the ground where it is exact: the engine decides.
+    declined: bool,
+    /// Next hops hosts learnt from redirects.
+    learnt: Learnt,
+    /// The interface the packet being handled arrived on.
+    arrived_on: Option<IfaceId>,
+    /// What a ping client has seen.
+    log: PingLog,
+    /// What the client made of the packets it received, once decided.
+    observed: Option<Observed>,
 }
 
-/// `None` in a walk: the engine must decide.
-type Walked<T> = Option<T>;
-
-impl Walk<'_, '_> {
-    /// Follows the probe's first packet and what it causes; the first packet for the client
-    /// (time, packet), or `Some(None)` when nothing reaches it.
-    fn run(&mut self, first: Ipv4Packet) -> Walked<Option<(SimTime, Ipv4Packet)>> {
-        let mut fate = self.output(self.client, first, 0)?;
-        if matches!(fate, Fate::NoRoute) {
-            // `source_address` found a route, so the first packet always has one.
-            return None;
-        }
-        for _ in 0..MAX_PACKETS {
-            fate = match fate {
-                Fate::Silent | Fate::NoRoute => return Some(None),
-                Fate::Deliver { node, packet, at } => match self.deliver(node, packet, at)? {
-                    Delivered::Client => return Some(Some((SimTime(at), packet))),
-                    Delivered::Then(next) => next,
-                },
-                Fate::Error {
-                    node,
-                    about,
-                    error,
-                    local,
-                    at,
-                } => self.icmp_error(node, &about, error, local, at)?,
-            };
-        }
-        None
-    }
-
-    /// The engine's `local_deliver`: the kernel answers, or the packet is the client's.
-    fn deliver(&mut self, node: u32, packet: Ipv4Packet, at: u64) -> Walked<Delivered> {
-        let fast = self.fast;
-        let ttl = fast.nodes[node as usize].ttl;
-        let client = node == self.client;
-        let answer = |transport| Ipv4Packet {
-            src: packet.dst,
-            dst: packet.src,
-            ttl,
-            transport,
-        };
-        let next = match packet.transport {
-            Transport::EchoRequest { id, seq } => {
-                self.reply(node, answer(Transport::EchoReply { id, seq }), at)?
-            }
-            Transport::Tcp {
-                sport,
-                dport,
-                flags: TcpFlags::Syn,
-            } => {
-                let flags = if fast.listening(node, Proto::Tcp, packet.dst, dport) {
-                    TcpFlags::SynAck
-                } else {
-                    TcpFlags::Rst
-                };
-                self.reply(
-                    node,
-                    answer(Transport::Tcp {
-                        sport: dport,
-                        dport: sport,
-                        flags,
-                    }),
-                    at,
-                )?
-            }
-            Transport::Udp { sport, dport } if !client || dport < EPHEMERAL_PORT => {
-                if fast.listening(node, Proto::Udp, packet.dst, dport) {
-                    self.reply(
-                        node,
-                        answer(Transport::Udp {
-                            sport: dport,
-                            dport: sport,
-                        }),
-                        at,
-                    )?
-                } else {
-                    self.icmp_error(
-                        node,
-                        &packet,
-                        IcmpError::PortUnreachable,
-                        Some(packet.dst),
-                        at,
-                    )?
-                }
-            }
-            // A host acts on a redirect (and starts resolving the gateway): the engine's.
-            Transport::Redirect { .. } => return None,
-            _ if client => return Some(Delivered::Client),
-            _ => Fate::Silent,
-        };
-        Some(Delivered::Then(next))
-    }
-
-    /// The engine's `icmp_error`.
-    fn icmp_error(
-        &mut self,
-        node: u32,
-        about: &Ipv4Packet,
-        error: IcmpError,
-        local: Option<Ipv4Addr>,
-        at: u64,
-    ) -> Walked<Fate> {
-        let Some(original) = about.inner() else {
-            return Some(Fate::Silent);
-        };
-        if about.src.is_unspecified() || about.src.is_broadcast() || about.src.is_multicast() {
-            return Some(Fate::Silent);
-        }
-        let Some(src) = local.or_else(|| self.fast.source_address(node, about.src)) else {
-            return Some(Fate::Silent);
-        };
-        let packet = Ipv4Packet {
-            src,
-            dst: about.src,
-            ttl: self.fast.nodes[node as usize].ttl,
-            transport: Transport::IcmpError { error, original },
-        };
-        self.reply(node, packet, at)
-    }
-
-    /// A packet the node's kernel sends: dropped without a route.
-    fn reply(&mut self, node: u32, packet: Ipv4Packet, at: u64) -> Walked<Fate> {
-        match self.output(node, packet, at)? {
-            Fate::NoRoute => Some(Fate::Silent),
-            fate => Some(fate),
-        }
-    }
-
-    /// The engine's `output` for a node without netfilter rules.
-    fn output(&mut self, node: u32, packet: Ipv4Packet, at: u64) -> Walked<Fate> {
-        let fast = self.fast;
-        if fast.nodes[node as usize].netfilter || fast.nodes[node as usize].rejects {
-            return None;
-        }
-        if fast.is_local(node, packet.dst) {
-            self.events += 1;
-            return Some(Fate::Deliver {
-                node,
-                packet,
-                at: at.saturating_add(self.node_delay),
-            });
-        }
-        let Some(entry) = fast.lookup(node, packet.dst) else {
-            return Some(Fate::NoRoute);
-        };
-        self.forward(node, *entry, packet, at)
-    }
-
-    /// Sends `packet` along `entry` and follows it, hop by hop, until it is delivered,
-    /// dropped or answered with an error.
-    fn forward(&mut self, node: u32, entry: Entry, packet: Ipv4Packet, at: u64) -> Walked<Fate> {
-        let fast = self.fast;
-        let (mut node, mut entry, mut packet, mut at) = (node, entry, packet, at);
+impl<'f, 'n> Stack<'f, 'n, Walker<'f, 'n>> {
+    /// Follows the events in flight in time order until the client has decided, nothing is
+    /// left before its deadline, or the walk declines; the walker, or `None` when the engine
+    /// must decide.
+    fn walk(mut self) -> Option<Walker<'f, 'n>> {
         loop {
-            // resolve_and_send + transmit
-            let out = entry.dev;
-            let nexthop = entry.gateway.unwrap_or(packet.dst);
-            let segment = fast.segments[fast.ifaces[out as usize].segment as usize];
-            if segment.lossy {
+            if self.link.declined || self.link.hops > MAX_HOPS {
                 return None;
             }
-            let next = match entry.next {
-                Next::Lookup => fast.responder(out, nexthop),
-                known => known,
+            if self.link.observed.is_some() {
+                return Some(self.link);
+            }
+            let Some(Slot { at, event, .. }) = self.link.pending.pop().ok()? else {
+                return Some(self.link);
             };
-            let crossing = self.node_delay.saturating_add(segment.latency_ns);
-            let port = match next {
-                Next::Ambiguous | Next::Lookup => return None,
-                Next::Nobody => {
-                    // Three requests flooded, three timers, then the error.
-                    self.events = self.events.saturating_add(3 * u64::from(segment.ports) + 3);
-                    let local = fast.is_local(node, packet.src).then_some(packet.src);
-                    return Some(Fate::Error {
-                        node,
-                        about: packet,
-                        error: IcmpError::HostUnreachable,
-                        local,
-                        at: at.saturating_add(self.arp_fail),
-                    });
+            if at > self.link.deadline {
+                return Some(self.link);
+            }
+            self.link.at = at;
+            self.link.arrived_on = None;
+            match event {
+                Event::Arrive { port, packet } => {
+                    self.link.arrived_on = Some(port);
+                    let node = self.dp.node_of(port);
+                    self.receive(node, port, packet);
                 }
-                Next::One(port) => port,
-            };
-            if self.warm || self.resolved.contains((out, u32::from(nexthop))) {
-                at = at.saturating_add(crossing);
-                self.events = self.events.saturating_add(u64::from(segment.ports));
-            } else {
-                // Request (flooded), reply, then the packet: the responder learns the sender.
-                at = at.saturating_add(crossing.saturating_mul(3));
-                self.events = self.events.saturating_add(3 * u64::from(segment.ports));
-                self.resolved.insert((out, u32::from(nexthop)));
-                let sender = fast.arp_sender(out, nexthop);
-                self.resolved.insert((port, u32::from(sender)));
-            }
-            self.hops += 1;
-            // ip_receive
-            let in_iface = port;
-            node = fast.ifaces[port as usize].node;
-            let info = &fast.nodes[node as usize];
-            if fast.is_local(node, packet.src) {
-                return Some(Fate::Silent); // martian source
-            }
-            if info.netfilter || info.rejects {
-                return None;
-            }
-            if fast.is_local(node, packet.dst) {
-                return Some(Fate::Deliver { node, packet, at });
-            }
-            if !info.forwarding {
-                return Some(Fate::Silent);
-            }
-            let Some(found) = fast.lookup(node, packet.dst) else {
-                return Some(Fate::Error {
+                Event::Loopback { node, packet } => self.loopback_receive(node, packet),
+                Event::Unresolved {
                     node,
-                    about: packet,
-                    error: IcmpError::NetUnreachable,
-                    local: None,
-                    at,
-                });
-            };
-            if packet.ttl <= 1 {
-                return Some(Fate::Error {
-                    node,
-                    about: packet,
-                    error: IcmpError::TtlExceeded,
-                    local: None,
-                    at,
-                });
+                    out,
+                    nexthop,
+                    packet,
+                } => self.neighbour_failed(node, out, nexthop, packet),
+                Event::Retransmit { syn, retries } => {
+                    if at >= self.link.deadline {
+                        return Some(self.link);
+                    }
+                    self.link.events += 1;
+                    let client = self.link.client;
+                    let _ = self.output(client, syn, DropReason::NoRouteAtSender);
+                    self.link.retransmit(syn, retries);
+                }
             }
-            if found.dev == in_iface {
-                return None; // a redirect may follow
-            }
-            entry = *found;
-            packet.ttl -= 1;
         }
     }
 }
 
-enum Delivered {
-    /// The packet is for the probe's client.
-    Client,
-    /// The kernel's answer, or nothing.
-    Then(Fate),
+impl Walker<'_, '_> {
+    fn next(&mut self, at: u64, event: Event) {
+        self.schedule(at, None, event);
+    }
+
+    /// Schedules `event` at `at`; `waited`: the neighbour entry whose answer released it.
+    fn schedule(&mut self, at: u64, waited: Option<(u32, u32)>, event: Event) {
+        self.seq += 1;
+        let scheduled = match waited.and_then(|key| self.resolved.get(key)) {
+            Some(k) => k.since.max(self.at),
+            None => self.at,
+        };
+        let slot = Slot {
+            at,
+            scheduled,
+            seq: self.seq,
+            waited,
+            event,
+        };
+        if !self.pending.push(slot) {
+            self.declined = true;
+        }
+    }
+
+    /// Arms the client's next SYN retransmission after `retries` of them (initial RTO 1 s,
+    /// doubling: 1, 3, 7, 15, 31 and 63 s, as the engine's client).
+    fn retransmit(&mut self, syn: Ipv4Packet, retries: u32) {
+        if retries < 6 {
+            let at = ((1u64 << (retries + 1)) - 1).saturating_mul(1_000_000_000);
+            let retries = retries + 1;
+            self.next(at, Event::Retransmit { syn, retries });
+        }
+    }
+
+    /// When a packet sent out of `out` to `nexthop` now reaches the responder `port`: after one
+    /// crossing with a valid neighbour entry, after the answer to a request under way, or
+    /// after a request, its answer and the packet itself.
+    fn departure(
+        &mut self,
+        out: IfaceId,
+        nexthop: Ipv4Addr,
+        port: IfaceId,
+        crossing: u64,
+    ) -> (u64, Option<(u32, u32)>) {
+        if self.warm {
+            return (self.at.saturating_add(crossing), None);
+        }
+        let key = (out.0, u32::from(nexthop));
+        match self.resolved.get(key) {
+            Some(k) if k.since <= self.at => (self.at.saturating_add(crossing), None),
+            Some(k) if k.asked => (k.since.saturating_add(crossing), Some(key)),
+            // Learnt from a request still on its way (or failing): the engine's to decide.
+            Some(_) => {
+                self.declined = true;
+                (self.at, None)
+            }
+            None => {
+                // Request (flooded), answer, then the packet; the responder learns the sender
+                // when the request reaches it.
+                let sender = self.dp.arp_sender(out, nexthop);
+                let asked = self.at.saturating_add(crossing);
+                self.resolved
+                    .insert((port.0, u32::from(sender)), asked, false);
+                let answered = asked.saturating_add(crossing);
+                self.resolved.insert(key, answered, true);
+                (answered.saturating_add(crossing), Some(key))
+            }
+        }
+    }
+
+    /// What the client makes of its silence until the deadline.
+    fn silence(&self) -> Observed {
+        match self.flavour {
+            Flavour::Ping => Observed::Ping {
+                sent: 1,
+                replies: self.log.replies.clone(),
+                errors: self.log.errors.clone(),
+                redirects: self.log.redirects.clone(),
+            },
+            Flavour::Tcp(_) | Flavour::Udp(_) => Observed::Silence {
+                waited: std::time::Duration::from_nanos(self.deadline),
+            },
+        }
+    }
+}
+
+impl Link for Walker<'_, '_> {
+    fn record(&mut self, _: NodeId, _: Ipv4Packet, _: StepKind) {}
+
+    fn send(
+        &mut self,
+        out: IfaceId,
+        nexthop: Ipv4Addr,
+        next: Next,
+        packet: Ipv4Packet,
+        made_here: bool,
+    ) {
+        let dp = self.dp;
+        if self.warm && !made_here && self.arrived_on == Some(out) {
+            // Out the way it came: after an earlier probe, a redirect may have changed the
+            // path (warm caches stand for that earlier probe).
+            self.declined = true;
+            return;
+        }
+        let segment = dp.segment_of(out);
+        if segment.loss > 0.0 {
+            self.declined = true;
+            return;
+        }
+        let next = match next {
+            Next::Lookup => dp.responder(out, nexthop),
+            known => known,
+        };
+        let port = match next {
+            Next::Ambiguous | Next::Lookup => {
+                self.declined = true;
+                return;
+            }
+            Next::Nobody => {
+                if self.resolved.get((out.0, u32::from(nexthop))).is_some() {
+                    self.declined = true;
+                    return;
+                }
+                // Three requests flooded, three timers, then the packet fails.
+                self.events = self.events.saturating_add(3 * u64::from(segment.ports) + 3);
+                let node = dp.node_of(out);
+                let at = self.at.saturating_add(self.arp_fail);
+                let event = Event::Unresolved {
+                    node,
+                    out,
+                    nexthop,
+                    packet,
+                };
+                return self.next(at, event);
+            }
+            Next::One(port) => port,
+        };
+        let crossing = self.node_delay.saturating_add(segment.latency_ns);
+        self.events = self.events.saturating_add(3 * u64::from(segment.ports));
+        let (at, waited) = self.departure(out, nexthop, port, crossing);
+        self.hops += 1;
+        self.schedule(at, waited, Event::Arrive { port, packet });
+    }
+
+    fn loopback(&mut self, node: NodeId, packet: Ipv4Packet) {
+        self.events += 1;
+        let at = self.at.saturating_add(self.node_delay);
+        self.next(at, Event::Loopback { node, packet });
+    }
+
+    fn is_client(&self, node: NodeId) -> bool {
+        node == self.client
+    }
+
+    fn to_client(&mut self, packet: Ipv4Packet) {
+        if self.at == self.deadline {
+            // Whether the client still waits at its deadline is the engine's to say.
+            self.declined = true;
+            return;
+        }
+        let received = Received {
+            at: SimTime(self.at),
+            packet,
+        };
+        self.observed = match self.flavour {
+            Flavour::Ping => {
+                self.log.collect(received);
+                self.log.complete(1).then(|| self.silence())
+            }
+            Flavour::Tcp(port) => tcp_answer(&received, self.dst, port),
+            Flavour::Udp(port) => udp_answer(&received, self.dst, port),
+        };
+    }
+
+    fn draw(&mut self, ppb: u32) -> bool {
+        let seed = self.seed;
+        let rng = self
+            .rng
+            .get_or_insert_with(|| ChaCha8Rng::seed_from_u64(seed));
+        (rng.next_u64() % 1_000_000_000) < u64::from(ppb)
+    }
+
+    fn learnt_gateway(&mut self, node: NodeId, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.learnt
+            .entries
+            .iter()
+            .flatten()
+            .find(|(n, d, _)| *n == node && *d == dst)
+            .map(|(_, _, gateway)| *gateway)
+    }
+
+    /// The host takes the advice once its neighbour entry for the gateway is valid; without
+    /// one it asks for it (the gateway learns the host when the request reaches it).
+    fn advised(&mut self, node: NodeId, dev: IfaceId, gateway: Ipv4Addr, dst: Ipv4Addr) {
+        if self.warm {
+            // After an earlier probe the host would have taken this advice already.
+            self.declined = true;
+            return;
+        }
+        let key = (dev.0, u32::from(gateway));
+        let known = self.resolved.get(key);
+        if known.is_some_and(|k| k.since <= self.at) {
+            let entry = Some((node, dst, gateway));
+            let entries = &mut self.learnt.entries;
+            let at = entries
+                .iter()
+                .position(|e| e.is_some_and(|(n, d, _)| n == node && d == dst))
+                .or_else(|| entries.iter().position(Option::is_none));
+            match at {
+                Some(i) => entries[i] = entry,
+                None => self.declined = true,
+            }
+            return;
+        }
+        if known.is_some() {
+            return; // resolving already
+        }
+        let segment = self.dp.segment_of(dev);
+        let crossing = self.node_delay.saturating_add(segment.latency_ns);
+        match self.dp.responder(dev, gateway) {
+            Next::One(port) => {
+                self.events = self.events.saturating_add(2 * u64::from(segment.ports) + 1);
+                let sender = self.dp.arp_sender(dev, gateway);
+                let asked = self.at.saturating_add(crossing);
+                self.resolved
+                    .insert((port.0, u32::from(sender)), asked, false);
+                self.resolved
+                    .insert(key, asked.saturating_add(crossing), true);
+            }
+            Next::Nobody => {
+                // Three requests a second apart, unanswered; the entry then goes away. Until
+                // it does, a packet for the gateway would wait: the engine's to decide.
+                self.events = self.events.saturating_add(3 * u64::from(segment.ports) + 3);
+                self.resolved.insert(key, u64::MAX, false);
+            }
+            Next::Ambiguous | Next::Lookup => self.declined = true,
+        }
+    }
 }

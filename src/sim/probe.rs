@@ -8,8 +8,10 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::engine::{SendError, Sim, SimConfig, Stopped};
+use super::compiled::Compiled;
+use super::engine::{Received, Sim, SimConfig, Stopped};
 use super::packet::{IcmpError, InnerFlow, Ipv4Packet, TcpFlags, Transport};
+use super::stack::SendError;
 use super::time::SimTime;
 use super::trace::Step;
 use crate::model::{Network, NodeId, Outcome, Port, RouteType};
@@ -150,7 +152,8 @@ pub struct ProbeRun {
     pub stopped: Option<Stopped>,
 }
 
-/// Runs one probe from `from` to `dst`.
+/// Runs one probe from `from` to `dst` (compiling `net` for it: see [`run_probe_on`] to run
+/// many probes over one compilation).
 pub fn run_probe(
     net: &Network,
     from: NodeId,
@@ -158,13 +161,25 @@ pub fn run_probe(
     kind: &ProbeKind,
     config: &SimConfig,
 ) -> ProbeRun {
+    run_probe_on(&Compiled::new(net), from, dst, kind, config)
+}
+
+/// Runs one probe from `from` to `dst` over a compiled network.
+pub fn run_probe_on(
+    dp: &Compiled<'_>,
+    from: NodeId,
+    dst: Ipv4Addr,
+    kind: &ProbeKind,
+    config: &SimConfig,
+) -> ProbeRun {
+    let net = dp.network();
     let mut config = config.clone();
     // The horizon guards against runs that never settle; it must not cut a probe's own time
     // short. One extra second lets the last events of the probe's deadline drain.
     config.horizon = config
         .horizon
         .max(kind.duration().saturating_add(Duration::from_secs(1)));
-    let mut sim = Sim::new(net, config);
+    let mut sim = Sim::on(dp, config);
     sim.set_client(from);
     let src = sim.source_address(from, dst);
     let observed = match src {
@@ -205,7 +220,13 @@ pub fn run_probe(
     }
 }
 
-fn probe_packet(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, kind: &ProbeKind, seq: u16) -> Ipv4Packet {
+pub(super) fn probe_packet(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    kind: &ProbeKind,
+    seq: u16,
+) -> Ipv4Packet {
     let transport = match kind {
         ProbeKind::Ping { .. } => Transport::EchoRequest { id: ECHO_ID, seq },
         ProbeKind::Tcp { port, .. } => Transport::Tcp {
@@ -330,22 +351,22 @@ fn ping(
 
 /// What a ping has seen so far.
 #[derive(Default)]
-struct PingLog {
-    sent_at: Vec<SimTime>,
-    replies: Vec<EchoReply>,
-    errors: Vec<ErrorReport>,
-    redirects: Vec<RedirectReport>,
+pub(super) struct PingLog {
+    pub sent_at: Vec<SimTime>,
+    pub replies: Vec<EchoReply>,
+    pub errors: Vec<ErrorReport>,
+    pub redirects: Vec<RedirectReport>,
 }
 
 impl PingLog {
     /// Every request answered, by a reply or an error.
-    fn complete(&self, count: u16) -> bool {
+    pub(super) fn complete(&self, count: u16) -> bool {
         (1..=count).all(|s| {
             self.replies.iter().any(|r| r.seq == s) || self.errors.iter().any(|e| e.seq == s)
         })
     }
 
-    fn collect(&mut self, r: super::engine::Received) {
+    pub(super) fn collect(&mut self, r: Received) {
         let ours = |f| matches!(f, InnerFlow::Echo { id: ECHO_ID, .. });
         match r.packet.transport {
             // iputils matches replies by identifier and sequence, whatever their source.
@@ -391,7 +412,7 @@ impl PingLog {
 }
 
 /// Runs the engine up to `until`, handing each inbox packet to `handle`.
-fn drain(sim: &mut Sim<'_>, until: SimTime, handle: &mut dyn FnMut(super::engine::Received)) {
+fn drain(sim: &mut Sim<'_>, until: SimTime, handle: &mut dyn FnMut(Received)) {
     while sim.now() < until {
         let more = sim.run_until(until);
         for r in sim.take_inbox() {
@@ -435,38 +456,8 @@ fn tcp(
         sim.wake_at(until);
         let more = sim.run_until(until);
         for r in sim.take_inbox() {
-            match r.packet.transport {
-                Transport::Tcp {
-                    dport: EPHEMERAL_PORT,
-                    flags: TcpFlags::SynAck,
-                    sport,
-                } if sport == port.get() && r.packet.src == dst => {
-                    return Observed::Connected {
-                        rtt: r.at.since(SimTime::ZERO),
-                        ttl: r.packet.ttl,
-                    };
-                }
-                Transport::Tcp {
-                    dport: EPHEMERAL_PORT,
-                    flags: TcpFlags::Rst,
-                    sport,
-                } if sport == port.get() && r.packet.src == dst => {
-                    return Observed::Reset {
-                        after: r.at.since(SimTime::ZERO),
-                        from: r.packet.src,
-                    };
-                }
-                _ => {
-                    let ours = |f| matches!(f, InnerFlow::Tcp { sport: EPHEMERAL_PORT, dport } if dport == port.get());
-                    if let Some((error, _)) = error_about(&r.packet, ours) {
-                        return Observed::Error(ErrorReport {
-                            at: r.at,
-                            from: r.packet.src,
-                            error,
-                            seq: 0,
-                        });
-                    }
-                }
+            if let Some(observed) = tcp_answer(&r, dst, port.get()) {
+                return observed;
             }
         }
         if sim.now() >= deadline || (!more && sim.stopped().is_some()) {
@@ -505,27 +496,8 @@ fn udp(
         sim.wake_at(deadline);
         let more = sim.run_until(deadline);
         for r in sim.take_inbox() {
-            match r.packet.transport {
-                Transport::Udp {
-                    sport,
-                    dport: EPHEMERAL_PORT,
-                } if sport == port.get() && r.packet.src == dst => {
-                    return Observed::UdpAnswer {
-                        rtt: r.at.since(SimTime::ZERO),
-                        from: r.packet.src,
-                    };
-                }
-                _ => {
-                    let ours = |f| matches!(f, InnerFlow::Udp { sport: EPHEMERAL_PORT, dport } if dport == port.get());
-                    if let Some((error, _)) = error_about(&r.packet, ours) {
-                        return Observed::Error(ErrorReport {
-                            at: r.at,
-                            from: r.packet.src,
-                            error,
-                            seq: 0,
-                        });
-                    }
-                }
+            if let Some(observed) = udp_answer(&r, dst, port.get()) {
+                return observed;
             }
         }
         if !more {
@@ -533,4 +505,65 @@ fn udp(
         }
     }
     Observed::Silence { waited: wait }
+}
+
+/// What a TCP client connecting to `dst`, port `port`, makes of a packet it received: connected,
+/// reset, an ICMP error about its SYN, or nothing (it keeps waiting).
+pub(super) fn tcp_answer(r: &Received, dst: Ipv4Addr, port: u16) -> Option<Observed> {
+    match r.packet.transport {
+        Transport::Tcp {
+            dport: EPHEMERAL_PORT,
+            flags: TcpFlags::SynAck,
+            sport,
+        } if sport == port && r.packet.src == dst => Some(Observed::Connected {
+            rtt: r.at.since(SimTime::ZERO),
+            ttl: r.packet.ttl,
+        }),
+        Transport::Tcp {
+            dport: EPHEMERAL_PORT,
+            flags: TcpFlags::Rst,
+            sport,
+        } if sport == port && r.packet.src == dst => Some(Observed::Reset {
+            after: r.at.since(SimTime::ZERO),
+            from: r.packet.src,
+        }),
+        _ => {
+            let ours =
+                |f| matches!(f, InnerFlow::Tcp { sport: EPHEMERAL_PORT, dport } if dport == port);
+            error_about(&r.packet, ours).map(|(error, _)| {
+                Observed::Error(ErrorReport {
+                    at: r.at,
+                    from: r.packet.src,
+                    error,
+                    seq: 0,
+                })
+            })
+        }
+    }
+}
+
+/// What a UDP client sending to `dst`, port `port`, makes of a packet it received: an answer,
+/// an ICMP error about its datagram, or nothing (it keeps waiting).
+pub(super) fn udp_answer(r: &Received, dst: Ipv4Addr, port: u16) -> Option<Observed> {
+    match r.packet.transport {
+        Transport::Udp {
+            sport,
+            dport: EPHEMERAL_PORT,
+        } if sport == port && r.packet.src == dst => Some(Observed::UdpAnswer {
+            rtt: r.at.since(SimTime::ZERO),
+            from: r.packet.src,
+        }),
+        _ => {
+            let ours =
+                |f| matches!(f, InnerFlow::Udp { sport: EPHEMERAL_PORT, dport } if dport == port);
+            error_about(&r.packet, ours).map(|(error, _)| {
+                Observed::Error(ErrorReport {
+                    at: r.at,
+                    from: r.packet.src,
+                    error,
+                    seq: 0,
+                })
+            })
+        }
+    }
 }

@@ -1,0 +1,593 @@
+//! A [`Network`] compiled for forwarding: the per-node data every per-hop decision reads, built
+//! once and shared by the engine ([`super::Sim`]), the fast path ([`super::FastPath`]) and
+//! everything that runs probes.
+//!
+//! What it holds, in flat vectors indexed by the model's typed ids:
+//! - every node's own addresses (one slice a node) for the local and martian checks;
+//! - every node's routing table flattened longest prefix first, then lowest metric, then
+//!   `ip route` order, with `blackhole`/`unreachable`/`prohibit` routes in the same order as the
+//!   kernel's fib (docs/linux-semantics.md, "Routing"); tables longer than [`SCAN_LIMIT`] are
+//!   looked up by prefix length in a hash map instead of scanned;
+//! - for every gateway route, who answers the ARP request for its gateway ([`Next`]);
+//! - the owner of every address and each node's interfaces on each segment (for ARP);
+//! - one slot per distinct MAC address on each segment, so that a bridge's forwarding database
+//!   is a vector rather than a map.
+//!
+//! The lookups here are pure functions of the compiled network; each has a test below.
+
+use std::net::Ipv4Addr;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use super::time::SimTime;
+use crate::model::{
+    IfaceId, Listener, MacAddr, Netfilter, Network, NodeId, Port, Proto, Route, RouteType,
+    SegmentId,
+};
+
+/// Routing tables with more entries than this are looked up by prefix length in a hash map;
+/// smaller ones are scanned (a scan of a few entries beats any hashing).
+pub(crate) const SCAN_LIMIT: usize = 12;
+
+/// Where an ARP request for a next hop is answered, decided when the network is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// On-link destination: found when the packet is sent.
+    Lookup,
+    /// Exactly this interface answers.
+    One(IfaceId),
+    /// Nobody answers: the request fails after `arp_probes` tries.
+    Nobody,
+    /// Two or more interfaces would answer (the first answer wins, in event order).
+    Ambiguous,
+}
+
+/// What an entry of a flattened table does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Send out `dev`, to `gateway` or on-link.
+    Send {
+        dev: IfaceId,
+        gateway: Option<Ipv4Addr>,
+        next: Next,
+    },
+    /// A route that sends nothing: `blackhole`, `unreachable` or `prohibit`.
+    Reject(RouteType),
+}
+
+/// One route, flattened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    net: u32,
+    mask: u32,
+    pub action: Action,
+    /// Position in the node's table (`ip route` order) for a sending route.
+    pub index: u32,
+}
+
+impl Entry {
+    /// The outgoing interface, for a route that sends.
+    pub fn dev(&self) -> Option<IfaceId> {
+        match self.action {
+            Action::Send { dev, .. } => Some(dev),
+            Action::Reject(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NodeData {
+    /// Range of `entries`.
+    entries: (u32, u32),
+    /// Range of `lens` (distinct prefix lengths, longest first) when the table is hashed.
+    lens: Option<(u32, u32)>,
+    /// Range of `addrs`: every address on every interface of the node.
+    addrs: (u32, u32),
+    forwarding: bool,
+    ttl: u8,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct IfaceData {
+    node: NodeId,
+    segment: SegmentId,
+    mac: MacAddr,
+    /// This interface's MAC address's slot on its segment (see [`Compiled::mac_slot`]).
+    slot: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentData {
+    pub latency_ns: u64,
+    pub loss: f64,
+    pub ports: u32,
+}
+
+/// A network compiled for forwarding. Build it once, share it between runs (it is `Sync`).
+#[derive(Debug, Clone)]
+pub struct Compiled<'n> {
+    net: &'n Network,
+    nodes: Vec<NodeData>,
+    ifaces: Vec<IfaceData>,
+    segments: Vec<SegmentData>,
+    entries: Vec<Entry>,
+    lens: Vec<u8>,
+    /// (node, prefix length, network) → entry, for hashed tables.
+    by_prefix: HashMap<(u32, u8, u32), u32>,
+    addrs: Vec<u32>,
+    /// Address → the nodes holding it (usually one).
+    owners: HashMap<u32, Vec<NodeId>>,
+    /// (node, segment) → (first interface of the node on it, how many).
+    on_segment: HashMap<(NodeId, SegmentId), (IfaceId, u32)>,
+    /// (segment, MAC) → slot, for MAC addresses looked up as a frame's destination.
+    macs: HashMap<(SegmentId, MacAddr), u32>,
+    slots: u32,
+    /// True when some segment has two interfaces with one MAC address.
+    duplicate_macs: bool,
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    }
+}
+
+fn index(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl<'n> Compiled<'n> {
+    /// Compiles `net`.
+    pub fn new(net: &'n Network) -> Self {
+        let segments = net
+            .segments
+            .iter()
+            .map(|s| SegmentData {
+                latency_ns: SimTime::from_duration(s.latency).0,
+                loss: s.loss,
+                ports: index(s.interfaces.len()),
+            })
+            .collect();
+        let mut macs: HashMap<(SegmentId, MacAddr), u32> = HashMap::default();
+        let mut duplicate_macs = false;
+        let mut ifaces: Vec<IfaceData> = Vec::with_capacity(net.interfaces.len());
+        for i in &net.interfaces {
+            let next = index(macs.len());
+            let slot = *macs.entry((i.segment, i.mac)).or_insert(next);
+            duplicate_macs |= slot != next;
+            ifaces.push(IfaceData {
+                node: i.node,
+                segment: i.segment,
+                mac: i.mac,
+                slot,
+            });
+        }
+        let mut compiled = Self {
+            net,
+            nodes: Vec::with_capacity(net.nodes.len()),
+            ifaces,
+            segments,
+            entries: Vec::new(),
+            lens: Vec::new(),
+            by_prefix: HashMap::default(),
+            addrs: Vec::new(),
+            owners: HashMap::default(),
+            on_segment: HashMap::default(),
+            slots: index(macs.len()),
+            macs,
+            duplicate_macs,
+        };
+        for node in &net.nodes {
+            let start = compiled.addrs.len();
+            for iface in net.interfaces_of(node) {
+                for a in &iface.addresses {
+                    let ip = u32::from(a.addr());
+                    compiled.addrs.push(ip);
+                    let owners = compiled.owners.entry(ip).or_default();
+                    if !owners.contains(&node.id) {
+                        owners.push(node.id);
+                    }
+                }
+                let slot = compiled
+                    .on_segment
+                    .entry((node.id, iface.segment))
+                    .or_insert((iface.id, 0));
+                slot.1 += 1;
+            }
+            compiled.nodes.push(NodeData {
+                entries: (0, 0),
+                lens: None,
+                addrs: (index(start), index(compiled.addrs.len())),
+                forwarding: node.forwarding,
+                ttl: node.os.initial_ttl(),
+            });
+        }
+        for node in &net.nodes {
+            compiled.compile_table(node.id);
+        }
+        compiled
+    }
+
+    fn compile_table(&mut self, node: NodeId) {
+        let table = &self.net.node(node).routes;
+        let routes = table.routes();
+        // (prefix length, metric, sends before rejects, table order): the kernel's choice is the
+        // first entry in this order whose prefix matches (RoutingTable::resolve).
+        let mut order: Vec<(u8, u32, bool, usize)> = routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.dst.prefix_len(), r.metric, false, i))
+            .chain(
+                table
+                    .rejects()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.dst.prefix_len(), r.metric, true, i)),
+            )
+            .collect();
+        order.sort_by_key(|&(len, metric, reject, i)| (std::cmp::Reverse(len), metric, reject, i));
+        let start = self.entries.len();
+        for &(len, _, reject, i) in &order {
+            let (net, action) = if reject {
+                let r = &table.rejects()[i];
+                (r.dst, Action::Reject(r.kind))
+            } else {
+                let r = &routes[i];
+                let next = match r.gateway {
+                    None => Next::Lookup,
+                    Some(gw) => self.responder(r.dev, gw),
+                };
+                let action = Action::Send {
+                    dev: r.dev,
+                    gateway: r.gateway,
+                    next,
+                };
+                (r.dst, action)
+            };
+            self.entries.push(Entry {
+                net: u32::from(net.network()),
+                mask: mask(len),
+                action,
+                index: index(i),
+            });
+        }
+        let end = self.entries.len();
+        self.nodes[node.index()].entries = (index(start), index(end));
+        if end - start > SCAN_LIMIT {
+            let lens_start = self.lens.len();
+            for (e, &(len, ..)) in (start..end).zip(&order) {
+                if self.lens[lens_start..].last() != Some(&len) {
+                    self.lens.push(len);
+                }
+                // Keep the first entry of each prefix: the lowest metric, then table order.
+                self.by_prefix
+                    .entry((node.0, len, self.entries[e].net))
+                    .or_insert(index(e));
+            }
+            self.nodes[node.index()].lens = Some((index(lens_start), index(self.lens.len())));
+        }
+    }
+
+    /// The network this was compiled from.
+    pub fn network(&self) -> &'n Network {
+        self.net
+    }
+
+    pub(crate) fn segment_of(&self, iface: IfaceId) -> SegmentData {
+        self.segments[self.ifaces[iface.index()].segment.index()]
+    }
+
+    pub(crate) fn node_of(&self, iface: IfaceId) -> NodeId {
+        self.ifaces[iface.index()].node
+    }
+
+    pub(crate) fn mac(&self, iface: IfaceId) -> MacAddr {
+        self.ifaces[iface.index()].mac
+    }
+
+    /// Whether some segment has two interfaces with the same MAC address.
+    pub(crate) fn duplicate_macs(&self) -> bool {
+        self.duplicate_macs
+    }
+
+    /// The number of (segment, MAC address) slots: the size of a forwarding database.
+    pub(crate) fn mac_slots(&self) -> usize {
+        self.slots as usize
+    }
+
+    /// The slot of interface `iface`'s own MAC address on its segment.
+    pub(crate) fn slot_of(&self, iface: IfaceId) -> usize {
+        self.ifaces[iface.index()].slot as usize
+    }
+
+    /// The slot of MAC address `mac` on the segment of interface `iface`, if any interface on
+    /// that segment has it.
+    pub(crate) fn mac_slot(&self, iface: IfaceId, mac: MacAddr) -> Option<usize> {
+        let segment = self.ifaces[iface.index()].segment;
+        self.macs.get(&(segment, mac)).map(|&s| s as usize)
+    }
+
+    pub(crate) fn forwarding(&self, node: NodeId) -> bool {
+        self.nodes[node.index()].forwarding
+    }
+
+    /// The TTL of packets the node originates.
+    pub(crate) fn ttl(&self, node: NodeId) -> u8 {
+        self.nodes[node.index()].ttl
+    }
+
+    pub(crate) fn netfilter(&self, node: NodeId) -> Option<&'n Netfilter> {
+        self.net.node(node).netfilter.as_deref()
+    }
+
+    /// Whether `addr` is one of the node's own: an address of any of its interfaces (the weak
+    /// host model) or in 127.0.0.0/8.
+    pub(crate) fn is_local(&self, node: NodeId, addr: Ipv4Addr) -> bool {
+        if addr.is_loopback() {
+            return true;
+        }
+        let (a, b) = self.nodes[node.index()].addrs;
+        self.addrs[a as usize..b as usize].contains(&u32::from(addr))
+    }
+
+    /// The entry of the node's table that decides where a packet to `dst` goes, if any.
+    pub(crate) fn lookup(&self, node: NodeId, dst: Ipv4Addr) -> Option<&Entry> {
+        let data = &self.nodes[node.index()];
+        let ip = u32::from(dst);
+        match data.lens {
+            None => {
+                let (a, b) = data.entries;
+                self.entries[a as usize..b as usize]
+                    .iter()
+                    .find(|e| ip & e.mask == e.net)
+            }
+            Some((a, b)) => self.lens[a as usize..b as usize].iter().find_map(|&len| {
+                self.by_prefix
+                    .get(&(node.0, len, ip & mask(len)))
+                    .map(|&e| &self.entries[e as usize])
+            }),
+        }
+    }
+
+    /// The route (in the model) a sending entry stands for.
+    pub(crate) fn route(&self, node: NodeId, entry: &Entry) -> &'n Route {
+        &self.net.node(node).routes.routes()[entry.index as usize]
+    }
+
+    /// The route that sends a packet to `dst`, when the best entry is one that sends.
+    pub(crate) fn sending_route(&self, node: NodeId, dst: Ipv4Addr) -> Option<(&Entry, &'n Route)> {
+        let entry = self.lookup(node, dst)?;
+        entry.dev()?;
+        Some((entry, self.route(node, entry)))
+    }
+
+    /// The source address the node uses to reach `dst` (inet_select_addr): `dst` itself when
+    /// it is local, else the route's preferred source, else an address of the device in the
+    /// next hop's subnet, else the device's first address; `None` without a sending route.
+    pub(crate) fn source_address(&self, node: NodeId, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.is_local(node, dst) {
+            return Some(dst);
+        }
+        let (_, route) = self.sending_route(node, dst)?;
+        self.net.source_for(route, dst)
+    }
+
+    /// The address of interface `out` in the subnet of `hop`, else its first address: the
+    /// sender address of an ARP request for `hop`, and what MASQUERADE picks.
+    pub(crate) fn address_towards(&self, out: IfaceId, hop: Ipv4Addr) -> Option<Ipv4Addr> {
+        let iface = self.net.interface(out);
+        iface
+            .addresses
+            .iter()
+            .find(|a| a.contains(&hop))
+            .or_else(|| iface.addresses.first())
+            .map(|a| a.addr())
+    }
+
+    /// The sender address of an ARP request for `target` out of `out` (0.0.0.0 without one).
+    pub(crate) fn arp_sender(&self, out: IfaceId, target: Ipv4Addr) -> Ipv4Addr {
+        self.address_towards(out, target)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// Whether `node` answers an ARP request for `target` (arp_ignore=0: for any of its own
+    /// addresses, on any interface; never for a loopback address).
+    pub(crate) fn answers_arp(&self, node: NodeId, target: Ipv4Addr) -> bool {
+        !target.is_loopback() && self.is_local(node, target)
+    }
+
+    /// Who answers an ARP request for `ip` sent out of interface `out`: each node that
+    /// [`answers_arp`](Self::answers_arp), through each of its interfaces on the segment.
+    pub(crate) fn responder(&self, out: IfaceId, ip: Ipv4Addr) -> Next {
+        let Some(owners) = self.owners.get(&u32::from(ip)) else {
+            return Next::Nobody;
+        };
+        let segment = self.ifaces[out.index()].segment;
+        let mut found = None;
+        for &node in owners {
+            if !self.answers_arp(node, ip) {
+                continue;
+            }
+            let Some(&(first, count)) = self.on_segment.get(&(node, segment)) else {
+                continue;
+            };
+            if count > 1 {
+                return Next::Ambiguous;
+            }
+            if first == out {
+                continue;
+            }
+            if found.is_some() {
+                return Next::Ambiguous;
+            }
+            found = Some(first);
+        }
+        found.map_or(Next::Nobody, Next::One)
+    }
+
+    /// Whether a socket of `node` accepts a packet for `dst`, port `port`.
+    pub(crate) fn listening(&self, node: NodeId, proto: Proto, dst: Ipv4Addr, port: u16) -> bool {
+        let Some(port) = Port::new(port) else {
+            return false;
+        };
+        self.net
+            .node(node)
+            .listeners
+            .iter()
+            .any(|l: &Listener| l.accepts(proto, dst, port))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::load_str;
+
+    fn net(yaml: &str) -> Network {
+        load_str("t.yaml", yaml).expect("valid").network
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().expect("address")
+    }
+
+    const TWO: &str = "
+segments: [{ name: a }, { name: b }]
+nodes:
+  - name: r
+    forwarding: true
+    interfaces:
+      - { name: e0, segment: a, addresses: [10.0.0.1/24, 10.0.9.1/24] }
+      - { name: e1, segment: b, addresses: [10.0.1.1/24] }
+    routes:
+      - { to: 10.5.0.0/16, via: 10.0.1.2 }
+      - { to: 10.5.5.0/24, via: 10.0.0.3 }
+      - { to: 10.5.5.0/24, via: 10.0.1.9, metric: 5 }
+      - { to: 10.7.0.0/16, type: unreachable }
+      - { to: default, via: 10.0.0.2 }
+  - { name: h, interfaces: [{ name: e0, segment: a, addresses: [10.0.0.2/24] }] }
+  - { name: s, interfaces: [{ name: e0, segment: b, addresses: [10.0.1.2/24] }] }
+";
+
+    fn node(net: &Network, name: &str) -> NodeId {
+        net.node_by_name(name).expect("node").id
+    }
+
+    #[test]
+    fn local_addresses_are_every_interfaces_and_loopback() {
+        let net = net(TWO);
+        let c = Compiled::new(&net);
+        let r = node(&net, "r");
+        for a in ["10.0.0.1", "10.0.9.1", "10.0.1.1", "127.0.0.1", "127.9.9.9"] {
+            assert!(c.is_local(r, ip(a)), "{a}");
+        }
+        assert!(!c.is_local(r, ip("10.0.0.2")));
+    }
+
+    #[test]
+    fn longest_prefix_then_lowest_metric_then_table_order() {
+        let net = net(TWO);
+        let c = Compiled::new(&net);
+        let r = node(&net, "r");
+        let gw = |dst: &str| match c.lookup(r, ip(dst)).map(|e| e.action) {
+            Some(Action::Send { gateway, .. }) => gateway,
+            other => panic!("{dst}: {other:?}"),
+        };
+        assert_eq!(gw("10.5.5.9"), Some(ip("10.0.0.3")));
+        assert_eq!(gw("10.5.6.9"), Some(ip("10.0.1.2")));
+        assert_eq!(gw("8.8.8.8"), Some(ip("10.0.0.2")));
+        assert_eq!(gw("10.0.1.7"), None);
+    }
+
+    #[test]
+    fn a_reject_route_wins_by_prefix_like_any_other() {
+        let net = net(TWO);
+        let c = Compiled::new(&net);
+        let r = node(&net, "r");
+        let action = c.lookup(r, ip("10.7.1.1")).map(|e| e.action);
+        assert_eq!(action, Some(Action::Reject(RouteType::Unreachable)));
+        assert!(c.sending_route(r, ip("10.7.1.1")).is_none());
+        assert!(c.source_address(r, ip("10.7.1.1")).is_none());
+    }
+
+    #[test]
+    fn hashed_tables_agree_with_the_models_lookup() {
+        let mut yaml = String::from(
+            "segments: [{ name: a }]\nnodes:\n  - name: r\n    interfaces: [{ name: e0, segment: a, addresses: [10.0.0.1/24] }]\n    routes:\n",
+        );
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..60u8 {
+            let len = 16 + (i % 3) * 4;
+            let prefix = ipnet::Ipv4Net::new(Ipv4Addr::new(10, i % 7, i.wrapping_mul(37), 0), len)
+                .expect("prefix length")
+                .trunc();
+            let metric = u32::from(i % 2) * 10;
+            if seen.insert((prefix, metric)) {
+                let gw = 2 + i;
+                yaml.push_str(&format!(
+                    "      - {{ to: {prefix}, via: 10.0.0.{gw}, metric: {metric} }}\n"
+                ));
+            }
+        }
+        let net = net(&yaml);
+        let c = Compiled::new(&net);
+        let r = node(&net, "r");
+        assert!(c.nodes[r.index()].lens.is_some(), "the table is hashed");
+        for a in 0..8u8 {
+            for b in 0..=255u8 {
+                let dst = Ipv4Addr::new(10, a, b, 9);
+                let model = net.node(r).routes.lookup_indexed(dst).map(|(i, _)| i);
+                let ours = c.lookup(r, dst).map(|e| e.index as usize);
+                assert_eq!(ours, model, "{dst}");
+            }
+        }
+    }
+
+    #[test]
+    fn source_address_prefers_the_subnet_of_the_next_hop() {
+        let net = net(TWO);
+        let c = Compiled::new(&net);
+        let r = node(&net, "r");
+        assert_eq!(c.source_address(r, ip("10.0.9.7")), Some(ip("10.0.9.1")));
+        assert_eq!(c.source_address(r, ip("10.0.1.7")), Some(ip("10.0.1.1")));
+        assert_eq!(c.source_address(r, ip("10.0.1.1")), Some(ip("10.0.1.1")));
+    }
+
+    #[test]
+    fn arp_sender_is_the_address_in_the_targets_subnet() {
+        let net = net(TWO);
+        let c = Compiled::new(&net);
+        let e0 = net.node(node(&net, "r")).interfaces[0];
+        assert_eq!(c.arp_sender(e0, ip("10.0.9.5")), ip("10.0.9.1"));
+        assert_eq!(c.arp_sender(e0, ip("10.0.0.5")), ip("10.0.0.1"));
+        assert_eq!(c.arp_sender(e0, ip("172.16.0.1")), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn the_arp_responder_is_the_owner_on_that_segment() {
+        let net = net(TWO);
+        let c = Compiled::new(&net);
+        let r = net.node(node(&net, "r"));
+        let (e0, e1) = (r.interfaces[0], r.interfaces[1]);
+        let h0 = net.node(node(&net, "h")).interfaces[0];
+        assert_eq!(c.responder(e0, ip("10.0.0.2")), Next::One(h0));
+        // s is on the other segment; nobody on `a` holds its address.
+        assert_eq!(c.responder(e0, ip("10.0.1.2")), Next::Nobody);
+        assert_eq!(c.responder(e1, ip("127.0.0.1")), Next::Nobody);
+        // The router's own address, asked from its own interface: nobody else.
+        assert_eq!(c.responder(e0, ip("10.0.0.1")), Next::Nobody);
+    }
+
+    #[test]
+    fn every_mac_on_a_segment_has_one_slot() {
+        let net = net(TWO);
+        let c = Compiled::new(&net);
+        assert!(!c.duplicate_macs());
+        assert_eq!(c.mac_slots(), net.interfaces.len());
+        for i in &net.interfaces {
+            assert_eq!(c.mac_slot(i.id, i.mac), Some(c.slot_of(i.id)));
+        }
+    }
+}

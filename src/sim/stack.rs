@@ -1,0 +1,897 @@
+//! The IPv4 stack of every node: what a node does with a packet it receives, sends or makes,
+//! written once and run by both the engine ([`super::Sim`]) and the fast path
+//! ([`super::FastPath`]).
+//!
+//! It follows Linux (docs/linux-semantics.md, "Packet flow" and the sections after it):
+//! - a packet from the wire claiming one of the node's own addresses is a martian;
+//! - conntrack and nat PREROUTING, mangle PREROUTING, then local delivery for the node's own
+//!   addresses on any interface (weak host) and 127.0.0.0/8 through filter INPUT;
+//! - forwarding only with `forwarding: true` (silent drop otherwise); the route is looked up
+//!   first (no route: ICMP net unreachable; a `blackhole`/`unreachable`/`prohibit` route:
+//!   nothing, host unreachable, packet filtered), then the TTL (≤ 1: ICMP time exceeded),
+//!   the redirect, filter FORWARD and nat POSTROUTING;
+//! - the local output path: route, conntrack and nat OUTPUT (re-routing after DNAT), filter
+//!   OUTPUT, nat POSTROUTING; a packet to the node itself loops back through mangle PREROUTING
+//!   and filter INPUT;
+//! - the kernel's own answers (echo reply, SYN/ACK or RST, UDP port unreachable) and ICMP errors
+//!   with the source the route back prefers, never about ICMP errors.
+//!
+//! Everything below IP — neighbours, bridges, time, loss, who the probe's client is — belongs to
+//! the caller, behind the [`Link`] trait: the engine schedules frames on an event queue, the
+//! fast path walks them synchronously. Neither decides anything the stack decides.
+
+use std::net::Ipv4Addr;
+
+use super::compiled::{Action, Compiled, Next};
+use super::conntrack::{Conntrack, Dir, Tuple, set_dst, set_inner, set_src};
+use super::packet::{IcmpError, Ipv4Packet, TcpFlags, Transport};
+use super::probe::EPHEMERAL_PORT;
+use super::trace::{DropReason, StepKind};
+use crate::model::{
+    ChainName, IfaceId, L4, NatAction, NatHook, Netfilter, NodeId, PacketFacts, Port, Proto,
+    RejectWith, RouteType, States, Verdict,
+};
+
+/// Why a locally generated packet could not be sent at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// No route to the destination: the socket call fails with ENETUNREACH.
+    NoRoute,
+    /// The route to the destination is a `blackhole`, `unreachable` or `prohibit` route: the
+    /// socket call fails with EINVAL, EHOSTUNREACH or EACCES.
+    Rejected(RouteType),
+}
+
+/// What the stack needs from the layer below it and from whoever runs it.
+pub(crate) trait Link {
+    /// Notes what a node did with a packet (for traces; may do nothing).
+    fn record(&mut self, node: NodeId, packet: Ipv4Packet, kind: StepKind);
+    /// Hands a routed packet to the neighbour layer of `out`, for `nexthop`; `next` says who
+    /// answers ARP for it when the network was compiled. `made_here`: the node made the packet
+    /// (it did not forward it).
+    fn send(
+        &mut self,
+        out: IfaceId,
+        nexthop: Ipv4Addr,
+        next: Next,
+        packet: Ipv4Packet,
+        made_here: bool,
+    );
+    /// Loops a packet the node sent to one of its own addresses back to it.
+    fn loopback(&mut self, node: NodeId, packet: Ipv4Packet);
+    /// Whether `node` runs the probe's client.
+    fn is_client(&self, node: NodeId) -> bool;
+    /// Hands a packet to the probe's client.
+    fn to_client(&mut self, packet: Ipv4Packet);
+    /// True with probability `ppb` parts per billion, from the run's seeded RNG.
+    fn draw(&mut self, ppb: u32) -> bool;
+    /// The gateway an earlier ICMP redirect taught `node` for `dst`.
+    fn learnt_gateway(&mut self, node: NodeId, dst: Ipv4Addr) -> Option<Ipv4Addr>;
+    /// A host was told by a redirect to reach `dst` through `gateway` on `dev`.
+    fn advised(&mut self, node: NodeId, dev: IfaceId, gateway: Ipv4Addr, dst: Ipv4Addr);
+}
+
+/// What routing decides about a packet a node received, after PREROUTING (a pure function of
+/// the compiled network: see [`Compiled::route_received`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Routed {
+    /// For one of the node's own addresses.
+    Local,
+    /// Not for the node, and the node does not forward.
+    NotForwarding,
+    /// No route: ICMP net unreachable.
+    NoRoute,
+    /// The best route is a route that sends nothing.
+    Rejected(RouteType),
+    /// The TTL would run out: ICMP time exceeded.
+    TtlExceeded,
+    /// Forward out of `out` to `nexthop` by route `route` (index in the node's table).
+    Forward {
+        out: IfaceId,
+        nexthop: Ipv4Addr,
+        next: Next,
+        route: usize,
+    },
+}
+
+impl Compiled<'_> {
+    /// The routing decision for a packet `node` received (ip_route_input_slow, then the TTL
+    /// check of ip_forward).
+    pub(crate) fn route_received(&self, node: NodeId, packet: &Ipv4Packet) -> Routed {
+        if self.is_local(node, packet.dst) {
+            return Routed::Local;
+        }
+        if !self.forwarding(node) {
+            return Routed::NotForwarding;
+        }
+        let Some(entry) = self.lookup(node, packet.dst) else {
+            return Routed::NoRoute;
+        };
+        let (out, gateway, next) = match entry.action {
+            Action::Reject(kind) => return Routed::Rejected(kind),
+            Action::Send { dev, gateway, next } => (dev, gateway, next),
+        };
+        if packet.ttl <= 1 {
+            return Routed::TtlExceeded;
+        }
+        Routed::Forward {
+            out,
+            nexthop: gateway.unwrap_or(packet.dst),
+            next,
+            route: entry.index as usize,
+        }
+    }
+}
+
+/// What the answer to an error-worthy packet is, for a REJECT verdict.
+fn reject_error(with: RejectWith) -> Option<IcmpError> {
+    match with {
+        RejectWith::TcpReset => None,
+        RejectWith::PortUnreachable => Some(IcmpError::PortUnreachable),
+        RejectWith::HostUnreachable => Some(IcmpError::HostUnreachable),
+        RejectWith::NetUnreachable => Some(IcmpError::NetUnreachable),
+        RejectWith::AdminProhibited => Some(IcmpError::AdminProhibited),
+    }
+}
+
+/// What conntrack said about a packet on its way through a node.
+#[derive(Debug, Clone, Copy, Default)]
+struct Track {
+    /// The connection it belongs to, when known.
+    conn: Option<(u32, Dir)>,
+    state: States,
+    /// For a new connection: its tuple as it arrived, before any NAT.
+    orig: Option<Tuple>,
+}
+
+/// The stack of one run: the compiled network, the run's connections and the link below.
+pub(crate) struct Stack<'s, 'n, L: Link> {
+    pub dp: &'s Compiled<'n>,
+    pub conntrack: &'s mut Conntrack,
+    pub link: L,
+}
+
+impl<L: Link> Stack<'_, '_, L> {
+    fn record(&mut self, node: NodeId, packet: Ipv4Packet, kind: StepKind) {
+        self.link.record(node, packet, kind);
+    }
+
+    fn discard(
+        &mut self,
+        node: NodeId,
+        packet: Ipv4Packet,
+        in_iface: Option<IfaceId>,
+        reason: DropReason,
+    ) {
+        self.record(node, packet, StepKind::Dropped { in_iface, reason });
+    }
+
+    // ------------------------------------------------------------------ output
+
+    /// Sends a packet the node makes. Fails at once when the node has no route, as `connect()`
+    /// and `sendto()` do (recording `no_route`); a packet to one of the node's own addresses
+    /// loops back.
+    ///
+    /// The local output path (docs/linux-semantics.md, "Packet flow"): the route for the
+    /// original destination first (no route: the call fails, before any NAT rule is seen), then
+    /// conntrack and nat OUTPUT, re-routing if the destination changed (inside the nat OUTPUT
+    /// hook, as `ip_route_me_harder`), filter OUTPUT, nat POSTROUTING.
+    pub(crate) fn output(
+        &mut self,
+        node: NodeId,
+        packet: Ipv4Packet,
+        no_route: DropReason,
+    ) -> Result<(), SendError> {
+        let dp = self.dp;
+        if !dp.is_local(node, packet.dst) {
+            let failure = match dp.lookup(node, packet.dst).map(|e| e.action) {
+                Some(Action::Send { .. }) => None,
+                None => Some((no_route, SendError::NoRoute)),
+                // ip_route_output_key fails with the route type's error (fib_props).
+                Some(Action::Reject(kind)) => {
+                    Some((DropReason::RejectRoute(kind), SendError::Rejected(kind)))
+                }
+            };
+            if let Some((reason, error)) = failure {
+                self.discard(node, packet, None, reason);
+                return Err(error);
+            }
+        }
+        let mut packet = packet;
+        if let Some(nf) = dp.netfilter(node) {
+            let track = self.track(node, &mut packet, None, nf, NatHook::Output);
+            let local = dp.is_local(node, packet.dst);
+            let out = if local {
+                None
+            } else {
+                dp.sending_route(node, packet.dst).map(|(_, r)| r.dev)
+            };
+            // An OUTPUT DNAT of 127.0.0.1 to another host keeps the loopback source, which may
+            // not leave a real interface: the re-routing fails and the packet is dropped
+            // (route_localnet=0; docs/linux-semantics.md, "Loopback traffic").
+            if out.is_some() && packet.src.is_loopback() {
+                self.discard(node, packet, None, DropReason::LoopbackSource);
+                return Ok(());
+            }
+            if local || out.is_some() {
+                if !self.enforce(node, nf, ChainName::Output, &packet, None, out, &track) {
+                    return Ok(());
+                }
+                if let Some(out) = out {
+                    self.postrouting(node, nf, &mut packet, out, &track);
+                }
+                self.confirm(node, &packet, &track);
+            }
+        }
+        if dp.is_local(node, packet.dst) {
+            let kind = StepKind::Sent {
+                out: None,
+                route: None,
+                nexthop: packet.dst,
+            };
+            self.record(node, packet, kind);
+            self.link.loopback(node, packet);
+            return Ok(());
+        }
+        let Some((entry, route)) = dp.sending_route(node, packet.dst) else {
+            self.discard(node, packet, None, no_route);
+            return Err(SendError::NoRoute);
+        };
+        let (nexthop, next) = match self.link.learnt_gateway(node, packet.dst) {
+            Some(gateway) => (gateway, Next::Lookup),
+            None => match entry.action {
+                Action::Send { next, .. } => (route.gateway.unwrap_or(packet.dst), next),
+                Action::Reject(_) => (packet.dst, Next::Lookup),
+            },
+        };
+        let kind = StepKind::Sent {
+            out: Some(route.dev),
+            route: Some(entry.index as usize),
+            nexthop,
+        };
+        self.record(node, packet, kind);
+        self.link.send(route.dev, nexthop, next, packet, true);
+        Ok(())
+    }
+
+    /// Sends a packet the node's kernel generates (replies, errors). Silently dropped without a
+    /// route back, as the kernel does.
+    fn reply(&mut self, node: NodeId, packet: Ipv4Packet) {
+        let _ = self.output(node, packet, DropReason::NoRouteBack);
+    }
+
+    /// Sends an ICMP error about `about` back to its sender, from `local_src` or else from the
+    /// address the route back prefers; never about an ICMP error or to a non-unicast source.
+    pub(crate) fn icmp_error(
+        &mut self,
+        node: NodeId,
+        about: &Ipv4Packet,
+        error: IcmpError,
+        local_src: Option<Ipv4Addr>,
+    ) {
+        let Some(original) = about.inner() else {
+            return;
+        };
+        if about.src.is_unspecified() || about.src.is_broadcast() || about.src.is_multicast() {
+            return;
+        }
+        let Some(src) = local_src.or_else(|| self.dp.source_address(node, about.src)) else {
+            self.discard(node, *about, None, DropReason::NoRouteBack);
+            return;
+        };
+        let packet = Ipv4Packet {
+            src,
+            dst: about.src,
+            ttl: self.dp.ttl(node),
+            transport: Transport::IcmpError { error, original },
+        };
+        self.reply(node, packet);
+    }
+
+    /// A neighbour never answered: the packet that waited for it is dropped, and its sender
+    /// hears ICMP host unreachable (a local sender from its own address, a forwarded packet's
+    /// sender from this node).
+    pub(crate) fn neighbour_failed(
+        &mut self,
+        node: NodeId,
+        out: IfaceId,
+        nexthop: Ipv4Addr,
+        packet: Ipv4Packet,
+    ) {
+        let reason = DropReason::ArpFailed {
+            iface: out,
+            nexthop,
+        };
+        self.discard(node, packet, None, reason);
+        let local = self.dp.is_local(node, packet.src).then_some(packet.src);
+        self.icmp_error(node, &packet, IcmpError::HostUnreachable, local);
+    }
+
+    // ------------------------------------------------------------------ input
+
+    /// A packet `node` received on `in_iface`.
+    pub(crate) fn receive(&mut self, node: NodeId, in_iface: IfaceId, packet: Ipv4Packet) {
+        let dp = self.dp;
+        // fib_validate_source: a packet from the wire claiming one of our own addresses as its
+        // source is a martian, dropped before routing (accept_local=0).
+        if dp.is_local(node, packet.src) {
+            return self.discard(node, packet, Some(in_iface), DropReason::MartianSource);
+        }
+        let nf = dp.netfilter(node);
+        let mut packet = packet;
+        let arrived = packet;
+        let track = match nf {
+            Some(nf) => self.track(node, &mut packet, Some(in_iface), nf, NatHook::Prerouting),
+            None => Track::default(),
+        };
+        // mangle PREROUTING: after conntrack, before the DNAT above changed anything.
+        if let Some(nf) = nf
+            && !self.enforce(
+                node,
+                nf,
+                ChainName::Prerouting,
+                &arrived,
+                Some(in_iface),
+                None,
+                &track,
+            )
+        {
+            return;
+        }
+        let here = Some(in_iface);
+        let (out, nexthop, next, route) = match dp.route_received(node, &packet) {
+            Routed::Local => {
+                if let Some(nf) = nf {
+                    if !self.enforce(node, nf, ChainName::Input, &packet, here, None, &track) {
+                        return;
+                    }
+                    // nat INPUT: an answer to a connection this node translated gets its
+                    // source back (the source half of the translation, for local delivery).
+                    self.source_half(node, &mut packet, &track, NatHook::Prerouting);
+                    self.confirm(node, &packet, &track);
+                }
+                return self.local_deliver(node, here, packet);
+            }
+            Routed::NotForwarding => {
+                return self.discard(node, packet, here, DropReason::ForwardingDisabled);
+            }
+            Routed::NoRoute => {
+                self.discard(node, packet, here, DropReason::NoRoute);
+                return self.icmp_error(node, &packet, IcmpError::NetUnreachable, None);
+            }
+            // ip_route_input_slow: the lookup fails with the type's error and ip_error()
+            // answers (before the TTL check and the FORWARD chain): EHOSTUNREACH → host
+            // unreachable, EACCES → packet filtered, EINVAL (blackhole) → nothing.
+            Routed::Rejected(kind) => {
+                self.discard(node, packet, here, DropReason::RejectRoute(kind));
+                let error = match kind {
+                    RouteType::Blackhole => return,
+                    RouteType::Unreachable => IcmpError::HostUnreachable,
+                    RouteType::Prohibit => IcmpError::AdminProhibited,
+                };
+                return self.icmp_error(node, &packet, error, None);
+            }
+            Routed::TtlExceeded => {
+                self.discard(node, packet, here, DropReason::TtlExpired);
+                return self.icmp_error(node, &packet, IcmpError::TtlExceeded, None);
+            }
+            Routed::Forward {
+                out,
+                nexthop,
+                next,
+                route,
+            } => (out, nexthop, next, route),
+        };
+        let received = packet;
+        let mut forwarded = Ipv4Packet {
+            ttl: packet.ttl - 1,
+            ..packet
+        };
+        let redirect = self.redirect(node, in_iface, out, &arrived, &received, nexthop);
+        if let Some(nf) = nf {
+            if !self.enforce(
+                node,
+                nf,
+                ChainName::Forward,
+                &forwarded,
+                here,
+                Some(out),
+                &track,
+            ) {
+                // ip_forward() sends the redirect before the FORWARD hook: also about a packet
+                // the filter then drops (docs/linux-semantics.md, "Redirects").
+                if let Some(redirect) = redirect {
+                    self.reply(node, redirect);
+                }
+                return;
+            }
+            self.postrouting(node, nf, &mut forwarded, out, &track);
+            self.confirm(node, &forwarded, &track);
+        }
+        let kind = StepKind::Forwarded {
+            in_iface,
+            out,
+            route,
+            nexthop,
+        };
+        self.record(node, forwarded, kind);
+        self.link.send(out, nexthop, next, forwarded, false);
+        if let Some(redirect) = redirect {
+            self.reply(node, redirect);
+        }
+    }
+
+    /// The ICMP redirect a router sends about a packet it forwards out the way it came, to a
+    /// sender on that link: the better next hop (send_redirects=1; __mkroute_input sets
+    /// IPSKB_DOREDIRECT). None about a packet this node DNATed: the kernel counts such a
+    /// redirect as sent, but it never reaches the sender (docs/linux-semantics.md, "Redirects").
+    fn redirect(
+        &self,
+        node: NodeId,
+        in_iface: IfaceId,
+        out: IfaceId,
+        arrived: &Ipv4Packet,
+        received: &Ipv4Packet,
+        nexthop: Ipv4Addr,
+    ) -> Option<Ipv4Packet> {
+        if out != in_iface || arrived.dst != received.dst {
+            return None;
+        }
+        let on_link = |a: &ipnet::Ipv4Net| a.contains(&received.src) && a.contains(&nexthop);
+        if !self
+            .dp
+            .network()
+            .interface(in_iface)
+            .addresses
+            .iter()
+            .any(on_link)
+        {
+            return None;
+        }
+        let original = received.inner()?;
+        let src = self.dp.source_address(node, received.src)?;
+        Some(Ipv4Packet {
+            src,
+            dst: received.src,
+            ttl: self.dp.ttl(node),
+            transport: Transport::Redirect {
+                gateway: nexthop,
+                original,
+            },
+        })
+    }
+
+    /// A packet the node sent to one of its own addresses comes back in through `lo`: mangle
+    /// PREROUTING and filter INPUT judge it like any packet received (with no interface of the
+    /// file: rules with `in:` do not match it), and conntrack keeps the state it had on the way
+    /// out (the first packet of a connection is still NEW). The nat chains are not seen again.
+    /// docs/linux-semantics.md, "Loopback traffic".
+    pub(crate) fn loopback_receive(&mut self, node: NodeId, packet: Ipv4Packet) {
+        let mut packet = packet;
+        if let Some(nf) = self.dp.netfilter(node) {
+            let track = self.track(node, &mut packet, None, nf, NatHook::Prerouting);
+            for chain in [ChainName::Prerouting, ChainName::Input] {
+                if !self.enforce(node, nf, chain, &packet, None, None, &track) {
+                    return;
+                }
+            }
+            self.confirm(node, &packet, &track);
+        }
+        self.local_deliver(node, None, packet)
+    }
+
+    /// The node's own stack takes the packet: the kernel answers echo requests, SYNs and UDP
+    /// datagrams itself; what is left is the probe client's, on the client's node.
+    fn local_deliver(&mut self, node: NodeId, in_iface: Option<IfaceId>, packet: Ipv4Packet) {
+        let dp = self.dp;
+        self.record(node, packet, StepKind::Delivered { in_iface });
+        let client = self.link.is_client(node);
+        let answer = |transport| Ipv4Packet {
+            src: packet.dst,
+            dst: packet.src,
+            ttl: dp.ttl(node),
+            transport,
+        };
+        match packet.transport {
+            Transport::EchoRequest { id, seq } => {
+                self.reply(node, answer(Transport::EchoReply { id, seq }));
+            }
+            Transport::Tcp {
+                sport,
+                dport,
+                flags: TcpFlags::Syn,
+            } => {
+                let flags = if dp.listening(node, Proto::Tcp, packet.dst, dport) {
+                    TcpFlags::SynAck
+                } else {
+                    self.record(node, packet, StepKind::Refused);
+                    TcpFlags::Rst
+                };
+                let transport = Transport::Tcp {
+                    sport: dport,
+                    dport: sport,
+                    flags,
+                };
+                self.reply(node, answer(transport));
+            }
+            Transport::Udp { sport, dport } if !client || dport < EPHEMERAL_PORT => {
+                if dp.listening(node, Proto::Udp, packet.dst, dport) {
+                    let transport = Transport::Udp {
+                        sport: dport,
+                        dport: sport,
+                    };
+                    self.reply(node, answer(transport));
+                } else {
+                    self.record(node, packet, StepKind::Refused);
+                    self.icmp_error(node, &packet, IcmpError::PortUnreachable, Some(packet.dst));
+                }
+            }
+            // Hosts take the advice (accept_redirects=1); routers ignore it.
+            Transport::Redirect { gateway, original } if !dp.forwarding(node) => {
+                if let Some((_, route)) = dp.sending_route(node, original.dst) {
+                    self.link.advised(node, route.dev, gateway, original.dst);
+                }
+                if client {
+                    self.link.to_client(packet);
+                }
+            }
+            _ if client => self.link.to_client(packet),
+            _ => {}
+        }
+    }
+
+    // ------------------------------------------------------------------ netfilter
+
+    fn facts(
+        &self,
+        node: NodeId,
+        packet: &Ipv4Packet,
+        in_iface: Option<IfaceId>,
+        out_iface: Option<IfaceId>,
+        state: States,
+    ) -> PacketFacts {
+        let (proto, dport) = match packet.transport {
+            Transport::Tcp { dport, .. } => (L4::Tcp, Some(dport)),
+            Transport::Udp { dport, .. } => (L4::Udp, Some(dport)),
+            _ => (L4::Icmp, None),
+        };
+        PacketFacts {
+            in_iface,
+            out_iface,
+            src: packet.src,
+            dst: packet.dst,
+            proto,
+            dport,
+            state,
+            dst_local: self.dp.is_local(node, packet.dst),
+        }
+    }
+
+    /// Conntrack and the destination half of NAT (PREROUTING or OUTPUT): a known connection's
+    /// translation, or the first matching DNAT rule for a new one; ICMP errors about a tracked
+    /// connection are RELATED and translated back, outer and quoted header alike.
+    fn track(
+        &mut self,
+        node: NodeId,
+        packet: &mut Ipv4Packet,
+        in_iface: Option<IfaceId>,
+        nf: &Netfilter,
+        hook: NatHook,
+    ) -> Track {
+        let before = *packet;
+        if let Transport::IcmpError { original, .. } | Transport::Redirect { original, .. } =
+            &mut packet.transport
+        {
+            let quoted = Tuple::of_inner(original);
+            let Some((id, dir)) = self.conntrack.lookup(node, quoted.reversed()) else {
+                return Track {
+                    state: States::NEW,
+                    ..Track::default()
+                };
+            };
+            // The error goes the way answers to the quoted packet go; make both headers look
+            // as they did before this node translated the quoted packet.
+            let conn = *self.conntrack.get(id);
+            let quoted_before = match dir {
+                Dir::Reply => conn.orig,
+                Dir::Original => conn.reply,
+            };
+            if packet.src == quoted.dst {
+                packet.src = quoted_before.dst;
+            }
+            packet.dst = quoted_before.src;
+            set_inner(original, quoted_before);
+            self.record_translation(node, before, *packet, hook);
+            return Track {
+                conn: None,
+                state: States::RELATED,
+                orig: None,
+            };
+        }
+        let Some(tuple) = Tuple::of(packet) else {
+            return Track::default();
+        };
+        if let Some((id, dir)) = self.conntrack.lookup(node, tuple) {
+            let conn = *self.conntrack.get(id);
+            if dir == Dir::Reply {
+                self.conntrack.mark_reply_seen(id);
+            }
+            let target = conn.target(dir);
+            set_dst(packet, target.dst, target.dport);
+            self.record_translation(node, before, *packet, hook);
+            let dnat = conn.orig.dst != conn.reply.src || conn.orig.dport != conn.reply.sport;
+            let state = if dnat {
+                conn.state(dir).with(States::DNAT)
+            } else {
+                conn.state(dir)
+            };
+            return Track {
+                conn: Some((id, dir)),
+                state,
+                orig: None,
+            };
+        }
+        let facts = self.facts(node, packet, in_iface, None, States::NEW);
+        let mut state = States::NEW;
+        let link = &mut self.link;
+        if let Some((index, rule)) = nf.nat_rule(hook, &facts, |ppb| link.draw(ppb))
+            && let NatAction::Dnat(addr, port) = rule.action
+        {
+            state = state.with(States::DNAT);
+            let dport = port.map_or(tuple.dport, Port::get);
+            set_dst(packet, addr, dport);
+            let kind = StepKind::Translated {
+                hook,
+                rule: Some(index),
+                before,
+            };
+            self.record(node, *packet, kind);
+        }
+        Track {
+            conn: None,
+            state,
+            orig: Some(tuple),
+        }
+    }
+
+    /// The source half of NAT (POSTROUTING): a known connection's translation, or the first
+    /// matching SNAT/MASQUERADE rule for a new one.
+    fn postrouting(
+        &mut self,
+        node: NodeId,
+        nf: &Netfilter,
+        packet: &mut Ipv4Packet,
+        out: IfaceId,
+        track: &Track,
+    ) {
+        if track.conn.is_some() {
+            return self.source_half(node, packet, track, NatHook::Postrouting);
+        }
+        if track.orig.is_none() {
+            return;
+        }
+        let before = *packet;
+        let facts = self.facts(node, packet, None, Some(out), track.state);
+        let link = &mut self.link;
+        let Some((index, rule)) = nf.nat_rule(NatHook::Postrouting, &facts, |ppb| link.draw(ppb))
+        else {
+            return;
+        };
+        let to = match rule.action {
+            NatAction::Snat(addr) => Some(addr),
+            NatAction::Masquerade => {
+                let hop = self
+                    .dp
+                    .sending_route(node, packet.dst)
+                    .map_or(packet.dst, |(_, r)| r.gateway.unwrap_or(packet.dst));
+                self.dp.address_towards(out, hop)
+            }
+            NatAction::Dnat(..) => None,
+        };
+        if let Some(to) = to {
+            let sport = Tuple::of(packet).map_or(0, |t| t.sport);
+            set_src(packet, to, sport);
+            if *packet != before {
+                let kind = StepKind::Translated {
+                    hook: NatHook::Postrouting,
+                    rule: Some(index),
+                    before,
+                };
+                self.record(node, *packet, kind);
+            }
+        }
+    }
+
+    /// Records that a known connection's translation changed a packet (when it did).
+    fn record_translation(
+        &mut self,
+        node: NodeId,
+        before: Ipv4Packet,
+        after: Ipv4Packet,
+        hook: NatHook,
+    ) {
+        if after != before {
+            let kind = StepKind::Translated {
+                hook,
+                rule: None,
+                before,
+            };
+            self.record(node, after, kind);
+        }
+    }
+
+    /// Applies a known connection's source translation.
+    fn source_half(&mut self, node: NodeId, packet: &mut Ipv4Packet, track: &Track, hook: NatHook) {
+        let Some((id, dir)) = track.conn else { return };
+        let before = *packet;
+        let target = self.conntrack.get(id).target(dir);
+        set_src(packet, target.src, target.sport);
+        self.record_translation(node, before, *packet, hook);
+    }
+
+    /// Records a new connection once its first packet is accepted and translated.
+    fn confirm(&mut self, node: NodeId, leaving: &Ipv4Packet, track: &Track) {
+        if let (Some(orig), Some(leaving)) = (track.orig, Tuple::of(leaving)) {
+            self.conntrack.confirm(node, orig, leaving);
+        }
+    }
+
+    /// Runs a filter chain; false when the packet does not pass. A REJECT answers first.
+    #[allow(clippy::too_many_arguments)]
+    fn enforce(
+        &mut self,
+        node: NodeId,
+        nf: &Netfilter,
+        chain: ChainName,
+        packet: &Ipv4Packet,
+        in_iface: Option<IfaceId>,
+        out_iface: Option<IfaceId>,
+        track: &Track,
+    ) -> bool {
+        let rules = nf.chain(chain);
+        if rules.is_open() {
+            return true;
+        }
+        let facts = self.facts(node, packet, in_iface, out_iface, track.state);
+        let (verdict, decider) = rules.judge(&facts);
+        let kind = StepKind::Filtered {
+            chain,
+            decider,
+            verdict,
+            in_iface,
+        };
+        self.record(node, *packet, kind);
+        let with = match verdict {
+            Verdict::Accept => return true,
+            Verdict::Drop => return false,
+            Verdict::Reject(with) => with,
+        };
+        match reject_error(with) {
+            Some(error) => {
+                let local = (chain == ChainName::Input).then_some(packet.dst);
+                self.icmp_error(node, packet, error, local);
+            }
+            None => {
+                if let Transport::Tcp { sport, dport, .. } = packet.transport {
+                    let rst = Ipv4Packet {
+                        src: packet.dst,
+                        dst: packet.src,
+                        ttl: self.dp.ttl(node),
+                        transport: Transport::Tcp {
+                            sport: dport,
+                            dport: sport,
+                            flags: TcpFlags::Rst,
+                        },
+                    };
+                    self.reply(node, rst);
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Network;
+    use crate::topology::load_str;
+
+    fn net(yaml: &str) -> Network {
+        load_str("t.yaml", yaml).expect("valid").network
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().expect("address")
+    }
+
+    const LAB: &str = "
+segments: [{ name: a }, { name: b }]
+nodes:
+  - name: r
+    forwarding: true
+    interfaces:
+      - { name: e0, segment: a, addresses: [10.0.0.1/24] }
+      - { name: e1, segment: b, addresses: [10.0.1.1/24] }
+    routes:
+      - { to: 10.9.0.0/16, via: 10.0.1.2 }
+      - { to: 10.6.0.0/16, type: blackhole }
+      - { to: 10.7.0.0/16, type: unreachable }
+      - { to: 10.8.0.0/16, type: prohibit }
+  - { name: h, interfaces: [{ name: e0, segment: a, addresses: [10.0.0.2/24] }] }
+";
+
+    fn echo(dst: &str, ttl: u8) -> Ipv4Packet {
+        Ipv4Packet {
+            src: ip("10.0.0.2"),
+            dst: ip(dst),
+            ttl,
+            transport: Transport::EchoRequest { id: 1, seq: 1 },
+        }
+    }
+
+    fn routed(dst: &str, ttl: u8, router: bool) -> Routed {
+        let net = net(LAB);
+        let c = Compiled::new(&net);
+        let name = if router { "r" } else { "h" };
+        let node = net.node_by_name(name).expect("node").id;
+        c.route_received(node, &echo(dst, ttl))
+    }
+
+    #[test]
+    fn a_packet_for_any_own_address_is_local() {
+        assert_eq!(routed("10.0.1.1", 1, true), Routed::Local);
+        assert_eq!(routed("127.0.0.1", 64, true), Routed::Local);
+    }
+
+    #[test]
+    fn a_host_does_not_forward() {
+        assert_eq!(routed("10.0.1.5", 64, false), Routed::NotForwarding);
+    }
+
+    #[test]
+    fn no_route_before_ttl() {
+        assert_eq!(routed("192.0.2.1", 1, true), Routed::NoRoute);
+    }
+
+    #[test]
+    fn a_reject_route_answers_before_the_ttl_check() {
+        for (dst, kind) in [
+            ("10.6.0.1", RouteType::Blackhole),
+            ("10.7.0.1", RouteType::Unreachable),
+            ("10.8.0.1", RouteType::Prohibit),
+        ] {
+            assert_eq!(routed(dst, 1, true), Routed::Rejected(kind), "{dst}");
+        }
+    }
+
+    #[test]
+    fn ttl_of_one_is_not_forwarded() {
+        assert_eq!(routed("10.9.0.1", 1, true), Routed::TtlExceeded);
+    }
+
+    #[test]
+    fn forward_to_the_gateway_or_on_link() {
+        let Routed::Forward { nexthop, .. } = routed("10.9.0.1", 2, true) else {
+            panic!("forwarded")
+        };
+        assert_eq!(nexthop, ip("10.0.1.2"));
+        let Routed::Forward { nexthop, .. } = routed("10.0.1.7", 2, true) else {
+            panic!("forwarded")
+        };
+        assert_eq!(nexthop, ip("10.0.1.7"));
+    }
+
+    #[test]
+    fn reject_with_maps_to_the_icmp_error() {
+        assert_eq!(reject_error(RejectWith::TcpReset), None);
+        assert_eq!(
+            reject_error(RejectWith::AdminProhibited),
+            Some(IcmpError::AdminProhibited)
+        );
+        assert_eq!(
+            reject_error(RejectWith::PortUnreachable),
+            Some(IcmpError::PortUnreachable)
+        );
+    }
+}
