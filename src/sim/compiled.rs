@@ -6,7 +6,7 @@
 //! - every node's own addresses (one slice a node) for the local and martian checks;
 //! - every node's routing table flattened longest prefix first, then lowest metric, then
 //!   `ip route` order, with `blackhole`/`unreachable`/`prohibit` routes in the same order as the
-//!   kernel's fib (docs/linux-semantics.md, "Routing"); tables longer than [`SCAN_LIMIT`] are
+//!   kernel's fib (docs/linux-semantics.md, "Route types"); tables longer than [`SCAN_LIMIT`] are
 //!   looked up by prefix length in a hash map instead of scanned;
 //! - for every gateway route, who answers the ARP request for its gateway ([`Next`]);
 //! - the owner of every address and each node's interfaces on each segment (for ARP);

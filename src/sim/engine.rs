@@ -8,7 +8,7 @@
 //!
 //! What a node does with a packet is decided by the stack ([`super::stack`]), which this engine
 //! runs over the compiled network ([`super::Compiled`]); the engine owns only what lies below IP
-//! (docs/linux-semantics.md, "Packet flow" and "NeighCache"):
+//! (docs/linux-semantics.md, "Neighbour resolution" and "Segments"):
 //! - segments are learning bridges: unknown and broadcast destinations are flooded; a bridge's
 //!   forwarding database is a vector with one slot per MAC address on the segment;
 //! - ARP with a neighbour cache per interface; an unanswered request is sent 3 times, 1 s apart,
