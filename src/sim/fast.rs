@@ -85,11 +85,12 @@ struct Known {
 
 impl Resolved {
     fn get(&self, key: (u32, u32)) -> Option<Known> {
-        self.inline[..self.len]
-            .iter()
-            .chain(&self.spill)
-            .find(|k| k.key == key)
-            .copied()
+        let found = self.inline[..self.len].iter().find(|k| k.key == key);
+        match found {
+            Some(k) => Some(*k),
+            None if self.spill.is_empty() => None,
+            None => self.spill.iter().find(|k| k.key == key).copied(),
+        }
     }
 
     /// Adds an entry unless one exists.
@@ -314,6 +315,8 @@ impl Slot {
 #[derive(Debug, Default)]
 struct Pending {
     slots: [Option<Slot>; 6],
+    /// Slots in use.
+    len: usize,
 }
 
 impl Pending {
@@ -322,6 +325,7 @@ impl Pending {
         match self.slots.iter_mut().find(|e| e.is_none()) {
             Some(free) => {
                 *free = Some(slot);
+                self.len += 1;
                 true
             }
             None => false,
@@ -333,6 +337,12 @@ impl Pending {
     /// instant by handlings the walk does not run in the engine's order.
     #[allow(clippy::result_unit_err)]
     fn pop(&mut self) -> Result<Option<Slot>, ()> {
+        if self.len == 1
+            && let Some(only) = self.slots.iter_mut().find(|e| e.is_some())
+        {
+            self.len = 0;
+            return Ok(only.take());
+        }
         let Some(first) = (0..self.slots.len())
             .filter(|&i| self.slots[i].is_some())
             .min_by_key(|&i| self.slots[i].as_ref().map(Slot::key))
@@ -342,6 +352,7 @@ impl Pending {
         let Some(next) = self.slots[first].take() else {
             return Ok(None);
         };
+        self.len -= 1;
         let unordered = self.slots.iter().flatten().any(|other| {
             other.at == next.at
                 && (other.retransmit()
@@ -608,7 +619,12 @@ impl Link for Walker<'_, '_> {
         self.observed = match self.flavour {
             Flavour::Ping => {
                 self.log.collect(received);
-                self.log.complete(1).then(|| self.silence())
+                self.log.complete(1).then(|| Observed::Ping {
+                    sent: 1,
+                    replies: std::mem::take(&mut self.log.replies),
+                    errors: std::mem::take(&mut self.log.errors),
+                    redirects: std::mem::take(&mut self.log.redirects),
+                })
             }
             Flavour::Tcp(port) => tcp_answer(&received, self.dst, port),
             Flavour::Udp(port) => udp_answer(&received, self.dst, port),
