@@ -139,12 +139,14 @@ fn nothing_is_left_behind() {
     }
     eprintln!("50 up/down cycles in {:.1?}", started.elapsed());
 
-    // A bigger lab (a chain of 100 routers: 103 namespaces, about 2 s to build), killed with
-    // SIGKILL in the middle of `up`: 0, 100, 300, 600 and 1000 ms after its state file appears
-    // (while it creates namespaces, builds nodes, plugs them in, loads routes).
+    // A bigger lab (a chain of 100 routers: 103 namespaces), killed with SIGKILL in the middle
+    // of `up`: when its state file appears, and once 10, 50 and all 103 of its namespaces
+    // exist (while it creates namespaces, then builds nodes, plugs them in, loads routes). The
+    // kill points follow the build's progress, not the clock, so a fast or a loaded machine
+    // kills at the same stages.
     let big = state.join("chain.yaml");
     std::fs::write(&big, reachlab::generate::chain(100)).expect("written");
-    for (run, delay) in [0u64, 100, 300, 600, 1000].into_iter().enumerate() {
+    for (run, stage) in [0usize, 10, 50, 103].into_iter().enumerate() {
         let mut child = Command::new(EXE)
             .args(["emulate", "up", &big.to_string_lossy()])
             .env("REACHLAB_STATE_DIR", &state)
@@ -152,12 +154,18 @@ fn nothing_is_left_behind() {
             .stderr(Stdio::null())
             .spawn()
             .expect("up starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while state_ids(&state).is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        std::thread::sleep(Duration::from_millis(delay));
-        let built = lab_namespaces(&state_ids(&state)).len();
+        let mut built = lab_namespaces(&state_ids(&state)).len();
+        while built < stage
+            && Instant::now() < deadline
+            && child.try_wait().ok().flatten().is_none()
+        {
+            std::thread::sleep(Duration::from_millis(1));
+            built = lab_namespaces(&state_ids(&state)).len();
+        }
         let finished = child.try_wait().expect("status").is_some();
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -165,7 +173,7 @@ fn nothing_is_left_behind() {
             !finished,
             "run {run}: `up` finished before it could be killed"
         );
-        eprintln!("kill -9 of up {delay} ms into the build ({built} namespaces existed)");
+        eprintln!("kill -9 of up at stage {stage} ({built} namespaces existed)");
         // A second `up` refuses to build over the leftovers, and says how to clean them.
         let again = reachlab(&state, &["emulate", "up", &big.to_string_lossy()]);
         let text = String::from_utf8_lossy(&again.stderr);
