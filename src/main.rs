@@ -247,9 +247,15 @@ fn main() -> ExitCode {
         ColorWhen::Always => anstream::ColorChoice::Always,
         ColorWhen::Never => anstream::ColorChoice::Never,
     };
-    let mut out = anstream::AutoStream::new(std::io::stdout().lock(), choice);
-    let palette = Palette::new(cli.color != ColorWhen::Never);
-    let code = match run(&cli, &mut out, palette) {
+    // CSV and Markdown are data, never coloured: they bypass the adapter that strips escape
+    // sequences (on a million-row matrix it cost as much as the simulation).
+    let result = if matches!(cli.format, Format::Csv | Format::Markdown) {
+        run(&cli, &mut std::io::stdout().lock(), Palette::new(false))
+    } else {
+        let mut out = anstream::AutoStream::new(std::io::stdout().lock(), choice);
+        run(&cli, &mut out, Palette::new(cli.color != ColorWhen::Never))
+    };
+    let code = match result {
         Ok(code) => code,
         // A closed pipe (`reachlab show x | head`) is not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,

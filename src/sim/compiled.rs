@@ -75,6 +75,9 @@ impl Entry {
     }
 }
 
+/// Addresses a node keeps inline; a node with more reads them from the shared vector.
+const INLINE_ADDRS: usize = 4;
+
 #[derive(Debug, Clone, Copy)]
 struct NodeData {
     /// Range of `entries`.
@@ -83,6 +86,8 @@ struct NodeData {
     lens: Option<(u32, u32)>,
     /// Range of `addrs`: every address on every interface of the node.
     addrs: (u32, u32),
+    /// The first [`INLINE_ADDRS`] of them.
+    inline: [u32; INLINE_ADDRS],
     forwarding: bool,
     ttl: u8,
 }
@@ -101,6 +106,8 @@ pub(crate) struct SegmentData {
     pub latency_ns: u64,
     pub loss: f64,
     pub ports: u32,
+    /// Range of `ports` (the compiled network's): the segment's interfaces in file order.
+    range: (u32, u32),
 }
 
 /// A network compiled for forwarding. Build it once, share it between runs (it is `Sync`).
@@ -110,6 +117,8 @@ pub struct Compiled<'n> {
     nodes: Vec<NodeData>,
     ifaces: Vec<IfaceData>,
     segments: Vec<SegmentData>,
+    /// Every segment's interfaces, one range a segment.
+    ports: Vec<IfaceId>,
     entries: Vec<Entry>,
     lens: Vec<u8>,
     /// (node, prefix length, network) → entry, for hashed tables.
@@ -141,13 +150,19 @@ fn index(n: usize) -> u32 {
 impl<'n> Compiled<'n> {
     /// Compiles `net`.
     pub fn new(net: &'n Network) -> Self {
+        let mut ports = Vec::with_capacity(net.interfaces.len());
         let segments = net
             .segments
             .iter()
-            .map(|s| SegmentData {
-                latency_ns: SimTime::from_duration(s.latency).0,
-                loss: s.loss,
-                ports: index(s.interfaces.len()),
+            .map(|s| {
+                let start = index(ports.len());
+                ports.extend_from_slice(&s.interfaces);
+                SegmentData {
+                    latency_ns: SimTime::from_duration(s.latency).0,
+                    loss: s.loss,
+                    ports: index(s.interfaces.len()),
+                    range: (start, index(ports.len())),
+                }
             })
             .collect();
         let mut macs: HashMap<(SegmentId, MacAddr), u32> = HashMap::default();
@@ -169,6 +184,7 @@ impl<'n> Compiled<'n> {
             nodes: Vec::with_capacity(net.nodes.len()),
             ifaces,
             segments,
+            ports,
             entries: Vec::new(),
             lens: Vec::new(),
             by_prefix: HashMap::default(),
@@ -196,10 +212,15 @@ impl<'n> Compiled<'n> {
                     .or_insert((iface.id, 0));
                 slot.1 += 1;
             }
+            let mut inline = [0; INLINE_ADDRS];
+            for (slot, &a) in inline.iter_mut().zip(&compiled.addrs[start..]) {
+                *slot = a;
+            }
             compiled.nodes.push(NodeData {
                 entries: (0, 0),
                 lens: None,
                 addrs: (index(start), index(compiled.addrs.len())),
+                inline,
                 forwarding: node.forwarding,
                 ttl: node.os.initial_ttl(),
             });
@@ -302,9 +323,22 @@ impl<'n> Compiled<'n> {
         self.ifaces[iface.index()].slot as usize
     }
 
+    /// The interfaces on the segment of interface `iface`, in file order.
+    pub(crate) fn ports_of(&self, iface: IfaceId) -> &[IfaceId] {
+        let (a, b) = self.segment_of(iface).range;
+        &self.ports[a as usize..b as usize]
+    }
+
     /// The slot of MAC address `mac` on the segment of interface `iface`, if any interface on
-    /// that segment has it.
+    /// that segment has it (a scan of a small segment, a hash lookup on a big one).
     pub(crate) fn mac_slot(&self, iface: IfaceId, mac: MacAddr) -> Option<usize> {
+        let ports = self.ports_of(iface);
+        if ports.len() <= 8 {
+            return ports
+                .iter()
+                .find(|p| self.ifaces[p.index()].mac == mac)
+                .map(|p| self.ifaces[p.index()].slot as usize);
+        }
         let segment = self.ifaces[iface.index()].segment;
         self.macs.get(&(segment, mac)).map(|&s| s as usize)
     }
@@ -324,12 +358,19 @@ impl<'n> Compiled<'n> {
 
     /// Whether `addr` is one of the node's own: an address of any of its interfaces (the weak
     /// host model) or in 127.0.0.0/8.
+    #[inline]
     pub(crate) fn is_local(&self, node: NodeId, addr: Ipv4Addr) -> bool {
-        if addr.is_loopback() {
+        let ip = u32::from(addr);
+        if ip >> 24 == 127 {
             return true;
         }
-        let (a, b) = self.nodes[node.index()].addrs;
-        self.addrs[a as usize..b as usize].contains(&u32::from(addr))
+        let data = &self.nodes[node.index()];
+        let (a, b) = data.addrs;
+        let n = (b - a) as usize;
+        if n <= INLINE_ADDRS {
+            return data.inline[..n].contains(&ip);
+        }
+        self.addrs[a as usize..b as usize].contains(&ip)
     }
 
     /// The entry of the node's table that decides where a packet to `dst` goes, if any.

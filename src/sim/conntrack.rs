@@ -9,6 +9,7 @@
 use std::net::Ipv4Addr;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use super::packet::{Inner, InnerFlow, Ipv4Packet, Transport};
 use crate::model::{L4, NodeId, States};
@@ -105,15 +106,34 @@ impl Conn {
 }
 
 /// All connections of all nodes of one run.
+///
+/// A probe tracks a handful of connections (one per translating or filtering node it
+/// crosses), so the index is a list searched in order, and becomes a hash map only past
+/// [`SMALL`] entries; the first few connections and entries are kept inline: a probe
+/// allocates nothing for them.
 #[derive(Debug, Default)]
 pub struct Conntrack {
-    conns: Vec<Conn>,
-    index: FxHashMap<(NodeId, Tuple), (u32, Dir)>,
+    conns: SmallVec<[Conn; 4]>,
+    small: SmallVec<[(Key, Value); 8]>,
+    index: FxHashMap<Key, Value>,
 }
+
+/// A node and a tuple it tracks.
+type Key = (NodeId, Tuple);
+/// The connection and the direction the tuple goes in it.
+type Value = (u32, Dir);
+
+/// Index entries kept in a list before the hash map takes over.
+const SMALL: usize = 16;
 
 impl Conntrack {
     pub fn lookup(&self, node: NodeId, tuple: Tuple) -> Option<(u32, Dir)> {
-        self.index.get(&(node, tuple)).copied()
+        let key = (node, tuple);
+        if self.index.is_empty() {
+            self.small.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        } else {
+            self.index.get(&key).copied()
+        }
     }
 
     pub fn get(&self, id: u32) -> &Conn {
@@ -133,9 +153,34 @@ impl Conntrack {
             reply,
             seen_reply: false,
         });
-        self.index.insert((node, orig), (id, Dir::Original));
-        self.index.entry((node, reply)).or_insert((id, Dir::Reply));
+        // The original direction replaces an entry; the reply direction never does.
+        self.put((node, orig), (id, Dir::Original), true);
+        self.put((node, reply), (id, Dir::Reply), false);
         id
+    }
+
+    fn put(&mut self, key: Key, value: Value, replace: bool) {
+        if !self.index.is_empty() {
+            match self.index.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut e) if replace => {
+                    e.insert(value);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(value);
+                }
+            }
+            return;
+        }
+        match self.small.iter().position(|(k, _)| *k == key) {
+            Some(i) if replace => self.small[i].1 = value,
+            Some(_) => {}
+            None if self.small.len() < SMALL => self.small.push((key, value)),
+            None => {
+                self.index = self.small.drain(..).collect();
+                self.index.insert(key, value);
+            }
+        }
     }
 }
 
@@ -203,5 +248,34 @@ mod tests {
         assert_eq!(ct.get(id).state(Dir::Original), States::NEW);
         ct.mark_reply_seen(id);
         assert_eq!(ct.get(id).state(Dir::Original), States::ESTABLISHED);
+    }
+
+    #[test]
+    fn the_index_keeps_its_answers_past_the_small_list() {
+        let mut ct = Conntrack::default();
+        let tuple = |i: u16| Tuple {
+            proto: L4::Udp,
+            src: Ipv4Addr::new(10, 0, 0, 1),
+            sport: i,
+            dst: Ipv4Addr::new(10, 0, 0, 2),
+            dport: 53,
+        };
+        let ids: Vec<u32> = (0..40)
+            .map(|i| ct.confirm(NodeId(1), tuple(i), tuple(i)))
+            .collect();
+        for (i, id) in (0..40).zip(ids) {
+            assert_eq!(ct.lookup(NodeId(1), tuple(i)), Some((id, Dir::Original)));
+            let answer = tuple(i).reversed();
+            assert_eq!(ct.lookup(NodeId(1), answer), Some((id, Dir::Reply)));
+            assert_eq!(ct.lookup(NodeId(2), answer), None);
+        }
+        // A second connection with the same original tuple takes it over; a reply tuple
+        // already taken stays with its first connection.
+        let again = ct.confirm(NodeId(1), tuple(3), tuple(3));
+        assert_eq!(ct.lookup(NodeId(1), tuple(3)), Some((again, Dir::Original)));
+        assert_eq!(
+            ct.lookup(NodeId(1), tuple(3).reversed()),
+            Some((3, Dir::Reply))
+        );
     }
 }

@@ -229,6 +229,11 @@ impl<'n> Sim<'n> {
         std::mem::take(&mut self.below.inbox)
     }
 
+    /// As [`Sim::take_inbox`], keeping the inbox's memory for the packets still to come.
+    pub fn drain_inbox(&mut self) -> std::vec::Drain<'_, Received> {
+        self.below.inbox.drain(..)
+    }
+
     /// Packets delivered to `node`'s own addresses that are not answered by the kernel (echo
     /// replies, ICMP errors, TCP answers, UDP answers) are handed to the probe through the inbox.
     pub fn set_client(&mut self, node: NodeId) {

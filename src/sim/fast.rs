@@ -64,46 +64,102 @@ pub struct FastProbe {
     pub hops: u32,
 }
 
-/// Neighbour entries resolved during one probe, each with the time it became valid: a few
-/// inline, the rest on the heap.
-#[derive(Default)]
+/// Neighbour entries resolved during one probe, each with the time it became valid: an
+/// open-addressed table inline, a list on the heap beyond three quarters of it.
 struct Resolved {
-    inline: [Known; 24],
-    len: usize,
-    spill: Vec<Known>,
+    slots: [Entry; RESOLVED_SLOTS],
+    used: usize,
+    spill: Vec<Entry>,
+}
+
+/// Inline slots: a probe across 8 routers resolves 18 entries (a request teaches the
+/// responder the sender too).
+const RESOLVED_SLOTS: usize = 32;
+
+impl Default for Resolved {
+    fn default() -> Self {
+        Self {
+            slots: [Entry::default(); RESOLVED_SLOTS],
+            used: 0,
+            spill: Vec::new(),
+        }
+    }
 }
 
 /// A neighbour entry: (interface, address) valid from `since`; `asked`: the interface's own
 /// request made it (packets sent before `since` wait for the answer), else it was learnt from
 /// a request (before `since` there is no entry at all).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Known {
-    key: (u32, u32),
+    since: u64,
+    asked: bool,
+}
+
+/// A slot of [`Resolved`]: the packed key (interface id plus one in the high half, so that 0
+/// marks a free slot; the address in the low half) and the entry.
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    key: u64,
     since: u64,
     asked: bool,
 }
 
 impl Resolved {
+    fn pack(key: (u32, u32)) -> u64 {
+        (u64::from(key.0) + 1) << 32 | u64::from(key.1)
+    }
+
+    fn home(key: u64) -> usize {
+        // The top 5 bits of a Fibonacci hash: RESOLVED_SLOTS = 32.
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59) as usize
+    }
+
     fn get(&self, key: (u32, u32)) -> Option<Known> {
-        let found = self.inline[..self.len].iter().find(|k| k.key == key);
-        match found {
-            Some(k) => Some(*k),
-            None if self.spill.is_empty() => None,
-            None => self.spill.iter().find(|k| k.key == key).copied(),
+        let key = Self::pack(key);
+        let found = |e: &Entry| Known {
+            since: e.since,
+            asked: e.asked,
+        };
+        let mut i = Self::home(key);
+        loop {
+            let slot = &self.slots[i];
+            if slot.key == key {
+                return Some(found(slot));
+            }
+            if slot.key == 0 {
+                break;
+            }
+            i = (i + 1) % RESOLVED_SLOTS;
         }
+        if self.spill.is_empty() {
+            return None;
+        }
+        self.spill.iter().find(|e| e.key == key).map(found)
     }
 
     /// Adds an entry unless one exists.
     fn insert(&mut self, key: (u32, u32), since: u64, asked: bool) {
-        if self.get(key).is_some() {
+        let key = Self::pack(key);
+        let entry = Entry { key, since, asked };
+        let mut i = Self::home(key);
+        loop {
+            let slot = &self.slots[i];
+            if slot.key == key {
+                return;
+            }
+            if slot.key == 0 {
+                break;
+            }
+            i = (i + 1) % RESOLVED_SLOTS;
+        }
+        if self.spill.iter().any(|e| e.key == key) {
             return;
         }
-        let known = Known { key, since, asked };
-        if self.len < self.inline.len() {
-            self.inline[self.len] = known;
-            self.len += 1;
+        if self.used * 4 >= RESOLVED_SLOTS * 3 {
+            self.spill.push(entry);
         } else {
-            self.spill.push(known);
+            self.slots[i] = entry;
+            self.used += 1;
         }
     }
 }
@@ -233,11 +289,11 @@ impl<'n> FastPath<'n> {
         if let Flavour::Tcp(_) = flavour {
             stack.link.retransmit(first, 0);
         }
-        let walker = stack.walk()?;
+        stack.walk()?;
+        let walker = &mut stack.link;
         if walker.events.saturating_add(16) >= config.max_events {
             return None;
         }
-        let mut walker = walker;
         let observed = walker.observed.take().unwrap_or_else(|| walker.silence());
         Some(FastProbe {
             src: Some(src),
@@ -311,25 +367,25 @@ impl Slot {
     }
 }
 
-/// The events in flight (a handful at most; more and the walk declines).
+/// The events in flight (a handful at most; more and the walk declines), kept in
+/// `slots[..len]`.
 #[derive(Debug, Default)]
 struct Pending {
-    slots: [Option<Slot>; 6],
-    /// Slots in use.
+    slots: [Option<Slot>; PENDING],
     len: usize,
 }
+
+const PENDING: usize = 6;
 
 impl Pending {
     /// Adds an event; false when full.
     fn push(&mut self, slot: Slot) -> bool {
-        match self.slots.iter_mut().find(|e| e.is_none()) {
-            Some(free) => {
-                *free = Some(slot);
-                self.len += 1;
-                true
-            }
-            None => false,
+        if self.len == PENDING {
+            return false;
         }
+        self.slots[self.len] = Some(slot);
+        self.len += 1;
+        true
     }
 
     /// The next event, or `Err(())` when the engine's order of two events of one instant is
@@ -337,23 +393,26 @@ impl Pending {
     /// instant by handlings the walk does not run in the engine's order.
     #[allow(clippy::result_unit_err)]
     fn pop(&mut self) -> Result<Option<Slot>, ()> {
-        if self.len == 1
-            && let Some(only) = self.slots.iter_mut().find(|e| e.is_some())
-        {
-            self.len = 0;
-            return Ok(only.take());
+        let live = &self.slots[..self.len];
+        let mut first = 0;
+        let mut best = match live.first() {
+            Some(Some(slot)) => slot.key(),
+            _ => return Ok(None),
+        };
+        for (i, slot) in live.iter().enumerate().skip(1) {
+            if let Some(slot) = slot
+                && slot.key() < best
+            {
+                best = slot.key();
+                first = i;
+            }
         }
-        let Some(first) = (0..self.slots.len())
-            .filter(|&i| self.slots[i].is_some())
-            .min_by_key(|&i| self.slots[i].as_ref().map(Slot::key))
-        else {
-            return Ok(None);
-        };
-        let Some(next) = self.slots[first].take() else {
-            return Ok(None);
-        };
         self.len -= 1;
-        let unordered = self.slots.iter().flatten().any(|other| {
+        self.slots.swap(first, self.len);
+        let Some(next) = self.slots[self.len].take() else {
+            return Ok(None);
+        };
+        let unordered = self.slots[..self.len].iter().flatten().any(|other| {
             other.at == next.at
                 && (other.retransmit()
                     || next.retransmit()
@@ -365,6 +424,9 @@ impl Pending {
         Ok(Some(next))
     }
 }
+
+/// The neighbour entry (interface, address) a packet waited for, and when its answer came.
+type Waited = ((u32, u32), u64);
 
 /// Next hops hosts learnt from redirects during the walk: (node, destination, gateway).
 #[derive(Debug, Default)]
@@ -407,21 +469,20 @@ struct Walker<'f, 'n> {
 
 impl<'f, 'n> Stack<'f, 'n, Walker<'f, 'n>> {
     /// Follows the events in flight in time order until the client has decided, nothing is
-    /// left before its deadline, or the walk declines; the walker, or `None` when the engine
-    /// must decide.
-    fn walk(mut self) -> Option<Walker<'f, 'n>> {
+    /// left before its deadline, or the walk declines; `None` when the engine must decide.
+    fn walk(&mut self) -> Option<()> {
         loop {
             if self.link.declined || self.link.hops > MAX_HOPS {
                 return None;
             }
             if self.link.observed.is_some() {
-                return Some(self.link);
+                return Some(());
             }
             let Some(Slot { at, event, .. }) = self.link.pending.pop().ok()? else {
-                return Some(self.link);
+                return Some(());
             };
             if at > self.link.deadline {
-                return Some(self.link);
+                return Some(());
             }
             self.link.at = at;
             self.link.arrived_on = None;
@@ -440,7 +501,7 @@ impl<'f, 'n> Stack<'f, 'n, Walker<'f, 'n>> {
                 } => self.neighbour_failed(node, out, nexthop, packet),
                 Event::Retransmit { syn, retries } => {
                     if at >= self.link.deadline {
-                        return Some(self.link);
+                        return Some(());
                     }
                     self.link.events += 1;
                     let client = self.link.client;
@@ -457,13 +518,15 @@ impl Walker<'_, '_> {
         self.schedule(at, None, event);
     }
 
-    /// Schedules `event` at `at`; `waited`: the neighbour entry whose answer released it.
-    fn schedule(&mut self, at: u64, waited: Option<(u32, u32)>, event: Event) {
+    /// Schedules `event` at `at`; `waited`: the neighbour entry whose answer released it, and
+    /// when that answer came.
+    fn schedule(&mut self, at: u64, waited: Option<Waited>, event: Event) {
         self.seq += 1;
-        let scheduled = match waited.and_then(|key| self.resolved.get(key)) {
-            Some(k) => k.since.max(self.at),
+        let scheduled = match waited {
+            Some((_, since)) => since.max(self.at),
             None => self.at,
         };
+        let waited = waited.map(|(key, _)| key);
         let slot = Slot {
             at,
             scheduled,
@@ -495,14 +558,14 @@ impl Walker<'_, '_> {
         nexthop: Ipv4Addr,
         port: IfaceId,
         crossing: u64,
-    ) -> (u64, Option<(u32, u32)>) {
+    ) -> (u64, Option<Waited>) {
         if self.warm {
             return (self.at.saturating_add(crossing), None);
         }
         let key = (out.0, u32::from(nexthop));
         match self.resolved.get(key) {
             Some(k) if k.since <= self.at => (self.at.saturating_add(crossing), None),
-            Some(k) if k.asked => (k.since.saturating_add(crossing), Some(key)),
+            Some(k) if k.asked => (k.since.saturating_add(crossing), Some((key, k.since))),
             // Learnt from a request still on its way (or failing): the engine's to decide.
             Some(_) => {
                 self.declined = true;
@@ -517,7 +580,7 @@ impl Walker<'_, '_> {
                     .insert((port.0, u32::from(sender)), asked, false);
                 let answered = asked.saturating_add(crossing);
                 self.resolved.insert(key, answered, true);
-                (answered.saturating_add(crossing), Some(key))
+                (answered.saturating_add(crossing), Some((key, answered)))
             }
         }
     }

@@ -8,6 +8,8 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::compiled::Compiled;
 use super::engine::{Received, Sim, SimConfig, Stopped};
 use super::packet::{IcmpError, InnerFlow, Ipv4Packet, TcpFlags, Transport};
@@ -334,7 +336,7 @@ fn ping(
     let deadline = sim.now().after(wait);
     while !log.complete(count) && sim.now() < deadline {
         let more = sim.run_until(deadline);
-        for r in sim.take_inbox() {
+        for r in sim.drain_inbox() {
             log.collect(r);
         }
         if !more {
@@ -356,14 +358,31 @@ pub(super) struct PingLog {
     pub replies: Vec<EchoReply>,
     pub errors: Vec<ErrorReport>,
     pub redirects: Vec<RedirectReport>,
+    /// Per sequence number: a reply came (bit 0), an error came (bit 1). Inline for the
+    /// first few: a one-echo ping allocates nothing for it.
+    seen: SmallVec<[u8; 16]>,
 }
 
 impl PingLog {
+    const REPLIED: u8 = 1;
+    const ERRORED: u8 = 2;
+
     /// Every request answered, by a reply or an error.
     pub(super) fn complete(&self, count: u16) -> bool {
-        (1..=count).all(|s| {
-            self.replies.iter().any(|r| r.seq == s) || self.errors.iter().any(|e| e.seq == s)
-        })
+        self.seen
+            .get(1..=usize::from(count))
+            .is_some_and(|seen| seen.iter().all(|&s| s != 0))
+    }
+
+    /// Notes `what` about `seq`; true when it is new for that sequence number.
+    fn mark(&mut self, seq: u16, what: u8) -> bool {
+        let i = usize::from(seq);
+        if self.seen.len() <= i {
+            self.seen.resize(i + 1, 0);
+        }
+        let new = self.seen[i] & what == 0;
+        self.seen[i] |= what;
+        new
     }
 
     pub(super) fn collect(&mut self, r: Received) {
@@ -376,7 +395,7 @@ impl PingLog {
                     .get(usize::from(seq).wrapping_sub(1))
                     .copied()
                     .unwrap_or(SimTime::ZERO);
-                if !self.replies.iter().any(|e| e.seq == seq) {
+                if self.mark(seq, Self::REPLIED) {
                     self.replies.push(EchoReply {
                         seq,
                         from: r.packet.src,
@@ -399,6 +418,7 @@ impl PingLog {
             }
             _ => {
                 if let Some((error, seq)) = error_about(&r.packet, ours) {
+                    self.mark(seq, Self::ERRORED);
                     self.errors.push(ErrorReport {
                         at: r.at,
                         from: r.packet.src,
@@ -415,7 +435,7 @@ impl PingLog {
 fn drain(sim: &mut Sim<'_>, until: SimTime, handle: &mut dyn FnMut(Received)) {
     while sim.now() < until {
         let more = sim.run_until(until);
-        for r in sim.take_inbox() {
+        for r in sim.drain_inbox() {
             handle(r);
         }
         if !more {
@@ -455,7 +475,7 @@ fn tcp(
         let until = next.filter(|t| *t < deadline).unwrap_or(deadline);
         sim.wake_at(until);
         let more = sim.run_until(until);
-        for r in sim.take_inbox() {
+        for r in sim.drain_inbox() {
             if let Some(observed) = tcp_answer(&r, dst, port.get()) {
                 return observed;
             }
@@ -495,7 +515,7 @@ fn udp(
     while sim.now() < deadline {
         sim.wake_at(deadline);
         let more = sim.run_until(deadline);
-        for r in sim.take_inbox() {
+        for r in sim.drain_inbox() {
             if let Some(observed) = udp_answer(&r, dst, port.get()) {
                 return observed;
             }

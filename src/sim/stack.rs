@@ -22,7 +22,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::compiled::{Action, Compiled, Next};
+use super::compiled::{Action, Compiled, Entry, Next};
 use super::conntrack::{Conntrack, Dir, Tuple, set_dst, set_inner, set_src};
 use super::packet::{IcmpError, Ipv4Packet, TcpFlags, Transport};
 use super::probe::EPHEMERAL_PORT;
@@ -183,14 +183,25 @@ impl<L: Link> Stack<'_, '_, L> {
         no_route: DropReason,
     ) -> Result<(), SendError> {
         let dp = self.dp;
-        if !dp.is_local(node, packet.dst) {
-            let failure = match dp.lookup(node, packet.dst).map(|e| e.action) {
-                Some(Action::Send { .. }) => None,
+        let mut local = dp.is_local(node, packet.dst);
+        let mut entry = None;
+        if !local {
+            let failure = match dp.lookup(node, packet.dst) {
+                Some(
+                    e @ Entry {
+                        action: Action::Send { .. },
+                        ..
+                    },
+                ) => {
+                    entry = Some(e);
+                    None
+                }
                 None => Some((no_route, SendError::NoRoute)),
                 // ip_route_output_key fails with the route type's error (fib_props).
-                Some(Action::Reject(kind)) => {
-                    Some((DropReason::RejectRoute(kind), SendError::Rejected(kind)))
-                }
+                Some(Entry {
+                    action: Action::Reject(kind),
+                    ..
+                }) => Some((DropReason::RejectRoute(*kind), SendError::Rejected(*kind))),
             };
             if let Some((reason, error)) = failure {
                 self.discard(node, packet, None, reason);
@@ -199,13 +210,18 @@ impl<L: Link> Stack<'_, '_, L> {
         }
         let mut packet = packet;
         if let Some(nf) = dp.netfilter(node) {
+            let dst = packet.dst;
             let track = self.track(node, &mut packet, None, nf, NatHook::Output);
-            let local = dp.is_local(node, packet.dst);
-            let out = if local {
-                None
-            } else {
-                dp.sending_route(node, packet.dst).map(|(_, r)| r.dev)
-            };
+            if packet.dst != dst {
+                // Re-routed for the new destination (a reject route does not send).
+                local = dp.is_local(node, packet.dst);
+                entry = if local {
+                    None
+                } else {
+                    dp.lookup(node, packet.dst).filter(|e| e.dev().is_some())
+                };
+            }
+            let out = entry.and_then(Entry::dev);
             // An OUTPUT DNAT of 127.0.0.1 to another host keeps the loopback source, which may
             // not leave a real interface: the re-routing fails and the packet is dropped
             // (route_localnet=0; docs/linux-semantics.md, "Loopback traffic").
@@ -223,7 +239,7 @@ impl<L: Link> Stack<'_, '_, L> {
                 self.confirm(node, &packet, &track);
             }
         }
-        if dp.is_local(node, packet.dst) {
+        if local {
             let kind = StepKind::Sent {
                 out: None,
                 route: None,
@@ -233,10 +249,11 @@ impl<L: Link> Stack<'_, '_, L> {
             self.link.loopback(node, packet);
             return Ok(());
         }
-        let Some((entry, route)) = dp.sending_route(node, packet.dst) else {
+        let Some(entry) = entry else {
             self.discard(node, packet, None, no_route);
             return Err(SendError::NoRoute);
         };
+        let route = dp.route(node, entry);
         let (nexthop, next) = match self.link.learnt_gateway(node, packet.dst) {
             Some(gateway) => (gateway, Next::Lookup),
             None => match entry.action {
