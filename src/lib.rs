@@ -10,6 +10,11 @@
 //! - [`invariants`] checks a file's `invariants:` over every flow, mutates the file to find what
 //!   each line protects (`reachlab fuzz`), and takes segments and nodes down (`--failures`).
 //!
+//! Cargo features, both on by default: `emulate` (Linux only) builds the emulator, which holds a
+//! topology's predictions against the kernel in network namespaces (`emulate`, `live`), and
+//! `testing` the proptest strategies of `testing`. `cargo build --no-default-features` is the
+//! simulator alone, with no Linux-only dependency, on any system.
+//!
 //! ```
 //! let text = "
 //! segments:
@@ -31,6 +36,7 @@
 //! ```
 
 pub mod diff;
+#[cfg(all(feature = "emulate", target_os = "linux"))]
 pub mod emulate;
 pub mod explain;
 pub mod generate;
@@ -41,5 +47,6 @@ pub mod platform;
 pub mod render;
 pub mod run;
 pub mod sim;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod topology;

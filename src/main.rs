@@ -153,11 +153,13 @@ enum Command {
         pcap: Option<PathBuf>,
     },
     /// Build a topology in Linux network namespaces and probe it for real (needs root).
+    #[cfg(all(feature = "emulate", target_os = "linux"))]
     Emulate {
         #[command(subcommand)]
         command: cli::emulate::EmulateCommand,
     },
     /// This machine as a topology, and real probes from it beside the prediction.
+    #[cfg(all(feature = "emulate", target_os = "linux"))]
     Live {
         #[command(subcommand)]
         command: cli::emulate::LiveCommand,
@@ -268,12 +270,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8> {
+    #[cfg(all(feature = "emulate", target_os = "linux"))]
     let live_show = matches!(
         &cli.command,
         Command::Live {
             command: cli::emulate::LiveCommand::Show
         }
     );
+    #[cfg(not(all(feature = "emulate", target_os = "linux")))]
+    let live_show = false;
     if cli.format == Format::Yaml && !live_show {
         return usage_error(
             "`--format yaml` is for `reachlab live show` only",
@@ -421,7 +426,9 @@ fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8>
             udp,
             ..
         } => trace(cli, file, from, to, *tcp, *udp, out, palette),
+        #[cfg(all(feature = "emulate", target_os = "linux"))]
         Command::Emulate { command } => cli::emulate::run(command, &cli_context(cli, palette), out),
+        #[cfg(all(feature = "emulate", target_os = "linux"))]
         Command::Live { command } => cli::emulate::live(command, &cli_context(cli, palette), out),
         Command::Matrix(args) => matrix_command(cli, args, out, palette),
         Command::Diff { old, new, cells } => diff_command(cli, [old, new], cells, out, palette),
@@ -483,6 +490,7 @@ fn generate(what: &GenerateWhat, seed: u64, out: &mut impl Write) -> std::io::Re
     }
 }
 
+#[cfg(all(feature = "emulate", target_os = "linux"))]
 fn cli_context(cli: &Cli, palette: Palette) -> cli::emulate::Context {
     cli::emulate::Context {
         json: cli.format == Format::Json,

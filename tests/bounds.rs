@@ -420,95 +420,101 @@ fn the_multi_document_error_speaks_of_documents() {
 
 // ------------------------------------------------------------------------------- `live`
 
-/// A namespace of this test's own with `lo` up and one veth end at 192.0.2.2/24 (default
-/// route via 192.0.2.1); deleted on drop.
-struct Namespace(String);
+/// `reachlab live` (the `emulate` feature, Linux).
+#[cfg(all(feature = "emulate", target_os = "linux"))]
+mod live {
+    use super::*;
 
-impl Namespace {
-    fn new(test: &str) -> Self {
-        let ns = Self(format!("reachlab-bounds-{test}-{}", std::process::id()));
-        let ip = |args: &str| {
+    /// A namespace of this test's own with `lo` up and one veth end at 192.0.2.2/24 (default
+    /// route via 192.0.2.1); deleted on drop.
+    struct Namespace(String);
+
+    impl Namespace {
+        fn new(test: &str) -> Self {
+            let ns = Self(format!("reachlab-bounds-{test}-{}", std::process::id()));
+            let ip = |args: &str| {
+                let status = Command::new("ip")
+                    .args(["-n", &ns.0])
+                    .args(args.split(' '))
+                    .status()
+                    .expect("ip runs");
+                assert!(status.success(), "ip -n {} {args}", ns.0);
+            };
             let status = Command::new("ip")
-                .args(["-n", &ns.0])
-                .args(args.split(' '))
+                .args(["netns", "add", &ns.0])
                 .status()
                 .expect("ip runs");
-            assert!(status.success(), "ip -n {} {args}", ns.0);
-        };
-        let status = Command::new("ip")
-            .args(["netns", "add", &ns.0])
-            .status()
-            .expect("ip runs");
-        assert!(status.success(), "ip netns add {}", ns.0);
-        ip("link set lo up");
-        ip("link add v0 type veth peer name v1");
-        ip("addr add 192.0.2.2/24 dev v0");
-        ip("link set v0 up");
-        ip("link set v1 up");
-        ip("route add default via 192.0.2.1");
-        ns
-    }
-
-    /// `reachlab ARGS` run inside the namespace (as `setpriv_args` say, when given).
-    fn run(&self, setpriv_args: &[&str], args: &[&str]) -> Output {
-        let mut command = Command::new("ip");
-        command.args(["netns", "exec", &self.0]);
-        if !setpriv_args.is_empty() {
-            command.arg("setpriv").args(setpriv_args);
+            assert!(status.success(), "ip netns add {}", ns.0);
+            ip("link set lo up");
+            ip("link add v0 type veth peer name v1");
+            ip("addr add 192.0.2.2/24 dev v0");
+            ip("link set v0 up");
+            ip("link set v1 up");
+            ip("route add default via 192.0.2.1");
+            ns
         }
-        command.arg(BIN).args(args);
-        command.output().expect("ip netns exec runs")
-    }
-}
 
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        /// `reachlab ARGS` run inside the namespace (as `setpriv_args` say, when given).
+        fn run(&self, setpriv_args: &[&str], args: &[&str]) -> Output {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", &self.0]);
+            if !setpriv_args.is_empty() {
+                command.arg("setpriv").args(setpriv_args);
+            }
+            command.arg(BIN).args(args);
+            command.output().expect("ip netns exec runs")
+        }
     }
-}
 
-#[test]
-fn live_ping_of_a_loopback_address_is_predicted_on_lo() {
-    if !can_run("live_ping_of_a_loopback_address_is_predicted_on_lo") {
-        return;
+    impl Drop for Namespace {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
     }
-    let ns = Namespace::new("lo");
-    let out = ns.run(&[], &["live", "ping", "127.0.0.1"]);
-    let (stdout, stderr) = text(&out);
-    assert!(
-        stdout.contains("route predicted:  dev lo src 127.0.0.1\n"),
-        "{stdout}\n{stderr}"
-    );
-    assert!(
-        stdout.contains("route (kernel):   dev lo src 127.0.0.1   agree"),
-        "{stdout}\n{stderr}"
-    );
-}
 
-#[test]
-fn live_ping_without_cap_net_raw_is_a_clear_error() {
-    if !can_run("live_ping_without_cap_net_raw_is_a_clear_error") {
-        return;
+    #[test]
+    fn live_ping_of_a_loopback_address_is_predicted_on_lo() {
+        if !can_run("live_ping_of_a_loopback_address_is_predicted_on_lo") {
+            return;
+        }
+        let ns = Namespace::new("lo");
+        let out = ns.run(&[], &["live", "ping", "127.0.0.1"]);
+        let (stdout, stderr) = text(&out);
+        assert!(
+            stdout.contains("route predicted:  dev lo src 127.0.0.1\n"),
+            "{stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.contains("route (kernel):   dev lo src 127.0.0.1   agree"),
+            "{stdout}\n{stderr}"
+        );
     }
-    let ns = Namespace::new("eperm");
-    let nobody = [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "--inh-caps=-all",
-        "--bounding-set=-all",
-    ];
-    let out = ns.run(&nobody, &["live", "ping", "127.0.0.1"]);
-    let (stdout, stderr) = text(&out);
-    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("needs root or CAP_NET_RAW"),
-        "{stdout}\n{stderr}"
-    );
-    assert!(!stderr.contains("os error"), "{stderr}");
-}
 
-/// Whether the test may run (root, iproute2, setpriv): see `support`.
-fn can_run(test: &str) -> bool {
-    support::can_run(test, &[support::IP, support::SETPRIV])
+    #[test]
+    fn live_ping_without_cap_net_raw_is_a_clear_error() {
+        if !can_run("live_ping_without_cap_net_raw_is_a_clear_error") {
+            return;
+        }
+        let ns = Namespace::new("eperm");
+        let nobody = [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ];
+        let out = ns.run(&nobody, &["live", "ping", "127.0.0.1"]);
+        let (stdout, stderr) = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains("needs root or CAP_NET_RAW"),
+            "{stdout}\n{stderr}"
+        );
+        assert!(!stderr.contains("os error"), "{stderr}");
+    }
+
+    /// Whether the test may run (root, iproute2, setpriv): see `support`.
+    fn can_run(test: &str) -> bool {
+        support::can_run(test, &[support::IP, support::SETPRIV])
+    }
 }

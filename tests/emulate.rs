@@ -12,6 +12,7 @@
 //!   proptest and the smallest topology that still disagrees is printed, ready to save as a file.
 //! - `live_reads_a_namespace`: `reachlab live show --format yaml` inside a lab's namespace is a
 //!   valid topology with that node's addresses and routes, and `live ping` there gets a reply.
+#![cfg(all(feature = "emulate", feature = "testing", target_os = "linux"))]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

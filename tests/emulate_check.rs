@@ -14,6 +14,7 @@
 //! - `ctrl_c_while_probing_removes_the_lab_and_exits_130`: SIGINT to an `emulate check` whose
 //!   probing lasts 10 s, once its lab is complete: it exits within seconds with 130, leaving
 //!   no namespace and no state file.
+#![cfg(all(feature = "emulate", target_os = "linux"))]
 
 use std::io::Read as _;
 use std::path::PathBuf;

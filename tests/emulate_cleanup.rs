@@ -7,6 +7,7 @@
 //! This binary holds one test only: `down --all` removes every lab of its state directory, so
 //! nothing else may share it. Needs root, iproute2 and nftables (SKIPPED otherwise, unless
 //! `REACHLAB_REQUIRE_KERNEL=1`).
+#![cfg(all(feature = "emulate", target_os = "linux"))]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

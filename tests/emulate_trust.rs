@@ -11,6 +11,7 @@
 //! only (no library calls), so that the same file can be run against an older build. Needs root
 //! and iproute2 (SKIPPED otherwise, unless `REACHLAB_REQUIRE_KERNEL=1`); the unprivileged-user
 //! cases also need `useradd`/`userdel` and `runuser` or `setpriv`.
+#![cfg(all(feature = "emulate", target_os = "linux"))]
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@
 //! taken away so ARP fails, a lossy segment). Warm neighbour caches are checked against the
 //! engine's second echo of `ping -c 2`. Each test also requires the fast path to have answered
 //! a good share of the probes, so agreement is never vacuous.
+#![cfg(feature = "testing")]
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! `reachlab fuzz`: the mutations a file offers, what each breaks, and the `testing::mutations`
 //! strategy. The office below is small enough that every mutation's effect is worked out by hand
 //! (the comments say how); the test compares the program with that.
+#![cfg(feature = "testing")]
 
 use std::collections::BTreeMap;
 use std::process::Command;

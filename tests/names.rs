@@ -15,6 +15,7 @@
 //!
 //! Budget: `REACHLAB_NAMES_CASES` cases (default 5000), `REACHLAB_NAMES_KERNEL` kernel builds
 //! (default 4). The number of inputs tried and accepted is printed.
+#![cfg(all(feature = "emulate", target_os = "linux"))]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! The property test the README shows (section "Invariants, fuzz and failures"), run as it is
 //! written there: the lines between the markers are the README's ```rust block, which
 //! `readme_shows_this_test` compares, so neither can change without the other.
+#![cfg(feature = "testing")]
 
 // README begin
 use std::sync::LazyLock;

@@ -236,7 +236,6 @@ pub fn write_capture(
 /// refused without blocking (checked before opening, opened with `O_NONBLOCK`, checked again).
 fn write_regular(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let refuse = |kind: &str| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -248,10 +247,9 @@ fn write_regular(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     {
         return Err(refuse(kind));
     }
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = crate::topology::open_options()
         .write(true)
         .create(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
         .open(path)?;
     if let Some(kind) = crate::topology::irregular_kind(file.metadata()?.file_type()) {
         return Err(refuse(kind));

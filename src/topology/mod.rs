@@ -23,6 +23,7 @@ pub use load::{
     load_str,
 };
 pub use schema::{EMBEDDED_SCHEMA, embedded_schema, schema, schema_json};
+pub(crate) use source::open_options;
 pub use source::{Located, Origin, ReadError, SourceFile, Span, irregular_kind, read_regular};
 pub use write::{to_file, to_yaml};
 

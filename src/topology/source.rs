@@ -4,7 +4,8 @@
 //! FIFO or a device, and never more bytes than a limit.
 
 use std::io::Read as _;
-use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+#[cfg(unix)]
+use std::os::unix::fs::FileTypeExt as _;
 use std::path::Path;
 
 pub use crate::model::{Origin, Span};
@@ -146,20 +147,38 @@ impl ReadError {
 /// What kind of file `meta` describes, as a user would say it, unless it is a regular file.
 pub fn irregular_kind(file_type: std::fs::FileType) -> Option<&'static str> {
     if file_type.is_file() {
-        None
-    } else if file_type.is_dir() {
-        Some("a directory")
-    } else if file_type.is_fifo() {
-        Some("a FIFO (named pipe)")
-    } else if file_type.is_char_device() {
-        Some("a character device")
-    } else if file_type.is_block_device() {
-        Some("a block device")
-    } else if file_type.is_socket() {
-        Some("a socket")
-    } else {
-        Some("not a regular file")
+        return None;
     }
+    if file_type.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        if file_type.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        } else if file_type.is_char_device() {
+            return Some("a character device");
+        } else if file_type.is_block_device() {
+            return Some("a block device");
+        } else if file_type.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a regular file")
+}
+
+/// Options that open a path without blocking on a FIFO and without making a terminal the
+/// controlling one (`O_NONBLOCK | O_NOCTTY` on Unix; plain options elsewhere, where a path
+/// cannot name a FIFO).
+pub(crate) fn open_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    options
 }
 
 /// Reads at most `limit` bytes of the regular file at `path`.
@@ -175,10 +194,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         None => Ok(()),
     };
     check(&std::fs::metadata(path)?)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)?;
+    let file = open_options().read(true).open(path)?;
     check(&file.metadata()?)?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
