@@ -86,7 +86,8 @@ struct NodeData {
     lens: Option<(u32, u32)>,
     /// Range of `addrs`: every address on every interface of the node.
     addrs: (u32, u32),
-    /// The first [`INLINE_ADDRS`] of them.
+    /// The first [`INLINE_ADDRS`] of them; slots beyond the node's addresses hold 127.0.0.1,
+    /// which is local anyway, so that all of them can be compared at once.
     inline: [u32; INLINE_ADDRS],
     forwarding: bool,
     ttl: u8,
@@ -212,7 +213,7 @@ impl<'n> Compiled<'n> {
                     .or_insert((iface.id, 0));
                 slot.1 += 1;
             }
-            let mut inline = [0; INLINE_ADDRS];
+            let mut inline = [u32::from(Ipv4Addr::LOCALHOST); INLINE_ADDRS];
             for (slot, &a) in inline.iter_mut().zip(&compiled.addrs[start..]) {
                 *slot = a;
             }
@@ -366,9 +367,9 @@ impl<'n> Compiled<'n> {
         }
         let data = &self.nodes[node.index()];
         let (a, b) = data.addrs;
-        let n = (b - a) as usize;
-        if n <= INLINE_ADDRS {
-            return data.inline[..n].contains(&ip);
+        if (b - a) as usize <= INLINE_ADDRS {
+            // Every slot compared, without a branch: a few instructions.
+            return data.inline.iter().fold(false, |hit, &a| hit | (a == ip));
         }
         self.addrs[a as usize..b as usize].contains(&ip)
     }
