@@ -16,7 +16,7 @@
 //!   every probe of the universe. A flow violates it when X sends or forwards one of its packets
 //!   (requests, answers, ICMP errors alike) with a source in 10.0.0.0/8, 172.16.0.0/12 or
 //!   192.168.0.0/16, after NAT, out of an interface that has addresses and only public ones
-//!   ([`faces_public`]).
+//!   ([`Interface::faces_public`]).
 
 pub mod failures;
 pub mod fuzz;
@@ -33,8 +33,8 @@ use rayon::prelude::*;
 use crate::explain::Why;
 use crate::matrix::{self, Cell, Destination, Layout, ProbeList, ProbeSpec, Progress, Source};
 use crate::model::{
-    Decider, Expectation, Interface, Invariant, InvariantKind, L4, NatAction, NatHook, Network,
-    Node, NodeId, NodeSet, Origin, Outcome, Port, Proto, Reach, Verdict,
+    Decider, Expectation, Invariant, InvariantKind, L4, NatAction, NatHook, Network, Node, NodeId,
+    NodeSet, Origin, Outcome, Port, Proto, Reach, Verdict,
 };
 use crate::render::Palette;
 use crate::sim::{ProbeRun, SimConfig, StepKind, run_probe};
@@ -202,12 +202,6 @@ pub fn probe_universe(net: &Network) -> Vec<ProbeSpec> {
         .chain(tcp.into_iter().filter_map(port).map(ProbeSpec::Tcp))
         .chain(udp.into_iter().filter_map(port).map(ProbeSpec::Udp))
         .collect()
-}
-
-/// Whether an interface faces public networks: it has addresses, none of them private
-/// (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16).
-pub fn faces_public(iface: &Interface) -> bool {
-    !iface.addresses.is_empty() && iface.addresses.iter().all(|a| !a.addr().is_private())
 }
 
 /// Every address of a node, each once, in interface order.
@@ -551,7 +545,7 @@ fn no_private_source(
                 _ => return None,
             };
             let iface = net.interface(out);
-            if !faces_public(iface) {
+            if !iface.faces_public() {
                 return None;
             }
             let node = net.node(step.node);

@@ -50,7 +50,6 @@ pub use probes::{
 pub use progress::{Progress, ProgressMode};
 pub(crate) use render::counted;
 pub use render::{csv, json, markdown, text, write_csv, write_json, write_markdown, write_text};
-pub(crate) use select::matches_pattern;
 pub use select::{Destination, Layout, SelectError, Selection, Source};
 pub use shard::{
     MAX_SLICE_BYTES, MAX_SLICES, MergeError, Shard, ShardError, Slice, merge, read_slice,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use crate::model::{Network, NodeId};
+use crate::model::{Network, NodeId, matches_pattern};
 
 /// Nodes (or, for destinations, addresses) as the user listed them: every node, or a
 /// comma-separated list of names, `*`/`?` patterns over node names, addresses and DNS names.
@@ -178,35 +178,6 @@ fn is_pattern(item: &str) -> bool {
     item.contains(['*', '?'])
 }
 
-/// `*` matches any run of characters, `?` any one character.
-pub(crate) fn matches_pattern(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    // Greedy match with backtracking to the last `*`.
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ni));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == n[ni] => {
-                pi += 1;
-                ni += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    pi = sp + 1;
-                    ni = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
 fn push_unique<T: PartialEq>(list: &mut Vec<T>, item: T) {
     if !list.contains(&item) {
         list.push(item);
@@ -340,21 +311,4 @@ fn destinations(
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::matches_pattern;
-
-    #[test]
-    fn patterns_match_like_shell_globs() {
-        assert!(matches_pattern("h*", "h12"));
-        assert!(matches_pattern("*", ""));
-        assert!(matches_pattern("h?", "h1"));
-        assert!(!matches_pattern("h?", "h12"));
-        assert!(matches_pattern("*-app-*", "fastapi-app-0"));
-        assert!(matches_pattern("a*b*c", "aXbYbZc"));
-        assert!(!matches_pattern("a*b*c", "aXbYbZ"));
-        assert!(!matches_pattern("worker", "worker1"));
-    }
 }

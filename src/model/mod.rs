@@ -14,6 +14,7 @@ mod listener;
 mod netfilter;
 mod network;
 mod origin;
+mod pattern;
 mod probe_spec;
 mod route;
 
@@ -28,5 +29,6 @@ pub use netfilter::{
 };
 pub use network::{Interface, Network, Node, OsProfile, Segment};
 pub use origin::{Origin, Span};
+pub use pattern::matches_pattern;
 pub use probe_spec::{ProbeSpec, ProbeSpecError};
 pub use route::{Lookup, RejectRoute, Route, RouteKind, RouteType, RoutingTable, TableEntry};

@@ -61,6 +61,12 @@ pub struct Interface {
 }
 
 impl Interface {
+    /// Whether the interface faces public networks: it has addresses, none of them private
+    /// (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16).
+    pub fn faces_public(&self) -> bool {
+        !self.addresses.is_empty() && self.addresses.iter().all(|a| !a.addr().is_private())
+    }
+
     /// The first address, which a probe sent out of this interface uses as its source.
     pub fn primary_address(&self) -> Option<Ipv4Addr> {
         self.addresses.first().map(Ipv4Net::addr)

@@ -12,8 +12,10 @@ use super::file::{GroupsSpec, InvariantSpec, ReachableSpec, TopologyFile};
 use super::lower::Lowering;
 use super::source::{Located, Span};
 use super::structure::closest;
-use crate::matrix::{ProbeSpec, ProbeSpecError, matches_pattern};
-use crate::model::{Invariant, InvariantKind, NodeId, NodeSet, Reach};
+use crate::model::{
+    Interface, Invariant, InvariantKind, NodeId, NodeSet, ProbeSpec, ProbeSpecError, Reach,
+    matches_pattern,
+};
 
 /// The groups of a file: name → (nodes, where the name was written).
 type Groups = IndexMap<String, (Vec<NodeId>, Span)>;
@@ -449,7 +451,7 @@ impl Lowering {
         let faces_public = border.nodes.iter().any(|&n| {
             self.net
                 .interfaces_of(self.net.node(n))
-                .any(crate::invariants::faces_public)
+                .any(Interface::faces_public)
         });
         if !faces_public {
             self.push(
