@@ -332,10 +332,10 @@ fn check_exits_1_on_a_violated_invariant_and_explains_it() {
     assert!(!out.contains("note: the guest Wi-Fi"), "{out}");
     let (code, json) = reachlab(&["check", "--format", "json", path.to_str().expect("utf-8")]);
     assert_eq!(code, Some(1));
-    let records: serde_json::Value = serde_json::from_str(&json).expect("json");
-    let leak = records
+    let document: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let leak = document["invariants"]
         .as_array()
-        .expect("records")
+        .expect("the invariants' records")
         .iter()
         .find(|r| r["invariant"] == "no-private-source-beyond edge")
         .expect("the invariant's record");
@@ -343,6 +343,19 @@ fn check_exits_1_on_a_violated_invariant_and_explains_it() {
         (leak["ok"].as_bool(), leak["violated"].as_u64()),
         (Some(false), Some(9))
     );
+    // The same counts as the text's "4 invariants: 2 hold, 2 violated".
+    let summary = &document["summary"];
+    assert_eq!(
+        (
+            summary["invariants"].as_u64(),
+            summary["invariants_violated"].as_u64()
+        ),
+        (Some(4), Some(2))
+    );
+    assert_eq!(summary["ok"].as_bool(), Some(false));
+    // A violation names the line of the file that decided it, as a position.
+    let why_origin = &leak["violations"][0]["why_origin"];
+    assert!(why_origin["line"].as_u64().is_some_and(|l| l > 0), "{leak}");
 }
 
 #[test]

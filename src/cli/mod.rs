@@ -1,5 +1,142 @@
-//! Command-line front ends of the binary that are big enough for a file of their own. Like
-//! `main.rs`, they only parse, call the library and print.
+//! The command line: one file per command, each only parsing, calling the library and printing;
+//! [`run`] hands a parsed command line to its command.
+
+mod args;
+mod check;
+mod common;
+mod diff;
+#[cfg(all(feature = "emulate", target_os = "linux"))]
+mod emulate;
+mod fuzz;
+mod generate;
+mod graph;
+mod matrix;
+mod probe;
+mod show;
+mod validate;
+
+use std::io::Write;
+
+use clap::CommandFactory;
+use reachlab::render::Palette;
+use reachlab::topology;
+
+use args::Command;
+pub(crate) use args::{Cli, ColorWhen, Format};
+use common::usage_error;
+pub(crate) use common::{EXIT_INVALID, EXIT_OK};
+
+/// Runs the parsed command line, printing to `out`; the exit code.
+pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8> {
+    #[cfg(all(feature = "emulate", target_os = "linux"))]
+    let live_show = matches!(
+        &cli.command,
+        Command::Live {
+            command: emulate::LiveCommand::Show
+        }
+    );
+    #[cfg(not(all(feature = "emulate", target_os = "linux")))]
+    let live_show = false;
+    if cli.format == Format::Yaml && !live_show {
+        return usage_error(
+            "`--format yaml` is for `reachlab live show` only",
+            Some("use --format text or --format json"),
+        );
+    }
+    let tables = matches!(cli.format, Format::Csv | Format::Markdown);
+    if tables && !matches!(cli.command, Command::Matrix(_)) {
+        return usage_error(
+            "`--format csv` and `--format markdown` are for `reachlab matrix` only",
+            Some("use --format text or --format json"),
+        );
+    }
+    match &cli.command {
+        Command::Validate { paths } => validate::validate(paths, cli.format, out, palette),
+        Command::Show { file, node } => show::show(file, node.as_deref(), cli.format, out, palette),
+        Command::Check { paths, failures } => check::check(paths, *failures, cli, out, palette),
+        Command::Fuzz { file, limit } => fuzz::fuzz_command(cli, file, *limit, out, palette),
+        Command::Ping {
+            file,
+            from,
+            to,
+            count,
+            wait,
+            ..
+        } => probe::ping(cli, file, from, to, *count, *wait, out, palette),
+        Command::Ssh {
+            file,
+            from,
+            host,
+            port,
+            ..
+        } => probe::ssh(cli, file, from, host, *port, out, palette),
+        Command::Curl {
+            file, from, url, ..
+        } => probe::curl(cli, file, from, url, out, palette),
+        Command::Tcp {
+            file,
+            from,
+            to,
+            port,
+            ..
+        } => probe::tcp(cli, file, from, to, *port, out, palette),
+        Command::Udp {
+            file,
+            from,
+            to,
+            port,
+            ..
+        } => probe::udp(cli, file, from, to, *port, out, palette),
+        Command::Trace {
+            file,
+            from,
+            to,
+            tcp,
+            udp,
+            ..
+        } => probe::trace(cli, file, from, to, *tcp, *udp, out, palette),
+        #[cfg(all(feature = "emulate", target_os = "linux"))]
+        Command::Emulate { command } => emulate::run(command, &cli_context(cli, palette), out),
+        #[cfg(all(feature = "emulate", target_os = "linux"))]
+        Command::Live { command } => emulate::live(command, &cli_context(cli, palette), out),
+        Command::Matrix(args) => matrix::matrix_command(cli, args, out, palette),
+        Command::Diff { old, new, cells } => {
+            diff::diff_command(cli, [old, new], cells, out, palette)
+        }
+        Command::Graph {
+            file,
+            trace,
+            probe,
+            graph_as,
+            output,
+        } => graph::graph(
+            cli,
+            file,
+            trace,
+            probe,
+            *graph_as,
+            output.as_deref(),
+            out,
+            palette,
+        ),
+        Command::Schema => {
+            out.write_all(topology::schema_json().as_bytes())?;
+            Ok(EXIT_OK)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "reachlab", out);
+            Ok(EXIT_OK)
+        }
+        Command::Generate { what } => generate::generate(what, cli.seed, out),
+    }
+}
 
 #[cfg(all(feature = "emulate", target_os = "linux"))]
-pub mod emulate;
+fn cli_context(cli: &Cli, palette: Palette) -> emulate::Context {
+    emulate::Context {
+        json: cli.format == Format::Json,
+        yaml: cli.format == Format::Yaml,
+        palette,
+        seed: cli.seed,
+    }
+}

@@ -19,9 +19,9 @@
 use std::fmt::Write as _;
 
 use rayon::prelude::*;
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::{Judgement, Status, broken, status_json, status_text, statuses};
+use super::{Judgement, Status, StatusRecord, broken, status_json, status_text, statuses};
 use crate::model::{IfaceId, Network, NodeId, Origin, Segment, SegmentId};
 use crate::render::Palette;
 use crate::sim::SimConfig;
@@ -272,17 +272,48 @@ impl FailureReport {
         out
     }
 
-    /// The JSON twin: one record per case.
-    pub fn json(&self, net: &Network) -> Value {
-        json!({
-            "k": self.k,
-            "cases": self.results.iter().map(|r| json!({
-                "down": r.failure.0.iter().map(|e| json!({
-                    "element": e.describe(net),
-                    "origin": e.origin(net).to_string(),
-                })).collect::<Vec<_>>(),
-                "breaks": r.broken.iter().map(status_json).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        })
+    /// The JSON record of the report: one entry per case.
+    pub fn json(&self, net: &Network, file: &str) -> FailuresRecord {
+        let cases = self.results.iter().map(|r| CaseRecord {
+            down: r
+                .failure
+                .0
+                .iter()
+                .map(|e| DownRecord {
+                    element: e.describe(net),
+                    origin: e.origin(net),
+                })
+                .collect(),
+            breaks: r.broken.iter().map(status_json).collect(),
+        });
+        FailuresRecord {
+            file: file.to_owned(),
+            k: self.k,
+            cases: cases.collect(),
+        }
     }
+}
+
+/// The failures checked for one file, in JSON (`check --failures K --format json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailuresRecord {
+    pub file: String,
+    /// Elements taken down at once.
+    pub k: usize,
+    pub cases: Vec<CaseRecord>,
+}
+
+/// One failure case: what went down, and the checks that broke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseRecord {
+    pub down: Vec<DownRecord>,
+    pub breaks: Vec<StatusRecord>,
+}
+
+/// A segment or node taken down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DownRecord {
+    /// `segment lan`, `node r1`.
+    pub element: String,
+    pub origin: Origin,
 }

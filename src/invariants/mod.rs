@@ -16,12 +16,13 @@
 //!   every probe of the universe. A flow violates it when X sends or forwards one of its packets
 //!   (requests, answers, ICMP errors alike) with a source in 10.0.0.0/8, 172.16.0.0/12 or
 //!   192.168.0.0/16, after NAT, out of an interface that has addresses and only public ones
-//!   ([`Interface::faces_public`]).
+//!   ([`crate::model::Interface::faces_public`]).
 
 pub mod failures;
 pub mod fuzz;
 mod report;
 
+pub use failures::{CaseRecord, DownRecord, FailuresRecord};
 pub use report::CheckReport;
 
 use std::collections::BTreeSet;
@@ -29,6 +30,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use rayon::prelude::*;
+use serde::Serialize;
 
 use crate::explain::Why;
 use crate::matrix::{self, Cell, Destination, Layout, ProbeList, ProbeSpec, Progress, Source};
@@ -732,46 +734,98 @@ pub fn violation_text(
     out
 }
 
-/// The JSON twin of one invariant's result.
+/// The JSON record of one invariant's result (`check --format json`, under `invariants`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvariantRecord {
+    pub file: String,
+    /// The invariant in words (`isolated [guests, office]`).
+    pub invariant: String,
+    pub origin: Origin,
+    pub ok: bool,
+    /// Flows simulated, and how many of them broke it.
+    pub flows: usize,
+    pub violated: usize,
+    /// The first violations, explained.
+    pub violations: Vec<ViolationRecord>,
+}
+
+/// One flow that broke an invariant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ViolationRecord {
+    pub from: String,
+    /// The destination in words (`web-b (192.168.1.10)`).
+    pub to: String,
+    pub address: Ipv4Addr,
+    /// `ping`, `tcp:22`, ...
+    pub probe: String,
+    pub outcome: &'static str,
+    /// Why, in the lines `reachlab ping` prints under `why:`.
+    pub why: Vec<String>,
+    /// The line of the file that decided it, when one did.
+    pub why_origin: Option<Origin>,
+}
+
+/// The JSON record of one invariant's result.
 pub fn result_json(
     net: &Network,
     file: &str,
     invariant: &Invariant,
     result: &InvariantResult,
-) -> serde_json::Value {
-    serde_json::json!({
-        "file": file,
-        "invariant": invariant.to_string(),
-        "origin": invariant.origin.to_string(),
-        "ok": result.holds(),
-        "flows": result.flows,
-        "violated": result.violated,
-        "violations": result.violations.iter().map(|v| violation_json(net, v)).collect::<Vec<_>>(),
-    })
+) -> InvariantRecord {
+    InvariantRecord {
+        file: file.to_owned(),
+        invariant: invariant.to_string(),
+        origin: invariant.origin.clone(),
+        ok: result.holds(),
+        flows: result.flows,
+        violated: result.violated,
+        violations: result
+            .violations
+            .iter()
+            .map(|v| violation_json(net, v))
+            .collect(),
+    }
 }
 
-fn violation_json(net: &Network, v: &Violation) -> serde_json::Value {
-    serde_json::json!({
-        "from": net.node(v.flow.from).name,
-        "to": v.flow.to,
-        "address": v.flow.dst.to_string(),
-        "probe": v.flow.probe.to_string(),
-        "outcome": v.outcome.name(),
-        "why": v.why.lines,
-        "origin": v.why.origin.as_ref().map(ToString::to_string),
-    })
+fn violation_json(net: &Network, v: &Violation) -> ViolationRecord {
+    ViolationRecord {
+        from: net.node(v.flow.from).name.clone(),
+        to: v.flow.to.clone(),
+        address: v.flow.dst,
+        probe: v.flow.probe.to_string(),
+        outcome: v.outcome.name(),
+        why: v.why.lines.clone(),
+        why_origin: v.why.origin.clone(),
+    }
+}
+
+/// A check (an invariant or an expectation) that broke, in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusRecord {
+    /// `invariant` or `expect`.
+    pub check: &'static str,
+    /// `isolated [a, b]`, `pc ping srv: reply`.
+    pub label: String,
+    pub origin: Origin,
+    /// The flow that shows it and how it ended (`pc ping srv: timeout`).
+    pub flow: Option<String>,
+    pub why: Option<Vec<String>>,
+    pub why_origin: Option<Origin>,
 }
 
 /// The JSON of a [`Status`] that broke.
-pub(crate) fn status_json(s: &Status) -> serde_json::Value {
-    serde_json::json!({
-        "check": match s.subject { Subject::Invariant => "invariant", Subject::Expectation => "expect" },
-        "label": s.label,
-        "origin": s.origin.to_string(),
-        "flow": s.flow,
-        "why": s.why.as_ref().map(|w| w.lines.clone()),
-        "why_origin": s.why.as_ref().and_then(|w| w.origin.as_ref()).map(ToString::to_string),
-    })
+pub(crate) fn status_json(s: &Status) -> StatusRecord {
+    StatusRecord {
+        check: match s.subject {
+            Subject::Invariant => "invariant",
+            Subject::Expectation => "expect",
+        },
+        label: s.label.clone(),
+        origin: s.origin.clone(),
+        flow: s.flow.clone(),
+        why: s.why.as_ref().map(|w| w.lines.clone()),
+        why_origin: s.why.as_ref().and_then(|w| w.origin.clone()),
+    }
 }
 
 /// The text of a [`Status`] that broke: what, where, the flow, and the first `why_lines` lines

@@ -4,10 +4,8 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
-use super::failures::{FailuresError, failures};
-use super::{check, result_json, violation_text};
+use super::failures::{FailuresError, FailuresRecord, failures};
+use super::{InvariantRecord, check, result_json, violation_text};
 use crate::model::Network;
 use crate::render::Palette;
 use crate::sim::SimConfig;
@@ -18,8 +16,10 @@ pub struct CheckReport {
     /// file, invariant, flows, ok mark.
     rows: Vec<[String; 4]>,
     details: String,
-    /// One JSON record per invariant, and one per file checked for failures.
-    pub records: Vec<Value>,
+    /// One JSON record per invariant.
+    pub invariant_records: Vec<InvariantRecord>,
+    /// One JSON record per file checked for failures.
+    pub failure_records: Vec<FailuresRecord>,
     pub invariants: usize,
     pub violated: usize,
     /// Failure cases (over all files) that break a check, and cases run.
@@ -40,7 +40,7 @@ impl CheckReport {
                     .push_str(&violation_text(net, invariant, &result, palette));
                 (palette.error(), "✗")
             };
-            self.records
+            self.invariant_records
                 .push(result_json(net, file, invariant, &result));
             self.rows.push([
                 file.to_owned(),
@@ -69,11 +69,7 @@ impl CheckReport {
             .count();
         let _ = write!(self.details, "\n== {file}");
         self.details.push_str(&report.text(net, palette));
-        let mut record = report.json(net);
-        if let Value::Object(map) = &mut record {
-            map.insert("file".into(), Value::String(file.to_owned()));
-        }
-        self.records.push(serde_json::json!({ "failures": record }));
+        self.failure_records.push(report.json(net, file));
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde::Serialize;
+use serde::ser::{SerializeStruct as _, Serializer};
 
 /// Where something was written: 1-based line and character column, plus the byte range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord, Serialize)]
@@ -34,6 +35,19 @@ impl fmt::Display for Span {
 pub struct Origin {
     pub file: std::sync::Arc<str>,
     pub span: Span,
+}
+
+/// In JSON: `{"file": "lab.yaml", "line": 12, "column": 7}`; `line` and `column` are null for
+/// something not read from a file.
+impl Serialize for Origin {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let known = (!self.span.is_unknown()).then_some(self.span);
+        let mut s = serializer.serialize_struct("Origin", 3)?;
+        s.serialize_field("file", &*self.file)?;
+        s.serialize_field("line", &known.map(|k| k.line))?;
+        s.serialize_field("column", &known.map(|k| k.column))?;
+        s.end()
+    }
 }
 
 impl fmt::Display for Origin {

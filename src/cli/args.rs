@@ -1,0 +1,297 @@
+//! The command line as clap reads it: the global options and every subcommand with its
+//! arguments. Nothing here runs anything.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "reachlab",
+    version,
+    about = "Predict what ping, ssh and curl do on a network before you deploy it",
+    after_help = "Exit codes: 0 ok, 1 a check or probe did not give the expected outcome, 2 invalid input."
+)]
+pub(crate) struct Cli {
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
+    /// When to use colours.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    pub(crate) color: ColorWhen,
+    /// Seed of the simulation's random numbers (frame loss); the same seed gives the same output.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub(crate) seed: u64,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Json,
+    /// A topology file (`live show` only).
+    Yaml,
+    /// Comma-separated values, one row per cell (`matrix` only).
+    Csv,
+    /// Markdown tables (`matrix` only).
+    Markdown,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Check topology files (and every *.yaml/*.yml under directories); report all problems.
+    Validate {
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
+    /// Show a topology: segments, nodes, interfaces, listeners and each routing table as `ip route` prints it.
+    Show {
+        file: PathBuf,
+        /// Show only this node.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Run every `expect:` entry of the files and compare the predicted outcome with the expected
+    /// one; check every invariant over the flows it covers.
+    Check {
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+        /// Also check every invariant and expectation again with each set of K segments or
+        /// nodes down (1: every single failure); exit 1 when one breaks something.
+        #[arg(long, value_name = "K")]
+        failures: Option<usize>,
+    },
+    /// Predict `ping` from node FROM to TO (an address, a node name or a DNS name).
+    Ping {
+        file: PathBuf,
+        from: String,
+        to: String,
+        /// Number of echo requests.
+        #[arg(short = 'c', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+        count: u16,
+        /// Seconds to wait for a reply after the last request.
+        #[arg(short = 'W')]
+        wait: Option<u64>,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+    },
+    /// Predict `ssh HOST` from node FROM.
+    Ssh {
+        file: PathBuf,
+        from: String,
+        host: String,
+        #[arg(short = 'p', default_value_t = 22)]
+        port: u16,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+    },
+    /// Predict `curl URL` from node FROM (http:// URLs).
+    Curl {
+        file: PathBuf,
+        from: String,
+        url: String,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+    },
+    /// Predict a TCP connection from FROM to TO:PORT.
+    Tcp {
+        file: PathBuf,
+        from: String,
+        to: String,
+        port: u16,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+    },
+    /// Predict a UDP datagram from FROM to TO:PORT.
+    Udp {
+        file: PathBuf,
+        from: String,
+        to: String,
+        port: u16,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+    },
+    /// Every hop of a probe: node, interfaces, route used, decision (ping unless --tcp/--udp).
+    Trace {
+        file: PathBuf,
+        from: String,
+        to: String,
+        #[arg(long, conflicts_with = "udp")]
+        tcp: Option<u16>,
+        #[arg(long)]
+        udp: Option<u16>,
+        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+    },
+    /// Build a topology in Linux network namespaces and probe it for real (needs root).
+    #[cfg(all(feature = "emulate", target_os = "linux"))]
+    Emulate {
+        #[command(subcommand)]
+        command: super::emulate::EmulateCommand,
+    },
+    /// This machine as a topology, and real probes from it beside the prediction.
+    #[cfg(all(feature = "emulate", target_os = "linux"))]
+    Live {
+        #[command(subcommand)]
+        command: super::emulate::LiveCommand,
+    },
+    /// Every source node against every destination, one cell per probe: ✓ a reply, ✗ and the
+    /// cause otherwise (--format text, csv, json or markdown).
+    Matrix(MatrixArgs),
+    /// The flows whose outcome differs between two versions of a topology, with the cause on
+    /// each side; nodes only one version has. Exit 0 when nothing differs, 1 when something does.
+    Diff {
+        /// The old version: a file, or REV:PATH for PATH at git revision REV.
+        old: String,
+        /// The new version: a file, or REV:PATH.
+        new: String,
+        #[command(flatten)]
+        cells: CellArgs,
+    },
+    /// Draw the topology (SVG, Graphviz dot or Mermaid), platform sections grouped, with probes
+    /// traced on it: hops numbered, NAT rewrites noted, the drop point in red.
+    Graph {
+        file: PathBuf,
+        /// Trace a probe from FROM to TO (an address, a node or a DNS name); repeatable.
+        #[arg(long, num_args = 2, value_names = ["FROM", "TO"], action = clap::ArgAction::Append)]
+        trace: Vec<String>,
+        /// The probe of each --trace, in order: ping, ssh[:PORT], curl[:PORT], tcp:PORT,
+        /// udp:PORT (default ping).
+        #[arg(long, value_name = "PROBE", action = clap::ArgAction::Append)]
+        probe: Vec<String>,
+        /// Output format.
+        #[arg(long = "as", value_enum, default_value_t = GraphAs::Svg)]
+        graph_as: GraphAs,
+        /// Write to FILE instead of standard output.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// What breaks if a line is forgotten: mutate the file one element at a time (drop a route,
+    /// a NAT rule, a listener, an address; flip a filter rule; forwarding off) and report which
+    /// invariants and expectations each mutation breaks, at the line of the original file.
+    Fuzz {
+        file: PathBuf,
+        /// Run at most N mutations, chosen with --seed (default: all, in file order).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Print the JSON Schema of the topology format.
+    Schema,
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print a generated topology file (for benchmarks and experiments; sizes drawn from --seed).
+    Generate {
+        #[command(subcommand)]
+        what: GenerateWhat,
+    },
+}
+
+/// What `reachlab generate` writes.
+#[derive(Subcommand)]
+pub(crate) enum GenerateWhat {
+    /// N routers in a line between hosts `a` and `b` (N + 2 nodes).
+    Chain { routers: usize },
+    /// A k-ary fat-tree of routers: k^3/4 hosts, 5k^2/4 routers (K even, 2 to 64).
+    FatTree { k: usize },
+    /// Sites behind NAT routers on a backbone, with a core router and a server.
+    Campus {
+        #[arg(long, default_value_t = 20)]
+        sites: usize,
+        /// At most this many LANs per site.
+        #[arg(long, default_value_t = 4)]
+        lans: usize,
+        /// At most this many hosts per LAN.
+        #[arg(long, default_value_t = 20)]
+        hosts: usize,
+    },
+    /// A Kubernetes cluster of NODES nodes running PODS pods behind ClusterIP Services.
+    Cluster { nodes: usize, pods: usize },
+    /// HOSTS hosts on SUBNETS subnets (1 to 256) behind one router.
+    Hosts { hosts: usize, subnets: usize },
+}
+
+/// The formats of `reachlab graph --as`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GraphAs {
+    Svg,
+    Dot,
+    Mermaid,
+}
+
+/// What `matrix` and `diff` probe.
+#[derive(clap::Args)]
+pub(crate) struct CellArgs {
+    /// Probes, comma-separated: ping, ssh[:PORT], http[:PORT], tcp:PORT, udp:PORT. Default:
+    /// ping for `matrix`; for `diff`, ping and the probes of the files' expectations, listeners
+    /// and port forwards (also at the addresses port forwards match).
+    #[arg(long, value_name = "PROBES")]
+    pub(crate) probe: Option<reachlab::matrix::ProbeList>,
+    /// Source nodes, comma-separated names or patterns (`h*`); default: every node.
+    #[arg(long, value_name = "NODES")]
+    pub(crate) from: Option<reachlab::matrix::Selection>,
+    /// Destinations, comma-separated node names, patterns, addresses or DNS names; default: every
+    /// node with an address, probed at its first address.
+    #[arg(long, value_name = "NODES")]
+    pub(crate) to: Option<reachlab::matrix::Selection>,
+    /// Progress bar on stderr: auto shows it when a run lasts over a second on a terminal.
+    #[arg(long, value_enum, default_value_t = ProgressWhen::Auto)]
+    pub(crate) progress: ProgressWhen,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl CellArgs {
+    pub(crate) fn progress(&self) -> reachlab::matrix::ProgressMode {
+        match self.progress {
+            ProgressWhen::Auto => reachlab::matrix::ProgressMode::Auto,
+            ProgressWhen::Always => reachlab::matrix::ProgressMode::Always,
+            ProgressWhen::Never => reachlab::matrix::ProgressMode::Never,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct MatrixArgs {
+    #[command(subcommand)]
+    pub(crate) merge: Option<MatrixCommand>,
+    /// The topology file.
+    #[arg(required = true)]
+    pub(crate) file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) cells: CellArgs,
+    /// Compute only slice I of N (from 1) and print it as JSON, for `reachlab matrix merge`.
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<reachlab::matrix::Shard>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MatrixCommand {
+    /// Join the JSON slices of `matrix --shard I/N` into the whole matrix, in any --format.
+    Merge {
+        #[arg(required = true, value_name = "SLICE.json")]
+        slices: Vec<PathBuf>,
+    },
+}

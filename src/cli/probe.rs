@@ -1,0 +1,276 @@
+//! `ping`, `ssh`, `curl`, `tcp`, `udp` and `trace`: one probe from a node, printed as the real
+//! tool prints it, with the capture `--pcap` asks for.
+
+use std::io::Write;
+use std::path::Path;
+
+use reachlab::model::{Network, Probe};
+use reachlab::render::{self, Palette};
+use reachlab::run::{self as probe_run, ProbeRequest};
+use reachlab::sim::SimConfig;
+use reachlab::topology;
+
+use super::args::{Cli, Command, Format};
+use super::common::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, load_for_probe, port_arg, usage_error};
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn probe(
+    cli: &Cli,
+    file: &std::path::Path,
+    from: &str,
+    to: &str,
+    make: impl FnOnce(&Network) -> Result<(Probe, String), String>,
+    count: u16,
+    wait: Option<std::time::Duration>,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let Some(loaded) = load_for_probe(file, cli.format, out, palette)? else {
+        return Ok(EXIT_INVALID);
+    };
+    let net = &loaded.network;
+    let (probe, written) = match make(net) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e, None),
+    };
+    let from = match probe_run::node_named(net, from) {
+        Ok(id) => id,
+        Err(e) => return usage_error(&e.to_string(), e.hint()),
+    };
+    let dst = match probe_run::target_address(net, to) {
+        Ok(addr) => addr,
+        Err(e) => return usage_error(&e.to_string(), e.hint()),
+    };
+    let config = SimConfig {
+        seed: cli.seed,
+        capture: pcap_path(&cli.command).is_some(),
+        ..SimConfig::default()
+    };
+    let request = ProbeRequest {
+        from,
+        written,
+        dst,
+        probe,
+        count,
+        wait,
+    };
+    let mut result = probe_run::run_request(net, request, &config);
+    result.attach_patches(net, &loaded.report.source, &config);
+    let pcap_failed = write_pcap(cli, net, &result, &config)?;
+    match cli.format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&result.json(net)).unwrap_or_default()
+        )?,
+        _ => out.write_all(result.text(palette).as_bytes())?,
+    }
+    if let Some(code) = pcap_failed {
+        return Ok(code);
+    }
+    Ok(if result.run.outcome == reachlab::model::Outcome::Reply {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// The `--pcap` path of a probe command.
+pub(crate) fn pcap_path(command: &Command) -> Option<&std::path::Path> {
+    match command {
+        Command::Ping { pcap, .. }
+        | Command::Ssh { pcap, .. }
+        | Command::Curl { pcap, .. }
+        | Command::Tcp { pcap, .. }
+        | Command::Udp { pcap, .. }
+        | Command::Trace { pcap, .. } => pcap.as_deref(),
+        _ => None,
+    }
+}
+
+/// Writes the capture `--pcap` asks for; `Some(exit code)` when it could not be written.
+pub(crate) fn write_pcap(
+    cli: &Cli,
+    net: &Network,
+    result: &probe_run::ProbeResult,
+    config: &SimConfig,
+) -> std::io::Result<Option<u8>> {
+    let Some(path) = pcap_path(&cli.command) else {
+        return Ok(None);
+    };
+    match render::pcap::write_capture(net, result, config, path) {
+        Ok(_) => Ok(None),
+        Err(e) => {
+            writeln!(std::io::stderr(), "reachlab: {e}")?;
+            Ok(Some(EXIT_INVALID))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn trace(
+    cli: &Cli,
+    file: &std::path::Path,
+    from: &str,
+    to: &str,
+    tcp: Option<u16>,
+    udp: Option<u16>,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let Some(loaded) = load_for_probe(file, cli.format, out, palette)? else {
+        return Ok(EXIT_INVALID);
+    };
+    let net = &loaded.network;
+    let probe = match (tcp, udp) {
+        (Some(p), _) => match port_arg(p) {
+            Ok(port) => Probe::Tcp { port },
+            Err(e) => return usage_error(&e, None),
+        },
+        (None, Some(p)) => match port_arg(p) {
+            Ok(port) => Probe::Udp { port },
+            Err(e) => return usage_error(&e, None),
+        },
+        (None, None) => Probe::Ping,
+    };
+    let (from, dst) = match (
+        probe_run::node_named(net, from),
+        probe_run::target_address(net, to),
+    ) {
+        (Ok(f), Ok(d)) => (f, d),
+        (Err(e), _) | (_, Err(e)) => return usage_error(&e.to_string(), e.hint()),
+    };
+    let config = SimConfig {
+        seed: cli.seed,
+        capture: pcap_path(&cli.command).is_some(),
+        ..SimConfig::default()
+    };
+    let request = ProbeRequest {
+        from,
+        written: to.to_owned(),
+        dst,
+        probe,
+        count: 1,
+        wait: None,
+    };
+    let mut result = probe_run::run_request(net, request, &config);
+    result.attach_patches(net, &loaded.report.source, &config);
+    let pcap_failed = write_pcap(cli, net, &result, &config)?;
+    match cli.format {
+        Format::Json => {
+            let steps: Vec<serde_json::Value> = reachlab::render::trace_rows(net, &result.run);
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"probe": result.json(net), "hops": steps})
+                )
+                .unwrap_or_default()
+            )?;
+        }
+        _ => {
+            out.write_all(reachlab::render::trace_table(net, &result.run).as_bytes())?;
+            writeln!(out, "\noutcome: {}", result.run.outcome)?;
+            if let Some(why) = &result.why {
+                out.write_all(reachlab::render::why_block(why, &result.fixes, palette).as_bytes())?;
+            }
+        }
+    }
+    if let Some(code) = pcap_failed {
+        return Ok(code);
+    }
+    Ok(if result.run.outcome == reachlab::model::Outcome::Reply {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// `reachlab ping`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ping(
+    cli: &Cli,
+    file: &Path,
+    from: &str,
+    to: &str,
+    count: u16,
+    wait: Option<u64>,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let wait = wait.map(std::time::Duration::from_secs);
+    let make = |_: &Network| Ok((Probe::Ping, to.to_owned()));
+    probe(cli, file, from, to, make, count, wait, out, palette)
+}
+
+/// `reachlab ssh`.
+pub(crate) fn ssh(
+    cli: &Cli,
+    file: &Path,
+    from: &str,
+    host: &str,
+    port: u16,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let make = |_: &Network| {
+        let port = port_arg(port)?;
+        Ok((Probe::Ssh { port }, host.to_owned()))
+    };
+    probe(cli, file, from, host, make, 1, None, out, palette)
+}
+
+/// `reachlab curl`.
+pub(crate) fn curl(
+    cli: &Cli,
+    file: &Path,
+    from: &str,
+    url: &str,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let parsed = topology::units::parse_http_url(url);
+    let host = parsed
+        .as_ref()
+        .map_or_else(|_| url.to_owned(), |u| u.host.clone());
+    let make = |_: &Network| {
+        let u = parsed.clone().map_err(|e| format!("`{url}`: {e}"))?;
+        let port = port_arg(u.port)?;
+        Ok((Probe::Curl { port, path: u.path }, u.host))
+    };
+    probe(cli, file, from, &host, make, 1, None, out, palette)
+}
+
+/// `reachlab tcp`.
+pub(crate) fn tcp(
+    cli: &Cli,
+    file: &Path,
+    from: &str,
+    to: &str,
+    port: u16,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let make = |_: &Network| {
+        let port = port_arg(port)?;
+        Ok((Probe::Tcp { port }, to.to_owned()))
+    };
+    probe(cli, file, from, to, make, 1, None, out, palette)
+}
+
+/// `reachlab udp`.
+pub(crate) fn udp(
+    cli: &Cli,
+    file: &Path,
+    from: &str,
+    to: &str,
+    port: u16,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let make = |_: &Network| {
+        let port = port_arg(port)?;
+        Ok((Probe::Udp { port }, to.to_owned()))
+    };
+    probe(cli, file, from, to, make, 1, None, out, palette)
+}

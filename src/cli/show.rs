@@ -1,0 +1,58 @@
+//! `reachlab show`: a node's addresses, routes and rules as `ip` and iptables print them.
+
+use std::io::Write;
+
+use reachlab::render::{self, Palette};
+use reachlab::topology;
+
+use super::args::Format;
+use super::common::{EXIT_INVALID, EXIT_OK, print_report};
+
+pub(crate) fn show(
+    file: &std::path::Path,
+    node: Option<&str>,
+    format: Format,
+    out: &mut impl Write,
+    palette: Palette,
+) -> std::io::Result<u8> {
+    let loaded = match topology::load_path(file) {
+        Ok(loaded) => loaded,
+        Err(report) => {
+            match format {
+                Format::Json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&report.json_records()).unwrap_or_default()
+                )?,
+                _ => print_report(&report, out, palette)?,
+            }
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let net = loaded.network;
+    let only = match node {
+        None => None,
+        Some(name) => {
+            let Some(found) = net.node_by_name(name) else {
+                let names: Vec<&str> = net.nodes.iter().map(|n| n.name.as_str()).collect();
+                writeln!(
+                    std::io::stderr(),
+                    "reachlab: {} has no node `{name}` (nodes: {})",
+                    file.display(),
+                    names.join(", ")
+                )?;
+                return Ok(EXIT_INVALID);
+            };
+            Some(found.id)
+        }
+    };
+    match format {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&render::show_json(&net, only)).unwrap_or_default()
+        )?,
+        _ => out.write_all(render::show_text(&net, only, palette).as_bytes())?,
+    }
+    Ok(EXIT_OK)
+}
