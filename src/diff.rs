@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rayon::prelude::*;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::invariants::probe_universe;
 use crate::matrix::{
@@ -846,12 +846,15 @@ fn cause(
     })
 }
 
-fn end_json(end: &FlowEnd) -> Value {
-    json!({
-        "address": end.address.to_string(),
-        "outcome": end.outcome.name(),
-        "cause": end.cause.as_ref().map(|c| json!({"line": c.line, "origin": c.origin})),
-    })
+fn end_json(end: &FlowEnd) -> EndRecord<'_> {
+    EndRecord {
+        address: end.address,
+        cause: end.cause.as_ref().map(|c| CauseRecord {
+            line: &c.line,
+            origin: c.origin.as_deref(),
+        }),
+        outcome: end.outcome.name(),
+    }
 }
 
 /// The probes as the command line spells them.
@@ -885,39 +888,56 @@ impl Diff {
     }
 
     /// The JSON twin of [`Diff::text`].
-    pub fn json(&self) -> Value {
-        let side = |s: &Side| json!({"file": s.label, "topology": s.name});
-        json!({
-            "old": side(&self.old),
-            "new": side(&self.new),
-            "probes": names(&self.probes),
-            "probes_from": self.probes_from.iter().map(|s| s.name()).collect::<Vec<_>>(),
-            "sources": self.sources,
-            "destinations": self.destinations,
-            "entrances": self.entrances.iter().map(|e| json!({
-                "address": e.address.to_string(),
-                "node": e.node,
-                "probes": names(&e.probes),
-            })).collect::<Vec<_>>(),
-            "expected": self.expected.iter().map(|t| json!({
-                "to": t.to,
-                "from": t.from,
-                "probes": names(&t.probes),
-            })).collect::<Vec<_>>(),
-            "compared": self.compared,
-            "changed": self.changes.iter().map(|c| json!({
-                "from": c.from,
-                "to": c.to,
-                "probe": c.probe.to_string(),
-                "change": c.direction().name(),
-                "old": end_json(&c.old),
-                "new": end_json(&c.new),
-            })).collect::<Vec<_>>(),
-            "opened": self.count(Direction::Opened),
-            "closed": self.count(Direction::Closed),
-            "nodes_removed": self.removed,
-            "nodes_added": self.added,
-        })
+    pub fn json(&self) -> DiffRecord<'_> {
+        DiffRecord {
+            changed: self
+                .changes
+                .iter()
+                .map(|c| ChangeRecord {
+                    change: c.direction().name(),
+                    from: &c.from,
+                    new: end_json(&c.new),
+                    old: end_json(&c.old),
+                    probe: c.probe.to_string(),
+                    to: &c.to,
+                })
+                .collect(),
+            closed: self.count(Direction::Closed),
+            compared: self.compared,
+            destinations: self.destinations,
+            entrances: self
+                .entrances
+                .iter()
+                .map(|e| EntranceRecord {
+                    address: e.address,
+                    node: &e.node,
+                    probes: names(&e.probes),
+                })
+                .collect(),
+            expected: self
+                .expected
+                .iter()
+                .map(|t| ExpectedRecord {
+                    from: &t.from,
+                    probes: names(&t.probes),
+                    to: &t.to,
+                })
+                .collect(),
+            new: SideRecord {
+                file: &self.new.label,
+                topology: &self.new.name,
+            },
+            nodes_added: &self.added,
+            nodes_removed: &self.removed,
+            old: SideRecord {
+                file: &self.old.label,
+                topology: &self.old.name,
+            },
+            opened: self.count(Direction::Opened),
+            probes: names(&self.probes),
+            probes_from: self.probes_from.iter().map(|s| s.name()).collect(),
+            sources: self.sources,
+        }
     }
 
     /// The report: what was compared (the probes and where they come from, the DNAT addresses
@@ -1041,4 +1061,77 @@ impl Diff {
         );
         out
     }
+}
+
+/// `diff --format json`. Fields of each record in alphabetical order: the order of this output
+/// since its first version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffRecord<'a> {
+    /// Flows whose outcome differs.
+    pub changed: Vec<ChangeRecord<'a>>,
+    pub closed: usize,
+    /// Flows compared.
+    pub compared: usize,
+    pub destinations: usize,
+    /// Addresses where port forwards let flows in, probed too.
+    pub entrances: Vec<EntranceRecord<'a>>,
+    /// Destinations the files' expectations probe.
+    pub expected: Vec<ExpectedRecord<'a>>,
+    pub new: SideRecord<'a>,
+    pub nodes_added: &'a [String],
+    pub nodes_removed: &'a [String],
+    pub old: SideRecord<'a>,
+    pub opened: usize,
+    pub probes: Vec<String>,
+    /// Where the probes come from.
+    pub probes_from: Vec<&'static str>,
+    pub sources: usize,
+}
+
+/// One version: the file (or `REV:PATH`) and the topology's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SideRecord<'a> {
+    pub file: &'a str,
+    pub topology: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntranceRecord<'a> {
+    pub address: Ipv4Addr,
+    pub node: &'a str,
+    pub probes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectedRecord<'a> {
+    pub from: &'a [String],
+    pub probes: Vec<String>,
+    pub to: &'a str,
+}
+
+/// A flow whose outcome differs, with both ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeRecord<'a> {
+    /// `opened`, `closed` or `changed`.
+    pub change: &'static str,
+    pub from: &'a str,
+    pub new: EndRecord<'a>,
+    pub old: EndRecord<'a>,
+    pub probe: String,
+    pub to: &'a str,
+}
+
+/// A flow's outcome in one version, and its cause when it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndRecord<'a> {
+    pub address: Ipv4Addr,
+    pub cause: Option<CauseRecord<'a>>,
+    pub outcome: &'static str,
+}
+
+/// Why a flow failed: the decisive line of the explanation, and where the file says it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CauseRecord<'a> {
+    pub line: &'a str,
+    pub origin: Option<&'a str>,
 }

@@ -4,10 +4,10 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::explain::{Fix, Why, find_fixes, why};
-use crate::model::{Expectation, Network, NodeId, Outcome, Port, Probe, Proto, Service};
+use crate::model::{Expectation, Network, NodeId, Origin, Outcome, Port, Probe, Proto, Service};
 use crate::render::{self, Palette, ToolOutput};
 use crate::sim::{Observed, ProbeKind, ProbeRun, SimConfig, Stopped, run_probe};
 use crate::topology::{SourceFile, edit};
@@ -346,7 +346,7 @@ impl ProbeResult {
     }
 
     /// The JSON twin.
-    pub fn json(&self, net: &Network) -> Value {
+    pub fn json(&self, net: &Network) -> ProbeRecord {
         let (rtt_ms, ttl) = match &self.run.observed {
             Observed::Ping { replies, .. } => (
                 replies.first().map(|r| r.rtt.as_secs_f64() * 1e3),
@@ -356,24 +356,91 @@ impl ProbeResult {
             Observed::UdpAnswer { rtt, .. } => (Some(rtt.as_secs_f64() * 1e3), None),
             _ => (None, None),
         };
-        json!({
-            "from": net.node(self.request.from).name,
-            "probe": self.request.probe.tool(),
-            "target": self.request.written,
-            "address": self.request.dst.to_string(),
-            "source": self.run.src.map(|s| s.to_string()),
-            "outcome": self.run.outcome.name(),
-            "rtt_ms": rtt_ms,
-            "ttl": ttl,
-            "output": self.output.text,
-            "tool_exit_code": self.output.exit_code,
-            "http_status": self.http.as_ref().map(|a| a.status),
-            "why": self.why.as_ref().map(|w| json!({"lines": w.lines, "origin": w.origin.as_ref().map(ToString::to_string)})),
-            "fixes": self.fixes.iter().map(|f| json!({"summary": f.summary, "yaml": f.yaml, "patch": f.patch, "keeps": f.keeps, "breaks": f.breaks})).collect::<Vec<_>>(),
-            "events": self.run.events,
-            "stopped_early": self.run.stopped.map(|s| format!("{s:?}")),
-        })
+        ProbeRecord {
+            address: self.request.dst,
+            events: self.run.events,
+            fixes: self
+                .fixes
+                .iter()
+                .map(|f| FixRecord {
+                    breaks: f.breaks.clone(),
+                    keeps: f.keeps,
+                    patch: f.patch.clone(),
+                    summary: f.summary.clone(),
+                    yaml: f.yaml.clone(),
+                })
+                .collect(),
+            from: net.node(self.request.from).name.clone(),
+            http_status: self.http.as_ref().map(|a| a.status),
+            outcome: self.run.outcome.name(),
+            output: self.output.text.clone(),
+            probe: self.request.probe.tool(),
+            rtt_ms,
+            source: self.run.src,
+            stopped_early: self.run.stopped.map(|s| format!("{s:?}")),
+            target: self.request.written.clone(),
+            tool_exit_code: self.output.exit_code,
+            ttl,
+            why: self.why.as_ref().map(|w| WhyRecord {
+                lines: w.lines.clone(),
+                origin: w.origin.clone(),
+            }),
+        }
     }
+}
+
+/// One probe in JSON (`--format json` of `ping`, `ssh`, `curl`, `tcp`, `udp`; `trace`'s
+/// `probe`). Fields in alphabetical order: the order of this output since its first version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeRecord {
+    /// The address probed.
+    pub address: Ipv4Addr,
+    /// Events the engine ran.
+    pub events: u64,
+    /// Verified fixes, when the probe failed.
+    pub fixes: Vec<FixRecord>,
+    /// The node the probe ran on.
+    pub from: String,
+    pub http_status: Option<u16>,
+    pub outcome: &'static str,
+    /// What the real tool prints.
+    pub output: String,
+    /// `ping`, `ssh`, `curl`, `tcp` or `udp`.
+    pub probe: &'static str,
+    pub rtt_ms: Option<f64>,
+    /// The source address the sender chose (none without a route).
+    pub source: Option<Ipv4Addr>,
+    /// Why the engine stopped before the probe was decided (a budget ran out).
+    pub stopped_early: Option<String>,
+    /// The target as written.
+    pub target: String,
+    /// The real tool's exit status.
+    pub tool_exit_code: i32,
+    pub ttl: Option<u8>,
+    pub why: Option<WhyRecord>,
+}
+
+/// Why a probe failed: the explanation's lines and the element of the file it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WhyRecord {
+    pub lines: Vec<String>,
+    pub origin: Option<Origin>,
+}
+
+/// A verified fix in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FixRecord {
+    /// Checks of the file that held before and no longer do with the fix
+    /// (`label (file:line:col)`).
+    pub breaks: Vec<String>,
+    /// Other checks of the file that held before and still hold with it.
+    pub keeps: usize,
+    /// The unified diff that makes the change in the file (checked by simulating again).
+    pub patch: Option<String>,
+    /// One line per change.
+    pub summary: Vec<String>,
+    /// The YAML to add, per node.
+    pub yaml: String,
 }
 
 /// One row of `reachlab check`.

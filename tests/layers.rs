@@ -149,3 +149,27 @@ fn the_check_sees_an_upward_path() {
         [(1, "crate::sim".to_owned())]
     );
 }
+
+/// JSON output is made of types that derive `Serialize` (their fields are the documentation of
+/// the format), never of `json!` literals assembled in place.
+#[test]
+fn no_json_literals_outside_tests() {
+    let mut files = Vec::new();
+    rust_files(Path::new("src"), &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        let library = text.lines().take_while(|l| l.trim() != "#[cfg(test)]");
+        for (n, line) in library.enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("json!(") {
+                found.push(format!("{}:{}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "json! outside tests:\n{}",
+        found.join("\n")
+    );
+}

@@ -517,11 +517,12 @@ fn check_files(
             }
         }
         if ctx.json {
-            records.extend(rows.iter().map(|r| {
-                let mut v = r.json();
-                v["file"] = serde_json::Value::String(file.display().to_string());
-                v
-            }));
+            let file = file.display().to_string();
+            for row in &rows {
+                let record =
+                    serde_json::to_value(row.json(&file)).map_err(std::io::Error::other)?;
+                records.push(record);
+            }
         } else {
             writeln!(out, "== {}", file.display())?;
             out.write_all(emulate::render(&rows, ctx.palette).as_bytes())?;
@@ -608,15 +609,15 @@ pub fn live(command: &LiveCommand, ctx: &Context, out: &mut impl Write) -> std::
     };
     let agree = probed.predicted_route == probed.kernel_route;
     if ctx.json {
-        let v = serde_json::json!({
-            "target": target,
-            "predicted_route": probed.predicted_route,
-            "kernel_route": probed.kernel_route,
-            "route_agrees": agree,
-            "outcome": probed.result.outcome.name(),
-            "ttl": probed.result.ttl,
-            "evidence": probed.result.evidence,
-        });
+        let v = LiveRecord {
+            evidence: &probed.result.evidence,
+            kernel_route: &probed.kernel_route,
+            outcome: probed.result.outcome.name(),
+            predicted_route: &probed.predicted_route,
+            route_agrees: agree,
+            target,
+            ttl: probed.result.ttl,
+        };
         writeln!(
             out,
             "{}",
@@ -650,4 +651,18 @@ pub fn live(command: &LiveCommand, ctx: &Context, out: &mut impl Write) -> std::
     } else {
         EXIT_FAILED
     })
+}
+
+/// `live ping|tcp --format json`. Fields in alphabetical order: the order of this output since
+/// its first version.
+#[derive(serde::Serialize)]
+struct LiveRecord<'a> {
+    /// What the kernel showed (the reply, the ICMP error, the reset).
+    evidence: &'a str,
+    kernel_route: &'a str,
+    outcome: &'static str,
+    predicted_route: &'a str,
+    route_agrees: bool,
+    target: &'a str,
+    ttl: Option<u8>,
 }

@@ -158,13 +158,14 @@ pub(crate) fn trace(
     let pcap_failed = write_pcap(cli, net, &result, &config)?;
     match cli.format {
         Format::Json => {
-            let steps: Vec<serde_json::Value> = reachlab::render::trace_rows(net, &result.run);
+            let steps = reachlab::render::trace_rows(net, &result.run);
             writeln!(
                 out,
                 "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({"probe": result.json(net), "hops": steps})
-                )
+                serde_json::to_string_pretty(&TraceRecord {
+                    hops: steps,
+                    probe: result.json(net),
+                })
                 .unwrap_or_default()
             )?;
         }
@@ -273,4 +274,11 @@ pub(crate) fn udp(
         Ok((Probe::Udp { port }, to.to_owned()))
     };
     probe(cli, file, from, to, make, 1, None, out, palette)
+}
+
+/// `trace --format json`: the hops, and the probe as `ping --format json` prints it.
+#[derive(serde::Serialize)]
+struct TraceRecord {
+    hops: Vec<reachlab::render::HopRecord>,
+    probe: reachlab::run::ProbeRecord,
 }

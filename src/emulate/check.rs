@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::model::{Expectation, Network, NodeId, Origin, Outcome, Probe, RouteType, SegmentId};
 use crate::render::Palette;
@@ -51,17 +51,43 @@ impl Echo {
         }
     }
 
-    fn json(self, seq: usize) -> Value {
+    fn json(self, seq: usize) -> EchoRecord {
+        let mut record = EchoRecord {
+            answer: "none",
+            from: None,
+            rtt_ms: None,
+            seq,
+            ttl: None,
+        };
         match self {
-            Echo::Reply { ttl, rtt } => json!({
-                "seq": seq, "answer": "reply", "ttl": ttl, "rtt_ms": rtt.as_secs_f64() * 1e3,
-            }),
-            Echo::Error { outcome, from } => json!({
-                "seq": seq, "answer": outcome.name(), "from": from.to_string(),
-            }),
-            Echo::Silence => json!({"seq": seq, "answer": "none"}),
+            Echo::Reply { ttl, rtt } => {
+                record.answer = "reply";
+                record.rtt_ms = Some(rtt.as_secs_f64() * 1e3);
+                record.ttl = Some(ttl);
+            }
+            Echo::Error { outcome, from } => {
+                record.answer = outcome.name();
+                record.from = Some(from);
+            }
+            Echo::Silence => {}
         }
+        record
     }
+}
+
+/// One echo request's fate in JSON: `reply` (with TTL and RTT), an outcome name with the
+/// sender of the ICMP error, or `none`. Fields in alphabetical order, as since the first
+/// version of this output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EchoRecord {
+    pub answer: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Ipv4Addr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    pub seq: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
 }
 
 impl From<EchoAnswer> for Echo {
@@ -137,37 +163,67 @@ impl Comparison {
         self.kernel.echoes.iter().copied().map(Echo::from).collect()
     }
 
-    pub fn json(&self) -> Value {
+    /// The JSON record of this comparison, for the file it comes from.
+    pub fn json(&self, file: &str) -> ComparisonRecord<'_> {
         let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
-        let echoes = |list: &[Echo]| -> Value {
+        let echoes = |list: &[Echo]| -> Vec<EchoRecord> {
             list.iter()
                 .enumerate()
                 .map(|(i, e)| e.json(i + 1))
                 .collect()
         };
-        json!({
-            "probe": self.probe,
-            "expected": self.expected.map(Outcome::name),
-            "max_rtt_ms": ms(self.max_rtt),
-            "simulated": self.simulated.name(),
-            "simulated_ttl": self.simulated_ttl,
-            "simulated_http_status": self.simulated_status,
-            "simulated_rtt_ms": ms(self.simulated_rtt),
-            "simulated_echoes": echoes(&self.simulated_echoes),
-            "kernel": self.kernel.outcome.name(),
-            "kernel_ttl": self.kernel.ttl,
-            "kernel_http_status": self.kernel.http.as_ref().map(|h| h.status),
-            "kernel_rtt_ms": ms(self.kernel.rtt),
-            "kernel_echoes": echoes(&self.kernel_echoes()),
-            "kernel_evidence": self.kernel.evidence,
-            "kernel_ms": self.kernel.elapsed.as_secs_f64() * 1e3,
-            "agree": self.agrees(),
-            "differences": self.differences,
-            "not_compared": self.not_compared.iter().map(|n| n.what).collect::<Vec<_>>(),
-            "not_compared_reasons": self.not_compared.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "origin": self.origin.as_ref().map(ToString::to_string),
-        })
+        ComparisonRecord {
+            agree: self.agrees(),
+            differences: &self.differences,
+            expected: self.expected.map(Outcome::name),
+            file: file.to_owned(),
+            kernel: self.kernel.outcome.name(),
+            kernel_echoes: echoes(&self.kernel_echoes()),
+            kernel_evidence: &self.kernel.evidence,
+            kernel_http_status: self.kernel.http.as_ref().map(|h| h.status),
+            kernel_ms: self.kernel.elapsed.as_secs_f64() * 1e3,
+            kernel_rtt_ms: ms(self.kernel.rtt),
+            kernel_ttl: self.kernel.ttl,
+            max_rtt_ms: ms(self.max_rtt),
+            not_compared: self.not_compared.iter().map(|n| n.what).collect(),
+            not_compared_reasons: self.not_compared.iter().map(ToString::to_string).collect(),
+            origin: self.origin.as_ref(),
+            probe: &self.probe,
+            simulated: self.simulated.name(),
+            simulated_echoes: echoes(&self.simulated_echoes),
+            simulated_http_status: self.simulated_status,
+            simulated_rtt_ms: ms(self.simulated_rtt),
+            simulated_ttl: self.simulated_ttl,
+        }
     }
+}
+
+/// `emulate check --format json`: one probe, predicted and observed. Fields in alphabetical
+/// order, as since the first version of this output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComparisonRecord<'a> {
+    pub agree: bool,
+    pub differences: &'a [String],
+    pub expected: Option<&'static str>,
+    pub file: String,
+    pub kernel: &'static str,
+    pub kernel_echoes: Vec<EchoRecord>,
+    pub kernel_evidence: &'a str,
+    pub kernel_http_status: Option<u16>,
+    /// How long the kernel probe took.
+    pub kernel_ms: f64,
+    pub kernel_rtt_ms: Option<f64>,
+    pub kernel_ttl: Option<u8>,
+    pub max_rtt_ms: Option<f64>,
+    pub not_compared: Vec<&'static str>,
+    pub not_compared_reasons: Vec<String>,
+    pub origin: Option<&'a Origin>,
+    pub probe: &'a str,
+    pub simulated: &'static str,
+    pub simulated_echoes: Vec<EchoRecord>,
+    pub simulated_http_status: Option<u16>,
+    pub simulated_rtt_ms: Option<f64>,
+    pub simulated_ttl: Option<u8>,
 }
 
 const MAX_RTT: &str = "max_rtt";

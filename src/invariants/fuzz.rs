@@ -16,10 +16,10 @@ use std::path::Path;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::{Judgement, Status, Subject, broken, status_json, status_text, statuses};
-use crate::model::{ChainName, Network};
+use super::{Judgement, Status, StatusRecord, Subject, broken, status_json, status_text, statuses};
+use crate::model::{ChainName, Network, Origin};
 use crate::render::Palette;
 use crate::sim::SimConfig;
 use crate::topology::file::{
@@ -586,50 +586,105 @@ impl FuzzReport {
     }
 
     /// The JSON twin of [`FuzzReport::text`].
-    pub fn json(&self) -> Value {
-        let results: Vec<Value> = self
+    pub fn json(&self) -> FuzzRecord<'_> {
+        let mutations = self
             .results
             .iter()
             .map(|r| {
                 let span = r.mutant.span;
-                let (effect, broke, invalid) = match &r.effect {
+                let (effect, breaks, invalid) = match &r.effect {
                     Effect::Breaks(b) => ("breaks", b.iter().map(status_json).collect(), None),
                     Effect::Nothing => ("nothing", Vec::new(), None),
                     Effect::Invalid(d) => (
                         "invalid",
                         Vec::new(),
-                        Some(json!({
-                            "code": d.code,
-                            "message": d.message,
-                            "line": d.span.map(|s| s.line),
-                            "column": d.span.map(|s| s.column),
-                        })),
+                        Some(InvalidRecord {
+                            code: d.code,
+                            column: d.span.map(|s| s.column),
+                            line: d.span.map(|s| s.line),
+                            message: &d.message,
+                        }),
                     ),
                 };
-                json!({
-                    "kind": r.mutant.mutation.kind(),
-                    "description": r.mutant.description,
-                    "line": span.line,
-                    "column": span.column,
-                    "text": self.source.line_text(span.line).trim(),
-                    "effect": effect,
-                    "breaks": broke,
-                    "invalid": invalid,
-                })
+                MutationRecord {
+                    breaks,
+                    column: span.column,
+                    description: &r.mutant.description,
+                    effect,
+                    invalid,
+                    kind: r.mutant.mutation.kind(),
+                    line: span.line,
+                    text: self.source.line_text(span.line).trim(),
+                }
             })
             .collect();
-        json!({
-            "file": self.source.name(),
-            "available": self.available,
-            "checks": self.baseline.iter().map(|s| json!({
-                "check": match s.subject { Subject::Invariant => "invariant", Subject::Expectation => "expect" },
-                "label": s.label,
-                "origin": s.origin.to_string(),
-                "holds": s.holds,
-            })).collect::<Vec<_>>(),
-            "mutations": results,
-        })
+        FuzzRecord {
+            available: self.available,
+            checks: self
+                .baseline
+                .iter()
+                .map(|s| CheckRecord {
+                    check: match s.subject {
+                        Subject::Invariant => "invariant",
+                        Subject::Expectation => "expect",
+                    },
+                    holds: s.holds,
+                    label: &s.label,
+                    origin: &s.origin,
+                })
+                .collect(),
+            file: self.source.name(),
+            mutations,
+        }
     }
+}
+
+/// `fuzz --format json`. Fields of each record in alphabetical order: the order of this
+/// output since its first version.
+#[derive(Debug, Clone, Serialize)]
+pub struct FuzzRecord<'a> {
+    /// Mutations the file offers (more than were run with `--limit`).
+    pub available: usize,
+    /// The checks of the file, as they are before any mutation.
+    pub checks: Vec<CheckRecord<'a>>,
+    pub file: &'a str,
+    pub mutations: Vec<MutationRecord<'a>>,
+}
+
+/// A check of the file (an invariant or an expectation) before any mutation.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRecord<'a> {
+    /// `invariant` or `expect`.
+    pub check: &'static str,
+    pub holds: bool,
+    pub label: &'a str,
+    pub origin: &'a Origin,
+}
+
+/// One mutation and what it did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MutationRecord<'a> {
+    /// The checks it broke.
+    pub breaks: Vec<StatusRecord>,
+    pub column: u32,
+    pub description: &'a str,
+    /// `breaks`, `nothing` or `invalid`.
+    pub effect: &'static str,
+    /// The diagnostic, when the mutated file is invalid.
+    pub invalid: Option<InvalidRecord<'a>>,
+    pub kind: &'static str,
+    pub line: u32,
+    /// The line of the file it changes.
+    pub text: &'a str,
+}
+
+/// The diagnostic of a mutated file that no longer loads.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidRecord<'a> {
+    pub code: Code,
+    pub column: Option<u32>,
+    pub line: Option<u32>,
+    pub message: &'a str,
 }
 
 fn plural(n: usize) -> &'static str {

@@ -14,8 +14,6 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use serde_json::{Value, json};
-
 use super::{Cell, Matrix, OUTCOMES, cause_letter, cause_words};
 use crate::model::Outcome;
 use crate::render::Palette;
@@ -227,40 +225,51 @@ pub fn json(m: &Matrix) -> String {
 /// [`json()`], written to `out` as it goes: a million cells need no million JSON objects, nor
 /// their text, in memory.
 pub fn write_json(m: &Matrix, out: &mut impl Write) -> io::Result<()> {
-    let fields = [
-        ("file", json!(m.topology.file)),
-        ("topology", json!(m.topology.name)),
-        ("fingerprint", json!(m.topology.fingerprint)),
-        ("seed", json!(m.seed)),
-        ("sources", json!(m.sources)),
-        (
-            "destinations",
-            m.destinations
-                .iter()
-                .map(|d| json!({"label": d.label, "address": d.address.to_string()}))
-                .collect(),
-        ),
-        (
-            "probes",
-            m.probes.iter().map(|p| json!(p.to_string())).collect(),
-        ),
-        (
-            "replies",
-            m.replies()
-                .iter()
-                .map(|(probe, reply, probed)| {
-                    json!({"probe": probe.to_string(), "reply": reply, "probed": probed})
-                })
-                .collect(),
-        ),
-    ];
-    out.write_all(b"{")?;
-    for (key, value) in fields {
-        let value: Value = value;
-        write!(out, "\n  \"{key}\": ")?;
-        serde_json::to_writer(&mut *out, &value)?;
-        out.write_all(b",")?;
+    /// A destination in the header (keys in alphabetical order, as since the first version).
+    #[derive(serde::Serialize)]
+    struct DestinationRecord<'a> {
+        address: std::net::Ipv4Addr,
+        label: &'a str,
     }
+    /// Replies per probe in the header.
+    #[derive(serde::Serialize)]
+    struct RepliesRecord {
+        probe: String,
+        probed: usize,
+        reply: usize,
+    }
+    fn field(out: &mut impl Write, key: &str, value: &impl serde::Serialize) -> io::Result<()> {
+        write!(out, "\n  \"{key}\": ")?;
+        serde_json::to_writer(&mut *out, value)?;
+        out.write_all(b",")
+    }
+    out.write_all(b"{")?;
+    field(out, "file", &m.topology.file)?;
+    field(out, "topology", &m.topology.name)?;
+    field(out, "fingerprint", &m.topology.fingerprint)?;
+    field(out, "seed", &m.seed)?;
+    field(out, "sources", &m.sources)?;
+    let destinations: Vec<DestinationRecord<'_>> = m
+        .destinations
+        .iter()
+        .map(|d| DestinationRecord {
+            address: d.address,
+            label: &d.label,
+        })
+        .collect();
+    field(out, "destinations", &destinations)?;
+    let probes: Vec<String> = m.probes.iter().map(ToString::to_string).collect();
+    field(out, "probes", &probes)?;
+    let replies: Vec<RepliesRecord> = m
+        .replies()
+        .iter()
+        .map(|&(probe, reply, probed)| RepliesRecord {
+            probe: probe.to_string(),
+            probed,
+            reply,
+        })
+        .collect();
+    field(out, "replies", &replies)?;
     out.write_all(b"\n  \"cells\": [")?;
     // `"from": "s", "to": ` of each source, `"d", "probe": "p", "outcome": ` of each
     // destination and probe: a record is four copies.

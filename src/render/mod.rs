@@ -12,7 +12,10 @@ pub use diagnostics::{render_report, render_summary};
 pub use palette::Palette;
 pub(crate) use probe::filter_words;
 pub use probe::{
-    ToolOutput, curl_output, ping_output, ssh_output, tcp_output, trace_rows, trace_table,
-    udp_output, why_block,
+    HopRecord, ToolOutput, curl_output, ping_output, ssh_output, tcp_output, trace_rows,
+    trace_table, udp_output, why_block,
 };
-pub use show::{ip_route, ip_route_line, ip_route_reject_line, show_json, show_text};
+pub use show::{
+    InterfaceRecord, ListenRecord, NodeRecord, RouteRecord, SegmentRecord, ShowRecord, ip_route,
+    ip_route_line, ip_route_reject_line, show_json, show_text,
+};

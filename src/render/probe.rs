@@ -445,37 +445,103 @@ pub fn trace_table(net: &Network, run: &ProbeRun) -> String {
     out
 }
 
+/// One hop of `trace --format json`. Fields in alphabetical order: the order of this output
+/// since its first version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HopRecord {
+    pub dst: std::net::Ipv4Addr,
+    /// The interface the packet came in on (`null`: made here, or through loopback).
+    #[serde(rename = "in")]
+    pub in_iface: Option<String>,
+    /// `sent`, `forwarded`, `delivered`, `refused`, `translated`, `filtered` or `dropped`.
+    pub kind: &'static str,
+    pub node: String,
+    pub out: Option<String>,
+    /// The packet in words (`ICMP echo request id=… seq=1`).
+    pub packet: String,
+    /// What translated, filtered or dropped it, in words.
+    pub reason: Option<String>,
+    /// The route used, as `ip route` prints it.
+    pub route: Option<String>,
+    pub src: std::net::Ipv4Addr,
+    pub time_ms: f64,
+    pub ttl: u8,
+}
+
 /// The hops as JSON records, for `trace --format json`.
-pub fn trace_rows(net: &Network, run: &ProbeRun) -> Vec<serde_json::Value> {
+pub fn trace_rows(net: &Network, run: &ProbeRun) -> Vec<HopRecord> {
     run.steps
         .iter()
         .map(|step| {
             let iface = |i: Option<crate::model::IfaceId>| i.map(|i| net.interface(i).name.clone());
             let (kind, in_iface, out_iface, route, reason) = match step.kind {
                 StepKind::Sent { out, route, .. } => ("sent", None, iface(out), route, None),
-                StepKind::Forwarded { in_iface, out, route, .. } => ("forwarded", iface(Some(in_iface)), iface(Some(out)), Some(route), None),
-                StepKind::Delivered { in_iface } => ("delivered", iface(in_iface), None, None, None),
-                StepKind::Refused => ("refused", None, None, None, None),
-                StepKind::Translated { before, .. } => ("translated", None, None, None, Some(format!("{} {} → {} {}", before.src, before.dst, step.packet.src, step.packet.dst))),
-                StepKind::Filtered { chain, decider, verdict, in_iface } => {
-                    ("filtered", iface(in_iface), None, None, Some(format!("{} by {}", super::show::verdict(verdict), filter_words(net.node(step.node), chain, decider))))
+                StepKind::Forwarded {
+                    in_iface,
+                    out,
+                    route,
+                    ..
+                } => (
+                    "forwarded",
+                    iface(Some(in_iface)),
+                    iface(Some(out)),
+                    Some(route),
+                    None,
+                ),
+                StepKind::Delivered { in_iface } => {
+                    ("delivered", iface(in_iface), None, None, None)
                 }
-                StepKind::Dropped { in_iface, reason } => ("dropped", iface(in_iface), None, None, Some(drop_words(net, reason))),
+                StepKind::Refused => ("refused", None, None, None, None),
+                StepKind::Translated { before, .. } => (
+                    "translated",
+                    None,
+                    None,
+                    None,
+                    Some(format!(
+                        "{} {} → {} {}",
+                        before.src, before.dst, step.packet.src, step.packet.dst
+                    )),
+                ),
+                StepKind::Filtered {
+                    chain,
+                    decider,
+                    verdict,
+                    in_iface,
+                } => (
+                    "filtered",
+                    iface(in_iface),
+                    None,
+                    None,
+                    Some(format!(
+                        "{} by {}",
+                        super::show::verdict(verdict),
+                        filter_words(net.node(step.node), chain, decider)
+                    )),
+                ),
+                StepKind::Dropped { in_iface, reason } => (
+                    "dropped",
+                    iface(in_iface),
+                    None,
+                    None,
+                    Some(drop_words(net, reason)),
+                ),
             };
             let node = net.node(step.node);
-            serde_json::json!({
-                "time_ms": step.at.as_millis_f64(),
-                "node": node.name,
-                "kind": kind,
-                "in": in_iface,
-                "out": out_iface,
-                "route": route.and_then(|r| node.routes.routes().get(r)).map(|r| super::ip_route_line(net, r)),
-                "packet": step.packet.describe(),
-                "src": step.packet.src.to_string(),
-                "dst": step.packet.dst.to_string(),
-                "ttl": step.packet.ttl,
-                "reason": reason,
-            })
+            HopRecord {
+                dst: step.packet.dst,
+                in_iface,
+                kind,
+                node: node.name.clone(),
+                out: out_iface,
+                packet: step.packet.describe(),
+                reason,
+                route: route
+                    .and_then(|r| node.routes.routes().get(r))
+                    .map(|r| super::ip_route_line(net, r)),
+                src: step.packet.src,
+                time_ms: step.at.as_millis_f64(),
+                ttl: step.packet.ttl,
+            }
         })
         .collect()
 }

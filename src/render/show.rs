@@ -3,10 +3,12 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
 
 use super::Palette;
-use crate::model::{Network, Node, RejectRoute, Route, RouteKind, Service, TableEntry};
+use crate::model::{Network, Node, Origin, RejectRoute, Route, RouteKind, Service, TableEntry};
 
 /// One route as `ip route` (iproute2) prints it, without its trailing space.
 pub fn ip_route_line(net: &Network, route: &Route) -> String {
@@ -176,96 +178,179 @@ pub fn show_text(net: &Network, only: Option<crate::model::NodeId>, p: Palette) 
     out
 }
 
-/// The `show --format json` document.
-pub fn show_json(net: &Network, only: Option<crate::model::NodeId>) -> Value {
-    let segments: Vec<Value> = net
+/// The `show --format json` document. Fields of each record in alphabetical order: the
+/// order of this output since its first version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShowRecord<'n> {
+    pub description: Option<&'n str>,
+    /// `expect:` entries.
+    pub expect: usize,
+    pub name: &'n str,
+    pub nodes: Vec<NodeRecord<'n>>,
+    pub segments: Vec<SegmentRecord<'n>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentRecord<'n> {
+    pub latency_ns: u64,
+    pub loss: f64,
+    pub mtu: u16,
+    pub name: &'n str,
+    pub origin: &'n Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeRecord<'n> {
+    pub dns: &'n [String],
+    pub forwarding: bool,
+    pub initial_ttl: u8,
+    pub interfaces: Vec<InterfaceRecord<'n>>,
+    pub listen: Vec<ListenRecord<'n>>,
+    pub name: &'n str,
+    pub origin: &'n Origin,
+    /// `linux`, `windows`, ...
+    pub os: String,
+    pub routes: Vec<RouteRecord<'n>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InterfaceRecord<'n> {
+    pub addresses: Vec<String>,
+    pub mac: String,
+    pub name: &'n str,
+    pub origin: &'n Origin,
+    pub segment: &'n str,
+}
+
+/// A route as `ip route` shows it; `type` only for the route types that send nothing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteRecord<'n> {
+    pub dev: Option<&'n str>,
+    /// `default` or the prefix.
+    pub dst: String,
+    pub gateway: Option<Ipv4Addr>,
+    /// The line `ip route` prints.
+    pub ip_route: String,
+    pub metric: u32,
+    pub origin: &'n Origin,
+    pub prefsrc: Option<Ipv4Addr>,
+    /// `kernel` (connected) or `static`.
+    pub protocol: &'static str,
+    /// `blackhole`, `unreachable` or `prohibit`.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListenRecord<'n> {
+    /// The bound address (`null`: every address).
+    pub address: Option<Ipv4Addr>,
+    pub origin: &'n Origin,
+    pub port: u16,
+    pub proto: &'static str,
+}
+
+fn destination(dst: &ipnet::Ipv4Net) -> String {
+    if dst.prefix_len() == 0 {
+        "default".to_owned()
+    } else {
+        dst.to_string()
+    }
+}
+
+/// The `show --format json` document of `net` (of one node when `only` says so).
+pub fn show_json(net: &Network, only: Option<crate::model::NodeId>) -> ShowRecord<'_> {
+    let segments = net
         .segments
         .iter()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "latency_ns": s.latency.as_nanos() as u64,
-                "loss": s.loss,
-                "mtu": s.mtu,
-                "origin": s.origin.to_string(),
-            })
+        .map(|s| SegmentRecord {
+            latency_ns: s.latency.as_nanos() as u64,
+            loss: s.loss,
+            mtu: s.mtu,
+            name: &s.name,
+            origin: &s.origin,
         })
         .collect();
-    let nodes: Vec<Value> = net
-        .nodes
-        .iter()
-        .filter(|n| only.is_none_or(|id| n.id == id))
-        .map(|n| {
-            let interfaces: Vec<Value> = net
-                .interfaces_of(n)
-                .map(|i| {
-                    json!({
-                        "name": i.name,
-                        "segment": net.segment(i.segment).name,
-                        "mac": i.mac.to_string(),
-                        "addresses": i.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                        "origin": i.origin.to_string(),
-                    })
-                })
-                .collect();
-            let routes: Vec<Value> = n
-                .routes
-                .entries()
-                .into_iter()
-                .map(|e| {
-                    let r = match e {
-                        TableEntry::Route(r) => r,
-                        TableEntry::Reject(r) => {
-                            return json!({
-                                "type": r.kind.word(),
-                                "dst": if r.dst.prefix_len() == 0 { "default".to_owned() } else { r.dst.to_string() },
-                                "gateway": null,
-                                "dev": null,
-                                "metric": r.metric,
-                                "protocol": "static",
-                                "prefsrc": null,
-                                "ip_route": ip_route_reject_line(r),
-                                "origin": r.origin.to_string(),
-                            });
-                        }
-                    };
-                    json!({
-                        "dst": if r.dst.prefix_len() == 0 { "default".to_owned() } else { r.dst.to_string() },
-                        "gateway": r.gateway.map(|g| g.to_string()),
-                        "dev": net.interface(r.dev).name,
-                        "metric": r.metric,
-                        "protocol": match r.kind { RouteKind::Connected { .. } => "kernel", RouteKind::Static => "static" },
-                        "prefsrc": match r.kind { RouteKind::Connected { src } => Some(src.to_string()), RouteKind::Static => None },
-                        "ip_route": ip_route_line(net, r),
-                        "origin": r.origin.to_string(),
-                    })
-                })
-                .collect();
-            json!({
-                "name": n.name,
-                "os": format!("{:?}", n.os).to_lowercase(),
-                "initial_ttl": n.os.initial_ttl(),
-                "forwarding": n.forwarding,
-                "interfaces": interfaces,
-                "routes": routes,
-                "dns": n.dns,
-                "listen": n.listeners.iter().map(|l| json!({
-                    "proto": l.proto.as_str(),
-                    "port": l.port.get(),
-                    "address": l.bind.map(|b| b.to_string()),
-                    "origin": l.origin.to_string(),
-                })).collect::<Vec<_>>(),
-                "origin": n.origin.to_string(),
-            })
+    ShowRecord {
+        description: net.description.as_deref(),
+        expect: net.expectations.len(),
+        name: &net.name,
+        nodes: net
+            .nodes
+            .iter()
+            .filter(|n| only.is_none_or(|id| n.id == id))
+            .map(|n| node_record(net, n))
+            .collect(),
+        segments,
+    }
+}
+
+fn node_record<'n>(net: &'n Network, n: &'n Node) -> NodeRecord<'n> {
+    let interfaces = net
+        .interfaces_of(n)
+        .map(|i| InterfaceRecord {
+            addresses: i.addresses.iter().map(ToString::to_string).collect(),
+            mac: i.mac.to_string(),
+            name: &i.name,
+            origin: &i.origin,
+            segment: &net.segment(i.segment).name,
         })
         .collect();
-    json!({
-        "name": net.name,
-        "description": net.description,
-        "segments": segments,
-        "nodes": nodes,
-        "expect": net.expectations.len(),
-    })
+    let routes = n
+        .routes
+        .entries()
+        .into_iter()
+        .map(|e| match e {
+            TableEntry::Reject(r) => RouteRecord {
+                dev: None,
+                dst: destination(&r.dst),
+                gateway: None,
+                ip_route: ip_route_reject_line(r),
+                metric: r.metric,
+                origin: &r.origin,
+                prefsrc: None,
+                protocol: "static",
+                kind: Some(r.kind.word()),
+            },
+            TableEntry::Route(r) => RouteRecord {
+                dev: Some(&net.interface(r.dev).name),
+                dst: destination(&r.dst),
+                gateway: r.gateway,
+                ip_route: ip_route_line(net, r),
+                metric: r.metric,
+                origin: &r.origin,
+                prefsrc: match r.kind {
+                    RouteKind::Connected { src } => Some(src),
+                    RouteKind::Static => None,
+                },
+                protocol: match r.kind {
+                    RouteKind::Connected { .. } => "kernel",
+                    RouteKind::Static => "static",
+                },
+                kind: None,
+            },
+        })
+        .collect();
+    NodeRecord {
+        dns: &n.dns,
+        forwarding: n.forwarding,
+        initial_ttl: n.os.initial_ttl(),
+        interfaces,
+        listen: n
+            .listeners
+            .iter()
+            .map(|l| ListenRecord {
+                address: l.bind,
+                origin: &l.origin,
+                port: l.port.get(),
+                proto: l.proto.as_str(),
+            })
+            .collect(),
+        name: &n.name,
+        origin: &n.origin,
+        os: format!("{:?}", n.os).to_lowercase(),
+        routes,
+    }
 }
 
 /// A node's netfilter rules in `iptables -S` notation, each with its comment.
