@@ -407,11 +407,14 @@ impl Pending {
                 first = i;
             }
         }
-        self.len -= 1;
-        self.slots.swap(first, self.len);
-        let Some(next) = self.slots[self.len].take() else {
+        let Some(next) = self.slots[first].take() else {
             return Ok(None);
         };
+        self.len -= 1;
+        if first != self.len {
+            // The last slot fills the hole (order among slots does not matter).
+            self.slots[first] = self.slots[self.len].take();
+        }
         let unordered = self.slots[..self.len].iter().flatten().any(|other| {
             other.at == next.at
                 && (other.retransmit()
