@@ -1,7 +1,7 @@
 //! Printing a big matrix: CSV and JSON of the all-pairs ping matrix of
 //! `reachlab::generate::hosts(1000, 40)` (1,001 nodes, 1,002,001 cells, 1,001,000 probed),
-//! streamed as `reachlab matrix` does (`matrix::write_csv`/`write_json` through a 64 KiB
-//! `BufWriter`), against collecting the whole text in one `String` first (`matrix::csv`/`json`,
+//! streamed as `reachlab matrix` does (`render::matrix::write_csv`/`write_json` through a 64 KiB
+//! `BufWriter`), against collecting the whole text in one `String` first (`render::matrix::csv`/`json`,
 //! how the command printed before issue 14). Before timing, prints the peak heap each way takes
 //! on top of the matrix, measured by a counting global allocator around the system one: the
 //! streamed peak does not grow with the number of cells.
@@ -27,9 +27,9 @@ fn peak_of(f: impl FnOnce()) -> usize {
 fn streamed(m: &Matrix, json: bool) -> io::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, io::sink());
     if json {
-        matrix::write_json(m, &mut out)?;
+        reachlab::render::matrix::write_json(m, &mut out)?;
     } else {
-        matrix::write_csv(m, &mut out)?;
+        reachlab::render::matrix::write_csv(m, &mut out)?;
     }
     out.flush()
 }
@@ -37,9 +37,9 @@ fn streamed(m: &Matrix, json: bool) -> io::Result<()> {
 /// The whole text in one `String`, then written.
 fn collected(m: &Matrix, json: bool) -> io::Result<()> {
     let text = if json {
-        matrix::json(m)
+        reachlab::render::matrix::json(m)
     } else {
-        matrix::csv(m)
+        reachlab::render::matrix::csv(m)
     };
     io::sink().write_all(text.as_bytes())
 }
@@ -61,9 +61,9 @@ fn bench(c: &mut Criterion) {
     let probed = m.probed().count() as u64;
     for (format, json) in [("csv", false), ("json", true)] {
         let bytes = if json {
-            matrix::json(&m)
+            reachlab::render::matrix::json(&m)
         } else {
-            matrix::csv(&m)
+            reachlab::render::matrix::csv(&m)
         }
         .len();
         let streamed_peak = peak_of(|| streamed(&m, json).expect("a sink takes everything"));

@@ -10,6 +10,7 @@ use reachlab::matrix::{
     Slice, TopologyRef,
 };
 use reachlab::model::{Outcome, Probe};
+use reachlab::render;
 use reachlab::sim::SimConfig;
 use reachlab::topology::{Loaded, load_path, load_str};
 
@@ -440,7 +441,7 @@ fn csv_and_json_are_byte_for_byte_what_they_were() {
 \"q\"\"x\",10.0.0.9,10.0.0.9,ping,filtered
 \"q\"\"x\",10.0.0.9,10.0.0.9,ssh:2222,ttl-exceeded
 ";
-    assert_eq!(matrix::csv(&m), csv);
+    assert_eq!(render::matrix::csv(&m), csv);
     let json = r#"{
   "file": "t.yaml",
   "topology": "t",
@@ -460,18 +461,21 @@ fn csv_and_json_are_byte_for_byte_what_they_were() {
   ]
 }
 "#;
-    assert_eq!(matrix::json(&m), json);
+    assert_eq!(render::matrix::json(&m), json);
     // The string forms are the streamed bytes; a matrix with no probed cell is a header.
     let mut streamed = Vec::new();
-    matrix::write_json(&m, &mut streamed).expect("a Vec takes every byte");
+    render::matrix::write_json(&m, &mut streamed).expect("a Vec takes every byte");
     assert_eq!(streamed, json.as_bytes());
     let empty = matrix::Matrix {
         destinations: Vec::new(),
         cells: Vec::new(),
         ..m
     };
-    assert_eq!(matrix::csv(&empty), "from,to,address,probe,outcome\n");
-    assert!(matrix::json(&empty).ends_with("\"cells\": [\n  ]\n}\n"));
+    assert_eq!(
+        render::matrix::csv(&empty),
+        "from,to,address,probe,outcome\n"
+    );
+    assert!(render::matrix::json(&empty).ends_with("\"cells\": [\n  ]\n}\n"));
 }
 
 /// A writer that takes `room` bytes, then fails as a closed pipe does.
@@ -501,21 +505,25 @@ fn streaming_stops_at_the_first_failed_write() {
     let m = whole(&load(LAB2), &probes("ping,ssh"));
     type Render = fn(&matrix::Matrix, &mut Closing) -> std::io::Result<()>;
     let renders: [(&str, Render, usize); 4] = [
-        ("csv", |m, w| matrix::write_csv(m, w), matrix::csv(&m).len()),
+        (
+            "csv",
+            |m, w| render::matrix::write_csv(m, w),
+            render::matrix::csv(&m).len(),
+        ),
         (
             "json",
-            |m, w| matrix::write_json(m, w),
-            matrix::json(&m).len(),
+            |m, w| render::matrix::write_json(m, w),
+            render::matrix::json(&m).len(),
         ),
         (
             "markdown",
-            |m, w| matrix::write_markdown(m, w),
-            matrix::markdown(&m).len(),
+            |m, w| render::matrix::write_markdown(m, w),
+            render::matrix::markdown(&m).len(),
         ),
         (
             "text",
-            |m, w| matrix::write_text(m, reachlab::render::Palette::new(false), w),
-            matrix::text(&m, reachlab::render::Palette::new(false)).len(),
+            |m, w| render::matrix::write_text(m, reachlab::render::Palette::new(false), w),
+            render::matrix::text(&m, reachlab::render::Palette::new(false)).len(),
         ),
     ];
     for (name, render, len) in renders {

@@ -89,10 +89,10 @@ pub(crate) fn matrix_command(
     // flushes at every newline.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     match cli.format {
-        Format::Json => matrix::write_json(&m, &mut out),
-        Format::Csv => matrix::write_csv(&m, &mut out),
-        Format::Markdown => matrix::write_markdown(&m, &mut out),
-        _ => matrix::write_text(&m, palette, &mut out),
+        Format::Json => reachlab::render::matrix::write_json(&m, &mut out),
+        Format::Csv => reachlab::render::matrix::write_csv(&m, &mut out),
+        Format::Markdown => reachlab::render::matrix::write_markdown(&m, &mut out),
+        _ => reachlab::render::matrix::write_text(&m, palette, &mut out),
     }?;
     out.flush()?;
     Ok(EXIT_OK)

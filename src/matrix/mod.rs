@@ -31,7 +31,6 @@
 
 mod probes;
 mod progress;
-mod render;
 mod select;
 mod shard;
 
@@ -48,8 +47,6 @@ pub use probes::{
     OUTCOMES, ProbeList, ProbeSpec, ProbeSpecError, cause_letter, cause_words, outcome_named,
 };
 pub use progress::{Progress, ProgressMode};
-pub(crate) use render::counted;
-pub use render::{csv, json, markdown, text, write_csv, write_json, write_markdown, write_text};
 pub use select::{Destination, Layout, SelectError, Selection, Source};
 pub use shard::{
     MAX_SLICE_BYTES, MAX_SLICES, MergeError, Shard, ShardError, Slice, merge, read_slice,
@@ -346,6 +343,15 @@ fn columns(layout: &Layout) -> Vec<Column> {
             address: d.address,
         })
         .collect()
+}
+
+/// `1 source`, `3 sources`.
+pub(crate) fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 #[cfg(test)]

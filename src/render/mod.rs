@@ -1,8 +1,10 @@
 //! Renderers: text that reads like the real tools (`ip route`), diagnostics that point at the
-//! offending text, and JSON twins of each for scripts.
+//! offending text, the matrix as a grid, CSV, JSON and Markdown, and JSON twins of each for
+//! scripts.
 
 mod diagnostics;
 pub mod graph;
+pub mod matrix;
 mod palette;
 pub mod pcap;
 mod probe;

@@ -14,9 +14,9 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Cell, Matrix, OUTCOMES, cause_letter, cause_words};
+use super::Palette;
+use crate::matrix::{Cell, Matrix, OUTCOMES, cause_letter, cause_words, counted};
 use crate::model::Outcome;
-use crate::render::Palette;
 
 /// What a cell shows, and how many columns that takes on screen.
 fn mark(cell: Cell) -> (String, usize) {
@@ -58,15 +58,6 @@ fn legend(palette: Palette) -> String {
         "{ok}✓{ok:#} reply   {err}✗{err:#} no reply, because: {}   {dim}·{dim:#} the node itself (not probed)",
         causes.join(", ")
     )
-}
-
-/// `1 source`, `3 sources`.
-pub(crate) fn counted(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }
 
 fn summary(m: &Matrix) -> String {
