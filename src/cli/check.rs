@@ -7,15 +7,14 @@ use serde::Serialize;
 
 use reachlab::invariants::{FailuresRecord, InvariantRecord};
 use reachlab::model::Origin;
-use reachlab::render::Palette;
+use reachlab::render::{Palette, console_width};
 use reachlab::run as probe_run;
 use reachlab::sim::SimConfig;
 use reachlab::topology;
 
 use super::args::{Cli, Format};
 use super::common::{
-    EXIT_FAILED, EXIT_INVALID, EXIT_OK, console_width, json_io_error, palette_mark, print_report,
-    usage_error,
+    EXIT_FAILED, EXIT_INVALID, EXIT_OK, json_io_error, palette_mark, print_report, usage_error,
 };
 
 pub(crate) fn check(

@@ -55,8 +55,8 @@ pub(crate) fn print_report(
     out.write_all(render::render_summary(report, palette).as_bytes())
 }
 
-/// Loads a file for a probe command, printing its diagnostics when it is invalid.
-pub(crate) fn load_for_probe(
+/// Loads a file, or prints its diagnostics (in the chosen format) when it is invalid.
+pub(crate) fn load_or_report(
     file: &std::path::Path,
     format: Format,
     out: &mut impl Write,
@@ -65,14 +65,7 @@ pub(crate) fn load_for_probe(
     match topology::load_path(file) {
         Ok(loaded) => Ok(Some(loaded)),
         Err(report) => {
-            match format {
-                Format::Json => writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&report.json_records()).unwrap_or_default()
-                )?,
-                _ => print_report(&report, out, palette)?,
-            }
+            print_invalid(&report, format, out, palette)?;
             Ok(None)
         }
     }
@@ -89,21 +82,6 @@ pub(crate) fn palette_mark(palette: Palette, ok: bool) -> String {
         (palette.error(), "✗")
     };
     format!("{style}{mark}{style:#}")
-}
-
-/// Width on screen, ignoring ANSI colour sequences.
-pub(crate) fn console_width(text: &str) -> usize {
-    let mut width = 0;
-    let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\u{1b}') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, _) => width += 1,
-        }
-    }
-    width
 }
 
 /// An error of serde_json writing to `out` as the I/O error it was (a closed pipe stays one).

@@ -18,6 +18,7 @@ mod validate;
 use std::io::Write;
 
 use clap::CommandFactory;
+use reachlab::model::Probe;
 use reachlab::render::Palette;
 use reachlab::topology;
 
@@ -69,7 +70,16 @@ pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io:
             host,
             port,
             ..
-        } => probe::ssh(cli, file, from, host, *port, out, palette),
+        } => probe::to_port(
+            cli,
+            file,
+            from,
+            host,
+            *port,
+            |port| Probe::Ssh { port },
+            out,
+            palette,
+        ),
         Command::Curl {
             file, from, url, ..
         } => probe::curl(cli, file, from, url, out, palette),
@@ -79,14 +89,32 @@ pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io:
             to,
             port,
             ..
-        } => probe::tcp(cli, file, from, to, *port, out, palette),
+        } => probe::to_port(
+            cli,
+            file,
+            from,
+            to,
+            *port,
+            |port| Probe::Tcp { port },
+            out,
+            palette,
+        ),
         Command::Udp {
             file,
             from,
             to,
             port,
             ..
-        } => probe::udp(cli, file, from, to, *port, out, palette),
+        } => probe::to_port(
+            cli,
+            file,
+            from,
+            to,
+            *port,
+            |port| Probe::Udp { port },
+            out,
+            palette,
+        ),
         Command::Trace {
             file,
             from,

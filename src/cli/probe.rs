@@ -4,14 +4,14 @@
 use std::io::Write;
 use std::path::Path;
 
-use reachlab::model::{Network, Probe};
+use reachlab::model::{Network, Port, Probe};
 use reachlab::render::{self, Palette};
 use reachlab::run::{self as probe_run, ProbeRequest};
 use reachlab::sim::SimConfig;
 use reachlab::topology;
 
 use super::args::{Cli, Command, Format};
-use super::common::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, load_for_probe, port_arg, usage_error};
+use super::common::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, load_or_report, port_arg, usage_error};
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn probe(
@@ -25,7 +25,7 @@ pub(crate) fn probe(
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
-    let Some(loaded) = load_for_probe(file, cli.format, out, palette)? else {
+    let Some(loaded) = load_or_report(file, cli.format, out, palette)? else {
         return Ok(EXIT_INVALID);
     };
     let net = &loaded.network;
@@ -118,7 +118,7 @@ pub(crate) fn trace(
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
-    let Some(loaded) = load_for_probe(file, cli.format, out, palette)? else {
+    let Some(loaded) = load_or_report(file, cli.format, out, palette)? else {
         return Ok(EXIT_INVALID);
     };
     let net = &loaded.network;
@@ -204,21 +204,20 @@ pub(crate) fn ping(
     probe(cli, file, from, to, make, count, wait, out, palette)
 }
 
-/// `reachlab ssh`.
-pub(crate) fn ssh(
+/// `reachlab ssh`, `tcp` and `udp`: one connection attempt (one datagram) to `port` of `to`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn to_port(
     cli: &Cli,
     file: &Path,
     from: &str,
-    host: &str,
+    to: &str,
     port: u16,
+    probe_of: fn(Port) -> Probe,
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
-    let make = |_: &Network| {
-        let port = port_arg(port)?;
-        Ok((Probe::Ssh { port }, host.to_owned()))
-    };
-    probe(cli, file, from, host, make, 1, None, out, palette)
+    let make = |_: &Network| Ok((probe_of(port_arg(port)?), to.to_owned()));
+    probe(cli, file, from, to, make, 1, None, out, palette)
 }
 
 /// `reachlab curl`.
@@ -240,40 +239,6 @@ pub(crate) fn curl(
         Ok((Probe::Curl { port, path: u.path }, u.host))
     };
     probe(cli, file, from, &host, make, 1, None, out, palette)
-}
-
-/// `reachlab tcp`.
-pub(crate) fn tcp(
-    cli: &Cli,
-    file: &Path,
-    from: &str,
-    to: &str,
-    port: u16,
-    out: &mut impl Write,
-    palette: Palette,
-) -> std::io::Result<u8> {
-    let make = |_: &Network| {
-        let port = port_arg(port)?;
-        Ok((Probe::Tcp { port }, to.to_owned()))
-    };
-    probe(cli, file, from, to, make, 1, None, out, palette)
-}
-
-/// `reachlab udp`.
-pub(crate) fn udp(
-    cli: &Cli,
-    file: &Path,
-    from: &str,
-    to: &str,
-    port: u16,
-    out: &mut impl Write,
-    palette: Palette,
-) -> std::io::Result<u8> {
-    let make = |_: &Network| {
-        let port = port_arg(port)?;
-        Ok((Probe::Udp { port }, to.to_owned()))
-    };
-    probe(cli, file, from, to, make, 1, None, out, palette)
 }
 
 /// `trace --format json`: the hops, and the probe as `ping --format json` prints it.

@@ -3,10 +3,9 @@
 use std::io::Write;
 
 use reachlab::render::{self, Palette};
-use reachlab::topology;
 
 use super::args::Format;
-use super::common::{EXIT_INVALID, EXIT_OK, print_report};
+use super::common::{EXIT_INVALID, EXIT_OK, load_or_report};
 
 pub(crate) fn show(
     file: &std::path::Path,
@@ -15,19 +14,8 @@ pub(crate) fn show(
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
-    let loaded = match topology::load_path(file) {
-        Ok(loaded) => loaded,
-        Err(report) => {
-            match format {
-                Format::Json => writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&report.json_records()).unwrap_or_default()
-                )?,
-                _ => print_report(&report, out, palette)?,
-            }
-            return Ok(EXIT_INVALID);
-        }
+    let Some(loaded) = load_or_report(file, format, out, palette)? else {
+        return Ok(EXIT_INVALID);
     };
     let net = loaded.network;
     let only = match node {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::failures::{FailuresError, FailuresRecord, failures};
 use super::{InvariantRecord, check, result_json, violation_text};
 use crate::model::Network;
-use crate::render::Palette;
+use crate::render::{Palette, console_width};
 use crate::sim::SimConfig;
 
 /// The invariant and failure part of a `check` run.
@@ -86,14 +86,14 @@ impl CheckReport {
             let header = ["file", "invariant", "flows", "ok"].map(String::from);
             let rows: Vec<&[String; 4]> = std::iter::once(&header).chain(&self.rows).collect();
             let widths: Vec<usize> = (0..4)
-                .map(|c| rows.iter().map(|r| width(&r[c])).max().unwrap_or(0))
+                .map(|c| rows.iter().map(|r| console_width(&r[c])).max().unwrap_or(0))
                 .collect();
             out.push('\n');
             for row in rows {
                 let cells: Vec<String> = row
                     .iter()
                     .zip(&widths)
-                    .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - width(cell))))
+                    .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - console_width(cell))))
                     .collect();
                 let _ = writeln!(out, "{}", cells.join("  ").trim_end());
             }
@@ -126,19 +126,4 @@ impl CheckReport {
         }
         out
     }
-}
-
-/// Width on screen, ignoring ANSI colour sequences.
-fn width(text: &str) -> usize {
-    let mut width = 0;
-    let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\u{1b}') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, _) => width += 1,
-        }
-    }
-    width
 }

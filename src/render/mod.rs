@@ -11,7 +11,7 @@ mod probe;
 mod show;
 
 pub use diagnostics::{render_report, render_summary};
-pub use palette::Palette;
+pub use palette::{Palette, console_width};
 pub(crate) use probe::filter_words;
 pub use probe::{
     HopRecord, ToolOutput, curl_output, ping_output, ssh_output, tcp_output, trace_rows,

@@ -37,3 +37,18 @@ impl Palette {
         self.pick(Style::new().effects(Effects::DIMMED))
     }
 }
+
+/// Width on screen of `text`, not counting ANSI colour sequences.
+pub fn console_width(text: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\u{1b}') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
+}
