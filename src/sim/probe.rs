@@ -547,19 +547,24 @@ pub(super) fn tcp_answer(r: &Received, dst: Ipv4Addr, port: u16) -> Option<Obser
             after: r.at.since(SimTime::ZERO),
             from: r.packet.src,
         }),
-        _ => {
-            let ours =
-                |f| matches!(f, InnerFlow::Tcp { sport: EPHEMERAL_PORT, dport } if dport == port);
-            error_about(&r.packet, ours).map(|(error, _)| {
-                Observed::Error(ErrorReport {
-                    at: r.at,
-                    from: r.packet.src,
-                    error,
-                    seq: 0,
-                })
-            })
-        }
+        _ => error_observed(
+            r,
+            |f| matches!(f, InnerFlow::Tcp { sport: EPHEMERAL_PORT, dport } if dport == port),
+        ),
     }
+}
+
+/// An ICMP error `r` carries about the client's own packet (`ours` recognises its quoted
+/// header), as the client observes it.
+fn error_observed(r: &Received, ours: impl Fn(InnerFlow) -> bool) -> Option<Observed> {
+    error_about(&r.packet, ours).map(|(error, _)| {
+        Observed::Error(ErrorReport {
+            at: r.at,
+            from: r.packet.src,
+            error,
+            seq: 0,
+        })
+    })
 }
 
 /// What a UDP client sending to `dst`, port `port`, makes of a packet it received: an answer,
@@ -573,17 +578,9 @@ pub(super) fn udp_answer(r: &Received, dst: Ipv4Addr, port: u16) -> Option<Obser
             rtt: r.at.since(SimTime::ZERO),
             from: r.packet.src,
         }),
-        _ => {
-            let ours =
-                |f| matches!(f, InnerFlow::Udp { sport: EPHEMERAL_PORT, dport } if dport == port);
-            error_about(&r.packet, ours).map(|(error, _)| {
-                Observed::Error(ErrorReport {
-                    at: r.at,
-                    from: r.packet.src,
-                    error,
-                    seq: 0,
-                })
-            })
-        }
+        _ => error_observed(
+            r,
+            |f| matches!(f, InnerFlow::Udp { sport: EPHEMERAL_PORT, dport } if dport == port),
+        ),
     }
 }
