@@ -18,7 +18,6 @@
 //! A version is a file, or `REV:PATH`: `PATH` as git revision `REV` has it (`git show REV:PATH`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,10 +28,9 @@ use serde::Serialize;
 use crate::invariants::probe_universe;
 use crate::matrix::{
     self, BudgetError, Cell, Destination, Layout, ProbeList, ProbeSpec, Progress, ProgressMode,
-    SelectError, Selection, Source, counted,
+    SelectError, Selection, Source,
 };
 use crate::model::{L4, NatAction, NatHook, NatRule, Network, Node, Outcome, Probe, Proto};
-use crate::render::Palette;
 use crate::sim::{SimConfig, run_probe};
 use crate::topology::{self, FileReport, Loaded};
 
@@ -858,14 +856,14 @@ fn end_json(end: &FlowEnd) -> EndRecord<'_> {
 }
 
 /// The probes as the command line spells them.
-fn names(probes: &[ProbeSpec]) -> Vec<String> {
+pub(crate) fn names(probes: &[ProbeSpec]) -> Vec<String> {
     probes.iter().map(ToString::to_string).collect()
 }
 
 impl Diff {
     /// Where the probes come from, in words: "given with --probe", or "the default: ping and
     /// the files' expectations, listeners and port forwards; --probe replaces it".
-    fn probes_from_words(&self) -> String {
+    pub(crate) fn probes_from_words(&self) -> String {
         if self.probes_from.contains(&ProbeSource::Given) {
             return "given with --probe".to_owned();
         }
@@ -887,7 +885,7 @@ impl Diff {
         format!("the default: ping and the files' {listed}; --probe replaces it")
     }
 
-    /// The JSON twin of [`Diff::text`].
+    /// The JSON twin of [`crate::render::diff::text`].
     pub fn json(&self) -> DiffRecord<'_> {
         DiffRecord {
             changed: self
@@ -938,128 +936,6 @@ impl Diff {
             probes_from: self.probes_from.iter().map(|s| s.name()).collect(),
             sources: self.sources,
         }
-    }
-
-    /// The report: what was compared (the probes and where they come from, the DNAT addresses
-    /// and expectations' targets probed besides the destinations); each changed flow with the
-    /// cause on each side, grouped by direction; the nodes only one version has; a summary line.
-    pub fn text(&self, palette: Palette) -> String {
-        let mut out = String::new();
-        let (bold, dim) = (palette.bold(), palette.dim());
-        let _ = writeln!(
-            out,
-            "{bold}{}{bold:#} → {bold}{}{bold:#}: {} × {} × {}, {} compared",
-            self.old.label,
-            self.new.label,
-            counted(self.sources, "source"),
-            counted(self.destinations, "destination"),
-            counted(self.probes.len(), "probe"),
-            counted(self.compared, "flow"),
-        );
-        let _ = writeln!(
-            out,
-            "  probes: {} ({})",
-            names(&self.probes).join(", "),
-            self.probes_from_words()
-        );
-        for e in &self.entrances {
-            let _ = writeln!(
-                out,
-                "  DNAT address {} ({}): {}, from every source",
-                e.address,
-                e.node,
-                names(&e.probes).join(", ")
-            );
-        }
-        for t in &self.expected {
-            let _ = writeln!(
-                out,
-                "  expectations to {}: {}, from {}",
-                t.to,
-                names(&t.probes).join(", "),
-                t.from.join(", ")
-            );
-        }
-        let groups = [
-            (Direction::Opened, "opened (now reply)", '+', palette.ok()),
-            (
-                Direction::Closed,
-                "closed (no reply any more)",
-                '-',
-                palette.error(),
-            ),
-            (
-                Direction::Changed,
-                "failing differently",
-                '~',
-                palette.warning(),
-            ),
-        ];
-        for (direction, title, sign, style) in groups {
-            let flows: Vec<&FlowChange> = self
-                .changes
-                .iter()
-                .filter(|c| c.direction() == direction)
-                .collect();
-            if flows.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "\n{bold}{title}{bold:#}: {}", flows.len());
-            for c in flows {
-                let address = if c.old.address == c.new.address {
-                    c.old.address.to_string()
-                } else {
-                    format!("{} → {}", c.old.address, c.new.address)
-                };
-                let to = if c.to == c.old.address.to_string() {
-                    address
-                } else {
-                    format!("{} ({address})", c.to)
-                };
-                let _ = writeln!(
-                    out,
-                    "  {style}{sign}{style:#} {} → {to}  {}  {} → {style}{}{style:#}",
-                    c.from, c.probe, c.old.outcome, c.new.outcome
-                );
-                for (when, end) in [("before", &c.old), ("after", &c.new)] {
-                    if let Some(cause) = &end.cause {
-                        let _ = writeln!(out, "      {when}: {}", cause.line);
-                        if let Some(origin) = &cause.origin {
-                            let _ = writeln!(out, "      {dim}--> {origin}{dim:#}");
-                        }
-                    }
-                }
-            }
-        }
-        for (label, nodes) in [
-            (&self.old.label, &self.removed),
-            (&self.new.label, &self.added),
-        ] {
-            if !nodes.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "\n{bold}nodes only in {label}{bold:#}: {}",
-                    nodes.join(", ")
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "\n{}",
-            if self.changes.is_empty() {
-                format!("no flow changed ({} compared)", self.compared)
-            } else {
-                format!(
-                    "{} of {} changed: {} opened, {} closed, {} failing differently",
-                    self.changes.len(),
-                    counted(self.compared, "flow"),
-                    self.count(Direction::Opened),
-                    self.count(Direction::Closed),
-                    self.count(Direction::Changed)
-                )
-            }
-        );
-        out
     }
 }
 

@@ -247,7 +247,7 @@ fn nodes_only_in_one_version_are_listed_and_not_compared() {
     // r, h1, h2 in both: 3 × 2 flows, all replies in both.
     assert_eq!((d.sources, d.destinations, d.compared), (3, 3, 6));
     assert!(d.changes.is_empty() && d.changed());
-    let text = d.text(reachlab::render::Palette::new(false));
+    let text = reachlab::render::diff::text(&d, reachlab::render::Palette::new(false));
     assert!(text.contains("nodes only in old.yaml: h0"), "{text}");
     assert!(text.contains("nodes only in new.yaml: h7, h3"), "{text}");
 }

@@ -2,10 +2,10 @@
 //! reads the source and fails on an upward `crate::…` path in code (comments and doc links are
 //! not imports). It holds the three lowest layers today: the model, the format with its
 //! lowering (`topology` and `platform`, one layer: the file types include the platform
-//! sections), and the simulator; of the analysis layer, `matrix` (its renderings are in
-//! `render::matrix`). The rest of the ladder follows as issue 13 untangles it. A file's unit tests (its
-//! `#[cfg(test)]` module, last in the file) are not part of the library: they may load a
-//! topology file as a fixture.
+//! sections), and the simulator; of the analysis layer, `matrix` and `diff` (their renderings
+//! are in `render::matrix` and `render::diff`). The rest of the ladder follows as issue 13
+//! untangles it. A file's unit tests (its `#[cfg(test)]` module, last in the file) are not
+//! part of the library: they may load a topology file as a fixture.
 
 use std::path::Path;
 
@@ -67,6 +67,10 @@ const RULES: &[(&str, &[&str])] = &[
         &["render", "cli", "emulate", "generate", "testing"],
     ),
     (
+        "src/diff.rs",
+        &["render", "cli", "emulate", "generate", "testing"],
+    ),
+    (
         "src/sim",
         &[
             "topology",
@@ -86,6 +90,10 @@ const RULES: &[(&str, &[&str])] = &[
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return;
+    }
     for entry in std::fs::read_dir(dir).expect("readable source directory") {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {

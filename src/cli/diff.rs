@@ -57,7 +57,7 @@ pub(crate) fn diff_command(
             "{}",
             serde_json::to_string_pretty(&found.json()).unwrap_or_default()
         )?,
-        _ => out.write_all(found.text(palette).as_bytes())?,
+        _ => out.write_all(reachlab::render::diff::text(&found, palette).as_bytes())?,
     }
     Ok(if found.changed() {
         EXIT_FAILED

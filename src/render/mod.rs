@@ -3,6 +3,7 @@
 //! scripts.
 
 mod diagnostics;
+pub mod diff;
 pub mod graph;
 pub mod matrix;
 mod palette;
