@@ -202,7 +202,7 @@ enum Wire {
 
 impl Wire {
     fn of(probe: ProbeSpec) -> Self {
-        match crate::run::probe_port(&probe.probe()) {
+        match probe.probe().port() {
             None => Wire::Echo,
             Some((Proto::Tcp, port)) => Wire::Tcp(port.get()),
             Some((Proto::Udp, port)) => Wire::Udp(port.get()),

@@ -39,6 +39,7 @@ pub mod diff;
 #[cfg(all(feature = "emulate", target_os = "linux"))]
 pub mod emulate;
 pub mod explain;
+pub mod fix;
 pub mod generate;
 pub mod invariants;
 pub mod matrix;

@@ -100,7 +100,7 @@ fn topologies_agree_with_the_kernel() {
         eprintln!(
             "== {}\n{}",
             file.display(),
-            emulate::render(&rows, reachlab::render::Palette::new(false))
+            reachlab::render::emulate_table(&rows, reachlab::render::Palette::new(false))
         );
         if rows.iter().any(|r| !r.agrees() || !r.as_expected()) {
             problems.push(format!("{}:\n{}", file.display(), describe(&rows)));

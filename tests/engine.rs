@@ -254,7 +254,7 @@ fn a_run_cut_short_says_so_in_its_text() {
     };
     let result = reachlab::run::run_request(&net, request, &config);
     assert_eq!(result.run.stopped, Some(Stopped::EventBudget));
-    let text = result.text(reachlab::render::Palette::new(false));
+    let text = reachlab::render::probe_text(&net, &result, reachlab::render::Palette::new(false));
     assert!(
         text.contains("the simulation stopped early: the run spent its event budget"),
         "{text}"

@@ -251,16 +251,16 @@ fn patch_holds(
     let this = |e: &reachlab::model::Expectation| {
         e.target.addr == result.request.dst
             && before.network.node(e.from).name == *from
-            && reachlab::run::probe_kind(&e.probe, 1, None)
-                == reachlab::run::probe_kind(&result.request.probe, 1, None)
+            && reachlab::sim::ProbeKind::of(&e.probe, 1, None)
+                == reachlab::sim::ProbeKind::of(&result.request.probe, 1, None)
     };
     old.expectations.retain(|e| !this(e));
     new.expectations.retain(|e| {
         let sender = &after.network.node(e.from).name;
         !(e.target.addr == result.request.dst
             && sender == from
-            && reachlab::run::probe_kind(&e.probe, 1, None)
-                == reachlab::run::probe_kind(&result.request.probe, 1, None))
+            && reachlab::sim::ProbeKind::of(&e.probe, 1, None)
+                == reachlab::sim::ProbeKind::of(&result.request.probe, 1, None))
     });
     let held = statuses(&old, &config, &[], Judgement::Exact);
     let now = statuses(&new, &config, &[], Judgement::Exact);
@@ -309,13 +309,13 @@ fn every_fix_of(name: &str, text: &str) -> (usize, usize) {
             count: 1,
             wait: None,
         };
-        let mut result = reachlab::run::run_request(&loaded.network, request, &config);
+        let mut result = reachlab::fix::diagnose(&loaded.network, request, &config);
         if result.run.outcome == reachlab::model::Outcome::Reply {
             continue;
         }
         probes += 1;
         let offered: Vec<reachlab::explain::Fix> = result.fixes.clone();
-        result.attach_patches(&loaded.network, &source, &config);
+        reachlab::fix::attach_patches(&mut result, &loaded.network, &source, &config);
         for fix in offered
             .iter()
             .filter(|f| !result.fixes.iter().any(|g| g.summary == f.summary))

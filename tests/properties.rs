@@ -431,7 +431,7 @@ proptest! {
         if let Ok(loaded) = load_str("mutated.yaml", &text) {
             let config = reachlab::sim::SimConfig { max_events: 20_000, ..reachlab::sim::SimConfig::default() };
             for e in loaded.network.expectations.iter().take(2) {
-                let kind = reachlab::run::probe_kind(&e.probe, 1, None);
+                let kind = reachlab::sim::ProbeKind::of(&e.probe, 1, None);
                 let _ = reachlab::sim::run_probe(&loaded.network, e.from, e.target.addr, &kind, &config);
             }
         }

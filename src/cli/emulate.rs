@@ -525,7 +525,7 @@ fn check_files(
             }
         } else {
             writeln!(out, "== {}", file.display())?;
-            out.write_all(emulate::render(&rows, ctx.palette).as_bytes())?;
+            out.write_all(reachlab::render::emulate_table(&rows, ctx.palette).as_bytes())?;
         }
     }
     if ctx.json {

@@ -35,7 +35,7 @@ pub(crate) fn fuzz_command(
             "{}",
             serde_json::to_string_pretty(&report.json()).unwrap_or_default()
         )?,
-        _ => out.write_all(report.text(palette).as_bytes())?,
+        _ => out.write_all(reachlab::render::fuzz_text(&report, palette).as_bytes())?,
     }
     Ok(EXIT_OK)
 }

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use reachlab::fix;
 use reachlab::model::{Network, Port, Probe};
 use reachlab::render::{self, Palette};
 use reachlab::run::{self as probe_run, ProbeRequest};
@@ -54,16 +55,16 @@ pub(crate) fn probe(
         count,
         wait,
     };
-    let mut result = probe_run::run_request(net, request, &config);
-    result.attach_patches(net, &loaded.report.source, &config);
+    let mut result = fix::diagnose(net, request, &config);
+    fix::attach_patches(&mut result, net, &loaded.report.source, &config);
     let pcap_failed = write_pcap(cli, net, &result, &config)?;
     match cli.format {
         Format::Json => writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&result.json(net)).unwrap_or_default()
+            serde_json::to_string_pretty(&render::probe_record(net, &result)).unwrap_or_default()
         )?,
-        _ => out.write_all(result.text(palette).as_bytes())?,
+        _ => out.write_all(render::probe_text(net, &result, palette).as_bytes())?,
     }
     if let Some(code) = pcap_failed {
         return Ok(code);
@@ -153,8 +154,8 @@ pub(crate) fn trace(
         count: 1,
         wait: None,
     };
-    let mut result = probe_run::run_request(net, request, &config);
-    result.attach_patches(net, &loaded.report.source, &config);
+    let mut result = fix::diagnose(net, request, &config);
+    fix::attach_patches(&mut result, net, &loaded.report.source, &config);
     let pcap_failed = write_pcap(cli, net, &result, &config)?;
     match cli.format {
         Format::Json => {
@@ -164,7 +165,7 @@ pub(crate) fn trace(
                 "{}",
                 serde_json::to_string_pretty(&TraceRecord {
                     hops: steps,
-                    probe: result.json(net),
+                    probe: render::probe_record(net, &result),
                 })
                 .unwrap_or_default()
             )?;
@@ -245,5 +246,5 @@ pub(crate) fn curl(
 #[derive(serde::Serialize)]
 struct TraceRecord {
     hops: Vec<reachlab::render::HopRecord>,
-    probe: reachlab::run::ProbeRecord,
+    probe: reachlab::render::ProbeRecord,
 }

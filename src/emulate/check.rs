@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::model::{Expectation, Network, NodeId, Origin, Outcome, Probe, RouteType, SegmentId};
-use crate::render::Palette;
-use crate::run::{ProbeRequest, ProbeResult, run_request_with};
+use crate::run::{ProbeRequest, ProbeResult, run_request};
 use crate::sim::{DropReason, Observed, ProbeKind, SimConfig, StepKind, Transport, outcome_of};
 
 use super::EmulateError;
@@ -159,7 +158,8 @@ impl Comparison {
         self.expected.is_none_or(|e| e == self.kernel.outcome) && rtt_ok
     }
 
-    fn kernel_echoes(&self) -> Vec<Echo> {
+    /// The kernel's echoes, in the terms of the prediction's.
+    pub fn kernel_echoes(&self) -> Vec<Echo> {
         self.kernel.echoes.iter().copied().map(Echo::from).collect()
     }
 
@@ -226,7 +226,7 @@ pub struct ComparisonRecord<'a> {
     pub simulated_ttl: Option<u8>,
 }
 
-const MAX_RTT: &str = "max_rtt";
+pub const MAX_RTT: &str = "max_rtt";
 const LOSSES: &str = "losses";
 
 /// A probe to compare: the request, and the expectation it comes from.
@@ -321,7 +321,7 @@ pub fn compare_with(
         if interrupted() {
             return Err(EmulateError::Interrupted);
         }
-        simulated.push(run_request_with(net, p.request.clone(), config, false));
+        simulated.push(run_request(net, p.request.clone(), config));
     }
     let budgets: Vec<Budget> = simulated.iter().map(budget).collect();
     let jobs: Vec<Job> = planned
@@ -731,7 +731,8 @@ struct Sides<'a> {
     random_loss: bool,
 }
 
-fn ms(d: Duration) -> String {
+/// A duration as `0.123 ms`.
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
@@ -906,94 +907,6 @@ fn compare_one(
         not_compared,
         origin: p.expectation.as_ref().map(|e| e.origin.clone()),
     }
-}
-
-/// `reply 2/2 ttl=63`, `host-unreachable 0/1`, `reply ttl=63 200`.
-fn side(outcome: Outcome, echoes: &[Echo], ttl: Option<u8>, status: Option<u16>) -> String {
-    let mut text = outcome.to_string();
-    if !echoes.is_empty() {
-        let replies = echoes
-            .iter()
-            .filter(|e| matches!(e, Echo::Reply { .. }))
-            .count();
-        text.push_str(&format!(" {replies}/{}", echoes.len()));
-    }
-    if let Some(t) = ttl {
-        text.push_str(&format!(" ttl={t}"));
-    }
-    if let Some(s) = status {
-        text.push_str(&format!(" {s}"));
-    }
-    text
-}
-
-/// The side-by-side table `reachlab emulate check` prints.
-pub fn render(rows: &[Comparison], palette: Palette) -> String {
-    let width = rows
-        .iter()
-        .map(|r| r.probe.chars().count())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    let mut out = format!(
-        "{:width$}  {:16}  {:16}  {:16}  {}\n",
-        "probe", "expected", "predicted", "kernel", "agree"
-    );
-    let (ok, bad, warn, dim) = (
-        palette.ok(),
-        palette.error(),
-        palette.warning(),
-        palette.dim(),
-    );
-    for r in rows {
-        let predicted = side(
-            r.simulated,
-            &r.simulated_echoes,
-            r.simulated_ttl,
-            r.simulated_status,
-        );
-        let kernel = side(
-            r.kernel.outcome,
-            &r.kernel_echoes(),
-            r.kernel.ttl,
-            r.kernel.http.as_ref().map(|h| h.status),
-        );
-        let verdict = if !r.agrees() {
-            format!("{bad}NO: {}{bad:#}", r.differences.join("; "))
-        } else if r.not_compared.is_empty() {
-            format!("{ok}yes{ok:#}")
-        } else {
-            let skipped: Vec<String> = r.not_compared.iter().map(ToString::to_string).collect();
-            format!("{warn}yes, except: {}{warn:#}", skipped.join("; "))
-        };
-        let rtt = match (r.max_rtt, r.simulated_rtt, r.kernel.rtt) {
-            (Some(max), Some(sim), Some(real))
-                if !r.not_compared.iter().any(|n| n.what == MAX_RTT) =>
-            {
-                format!(
-                    "; rtt predicted {}, kernel {} (max_rtt {})",
-                    ms(sim),
-                    ms(real),
-                    ms(max)
-                )
-            }
-            _ => String::new(),
-        };
-        out.push_str(&format!(
-            "{:width$}  {:16}  {:16}  {:16}  {verdict}  {dim}{}{rtt} [{}]{dim:#}\n",
-            r.probe,
-            r.expected.map_or("-".to_owned(), |e| e.to_string()),
-            predicted,
-            kernel,
-            r.kernel.evidence,
-            fmt_ms(r.kernel.elapsed),
-        ));
-    }
-    out
-}
-
-fn fmt_ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1e3)
 }
 
 /// How many rows agree on everything, agree on all that was compared, and differ.

@@ -26,9 +26,10 @@ pub use build::{
     ARP_RETRANS_MS, DownReport, Lab, ListenerHost, UpOptions, down, down_all, identify, preflight,
     serve_lab, strays, up,
 };
+pub(crate) use check::ms;
 pub use check::{
-    CONCURRENCY, CompareOptions, Comparison, Echo, NotCompared, Planned, Tally, compare,
-    compare_with, expectations, render,
+    CONCURRENCY, CompareOptions, Comparison, Echo, MAX_RTT, NotCompared, Planned, Tally, compare,
+    compare_with, expectations,
 };
 pub use error::{EmulateError, Leftovers, Refusal};
 pub use names::{LabId, Layout, PREFIX, bridge, port};

@@ -1,8 +1,9 @@
-//! Explanations: why a probe failed, in the user's words and pointing at the file, and fixes
-//! that were checked by running the probe again on a changed copy of the network.
+//! Explanations: why a probe failed, in the user's words and pointing at the file, and the
+//! shape of a verified fix (found by `crate::fix`, which re-runs probes on changed copies of
+//! the network).
 
 mod fix;
 mod why;
 
-pub use fix::{Fix, find_fixes};
-pub use why::{Why, served, why};
+pub use fix::Fix;
+pub use why::{Why, why};

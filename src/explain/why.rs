@@ -2,9 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::model::{
-    Decider, Lookup, Network, Origin, Outcome, RejectWith, RouteType, Service, Verdict,
-};
+use crate::model::{Decider, Lookup, Network, Origin, Outcome, RejectWith, RouteType, Verdict};
 use crate::sim::{DropReason, ProbeRun, Step, StepKind};
 
 /// Why a probe did not get the expected answer.
@@ -77,59 +75,29 @@ fn private_network_of<'n>(net: &'n Network, run: &ProbeRun) -> Option<(&'n str, 
     })
 }
 
-/// The decisive step of a failed probe, explained.
+/// The decisive step of a failed probe, explained: a firewall that said no before anything
+/// else went wrong; a refused connection; an answer from an unexpected address; the first
+/// drop; or, with no drop at all, why nothing came back.
 fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
-    let node_origin = |n: crate::model::NodeId| Some(net.node(n).origin.clone());
-    let dst = run.dst;
-    // A firewall that said no, before anything else went wrong, is the answer.
+    let real_drop = |s: &Step| matches!(s.kind, StepKind::Dropped { reason, .. } if !matches!(reason, DropReason::Lost { .. }));
     let filtered = run.steps.iter().position(
         |s| matches!(s.kind, StepKind::Filtered { verdict, .. } if verdict != Verdict::Accept),
     );
-    let dropped = run.steps.iter().position(|s| matches!(s.kind, StepKind::Dropped { reason, .. } if !matches!(reason, DropReason::Lost { .. })));
+    let dropped = run.steps.iter().position(real_drop);
     if let Some(at) = filtered
         && dropped.is_none_or(|d| at < d)
     {
         return Some(filtered_why(net, &run.steps[at]));
     }
-    let first_drop = run
-        .steps
-        .iter()
-        .find(|s| matches!(s.kind, StepKind::Dropped { reason, .. } if !matches!(reason, DropReason::Lost { .. })))
-        .or_else(|| run.steps.iter().find(|s| matches!(s.kind, StepKind::Dropped { .. })));
+    let first_drop = run.steps.iter().find(|s| real_drop(s)).or_else(|| {
+        run.steps
+            .iter()
+            .find(|s| matches!(s.kind, StepKind::Dropped { .. }))
+    });
     if run.outcome == Outcome::Refused
         && let Some(step) = run.steps.iter().find(|s| s.kind == StepKind::Refused)
     {
-        let node = net.node(step.node);
-        // The port the packet had when it was refused, after any DNAT on the way.
-        let (proto, port) = match step.packet.transport {
-            crate::sim::Transport::Tcp { dport, .. } => ("tcp", dport),
-            crate::sim::Transport::Udp { dport, .. } => ("udp", dport),
-            _ => ("icmp", 0),
-        };
-        let listening: Vec<String> = node
-            .listeners
-            .iter()
-            .map(|l| format!("{}/{}", l.proto.as_str(), l.port))
-            .collect();
-        let answer = if proto == "tcp" {
-            "answered the SYN with RST"
-        } else {
-            "answered with ICMP port unreachable"
-        };
-        return Some(Why {
-            lines: vec![
-                format!(
-                    "nothing listens on {proto} port {port} of node `{}` ({}), so its kernel {answer}",
-                    node.name, step.packet.dst
-                ),
-                if listening.is_empty() {
-                    format!("node `{}` has no `listen:` entries", node.name)
-                } else {
-                    format!("node `{}` listens on {}", node.name, listening.join(", "))
-                },
-            ],
-            origin: node_origin(step.node),
-        });
+        return Some(refused_why(net, step));
     }
     if first_drop.is_none()
         && run.stopped.is_none()
@@ -137,120 +105,146 @@ fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
     {
         return Some(why);
     }
-    let Some(step) = first_drop else {
-        return Some(Why {
-            lines: vec![match run.stopped {
-                Some(crate::sim::Stopped::Horizon) => {
-                    "the simulation stopped early (simulated time reached its horizon) before an answer came".to_owned()
-                }
-                Some(crate::sim::Stopped::EventBudget) => {
-                    "the simulation stopped early (its event budget was spent: a forwarding loop or a broadcast storm?) before an answer came".to_owned()
-                }
-                None => format!("no answer came back from {dst}, and no node dropped the packets"),
-            }],
-            origin: None,
-        });
+    Some(match first_drop {
+        Some(step) => dropped_why(net, run, step),
+        None => silence_why(run),
+    })
+}
+
+/// Nothing listens where the connection arrived (after any DNAT on the way).
+fn refused_why(net: &Network, step: &Step) -> Why {
+    let node = net.node(step.node);
+    let (proto, port) = match step.packet.transport {
+        crate::sim::Transport::Tcp { dport, .. } => ("tcp", dport),
+        crate::sim::Transport::Udp { dport, .. } => ("udp", dport),
+        _ => ("icmp", 0),
     };
+    let listening: Vec<String> = node
+        .listeners
+        .iter()
+        .map(|l| format!("{}/{}", l.proto.as_str(), l.port))
+        .collect();
+    let answer = if proto == "tcp" {
+        "answered the SYN with RST"
+    } else {
+        "answered with ICMP port unreachable"
+    };
+    Why {
+        lines: vec![
+            format!(
+                "nothing listens on {proto} port {port} of node `{}` ({}), so its kernel {answer}",
+                node.name, step.packet.dst
+            ),
+            if listening.is_empty() {
+                format!("node `{}` has no `listen:` entries", node.name)
+            } else {
+                format!("node `{}` listens on {}", node.name, listening.join(", "))
+            },
+        ],
+        origin: Some(node.origin.clone()),
+    }
+}
+
+/// No node dropped anything, and no answer came: the run stopped early, or the silence is
+/// the answer.
+fn silence_why(run: &ProbeRun) -> Why {
+    let line = match run.stopped {
+        Some(crate::sim::Stopped::Horizon) => {
+            "the simulation stopped early (simulated time reached its horizon) before an answer came".to_owned()
+        }
+        Some(crate::sim::Stopped::EventBudget) => {
+            "the simulation stopped early (its event budget was spent: a forwarding loop or a broadcast storm?) before an answer came".to_owned()
+        }
+        None => format!("no answer came back from {}, and no node dropped the packets", run.dst),
+    };
+    Why {
+        lines: vec![line],
+        origin: None,
+    }
+}
+
+/// The first drop, in the words of its reason.
+fn dropped_why(net: &Network, run: &ProbeRun, step: &Step) -> Why {
     let StepKind::Dropped { in_iface, reason } = step.kind else {
-        unreachable!("found as a drop")
+        unreachable!("called with a drop step")
     };
     let node = net.node(step.node);
+    let node_origin = Some(node.origin.clone());
+    let dst = step.packet.dst;
     let what = step.packet.describe();
     let (lines, origin) = match reason {
         DropReason::NoRouteAtSender => (
             vec![
-                format!("node `{}` has no route to {dst}: {}", node.name, subnets(net, step.node)),
+                format!("node `{}` has no route to {}: {}", node.name, run.dst, subnets(net, step.node)),
                 "so the call fails at once with `connect: Network is unreachable` (ENETUNREACH)".into(),
             ],
-            node_origin(step.node),
+            node_origin,
         ),
-        DropReason::RejectRoute(kind) => {
-            let route = match net.node(step.node).routes.resolve(step.packet.dst) {
-                Some(Lookup::Reject(r)) => Some(r),
-                _ => None,
-            };
-            let prefix = route.map_or_else(|| step.packet.dst.to_string(), |r| r.dst.to_string());
-            let word = kind.word();
-            let first = format!("node `{}` has a `{word}` route to {prefix} (`ip route add {word} {prefix}`)", node.name);
-            let second = match (in_iface, kind) {
-                (None, _) if step.node != run.from => format!("so its answer ({what}) to {} is never sent; the sender waits and times out", step.packet.dst),
-                (None, RouteType::Blackhole) => "so the call fails at once with `Invalid argument` (EINVAL); nothing is sent".into(),
-                (None, RouteType::Unreachable) => "so the call fails at once with `No route to host` (EHOSTUNREACH); nothing is sent".into(),
-                (None, RouteType::Prohibit) => "so the call fails at once with `Permission denied` (EACCES); nothing is sent".into(),
-                (Some(_), RouteType::Blackhole) => format!("{what} to {} is dropped there silently; the sender times out", step.packet.dst),
-                (Some(_), RouteType::Unreachable) => format!("{what} to {} is dropped there and answered with ICMP Destination Host Unreachable", step.packet.dst),
-                (Some(_), RouteType::Prohibit) => format!("{what} to {} is dropped there and answered with ICMP Packet filtered (communication administratively prohibited)", step.packet.dst),
-            };
-            (vec![first, second], route.map(|r| r.origin.clone()).or_else(|| node_origin(step.node)))
-        }
+        DropReason::RejectRoute(kind) => return reject_route_why(net, run, step, in_iface, kind),
         DropReason::ForwardingDisabled => (
             vec![
-                format!("{what} to {} reached node `{}` on {}, but `{}` is not a router (forwarding: false)", step.packet.dst, node.name, iface_name(net, in_iface), node.name),
+                format!("{what} to {dst} reached node `{}` on {}, but `{}` is not a router (forwarding: false)", node.name, iface_name(net, in_iface), node.name),
                 "a Linux host with net.ipv4.ip_forward=0 drops packets that are not for it, silently".into(),
             ],
-            node_origin(step.node),
+            node_origin,
         ),
-        DropReason::NoRoute if Some(step.packet.dst) == run.src => {
+        DropReason::NoRoute if Some(dst) == run.src => {
             // The answer, on its way back to the prober, found no road.
             let answerer = net.node_by_address(step.packet.src).map_or_else(|| step.packet.src.to_string(), |n| format!("`{}`", n.name));
             (
                 vec![
-                    format!("the answer from {answerer} ({what}) reached router `{}`, which has no route back to {} ({})", node.name, step.packet.dst, subnets(net, step.node)),
+                    format!("the answer from {answerer} ({what}) reached router `{}`, which has no route back to {dst} ({})", node.name, subnets(net, step.node)),
                     format!("`{}` told {answerer} with ICMP Destination Net Unreachable; `{}` hears nothing", node.name, net.node(run.from).name),
                 ],
-                node_origin(step.node),
+                node_origin,
             )
         }
         DropReason::NoRoute => (
             vec![format!(
-                "router `{}` has no route to {} ({}); it answered with ICMP Destination Net Unreachable",
+                "router `{}` has no route to {dst} ({}); it answered with ICMP Destination Net Unreachable",
                 node.name,
-                step.packet.dst,
                 subnets(net, step.node)
             )],
-            node_origin(step.node),
+            node_origin,
         ),
-        DropReason::TtlExpired => {
-            let path = loop_path(net, &run.steps);
-            (
-                vec![
-                    format!("the TTL ran out at node `{}`: it answered with ICMP Time to live exceeded", node.name),
-                    format!("the packet went round {path}: a routing loop"),
-                ],
-                node_origin(step.node),
-            )
-        }
+        DropReason::TtlExpired => (
+            vec![
+                format!("the TTL ran out at node `{}`: it answered with ICMP Time to live exceeded", node.name),
+                format!("the packet went round {}: a routing loop", loop_path(net, &run.steps)),
+            ],
+            node_origin,
+        ),
         DropReason::ArpFailed { iface, nexthop } => {
             let segment = net.segment(net.interface(iface).segment);
-            let origin = net.node(step.node).routes.lookup(step.packet.dst).map(|r| r.origin.clone());
+            let origin = node.routes.lookup(dst).map(|r| r.origin.clone());
             (
                 vec![
                     format!("node `{}` asked on segment `{}` (ARP, 3 times) who has {nexthop}, and nobody answered", node.name, segment.name),
                     arp_silence(net, segment, nexthop),
                 ],
-                origin.or_else(|| node_origin(step.node)),
+                origin.or(node_origin),
             )
         }
         DropReason::NoRouteBack => (
             vec![
-                format!("node `{}` got the probe, but its answer ({what}) cannot go back: it has no route to {} ({})", node.name, step.packet.dst, subnets(net, step.node)),
+                format!("node `{}` got the probe, but its answer ({what}) cannot go back: it has no route to {dst} ({})", node.name, subnets(net, step.node)),
                 "the sender waits and times out".into(),
             ],
-            node_origin(step.node),
+            node_origin,
         ),
         DropReason::LoopbackSource => (
             vec![
-                format!("{what} from {} was translated on `{}` to {}, but kept its loopback source", step.packet.src, node.name, step.packet.dst),
+                format!("{what} from {} was translated on `{}` to {dst}, but kept its loopback source", step.packet.src, node.name),
                 "Linux refuses to route a 127/8 source out of a real interface (route_localnet=0): the packet is dropped on the way out and the sender times out".into(),
             ],
-            node_origin(step.node),
+            node_origin,
         ),
         DropReason::MartianSource => (
             vec![
                 format!("{what} came back to node `{}` on {} with `{}`'s own address {} as its source", node.name, iface_name(net, in_iface), node.name, step.packet.src),
                 "Linux drops such \"martian\" packets on arrival (accept_local=0): the route sends them back to their sender".into(),
             ],
-            node_origin(step.node),
+            node_origin,
         ),
         DropReason::Lost { segment } => {
             let s = net.segment(segment);
@@ -260,7 +254,61 @@ fn decisive(net: &Network, run: &ProbeRun) -> Option<Why> {
             )
         }
     };
-    Some(Why { lines, origin })
+    Why { lines, origin }
+}
+
+/// A `blackhole`, `unreachable` or `prohibit` route took the packet: what the sender's call
+/// returns, or what a router answers.
+fn reject_route_why(
+    net: &Network,
+    run: &ProbeRun,
+    step: &Step,
+    in_iface: Option<crate::model::IfaceId>,
+    kind: RouteType,
+) -> Why {
+    let node = net.node(step.node);
+    let dst = step.packet.dst;
+    let what = step.packet.describe();
+    let route = match node.routes.resolve(dst) {
+        Some(Lookup::Reject(r)) => Some(r),
+        _ => None,
+    };
+    let prefix = route.map_or_else(|| dst.to_string(), |r| r.dst.to_string());
+    let word = kind.word();
+    let first = format!(
+        "node `{}` has a `{word}` route to {prefix} (`ip route add {word} {prefix}`)",
+        node.name
+    );
+    let second = match (in_iface, kind) {
+        (None, _) if step.node != run.from => {
+            format!("so its answer ({what}) to {dst} is never sent; the sender waits and times out")
+        }
+        (None, RouteType::Blackhole) => {
+            "so the call fails at once with `Invalid argument` (EINVAL); nothing is sent".into()
+        }
+        (None, RouteType::Unreachable) => {
+            "so the call fails at once with `No route to host` (EHOSTUNREACH); nothing is sent"
+                .into()
+        }
+        (None, RouteType::Prohibit) => {
+            "so the call fails at once with `Permission denied` (EACCES); nothing is sent".into()
+        }
+        (Some(_), RouteType::Blackhole) => {
+            format!("{what} to {dst} is dropped there silently; the sender times out")
+        }
+        (Some(_), RouteType::Unreachable) => format!(
+            "{what} to {dst} is dropped there and answered with ICMP Destination Host Unreachable"
+        ),
+        (Some(_), RouteType::Prohibit) => format!(
+            "{what} to {dst} is dropped there and answered with ICMP Packet filtered (communication administratively prohibited)"
+        ),
+    };
+    Why {
+        lines: vec![first, second],
+        origin: route
+            .map(|r| r.origin.clone())
+            .or_else(|| Some(node.origin.clone())),
+    }
 }
 
 /// "node `vm` dropped the TCP SYN …: the policy of its input chain (no rule accepts it)".
@@ -275,7 +323,7 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
         unreachable!("called with a filter step")
     };
     let node = net.node(step.node);
-    let words = crate::render::filter_words(node, chain, decider);
+    let words = node.filter_words(chain, decider);
     let rules = node.netfilter.as_ref().map(|nf| nf.chain(chain));
     let what = step.packet.describe();
     let came = in_iface.map_or_else(String::new, |i| format!(" on {}", net.interface(i).name));
@@ -445,44 +493,4 @@ fn loop_path(net: &Network, steps: &[Step]) -> String {
         return "the network".into();
     }
     format!("{} → …", names.join(" → "))
-}
-
-/// The listener kind on the target, for wording tool output.
-/// The listener that accepted the probe's connection, wherever NAT took it: the node, the
-/// address and port it arrived at, and its service.
-pub fn served<'n>(
-    net: &'n Network,
-    run: &ProbeRun,
-) -> Option<(
-    crate::model::NodeId,
-    Ipv4Addr,
-    crate::model::Port,
-    &'n Service,
-)> {
-    run.steps.iter().rev().find_map(|s| {
-        let StepKind::Delivered { .. } = s.kind else {
-            return None;
-        };
-        let (proto, dport) = match s.packet.transport {
-            crate::sim::Transport::Tcp {
-                dport,
-                flags: crate::sim::TcpFlags::Syn,
-                ..
-            } => (crate::model::Proto::Tcp, dport),
-            crate::sim::Transport::Udp { dport, .. }
-                if Some(s.packet.src) == run.src
-                    || s.packet.dst != run.src.unwrap_or(s.packet.dst) =>
-            {
-                (crate::model::Proto::Udp, dport)
-            }
-            _ => return None,
-        };
-        let port = crate::model::Port::new(dport)?;
-        let listener = net
-            .node(s.node)
-            .listeners
-            .iter()
-            .find(|l| l.accepts(proto, s.packet.dst, port))?;
-        Some((s.node, s.packet.dst, port, &listener.service))
-    })
 }

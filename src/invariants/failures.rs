@@ -16,14 +16,11 @@
 //! `reply` must still get a reply (TTL and RTT may change with a longer path), and a failure
 //! must still fail, in any way.
 
-use std::fmt::Write as _;
-
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{Judgement, Status, StatusRecord, broken, status_json, status_text, statuses};
+use super::{Judgement, Status, StatusRecord, broken, status_json, statuses};
 use crate::model::{IfaceId, Network, NodeId, Origin, Segment, SegmentId};
-use crate::render::Palette;
 use crate::sim::SimConfig;
 
 /// Something that can fail.
@@ -219,59 +216,6 @@ pub fn failures(
 }
 
 impl FailureReport {
-    /// The report as text: each case that breaks something, with what and why; the cases that
-    /// break nothing on one line; the counts.
-    pub fn text(&self, net: &Network, palette: Palette) -> String {
-        let (bold, error, ok) = (palette.bold(), palette.error(), palette.ok());
-        let mut out = format!(
-            "\n{bold}failures, {} at a time{bold:#}: {} case{} over {} segments and nodes, {} checks each\n",
-            self.k,
-            self.results.len(),
-            if self.results.len() == 1 { "" } else { "s" },
-            elements(net).len(),
-            self.baseline.len(),
-        );
-        for r in &self.results {
-            if r.broken.is_empty() {
-                continue;
-            }
-            let origins: Vec<String> = r
-                .failure
-                .0
-                .iter()
-                .map(|e| e.origin(net).to_string())
-                .collect();
-            let _ = writeln!(
-                out,
-                "{error}✗{error:#} {} ({}) breaks {}:",
-                r.failure.describe(net),
-                origins.join(", "),
-                r.broken.len()
-            );
-            for s in &r.broken {
-                out.push_str(&status_text(s, palette, "    ", 1));
-            }
-        }
-        let fine: Vec<String> = self
-            .results
-            .iter()
-            .filter(|r| r.broken.is_empty())
-            .map(|r| r.failure.describe(net))
-            .collect();
-        if !fine.is_empty() {
-            let _ = writeln!(out, "{ok}✓{ok:#} nothing breaks with: {}", fine.join(", "));
-        }
-        let breaking = self.results.iter().filter(|r| !r.broken.is_empty()).count();
-        let _ = writeln!(
-            out,
-            "{} case{}: {breaking} break something, {} break nothing",
-            self.results.len(),
-            if self.results.len() == 1 { "" } else { "s" },
-            self.results.len() - breaking
-        );
-        out
-    }
-
     /// The JSON record of the report: one entry per case.
     pub fn json(&self, net: &Network, file: &str) -> FailuresRecord {
         let cases = self.results.iter().map(|r| CaseRecord {

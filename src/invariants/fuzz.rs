@@ -18,9 +18,8 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{Judgement, Status, StatusRecord, Subject, broken, status_json, status_text, statuses};
+use super::{Judgement, Status, StatusRecord, Subject, broken, status_json, statuses};
 use crate::model::{ChainName, Network, Origin};
-use crate::render::Palette;
 use crate::sim::SimConfig;
 use crate::topology::file::{
     ActionName, ChainSpec, FirewallSpec, PolicyName, ProtoName, RuleSpec, TopologyFile,
@@ -472,120 +471,17 @@ fn choose(all: Vec<Mutant>, options: &FuzzOptions) -> Vec<Mutant> {
 }
 
 impl FuzzReport {
-    fn count(&self, pick: impl Fn(&Effect) -> bool) -> usize {
+    /// How many mutations had an effect that `pick` chooses.
+    pub fn count(&self, pick: impl Fn(&Effect) -> bool) -> usize {
         self.results.iter().filter(|r| pick(&r.effect)).count()
     }
 
     /// `file:line:column`.
-    fn at(&self, span: Span) -> String {
+    pub fn at(&self, span: Span) -> String {
         format!("{}:{span}", self.source.name())
     }
 
-    /// The report as text: each mutation that breaks something with what it breaks, the
-    /// mutated line, and why; then the ones that break nothing; then the counts.
-    pub fn text(&self, palette: Palette) -> String {
-        let (bold, error, dim, warning) = (
-            palette.bold(),
-            palette.error(),
-            palette.dim(),
-            palette.warning(),
-        );
-        let invariants = self
-            .baseline
-            .iter()
-            .filter(|s| s.subject == Subject::Invariant)
-            .count();
-        let expectations = self.baseline.len() - invariants;
-        let mut out = format!(
-            "fuzz {}: {} of {} mutations, each checked against {invariants} invariant{} and {expectations} expectation{}\n",
-            self.source.name(),
-            self.results.len(),
-            self.available,
-            plural(invariants),
-            plural(expectations),
-        );
-        let failing: Vec<&Status> = self.baseline.iter().filter(|s| !s.holds).collect();
-        if !failing.is_empty() {
-            let _ = writeln!(
-                out,
-                "{warning}note{warning:#}: {} check{} already fail{} on the file as written and cannot break:",
-                failing.len(),
-                plural(failing.len()),
-                if failing.len() == 1 { "s" } else { "" }
-            );
-            for s in failing {
-                out.push_str(&status_text(s, palette, "  ", 0));
-            }
-        }
-        let line = |span: Span| {
-            format!(
-                "{dim}{:>5} |{dim:#} {}\n",
-                span.line,
-                self.source.line_text(span.line)
-            )
-        };
-        for r in &self.results {
-            let span = r.mutant.span;
-            match &r.effect {
-                Effect::Breaks(broke) => {
-                    let _ = writeln!(
-                        out,
-                        "\n{bold}{}{bold:#}  {} {error}breaks {}{error:#}",
-                        self.at(span),
-                        r.mutant.description,
-                        broke.len()
-                    );
-                    out.push_str(&line(span));
-                    for s in broke {
-                        out.push_str(&status_text(s, palette, "  ", 1));
-                    }
-                }
-                Effect::Invalid(d) => {
-                    let _ = writeln!(
-                        out,
-                        "\n{bold}{}{bold:#}  {} {warning}makes the file invalid{warning:#}",
-                        self.at(span),
-                        r.mutant.description
-                    );
-                    out.push_str(&line(span));
-                    let at = d.span.map_or_else(String::new, |s| format!(" at {s}"));
-                    let _ = writeln!(out, "  error[{}]{at}: {}", d.code, d.message);
-                }
-                Effect::Nothing => {}
-            }
-        }
-        let nothing: Vec<&MutantResult> = self
-            .results
-            .iter()
-            .filter(|r| r.effect == Effect::Nothing)
-            .collect();
-        if !nothing.is_empty() {
-            let _ = writeln!(
-                out,
-                "\nbreaks nothing (no invariant or expectation depends on these):"
-            );
-            for r in nothing {
-                let _ = writeln!(
-                    out,
-                    "  {}  {}",
-                    self.at(r.mutant.span),
-                    r.mutant.description
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "\n{} mutation{}: {} break something, {} break nothing, {} make the file invalid",
-            self.results.len(),
-            plural(self.results.len()),
-            self.count(|e| matches!(e, Effect::Breaks(_))),
-            self.count(|e| *e == Effect::Nothing),
-            self.count(|e| matches!(e, Effect::Invalid(_))),
-        );
-        out
-    }
-
-    /// The JSON twin of [`FuzzReport::text`].
+    /// The JSON record of the report (its text is `render::fuzz_text`).
     pub fn json(&self) -> FuzzRecord<'_> {
         let mutations = self
             .results
@@ -685,8 +581,4 @@ pub struct InvalidRecord<'a> {
     pub column: Option<u32>,
     pub line: Option<u32>,
     pub message: &'a str,
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }

@@ -20,13 +20,10 @@
 
 pub mod failures;
 pub mod fuzz;
-mod report;
 
 pub use failures::{CaseRecord, DownRecord, FailuresRecord};
-pub use report::CheckReport;
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use rayon::prelude::*;
@@ -38,7 +35,6 @@ use crate::model::{
     Decider, Expectation, Invariant, InvariantKind, L4, NatAction, NatHook, Network, Node, NodeId,
     NodeSet, Origin, Outcome, Port, Proto, Reach, Verdict,
 };
-use crate::render::Palette;
 use crate::sim::{ProbeRun, SimConfig, StepKind, run_probe};
 
 /// One probe an invariant covers.
@@ -115,7 +111,7 @@ impl Options {
 /// forward), the node that owns the rule's target address. `None` for an address no node has.
 pub fn endpoint(net: &Network, dst: Ipv4Addr, probe: &crate::model::Probe) -> Option<NodeId> {
     let owner = net.node_by_address(dst)?;
-    let (l4, port) = match crate::run::probe_port(probe) {
+    let (l4, port) = match probe.port() {
         None => (L4::Icmp, None),
         Some((Proto::Tcp, p)) => (L4::Tcp, Some(p.get())),
         Some((Proto::Udp, p)) => (L4::Udp, Some(p.get())),
@@ -381,7 +377,7 @@ fn delivered_why(net: &Network, flow: &Flow, run: &ProbeRun, at: usize, side: &N
                     lines.push(format!(
                         "`{}` let it through: {}",
                         hop.name,
-                        crate::render::filter_words(hop, chain, Decider::Rule(r))
+                        hop.filter_words(chain, Decider::Rule(r))
                     ));
                     origin = Some(rule.origin.clone());
                 }
@@ -666,7 +662,7 @@ pub fn statuses(
                 Judgement::Exact => (*e, true),
                 Judgement::Resilient => (&relaxed, e.outcome == Outcome::Reply),
             };
-            let row = crate::run::check_expectation(net, judged, config, false);
+            let row = crate::run::check_expectation(net, judged, config);
             let holds = if exact {
                 row.ok
             } else {
@@ -697,41 +693,6 @@ pub fn broken<'a>(before: &[Status], after: &'a [Status]) -> Vec<&'a Status> {
         .iter()
         .filter(|a| !a.holds && before.iter().any(|b| b.same_check(a) && b.holds))
         .collect()
-}
-
-/// The block `reachlab check` prints under a violated invariant: each explained flow with its
-/// `why` lines and where in the file they point.
-pub fn violation_text(
-    net: &Network,
-    invariant: &Invariant,
-    result: &InvariantResult,
-    palette: Palette,
-) -> String {
-    let (error, accent, dim) = (palette.error(), palette.accent(), palette.dim());
-    let mut out = format!(
-        "\n{error}✗{error:#} invariant {invariant} ({}): violated by {} of {} flow{}\n",
-        invariant.origin,
-        result.violated,
-        result.flows,
-        if result.flows == 1 { "" } else { "s" }
-    );
-    if let Some(note) = &invariant.note {
-        let _ = writeln!(out, "  {dim}note: {}{dim:#}", note.trim());
-    }
-    for v in &result.violations {
-        let _ = writeln!(out, "  {}: {}", v.flow.describe(net), v.outcome);
-        for line in &v.why.lines {
-            let _ = writeln!(out, "    {line}");
-        }
-        if let Some(origin) = &v.why.origin {
-            let _ = writeln!(out, "    {accent}-->{accent:#} {origin}");
-        }
-    }
-    let more = result.violated.saturating_sub(result.violations.len());
-    if more > 0 {
-        let _ = writeln!(out, "  … and {more} more");
-    }
-    out
 }
 
 /// The JSON record of one invariant's result (`check --format json`, under `invariants`).
@@ -826,31 +787,4 @@ pub(crate) fn status_json(s: &Status) -> StatusRecord {
         why: s.why.as_ref().map(|w| w.lines.clone()),
         why_origin: s.why.as_ref().and_then(|w| w.origin.clone()),
     }
-}
-
-/// The text of a [`Status`] that broke: what, where, the flow, and the first `why_lines` lines
-/// of why.
-pub(crate) fn status_text(s: &Status, palette: Palette, indent: &str, why_lines: usize) -> String {
-    let (error, accent) = (palette.error(), palette.accent());
-    let what = match s.subject {
-        Subject::Invariant => "invariant",
-        Subject::Expectation => "expect",
-    };
-    let mut out = format!(
-        "{indent}{error}✗{error:#} {what} {} ({})",
-        s.label, s.origin
-    );
-    if let Some(flow) = &s.flow {
-        let _ = write!(out, ": {flow}");
-    }
-    out.push('\n');
-    if let Some(why) = &s.why {
-        for line in why.lines.iter().take(why_lines) {
-            let _ = writeln!(out, "{indent}    {line}");
-        }
-        if let Some(origin) = &why.origin {
-            let _ = writeln!(out, "{indent}    {accent}-->{accent:#} {origin}");
-        }
-    }
-    out
 }

@@ -10,7 +10,7 @@ use crate::sim::ProbeKind;
 impl ProbeSpec {
     /// What the engine runs for one cell: one echo request, or one connection attempt.
     pub fn kind(self) -> ProbeKind {
-        crate::run::probe_kind(&self.probe(), 1, None)
+        crate::sim::ProbeKind::of(&self.probe(), 1, None)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::{NodeId, Origin, Port};
+use super::{NodeId, Origin, Port, Proto};
 
 /// Which tool a probe imitates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,17 @@ impl Probe {
             Probe::Curl { .. } => "curl",
             Probe::Tcp { .. } => "tcp",
             Probe::Udp { .. } => "udp",
+        }
+    }
+
+    /// The protocol and port the probe connects to; `None` for ping.
+    pub fn port(&self) -> Option<(Proto, Port)> {
+        match self {
+            Probe::Ping => None,
+            Probe::Ssh { port } | Probe::Curl { port, .. } | Probe::Tcp { port } => {
+                Some((Proto::Tcp, *port))
+            }
+            Probe::Udp { port } => Some((Proto::Udp, *port)),
         }
     }
 }
@@ -70,4 +81,26 @@ pub struct Expectation {
     /// For curl: text the answer's body must contain.
     pub body: Option<String>,
     pub origin: Origin,
+}
+
+impl Outcome {
+    /// The name used in topology files (`reply`, `host-unreachable`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Reply => "reply",
+            Outcome::Refused => "refused",
+            Outcome::Timeout => "timeout",
+            Outcome::NoRoute => "no-route",
+            Outcome::NetUnreachable => "net-unreachable",
+            Outcome::HostUnreachable => "host-unreachable",
+            Outcome::Filtered => "filtered",
+            Outcome::TtlExceeded => "ttl-exceeded",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 
 use super::{
-    Expectation, IfaceId, Invariant, Listener, MacAddr, Netfilter, NodeId, Origin, RoutingTable,
-    SegmentId,
+    ChainName, Decider, Expectation, IfaceId, Invariant, Listener, MacAddr, Netfilter, NodeId,
+    Origin, RoutingTable, SegmentId,
 };
 
 /// How a node's operating system behaves where systems differ.
@@ -89,6 +89,33 @@ pub struct Node {
     /// NAT and filter rules; `None` when the node has none (no connection tracking needed).
     pub netfilter: Option<Box<Netfilter>>,
     pub origin: Origin,
+}
+
+impl Node {
+    /// The words for what decided a packet's fate in `chain` of this node: the rule's (or the
+    /// policy's) comment, which for platform rules speaks the platform's words, else its place
+    /// ("input rule 2 of `gw`", "the policy of the input chain of `gw`"). Empty for a node with
+    /// no netfilter.
+    pub fn filter_words(&self, chain: ChainName, decider: Decider) -> String {
+        let Some(nf) = self.netfilter.as_ref() else {
+            return String::new();
+        };
+        let c = nf.chain(chain);
+        match decider {
+            Decider::Rule(i) => match c.rules.get(i).and_then(|r| r.comment.as_ref()) {
+                Some(comment) => comment.clone(),
+                None => format!("{} rule {} of `{}`", chain.name(), i + 1, self.name),
+            },
+            Decider::Policy => match &c.policy_comment {
+                Some(comment) => comment.clone(),
+                None => format!(
+                    "the policy of the {} chain of `{}`",
+                    chain.name(),
+                    self.name
+                ),
+            },
+        }
+    }
 }
 
 /// A whole topology, lowered.

@@ -465,7 +465,7 @@ fn conversation(
     let mut script: Vec<(Side, TcpControl, Vec<u8>)> = Vec::new();
     match &result.request.probe {
         Probe::Ssh { .. } => {
-            let banner = match crate::explain::served(net, run) {
+            let banner = match run.served(net) {
                 Some((_, _, _, Service::Ssh { banner } | Service::Banner(banner))) => {
                     format!("{banner}\r\n").into_bytes()
                 }
@@ -490,7 +490,7 @@ fn conversation(
             script.push((Side::Client, TcpControl::None, Vec::new()));
             script.push((Side::Client, TcpControl::Psh, request.into_bytes()));
             if let Some(answer) = &result.http {
-                let content_type = match crate::explain::served(net, run) {
+                let content_type = match run.served(net) {
                     Some((_, _, _, Service::Http { content_type, .. })) => content_type.clone(),
                     _ => "text/plain".to_owned(),
                 };

@@ -181,7 +181,7 @@ pub fn ssh_output(net: &Network, run: &ProbeRun, written: &str, port: Port) -> T
             exit_code: 255,
         };
     }
-    match crate::explain::served(net, run).map(|(_, _, _, service)| service) {
+    match run.served(net).map(|(_, _, _, service)| service) {
         Some(Service::Ssh { banner }) => ToolOutput {
             text: format!("{banner}\n"),
             exit_code: 0,
@@ -226,7 +226,7 @@ pub fn curl_output(
             exit_code: 0,
         };
     }
-    match crate::explain::served(net, run).map(|(_, _, _, service)| service) {
+    match run.served(net).map(|(_, _, _, service)| service) {
         Some(Service::Http { body, .. }) => ToolOutput {
             text: body.clone(),
             exit_code: 0,
@@ -409,7 +409,7 @@ pub fn trace_table(net: &Network, run: &ProbeRun) -> String {
                 format!(
                     "{} by {}",
                     super::show::verdict(verdict),
-                    filter_words(node, chain, decider)
+                    node.filter_words(chain, decider)
                 ),
             ),
             StepKind::Dropped { in_iface, reason } => (
@@ -515,7 +515,7 @@ pub fn trace_rows(net: &Network, run: &ProbeRun) -> Vec<HopRecord> {
                     Some(format!(
                         "{} by {}",
                         super::show::verdict(verdict),
-                        filter_words(net.node(step.node), chain, decider)
+                        net.node(step.node).filter_words(chain, decider)
                     )),
                 ),
                 StepKind::Dropped { in_iface, reason } => (
@@ -603,30 +603,5 @@ pub(crate) fn drop_words(net: &Network, reason: DropReason) -> String {
             "martian: it came from the wire with one of this node's own addresses as its source"
                 .into()
         }
-    }
-}
-
-pub(crate) fn filter_words(
-    node: &crate::model::Node,
-    chain: crate::model::ChainName,
-    decider: crate::model::Decider,
-) -> String {
-    let Some(nf) = node.netfilter.as_ref() else {
-        return String::new();
-    };
-    let c = nf.chain(chain);
-    match decider {
-        crate::model::Decider::Rule(i) => match c.rules.get(i).and_then(|r| r.comment.as_ref()) {
-            Some(comment) => comment.clone(),
-            None => format!("{} rule {} of `{}`", chain.name(), i + 1, node.name),
-        },
-        crate::model::Decider::Policy => match &c.policy_comment {
-            Some(comment) => comment.clone(),
-            None => format!(
-                "the policy of the {} chain of `{}`",
-                chain.name(),
-                node.name
-            ),
-        },
     }
 }

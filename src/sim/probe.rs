@@ -15,8 +15,8 @@ use super::engine::{Received, Sim, SimConfig, Stopped};
 use super::packet::{IcmpError, InnerFlow, Ipv4Packet, TcpFlags, Transport};
 use super::stack::SendError;
 use super::time::SimTime;
-use super::trace::Step;
-use crate::model::{Network, NodeId, Outcome, Port, RouteType};
+use super::trace::{Step, StepKind};
+use crate::model::{Network, NodeId, Outcome, Port, Probe, Proto, RouteType, Service};
 
 /// First port of the client's ephemeral range (Linux `ip_local_port_range` starts at 32768).
 pub const EPHEMERAL_PORT: u16 = 32768;
@@ -76,6 +76,30 @@ impl ProbeKind {
         ProbeKind::Udp {
             port,
             wait: Duration::from_secs(2),
+        }
+    }
+
+    /// The engine probe that imitates a tool: `ping -c count` (with `-W wait` when given), a
+    /// TCP connect for ssh, curl and tcp, a datagram for udp.
+    pub fn of(probe: &Probe, count: u16, wait: Option<Duration>) -> Self {
+        match probe {
+            Probe::Ping => match (ProbeKind::ping(count.max(1)), wait) {
+                (
+                    ProbeKind::Ping {
+                        count, interval, ..
+                    },
+                    Some(wait),
+                ) => ProbeKind::Ping {
+                    count,
+                    interval,
+                    wait,
+                },
+                (kind, _) => kind,
+            },
+            Probe::Ssh { port } | Probe::Curl { port, .. } | Probe::Tcp { port } => {
+                ProbeKind::tcp(*port)
+            }
+            Probe::Udp { port } => ProbeKind::udp(*port),
         }
     }
 }
@@ -152,6 +176,39 @@ pub struct ProbeRun {
     pub events: u64,
     /// Set when the run was cut short by the horizon or the event budget.
     pub stopped: Option<Stopped>,
+}
+
+impl ProbeRun {
+    /// The listener that accepted the probe's connection, wherever NAT took it: the node, the
+    /// address and port it arrived at, and its service.
+    pub fn served<'n>(&self, net: &'n Network) -> Option<(NodeId, Ipv4Addr, Port, &'n Service)> {
+        self.steps.iter().rev().find_map(|s| {
+            let StepKind::Delivered { .. } = s.kind else {
+                return None;
+            };
+            let (proto, dport) = match s.packet.transport {
+                Transport::Tcp {
+                    dport,
+                    flags: TcpFlags::Syn,
+                    ..
+                } => (Proto::Tcp, dport),
+                Transport::Udp { dport, .. }
+                    if Some(s.packet.src) == self.src
+                        || s.packet.dst != self.src.unwrap_or(s.packet.dst) =>
+                {
+                    (Proto::Udp, dport)
+                }
+                _ => return None,
+            };
+            let port = Port::new(dport)?;
+            let listener = net
+                .node(s.node)
+                .listeners
+                .iter()
+                .find(|l| l.accepts(proto, s.packet.dst, port))?;
+            Some((s.node, s.packet.dst, port, &listener.service))
+        })
+    }
 }
 
 /// Runs one probe from `from` to `dst` (compiling `net` for it: see [`run_probe_on`] to run

@@ -214,7 +214,7 @@ pub(crate) fn overlay(net: &Network, result: &ProbeResult, config: &SimConfig) -
                     text: format!(
                         "✗ {verb} ({} chain): {}",
                         chain.name(),
-                        crate::render::filter_words(node, chain, decider)
+                        node.filter_words(chain, decider)
                     ),
                     in_iface,
                 });

@@ -1,0 +1,106 @@
+//! Verified fixes: changes to the topology that make a failed probe succeed, found by running
+//! the probe again on changed copies of the network and checked against every other
+//! expectation and invariant of the file (the search is in `search`). This layer sits above
+//! the probes it re-runs (`crate::run`) and the checks it guards (`crate::invariants`).
+//!
+//! - [`diagnose`]: a probe, explained, with up to two verified fixes;
+//! - [`check`]: every `expect:` entry, with fixes where an entry is not met;
+//! - [`attach_patches`]: each fix as a unified diff of the file, kept only when the patched
+//!   file loads and the probe gets a reply on it.
+
+mod search;
+
+pub use search::find_fixes;
+
+use crate::model::{Network, Outcome, Probe, Service};
+use crate::run::{CheckRow, ProbeRequest, ProbeResult, run_request};
+use crate::sim::{ProbeKind, SimConfig, run_probe};
+use crate::topology::{SourceFile, edit};
+
+/// How many fixes a failure is offered.
+const FIXES: usize = 2;
+
+/// Simulates a probe, explains a failure, and searches for verified fixes.
+pub fn diagnose(net: &Network, request: ProbeRequest, config: &SimConfig) -> ProbeResult {
+    let mut result = run_request(net, request, config);
+    search_fixes(net, &mut result, config);
+    result
+}
+
+/// Fills in the fixes of a failed probe: of the probe itself, or, when the probe got its
+/// answer and that answer was a service's 502, of the service's own probe to its backend.
+pub fn search_fixes(net: &Network, result: &mut ProbeResult, config: &SimConfig) {
+    result.fixes = if result.run.outcome != Outcome::Reply {
+        let wanted = wanted_service(&result.request.probe);
+        find_fixes(net, &result.run, wanted.as_ref(), config, FIXES)
+    } else if let Some(failure) = result
+        .http
+        .as_ref()
+        .and_then(|a| a.backend_failure.as_deref())
+    {
+        find_fixes(net, failure, None, config, FIXES)
+    } else {
+        Vec::new()
+    };
+}
+
+/// Runs every `expect:` entry of `net`; an entry that is not met gets its verified fixes (only
+/// such an entry: a fix for a failure the file expects would break that very expectation).
+pub fn check(net: &Network, config: &SimConfig) -> Vec<CheckRow> {
+    let mut rows = crate::run::check(net, config);
+    for row in rows.iter_mut().filter(|r| !r.ok) {
+        search_fixes(net, &mut row.result, config);
+    }
+    rows
+}
+
+/// The service a fix should start for this probe.
+fn wanted_service(probe: &Probe) -> Option<Service> {
+    match probe {
+        Probe::Ssh { .. } => Some(Service::Ssh {
+            banner: "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.4".into(),
+        }),
+        Probe::Curl { .. } => Some(Service::Http {
+            status: 200,
+            body: "ok".into(),
+            content_type: "text/plain".into(),
+            requires: Vec::new(),
+        }),
+        _ => None,
+    }
+}
+
+/// Turns each fix of `result` into a patch of the file it was loaded from (`source`), and
+/// keeps only the fixes whose patch applies, loads, and makes this very probe get a reply on
+/// the file that results: what the user pastes is what was checked. Fixes that change nothing
+/// in the file ("connect to the forwarded port instead") are kept as they are.
+pub fn attach_patches(
+    result: &mut ProbeResult,
+    net: &Network,
+    source: &SourceFile,
+    config: &SimConfig,
+) {
+    let from = net.node(result.request.from).name.clone();
+    let request = &result.request;
+    result.fixes.retain_mut(|fix| {
+        if fix.edits.is_empty() {
+            return true;
+        }
+        let Ok(patched) = edit::apply(source.text(), &fix.edits) else {
+            return false;
+        };
+        let Ok(loaded) = crate::topology::load_str(source.name(), &patched) else {
+            return false;
+        };
+        let Some(node) = loaded.network.node_by_name(&from) else {
+            return false;
+        };
+        let kind = ProbeKind::of(&request.probe, request.count, request.wait);
+        let again = run_probe(&loaded.network, node.id, request.dst, &kind, config);
+        if again.outcome != Outcome::Reply {
+            return false;
+        }
+        fix.patch = Some(edit::unified_diff(source.name(), source.text(), &patched));
+        true
+    });
+}
