@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     };
     // CSV and Markdown are data, never coloured: they bypass the adapter that strips escape
     // sequences (on a million-row matrix it cost as much as the simulation).
-    let result = if matches!(cli.format, Format::Csv | Format::Markdown) {
+    let result = if matches!(cli.output(), Format::Csv | Format::Markdown) {
         cli::run(&cli, &mut std::io::stdout().lock(), Palette::new(false))
     } else {
         let mut out = anstream::AutoStream::new(std::io::stdout().lock(), choice);

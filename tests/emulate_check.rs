@@ -183,10 +183,10 @@ fn a_ping_is_compared_echo_by_echo() {
     // third echo on (as iputils' ping shows there). A comparison of the first echo alone sees
     // two timeouts.
     let out = lab.run(&[
-        "--format",
-        "json",
         "emulate",
         "ping",
+        "--format",
+        "json",
         lab.file(),
         "pc",
         "srv",
@@ -312,7 +312,7 @@ fn max_rtt_is_never_said_to_agree_when_latency_is_not_emulated() {
         .unwrap_or_default();
     let netem = qdiscs.contains("netem");
 
-    let json = lab.run(&["--format", "json", "emulate", "check", lab.file()]);
+    let json = lab.run(&["emulate", "check", "--format", "json", lab.file()]);
     let plain = lab.run(&["emulate", "check", lab.file()]);
     let down = lab.run(&["emulate", "down", lab.file()]);
     assert!(down.status.success(), "{}", text(&down));

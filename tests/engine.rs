@@ -277,7 +277,7 @@ fn trace_names_drops_in_words_not_debug_text() {
     );
     let (_, filtered) = reachlab(&["trace", file, "a", "10.0.0.2"]);
     assert!(filtered.contains("DROP by "), "{filtered}");
-    let (_, json) = reachlab(&["--format", "json", "trace", file, "a", "192.0.2.1"]);
+    let (_, json) = reachlab(&["trace", "--format", "json", file, "a", "192.0.2.1"]);
     for out in [&text, &filtered, &json] {
         assert!(
             !out.contains("IfaceId") && !out.contains("ArpFailed") && !out.contains("Drop by"),

@@ -161,9 +161,9 @@ nodes:
     );
     // The YAML of the fix (the JSON's `yaml`) names `mid` once.
     let (_, json) = reachlab(&[
+        "ping",
         "--format",
         "json",
-        "ping",
         path.to_str().expect("utf-8"),
         "h",
         "srv",

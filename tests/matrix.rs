@@ -352,9 +352,14 @@ fn the_command_prints_every_format() {
     assert!(md.contains("| from \\ to | PC | campus-gw |"), "{md}");
     assert_eq!(md.matches("| **worker2** |").count(), 2);
 
+    // Each command offers only the formats it prints: clap refuses the others and lists them.
     let refused = reachlab(&["show", LAB2, "--format", "csv"]);
     assert_eq!(refused.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("only"));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("invalid value 'csv'"), "{stderr}");
+    assert!(stderr.contains("[possible values: text, json]"), "{stderr}");
+    let refused = reachlab(&["graph", LAB2, "--format", "json"]);
+    assert_eq!(refused.status.code(), Some(2));
 }
 
 #[test]

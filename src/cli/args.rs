@@ -13,9 +13,6 @@ use clap::{Parser, Subcommand, ValueEnum};
     after_help = "Exit codes: 0 ok, 1 a check or probe did not give the expected outcome, 2 invalid input."
 )]
 pub(crate) struct Cli {
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub(crate) format: Format,
     /// When to use colours.
     #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
     pub(crate) color: ColorWhen,
@@ -26,16 +23,113 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// What a command prints, as the commands' code sees it; each subcommand's `--format` offers
+/// only the formats it can print (clap refuses the others), see [`Cli::output`].
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
     Text,
     Json,
-    /// A topology file (`live show` only).
+    /// A topology file (`live show`).
     Yaml,
-    /// Comma-separated values, one row per cell (`matrix` only).
+    /// Comma-separated values, one row per cell (`matrix`).
     Csv,
-    /// Markdown tables (`matrix` only).
+    /// Markdown tables (`matrix`).
     Markdown,
+}
+
+/// `--format` of the commands that print text or JSON.
+#[derive(clap::Args, Clone, Copy)]
+pub(crate) struct TextOrJson {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextJson::Text)]
+    pub(crate) format: TextJson,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TextJson {
+    Text,
+    Json,
+}
+
+/// The formats of `reachlab matrix` (and `matrix merge`).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TableFormat {
+    /// A coloured grid per probe, with the legend.
+    Text,
+    Json,
+    /// Comma-separated values, one row per cell.
+    Csv,
+    /// Markdown tables.
+    Markdown,
+}
+
+/// The formats of `reachlab live show`.
+#[cfg(all(feature = "emulate", target_os = "linux"))]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShowFormat {
+    Text,
+    Json,
+    /// A topology file.
+    Yaml,
+}
+
+impl From<TextJson> for Format {
+    fn from(f: TextJson) -> Self {
+        match f {
+            TextJson::Text => Format::Text,
+            TextJson::Json => Format::Json,
+        }
+    }
+}
+
+impl From<TableFormat> for Format {
+    fn from(f: TableFormat) -> Self {
+        match f {
+            TableFormat::Text => Format::Text,
+            TableFormat::Json => Format::Json,
+            TableFormat::Csv => Format::Csv,
+            TableFormat::Markdown => Format::Markdown,
+        }
+    }
+}
+
+#[cfg(all(feature = "emulate", target_os = "linux"))]
+impl From<ShowFormat> for Format {
+    fn from(f: ShowFormat) -> Self {
+        match f {
+            ShowFormat::Text => Format::Text,
+            ShowFormat::Json => Format::Json,
+            ShowFormat::Yaml => Format::Yaml,
+        }
+    }
+}
+
+impl Cli {
+    /// The output format the subcommand was given (text for those without `--format`).
+    pub(crate) fn output(&self) -> Format {
+        match &self.command {
+            Command::Validate { out, .. }
+            | Command::Show { out, .. }
+            | Command::Check { out, .. }
+            | Command::Ping { out, .. }
+            | Command::Ssh { out, .. }
+            | Command::Curl { out, .. }
+            | Command::Tcp { out, .. }
+            | Command::Udp { out, .. }
+            | Command::Trace { out, .. }
+            | Command::Diff { out, .. }
+            | Command::Fuzz { out, .. } => out.format.into(),
+            Command::Matrix(args) => args.format.into(),
+            #[cfg(all(feature = "emulate", target_os = "linux"))]
+            Command::Emulate { command } => command.output(),
+            #[cfg(all(feature = "emulate", target_os = "linux"))]
+            Command::Live { command } => command.output(),
+            Command::Graph { .. }
+            | Command::Schema
+            | Command::Completions { .. }
+            | Command::Generate { .. } => Format::Text,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,11 +143,15 @@ pub(crate) enum ColorWhen {
 pub(crate) enum Command {
     /// Check topology files (and every *.yaml/*.yml under directories); report all problems.
     Validate {
+        #[command(flatten)]
+        out: TextOrJson,
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
     },
     /// Show a topology: segments, nodes, interfaces, listeners and each routing table as `ip route` prints it.
     Show {
+        #[command(flatten)]
+        out: TextOrJson,
         file: PathBuf,
         /// Show only this node.
         #[arg(long)]
@@ -62,6 +160,8 @@ pub(crate) enum Command {
     /// Run every `expect:` entry of the files and compare the predicted outcome with the expected
     /// one; check every invariant over the flows it covers.
     Check {
+        #[command(flatten)]
+        out: TextOrJson,
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
         /// Also check every invariant and expectation again with each set of K segments or
@@ -71,6 +171,8 @@ pub(crate) enum Command {
     },
     /// Predict `ping` from node FROM to TO (an address, a node name or a DNS name).
     Ping {
+        #[command(flatten)]
+        out: TextOrJson,
         file: PathBuf,
         from: String,
         to: String,
@@ -86,6 +188,8 @@ pub(crate) enum Command {
     },
     /// Predict `ssh HOST` from node FROM.
     Ssh {
+        #[command(flatten)]
+        out: TextOrJson,
         file: PathBuf,
         from: String,
         host: String,
@@ -97,6 +201,8 @@ pub(crate) enum Command {
     },
     /// Predict `curl URL` from node FROM (http:// URLs).
     Curl {
+        #[command(flatten)]
+        out: TextOrJson,
         file: PathBuf,
         from: String,
         url: String,
@@ -106,6 +212,8 @@ pub(crate) enum Command {
     },
     /// Predict a TCP connection from FROM to TO:PORT.
     Tcp {
+        #[command(flatten)]
+        out: TextOrJson,
         file: PathBuf,
         from: String,
         to: String,
@@ -116,6 +224,8 @@ pub(crate) enum Command {
     },
     /// Predict a UDP datagram from FROM to TO:PORT.
     Udp {
+        #[command(flatten)]
+        out: TextOrJson,
         file: PathBuf,
         from: String,
         to: String,
@@ -126,6 +236,8 @@ pub(crate) enum Command {
     },
     /// Every hop of a probe: node, interfaces, route used, decision (ping unless --tcp/--udp).
     Trace {
+        #[command(flatten)]
+        out: TextOrJson,
         file: PathBuf,
         from: String,
         to: String,
@@ -161,6 +273,8 @@ pub(crate) enum Command {
         new: String,
         #[command(flatten)]
         cells: CellArgs,
+        #[command(flatten)]
+        out: TextOrJson,
     },
     /// Draw the topology (SVG, Graphviz dot or Mermaid), platform sections grouped, with probes
     /// traced on it: hops numbered, NAT rewrites noted, the drop point in red.
@@ -184,6 +298,8 @@ pub(crate) enum Command {
     /// a NAT rule, a listener, an address; flip a filter rule; forwarding off) and report which
     /// invariants and expectations each mutation breaks, at the line of the original file.
     Fuzz {
+        #[command(flatten)]
+        out: TextOrJson,
         file: PathBuf,
         /// Run at most N mutations, chosen with --seed (default: all, in file order).
         #[arg(long, value_name = "N")]
@@ -282,6 +398,9 @@ pub(crate) struct MatrixArgs {
     pub(crate) file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) cells: CellArgs,
+    /// Output format (also of `matrix merge`).
+    #[arg(long, global = true, value_enum, default_value_t = TableFormat::Text)]
+    pub(crate) format: TableFormat,
     /// Compute only slice I of N (from 1) and print it as JSON, for `reachlab matrix merge`.
     #[arg(long, value_name = "I/N")]
     pub(crate) shard: Option<reachlab::matrix::Shard>,

@@ -22,7 +22,7 @@ pub(crate) fn diff_command(
         match version.load() {
             Ok(l) => loaded.push(l),
             Err(VersionError::Invalid(report)) => {
-                return print_invalid(&report, cli.format, out, palette);
+                return print_invalid(&report, cli.output(), out, palette);
             }
             Err(e) => return usage_error(&e.to_string(), None),
         }
@@ -51,7 +51,7 @@ pub(crate) fn diff_command(
         Ok(found) => found,
         Err(e) => return usage_error(&e.to_string(), e.hint()),
     };
-    match cli.format {
+    match cli.output() {
         Format::Json => writeln!(
             out,
             "{}",

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use clap::Subcommand;
+
+use super::args::{Format, ShowFormat, TextOrJson};
 use reachlab::emulate::{self, EmulateError, Lab, ListenerHost, Planned, UpOptions};
 use reachlab::model::{Network, Outcome, Port, Probe};
 use reachlab::render::Palette;
@@ -46,6 +48,8 @@ pub enum EmulateCommand {
     Check {
         #[arg(required = true, value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        out: TextOrJson,
         /// An extra probe: "ping FROM TO", "ssh FROM HOST[:PORT]", "curl FROM URL",
         /// "tcp FROM TO:PORT" or "udp FROM TO:PORT" (only with a single file).
         #[arg(long = "probe", value_name = "PROBE")]
@@ -59,6 +63,8 @@ pub enum EmulateCommand {
         /// Number of echo requests (one a second, as ping sends them).
         #[arg(short = 'c', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         count: u16,
+        #[command(flatten)]
+        out: TextOrJson,
     },
     /// `ssh HOST` from FROM for real in the lab, beside the prediction.
     Ssh {
@@ -67,12 +73,16 @@ pub enum EmulateCommand {
         host: String,
         #[arg(short = 'p', default_value_t = 22)]
         port: u16,
+        #[command(flatten)]
+        out: TextOrJson,
     },
     /// `curl URL` from FROM for real in the lab, beside the prediction.
     Curl {
         file: PathBuf,
         from: String,
         url: String,
+        #[command(flatten)]
+        out: TextOrJson,
     },
     /// Serve a lab's listeners (started by `up`; not for direct use).
     #[command(hide = true)]
@@ -85,11 +95,47 @@ pub enum EmulateCommand {
 #[derive(Subcommand)]
 pub enum LiveCommand {
     /// This machine's interfaces, addresses and routes (`--format yaml`: as a topology file).
-    Show,
+    Show {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
     /// `ping TARGET` from this machine for real, beside the route the model predicts.
-    Ping { target: String },
+    Ping {
+        target: String,
+        #[command(flatten)]
+        out: TextOrJson,
+    },
     /// A TCP connection to TARGET:PORT from this machine, beside the predicted route.
-    Tcp { target: String, port: u16 },
+    Tcp {
+        target: String,
+        port: u16,
+        #[command(flatten)]
+        out: TextOrJson,
+    },
+}
+
+impl EmulateCommand {
+    /// The output format given to the subcommand (text for those without `--format`).
+    pub(crate) fn output(&self) -> Format {
+        match self {
+            EmulateCommand::Check { out, .. }
+            | EmulateCommand::Ping { out, .. }
+            | EmulateCommand::Ssh { out, .. }
+            | EmulateCommand::Curl { out, .. } => out.format.into(),
+            _ => Format::Text,
+        }
+    }
+}
+
+impl LiveCommand {
+    /// The output format given to the subcommand.
+    pub(crate) fn output(&self) -> Format {
+        match self {
+            LiveCommand::Show { format } => (*format).into(),
+            LiveCommand::Ping { out, .. } | LiveCommand::Tcp { out, .. } => out.format.into(),
+        }
+    }
 }
 
 fn fail(err: &EmulateError) -> u8 {
@@ -177,22 +223,24 @@ pub fn run(command: &EmulateCommand, ctx: &Context, out: &mut impl Write) -> std
         }
         EmulateCommand::Down { file, all } => down(file.as_deref(), *all, out),
         EmulateCommand::List => list(out),
-        EmulateCommand::Check { paths, probes } => check(paths, probes, ctx, out),
+        EmulateCommand::Check { paths, probes, .. } => check(paths, probes, ctx, out),
         EmulateCommand::Ping {
             file,
             from,
             to,
             count,
+            ..
         } => one(file, &format!("ping {from} {to}"), *count, ctx, out),
         EmulateCommand::Ssh {
             file,
             from,
             host,
             port,
+            ..
         } => one(file, &format!("ssh {from} {host}:{port}"), 1, ctx, out),
-        EmulateCommand::Curl { file, from, url } => {
-            one(file, &format!("curl {from} {url}"), 1, ctx, out)
-        }
+        EmulateCommand::Curl {
+            file, from, url, ..
+        } => one(file, &format!("curl {from} {url}"), 1, ctx, out),
         EmulateCommand::Serve { state } => match emulate::serve_lab(state) {
             Ok(()) => Ok(EXIT_OK),
             Err(e) => Ok(fail(&e)),
@@ -570,7 +618,7 @@ pub fn live(command: &LiveCommand, ctx: &Context, out: &mut impl Write) -> std::
         Err(e) => return Ok(fail(&e)),
     };
     let yaml = emulate::live::to_yaml(&host);
-    if matches!(command, LiveCommand::Show) && ctx.yaml {
+    if matches!(command, LiveCommand::Show { .. }) && ctx.yaml {
         out.write_all(yaml.as_bytes())?;
         return Ok(EXIT_OK);
     }
@@ -584,7 +632,7 @@ pub fn live(command: &LiveCommand, ctx: &Context, out: &mut impl Write) -> std::
         }
     };
     let (probe, target) = match command {
-        LiveCommand::Show => {
+        LiveCommand::Show { .. } => {
             if ctx.json {
                 let text = serde_json::to_string_pretty(&reachlab::render::show_json(&net, None))
                     .unwrap_or_default();
@@ -594,8 +642,8 @@ pub fn live(command: &LiveCommand, ctx: &Context, out: &mut impl Write) -> std::
             }
             return Ok(EXIT_OK);
         }
-        LiveCommand::Ping { target } => (Probe::Ping, target),
-        LiveCommand::Tcp { target, port } => match Port::new(*port) {
+        LiveCommand::Ping { target, .. } => (Probe::Ping, target),
+        LiveCommand::Tcp { target, port, .. } => match Port::new(*port) {
             Some(port) => (Probe::Tcp { port }, target),
             None => return Ok(usage("port 0 cannot be connected to")),
         },

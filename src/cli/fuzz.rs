@@ -18,7 +18,7 @@ pub(crate) fn fuzz_command(
     use reachlab::invariants::fuzz::{FuzzOptions, FuzzTarget, fuzz};
     let target = match FuzzTarget::load(file) {
         Ok(target) => target,
-        Err(report) => return print_invalid(&report, cli.format, out, palette),
+        Err(report) => return print_invalid(&report, cli.output(), out, palette),
     };
     let config = SimConfig {
         seed: cli.seed,
@@ -29,7 +29,7 @@ pub(crate) fn fuzz_command(
         seed: cli.seed,
     };
     let report = fuzz(&target, &options, &config);
-    match cli.format {
+    match cli.output() {
         Format::Json => writeln!(
             out,
             "{}",

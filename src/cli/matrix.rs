@@ -30,7 +30,7 @@ pub(crate) fn matrix_command(
         (None, Some(file)) => {
             let loaded = match topology::load_path(file) {
                 Ok(loaded) => loaded,
-                Err(report) => return print_invalid(&report, cli.format, out, palette),
+                Err(report) => return print_invalid(&report, cli.output(), out, palette),
             };
             let (from, to) = (
                 args.cells.from.clone().unwrap_or_default(),
@@ -51,7 +51,7 @@ pub(crate) fn matrix_command(
             }
             let total = matrix::cells_to_run(&layout, probes, args.shard);
             let topology = matrix::TopologyRef::of(&loaded);
-            if args.shard.is_some() && matches!(cli.format, Format::Csv | Format::Markdown) {
+            if args.shard.is_some() && matches!(cli.output(), Format::Csv | Format::Markdown) {
                 return usage_error(
                     "a slice is JSON",
                     Some("print the matrix in CSV or Markdown with `reachlab matrix merge`"),
@@ -88,7 +88,7 @@ pub(crate) fn matrix_command(
     // Streamed: a million cells are never one string in memory. Buffered here because stdout
     // flushes at every newline.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    match cli.format {
+    match cli.output() {
         Format::Json => reachlab::render::matrix::write_json(&m, &mut out),
         Format::Csv => reachlab::render::matrix::write_csv(&m, &mut out),
         Format::Markdown => reachlab::render::matrix::write_markdown(&m, &mut out),

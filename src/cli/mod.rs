@@ -24,38 +24,19 @@ use reachlab::topology;
 
 use args::Command;
 pub(crate) use args::{Cli, ColorWhen, Format};
-use common::usage_error;
 pub(crate) use common::{EXIT_INVALID, EXIT_OK};
 
 /// Runs the parsed command line, printing to `out`; the exit code.
 pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8> {
-    #[cfg(all(feature = "emulate", target_os = "linux"))]
-    let live_show = matches!(
-        &cli.command,
-        Command::Live {
-            command: emulate::LiveCommand::Show
-        }
-    );
-    #[cfg(not(all(feature = "emulate", target_os = "linux")))]
-    let live_show = false;
-    if cli.format == Format::Yaml && !live_show {
-        return usage_error(
-            "`--format yaml` is for `reachlab live show` only",
-            Some("use --format text or --format json"),
-        );
-    }
-    let tables = matches!(cli.format, Format::Csv | Format::Markdown);
-    if tables && !matches!(cli.command, Command::Matrix(_)) {
-        return usage_error(
-            "`--format csv` and `--format markdown` are for `reachlab matrix` only",
-            Some("use --format text or --format json"),
-        );
-    }
     match &cli.command {
-        Command::Validate { paths } => validate::validate(paths, cli.format, out, palette),
-        Command::Show { file, node } => show::show(file, node.as_deref(), cli.format, out, palette),
-        Command::Check { paths, failures } => check::check(paths, *failures, cli, out, palette),
-        Command::Fuzz { file, limit } => fuzz::fuzz_command(cli, file, *limit, out, palette),
+        Command::Validate { paths, .. } => validate::validate(paths, cli.output(), out, palette),
+        Command::Show { file, node, .. } => {
+            show::show(file, node.as_deref(), cli.output(), out, palette)
+        }
+        Command::Check {
+            paths, failures, ..
+        } => check::check(paths, *failures, cli, out, palette),
+        Command::Fuzz { file, limit, .. } => fuzz::fuzz_command(cli, file, *limit, out, palette),
         Command::Ping {
             file,
             from,
@@ -128,9 +109,9 @@ pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io:
         #[cfg(all(feature = "emulate", target_os = "linux"))]
         Command::Live { command } => emulate::live(command, &cli_context(cli, palette), out),
         Command::Matrix(args) => matrix::matrix_command(cli, args, out, palette),
-        Command::Diff { old, new, cells } => {
-            diff::diff_command(cli, [old, new], cells, out, palette)
-        }
+        Command::Diff {
+            old, new, cells, ..
+        } => diff::diff_command(cli, [old, new], cells, out, palette),
         Command::Graph {
             file,
             trace,
@@ -162,8 +143,8 @@ pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io:
 #[cfg(all(feature = "emulate", target_os = "linux"))]
 fn cli_context(cli: &Cli, palette: Palette) -> emulate::Context {
     emulate::Context {
-        json: cli.format == Format::Json,
-        yaml: cli.format == Format::Yaml,
+        json: cli.output() == Format::Json,
+        yaml: cli.output() == Format::Yaml,
         palette,
         seed: cli.seed,
     }

@@ -26,7 +26,7 @@ pub(crate) fn probe(
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
-    let Some(loaded) = load_or_report(file, cli.format, out, palette)? else {
+    let Some(loaded) = load_or_report(file, cli.output(), out, palette)? else {
         return Ok(EXIT_INVALID);
     };
     let net = &loaded.network;
@@ -58,7 +58,7 @@ pub(crate) fn probe(
     let mut result = fix::diagnose(net, request, &config);
     fix::attach_patches(&mut result, net, &loaded.report.source, &config);
     let pcap_failed = write_pcap(cli, net, &result, &config)?;
-    match cli.format {
+    match cli.output() {
         Format::Json => writeln!(
             out,
             "{}",
@@ -119,7 +119,7 @@ pub(crate) fn trace(
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
-    let Some(loaded) = load_or_report(file, cli.format, out, palette)? else {
+    let Some(loaded) = load_or_report(file, cli.output(), out, palette)? else {
         return Ok(EXIT_INVALID);
     };
     let net = &loaded.network;
@@ -157,7 +157,7 @@ pub(crate) fn trace(
     let mut result = fix::diagnose(net, request, &config);
     fix::attach_patches(&mut result, net, &loaded.report.source, &config);
     let pcap_failed = write_pcap(cli, net, &result, &config)?;
-    match cli.format {
+    match cli.output() {
         Format::Json => {
             let steps = reachlab::render::trace_rows(net, &result.run);
             writeln!(

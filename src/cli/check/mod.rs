@@ -36,7 +36,7 @@ pub(crate) fn check(
         let net = match topology::load_path(path) {
             Ok(loaded) => loaded.network,
             Err(diagnostics) => {
-                if cli.format == Format::Text {
+                if cli.output() == Format::Text {
                     print_report(&diagnostics, out, palette)?;
                 }
                 report.invalid(&file, &diagnostics)?;
@@ -54,7 +54,7 @@ pub(crate) fn check(
             );
         }
     }
-    match cli.format {
+    match cli.output() {
         Format::Json => report.write_json(out, files.len())?,
         _ => report.write_text(out, files.len())?,
     }
