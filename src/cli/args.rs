@@ -30,6 +30,7 @@ pub(crate) enum Format {
     Text,
     Json,
     /// A topology file (`live show`).
+    #[cfg(all(feature = "emulate", target_os = "linux"))]
     Yaml,
     /// Comma-separated values, one row per cell (`matrix`).
     Csv,
