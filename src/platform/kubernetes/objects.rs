@@ -1,0 +1,318 @@
+//! The Kubernetes objects reachlab reads, as typed structs holding only the fields it uses:
+//! `kind` and `metadata` of every object; the pod template of Deployments, ReplicaSets and
+//! StatefulSets; the spec of Pods and of Services.
+//!
+//! Objects are read from YAML values (a manifest's documents, or inline `objects:`) without
+//! refusing any: unknown kinds and fields are ignored, and a field of another type than
+//! Kubernetes gives it reads as absent — a nested object that is not a mapping reads as empty,
+//! a list that is not a list as no items, a label value that is not a string as its JSON text.
+//! What is wrong with an object is then reported by the planner ([`super::workloads`]).
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::topology::Span;
+use crate::topology::file::ProtoName;
+
+/// An object of a cluster, and where it was written.
+pub(super) struct Object {
+    /// `kind`, empty when missing or not text.
+    pub kind: String,
+    /// `metadata.name`, empty when missing or not text.
+    pub name: String,
+    /// What reachlab reads of it, by kind.
+    pub body: Body,
+    /// Where the object was given: the manifest path, or the cluster's name for inline ones.
+    pub span: Span,
+    /// Where the object came from, in words (the manifest path, or "inline objects of …").
+    pub source: String,
+}
+
+/// The kind-specific part of an [`Object`].
+pub(super) enum Body {
+    /// A Deployment, ReplicaSet or StatefulSet.
+    Workload(WorkloadSpec),
+    /// A Pod: its metadata and spec, the same shape as a pod template.
+    Pod(PodTemplate),
+    /// A Service's spec.
+    Service(ServiceSpec),
+    /// An object without a `kind`.
+    NoKind,
+    /// Any other kind (Ingress, ConfigMap, …), which reachlab does not model.
+    Other,
+}
+
+impl Object {
+    /// Reads `value` (an object as written) given at `span` in `source`.
+    pub fn read(value: &Value, span: Span, source: &str) -> Self {
+        let head: Head = mapping_of(value);
+        let kind = head.kind.unwrap_or_default();
+        let body = match kind.as_str() {
+            "Deployment" | "ReplicaSet" | "StatefulSet" => {
+                Body::Workload(mapping_of::<Workload>(value).spec)
+            }
+            "Pod" => Body::Pod(mapping_of(value)),
+            "Service" => Body::Service(mapping_of::<Service>(value).spec),
+            "" => Body::NoKind,
+            _ => Body::Other,
+        };
+        Self {
+            kind,
+            name: head.metadata.name.unwrap_or_default(),
+            body,
+            span,
+            source: source.to_owned(),
+        }
+    }
+}
+
+/// What every object has.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Head {
+    #[serde(deserialize_with = "lenient")]
+    kind: Option<String>,
+    #[serde(deserialize_with = "mapping")]
+    metadata: Metadata,
+}
+
+/// `metadata`, of an object or of a pod template.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Metadata {
+    #[serde(deserialize_with = "lenient")]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "labels")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A Deployment, ReplicaSet or StatefulSet.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Workload {
+    #[serde(deserialize_with = "mapping")]
+    spec: WorkloadSpec,
+}
+
+/// The spec of a Deployment, ReplicaSet or StatefulSet.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct WorkloadSpec {
+    /// How many pods (Kubernetes' default, 1, when absent).
+    #[serde(deserialize_with = "lenient")]
+    pub replicas: Option<u64>,
+    #[serde(deserialize_with = "mapping")]
+    pub template: PodTemplate,
+}
+
+/// A pod template, or a Pod.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct PodTemplate {
+    #[serde(deserialize_with = "mapping")]
+    pub metadata: Metadata,
+    #[serde(deserialize_with = "mapping")]
+    pub spec: PodSpec,
+}
+
+/// A pod's spec.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct PodSpec {
+    #[serde(deserialize_with = "lenient")]
+    pub node_name: Option<String>,
+    #[serde(deserialize_with = "labels")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(deserialize_with = "mappings")]
+    pub containers: Vec<Container>,
+}
+
+/// A container of a pod: only its ports matter.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Container {
+    #[serde(deserialize_with = "mappings")]
+    pub ports: Vec<ContainerPort>,
+}
+
+/// A port a container declares.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct ContainerPort {
+    #[serde(deserialize_with = "lenient")]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub container_port: Option<u16>,
+    #[serde(deserialize_with = "lenient")]
+    pub protocol: Option<String>,
+}
+
+/// A Service.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Service {
+    #[serde(deserialize_with = "mapping")]
+    spec: ServiceSpec,
+}
+
+/// A Service's spec.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct ServiceSpec {
+    /// `ClusterIP` (the default), `NodePort` or `LoadBalancer`.
+    #[serde(deserialize_with = "lenient")]
+    pub r#type: Option<String>,
+    /// A pinned ClusterIP, or `None` for a headless Service.
+    #[serde(rename = "clusterIP", deserialize_with = "lenient")]
+    pub cluster_ip: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub external_traffic_policy: Option<String>,
+    #[serde(deserialize_with = "labels")]
+    pub selector: BTreeMap<String, String>,
+    #[serde(deserialize_with = "mappings")]
+    pub ports: Vec<ServicePort>,
+}
+
+/// A port of a Service.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct ServicePort {
+    #[serde(deserialize_with = "lenient")]
+    pub port: Option<u16>,
+    #[serde(deserialize_with = "lenient")]
+    pub target_port: Option<IntOrString>,
+    #[serde(deserialize_with = "lenient")]
+    pub node_port: Option<u16>,
+    #[serde(deserialize_with = "lenient")]
+    pub protocol: Option<String>,
+}
+
+/// Kubernetes' IntOrString, as `targetPort` holds it: a port number, or a container port's
+/// name (or a number written as text).
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+pub(super) enum IntOrString {
+    Int(u16),
+    String(String),
+}
+
+/// The protocol a `protocol:` field names: UDP when it says `UDP`, TCP otherwise
+/// (Kubernetes' default; SCTP is not modelled).
+pub(super) fn protocol(field: Option<&str>) -> ProtoName {
+    if field == Some("UDP") {
+        ProtoName::Udp
+    } else {
+        ProtoName::Tcp
+    }
+}
+
+/// Reads `value` as `T` when it is a mapping; anything else reads as `T::default()`, as a
+/// field path through it finds nothing (serde would read a list positionally).
+fn mapping_of<T: DeserializeOwned + Default>(value: &Value) -> T {
+    if value.is_object() {
+        T::deserialize(value).unwrap_or_default()
+    } else {
+        T::default()
+    }
+}
+
+/// A field read as `T`, or as `T::default()` when the manifest holds another type there.
+fn lenient<'de, D, T>(field: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    Ok(T::deserialize(Value::deserialize(field)?).unwrap_or_default())
+}
+
+/// A nested object read with [`mapping_of`].
+fn mapping<'de, D, T>(field: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    Ok(mapping_of(&Value::deserialize(field)?))
+}
+
+/// A list of objects, each read with [`mapping_of`]; anything but a list reads as none.
+fn mappings<'de, D, T>(field: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    Ok(match Value::deserialize(field)? {
+        Value::Array(items) => items.iter().map(mapping_of).collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// Labels (or a selector): a mapping of text, where a value that is not text reads as its
+/// JSON text (`1`, `true`); anything but a mapping reads as no labels.
+fn labels<'de, D>(field: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(match Value::deserialize(field)? {
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(key, value)| match value {
+                Value::String(text) => (key, text),
+                other => (key, other.to_string()),
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Object {
+        let value: Value = serde_json::from_str(json).unwrap();
+        Object::read(&value, Span::default(), "test")
+    }
+
+    #[test]
+    fn fields_of_another_type_read_as_absent() {
+        let object = read(
+            r#"{"kind": "Service", "metadata": {"name": 7}, "spec": {"type": 3,
+                "selector": {"app": "web", "n": 1, "b": true},
+                "ports": [{"port": 70000}, "x", {"port": 80, "targetPort": "http"},
+                          {"port": 81, "targetPort": 8080, "protocol": "UDP"}]}}"#,
+        );
+        assert_eq!(
+            (object.kind.as_str(), object.name.as_str()),
+            ("Service", "")
+        );
+        let Body::Service(spec) = object.body else {
+            panic!("a Service");
+        };
+        assert_eq!(spec.r#type, None);
+        assert_eq!(spec.selector["n"], "1");
+        assert_eq!(spec.selector["b"], "true");
+        let ports: Vec<_> = spec.ports.iter().map(|p| p.port).collect();
+        assert_eq!(ports, [None, None, Some(80), Some(81)]);
+        assert!(matches!(&spec.ports[2].target_port, Some(IntOrString::String(s)) if s == "http"));
+        assert!(matches!(
+            spec.ports[3].target_port,
+            Some(IntOrString::Int(8080))
+        ));
+        assert_eq!(protocol(spec.ports[3].protocol.as_deref()), ProtoName::Udp);
+    }
+
+    #[test]
+    fn only_mappings_read_as_objects() {
+        // serde would read a list into a struct by position; a field path finds nothing there.
+        let object = read(r#"{"kind": "Deployment", "metadata": ["web"], "spec": [2]}"#);
+        let Body::Workload(spec) = object.body else {
+            panic!("a workload");
+        };
+        assert_eq!((object.name.as_str(), spec.replicas), ("", None));
+        assert!(matches!(read(r#"["Pod"]"#).body, Body::NoKind));
+        assert!(matches!(read(r#"{"kind": "Ingress"}"#).body, Body::Other));
+    }
+}

@@ -1,0 +1,183 @@
+//! Where pods run, and the pods as nodes of the file. Scheduling is kube-scheduler's choice
+//! made deterministic: control-plane nodes are not schedulable (kubeadm's taint); `nodeName`
+//! and `nodeSelector` are honoured; among the eligible nodes the one with the fewest pods
+//! wins, ties by node order; a pod with no eligible node stays Pending (a warning). A placed
+//! pod takes the next address of its node's block and becomes a node on the block's segment,
+//! listening where `serve:` and its container ports say.
+
+use std::net::Ipv4Addr;
+
+use super::ClusterSpec;
+use super::network::{NodeId, PodNetwork};
+use super::workloads::PodPlan;
+use crate::topology::file::{
+    InterfaceSpec, ListenSpec, NodeSpec, ProtoName, RouteSpec, TopologyFile,
+};
+use crate::topology::{Code, Diagnostic, Located, Span};
+
+/// A pod placed on a node, with its address.
+pub(super) struct Placed<'a> {
+    pub node: NodeId,
+    pub pod: &'a PodPlan,
+    pub address: Ipv4Addr,
+}
+
+/// Places each pod in order; a pod no node accepts stays Pending (a warning), a pod whose
+/// node's block is full is an error.
+pub(super) fn place<'a>(
+    cluster: &ClusterSpec,
+    net: &PodNetwork,
+    pods: &'a [PodPlan],
+    out: &mut Vec<Diagnostic>,
+) -> Vec<Placed<'a>> {
+    let span = cluster.name.span;
+    let schedulable: Vec<NodeId> = net
+        .nodes()
+        .filter(|(_, n)| !cluster.control_plane.iter().any(|c| c.value == n.name))
+        .map(|(id, _)| id)
+        .collect();
+    let mut load = vec![0u32; net.len()];
+    let mut placed = Vec::new();
+    for pod in pods {
+        let eligible = eligible(cluster, net, &schedulable, pod);
+        let Some(node) = eligible
+            .into_iter()
+            .min_by_key(|id| (load[id.index()], *id))
+        else {
+            out.push(Diagnostic::warning(Code::Unsupported, span, format!("pod `{}` of cluster `{}` stays Pending: no node matches its nodeSelector {:?}", pod.name, cluster.name.value, pod.node_selector)).label("unschedulable").hint("label a node under `labels:`, or change the nodeSelector"));
+            continue;
+        };
+        load[node.index()] += 1;
+        let block = net.node(node).block;
+        let address = Ipv4Addr::from(u32::from(block.network()) + load[node.index()]);
+        if address >= net.node(node).gateway() {
+            out.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    span,
+                    format!(
+                        "node `{}` has no pod address left in {block} for `{}`",
+                        net.node(node).name,
+                        pod.name
+                    ),
+                )
+                .label("pod block full")
+                .hint("pin a larger block in `pod_blocks`"),
+            );
+            continue;
+        }
+        placed.push(Placed { node, pod, address });
+    }
+    placed
+}
+
+/// The nodes `pod` may run on: the one its `nodeName` names, else the schedulable nodes whose
+/// labels (`labels:` of the cluster) include its `nodeSelector`.
+fn eligible(
+    cluster: &ClusterSpec,
+    net: &PodNetwork,
+    schedulable: &[NodeId],
+    pod: &PodPlan,
+) -> Vec<NodeId> {
+    match &pod.node_name {
+        Some(name) => net.find(name).into_iter().collect(),
+        None => schedulable
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let labels = cluster.labels.get(&net.node(id).name);
+                pod.node_selector
+                    .iter()
+                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            })
+            .collect(),
+    }
+}
+
+/// Whether the file stays within [`crate::topology::MAX_NODES`] with the placed pods; the
+/// error when it does not.
+pub(super) fn within_node_budget(
+    file: &TopologyFile,
+    cluster: &ClusterSpec,
+    placed: &[Placed],
+    out: &mut Vec<Diagnostic>,
+) -> bool {
+    let max_nodes = crate::topology::MAX_NODES;
+    if file.nodes.len().saturating_add(placed.len()) <= max_nodes {
+        return true;
+    }
+    out.push(
+        Diagnostic::error(
+            Code::BadValue,
+            cluster.name.span,
+            format!(
+                "cluster `{}` adds {} pods to {} nodes; a topology may have at most {max_nodes} nodes once expanded",
+                cluster.name.value,
+                placed.len(),
+                file.nodes.len()
+            ),
+        )
+        .label("too many pods")
+        .hint("lower the replicas, or split the topology"),
+    );
+    false
+}
+
+/// Adds each placed pod as a node: `eth0` on its node's pod segment with its address, a
+/// default route via the node's `cni0`, and its listeners.
+pub(super) fn emit(
+    file: &mut TopologyFile,
+    cluster: &ClusterSpec,
+    net: &PodNetwork,
+    placed: &[Placed],
+) {
+    let span = cluster.name.span;
+    let at = |text: String| Located::at(text, span);
+    for Placed { node, pod, address } in placed {
+        let node = net.node(*node);
+        file.nodes.push(NodeSpec {
+            name: at(pod.name.clone()),
+            interfaces: vec![InterfaceSpec {
+                name: at("eth0".into()),
+                segment: at(node.pod_segment()),
+                addresses: vec![at(format!("{address}/{}", node.block.prefix_len()))],
+                mac: None,
+            }],
+            routes: vec![RouteSpec {
+                to: at("default".into()),
+                via: Some(at(node.gateway().to_string())),
+                ..RouteSpec::default()
+            }],
+            listen: listeners(cluster, pod, span),
+            ..NodeSpec::default()
+        });
+    }
+}
+
+/// What `pod` listens on: every `serve:` entry whose selector its labels match, then each
+/// container port not already listened on.
+fn listeners(cluster: &ClusterSpec, pod: &PodPlan, span: Span) -> Vec<ListenSpec> {
+    let mut listen: Vec<ListenSpec> = cluster
+        .serve
+        .iter()
+        .filter(|s| pod.matches(&s.selector))
+        .map(|serve| ListenSpec {
+            port: serve.port.clone(),
+            proto: serve.proto.clone(),
+            http: serve.http.clone(),
+            ssh: serve.ssh.clone(),
+            banner: serve.banner.clone(),
+            ..ListenSpec::default()
+        })
+        .collect();
+    for p in &pod.ports {
+        if !listen.iter().any(|l| l.port.value == u32::from(p.port)) {
+            listen.push(ListenSpec {
+                port: Located::at(u32::from(p.port), span),
+                proto: (p.proto == ProtoName::Udp).then(|| Located::at(ProtoName::Udp, span)),
+                ..ListenSpec::default()
+            });
+        }
+    }
+    listen
+}

@@ -1,0 +1,290 @@
+//! What a cluster's objects ask for: the pods to schedule (each Deployment, ReplicaSet and
+//! StatefulSet replicated, each Pod as written), checked against the budgets
+//! ([`MAX_REPLICAS`], [`MAX_PODS_PER_CLUSTER`]) before any of its pods is planned, and the
+//! Services kube-proxy implements. Other kinds are reported as ignored.
+
+use std::collections::BTreeMap;
+
+use super::objects::{self, Body, IntOrString, Object, PodSpec, PodTemplate, ServiceSpec};
+use super::{MAX_PODS_PER_CLUSTER, MAX_REPLICAS};
+use crate::topology::file::ProtoName;
+use crate::topology::{Code, Diagnostic, Span};
+
+/// A pod to schedule.
+pub(super) struct PodPlan {
+    /// `<workload>-<index>`, or the Pod's name.
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// The node the pod is pinned to (`nodeName`).
+    pub node_name: Option<String>,
+    pub node_selector: BTreeMap<String, String>,
+    /// The ports its containers declare.
+    pub ports: Vec<PodPort>,
+}
+
+impl PodPlan {
+    /// Whether the pod's labels include every label of `selector`.
+    pub fn matches(&self, selector: &BTreeMap<String, String>) -> bool {
+        selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+}
+
+/// A port a pod's container declares.
+#[derive(Clone)]
+pub(super) struct PodPort {
+    pub name: Option<String>,
+    pub port: u16,
+    pub proto: ProtoName,
+}
+
+/// A Service to implement.
+pub(super) struct ServicePlan {
+    pub name: String,
+    /// Whether it opens nodePorts (type NodePort, or LoadBalancer modelled as NodePort).
+    pub node_port: bool,
+    /// `externalTrafficPolicy: Local`.
+    pub local: bool,
+    /// The ClusterIP the manifest pins, as written (`None` for a headless Service).
+    pub cluster_ip: Option<String>,
+    pub selector: BTreeMap<String, String>,
+    pub ports: Vec<ServicePort>,
+}
+
+/// A port of a Service.
+pub(super) struct ServicePort {
+    pub port: u16,
+    /// `targetPort`; absent means the Service port.
+    target: Option<IntOrString>,
+    pub node_port: Option<u16>,
+    pub proto: ProtoName,
+}
+
+impl ServicePort {
+    /// The port of `pod` traffic to this Service port goes to: `targetPort` as a number, or
+    /// the pod's container port of that name; the Service port when neither is found.
+    pub fn target_on(&self, pod: &PodPlan) -> u16 {
+        match &self.target {
+            Some(IntOrString::Int(port)) => *port,
+            Some(IntOrString::String(text)) => text
+                .parse()
+                .ok()
+                .or_else(|| {
+                    pod.ports
+                        .iter()
+                        .find(|p| p.name.as_deref() == Some(text))
+                        .map(|p| p.port)
+                })
+                .unwrap_or(self.port),
+            None => self.port,
+        }
+    }
+}
+
+/// The pods and Services a cluster's objects ask for, in the order they were written.
+#[derive(Default)]
+pub(super) struct Workloads {
+    pub pods: Vec<PodPlan>,
+    pub services: Vec<ServicePlan>,
+}
+
+/// Reads the objects into pods and Services; other kinds are reported as ignored.
+pub(super) fn plan(objects: &[Object], out: &mut Vec<Diagnostic>) -> Workloads {
+    let mut planned = Workloads::default();
+    for object in objects {
+        match &object.body {
+            Body::Workload(spec) => {
+                let replicas = spec.replicas.unwrap_or(1);
+                replicate(object, &spec.template, replicas, &mut planned.pods, out);
+            }
+            Body::Pod(pod) => replicate(object, pod, 1, &mut planned.pods, out),
+            Body::Service(spec) => planned.services.push(service(object, spec, out)),
+            Body::NoKind => out.push(
+                Diagnostic::warning(
+                    Code::Unsupported,
+                    object.span,
+                    format!("an object in {} has no `kind`; ignored", object.source),
+                )
+                .label("not a Kubernetes object"),
+            ),
+            Body::Other => out.push(ignored(object)),
+        }
+    }
+    planned
+}
+
+/// Adds `replicas` pods of `template` for `object` (named `<name>-<index>` for a workload,
+/// as the Pod for a Pod), or the error when they exceed the budgets.
+fn replicate(
+    object: &Object,
+    template: &PodTemplate,
+    replicas: u64,
+    pods: &mut Vec<PodPlan>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let (kind, name) = (&object.kind, &object.name);
+    if let Some(d) = over_budget(
+        kind,
+        name,
+        &object.source,
+        object.span,
+        replicas,
+        pods.len(),
+    ) {
+        out.push(d);
+        return;
+    }
+    let spec = &template.spec;
+    let ports = pod_ports(spec);
+    let is_pod = matches!(object.body, Body::Pod(_));
+    for i in 0..replicas {
+        pods.push(PodPlan {
+            name: if is_pod {
+                name.clone()
+            } else {
+                format!("{name}-{i}")
+            },
+            labels: template.metadata.labels.clone(),
+            node_name: spec.node_name.clone(),
+            node_selector: spec.node_selector.clone(),
+            ports: ports.clone(),
+        });
+    }
+}
+
+/// The ports the containers of a pod declare, in order; ports without a valid number are
+/// skipped.
+fn pod_ports(spec: &PodSpec) -> Vec<PodPort> {
+    spec.containers
+        .iter()
+        .flat_map(|c| &c.ports)
+        .filter_map(|p| {
+            Some(PodPort {
+                name: p.name.clone(),
+                port: p.container_port?,
+                proto: objects::protocol(p.protocol.as_deref()),
+            })
+        })
+        .collect()
+}
+
+/// The Service `object` with `spec`; an error for each port without a number, a warning
+/// when its type is modelled as NodePort.
+fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> ServicePlan {
+    let (name, source) = (&object.name, &object.source);
+    let mut ports = Vec::new();
+    for p in &spec.ports {
+        let Some(port) = p.port else {
+            out.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    object.span,
+                    format!("Service `{name}` ({source}) has a port without a number"),
+                )
+                .label("port: ?")
+                .hint("every Service port needs `port:`"),
+            );
+            continue;
+        };
+        ports.push(ServicePort {
+            port,
+            target: p.target_port.clone(),
+            node_port: p.node_port,
+            proto: objects::protocol(p.protocol.as_deref()),
+        });
+    }
+    let kind = spec.r#type.as_deref().unwrap_or("ClusterIP");
+    if !matches!(kind, "ClusterIP" | "NodePort") {
+        out.push(
+            Diagnostic::warning(
+                Code::Unsupported,
+                object.span,
+                format!("Service `{name}` ({source}) has type {kind}; it is modelled as NodePort"),
+            )
+            .label("approximated")
+            .hint("LoadBalancer Services add an external load balancer reachlab does not model"),
+        );
+    }
+    ServicePlan {
+        name: name.clone(),
+        node_port: kind != "ClusterIP",
+        local: spec.external_traffic_policy.as_deref() == Some("Local"),
+        cluster_ip: spec.cluster_ip.clone(),
+        selector: spec.selector.clone(),
+        ports,
+    }
+}
+
+/// The warning for an object of a kind reachlab does not model.
+fn ignored(object: &Object) -> Diagnostic {
+    let why = if object.kind == "Ingress" {
+        "an Ingress needs an ingress controller, which is not modelled"
+    } else {
+        "reachlab models Deployments, Pods and Services"
+    };
+    Diagnostic::warning(
+        Code::Unsupported,
+        object.span,
+        format!(
+            "{} `{}` ({}) is ignored: {why}",
+            object.kind, object.name, object.source
+        ),
+    )
+    .label("ignored")
+}
+
+/// The error for a workload of `replicas` pods when it, with the `planned` pods before it,
+/// exceeds the budgets ([`MAX_REPLICAS`], [`MAX_PODS_PER_CLUSTER`]); checked before any pod
+/// is planned.
+fn over_budget(
+    kind: &str,
+    name: &str,
+    source: &str,
+    span: Span,
+    replicas: u64,
+    planned: usize,
+) -> Option<Diagnostic> {
+    if replicas > MAX_REPLICAS {
+        return Some(Diagnostic::error(
+            Code::BadValue,
+            span,
+            format!("{kind} `{name}` ({source}) asks for {replicas} replicas; the limit is {MAX_REPLICAS}"),
+        )
+        .label("too many replicas")
+        .hint(format!("lower `spec.replicas` to at most {MAX_REPLICAS}: a few pods per node show the same reachability")));
+    }
+    let total = u64::try_from(planned)
+        .unwrap_or(u64::MAX)
+        .saturating_add(replicas);
+    if total > MAX_PODS_PER_CLUSTER as u64 {
+        return Some(Diagnostic::error(
+            Code::BadValue,
+            span,
+            format!("{kind} `{name}` ({source}) brings the cluster to {total} pods; the limit is {MAX_PODS_PER_CLUSTER}"),
+        )
+        .label("too many pods")
+        .hint(format!("lower the replicas: a cluster may generate at most {MAX_PODS_PER_CLUSTER} pods")));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_over_the_budget_are_refused() {
+        let span = Span::default();
+        assert!(over_budget("Deployment", "web", "a.yaml", span, MAX_REPLICAS, 0).is_none());
+        let d = over_budget("Deployment", "web", "a.yaml", span, MAX_REPLICAS + 1, 0);
+        assert!(d.is_some_and(|d| d.message.contains("the limit is 10000")));
+    }
+
+    #[test]
+    fn pods_over_the_cluster_budget_are_refused() {
+        let span = Span::default();
+        let planned = MAX_PODS_PER_CLUSTER - 1;
+        assert!(over_budget("Pod", "p", "a.yaml", span, 1, planned).is_none());
+        assert!(over_budget("Pod", "p", "a.yaml", span, 2, planned).is_some());
+        assert!(over_budget("Pod", "p", "a.yaml", span, 1, usize::MAX).is_some());
+    }
+}
