@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::explain::{Fix, Why, why};
+use crate::explain::{Cause, Fix, Why, why};
 use crate::model::{Expectation, Network, NodeId, Outcome, Port, Probe, Service};
 use crate::sim::{Observed, ProbeKind, ProbeRun, SimConfig, run_probe};
 
@@ -117,13 +117,23 @@ fn backend_why(net: &Network, request: &ProbeRequest, run: &ProbeRun, failure: &
     )];
     let inner = why(net, failure);
     let origin = inner.as_ref().and_then(|w| w.origin.clone());
+    let cause = Cause::Backend {
+        node: net.node(node).name.clone(),
+        backend: failure.dst,
+        port: failure.kind_port(),
+        cause: inner.as_ref().map(|w| Box::new(w.cause.clone())),
+    };
     lines.extend(
         inner
             .into_iter()
             .flat_map(|w| w.lines)
             .map(|l| format!("  {l}")),
     );
-    Why { lines, origin }
+    Why {
+        cause,
+        lines,
+        origin,
+    }
 }
 
 /// What an HTTP service answered.

@@ -88,3 +88,44 @@ fn check_json_is_one_document_with_the_text_outputs_counts() {
         })
     );
 }
+
+/// A failure's cause is data as well as words: `why.cause` names the decisive step, the node
+/// and what it involves. Nobody owns 10.0.0.3, so `a`'s ARP for it goes unanswered (the kernel
+/// gives `Destination Host Unreachable` after three tries); a drop rule names its chain and
+/// its number (from 1, as `iptables -L --line-numbers`).
+#[test]
+fn a_probes_json_says_its_cause_as_data() {
+    let dir = std::env::temp_dir().join(format!("reachlab-cause-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let lab = dir.join("lab.yaml");
+    std::fs::write(
+        &lab,
+        format!(
+            "{LAB}    firewall:\n      input: {{ policy: accept, rules: [{{ proto: icmp, action: accept }}, {{ proto: tcp, dport: 22, action: drop }}] }}\n"
+        )
+        .replace("  - name: b\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.2/24] }]\n", "")
+        .replace("expect:\n  - { from: a, ping: 10.0.0.2, outcome: reply }\n  - { from: a, ping: 10.0.0.3, outcome: reply }\n", "")
+            + "  - name: b\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.2/24] }]\n",
+    )
+    .expect("written");
+    let file = lab.to_str().expect("utf-8");
+    let (_, unowned) = reachlab(&["ping", "--format", "json", file, "a", "10.0.0.3"]);
+    let (_, dropped) = reachlab(&["tcp", "--format", "json", file, "b", "10.0.0.1", "22"]);
+    std::fs::remove_dir_all(&dir).expect("removed");
+    let unowned: serde_json::Value = serde_json::from_str(&unowned).expect("JSON");
+    assert_eq!(
+        unowned["why"]["cause"],
+        serde_json::json!({
+            "kind": "arp-unanswered", "node": "a", "segment": "lan", "next_hop": "10.0.0.3"
+        }),
+        "{unowned}"
+    );
+    let dropped: serde_json::Value = serde_json::from_str(&dropped).expect("JSON");
+    assert_eq!(
+        dropped["why"]["cause"],
+        serde_json::json!({
+            "kind": "filtered", "node": "a", "chain": "input", "rule": 2, "verdict": "drop"
+        }),
+        "{dropped}"
+    );
+}

@@ -157,6 +157,12 @@ fn a_run_stops_at_its_event_budget_and_says_so() {
     assert!(run.events <= 20);
     let why = reachlab::explain::why(&net, &run).expect("a why");
     assert!(why.lines[0].contains("stopped early"), "{:?}", why.lines);
+    assert_eq!(
+        why.cause,
+        reachlab::explain::Cause::Stopped {
+            reason: "event-budget"
+        }
+    );
 }
 
 #[test]
@@ -318,6 +324,15 @@ fn arp_lost_on_a_lossy_segment_is_named_as_loss() {
         "{text}"
     );
     assert!(!text.contains("not on segment"), "{text}");
+    // The decisive step is the ARP that went unanswered; the loss is what its words name.
+    assert_eq!(
+        why.cause,
+        reachlab::explain::Cause::ArpUnanswered {
+            node: "a".into(),
+            segment: "lan".into(),
+            next_hop: "10.0.0.254".parse().expect("ip"),
+        }
+    );
 }
 
 /// With `lan` down (`check --failures`), the gateway's silence is explained by the failure,
@@ -346,6 +361,14 @@ fn arp_silence_under_a_failure_names_what_is_down() {
         let why = reachlab::explain::why(&broken, &run).expect("a why");
         let text = why.lines.join("\n");
         assert!(text.contains(expected), "{text}");
+        assert_eq!(
+            why.cause,
+            reachlab::explain::Cause::ArpUnanswered {
+                node: "a".into(),
+                segment: "lan".into(),
+                next_hop: "10.0.0.254".parse().expect("ip"),
+            }
+        );
     }
 }
 

@@ -2,8 +2,10 @@
 //! shape of a verified fix (found by `crate::fix`, which re-runs probes on changed copies of
 //! the network).
 
+mod cause;
 mod fix;
 mod why;
 
+pub use cause::Cause;
 pub use fix::Fix;
 pub use why::{Why, why};

@@ -2,13 +2,16 @@
 
 use std::net::Ipv4Addr;
 
+use super::Cause;
 use crate::model::{Decider, Lookup, Network, Origin, Outcome, RejectWith, RouteType, Verdict};
 use crate::sim::{DropReason, ProbeRun, Step, StepKind};
 
 /// Why a probe did not get the expected answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Why {
-    /// What happened, one sentence per line.
+    /// The decisive step, as data.
+    pub cause: Cause,
+    /// What happened, one sentence per line, in a network engineer's words.
     pub lines: Vec<String>,
     /// The element of the file the explanation is about.
     pub origin: Option<Origin>,
@@ -130,6 +133,12 @@ fn refused_why(net: &Network, step: &Step) -> Why {
         "answered with ICMP port unreachable"
     };
     Why {
+        cause: Cause::Refused {
+            node: node.name.clone(),
+            address: step.packet.dst,
+            proto,
+            port,
+        },
         lines: vec![
             format!(
                 "nothing listens on {proto} port {port} of node `{}` ({}), so its kernel {answer}",
@@ -148,6 +157,15 @@ fn refused_why(net: &Network, step: &Step) -> Why {
 /// No node dropped anything, and no answer came: the run stopped early, or the silence is
 /// the answer.
 fn silence_why(run: &ProbeRun) -> Why {
+    let cause = match run.stopped {
+        Some(crate::sim::Stopped::Horizon) => Cause::Stopped { reason: "horizon" },
+        Some(crate::sim::Stopped::EventBudget) => Cause::Stopped {
+            reason: "event-budget",
+        },
+        None => Cause::NoAnswer {
+            destination: run.dst,
+        },
+    };
     let line = match run.stopped {
         Some(crate::sim::Stopped::Horizon) => {
             "the simulation stopped early (simulated time reached its horizon) before an answer came".to_owned()
@@ -158,6 +176,7 @@ fn silence_why(run: &ProbeRun) -> Why {
         None => format!("no answer came back from {}, and no node dropped the packets", run.dst),
     };
     Why {
+        cause,
         lines: vec![line],
         origin: None,
     }
@@ -169,6 +188,7 @@ fn dropped_why(net: &Network, run: &ProbeRun, step: &Step) -> Why {
         unreachable!("called with a drop step")
     };
     let node = net.node(step.node);
+    let cause = drop_cause(net, run, step, reason);
     let node_origin = Some(node.origin.clone());
     let dst = step.packet.dst;
     let what = step.packet.describe();
@@ -254,7 +274,54 @@ fn dropped_why(net: &Network, run: &ProbeRun, step: &Step) -> Why {
             )
         }
     };
-    Why { lines, origin }
+    Why {
+        cause,
+        lines,
+        origin,
+    }
+}
+
+/// The drop of `step` for `reason`, as data.
+fn drop_cause(net: &Network, run: &ProbeRun, step: &Step, reason: DropReason) -> Cause {
+    let node = net.node(step.node).name.clone();
+    let destination = step.packet.dst;
+    match reason {
+        DropReason::NoRouteAtSender => Cause::NoRouteAtSender {
+            node,
+            destination: run.dst,
+        },
+        // Worded by `reject_route_why`, which builds its own cause.
+        DropReason::RejectRoute(kind) => Cause::RejectRoute {
+            node,
+            route: kind.word(),
+            prefix: destination.to_string(),
+        },
+        DropReason::ForwardingDisabled => Cause::ForwardingDisabled { node },
+        DropReason::NoRoute => Cause::NoRoute {
+            node,
+            destination,
+            answer: Some(destination) == run.src,
+        },
+        DropReason::TtlExpired => Cause::RoutingLoop {
+            node,
+            path: loop_nodes(net, &run.steps),
+        },
+        DropReason::ArpFailed { iface, nexthop } => Cause::ArpUnanswered {
+            node,
+            segment: net.segment(net.interface(iface).segment).name.clone(),
+            next_hop: nexthop,
+        },
+        DropReason::NoRouteBack => Cause::NoRouteBack { node, destination },
+        DropReason::LoopbackSource => Cause::LoopbackSource { node },
+        DropReason::MartianSource => Cause::MartianSource { node },
+        DropReason::Lost { segment } => {
+            let s = net.segment(segment);
+            Cause::Lost {
+                segment: s.name.clone(),
+                loss: s.loss,
+            }
+        }
+    }
 }
 
 /// A `blackhole`, `unreachable` or `prohibit` route took the packet: what the sender's call
@@ -304,6 +371,11 @@ fn reject_route_why(
         ),
     };
     Why {
+        cause: Cause::RejectRoute {
+            node: node.name.clone(),
+            route: word,
+            prefix,
+        },
         lines: vec![first, second],
         origin: route
             .map(|r| r.origin.clone())
@@ -369,7 +441,31 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
         Decider::Policy if c.policy_origin.file.is_empty() => node.origin.clone(),
         Decider::Policy => c.policy_origin.clone(),
     });
-    Why { lines, origin }
+    let verdict = match verdict {
+        Verdict::Drop => "drop",
+        Verdict::Accept => "accept",
+        Verdict::Reject(with) => match with {
+            RejectWith::TcpReset => "reject-with-tcp-reset",
+            RejectWith::PortUnreachable => "reject-with-icmp-port-unreachable",
+            RejectWith::HostUnreachable => "reject-with-icmp-host-unreachable",
+            RejectWith::NetUnreachable => "reject-with-icmp-net-unreachable",
+            RejectWith::AdminProhibited => "reject-with-icmp-admin-prohibited",
+        },
+    };
+    let cause = Cause::Filtered {
+        node: node.name.clone(),
+        chain: chain.name(),
+        rule: match decider {
+            Decider::Rule(i) => Some(i + 1),
+            Decider::Policy => None,
+        },
+        verdict,
+    };
+    Why {
+        cause,
+        lines,
+        origin,
+    }
 }
 
 /// An asymmetric path: the answer reached the client from another address than the one it
@@ -425,7 +521,16 @@ fn answer_from_elsewhere(net: &Network, run: &ProbeRun) -> Option<Why> {
             None
         }
     };
-    Some(Why { lines, origin })
+    let cause = Cause::AsymmetricAnswer {
+        client: client_name.clone(),
+        answered_from: from,
+        translated_by: dnat.map(|n| net.node(n).name.clone()),
+    };
+    Some(Why {
+        cause,
+        lines,
+        origin,
+    })
 }
 
 /// Why nobody answered ARP for `addr` on `segment`, from where its owner's interface is.
@@ -479,16 +584,19 @@ fn arp_silence(net: &Network, segment: &crate::model::Segment, addr: Ipv4Addr) -
     }
 }
 
-/// `r1 → r2 → r1 → …` from the forwarding steps of the first packet.
-fn loop_path(net: &Network, steps: &[Step]) -> String {
-    let mut names: Vec<&str> = Vec::new();
-    for step in steps
+/// The first six routers the packet was forwarded by: a loop shows itself within them.
+fn loop_nodes(net: &Network, steps: &[Step]) -> Vec<String> {
+    steps
         .iter()
         .filter(|s| matches!(s.kind, StepKind::Forwarded { .. }))
         .take(6)
-    {
-        names.push(&net.node(step.node).name);
-    }
+        .map(|s| net.node(s.node).name.clone())
+        .collect()
+}
+
+/// `r1 → r2 → r1 → …` from the forwarding steps of the first packet.
+fn loop_path(net: &Network, steps: &[Step]) -> String {
+    let names = loop_nodes(net, steps);
     if names.is_empty() {
         return "the network".into();
     }

@@ -29,7 +29,7 @@ use std::net::Ipv4Addr;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::explain::Why;
+use crate::explain::{Cause, Why};
 use crate::matrix::{self, Cell, Destination, Layout, ProbeList, ProbeSpec, Progress, Source};
 use crate::model::{
     Decider, Expectation, Invariant, InvariantKind, L4, NatAction, NatHook, Network, Node, NodeId,
@@ -386,6 +386,9 @@ fn delivered_why(net: &Network, flow: &Flow, run: &ProbeRun, at: usize, side: &N
         }
     }
     Why {
+        cause: Cause::Delivered {
+            node: node.name.clone(),
+        },
         lines,
         origin: origin.or_else(|| Some(node.origin.clone())),
     }
@@ -483,6 +486,9 @@ fn reachable(
         .map(|(flow, outcome)| {
             let run = run_probe(net, flow.from, flow.dst, &flow.probe.kind(), &record);
             let why = crate::explain::why(net, &run).unwrap_or_else(|| Why {
+                cause: Cause::Ended {
+                    outcome: run.outcome.name(),
+                },
                 lines: vec![format!("the probe ended with {}", run.outcome)],
                 origin: None,
             });
@@ -553,6 +559,11 @@ fn no_private_source(
             };
             let addrs: Vec<String> = iface.addresses.iter().map(ToString::to_string).collect();
             Some(Why {
+                cause: Cause::PrivateSourceLeaked {
+                    node: node.name.clone(),
+                    interface: iface.name.clone(),
+                    source: step.packet.src,
+                },
                 lines: vec![
                     format!(
                         "`{}` {verb} {} {} → {} out of `{}` ({}), which faces public networks",
@@ -722,6 +733,8 @@ pub struct ViolationRecord {
     pub outcome: &'static str,
     /// Why, in the lines `reachlab ping` prints under `why:`.
     pub why: Vec<String>,
+    /// The decisive step as data.
+    pub why_cause: Cause,
     /// The line of the file that decided it, when one did.
     pub why_origin: Option<Origin>,
 }
@@ -756,6 +769,7 @@ fn violation_json(net: &Network, v: &Violation) -> ViolationRecord {
         probe: v.flow.probe.to_string(),
         outcome: v.outcome.name(),
         why: v.why.lines.clone(),
+        why_cause: v.why.cause.clone(),
         why_origin: v.why.origin.clone(),
     }
 }
@@ -771,6 +785,8 @@ pub struct StatusRecord {
     /// The flow that shows it and how it ended (`pc ping srv: timeout`).
     pub flow: Option<String>,
     pub why: Option<Vec<String>>,
+    /// The decisive step as data.
+    pub why_cause: Option<Cause>,
     pub why_origin: Option<Origin>,
 }
 
@@ -785,6 +801,7 @@ pub(crate) fn status_json(s: &Status) -> StatusRecord {
         origin: s.origin.clone(),
         flow: s.flow.clone(),
         why: s.why.as_ref().map(|w| w.lines.clone()),
+        why_cause: s.why.as_ref().map(|w| w.cause.clone()),
         why_origin: s.why.as_ref().and_then(|w| w.origin.clone()),
     }
 }

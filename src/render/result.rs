@@ -9,6 +9,7 @@ use super::Palette;
 use super::probe::{
     ToolOutput, curl_output, ping_output, ssh_output, tcp_output, udp_output, why_block,
 };
+use crate::explain::Cause;
 use crate::model::{Network, Origin, Probe};
 use crate::run::ProbeResult;
 use crate::sim::{Observed, Stopped};
@@ -95,6 +96,7 @@ pub fn probe_record(net: &Network, result: &ProbeResult) -> ProbeRecord {
         tool_exit_code: output.exit_code,
         ttl,
         why: result.why.as_ref().map(|w| WhyRecord {
+            cause: w.cause.clone(),
             lines: w.lines.clone(),
             origin: w.origin.clone(),
         }),
@@ -135,6 +137,9 @@ pub struct ProbeRecord {
 /// Why a probe failed: the explanation's lines and the element of the file it is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WhyRecord {
+    /// The decisive step as data (`{"kind": "filtered", "node": …}`).
+    pub cause: Cause,
+    /// The same in words, one sentence per line.
     pub lines: Vec<String>,
     pub origin: Option<Origin>,
 }
