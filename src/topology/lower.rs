@@ -13,17 +13,15 @@ use ipnet::Ipv4Net;
 
 use super::diagnostic::{Code, Diagnostic};
 use super::file::{
-    ExpectSpec, InterfaceSpec, ListenSpec, NodeSpec, OsName, OutcomeName, ProtoName, RouteSpec,
-    RouteTypeName, SegmentSpec, TopologyFile,
+    InterfaceSpec, NodeSpec, OsName, RouteSpec, RouteTypeName, SegmentSpec, TopologyFile,
 };
 use super::naming::{self, NameKind};
 use super::source::{Located, Origin, Span};
 use super::structure::closest;
 use super::units::{self, DestinationError};
 use crate::model::{
-    Expectation, IfaceId, Interface, Listener, MacAddr, Network, Node, NodeId, OsProfile, Outcome,
-    Port, Probe, Proto, RejectRoute, Route, RouteKind, RouteType, RoutingTable, Segment, SegmentId,
-    Service, TableEntry, Target,
+    IfaceId, Interface, MacAddr, Network, Node, NodeId, OsProfile, Port, RejectRoute, Route,
+    RouteKind, RouteType, RoutingTable, Segment, SegmentId, TableEntry,
 };
 
 /// Lowers `file` (read from `file_name`) into a network; `default_name` names it when the
@@ -59,7 +57,9 @@ pub(crate) fn lower(
     cx.shared_segment_addresses();
     cx.dns_names(&file.nodes);
     for spec in &file.expect {
-        cx.expectation(spec);
+        if let Some(expectation) = cx.expectation(spec) {
+            cx.net.expectations.push(expectation);
+        }
     }
     cx.invariants(file);
     (cx.net, cx.diagnostics)
@@ -190,12 +190,47 @@ impl Lowering {
         });
     }
 
-    fn bad_value(&mut self, at: &Located<String>, message: String, hint: String) {
+    /// Reports a value that cannot be read: `message`, and `hint` saying why.
+    pub(super) fn bad_value(&mut self, at: &Located<String>, message: String, hint: String) {
         self.push(
             Diagnostic::error(Code::BadValue, at.span, message)
                 .label("cannot be read")
                 .hint(hint),
         );
+    }
+
+    /// A port number (1 to 65535), of a listener or a probe.
+    pub(super) fn port(&mut self, number: &Located<u32>) -> Option<Port> {
+        let port = u16::try_from(number.value).ok().and_then(Port::new);
+        if port.is_none() {
+            self.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    number.span,
+                    format!("{} is not a port", number.value),
+                )
+                .label("must be from 1 to 65535"),
+            );
+        }
+        port
+    }
+
+    /// An HTTP status code (100 to 599), of a service or an expected answer.
+    pub(super) fn http_status(&mut self, status: &Located<u32>) -> Option<u16> {
+        let code = u16::try_from(status.value)
+            .ok()
+            .filter(|s| (100..=599).contains(s));
+        if code.is_none() {
+            self.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    status.span,
+                    format!("{} is not an HTTP status", status.value),
+                )
+                .label("must be from 100 to 599"),
+            );
+        }
+        code
     }
 
     fn node(&mut self, spec: &NodeSpec) {
@@ -251,6 +286,8 @@ impl Lowering {
         self.net.nodes.push(node);
     }
 
+    /// Adds an interface of `node` (its name checked, its segment found, its addresses and MAC
+    /// read); `None` when its segment does not exist (reported).
     fn interface(&mut self, node: &mut Node, spec: &InterfaceSpec) -> Option<IfaceId> {
         let name = spec.name.value.as_str();
         // Linux's dev_valid_name() (1 to 15 bytes, not `.`/`..`, no `/`, `:` or white space),
@@ -261,33 +298,57 @@ impl Lowering {
             NameKind::Interface,
             "a valid Linux interface name".into(),
         );
-        let segment = match self.segment_ids.get(&spec.segment.value) {
-            Some((id, _)) => Some(*id),
-            None => {
-                let known: Vec<&str> = self.segment_ids.keys().map(String::as_str).collect();
-                let mut hint = match closest(&spec.segment.value, known.iter().copied()) {
-                    Some(close) => format!("did you mean `{close}`? "),
-                    None => String::new(),
-                };
-                if known.is_empty() {
-                    hint.push_str("the file has no segments: add one under `segments:`");
-                } else {
-                    let mut sorted = known.clone();
-                    sorted.sort_unstable();
-                    hint.push_str(&format!("segments in this file: {}", sorted.join(", ")));
-                }
-                self.push(
-                    Diagnostic::error(
-                        Code::UnknownReference,
-                        spec.segment.span,
-                        format!("interface `{}` of node `{}` is plugged into segment `{}`, which does not exist", name, node.name, spec.segment.value),
-                    )
-                    .label("unknown segment")
-                    .hint(hint),
-                );
-                None
-            }
+        let segment = self.interface_segment(node, spec);
+        let addresses = self.interface_addresses(spec);
+        let mac = self.interface_mac(node, spec);
+        let segment = segment?;
+        let id = IfaceId::from_index(self.net.interfaces.len());
+        self.net.segments[segment.index()].interfaces.push(id);
+        let origin = self.origin(spec.name.span);
+        self.net.interfaces.push(Interface {
+            id,
+            node: node.id,
+            name: name.to_owned(),
+            segment,
+            mac,
+            addresses,
+            origin,
+        });
+        Some(id)
+    }
+
+    /// The segment an interface is plugged into.
+    fn interface_segment(&mut self, node: &Node, spec: &InterfaceSpec) -> Option<SegmentId> {
+        if let Some((id, _)) = self.segment_ids.get(&spec.segment.value) {
+            return Some(*id);
+        }
+        let known: Vec<&str> = self.segment_ids.keys().map(String::as_str).collect();
+        let mut hint = match closest(&spec.segment.value, known.iter().copied()) {
+            Some(close) => format!("did you mean `{close}`? "),
+            None => String::new(),
         };
+        if known.is_empty() {
+            hint.push_str("the file has no segments: add one under `segments:`");
+        } else {
+            let mut sorted = known.clone();
+            sorted.sort_unstable();
+            hint.push_str(&format!("segments in this file: {}", sorted.join(", ")));
+        }
+        self.push(
+            Diagnostic::error(
+                Code::UnknownReference,
+                spec.segment.span,
+                format!("interface `{}` of node `{}` is plugged into segment `{}`, which does not exist", spec.name.value, node.name, spec.segment.value),
+            )
+            .label("unknown segment")
+            .hint(hint),
+        );
+        None
+    }
+
+    /// An interface's addresses, without those a host cannot have and those listed twice.
+    fn interface_addresses(&mut self, spec: &InterfaceSpec) -> Vec<Ipv4Net> {
+        let name = spec.name.value.as_str();
         let mut addresses: Vec<Ipv4Net> = Vec::new();
         for text in &spec.addresses {
             match units::parse_interface_addr(text) {
@@ -331,54 +392,47 @@ impl Lowering {
                 ),
             }
         }
-        let mac = match &spec.mac {
-            Some(text) => match text.value.parse::<MacAddr>() {
-                Ok(mac) if mac.0 == [0; 6] => {
-                    self.push(
-                        Diagnostic::error(Code::BadValue, text.span, format!("{mac} is the all-zero MAC address"))
-                            .label("no interface can have it")
-                            .hint("give the interface a unicast MAC such as 02:00:00:00:00:01, or leave `mac` out to get a derived one"),
-                    );
-                    MacAddr::derived(&format!("{}/{name}", node.name))
-                }
-                Ok(mac) if mac.is_multicast() => {
-                    self.push(
-                        Diagnostic::error(Code::BadValue, text.span, format!("{mac} is a multicast MAC address"))
-                            .label("group bit set")
-                            .hint("an interface needs a unicast MAC: the lowest bit of the first byte must be 0, e.g. 02:00:00:00:00:01"),
-                    );
-                    MacAddr::derived(&format!("{}/{name}", node.name))
-                }
-                Ok(mac) => mac,
-                Err(e) => {
-                    self.push(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            text.span,
-                            format!("`{}` is not a MAC address", text.value),
-                        )
-                        .label("cannot be read")
-                        .hint(e.to_string()),
-                    );
-                    MacAddr::derived(&format!("{}/{name}", node.name))
-                }
-            },
-            None => MacAddr::derived(&format!("{}/{name}", node.name)),
+        addresses
+    }
+
+    /// An interface's MAC: the one given if it is a unicast address, else one derived from the
+    /// node's and the interface's names.
+    fn interface_mac(&mut self, node: &Node, spec: &InterfaceSpec) -> MacAddr {
+        let derived = || MacAddr::derived(&format!("{}/{}", node.name, spec.name.value));
+        let Some(text) = &spec.mac else {
+            return derived();
         };
-        let segment = segment?;
-        let id = IfaceId::from_index(self.net.interfaces.len());
-        self.net.segments[segment.index()].interfaces.push(id);
-        let origin = self.origin(spec.name.span);
-        self.net.interfaces.push(Interface {
-            id,
-            node: node.id,
-            name: name.to_owned(),
-            segment,
-            mac,
-            addresses,
-            origin,
-        });
-        Some(id)
+        match text.value.parse::<MacAddr>() {
+            Ok(mac) if mac.0 == [0; 6] => {
+                self.push(
+                    Diagnostic::error(Code::BadValue, text.span, format!("{mac} is the all-zero MAC address"))
+                        .label("no interface can have it")
+                        .hint("give the interface a unicast MAC such as 02:00:00:00:00:01, or leave `mac` out to get a derived one"),
+                );
+                derived()
+            }
+            Ok(mac) if mac.is_multicast() => {
+                self.push(
+                    Diagnostic::error(Code::BadValue, text.span, format!("{mac} is a multicast MAC address"))
+                        .label("group bit set")
+                        .hint("an interface needs a unicast MAC: the lowest bit of the first byte must be 0, e.g. 02:00:00:00:00:01"),
+                );
+                derived()
+            }
+            Ok(mac) => mac,
+            Err(e) => {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadValue,
+                        text.span,
+                        format!("`{}` is not a MAC address", text.value),
+                    )
+                    .label("cannot be read")
+                    .hint(e.to_string()),
+                );
+                derived()
+            }
+        }
     }
 
     /// The kernel's connected routes: one per subnet per interface, from its first address in
@@ -411,64 +465,24 @@ impl Lowering {
         }
     }
 
+    /// Adds the route a `routes:` entry describes to `node` (called `node_name`), if it is
+    /// valid and no route with the same destination and metric is there.
     fn static_route(&mut self, node: &mut Node, node_name: &str, spec: &RouteSpec) {
-        let dst = match units::parse_destination(&spec.to) {
-            Ok(dst) => Some(dst),
-            Err(DestinationError::Syntax(e)) => {
-                self.push(
-                    Diagnostic::error(
-                        Code::BadAddress,
-                        spec.to.span,
-                        format!("`{}` is not a route destination", spec.to.value),
-                    )
-                    .label("expected `default`, PREFIX/LENGTH or an address")
-                    .hint(e),
-                );
-                None
-            }
-            Err(DestinationError::HostBitsSet(meant)) => {
-                self.push(
-                    Diagnostic::error(Code::HostBitsSet, spec.to.span, format!("`{}` has host bits set", spec.to.value))
-                        .label("not a network address")
-                        .hint(format!("did you mean `{meant}`? (`ip route add` says: Invalid prefix for given prefix length)")),
-                );
-                None
-            }
+        let Some(route) = self.route_keys(node, node_name, spec) else {
+            return;
         };
+        match &spec.kind {
+            Some(kind) => self.reject_route(node, node_name, spec, &route, kind.value),
+            None => self.gateway_route(node, node_name, spec, &route),
+        }
+    }
+
+    /// The keys of a `routes:` entry, each read and checked; `None` when one is wrong
+    /// (reported).
+    fn route_keys(&mut self, node: &Node, node_name: &str, spec: &RouteSpec) -> Option<RouteKeys> {
+        let dst = self.route_destination(&spec.to);
         let dev = match &spec.dev {
-            Some(dev) => {
-                let found = node
-                    .interfaces
-                    .iter()
-                    .copied()
-                    .find(|&i| self.net.interfaces[i.index()].name == dev.value);
-                if found.is_none() {
-                    let names: Vec<&str> = node
-                        .interfaces
-                        .iter()
-                        .map(|&i| self.net.interfaces[i.index()].name.as_str())
-                        .collect();
-                    let hint = match closest(&dev.value, names.iter().copied()) {
-                        Some(close) => format!(
-                            "did you mean `{close}`? interfaces of `{node_name}`: {}",
-                            names.join(", ")
-                        ),
-                        None if names.is_empty() => format!("node `{node_name}` has no interfaces"),
-                        None => format!("interfaces of `{node_name}`: {}", names.join(", ")),
-                    };
-                    self.push(
-                        Diagnostic::error(
-                            Code::UnknownReference,
-                            dev.span,
-                            format!("node `{node_name}` has no interface `{}`", dev.value),
-                        )
-                        .label("unknown interface")
-                        .hint(hint),
-                    );
-                    return;
-                }
-                found
-            }
+            Some(dev) => Some(self.route_device(node, node_name, dev)?),
             None => None,
         };
         let via = match &spec.via {
@@ -484,46 +498,141 @@ impl Lowering {
                         .label("expected an IPv4 address")
                         .hint(e),
                     );
-                    return;
+                    return None;
                 }
             },
             None => None,
         };
-        let Some(dst) = dst else { return };
-        let metric = spec.metric.as_ref().map_or(0, |m| m.value);
-        if let Some(kind) = &spec.kind {
-            let word = match kind.value {
-                RouteTypeName::Blackhole => RouteType::Blackhole,
-                RouteTypeName::Unreachable => RouteType::Unreachable,
-                RouteTypeName::Prohibit => RouteType::Prohibit,
-            };
-            if let Some(span) = via
-                .map(|(_, span)| span)
-                .or(spec.dev.as_ref().map(|d| d.span))
-            {
+        Some(RouteKeys {
+            dst: dst?,
+            dev,
+            via,
+            metric: spec.metric.as_ref().map_or(0, |m| m.value),
+        })
+    }
+
+    /// A route's `to`: `default`, a network, or an address (a /32).
+    fn route_destination(&mut self, to: &Located<String>) -> Option<Ipv4Net> {
+        match units::parse_destination(to) {
+            Ok(dst) => Some(dst),
+            Err(DestinationError::Syntax(e)) => {
                 self.push(
                     Diagnostic::error(
-                        Code::BadValue,
-                        span,
-                        format!("a `{}` route to {dst} takes neither `via` nor `dev`", word.word()),
+                        Code::BadAddress,
+                        to.span,
+                        format!("`{}` is not a route destination", to.value),
                     )
-                    .label("not allowed with `type`")
-                    .hint("remove it (`ip route add` says: Gateway, device and multipath can not be specified for this route type)"),
+                    .label("expected `default`, PREFIX/LENGTH or an address")
+                    .hint(e),
                 );
-                return;
+                None
             }
-            let route = RejectRoute {
-                dst,
-                metric,
-                kind: word,
-                origin: self.origin(spec.to.span),
+            Err(DestinationError::HostBitsSet(meant)) => {
+                self.push(
+                    Diagnostic::error(Code::HostBitsSet, to.span, format!("`{}` has host bits set", to.value))
+                        .label("not a network address")
+                        .hint(format!("did you mean `{meant}`? (`ip route add` says: Invalid prefix for given prefix length)")),
+                );
+                None
+            }
+        }
+    }
+
+    /// A route's `dev`: an interface of the node.
+    fn route_device(
+        &mut self,
+        node: &Node,
+        node_name: &str,
+        dev: &Located<String>,
+    ) -> Option<IfaceId> {
+        let found = node
+            .interfaces
+            .iter()
+            .copied()
+            .find(|&i| self.net.interfaces[i.index()].name == dev.value);
+        if found.is_none() {
+            let names: Vec<&str> = node
+                .interfaces
+                .iter()
+                .map(|&i| self.net.interfaces[i.index()].name.as_str())
+                .collect();
+            let hint = match closest(&dev.value, names.iter().copied()) {
+                Some(close) => format!(
+                    "did you mean `{close}`? interfaces of `{node_name}`: {}",
+                    names.join(", ")
+                ),
+                None if names.is_empty() => format!("node `{node_name}` has no interfaces"),
+                None => format!("interfaces of `{node_name}`: {}", names.join(", ")),
             };
-            if let Err(existing) = node.routes.insert_reject(route) {
-                let first = existing.origin().span;
-                self.duplicate_route(node_name, spec, dst, metric, existing, first);
-            }
+            self.push(
+                Diagnostic::error(
+                    Code::UnknownReference,
+                    dev.span,
+                    format!("node `{node_name}` has no interface `{}`", dev.value),
+                )
+                .label("unknown interface")
+                .hint(hint),
+            );
+        }
+        found
+    }
+
+    /// A blackhole, unreachable or prohibit route: it takes neither `via` nor `dev`.
+    fn reject_route(
+        &mut self,
+        node: &mut Node,
+        node_name: &str,
+        spec: &RouteSpec,
+        keys: &RouteKeys,
+        kind: RouteTypeName,
+    ) {
+        let RouteKeys { dst, metric, .. } = *keys;
+        let word = match kind {
+            RouteTypeName::Blackhole => RouteType::Blackhole,
+            RouteTypeName::Unreachable => RouteType::Unreachable,
+            RouteTypeName::Prohibit => RouteType::Prohibit,
+        };
+        if let Some(span) = keys
+            .via
+            .map(|(_, span)| span)
+            .or(spec.dev.as_ref().map(|d| d.span))
+        {
+            self.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    span,
+                    format!("a `{}` route to {dst} takes neither `via` nor `dev`", word.word()),
+                )
+                .label("not allowed with `type`")
+                .hint("remove it (`ip route add` says: Gateway, device and multipath can not be specified for this route type)"),
+            );
             return;
         }
+        let route = RejectRoute {
+            dst,
+            metric,
+            kind: word,
+            origin: self.origin(spec.to.span),
+        };
+        if let Err(existing) = node.routes.insert_reject(route) {
+            self.duplicate_route(node_name, spec, keys, existing);
+        }
+    }
+
+    /// A route through a gateway on a connected subnet, or out of a device.
+    fn gateway_route(
+        &mut self,
+        node: &mut Node,
+        node_name: &str,
+        spec: &RouteSpec,
+        keys: &RouteKeys,
+    ) {
+        let RouteKeys {
+            dst,
+            dev,
+            via,
+            metric,
+        } = *keys;
         let (gateway, dev) = match (via, dev) {
             (None, None) => {
                 self.push(
@@ -557,8 +666,7 @@ impl Lowering {
             origin: self.origin(spec.to.span),
         };
         if let Err(existing) = node.routes.insert(route) {
-            let first = existing.origin().span;
-            self.duplicate_route(node_name, spec, dst, metric, existing, first);
+            self.duplicate_route(node_name, spec, keys, existing);
         }
     }
 
@@ -567,27 +675,25 @@ impl Lowering {
         &mut self,
         node_name: &str,
         spec: &RouteSpec,
-        dst: Ipv4Net,
-        metric: u32,
+        keys: &RouteKeys,
         existing: TableEntry<'_>,
-        first: Span,
     ) {
-        {
-            let what = match existing {
-                TableEntry::Route(Route {
-                    kind: RouteKind::Connected { .. },
-                    ..
-                }) => "the connected route of that subnet",
-                TableEntry::Route(_) => "another route",
-                TableEntry::Reject(r) => r.kind.word(),
-            };
-            self.push(
-                Diagnostic::error(Code::DuplicateRoute, spec.to.span, format!("node `{node_name}` already has a route to {dst} with metric {metric}"))
-                    .label(format!("same destination and metric as {what}"))
-                    .related(first, "the existing route comes from here")
-                    .hint("give this route another `metric` (`ip route add` says: RTNETLINK answers: File exists)"),
-            );
-        }
+        let RouteKeys { dst, metric, .. } = *keys;
+        let first = existing.origin().span;
+        let what = match existing {
+            TableEntry::Route(Route {
+                kind: RouteKind::Connected { .. },
+                ..
+            }) => "the connected route of that subnet",
+            TableEntry::Route(_) => "another route",
+            TableEntry::Reject(r) => r.kind.word(),
+        };
+        self.push(
+            Diagnostic::error(Code::DuplicateRoute, spec.to.span, format!("node `{node_name}` already has a route to {dst} with metric {metric}"))
+                .label(format!("same destination and metric as {what}"))
+                .related(first, "the existing route comes from here")
+                .hint("give this route another `metric` (`ip route add` says: RTNETLINK answers: File exists)"),
+        );
     }
 
     /// The device a gateway is reached through, as the kernel's nexthop check finds it: a
@@ -669,181 +775,6 @@ impl Lowering {
                     "{reach} (`ip route add` says: Error: Nexthop has invalid gateway.)"
                 )),
         );
-    }
-
-    fn listener(&mut self, node: &Node, spec: &ListenSpec) -> Option<Listener> {
-        let Some(port) = u16::try_from(spec.port.value).ok().and_then(Port::new) else {
-            self.push(
-                Diagnostic::error(
-                    Code::BadValue,
-                    spec.port.span,
-                    format!("{} is not a port", spec.port.value),
-                )
-                .label("must be from 1 to 65535"),
-            );
-            return None;
-        };
-        let proto = match spec.proto.as_ref().map(|p| p.value) {
-            Some(ProtoName::Udp) => Proto::Udp,
-            Some(ProtoName::Tcp) | None => Proto::Tcp,
-        };
-        let kinds: Vec<(&str, Span)> = [
-            spec.ssh.as_ref().map(|s| ("ssh", s.span)),
-            spec.http.as_ref().map(|h| ("http", h.span)),
-            spec.banner.as_ref().map(|b| ("banner", b.span)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if kinds.len() > 1 {
-            self.push(
-                Diagnostic::error(
-                    Code::BadValue,
-                    kinds[1].1,
-                    format!(
-                        "port {port} is given both `{}` and `{}`",
-                        kinds[0].0, kinds[1].0
-                    ),
-                )
-                .label("second answer")
-                .hint("a listener answers one way: keep one of `ssh`, `http`, `banner`"),
-            );
-            return None;
-        }
-        if proto == Proto::Udp
-            && let Some((kind, span)) = kinds.first()
-        {
-            self.push(
-                Diagnostic::error(
-                    Code::BadValue,
-                    *span,
-                    format!("`{kind}` runs over TCP, but this listener is UDP"),
-                )
-                .label("TCP service")
-                .hint("remove `proto: udp`, or remove the service to get a UDP echo"),
-            );
-            return None;
-        }
-        let service = if let Some(banner) = &spec.ssh {
-            Service::Ssh {
-                banner: banner.value.clone(),
-            }
-        } else if let Some(http) = &spec.http {
-            let status = match &http.value.status {
-                Some(s) if (100..=599).contains(&s.value) => s.value as u16,
-                Some(s) => {
-                    self.push(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            s.span,
-                            format!("{} is not an HTTP status", s.value),
-                        )
-                        .label("must be from 100 to 599"),
-                    );
-                    return None;
-                }
-                None => 200,
-            };
-            let body = http.value.body.clone();
-            let content_type = http.value.content_type.clone().unwrap_or_else(|| {
-                if serde_json::from_str::<serde_json::Value>(&body)
-                    .is_ok_and(|v| v.is_object() || v.is_array())
-                {
-                    "application/json".into()
-                } else {
-                    "text/plain".into()
-                }
-            });
-            let mut requires = Vec::new();
-            for text in &http.value.requires {
-                let parsed = units::parse_http_url(text)
-                    .ok()
-                    .and_then(|u| Some((u.host.parse::<Ipv4Addr>().ok()?, Port::new(u.port)?)));
-                match parsed {
-                    Some(backend) => requires.push(backend),
-                    None => self.push(
-                        Diagnostic::error(Code::BadValue, text.span, format!("`{}` is not a backend URL", text.value))
-                            .label("expected http://ADDRESS:PORT/")
-                            .hint("write the backend as the service calls it, with an IPv4 address, e.g. `http://192.168.0.79:50001`"),
-                    ),
-                }
-            }
-            Service::Http {
-                status,
-                body,
-                content_type,
-                requires,
-            }
-        } else if let Some(banner) = &spec.banner {
-            Service::Banner(banner.value.clone())
-        } else {
-            Service::Plain
-        };
-        let bind = match &spec.address {
-            Some(text) => match units::parse_addr(text) {
-                Ok(addr) if addr.is_unspecified() => None,
-                Ok(addr) if addr.is_loopback() || self.node_owns(node, addr) => Some(addr),
-                Ok(addr) => {
-                    self.push(
-                        Diagnostic::error(Code::BadValue, text.span, format!("node `{}` has no address {addr} to listen on", node.name))
-                            .label("not an address of this node")
-                            .hint("listen on one of the node's addresses, 127.0.0.1, or leave `address` out for all (bind() would fail: Cannot assign requested address)"),
-                    );
-                    return None;
-                }
-                Err(e) => {
-                    self.push(
-                        Diagnostic::error(
-                            Code::BadAddress,
-                            text.span,
-                            format!("`{}` is not a listen address", text.value),
-                        )
-                        .label("expected an IPv4 address")
-                        .hint(e),
-                    );
-                    return None;
-                }
-            },
-            None => None,
-        };
-        if let Some(clash) = node.listeners.iter().find(|l| {
-            l.proto == proto
-                && l.port == port
-                && (l.bind.is_none() || bind.is_none() || l.bind == bind)
-        }) {
-            let first = clash.origin.span;
-            self.push(
-                Diagnostic::error(
-                    Code::DuplicateName,
-                    spec.port.span,
-                    format!(
-                        "node `{}` already listens on {} port {port}",
-                        node.name,
-                        proto.as_str()
-                    ),
-                )
-                .label("second listener")
-                .related(first, "first listener")
-                .hint("bind() would fail with: Address already in use"),
-            );
-            return None;
-        }
-        Some(Listener {
-            proto,
-            port,
-            bind,
-            service,
-            origin: self.origin(spec.port.span),
-        })
-    }
-
-    fn node_owns(&self, node: &Node, addr: Ipv4Addr) -> bool {
-        node.interfaces.iter().any(|&i| {
-            self.net.interfaces[i.index()]
-                .addresses
-                .iter()
-                .any(|a| a.addr() == addr)
-        })
     }
 
     /// An address used by two interfaces of one segment, and MACs likewise.
@@ -944,311 +875,16 @@ impl Lowering {
             }
         }
     }
+}
 
-    fn expectation(&mut self, spec: &ExpectSpec) {
-        let from = self.net.node_by_name(&spec.from.value).map(|n| n.id);
-        if from.is_none() {
-            self.unknown_node(&spec.from, "probe source");
-        }
-        let probes: Vec<(&str, &Located<String>)> = [
-            ("ping", &spec.ping),
-            ("ssh", &spec.ssh),
-            ("curl", &spec.curl),
-            ("tcp", &spec.tcp),
-            ("udp", &spec.udp),
-        ]
-        .into_iter()
-        .filter_map(|(tool, target)| target.as_ref().map(|t| (tool, t)))
-        .collect();
-        let (tool, target_text) = match probes.as_slice() {
-            [one] => *one,
-            [] => {
-                self.push(
-                    Diagnostic::error(Code::MissingKey, spec.from.span, "this expectation names no probe")
-                        .label("which probe?")
-                        .hint("add one of `ping: TARGET`, `ssh: TARGET`, `curl: URL`, `tcp: TARGET` or `udp: TARGET`"),
-                );
-                return;
-            }
-            [first, second, ..] => {
-                self.push(
-                    Diagnostic::error(
-                        Code::BadValue,
-                        second.1.span,
-                        format!("one expectation has both `{}` and `{}`", first.0, second.0),
-                    )
-                    .label("second probe")
-                    .hint("write one expectation per probe"),
-                );
-                return;
-            }
-        };
-        let port = match &spec.port {
-            Some(p) => match u16::try_from(p.value).ok().and_then(Port::new) {
-                Some(port) if tool == "ping" || tool == "curl" => {
-                    self.push(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            p.span,
-                            format!("`port: {port}` does not apply to {tool}"),
-                        )
-                        .label("not used")
-                        .hint(if tool == "curl" {
-                            "put the port in the URL: `http://HOST:PORT/`"
-                        } else {
-                            "ping has no port: remove it, or use `tcp:`/`udp:`"
-                        }),
-                    );
-                    return;
-                }
-                Some(port) => Some(port),
-                None => {
-                    self.push(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            p.span,
-                            format!("{} is not a port", p.value),
-                        )
-                        .label("must be from 1 to 65535"),
-                    );
-                    return;
-                }
-            },
-            None => None,
-        };
-        let (probe, host) = match tool {
-            "ping" => (Probe::Ping, target_text.value.clone()),
-            "ssh" => (
-                Probe::Ssh {
-                    port: port.unwrap_or(Port::SSH),
-                },
-                target_text.value.clone(),
-            ),
-            "curl" => match units::parse_http_url(target_text) {
-                Ok(url) => match Port::new(url.port) {
-                    Some(port) => (
-                        Probe::Curl {
-                            port,
-                            path: url.path,
-                        },
-                        url.host,
-                    ),
-                    None => return,
-                },
-                Err(e) => {
-                    self.push(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            target_text.span,
-                            format!("`{}` is not a URL curl can probe here", target_text.value),
-                        )
-                        .label("bad URL")
-                        .hint(e),
-                    );
-                    return;
-                }
-            },
-            "tcp" | "udp" => {
-                let Some(port) = port else {
-                    self.push(
-                        Diagnostic::error(
-                            Code::MissingKey,
-                            target_text.span,
-                            format!("a {tool} probe needs `port:`"),
-                        )
-                        .label("to which port?")
-                        .hint("add `port: NUMBER`"),
-                    );
-                    return;
-                };
-                let probe = if tool == "tcp" {
-                    Probe::Tcp { port }
-                } else {
-                    Probe::Udp { port }
-                };
-                (probe, target_text.value.clone())
-            }
-            _ => unreachable!("tool names come from the list above"),
-        };
-        let target = self.resolve_target(&host, target_text);
-        let outcome = match spec.outcome.value {
-            OutcomeName::Reply => Outcome::Reply,
-            OutcomeName::Refused => Outcome::Refused,
-            OutcomeName::Timeout => Outcome::Timeout,
-            OutcomeName::NoRoute => Outcome::NoRoute,
-            OutcomeName::NetUnreachable => Outcome::NetUnreachable,
-            OutcomeName::HostUnreachable => Outcome::HostUnreachable,
-            OutcomeName::Filtered => Outcome::Filtered,
-            OutcomeName::TtlExceeded => Outcome::TtlExceeded,
-        };
-        let ttl =
-            spec.ttl
-                .as_ref()
-                .and_then(|t| match u8::try_from(t.value).ok().filter(|t| *t >= 1) {
-                    Some(ttl) => Some(ttl),
-                    None => {
-                        self.push(
-                            Diagnostic::error(
-                                Code::BadValue,
-                                t.span,
-                                format!("TTL {} is out of range", t.value),
-                            )
-                            .label("must be from 1 to 255"),
-                        );
-                        None
-                    }
-                });
-        let max_rtt = spec
-            .max_rtt
-            .as_ref()
-            .and_then(|m| match units::parse_duration(m) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    self.bad_value(m, format!("`{}` is not a round-trip time", m.value), e);
-                    None
-                }
-            });
-        for (key, span) in [
-            ("ttl", spec.ttl.as_ref().map(|t| t.span)),
-            ("max_rtt", spec.max_rtt.as_ref().map(|m| m.span)),
-        ] {
-            if let Some(span) = span
-                && outcome != Outcome::Reply
-            {
-                self.push(
-                    Diagnostic::error(
-                        Code::BadValue,
-                        span,
-                        format!("`{key}` only applies when the outcome is `reply`"),
-                    )
-                    .label("no reply to measure")
-                    .hint(format!("remove `{key}`, or expect `outcome: reply`")),
-                );
-            }
-        }
-        if let (Some(from), Some(target)) = (from, target) {
-            let origin = self.origin(spec.from.span);
-            let is_curl = matches!(probe, Probe::Curl { .. });
-            let mut http_status = None;
-            if let Some(status) = &spec.status {
-                match u16::try_from(status.value)
-                    .ok()
-                    .filter(|s| (100..=599).contains(s))
-                {
-                    Some(s) if is_curl && outcome == Outcome::Reply => http_status = Some(s),
-                    Some(_) => self.push(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            status.span,
-                            "`status` only applies to a `curl` expecting `reply`",
-                        )
-                        .label("no HTTP answer to check")
-                        .hint("remove `status`, or use it with `curl:` and `outcome: reply`"),
-                    ),
-                    None => self.push(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            status.span,
-                            format!("{} is not an HTTP status", status.value),
-                        )
-                        .label("must be from 100 to 599"),
-                    ),
-                }
-            }
-            let mut body = None;
-            if let Some(text) = &spec.body {
-                if is_curl && outcome == Outcome::Reply {
-                    body = Some(text.value.clone());
-                } else {
-                    self.push(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            text.span,
-                            "`body` only applies to a `curl` expecting `reply`",
-                        )
-                        .label("no HTTP answer to check")
-                        .hint("remove `body`, or use it with `curl:` and `outcome: reply`"),
-                    );
-                }
-            }
-            self.net.expectations.push(Expectation {
-                from,
-                probe,
-                target,
-                outcome,
-                ttl,
-                max_rtt,
-                http_status,
-                body,
-                origin,
-            });
-        }
-    }
-
-    fn unknown_node(&mut self, name: &Located<String>, role: &str) {
-        let names: Vec<&str> = self.net.nodes.iter().map(|n| n.name.as_str()).collect();
-        let hint = match closest(&name.value, names.iter().copied()) {
-            Some(close) => format!("did you mean `{close}`?"),
-            None => format!("nodes in this file: {}", names.join(", ")),
-        };
-        self.push(
-            Diagnostic::error(
-                Code::UnknownReference,
-                name.span,
-                format!("{role} `{}` is not a node of this file", name.value),
-            )
-            .label("unknown node")
-            .hint(hint),
-        );
-    }
-
-    /// An address, a node name or a DNS name from the file.
-    fn resolve_target(&mut self, host: &str, written: &Located<String>) -> Option<Target> {
-        if let Some(addr) = self.net.resolve(host) {
-            return Some(Target {
-                written: host.to_owned(),
-                addr,
-            });
-        }
-        if self
-            .net
-            .node_by_name(host)
-            .or_else(|| self.net.node_by_dns(host))
-            .is_some()
-        {
-            self.push(
-                Diagnostic::error(
-                    Code::BadValue,
-                    written.span,
-                    format!("`{host}` has no address to send to"),
-                )
-                .label("node without addresses")
-                .hint("give one of its interfaces an address"),
-            );
-            return None;
-        }
-        let candidates: Vec<&str> = self
-            .net
-            .nodes
-            .iter()
-            .flat_map(|n| std::iter::once(n.name.as_str()).chain(n.dns.iter().map(String::as_str)))
-            .collect();
-        let hint = match closest(host, candidates.iter().copied()) {
-            Some(close) => format!("did you mean `{close}`?"),
-            None => "write an IPv4 address, a node name, or a DNS name given to a node with `dns:`"
-                .into(),
-        };
-        self.push(
-            Diagnostic::error(
-                Code::UnknownReference,
-                written.span,
-                format!("`{host}` is not an address, a node or a DNS name of this file"),
-            )
-            .label("cannot resolve")
-            .hint(hint),
-        );
-        None
-    }
+/// The keys of a `routes:` entry, read.
+#[derive(Debug, Clone, Copy)]
+struct RouteKeys {
+    dst: Ipv4Net,
+    dev: Option<IfaceId>,
+    /// The gateway, and where the file gives it.
+    via: Option<(Ipv4Addr, Span)>,
+    metric: u32,
 }
 
 enum GatewayProblem {

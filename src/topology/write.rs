@@ -9,198 +9,203 @@ use super::file::{
 };
 use super::source::Located;
 use crate::model::{
-    Chain, InvariantKind, L4, Match, NatAction, NatHook, Network, NodeSet, OsProfile, Outcome,
-    Probe, Proto, Reach, RejectWith, RouteKind, RouteType, Service, States, TableEntry, Verdict,
+    Chain, Expectation, InvariantKind, L4, Listener, Match, NatAction, NatHook, NatRule, Network,
+    Node, NodeSet, OsProfile, Outcome, Probe, Proto, Reach, RejectWith, RouteKind, RouteType,
+    Segment, Service, States, TableEntry, Verdict,
 };
 
 /// The file that describes `net` (connected routes are left out: they follow from the addresses).
 pub fn to_file(net: &Network) -> TopologyFile {
-    let segments = net
-        .segments
-        .iter()
-        .map(|s| SegmentSpec {
-            name: s.name.clone().into(),
-            latency: (!s.latency.is_zero()).then(|| format!("{}ns", s.latency.as_nanos()).into()),
-            loss: (s.loss != 0.0).then(|| format!("{}%", s.loss * 100.0).into()),
-            mtu: (s.mtu != 1500).then(|| u32::from(s.mtu).into()),
-            note: s.note.clone(),
-        })
-        .collect();
-    let nodes = net
-        .nodes
-        .iter()
-        .map(|n| NodeSpec {
-            name: n.name.clone().into(),
-            os: match n.os {
-                OsProfile::Linux => None,
-                OsProfile::Windows => Some(OsName::Windows.into()),
-            },
-            forwarding: n.forwarding.then_some(true),
-            interfaces: net
-                .interfaces_of(n)
-                .map(|i| InterfaceSpec {
-                    name: i.name.clone().into(),
-                    segment: net.segment(i.segment).name.clone().into(),
-                    addresses: i
-                        .addresses
-                        .iter()
-                        .map(|a| Located::new(a.to_string()))
-                        .collect(),
-                    mac: Some(i.mac.to_string().into()),
-                })
-                .collect(),
-            routes: n
-                .routes
-                .entries()
-                .into_iter()
-                .filter_map(|e| {
-                    let to = if e.dst().prefix_len() == 0 {
-                        "default".to_owned()
-                    } else {
-                        e.dst().to_string()
-                    }
-                    .into();
-                    let metric = (e.metric() != 0).then(|| e.metric().into());
-                    match e {
-                        TableEntry::Route(r) if r.kind == RouteKind::Static => Some(RouteSpec {
-                            to,
-                            kind: None,
-                            via: r.gateway.map(|g| g.to_string().into()),
-                            dev: Some(net.interface(r.dev).name.clone().into()),
-                            metric,
-                        }),
-                        TableEntry::Route(_) => None,
-                        TableEntry::Reject(r) => Some(RouteSpec {
-                            to,
-                            kind: Some(Located::new(match r.kind {
-                                RouteType::Blackhole => RouteTypeName::Blackhole,
-                                RouteType::Unreachable => RouteTypeName::Unreachable,
-                                RouteType::Prohibit => RouteTypeName::Prohibit,
-                            })),
-                            via: None,
-                            dev: None,
-                            metric,
-                        }),
-                    }
-                })
-                .collect(),
-            dns: n.dns.iter().map(|d| Located::new(d.clone())).collect(),
-            listen: n
-                .listeners
-                .iter()
-                .map(|l| {
-                    let mut spec = ListenSpec {
-                        port: u32::from(l.port.get()).into(),
-                        proto: (l.proto == Proto::Udp).then(|| ProtoName::Udp.into()),
-                        address: l.bind.map(|b| b.to_string().into()),
-                        ..ListenSpec::default()
-                    };
-                    match &l.service {
-                        Service::Ssh { banner } => spec.ssh = Some(banner.clone().into()),
-                        Service::Http {
-                            status,
-                            body,
-                            content_type,
-                            requires,
-                        } => {
-                            spec.http = Some(Located::new(HttpSpec {
-                                status: Some(u32::from(*status).into()),
-                                body: body.clone(),
-                                content_type: Some(content_type.clone()),
-                                requires: requires
-                                    .iter()
-                                    .map(|(a, p)| Located::new(format!("http://{a}:{p}/")))
-                                    .collect(),
-                            }));
-                        }
-                        Service::Banner(b) => spec.banner = Some(b.clone().into()),
-                        Service::Plain => {}
-                    }
-                    spec
-                })
-                .collect(),
-            nat: n.netfilter.as_ref().map_or_else(Vec::new, |nf| {
-                nf.nat
-                    .iter()
-                    .map(|r| {
-                        let mut spec = match_spec(net, &r.matches);
-                        match r.action {
-                            NatAction::Masquerade => spec.masquerade = Some(true.into()),
-                            NatAction::Snat(a) => spec.snat = Some(a.to_string().into()),
-                            NatAction::Dnat(a, p) => {
-                                spec.dnat = Some(
-                                    p.map_or_else(|| a.to_string(), |p| format!("{a}:{p}"))
-                                        .into(),
-                                );
-                            }
-                        }
-                        spec.chain = Some(
-                            match r.hook {
-                                NatHook::Prerouting => NatChainName::Prerouting,
-                                NatHook::Output => NatChainName::Output,
-                                NatHook::Postrouting => NatChainName::Postrouting,
-                            }
-                            .into(),
-                        );
-                        spec.comment = r.comment.clone();
-                        spec
-                    })
-                    .collect()
-            }),
-            firewall: n.netfilter.as_ref().map(|nf| FirewallSpec {
-                prerouting: chain_spec(net, &nf.prerouting),
-                input: chain_spec(net, &nf.input),
-                forward: chain_spec(net, &nf.forward),
-                output: chain_spec(net, &nf.output),
-            }),
-        })
-        .collect();
-    let expect = net
-        .expectations
-        .iter()
-        .map(|e| {
-            let target = Some(Located::new(e.target.written.clone()));
-            let mut spec = ExpectSpec {
-                from: net.node(e.from).name.clone().into(),
-                outcome: outcome_name(e.outcome).into(),
-                ttl: e.ttl.map(|t| u32::from(t).into()),
-                max_rtt: e.max_rtt.map(|d| format!("{}ns", d.as_nanos()).into()),
-                status: e.http_status.map(|s| u32::from(s).into()),
-                body: e.body.clone().map(Located::new),
-                ..ExpectSpec::default()
-            };
-            match &e.probe {
-                Probe::Ping => spec.ping = target,
-                Probe::Ssh { port } => {
-                    spec.ssh = target;
-                    spec.port = (port.get() != 22).then(|| u32::from(port.get()).into());
-                }
-                Probe::Curl { port, path } => {
-                    spec.curl = Some(format!("http://{}:{port}{path}", e.target.written).into());
-                }
-                Probe::Tcp { port } => {
-                    spec.tcp = target;
-                    spec.port = Some(u32::from(port.get()).into());
-                }
-                Probe::Udp { port } => {
-                    spec.udp = target;
-                    spec.port = Some(u32::from(port.get()).into());
-                }
-            }
-            spec
-        })
-        .collect();
     let (groups, invariants) = invariants(net);
     TopologyFile {
         name: Some(net.name.clone()),
         description: net.description.clone(),
-        segments,
-        nodes,
-        expect,
+        segments: net.segments.iter().map(segment_spec).collect(),
+        nodes: net.nodes.iter().map(|n| node_spec(net, n)).collect(),
+        expect: net
+            .expectations
+            .iter()
+            .map(|e| expect_spec(net, e))
+            .collect(),
         groups,
         invariants,
         ..TopologyFile::default()
     }
+}
+
+/// A segment, its latency, loss and MTU written only where they differ from the defaults.
+fn segment_spec(s: &Segment) -> SegmentSpec {
+    SegmentSpec {
+        name: s.name.clone().into(),
+        latency: (!s.latency.is_zero()).then(|| format!("{}ns", s.latency.as_nanos()).into()),
+        loss: (s.loss != 0.0).then(|| format!("{}%", s.loss * 100.0).into()),
+        mtu: (s.mtu != 1500).then(|| u32::from(s.mtu).into()),
+        note: s.note.clone(),
+    }
+}
+
+/// A node with its interfaces, static and reject routes, listeners, NAT rules and firewall.
+fn node_spec(net: &Network, n: &Node) -> NodeSpec {
+    NodeSpec {
+        name: n.name.clone().into(),
+        os: match n.os {
+            OsProfile::Linux => None,
+            OsProfile::Windows => Some(OsName::Windows.into()),
+        },
+        forwarding: n.forwarding.then_some(true),
+        interfaces: net
+            .interfaces_of(n)
+            .map(|i| InterfaceSpec {
+                name: i.name.clone().into(),
+                segment: net.segment(i.segment).name.clone().into(),
+                addresses: i
+                    .addresses
+                    .iter()
+                    .map(|a| Located::new(a.to_string()))
+                    .collect(),
+                mac: Some(i.mac.to_string().into()),
+            })
+            .collect(),
+        routes: n
+            .routes
+            .entries()
+            .into_iter()
+            .filter_map(|e| route_spec(net, e))
+            .collect(),
+        dns: n.dns.iter().map(|d| Located::new(d.clone())).collect(),
+        listen: n.listeners.iter().map(listen_spec).collect(),
+        nat: n.netfilter.as_ref().map_or_else(Vec::new, |nf| {
+            nf.nat.iter().map(|r| nat_spec(net, r)).collect()
+        }),
+        firewall: n.netfilter.as_ref().map(|nf| FirewallSpec {
+            prerouting: chain_spec(net, &nf.prerouting),
+            input: chain_spec(net, &nf.input),
+            forward: chain_spec(net, &nf.forward),
+            output: chain_spec(net, &nf.output),
+        }),
+    }
+}
+
+/// A static or reject route as the file writes it; `None` for a connected route.
+fn route_spec(net: &Network, e: TableEntry<'_>) -> Option<RouteSpec> {
+    let to = if e.dst().prefix_len() == 0 {
+        "default".to_owned()
+    } else {
+        e.dst().to_string()
+    }
+    .into();
+    let metric = (e.metric() != 0).then(|| e.metric().into());
+    match e {
+        TableEntry::Route(r) if r.kind == RouteKind::Static => Some(RouteSpec {
+            to,
+            kind: None,
+            via: r.gateway.map(|g| g.to_string().into()),
+            dev: Some(net.interface(r.dev).name.clone().into()),
+            metric,
+        }),
+        TableEntry::Route(_) => None,
+        TableEntry::Reject(r) => Some(RouteSpec {
+            to,
+            kind: Some(Located::new(match r.kind {
+                RouteType::Blackhole => RouteTypeName::Blackhole,
+                RouteType::Unreachable => RouteTypeName::Unreachable,
+                RouteType::Prohibit => RouteTypeName::Prohibit,
+            })),
+            via: None,
+            dev: None,
+            metric,
+        }),
+    }
+}
+
+/// A listener and the service answering on it.
+fn listen_spec(l: &Listener) -> ListenSpec {
+    let mut spec = ListenSpec {
+        port: u32::from(l.port.get()).into(),
+        proto: (l.proto == Proto::Udp).then(|| ProtoName::Udp.into()),
+        address: l.bind.map(|b| b.to_string().into()),
+        ..ListenSpec::default()
+    };
+    match &l.service {
+        Service::Ssh { banner } => spec.ssh = Some(banner.clone().into()),
+        Service::Http {
+            status,
+            body,
+            content_type,
+            requires,
+        } => {
+            spec.http = Some(Located::new(HttpSpec {
+                status: Some(u32::from(*status).into()),
+                body: body.clone(),
+                content_type: Some(content_type.clone()),
+                requires: requires
+                    .iter()
+                    .map(|(a, p)| Located::new(format!("http://{a}:{p}/")))
+                    .collect(),
+            }));
+        }
+        Service::Banner(b) => spec.banner = Some(b.clone().into()),
+        Service::Plain => {}
+    }
+    spec
+}
+
+/// A NAT rule: its matches, its action and the chain it sits in.
+fn nat_spec(net: &Network, r: &NatRule) -> RuleSpec {
+    let mut spec = match_spec(net, &r.matches);
+    match r.action {
+        NatAction::Masquerade => spec.masquerade = Some(true.into()),
+        NatAction::Snat(a) => spec.snat = Some(a.to_string().into()),
+        NatAction::Dnat(a, p) => {
+            spec.dnat = Some(
+                p.map_or_else(|| a.to_string(), |p| format!("{a}:{p}"))
+                    .into(),
+            );
+        }
+    }
+    spec.chain = Some(
+        match r.hook {
+            NatHook::Prerouting => NatChainName::Prerouting,
+            NatHook::Output => NatChainName::Output,
+            NatHook::Postrouting => NatChainName::Postrouting,
+        }
+        .into(),
+    );
+    spec.comment = r.comment.clone();
+    spec
+}
+
+/// An expectation: the probe under its own key with its target, and what must come back.
+fn expect_spec(net: &Network, e: &Expectation) -> ExpectSpec {
+    let target = Some(Located::new(e.target.written.clone()));
+    let mut spec = ExpectSpec {
+        from: net.node(e.from).name.clone().into(),
+        outcome: outcome_name(e.outcome).into(),
+        ttl: e.ttl.map(|t| u32::from(t).into()),
+        max_rtt: e.max_rtt.map(|d| format!("{}ns", d.as_nanos()).into()),
+        status: e.http_status.map(|s| u32::from(s).into()),
+        body: e.body.clone().map(Located::new),
+        ..ExpectSpec::default()
+    };
+    match &e.probe {
+        Probe::Ping => spec.ping = target,
+        Probe::Ssh { port } => {
+            spec.ssh = target;
+            spec.port = (port.get() != 22).then(|| u32::from(port.get()).into());
+        }
+        Probe::Curl { port, path } => {
+            spec.curl = Some(format!("http://{}:{port}{path}", e.target.written).into());
+        }
+        Probe::Tcp { port } => {
+            spec.tcp = target;
+            spec.port = Some(u32::from(port.get()).into());
+        }
+        Probe::Udp { port } => {
+            spec.udp = target;
+            spec.port = Some(u32::from(port.get()).into());
+        }
+    }
+    spec
 }
 
 /// The invariants, and the groups they name (each listing its nodes by name; groups no

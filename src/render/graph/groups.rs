@@ -96,41 +96,82 @@ fn section_ranges(text: &str) -> BTreeMap<String, Range<usize>> {
 
 /// Reads the platform sections of the file the network was loaded from.
 pub(crate) fn platforms(net: &Network, source: Option<&SourceFile>) -> Platforms {
-    let mut out = Platforms {
-        groups: Vec::new(),
-        roles: vec![Vec::new(); net.nodes.len()],
-    };
+    let roles = vec![Vec::new(); net.nodes.len()];
     let Some(source) = source else {
-        return out;
+        return Platforms {
+            groups: Vec::new(),
+            roles,
+        };
     };
     let Ok(file) = serde_saphyr::from_str::<TopologyFile>(source.text()) else {
-        return out;
+        return Platforms {
+            groups: Vec::new(),
+            roles,
+        };
     };
-    let sections = section_ranges(source.text());
-    let within = |origin: &Origin, key: &str| {
+    let mut reader = SectionReader {
+        net,
+        source,
+        sections: section_ranges(source.text()),
+        groups: Vec::new(),
+        roles,
+    };
+    reader.virtualbox(&file);
+    reader.docker(&file);
+    reader.openstack(&file);
+    reader.kubernetes(&file);
+    Platforms {
+        groups: nest(reader.groups),
+        roles: reader.roles,
+    }
+}
+
+/// Gathers the groups (in file order, not yet nested) and the roles of the nodes, one platform
+/// section after the other.
+struct SectionReader<'a> {
+    net: &'a Network,
+    source: &'a SourceFile,
+    /// The top-level sections of the file.
+    sections: BTreeMap<String, Range<usize>>,
+    groups: Vec<Group>,
+    /// Per node: what the platform made it.
+    roles: Vec<Vec<&'static str>>,
+}
+
+impl SectionReader<'_> {
+    /// Whether `origin` lies in the top-level section `key` of the file.
+    fn within(&self, origin: &Origin, key: &str) -> bool {
         !origin.span.is_unknown()
-            && origin.file.as_ref() == source.name()
-            && sections
+            && origin.file.as_ref() == self.source.name()
+            && self
+                .sections
                 .get(key)
                 .is_some_and(|r| r.contains(&(origin.span.offset as usize)))
-    };
-    let id = |name: &str| net.node_by_name(name).map(|n| n.id.index());
-    let mut groups: Vec<Group> = Vec::new();
-    let mut make = |kind: GroupKind, label: String, seeds: Vec<usize>, key: &str| {
+    }
+
+    /// The index of the node called `name`.
+    fn id(&self, name: &str) -> Option<usize> {
+        self.net.node_by_name(name).map(|n| n.id.index())
+    }
+
+    /// A group around `seeds` and what section `key` made around them (no group without seeds).
+    fn group(&mut self, kind: GroupKind, label: String, seeds: Vec<usize>, key: &str) {
         if seeds.is_empty() {
             return;
         }
-        let members = closure(net, &seeds, |o| within(o, key));
-        groups.push(Group {
+        let members = closure(self.net, &seeds, |o| self.within(o, key));
+        self.groups.push(Group {
             kind,
             label,
             members,
             seeds,
             parent: None,
         });
-    };
+    }
 
-    if let Some(vbox) = &file.virtualbox {
+    /// One group per VirtualBox host around its VMs and their NAT engines.
+    fn virtualbox(&mut self, file: &TopologyFile) {
+        let Some(vbox) = &file.virtualbox else { return };
         let mut hosts: Vec<&str> = Vec::new();
         for vm in &vbox.vms {
             if !hosts.contains(&vm.host.value.as_str()) {
@@ -145,46 +186,60 @@ pub(crate) fn platforms(net: &Network, source: Option<&SourceFile>) -> Platforms
                         .filter(|vm| vm.host.value == host)
                         .map(|vm| vm.name.value.as_str()),
                 )
-                .filter_map(id)
+                .filter_map(|name| self.id(name))
                 .collect();
-            make(
+            self.group(
                 GroupKind::VirtualBox,
                 format!("VirtualBox on {host}"),
                 seeds,
                 "virtualbox",
             );
         }
-        let vms: BTreeSet<usize> = vbox.vms.iter().filter_map(|v| id(&v.name.value)).collect();
+        let vms: BTreeSet<usize> = vbox
+            .vms
+            .iter()
+            .filter_map(|v| self.id(&v.name.value))
+            .collect();
+        let net = self.net;
         for node in &net.nodes {
             let i = node.id.index();
             if vms.contains(&i) {
-                out.roles[i].push("VM");
-            } else if within(&node.origin, "virtualbox") {
-                out.roles[i].push("NAT engine");
+                self.roles[i].push("VM");
+            } else if self.within(&node.origin, "virtualbox") {
+                self.roles[i].push("NAT engine");
             }
         }
     }
-    if let Some(docker) = &file.docker {
+
+    /// One group per Docker engine around its host and containers.
+    fn docker(&mut self, file: &TopologyFile) {
+        let Some(docker) = &file.docker else { return };
         for engine in &docker.engines {
             let host = engine.host.value.as_str();
             let seeds: Vec<usize> = std::iter::once(host)
                 .chain(engine.containers.iter().map(|c| c.name.value.as_str()))
-                .filter_map(id)
+                .filter_map(|name| self.id(name))
                 .collect();
-            make(
+            self.group(
                 GroupKind::Docker,
                 format!("Docker on {host}"),
                 seeds,
                 "docker",
             );
             for c in &engine.containers {
-                if let Some(i) = id(&c.name.value) {
-                    out.roles[i].push("container");
+                if let Some(i) = self.id(&c.name.value) {
+                    self.roles[i].push("container");
                 }
             }
         }
     }
-    if let Some(openstack) = &file.openstack {
+
+    /// One group per OpenStack router around the instances on its networks, then one per
+    /// network for the instances no router took.
+    fn openstack(&mut self, file: &TopologyFile) {
+        let Some(openstack) = &file.openstack else {
+            return;
+        };
         let mut placed: BTreeSet<&str> = BTreeSet::new();
         for router in &openstack.routers {
             let networks: Vec<&str> = router.interfaces.iter().map(|n| n.value.as_str()).collect();
@@ -197,16 +252,16 @@ pub(crate) fn platforms(net: &Network, source: Option<&SourceFile>) -> Platforms
             placed.extend(instances.iter().copied());
             let seeds: Vec<usize> = std::iter::once(router.name.value.as_str())
                 .chain(instances)
-                .filter_map(id)
+                .filter_map(|name| self.id(name))
                 .collect();
-            make(
+            self.group(
                 GroupKind::OpenStack,
                 format!("OpenStack router {}", router.name.value),
                 seeds,
                 "openstack",
             );
-            if let Some(i) = id(&router.name.value) {
-                out.roles[i].push("Neutron router");
+            if let Some(i) = self.id(&router.name.value) {
+                self.roles[i].push("Neutron router");
             }
         }
         for network in &openstack.networks {
@@ -215,9 +270,9 @@ pub(crate) fn platforms(net: &Network, source: Option<&SourceFile>) -> Platforms
                 .iter()
                 .filter(|i| i.network.value == network.name.value)
                 .filter(|i| !placed.contains(i.name.value.as_str()))
-                .filter_map(|i| id(&i.name.value))
+                .filter_map(|i| self.id(&i.name.value))
                 .collect();
-            make(
+            self.group(
                 GroupKind::OpenStack,
                 format!("OpenStack network {}", network.name.value),
                 seeds,
@@ -225,19 +280,24 @@ pub(crate) fn platforms(net: &Network, source: Option<&SourceFile>) -> Platforms
             );
         }
         for instance in &openstack.instances {
-            if let Some(i) = id(&instance.name.value) {
-                out.roles[i].push("instance");
+            if let Some(i) = self.id(&instance.name.value) {
+                self.roles[i].push("instance");
             }
         }
     }
-    if let Some(kubernetes) = &file.kubernetes {
+
+    /// One group per Kubernetes cluster around its nodes, and one per node around its pods.
+    fn kubernetes(&mut self, file: &TopologyFile) {
+        let Some(kubernetes) = &file.kubernetes else {
+            return;
+        };
         for cluster in &kubernetes.clusters {
             let members: Vec<&str> = cluster.nodes.iter().map(|n| n.value.as_str()).collect();
-            let seeds: Vec<usize> = members.iter().copied().filter_map(id).collect();
-            make(
+            let seeds: Vec<usize> = members.iter().filter_map(|name| self.id(name)).collect();
+            self.group(
                 GroupKind::Kubernetes,
                 format!("Kubernetes cluster {}", cluster.name.value),
-                seeds.clone(),
+                seeds,
                 "kubernetes",
             );
             for name in &members {
@@ -246,9 +306,9 @@ pub(crate) fn platforms(net: &Network, source: Option<&SourceFile>) -> Platforms
                 } else {
                     "k8s worker"
                 };
-                if let Some(i) = id(name) {
-                    out.roles[i].push(role);
-                    make(
+                if let Some(i) = self.id(name) {
+                    self.roles[i].push(role);
+                    self.group(
                         GroupKind::KubeNode,
                         format!("node {name} and its pods"),
                         vec![i],
@@ -260,17 +320,16 @@ pub(crate) fn platforms(net: &Network, source: Option<&SourceFile>) -> Platforms
         let cluster_nodes: BTreeSet<usize> = kubernetes
             .clusters
             .iter()
-            .flat_map(|c| c.nodes.iter().filter_map(|n| id(&n.value)))
+            .flat_map(|c| c.nodes.iter().filter_map(|n| self.id(&n.value)))
             .collect();
+        let net = self.net;
         for node in &net.nodes {
             let i = node.id.index();
-            if within(&node.origin, "kubernetes") && !cluster_nodes.contains(&i) {
-                out.roles[i].push("pod");
+            if self.within(&node.origin, "kubernetes") && !cluster_nodes.contains(&i) {
+                self.roles[i].push("pod");
             }
         }
     }
-    out.groups = nest(groups);
-    out
 }
 
 /// The seeds, the segments of the section that are attached to them and the nodes the section

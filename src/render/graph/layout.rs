@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::groups::{GroupKind, Platforms, Vertex};
-use crate::model::{IfaceId, Network, Service};
+use crate::model::{IfaceId, Listener, Network, Node, Service};
 
 /// Font sizes (px) and the average advance of a monospace glyph (em).
 pub(crate) const TITLE_SIZE: f64 = 13.0;
@@ -144,6 +144,26 @@ struct Tree {
 enum Item {
     Vertex(usize),
     Group(usize, Vec<Item>),
+}
+
+/// The layers a placed group spans, and how many group labels stack above its top (its own and
+/// those of the groups inside it that start on the same layer) and bottoms below its bottom.
+#[derive(Debug, Clone, Copy)]
+struct GroupSpan {
+    top: usize,
+    bottom: usize,
+    labels_above: usize,
+    bottoms_below: usize,
+}
+
+/// The vertical placement of the layers.
+struct Layers {
+    /// Per layer: where it starts.
+    tops: Vec<f64>,
+    /// Per layer: its height.
+    heights: Vec<f64>,
+    /// The bottom of the drawing.
+    bottom: f64,
 }
 
 struct Layouter<'a> {
@@ -374,6 +394,48 @@ pub(crate) fn segment_label(net: &Network, s: usize) -> String {
     }
 }
 
+/// The lines under a node's name: what it is (its OS if not Linux, its platform roles, or
+/// "router"), what it listens on, its DNS names.
+fn info_lines(node: &Node, roles: &[&str]) -> Vec<String> {
+    let mut kind: Vec<String> = Vec::new();
+    if node.os == crate::model::OsProfile::Windows {
+        kind.push("windows".into());
+    }
+    kind.extend(roles.iter().map(|r| (*r).to_owned()));
+    if node.forwarding && roles.is_empty() {
+        kind.push("router".into());
+    }
+    let mut info = Vec::new();
+    if !kind.is_empty() {
+        info.push(kind.join(" · "));
+    }
+    if !node.listeners.is_empty() {
+        let listens: Vec<String> = node.listeners.iter().map(listen_words).collect();
+        info.push(truncate(
+            format!("listens {}", listens.join(" ")),
+            INFO_CHARS,
+        ));
+    }
+    if !node.dns.is_empty() {
+        info.push(truncate(format!("dns {}", node.dns.join(" ")), INFO_CHARS));
+    }
+    info
+}
+
+/// `:22 ssh`, `:53/udp`: a listener's port and service.
+fn listen_words(l: &Listener) -> String {
+    let what = match &l.service {
+        Service::Ssh { .. } => " ssh",
+        Service::Http { .. } => " http",
+        Service::Banner(_) => " banner",
+        Service::Plain => "",
+    };
+    match l.proto {
+        crate::model::Proto::Tcp => format!(":{}{what}", l.port),
+        crate::model::Proto::Udp => format!(":{}/udp{what}", l.port),
+    }
+}
+
 fn truncate(text: String, chars: usize) -> String {
     if text.chars().count() <= chars {
         return text;
@@ -464,6 +526,8 @@ impl Layouter<'_> {
         items
     }
 
+    /// Node `i`'s box, sized for its title, info lines and ports (ports on the top edge for
+    /// the segments above it in the tree, on the bottom edge for the others).
     fn node_box(&self, i: usize) -> NodeBox {
         let net = self.net;
         let node = &net.nodes[i];
@@ -489,43 +553,7 @@ impl Layouter<'_> {
             }
         }
         let roles = &self.platforms.roles[i];
-        let mut kind: Vec<String> = Vec::new();
-        if node.os == crate::model::OsProfile::Windows {
-            kind.push("windows".into());
-        }
-        kind.extend(roles.iter().map(|r| (*r).to_owned()));
-        if node.forwarding && roles.is_empty() {
-            kind.push("router".into());
-        }
-        let mut info = Vec::new();
-        if !kind.is_empty() {
-            info.push(kind.join(" · "));
-        }
-        if !node.listeners.is_empty() {
-            let listens: Vec<String> = node
-                .listeners
-                .iter()
-                .map(|l| {
-                    let what = match &l.service {
-                        Service::Ssh { .. } => " ssh",
-                        Service::Http { .. } => " http",
-                        Service::Banner(_) => " banner",
-                        Service::Plain => "",
-                    };
-                    match l.proto {
-                        crate::model::Proto::Tcp => format!(":{}{what}", l.port),
-                        crate::model::Proto::Udp => format!(":{}/udp{what}", l.port),
-                    }
-                })
-                .collect();
-            info.push(truncate(
-                format!("listens {}", listens.join(" ")),
-                INFO_CHARS,
-            ));
-        }
-        if !node.dns.is_empty() {
-            info.push(truncate(format!("dns {}", node.dns.join(" ")), INFO_CHARS));
-        }
+        let info = info_lines(node, roles);
         let cells = |ports: &[Port]| {
             ports
                 .iter()
@@ -767,11 +795,36 @@ impl Layouter<'_> {
 
     /// Layers, ports, links and boxes.
     fn finish(mut self) -> Layout {
-        let n = self.n;
-        let count = self.x.len();
-        let layers = self.tree.depth.iter().copied().max().map_or(0, |d| d + 1);
-        // Groups: the layers they span.
-        let mut spans: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+        let spans = self.group_spans();
+        let layers = self.layers(&spans);
+        // Boxes, centred in their layer.
+        for v in 0..self.n {
+            let d = self.tree.depth[v];
+            let b = &mut self.boxes[v];
+            b.x = self.x[v];
+            b.y = (layers.tops[d] + (layers.heights[d] - b.h) / 2.0).round();
+        }
+        let mut buses = self.buses(&layers);
+        self.place_ports();
+        self.stretch_buses(&mut buses);
+        self.place_labels(&mut buses);
+        let links = self.links(&buses);
+        let groups = self.group_boxes(&spans, &layers);
+        let width = self.width(&groups, &buses);
+        Layout {
+            width: (width + MARGIN).ceil(),
+            height: layers.bottom.ceil(),
+            nodes: self.boxes,
+            buses,
+            links,
+            groups,
+        }
+    }
+
+    /// Per placed group: the layers it spans and how its label and bottom stack with those of
+    /// the groups inside it.
+    fn group_spans(&self) -> BTreeMap<usize, GroupSpan> {
+        let mut layers: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
         for (g, roots) in &self.group_roots {
             if !self.group_x.contains_key(g) {
                 continue;
@@ -783,65 +836,79 @@ impl Layouter<'_> {
                 bottom = bottom.max(self.tree.depth[v]);
                 stack.extend(self.tree.children[v].iter().copied());
             }
-            spans.insert(*g, (top, bottom));
+            layers.insert(*g, (top, bottom));
         }
-        // How many group labels stack above each group's top (itself and the groups inside it
-        // that start on the same layer), and how many bottoms below.
-        let mut above: BTreeMap<usize, usize> = BTreeMap::new();
-        let mut below: BTreeMap<usize, usize> = BTreeMap::new();
-        let groups: Vec<usize> = spans.keys().copied().collect();
+        // Inner groups come after outer ones: count from the innermost out.
+        let mut spans: BTreeMap<usize, GroupSpan> = BTreeMap::new();
+        let groups: Vec<usize> = layers.keys().copied().collect();
         for &g in groups.iter().rev() {
-            let (top, bottom) = spans[&g];
-            let inner = |same: &dyn Fn(usize) -> bool, counts: &BTreeMap<usize, usize>| {
+            let (top, bottom) = layers[&g];
+            let inner = |count: &dyn Fn(&GroupSpan) -> Option<usize>| {
                 groups
                     .iter()
-                    .filter(|&&h| self.platforms.groups[h].parent == Some(g) && same(h))
-                    .filter_map(|h| counts.get(h).copied())
+                    .filter(|&&h| self.platforms.groups[h].parent == Some(g))
+                    .filter_map(|h| spans.get(h).and_then(count))
                     .max()
                     .unwrap_or(0)
             };
-            let a = 1 + inner(&|h| spans[&h].0 == top, &above);
-            let b = 1 + inner(&|h| spans[&h].1 == bottom, &below);
-            above.insert(g, a);
-            below.insert(g, b);
+            let labels_above = 1 + inner(&|h| (h.top == top).then_some(h.labels_above));
+            let bottoms_below = 1 + inner(&|h| (h.bottom == bottom).then_some(h.bottoms_below));
+            spans.insert(
+                g,
+                GroupSpan {
+                    top,
+                    bottom,
+                    labels_above,
+                    bottoms_below,
+                },
+            );
         }
-        let mut reserve_above = vec![0usize; layers];
-        let mut reserve_below = vec![0usize; layers];
-        for (&g, &(top, bottom)) in &spans {
-            reserve_above[top] = reserve_above[top].max(above[&g]);
-            reserve_below[bottom] = reserve_below[bottom].max(below[&g]);
+        spans
+    }
+
+    /// Where each layer goes: as tall as its tallest element (a node's notes included), with
+    /// room above for the group labels starting there and below for the group bottoms ending
+    /// there.
+    fn layers(&self, spans: &BTreeMap<usize, GroupSpan>) -> Layers {
+        let count = self.tree.depth.iter().copied().max().map_or(0, |d| d + 1);
+        let mut reserve_above = vec![0usize; count];
+        let mut reserve_below = vec![0usize; count];
+        for span in spans.values() {
+            reserve_above[span.top] = reserve_above[span.top].max(span.labels_above);
+            reserve_below[span.bottom] = reserve_below[span.bottom].max(span.bottoms_below);
         }
-        let mut heights = vec![0.0f64; layers];
-        for v in 0..count {
+        let mut heights = vec![0.0f64; count];
+        for v in 0..self.x.len() {
             let d = self.tree.depth[v];
-            let h = if v < n {
+            let h = if v < self.n {
                 self.boxes[v].h.max(self.asides[v].h)
             } else {
                 SEGMENT_ROW
             };
             heights[d] = heights[d].max(h);
         }
-        let mut tops = vec![0.0f64; layers];
+        let mut tops = vec![0.0f64; count];
         let mut y = MARGIN;
-        for d in 0..layers {
+        for d in 0..count {
             y += reserve_above[d] as f64 * GROUP_LABEL;
             tops[d] = y;
             y += heights[d] + reserve_below[d] as f64 * GROUP_BOTTOM + LAYER_GAP;
         }
-        let bottom_y = y - LAYER_GAP + MARGIN;
-        // Boxes, centred in their layer.
-        for v in 0..n {
-            let d = self.tree.depth[v];
-            let b = &mut self.boxes[v];
-            b.x = self.x[v];
-            b.y = (tops[d] + (heights[d] - b.h) / 2.0).round();
+        Layers {
+            tops,
+            heights,
+            bottom: y - LAYER_GAP + MARGIN,
         }
-        // Buses, from their tree children's anchors.
+    }
+
+    /// Each segment's bus, spanning its tree children's anchors, with its label at the left end.
+    fn buses(&self, layers: &Layers) -> Vec<Bus> {
+        let n = self.n;
         let mut buses = Vec::with_capacity(self.net.segments.len());
         for s in 0..self.net.segments.len() {
             let v = n + s;
             let d = self.tree.depth[v];
-            let y = tops[d] + LINE_Y;
+            let y = layers.tops[d] + LINE_Y;
             let xs: Vec<f64> = self.tree.children[v].iter().map(|&c| self.x[c]).collect();
             let centre = self.x[v];
             let (mut x0, mut x1) = (centre - MIN_LINE / 2.0, centre + MIN_LINE / 2.0);
@@ -859,7 +926,13 @@ impl Layouter<'_> {
                 label_w: w,
             });
         }
-        // Ports, ordered by where their bus is.
+        buses
+    }
+
+    /// The ports along the top and bottom edges of each box, ordered by where their bus is,
+    /// sharing the spare width.
+    fn place_ports(&mut self) {
+        let n = self.n;
         for v in 0..n {
             let bus_x = |p: &Port| {
                 let s = self.net.interface(p.iface).segment.index();
@@ -884,9 +957,11 @@ impl Layouter<'_> {
                 }
             }
         }
-        self.stretch_buses(&mut buses);
-        self.place_labels(&mut buses);
-        // Links: from the port straight down or up to the bus where it can, beside the label.
+    }
+
+    /// Per interface, its link: from the port straight down or up to the bus where it can,
+    /// beside the label.
+    fn links(&self, buses: &[Bus]) -> Vec<Option<Link>> {
         let mut links = vec![None; self.net.interfaces.len()];
         for b in &self.boxes {
             for (ports, edge) in [(&b.top, b.y), (&b.bottom, b.y + b.h)] {
@@ -911,37 +986,42 @@ impl Layouter<'_> {
                 }
             }
         }
-        // Group boxes.
-        let mut group_boxes = Vec::new();
-        for (&g, &(top, bottom)) in &spans {
+        links
+    }
+
+    /// The box of each placed group, from its wrapper's extent and the layers it spans.
+    fn group_boxes(&self, spans: &BTreeMap<usize, GroupSpan>, layers: &Layers) -> Vec<GroupBox> {
+        let mut boxes = Vec::new();
+        for (&g, span) in spans {
             let (x0, x1) = self.group_x[&g];
             let group = &self.platforms.groups[g];
-            group_boxes.push(GroupBox {
+            boxes.push(GroupBox {
                 kind: group.kind,
                 label: group.label.clone(),
                 x0,
                 x1,
-                y0: tops[top] - above[&g] as f64 * GROUP_LABEL + 4.0,
-                y1: tops[bottom] + heights[bottom] + below[&g] as f64 * GROUP_BOTTOM - 2.0,
+                y0: layers.tops[span.top] - span.labels_above as f64 * GROUP_LABEL + 4.0,
+                y1: layers.tops[span.bottom]
+                    + layers.heights[span.bottom]
+                    + span.bottoms_below as f64 * GROUP_BOTTOM
+                    - 2.0,
             });
         }
+        boxes
+    }
+
+    /// The right edge of the drawing: of every subtree, group box and bus.
+    fn width(&self, groups: &[GroupBox], buses: &[Bus]) -> f64 {
         let mut width: f64 = 0.0;
-        for v in 0..count {
+        for v in 0..self.x.len() {
             width = width.max(self.x[v] + self.ext[v].1);
         }
-        for g in &group_boxes {
+        for g in groups {
             width = width.max(g.x1);
         }
-        for b in &buses {
+        for b in buses {
             width = width.max(b.x1);
         }
-        Layout {
-            width: (width + MARGIN).ceil(),
-            height: bottom_y.ceil(),
-            nodes: self.boxes,
-            buses,
-            links,
-            groups: group_boxes,
-        }
+        width
     }
 }

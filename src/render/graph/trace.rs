@@ -2,12 +2,13 @@
 //! (requests and answers apart), and notes at nodes: NAT rewrites with the addresses and ports
 //! before and after, the point where a packet died and why, a refusal, the arrival.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use crate::model::{IfaceId, NatAction, NatHook, Network, NodeId, Outcome, Probe, Verdict};
+use crate::model::{IfaceId, NatAction, NatHook, Network, Node, NodeId, Outcome, Probe, Verdict};
 use crate::render::pcap::hops;
 use crate::run::ProbeResult;
-use crate::sim::{DropReason, Ipv4Packet, SimConfig, StepKind, Transport};
+use crate::sim::{DropReason, Ipv4Packet, ProbeRun, SimConfig, Step, StepKind, Transport};
 
 /// What a note says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,16 +123,36 @@ fn drop_words(net: &Network, reason: DropReason) -> String {
 /// The overlay of one probe.
 pub(crate) fn overlay(net: &Network, result: &ProbeResult, config: &SimConfig) -> Overlay {
     let run = &result.run;
-    let from_name = &net.node(run.from).name;
-    let title = format!(
+    Overlay {
+        title: title(net, result),
+        outcome: run.outcome,
+        hops: drawn_hops(net, run, config),
+        notes: notes(net, run),
+        why: result
+            .why
+            .as_ref()
+            .map(|w| w.lines.iter().take(2).cloned().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// `pc → web: curl http://web/ (reply)`.
+fn title(net: &Network, result: &ProbeResult) -> String {
+    let from_name = &net.node(result.run.from).name;
+    format!(
         "{from_name} → {}: {} ({})",
         result.request.written,
         probe_words(&result.request.probe, &result.request.written),
-        run.outcome
-    );
-    // Hops: numbered at their first crossing; a chain is an answer unless the client sent it.
+        result.run.outcome
+    )
+}
+
+/// The links the probe's packets crossed, each numbered at its first crossing (a link crossed
+/// by a request and by an answer is two hops); a chain of hops is an answer unless the client
+/// sent it.
+fn drawn_hops(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<DrawnHop> {
     let all = hops(net, run, config);
-    let mut chain_answer: std::collections::BTreeMap<usize, bool> = Default::default();
+    let mut chain_answer: BTreeMap<usize, bool> = BTreeMap::new();
     for h in &all {
         chain_answer
             .entry(h.chain)
@@ -154,142 +175,143 @@ pub(crate) fn overlay(net: &Network, result: &ProbeResult, config: &SimConfig) -
             packet: h.packet,
         });
     }
-    // Notes, once each.
+    drawn
+}
+
+/// The notes of a run, each once: per node the rewrites first, then what ended the packet
+/// there, then the arrival (dropped where the node also refused: that reads as a refusal).
+fn notes(net: &Network, run: &ProbeRun) -> Vec<Note> {
     let mut notes: Vec<Note> = Vec::new();
-    let mut add = |note: Note| {
+    for note in run.steps.iter().filter_map(|s| step_note(net, run.from, s)) {
         if !notes.contains(&note) {
             notes.push(note);
         }
-    };
-    for step in &run.steps {
-        let node = net.node(step.node);
-        match step.kind {
-            StepKind::Translated {
-                hook,
-                rule: Some(r),
-                before,
-            } => {
-                let action = node
-                    .netfilter
-                    .as_ref()
-                    .and_then(|nf| nf.nat.get(r))
-                    .map(|rule| rule.action);
-                let (b, a) = (ports(&before), ports(&step.packet));
-                let text = match hook {
-                    NatHook::Prerouting | NatHook::Output => format!(
-                        "DNAT {} → {}",
-                        endpoint(before.dst, b.1),
-                        endpoint(step.packet.dst, a.1)
-                    ),
-                    NatHook::Postrouting => format!(
-                        "{} {} → {}",
-                        match action {
-                            Some(NatAction::Masquerade) => "MASQUERADE",
-                            _ => "SNAT",
-                        },
-                        endpoint(before.src, b.0),
-                        endpoint(step.packet.src, a.0)
-                    ),
-                };
-                add(Note {
-                    node: step.node,
-                    kind: NoteKind::Nat,
-                    text,
-                    in_iface: None,
-                });
-            }
-            StepKind::Filtered {
-                chain,
-                decider,
-                verdict,
-                in_iface,
-            } if verdict != Verdict::Accept => {
-                let verb = match verdict {
-                    Verdict::Reject(_) => "rejected",
-                    _ => "dropped",
-                };
-                add(Note {
-                    node: step.node,
-                    kind: NoteKind::Drop,
-                    text: format!(
-                        "✗ {verb} ({} chain): {}",
-                        chain.name(),
-                        node.filter_words(chain, decider)
-                    ),
-                    in_iface,
-                });
-            }
-            StepKind::Dropped { in_iface, reason } => add(Note {
-                node: step.node,
-                kind: NoteKind::Drop,
-                text: format!("✗ {}", drop_words(net, reason)),
-                in_iface,
-            }),
-            StepKind::Refused => {
-                let text = match step.packet.transport {
-                    Transport::Tcp { dport, .. } => {
-                        format!("nothing listens on tcp/{dport}: answers RST")
-                    }
-                    Transport::Udp { dport, .. } => {
-                        format!("nothing listens on udp/{dport}: port unreachable")
-                    }
-                    _ => "refused".to_owned(),
-                };
-                add(Note {
-                    node: step.node,
-                    kind: NoteKind::Refused,
-                    text,
-                    in_iface: None,
-                });
-            }
-            StepKind::Delivered { .. } if step.node != run.from => {
-                let (_, dport) = ports(&step.packet);
-                let text = match (step.packet.transport, dport) {
-                    (Transport::Tcp { .. }, Some(p)) => format!("✓ reached tcp/{p}"),
-                    (Transport::Udp { .. }, Some(p)) => format!("✓ reached udp/{p}"),
-                    _ => "✓ reached".to_owned(),
-                };
-                let from_client = match step.packet.transport {
-                    Transport::EchoRequest { .. } => true,
-                    Transport::Tcp { flags, .. } => flags == crate::sim::TcpFlags::Syn,
-                    Transport::Udp { sport, .. } => sport == crate::sim::EPHEMERAL_PORT,
-                    _ => false,
-                };
-                if from_client {
-                    add(Note {
-                        node: step.node,
-                        kind: NoteKind::Delivered,
-                        text,
-                        in_iface: None,
-                    });
-                }
-            }
-            _ => {}
-        }
     }
-    // Arriving and being refused at once reads as a refusal.
     let refused: Vec<NodeId> = notes
         .iter()
         .filter(|n| n.kind == NoteKind::Refused)
         .map(|n| n.node)
         .collect();
     notes.retain(|n| n.kind != NoteKind::Delivered || !refused.contains(&n.node));
-    // Per node, the rewrites first, then what ended the packet there.
     notes.sort_by_key(|n| match n.kind {
         NoteKind::Nat => 0,
         NoteKind::Refused | NoteKind::Drop => 1,
         NoteKind::Delivered => 2,
     });
-    Overlay {
-        title,
-        outcome: run.outcome,
-        hops: drawn,
-        notes,
-        why: result
-            .why
-            .as_ref()
-            .map(|w| w.lines.iter().take(2).cloned().collect())
-            .unwrap_or_default(),
+    notes
+}
+
+/// What one step of a run from `client` notes beside its node: a NAT rewrite, a filter's
+/// drop or reject, a packet's death, a refusal, or the arrival of what the client sent.
+fn step_note(net: &Network, client: NodeId, step: &Step) -> Option<Note> {
+    let node = net.node(step.node);
+    let (kind, text, in_iface) = match step.kind {
+        StepKind::Translated {
+            hook,
+            rule: Some(rule),
+            before,
+        } => (
+            NoteKind::Nat,
+            nat_words(node, hook, rule, &before, &step.packet),
+            None,
+        ),
+        StepKind::Filtered {
+            chain,
+            decider,
+            verdict,
+            in_iface,
+        } if verdict != Verdict::Accept => {
+            let verb = match verdict {
+                Verdict::Reject(_) => "rejected",
+                _ => "dropped",
+            };
+            let text = format!(
+                "✗ {verb} ({} chain): {}",
+                chain.name(),
+                node.filter_words(chain, decider)
+            );
+            (NoteKind::Drop, text, in_iface)
+        }
+        StepKind::Dropped { in_iface, reason } => (
+            NoteKind::Drop,
+            format!("✗ {}", drop_words(net, reason)),
+            in_iface,
+        ),
+        StepKind::Refused => (NoteKind::Refused, refused_words(&step.packet), None),
+        StepKind::Delivered { .. } if step.node != client && from_client(&step.packet) => {
+            (NoteKind::Delivered, reached_words(&step.packet), None)
+        }
+        _ => return None,
+    };
+    Some(Note {
+        node: step.node,
+        kind,
+        text,
+        in_iface,
+    })
+}
+
+/// `DNAT 10.0.0.1:80 → 10.1.0.5:8080`, `MASQUERADE 10.1.0.5:32768 → 192.0.2.1:32768`: what
+/// NAT rule `rule` of `node` at `hook` did to the packet (`before` it, `after` it).
+fn nat_words(
+    node: &Node,
+    hook: NatHook,
+    rule: usize,
+    before: &Ipv4Packet,
+    after: &Ipv4Packet,
+) -> String {
+    let action = node
+        .netfilter
+        .as_ref()
+        .and_then(|nf| nf.nat.get(rule))
+        .map(|rule| rule.action);
+    let (b, a) = (ports(before), ports(after));
+    match hook {
+        NatHook::Prerouting | NatHook::Output => format!(
+            "DNAT {} → {}",
+            endpoint(before.dst, b.1),
+            endpoint(after.dst, a.1)
+        ),
+        NatHook::Postrouting => format!(
+            "{} {} → {}",
+            match action {
+                Some(NatAction::Masquerade) => "MASQUERADE",
+                _ => "SNAT",
+            },
+            endpoint(before.src, b.0),
+            endpoint(after.src, a.0)
+        ),
+    }
+}
+
+/// What a node that nothing listens on answers `packet` with.
+fn refused_words(packet: &Ipv4Packet) -> String {
+    match packet.transport {
+        Transport::Tcp { dport, .. } => format!("nothing listens on tcp/{dport}: answers RST"),
+        Transport::Udp { dport, .. } => {
+            format!("nothing listens on udp/{dport}: port unreachable")
+        }
+        _ => "refused".to_owned(),
+    }
+}
+
+/// `✓ reached tcp/22`: the arrival of `packet`.
+fn reached_words(packet: &Ipv4Packet) -> String {
+    let (_, dport) = ports(packet);
+    match (packet.transport, dport) {
+        (Transport::Tcp { .. }, Some(p)) => format!("✓ reached tcp/{p}"),
+        (Transport::Udp { .. }, Some(p)) => format!("✓ reached udp/{p}"),
+        _ => "✓ reached".to_owned(),
+    }
+}
+
+/// Whether the client sent `packet`: an echo request, a SYN, a datagram from the client's port.
+fn from_client(packet: &Ipv4Packet) -> bool {
+    match packet.transport {
+        Transport::EchoRequest { .. } => true,
+        Transport::Tcp { flags, .. } => flags == crate::sim::TcpFlags::Syn,
+        Transport::Udp { sport, .. } => sport == crate::sim::EPHEMERAL_PORT,
+        _ => false,
     }
 }
 
