@@ -1,0 +1,133 @@
+//! Writes a planned Docker engine into the topology: a segment and a host interface per
+//! bridge, a node per container, docker-proxy's listeners on the host, and the host's nat and
+//! FORWARD rules (built in `rules`). Nothing here is checked or reported: `plan` did that.
+
+use std::net::Ipv4Addr;
+
+use super::containers::{Container, Published};
+use super::plan::{Bridge, EnginePlan};
+use super::rules;
+use crate::topology::Located;
+use crate::topology::Span;
+use crate::topology::file::{
+    ChainSpec, FirewallSpec, InterfaceSpec, ListenSpec, NodeSpec, PolicyName, RouteSpec,
+    SegmentSpec, TopologyFile,
+};
+
+/// Writes `plan` into `file`.
+pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
+    add_bridges(file, plan);
+    file.nodes[plan.host.index].forwarding = Some(true);
+    add_containers(file, plan);
+    let nat = rules::nat(plan);
+    let mut forward = rules::forward(plan);
+    let host = &mut file.nodes[plan.host.index];
+    host.nat.extend(nat);
+    host.listen.extend(plan.published.iter().map(proxy));
+    let firewall = host.firewall.get_or_insert_with(FirewallSpec::default);
+    let chain = firewall.forward.get_or_insert_with(ChainSpec::default);
+    if !plan.host.was_router && chain.policy.is_none() {
+        chain.policy = Some(Located::at(PolicyName::Drop, plan.host.span));
+    }
+    // Docker's chains come before the host's own rules.
+    forward.append(&mut chain.rules);
+    chain.rules = forward;
+}
+
+/// Each bridge: a segment private to the host, and the host's interface on it at the gateway.
+fn add_bridges(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
+    let host_name = &plan.host.name;
+    for bridge in &plan.bridges {
+        let span = bridge.span;
+        let what = if bridge.network == "bridge" {
+            "the default bridge network".to_owned()
+        } else {
+            format!("Docker network `{}`", bridge.network)
+        };
+        file.segments.push(SegmentSpec {
+            name: Located::at(bridge.segment.clone(), span),
+            note: Some(format!("{what} (`{}`, {}) of Docker on `{host_name}`: private to that host; from outside, only its published ports lead in, at the host's address", bridge.iface, bridge.subnet)),
+            ..SegmentSpec::default()
+        });
+        let address = format!("{}/{}", bridge.gateway, bridge.subnet.prefix_len());
+        file.nodes[plan.host.index].interfaces.push(InterfaceSpec {
+            name: Located::at(bridge.iface.clone(), span),
+            segment: Located::at(bridge.segment.clone(), span),
+            addresses: vec![Located::at(address, span)],
+            mac: None,
+        });
+    }
+}
+
+/// The containers, in start order: `--network host` ones add their services to the host,
+/// the others become nodes.
+fn add_containers(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
+    for container in &plan.containers {
+        match container {
+            Container::Host(ct) => file.nodes[plan.host.index]
+                .listen
+                .extend(ct.listen.iter().cloned()),
+            Container::Isolated(ct) => file.nodes.push(NodeSpec {
+                name: ct.name.clone(),
+                listen: ct.listen.clone(),
+                dns: ct.dns.clone(),
+                ..NodeSpec::default()
+            }),
+            Container::Bridged {
+                spec,
+                bridge,
+                address,
+                network_span,
+            } => {
+                let address_span = spec.address.as_ref().map_or(*network_span, |a| a.span);
+                let eth0 = eth0(plan.bridge(*bridge), *address, *network_span, address_span);
+                file.nodes.push(NodeSpec {
+                    name: spec.name.clone(),
+                    interfaces: vec![eth0],
+                    routes: vec![RouteSpec {
+                        to: Located::at("default".into(), *network_span),
+                        via: Some(Located::at(
+                            plan.bridge(*bridge).gateway.to_string(),
+                            *network_span,
+                        )),
+                        ..RouteSpec::default()
+                    }],
+                    listen: spec.listen.clone(),
+                    dns: spec.dns.clone(),
+                    ..NodeSpec::default()
+                });
+            }
+        }
+    }
+}
+
+/// A container's `eth0` on `bridge` at `address`, with the MAC address Docker derived from
+/// it before v26 (`02:42:` and the address).
+fn eth0(bridge: &Bridge, address: Ipv4Addr, span: Span, address_span: Span) -> InterfaceSpec {
+    let [a, b, c, d] = address.octets();
+    InterfaceSpec {
+        name: Located::at("eth0".into(), span),
+        segment: Located::at(bridge.segment.clone(), span),
+        addresses: vec![Located::at(
+            format!("{address}/{}", bridge.subnet.prefix_len()),
+            address_span,
+        )],
+        mac: Some(Located::at(
+            format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}"),
+            span,
+        )),
+    }
+}
+
+/// docker-proxy's listener for a published port on `[IP:]H`: it answers as the container's
+/// service on the port does (or as an empty listener when none listens there).
+fn proxy(p: &Published<'_>) -> ListenSpec {
+    let mut proxy = p.backend.cloned().unwrap_or_default();
+    proxy.port = Located::at(u32::from(p.publish.host_port), p.span);
+    proxy.proto = Some(Located::at(p.publish.proto_name(), p.span));
+    proxy.address = p
+        .publish
+        .host_ip
+        .map(|i| Located::at(i.to_string(), p.span));
+    proxy
+}
