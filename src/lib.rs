@@ -40,6 +40,7 @@ pub mod diff;
 pub mod emulate;
 pub mod explain;
 pub mod fix;
+pub mod format;
 pub mod generate;
 pub mod invariants;
 pub mod matrix;

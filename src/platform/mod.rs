@@ -13,8 +13,8 @@ pub mod kubernetes;
 pub mod openstack;
 pub mod virtualbox;
 
-use crate::topology::Diagnostic;
-use crate::topology::file::TopologyFile;
+use crate::format::Diagnostic;
+use crate::format::file::TopologyFile;
 
 /// Expands every platform section of `file` in place; VirtualBox first, since Docker engines
 /// and OpenStack clients may run on its VMs.

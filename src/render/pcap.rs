@@ -247,7 +247,7 @@ fn write_regular(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     {
         return Err(refuse(kind));
     }
-    let mut file = crate::topology::open_options()
+    let mut file = crate::format::open_options()
         .write(true)
         .create(true)
         .open(path)?;

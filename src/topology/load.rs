@@ -4,20 +4,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::diagnostic::{Code, Diagnostic, FileReport};
-use super::file::TopologyFile;
 use super::lower::lower;
-use super::source::{Located, ReadError, SourceFile, Span, read_regular};
-use super::structure::{Checker, Tree};
+use crate::format::file::TopologyFile;
+use crate::format::structure::{Checker, Tree};
+use crate::format::{Code, Diagnostic, FileReport};
+use crate::format::{Located, ReadError, SourceFile, Span, read_regular};
+use crate::format::{MAX_FILE_BYTES, MAX_NODES};
 use crate::model::Network;
-
-/// Files larger than this are refused before parsing (a topology is text written by people
-/// or generated; 64 MiB holds several hundred thousand nodes).
-pub const MAX_FILE_BYTES: usize = 64 << 20;
-
-/// The most nodes a topology may have once platform sections are expanded (pods of a
-/// `kubernetes:` cluster become nodes); `reachlab generate` makes at most a million routers.
-pub const MAX_NODES: usize = 1 << 20;
 
 /// A topology that loaded: the network and any warnings.
 #[derive(Debug, Clone)]
@@ -337,9 +330,9 @@ fn parse_options(text_len: usize) -> serde_saphyr::Options {
     options
 }
 
-/// The schema, embedded at build time and parsed once (see [`super::schema`]).
+/// The schema, embedded at build time and parsed once (see [`crate::format::schema`]).
 pub(crate) fn schema_value() -> &'static Value {
-    super::schema::embedded_schema()
+    crate::format::embedded_schema()
 }
 
 fn from_saphyr_error(source: &SourceFile, error: &serde_saphyr::Error, code: Code) -> Diagnostic {
@@ -488,7 +481,7 @@ fn walk(dir: &Path, out: &mut Collected) -> std::io::Result<()> {
         if !path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             continue;
         }
-        if let Some(kind) = super::source::irregular_kind(target) {
+        if let Some(kind) = crate::format::irregular_kind(target) {
             out.skipped.push((path, kind));
         } else if !is_kubernetes_manifest(&path) {
             out.files.push(path);

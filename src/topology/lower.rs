@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
-use super::diagnostic::{Code, Diagnostic};
-use super::file::{
+use crate::format::file::{
     InterfaceSpec, NodeSpec, OsName, RouteSpec, RouteTypeName, SegmentSpec, TopologyFile,
 };
-use super::naming::{self, NameKind};
-use super::source::{Located, Origin, Span};
-use super::structure::closest;
-use super::units::{self, DestinationError};
+use crate::format::naming::{self, NameKind};
+use crate::format::structure::closest;
+use crate::format::units::{self, DestinationError};
+use crate::format::{Code, Diagnostic};
+use crate::format::{Located, Origin, Span};
 use crate::model::{
     IfaceId, Interface, MacAddr, Network, Node, NodeId, OsProfile, Port, RejectRoute, Route,
     RouteKind, RouteType, RoutingTable, Segment, SegmentId, TableEntry,

@@ -3,12 +3,12 @@
 //! a reply, `status` and `body` with a `curl` expecting one, and the target is an address, a
 //! node name or a DNS name of the file.
 
-use super::diagnostic::{Code, Diagnostic};
-use super::file::{ExpectSpec, OutcomeName};
 use super::lower::Lowering;
-use super::source::Located;
-use super::structure::closest;
-use super::units;
+use crate::format::Located;
+use crate::format::file::{ExpectSpec, OutcomeName};
+use crate::format::structure::closest;
+use crate::format::units;
+use crate::format::{Code, Diagnostic};
 use crate::model::{Expectation, Outcome, Port, Probe, Target};
 
 /// The key of an expectation that names its probe.

@@ -7,11 +7,11 @@ use std::net::Ipv4Addr;
 
 use indexmap::IndexMap;
 
-use super::diagnostic::{Code, Diagnostic};
-use super::file::{GroupsSpec, InvariantSpec, ReachableSpec, TopologyFile};
 use super::lower::Lowering;
-use super::source::{Located, Span};
-use super::structure::closest;
+use crate::format::file::{GroupsSpec, InvariantSpec, ReachableSpec, TopologyFile};
+use crate::format::structure::closest;
+use crate::format::{Code, Diagnostic};
+use crate::format::{Located, Span};
 use crate::model::{
     Interface, Invariant, InvariantKind, NodeId, NodeSet, ProbeSpec, ProbeSpecError, Reach,
     matches_pattern,

@@ -4,11 +4,11 @@
 
 use std::net::Ipv4Addr;
 
-use super::diagnostic::{Code, Diagnostic};
-use super::file::{HttpSpec, ListenSpec, ProtoName};
 use super::lower::Lowering;
-use super::source::{Located, Span};
-use super::units;
+use crate::format::file::{HttpSpec, ListenSpec, ProtoName};
+use crate::format::units;
+use crate::format::{Code, Diagnostic};
+use crate::format::{Located, Span};
 use crate::model::{Listener, Node, Port, Proto, Service};
 
 impl Lowering {

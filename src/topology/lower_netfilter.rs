@@ -6,15 +6,15 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::diagnostic::{Code, Diagnostic};
-use super::file::{
+use super::lower::Lowering;
+use crate::format::file::{
     ActionName, ChainSpec, NatChainName, NodeSpec, PolicyName, RejectName, RuleProto, RuleSpec,
     StateName,
 };
-use super::lower::Lowering;
-use super::source::{Located, Span};
-use super::structure::closest;
-use super::units;
+use crate::format::structure::closest;
+use crate::format::units;
+use crate::format::{Code, Diagnostic};
+use crate::format::{Located, Span};
 use crate::model::{
     Chain, ChainName, FilterRule, IfaceId, L4, Match, NatAction, NatHook, NatRule, Netfilter, Node,
     Port, RejectWith, States, Verdict,

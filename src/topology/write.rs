@@ -1,13 +1,13 @@
 //! Writing topologies: the model back into the file format, and the file format into YAML.
 //! Used by generators and by the round-trip property tests (write → read gives the same model).
 
-use super::file::{
+use crate::format::Located;
+use crate::format::file::{
     ActionName, ChainSpec, ExpectSpec, FirewallSpec, GroupSpec, GroupsSpec, HttpSpec,
     InterfaceSpec, InvariantSpec, ListenSpec, NatChainName, NodeSpec, OsName, OutcomeName,
     PolicyName, ProtoName, ReachableSpec, RejectName, RouteSpec, RouteTypeName, RuleProto,
     RuleSpec, SegmentSpec, StateName, TopologyFile,
 };
-use super::source::Located;
 use crate::model::{
     Chain, Expectation, InvariantKind, L4, Listener, Match, NatAction, NatHook, NatRule, Network,
     Node, NodeSet, OsProfile, Outcome, Probe, Proto, Reach, RejectWith, RouteKind, RouteType,

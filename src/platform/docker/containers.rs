@@ -9,8 +9,8 @@ use ipnet::Ipv4Net;
 
 use super::plan::{Bridge, BridgeId};
 use super::{ContainerSpec, DockerEngineSpec};
-use crate::topology::file::{ListenSpec, ProtoName, RuleProto};
-use crate::topology::{Code, Diagnostic, Located, Span};
+use crate::format::file::{ListenSpec, ProtoName, RuleProto};
+use crate::format::{Code, Diagnostic, Located, Span};
 
 /// A container that was placed, by its `--network`.
 pub(super) enum Container<'a> {
@@ -245,7 +245,7 @@ fn unknown_network(
         ),
     )
     .label("unknown network");
-    match crate::topology::closest_name(network, &known) {
+    match crate::format::closest_name(network, &known) {
         Some(c) => d.hint(format!("did you mean `{c}`?")),
         None => d.hint(format!(
             "use `bridge`, `host`, `none` or a network listed under this engine's `networks:` ({})",

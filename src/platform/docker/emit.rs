@@ -7,9 +7,9 @@ use std::net::Ipv4Addr;
 use super::containers::{Container, Published};
 use super::plan::{Bridge, EnginePlan};
 use super::rules;
-use crate::topology::Located;
-use crate::topology::Span;
-use crate::topology::file::{
+use crate::format::Located;
+use crate::format::Span;
+use crate::format::file::{
     ChainSpec, FirewallSpec, InterfaceSpec, ListenSpec, NodeSpec, PolicyName, RouteSpec,
     SegmentSpec, TopologyFile,
 };

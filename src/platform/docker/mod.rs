@@ -37,71 +37,12 @@ mod emit;
 mod plan;
 mod rules;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+pub use crate::format::platform::docker::{
+    ContainerSpec, DockerEngineSpec, DockerNetworkSpec, DockerSpec,
+};
 
-use crate::topology::file::{ListenSpec, TopologyFile};
-use crate::topology::{Diagnostic, Located};
-
-/// Docker engines.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct DockerSpec {
-    /// One Docker daemon per host node (or VirtualBox VM).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub engines: Vec<DockerEngineSpec>,
-}
-
-/// A Docker daemon on a node, with its networks and containers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct DockerEngineSpec {
-    /// The node (or VirtualBox VM) Docker runs on; it gets `docker0` = 172.17.0.1/16.
-    pub host: Located<String>,
-    /// User-defined bridge networks (`docker network create NAME`), in creation order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub networks: Vec<DockerNetworkSpec>,
-    /// The running containers, in the order they were started (addresses follow that order).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub containers: Vec<ContainerSpec>,
-}
-
-/// A user-defined bridge network.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct DockerNetworkSpec {
-    /// The network's name (`bridge`, `host` and `none` are Docker's own).
-    pub name: Located<String>,
-    /// `--subnet`, e.g. `172.30.0.0/24`; default: the next free subnet of Docker's pools
-    /// (172.18.0.0/16, 172.19.0.0/16, …). The gateway is its first address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subnet: Option<Located<String>>,
-}
-
-/// A container: a node of the topology (unless it uses the host's network).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct ContainerSpec {
-    /// The container's name (`--name`); it becomes a node name (probes say `from: NAME`).
-    pub name: Located<String>,
-    /// `--network`: `bridge` (default, docker0), `host`, `none` or a user-defined network.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<Located<String>>,
-    /// `-p` entries: `HOSTPORT:CONTAINERPORT`, `IP:HOSTPORT:CONTAINERPORT`, each optionally
-    /// followed by `/tcp` (default) or `/udp`, e.g. `2223:22`, `127.0.0.1:8080:80`, `5353:53/udp`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub publish: Vec<Located<String>>,
-    /// Services in the container.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub listen: Vec<ListenSpec>,
-    /// `--ip`: a fixed address in the network's subnet, without prefix; default: the next free
-    /// one from .2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<Located<String>>,
-    /// DNS names that resolve to the container's address.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dns: Vec<Located<String>>,
-}
+use crate::format::Diagnostic;
+use crate::format::file::TopologyFile;
 
 /// Expands the section into bridges, containers and the host's NAT and filter rules.
 pub(crate) fn expand(file: &mut TopologyFile, spec: &DockerSpec, out: &mut Vec<Diagnostic>) {

@@ -9,8 +9,8 @@ use ipnet::Ipv4Net;
 
 use super::containers::{self, Container, Published};
 use super::{DockerEngineSpec, DockerNetworkSpec};
-use crate::topology::file::TopologyFile;
-use crate::topology::{Code, Diagnostic, Located, Span};
+use crate::format::file::TopologyFile;
+use crate::format::{Code, Diagnostic, Located, Span};
 
 /// The default bridge `docker0`.
 const DOCKER0: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(172, 17, 0, 0), 16);
@@ -135,7 +135,7 @@ fn find_host(
             ),
         )
         .label("unknown host");
-        out.push(match crate::topology::closest_name(&engine.host.value, &names) {
+        out.push(match crate::format::closest_name(&engine.host.value, &names) {
             Some(c) => d.hint(format!(
                 "did you mean `{c}`? the host is a node under `nodes:` or a VM under `virtualbox:`"
             )),

@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 
 use super::containers::Published;
 use super::plan::{BridgeId, EnginePlan};
-use crate::topology::Located;
-use crate::topology::file::{ActionName, NatChainName, RuleSpec, StateName};
+use crate::format::Located;
+use crate::format::file::{ActionName, NatChainName, RuleSpec, StateName};
 
 /// The nat rules: masquerading for each bridge, then the DNAT rules of the published ports,
 /// bridge by bridge.

@@ -1,6 +1,6 @@
 //! Where a cluster's Kubernetes objects come from: its manifest files — paths confined to the
 //! topology file's directory, regular UTF-8 files of at most
-//! [`crate::topology::MAX_FILE_BYTES`], multi-document YAML — and then its inline `objects:`,
+//! [`crate::format::MAX_FILE_BYTES`], multi-document YAML — and then its inline `objects:`,
 //! each read into a typed [`Object`] that remembers where it was written.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::ClusterSpec;
 use super::objects::Object;
-use crate::topology::{Code, Diagnostic, Located, ReadError};
+use crate::format::{Code, Diagnostic, Located, ReadError};
 
 /// The cluster's objects: those of each manifest in order (empty documents skipped), then the
 /// inline ones. A manifest that cannot be read is an error and contributes nothing.
@@ -120,9 +120,9 @@ fn confined_manifest(base: &Path, written: &str) -> Result<PathBuf, String> {
     Ok(full)
 }
 
-/// Reads a manifest's text: a regular UTF-8 file of at most [`crate::topology::MAX_FILE_BYTES`].
+/// Reads a manifest's text: a regular UTF-8 file of at most [`crate::format::MAX_FILE_BYTES`].
 fn read_manifest(path: &Path) -> Result<String, ReadError> {
-    let bytes = crate::topology::read_regular(path, crate::topology::MAX_FILE_BYTES as u64)?;
+    let bytes = crate::format::read_regular(path, crate::format::MAX_FILE_BYTES as u64)?;
     String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
         offset: e.utf8_error().valid_up_to(),
     })

@@ -20,7 +20,7 @@
 //! - Ingress objects need a controller, which is not modelled: they are listed as ignored.
 //! - Budgets, checked before anything is generated: at most [`MAX_REPLICAS`] pods per
 //!   workload and [`MAX_PODS_PER_CLUSTER`] per cluster; manifests are regular files of at
-//!   most [`crate::topology::MAX_FILE_BYTES`] inside the topology file's directory.
+//!   most [`crate::format::MAX_FILE_BYTES`] inside the topology file's directory.
 //!
 //! This module owns the `kubernetes:` section's format ([`KubernetesSpec`]) and the order of
 //! its expansion, which runs one way — validate, plan with typed values, emit:
@@ -40,90 +40,12 @@ mod proxy;
 mod schedule;
 mod workloads;
 
-use std::collections::BTreeMap;
+pub use crate::format::platform::kubernetes::{ClusterSpec, KubernetesSpec, ProxyMode, ServeSpec};
+
 use std::path::Path;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use crate::topology::file::{HttpSpec, ProtoName, TopologyFile};
-use crate::topology::{Diagnostic, Located};
-
-/// Kubernetes clusters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct KubernetesSpec {
-    pub clusters: Vec<ClusterSpec>,
-}
-
-/// How kube-proxy implements Services.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ProxyMode {
-    #[default]
-    Iptables,
-    Ipvs,
-}
-
-/// One cluster.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct ClusterSpec {
-    pub name: Located<String>,
-    /// The cluster's nodes: nodes of this file (also VMs and instances of platform sections).
-    pub nodes: Vec<Located<String>>,
-    /// Nodes that run no workloads (kubeadm taints the control plane NoSchedule).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub control_plane: Vec<Located<String>>,
-    /// Node labels, for `nodeSelector`: `{ worker1: { PoP: space_1 } }`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, BTreeMap<String, String>>,
-    /// The pod network (Calico's pool, default 192.168.0.0/16); each node gets a /26 of it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_cidr: Option<Located<String>>,
-    /// Pinned pod blocks per node, e.g. `{ worker1: 172.16.235.128/26 }`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub pod_blocks: BTreeMap<String, String>,
-    /// The Service network (default 10.96.0.0/12, kubeadm's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_cidr: Option<Located<String>>,
-    /// kube-proxy mode (default iptables).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_mode: Option<ProxyMode>,
-    /// Pinned ClusterIPs per Service name (the API server allocates them at random).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub cluster_ips: BTreeMap<String, String>,
-    /// Pinned nodePorts per Service name, for manifests that leave them to the API server.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub node_ports: BTreeMap<String, u16>,
-    /// Manifest files (multi-document YAML), relative to this topology file.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub manifests: Vec<Located<String>>,
-    /// The same kinds of objects written inline.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub objects: Vec<Value>,
-    /// What pods answer: every pod whose labels include `selector` listens on `port`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub serve: Vec<ServeSpec>,
-}
-
-/// A service pods run, chosen by their labels.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
-pub struct ServeSpec {
-    pub selector: BTreeMap<String, String>,
-    #[schemars(range(min = 1, max = 65535))]
-    pub port: Located<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proto: Option<Located<ProtoName>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http: Option<Located<HttpSpec>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssh: Option<Located<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub banner: Option<Located<String>>,
-}
+use crate::format::Diagnostic;
+use crate::format::file::TopologyFile;
 
 /// The most pods one Deployment, ReplicaSet or StatefulSet may ask for (`spec.replicas`).
 pub const MAX_REPLICAS: u64 = 10_000;

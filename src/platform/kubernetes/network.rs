@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::ClusterSpec;
-use crate::topology::file::{InterfaceSpec, RouteSpec, SegmentSpec, TopologyFile};
-use crate::topology::{Code, Diagnostic, Located, Span};
+use crate::format::file::{InterfaceSpec, RouteSpec, SegmentSpec, TopologyFile};
+use crate::format::{Code, Diagnostic, Located, Span};
 
 /// Calico's default IP pool, for a cluster without `pod_cidr`.
 const DEFAULT_POD_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16);
@@ -188,7 +188,7 @@ fn known_nodes(
             None => {
                 let names: Vec<&str> = file.nodes.iter().map(|n| n.name.value.as_str()).collect();
                 let mut d = Diagnostic::error(Code::UnknownReference, n.span, format!("cluster `{}` runs on node `{}`, which is not a node of this file with an address", cluster.name.value, n.value)).label("unknown node");
-                if let Some(c) = crate::topology::closest_name(&n.value, &names) {
+                if let Some(c) = crate::format::closest_name(&n.value, &names) {
                     d = d.hint(format!("did you mean `{c}`?"));
                 }
                 out.push(d);

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::topology::Span;
-use crate::topology::file::ProtoName;
+use crate::format::Span;
+use crate::format::file::ProtoName;
 
 /// An object of a cluster, and where it was written.
 pub(super) struct Object {

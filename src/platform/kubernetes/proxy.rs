@@ -20,11 +20,11 @@ use super::network::{NodeId, PodNetwork};
 use super::schedule::Placed;
 use super::workloads::{ServicePlan, ServicePort};
 use super::{ClusterSpec, ProxyMode};
-use crate::topology::file::{
+use crate::format::file::{
     ActionName, ChainSpec, FirewallSpec, InterfaceSpec, NatChainName, NodeSpec, ProtoName,
     RuleProto, RuleSpec, SegmentSpec, StateName, TopologyFile,
 };
-use crate::topology::{Code, Diagnostic, Located, Span};
+use crate::format::{Code, Diagnostic, Located, Span};
 
 /// The nodePorts the API server accepts (its default range).
 const NODE_PORTS: RangeInclusive<u16> = 30000..=32767;

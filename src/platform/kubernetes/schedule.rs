@@ -10,10 +10,10 @@ use std::net::Ipv4Addr;
 use super::ClusterSpec;
 use super::network::{NodeId, PodNetwork};
 use super::workloads::PodPlan;
-use crate::topology::file::{
+use crate::format::file::{
     InterfaceSpec, ListenSpec, NodeSpec, ProtoName, RouteSpec, TopologyFile,
 };
-use crate::topology::{Code, Diagnostic, Located, Span};
+use crate::format::{Code, Diagnostic, Located, Span};
 
 /// A pod placed on a node, with its address.
 pub(super) struct Placed<'a> {
@@ -94,7 +94,7 @@ fn eligible(
     }
 }
 
-/// Whether the file stays within [`crate::topology::MAX_NODES`] with the placed pods; the
+/// Whether the file stays within [`crate::format::MAX_NODES`] with the placed pods; the
 /// error when it does not.
 pub(super) fn within_node_budget(
     file: &TopologyFile,
@@ -102,7 +102,7 @@ pub(super) fn within_node_budget(
     placed: &[Placed],
     out: &mut Vec<Diagnostic>,
 ) -> bool {
-    let max_nodes = crate::topology::MAX_NODES;
+    let max_nodes = crate::format::MAX_NODES;
     if file.nodes.len().saturating_add(placed.len()) <= max_nodes {
         return true;
     }

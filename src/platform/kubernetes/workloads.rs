@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use super::objects::{self, Body, IntOrString, Object, PodSpec, PodTemplate, ServiceSpec};
 use super::{MAX_PODS_PER_CLUSTER, MAX_REPLICAS};
-use crate::topology::file::ProtoName;
-use crate::topology::{Code, Diagnostic, Span};
+use crate::format::file::ProtoName;
+use crate::format::{Code, Diagnostic, Span};
 
 /// A pod to schedule.
 pub(super) struct PodPlan {

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::topology::{Code, Diagnostic, Located, Span};
+use crate::format::{Code, Diagnostic, Located, Span};
 
 /// Reports `name` (written where `context` says) as not `what` of this file (`a network`, `a
 /// security group`), with the closest of `names` as a hint, or `otherwise` and the known names.
@@ -27,7 +27,7 @@ pub(super) fn unknown(
         ),
     )
     .label(format!("unknown {}", what.trim_start_matches("a ")));
-    d = match crate::topology::closest_name(&name.value, names) {
+    d = match crate::format::closest_name(&name.value, names) {
         Some(c) => d.hint(format!("did you mean `{c}`?")),
         None if names.is_empty() => d.hint(otherwise.to_owned()),
         None => {

@@ -9,10 +9,10 @@ use ipnet::Ipv4Net;
 
 use super::plan::{Downlink, FloatingIp, Instance, Network, NetworkRef, Plan, Router, Uplink};
 use super::security::{self, Members};
-use crate::topology::file::{
+use crate::format::file::{
     InterfaceSpec, NatChainName, NodeSpec, RouteSpec, RuleSpec, SegmentSpec, TopologyFile,
 };
-use crate::topology::{Diagnostic, Located, Span};
+use crate::format::{Diagnostic, Located, Span};
 
 /// Appends the plan's segments and nodes to `file`: segments, then routers, then instances.
 /// Security-group rules that do not check are reported into `out` (once per instance).

@@ -32,15 +32,14 @@ mod check;
 mod emit;
 mod plan;
 mod security;
-mod spec;
 
-pub use spec::{
+pub use crate::format::platform::openstack::{
     Direction, Ethertype, ExternalNetworkSpec, InstanceSpec, NetworkSpec, OpenStackSpec,
     RouterSpec, SecurityGroupRuleSpec, SecurityGroupSpec,
 };
 
-use crate::topology::Diagnostic;
-use crate::topology::file::TopologyFile;
+use crate::format::Diagnostic;
+use crate::format::file::TopologyFile;
 
 /// Expands the section into segments, nodes and rules.
 pub(crate) fn expand(file: &mut TopologyFile, spec: &OpenStackSpec, out: &mut Vec<Diagnostic>) {

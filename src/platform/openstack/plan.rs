@@ -11,11 +11,11 @@ use indexmap::IndexMap;
 use ipnet::Ipv4Net;
 
 use super::check::{duplicate, first_host, outside, parse_addr, parse_cidr, unknown, usable};
-use super::spec::{
+use crate::format::file::TopologyFile;
+use crate::format::platform::openstack::{
     ExternalNetworkSpec, InstanceSpec, NetworkSpec, OpenStackSpec, RouterSpec, SecurityGroupSpec,
 };
-use crate::topology::file::TopologyFile;
-use crate::topology::{Code, Diagnostic, Located, Span};
+use crate::format::{Code, Diagnostic, Located, Span};
 
 /// The section once checked: what `emit` turns into segments and nodes.
 pub(super) struct Plan<'a> {

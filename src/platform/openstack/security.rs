@@ -12,11 +12,13 @@ use ipnet::Ipv4Net;
 
 use super::check::unknown;
 use super::plan::Instance;
-use super::spec::{Direction, Ethertype, SecurityGroupRuleSpec, SecurityGroupSpec};
-use crate::topology::file::{
+use crate::format::file::{
     ActionName, ChainSpec, FirewallSpec, PolicyName, RuleProto, RuleSpec, StateName,
 };
-use crate::topology::{Code, Diagnostic, Located, Span};
+use crate::format::platform::openstack::{
+    Direction, Ethertype, SecurityGroupRuleSpec, SecurityGroupSpec,
+};
+use crate::format::{Code, Diagnostic, Located, Span};
 
 /// An instance in a security group, by its fixed IP.
 pub(super) struct Member<'a> {

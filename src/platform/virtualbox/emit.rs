@@ -11,8 +11,8 @@ use ipnet::Ipv4Net;
 use super::nat::EngineNode;
 use super::plan::{AdapterPlan, Attachment, HostSide};
 use super::{Host, VmSpec};
-use crate::topology::file::{InterfaceSpec, NodeSpec, RouteSpec, SegmentSpec, TopologyFile};
-use crate::topology::{Located, Span};
+use crate::format::file::{InterfaceSpec, NodeSpec, RouteSpec, SegmentSpec, TopologyFile};
+use crate::format::{Located, Span};
 
 /// The guest's interface names of adapters 1 to 4 when the file names none.
 const DEFAULT_IFACES: [&str; 4] = ["enp0s3", "enp0s8", "enp0s9", "enp0s10"];

@@ -11,11 +11,11 @@ use ipnet::Ipv4Net;
 use super::Host;
 use super::emit::{Emitter, interface};
 use super::plan::{Engine, Forward};
-use crate::topology::file::{
+use crate::format::file::{
     ActionName, ChainSpec, FirewallSpec, NatChainName, NodeSpec, PolicyName, RouteSpec, RuleSpec,
     SegmentSpec, StateName, TopologyFile,
 };
-use crate::topology::{Located, Span};
+use crate::format::{Located, Span};
 
 /// The interface names of an engine: toward its VMs and toward the host.
 const INT: &str = "int";

@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::{AdapterMode, AdapterSpec, Host, PortForwardSpec, VirtualBoxSpec, VmSpec};
-use crate::topology::file::{ProtoName, RuleProto};
-use crate::topology::{Code, Diagnostic, Located, Span};
+use crate::format::file::{ProtoName, RuleProto};
+use crate::format::{Code, Diagnostic, Located, Span};
 
 /// A NAT network's prefix when `nat_networks:` does not give one (or gives no valid one).
 const DEFAULT_NAT_NETWORK: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 0, 2, 0), 24);

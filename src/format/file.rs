@@ -42,19 +42,19 @@ pub struct TopologyFile {
     /// VirtualBox VMs on host nodes, with their adapters (NAT, NAT network, host-only,
     /// bridged, internal) and port forwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub virtualbox: Option<crate::platform::virtualbox::VirtualBoxSpec>,
+    pub virtualbox: Option<super::platform::virtualbox::VirtualBoxSpec>,
     /// Docker engines on nodes or VMs: bridge networks (docker0 and user-defined), containers
     /// and published ports, with the NAT and FORWARD rules Docker writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub docker: Option<crate::platform::docker::DockerSpec>,
+    pub docker: Option<super::platform::docker::DockerSpec>,
     /// An OpenStack project: tenant networks, routers (SNAT, floating IPs), security groups and
     /// instances, lowered as Neutron does it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub openstack: Option<crate::platform::openstack::OpenStackSpec>,
+    pub openstack: Option<super::platform::openstack::OpenStackSpec>,
     /// Kubernetes clusters on nodes of the file: workloads from manifests, Services as
     /// kube-proxy builds them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubernetes: Option<crate::platform::kubernetes::KubernetesSpec>,
+    pub kubernetes: Option<super::platform::kubernetes::KubernetesSpec>,
 }
 
 /// An L2 broadcast domain. Every interface attached to it hears every broadcast.

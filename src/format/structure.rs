@@ -574,7 +574,7 @@ mod tests {
 
     fn check(yaml: &str) -> Vec<Diagnostic> {
         let tree: Located<Tree> = serde_saphyr::from_str(yaml).expect("YAML");
-        let mut checker = Checker::new(crate::topology::load::schema_value());
+        let mut checker = Checker::new(super::super::schema::embedded_schema());
         checker.check_document(&tree);
         checker.diagnostics
     }

@@ -5,8 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::topology::Located;
-use crate::topology::file::{ListenSpec, OsName, RouteSpec, RuleProto};
+use crate::format::Located;
+use crate::format::file::{ListenSpec, OsName, RouteSpec, RuleProto};
 
 /// An OpenStack project as Neutron and Nova see it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -1,0 +1,34 @@
+//! The topology file as it is written: its serde types ([`mod@file`], the platform sections in
+//! [`platform`]), positions of every value ([`Located`], [`Span`]), diagnostics with
+//! `file:line:column`, the schema-guided structural check, the JSON Schema, units, names, and
+//! edits of the file's text (what a fix's patch is made of). Nothing here interprets a file:
+//! expanding the platforms is `crate::platform`, loading and lowering into the model
+//! `crate::topology`.
+
+mod diagnostic;
+pub mod edit;
+pub mod file;
+pub mod naming;
+pub mod platform;
+mod schema;
+mod source;
+pub(crate) mod structure;
+pub mod units;
+
+pub use diagnostic::{Code, Diagnostic, DiagnosticJson, FileReport, Severity};
+pub use schema::{EMBEDDED_SCHEMA, embedded_schema, schema, schema_json};
+pub(crate) use source::open_options;
+pub use source::{Located, Origin, ReadError, SourceFile, Span, irregular_kind, read_regular};
+
+/// Files larger than this are refused before parsing (a topology is text written by people
+/// or generated; 64 MiB holds several hundred thousand nodes).
+pub const MAX_FILE_BYTES: usize = 64 << 20;
+
+/// The most nodes a topology may have once platform sections are expanded (pods of a
+/// `kubernetes:` cluster become nodes); `reachlab generate` makes at most a million routers.
+pub const MAX_NODES: usize = 1 << 20;
+
+/// The name in `names` closest to `word`, if it is a likely typo of it.
+pub fn closest_name<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
+    structure::closest(word, names.iter().copied())
+}

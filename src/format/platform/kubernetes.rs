@@ -1,0 +1,87 @@
+//! The `kubernetes:` section as the file writes it: clusters on nodes of the file, their pod
+//! and Service networks, pins, manifests and inline objects (read as Kubernetes objects by
+//! `crate::platform::kubernetes`). These types are the format (and the JSON Schema).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::format::Located;
+use crate::format::file::{HttpSpec, ProtoName};
+
+/// Kubernetes clusters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct KubernetesSpec {
+    pub clusters: Vec<ClusterSpec>,
+}
+
+/// How kube-proxy implements Services.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyMode {
+    #[default]
+    Iptables,
+    Ipvs,
+}
+
+/// One cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub name: Located<String>,
+    /// The cluster's nodes: nodes of this file (also VMs and instances of platform sections).
+    pub nodes: Vec<Located<String>>,
+    /// Nodes that run no workloads (kubeadm taints the control plane NoSchedule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub control_plane: Vec<Located<String>>,
+    /// Node labels, for `nodeSelector`: `{ worker1: { PoP: space_1 } }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// The pod network (Calico's pool, default 192.168.0.0/16); each node gets a /26 of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_cidr: Option<Located<String>>,
+    /// Pinned pod blocks per node, e.g. `{ worker1: 172.16.235.128/26 }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_blocks: BTreeMap<String, String>,
+    /// The Service network (default 10.96.0.0/12, kubeadm's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_cidr: Option<Located<String>>,
+    /// kube-proxy mode (default iptables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_mode: Option<ProxyMode>,
+    /// Pinned ClusterIPs per Service name (the API server allocates them at random).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cluster_ips: BTreeMap<String, String>,
+    /// Pinned nodePorts per Service name, for manifests that leave them to the API server.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_ports: BTreeMap<String, u16>,
+    /// Manifest files (multi-document YAML), relative to this topology file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<Located<String>>,
+    /// The same kinds of objects written inline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<Value>,
+    /// What pods answer: every pod whose labels include `selector` listens on `port`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serve: Vec<ServeSpec>,
+}
+
+/// A service pods run, chosen by their labels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ServeSpec {
+    pub selector: BTreeMap<String, String>,
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Located<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<Located<ProtoName>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<Located<HttpSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<Located<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<Located<String>>,
+}
