@@ -1,14 +1,20 @@
 //! reachlab: predict what `ping`, `ssh` and `curl` do on a network before it is deployed.
 //!
-//! The crate is a set of focused modules behind a thin command-line binary:
+//! The crate is a set of focused modules behind a thin command-line binary, each naming only
+//! the ones before it (`tests/layers.rs` holds the ladder):
 //!
-//! - [`topology`] owns the YAML file format: its serde types, loading, the schema-guided structural
-//!   check, semantic validation with `file:line:column` diagnostics, and the JSON Schema.
-//! - [`model`] is the small core network model every file lowers into: nodes, interfaces, segments,
-//!   routing tables, listeners and expectations, each remembering where in the file it came from.
-//! - [`render`] turns models and diagnostics into text that reads like the real tools, or JSON.
-//! - [`invariants`] checks a file's `invariants:` over every flow, mutates the file to find what
-//!   each line protects (`reachlab fuzz`), and takes segments and nodes down (`--failures`).
+//! - [`model`] is the small core network model every file lowers into: nodes, interfaces,
+//!   segments, routing tables, listeners and expectations, each remembering where in the file it
+//!   came from.
+//! - [`mod@format`] is the topology file as written: serde types, positions, diagnostics, the
+//!   schema-guided structural check, the JSON Schema; [`platform`] expands its platform sections;
+//!   [`topology`] loads a file (parse, expand, validate, lower into the model) and writes one.
+//! - [`sim`] moves packets: one set of per-hop decisions, the discrete-event engine, the fast
+//!   path, captures.
+//! - The analyses: [`explain`] (why a probe failed), [`run`] (a probe end to end), [`matrix`],
+//!   [`invariants`] (checks over every flow, failures, fuzz), [`fix`] (verified fixes),
+//!   [`diff`], and the emulator (`emulate`), which holds predictions against the kernel.
+//! - [`render`] turns results into text that reads like the real tools, JSON, graphs and pcap.
 //!
 //! Cargo features, both on by default: `emulate` (Linux only) builds the emulator, which holds a
 //! topology's predictions against the kernel in network namespaces (`emulate`, `live`), and

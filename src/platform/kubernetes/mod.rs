@@ -22,16 +22,16 @@
 //!   workload and [`MAX_PODS_PER_CLUSTER`] per cluster; manifests are regular files of at
 //!   most [`crate::format::MAX_FILE_BYTES`] inside the topology file's directory.
 //!
-//! This module owns the `kubernetes:` section's format ([`KubernetesSpec`]) and the order of
-//! its expansion, which runs one way — validate, plan with typed values, emit:
+//! The section's format ([`KubernetesSpec`]) is `crate::format::platform::kubernetes`; this
+//! module owns the order of its expansion, which runs one way — validate, plan with typed values, emit:
 //!
-//! 1. [`network`]: the cluster's nodes, pod and Service networks and pod blocks, validated
-//!    into a [`network::PodNetwork`]; then each node's pod segment, `cni0` and routes.
-//! 2. [`manifest`] and [`objects`]: manifest files and inline objects, read into typed
+//! 1. `network`: the cluster's nodes, pod and Service networks and pod blocks, validated
+//!    into a `network::PodNetwork`; then each node's pod segment, `cni0` and routes.
+//! 2. `manifest` and `objects`: manifest files and inline objects, read into typed
 //!    Kubernetes objects.
-//! 3. [`workloads`]: those objects as pods to schedule and Services, within the budgets.
-//! 4. [`schedule`]: each pod placed on a node with an address of its block, then emitted.
-//! 5. [`proxy`]: kube-proxy's rules for the Services, installed on every node.
+//! 3. `workloads`: those objects as pods to schedule and Services, within the budgets.
+//! 4. `schedule`: each pod placed on a node with an address of its block, then emitted.
+//! 5. `proxy`: kube-proxy's rules for the Services, installed on every node.
 
 mod manifest;
 mod network;
