@@ -30,7 +30,7 @@ use crate::matrix::{
     self, BudgetError, Cell, Destination, Layout, ProbeList, ProbeSpec, Progress, ProgressMode,
     SelectError, Selection, Source,
 };
-use crate::model::{L4, NatAction, NatHook, NatRule, Network, Node, Outcome, Probe, Proto};
+use crate::model::{L4, NatAction, NatHook, NatRule, Network, Node, Origin, Outcome, Probe, Proto};
 use crate::sim::{SimConfig, run_probe};
 use crate::topology::{self, FileReport, Loaded};
 
@@ -389,12 +389,14 @@ pub struct Side {
     pub name: String,
 }
 
-/// Why a flow fails in one version: the first line of its explanation, and where in the file.
+/// Why a flow fails in one version: the first line of its explanation, where in the file, and
+/// the decisive step as data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cause {
     pub line: String,
-    /// `file:line:column` of the element the explanation is about.
-    pub origin: Option<String>,
+    /// The element of the file the explanation is about.
+    pub origin: Option<Origin>,
+    pub step: crate::explain::Cause,
 }
 
 /// A flow in one version.
@@ -840,7 +842,8 @@ fn cause(
     let why = crate::explain::why(net, &run)?;
     Some(Cause {
         line: why.lines.first()?.clone(),
-        origin: why.origin.map(|o| o.to_string()),
+        origin: why.origin,
+        step: why.cause,
     })
 }
 
@@ -849,7 +852,8 @@ fn end_json(end: &FlowEnd) -> EndRecord<'_> {
         address: end.address,
         cause: end.cause.as_ref().map(|c| CauseRecord {
             line: &c.line,
-            origin: c.origin.as_deref(),
+            origin: c.origin.as_ref(),
+            step: &c.step,
         }),
         outcome: end.outcome.name(),
     }
@@ -1005,9 +1009,11 @@ pub struct EndRecord<'a> {
     pub outcome: &'static str,
 }
 
-/// Why a flow failed: the decisive line of the explanation, and where the file says it.
+/// Why a flow failed: the decisive line of the explanation, where the file says it
+/// (`{file, line, column}`), and the decisive step as data (`{"kind": …}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CauseRecord<'a> {
     pub line: &'a str,
-    pub origin: Option<&'a str>,
+    pub origin: Option<&'a Origin>,
+    pub step: &'a crate::explain::Cause,
 }

@@ -108,10 +108,15 @@ fn lab1_rules_open_ping_and_ssh_to_the_floating_ip() {
             "the cause is the security group: {}",
             before.line
         );
-        let origin = before.origin.as_deref().unwrap_or_default();
-        assert!(
-            origin.starts_with("topologies/openstack-lab1-no-rules.yaml:"),
+        let origin = before.origin.as_ref().expect("an origin");
+        assert_eq!(
+            &*origin.file, "topologies/openstack-lab1-no-rules.yaml",
             "{origin}"
+        );
+        assert!(
+            matches!(before.step, reachlab::explain::Cause::Filtered { .. }),
+            "{:?}",
+            before.step
         );
     }
     assert!(d.added.is_empty() && d.removed.is_empty());
@@ -357,6 +362,15 @@ fn the_json_report_has_both_sides_of_each_change() {
     assert_eq!(change["old"]["outcome"], "timeout");
     assert_eq!(change["new"]["outcome"], "reply");
     assert!(change["old"]["cause"]["line"].is_string());
+    // The position is `{file, line, column}`, as everywhere else; the step is data.
+    assert!(
+        change["old"]["cause"]["origin"]["line"].is_u64(),
+        "{change}"
+    );
+    assert!(
+        change["old"]["cause"]["step"]["kind"].is_string(),
+        "{change}"
+    );
     assert!(change["new"]["cause"].is_null());
 }
 
