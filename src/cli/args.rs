@@ -38,6 +38,17 @@ pub(crate) enum Format {
     Markdown,
 }
 
+/// `--format` and `--pcap` of the probe commands (ping, ssh, curl, tcp, udp, trace).
+#[derive(clap::Args)]
+pub(crate) struct ProbeOut {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TextJson::Text)]
+    pub(crate) format: TextJson,
+    /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pcap: Option<PathBuf>,
+}
+
 /// `--format` of the commands that print text or JSON.
 #[derive(clap::Args, Clone, Copy)]
 pub(crate) struct TextOrJson {
@@ -112,14 +123,14 @@ impl Cli {
             Command::Validate { out, .. }
             | Command::Show { out, .. }
             | Command::Check { out, .. }
-            | Command::Ping { out, .. }
+            | Command::Diff { out, .. }
+            | Command::Fuzz { out, .. } => out.format.into(),
+            Command::Ping { out, .. }
             | Command::Ssh { out, .. }
             | Command::Curl { out, .. }
             | Command::Tcp { out, .. }
             | Command::Udp { out, .. }
-            | Command::Trace { out, .. }
-            | Command::Diff { out, .. }
-            | Command::Fuzz { out, .. } => out.format.into(),
+            | Command::Trace { out, .. } => out.format.into(),
             Command::Matrix(args) => args.format.into(),
             #[cfg(all(feature = "emulate", target_os = "linux"))]
             Command::Emulate { command } => command.output(),
@@ -173,7 +184,7 @@ pub(crate) enum Command {
     /// Predict `ping` from node FROM to TO (an address, a node name or a DNS name).
     Ping {
         #[command(flatten)]
-        out: TextOrJson,
+        out: ProbeOut,
         file: PathBuf,
         from: String,
         to: String,
@@ -183,62 +194,47 @@ pub(crate) enum Command {
         /// Seconds to wait for a reply after the last request.
         #[arg(short = 'W')]
         wait: Option<u64>,
-        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
-        #[arg(long, value_name = "FILE")]
-        pcap: Option<PathBuf>,
     },
     /// Predict `ssh HOST` from node FROM.
     Ssh {
         #[command(flatten)]
-        out: TextOrJson,
+        out: ProbeOut,
         file: PathBuf,
         from: String,
         host: String,
         #[arg(short = 'p', default_value_t = 22)]
         port: u16,
-        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
-        #[arg(long, value_name = "FILE")]
-        pcap: Option<PathBuf>,
     },
     /// Predict `curl URL` from node FROM (http:// URLs).
     Curl {
         #[command(flatten)]
-        out: TextOrJson,
+        out: ProbeOut,
         file: PathBuf,
         from: String,
         url: String,
-        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
-        #[arg(long, value_name = "FILE")]
-        pcap: Option<PathBuf>,
     },
     /// Predict a TCP connection from FROM to TO:PORT.
     Tcp {
         #[command(flatten)]
-        out: TextOrJson,
+        out: ProbeOut,
         file: PathBuf,
         from: String,
         to: String,
         port: u16,
-        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
-        #[arg(long, value_name = "FILE")]
-        pcap: Option<PathBuf>,
     },
     /// Predict a UDP datagram from FROM to TO:PORT.
     Udp {
         #[command(flatten)]
-        out: TextOrJson,
+        out: ProbeOut,
         file: PathBuf,
         from: String,
         to: String,
         port: u16,
-        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
-        #[arg(long, value_name = "FILE")]
-        pcap: Option<PathBuf>,
     },
     /// Every hop of a probe: node, interfaces, route used, decision (ping unless --tcp/--udp).
     Trace {
         #[command(flatten)]
-        out: TextOrJson,
+        out: ProbeOut,
         file: PathBuf,
         from: String,
         to: String,
@@ -246,9 +242,6 @@ pub(crate) enum Command {
         tcp: Option<u16>,
         #[arg(long)]
         udp: Option<u16>,
-        /// Write the simulated frames to FILE (pcapng, one interface per link; DIR/: a pcap per link).
-        #[arg(long, value_name = "FILE")]
-        pcap: Option<PathBuf>,
     },
     /// Build a topology in Linux network namespaces and probe it for real (needs root).
     #[cfg(all(feature = "emulate", target_os = "linux"))]

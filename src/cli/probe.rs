@@ -79,12 +79,12 @@ pub(crate) fn probe(
 /// The `--pcap` path of a probe command.
 pub(crate) fn pcap_path(command: &Command) -> Option<&std::path::Path> {
     match command {
-        Command::Ping { pcap, .. }
-        | Command::Ssh { pcap, .. }
-        | Command::Curl { pcap, .. }
-        | Command::Tcp { pcap, .. }
-        | Command::Udp { pcap, .. }
-        | Command::Trace { pcap, .. } => pcap.as_deref(),
+        Command::Ping { out, .. }
+        | Command::Ssh { out, .. }
+        | Command::Curl { out, .. }
+        | Command::Tcp { out, .. }
+        | Command::Udp { out, .. }
+        | Command::Trace { out, .. } => out.pcap.as_deref(),
         _ => None,
     }
 }
