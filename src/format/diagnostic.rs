@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::source::{SourceFile, Span};
+use super::source::{Located, SourceFile, Span};
 
 /// How bad a finding is. Errors make a file invalid; warnings are printed and the file loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -115,6 +115,18 @@ impl Diagnostic {
             hint: None,
             related: None,
         }
+    }
+
+    /// "{what} `NAME` is defined twice", at the second definition, pointing at the first.
+    pub fn duplicate(what: &str, name: &Located<String>, first: Span) -> Self {
+        Self::error(
+            Code::DuplicateName,
+            name.span,
+            format!("{what} `{}` is defined twice", name.value),
+        )
+        .label("second definition")
+        .related(first, "first defined here")
+        .hint(format!("give each {what} its own name"))
     }
 
     /// A warning at `span`.

@@ -85,16 +85,7 @@ impl Lowering {
     }
 
     fn duplicate(&mut self, what: &str, name: &Located<String>, first: Span) {
-        self.push(
-            Diagnostic::error(
-                Code::DuplicateName,
-                name.span,
-                format!("{what} `{}` is defined twice", name.value),
-            )
-            .label("second definition")
-            .related(first, "first defined here")
-            .hint(format!("give each {what} its own name")),
-        );
+        self.push(Diagnostic::duplicate(what, name, first));
     }
 
     /// Node, segment and group names: the naming rule of [`naming`] (`what` is `node`,

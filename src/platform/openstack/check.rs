@@ -142,14 +142,5 @@ pub(super) fn duplicate(
     name: &Located<String>,
     first: Span,
 ) {
-    out.push(
-        Diagnostic::error(
-            Code::DuplicateName,
-            name.span,
-            format!("{what} `{}` is defined twice", name.value),
-        )
-        .label("second definition")
-        .related(first, "first defined here")
-        .hint(format!("give each {what} its own name")),
-    );
+    out.push(Diagnostic::duplicate(what, name, first));
 }
