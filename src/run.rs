@@ -42,6 +42,8 @@ pub struct ProbeRequest {
     pub count: u16,
     /// For ping: how long to wait after the last request.
     pub wait: Option<std::time::Duration>,
+    /// For ping: the TTL of the requests (`ping -t`); the sender's default when `None`.
+    pub ttl: Option<u8>,
 }
 
 /// Looks up the source node by name.
@@ -84,7 +86,7 @@ pub struct ProbeResult {
 /// Simulates a probe and explains a failure (also a curl that reached a service which could
 /// not reach its own backend: the answer is a 502, the explanation the backend's).
 pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> ProbeResult {
-    let kind = ProbeKind::of(&request.probe, request.count, request.wait);
+    let kind = ProbeKind::of(&request.probe, request.count, request.wait).with_ttl(request.ttl);
     let run = run_probe(net, request.from, request.dst, &kind, config);
     let http = match &request.probe {
         Probe::Curl { .. } if run.outcome == Outcome::Reply => http_answer(net, &run, config),
@@ -226,6 +228,7 @@ pub fn check_expectation(net: &Network, e: &Expectation, config: &SimConfig) -> 
         // `max_rtt` is a budget for the steady state: the second echo, caches warm, is measured.
         count: if e.max_rtt.is_some() { 2 } else { 1 },
         wait: None,
+        ttl: None,
     };
     let result = run_request(net, request, config);
     let predicted = result.run.outcome;

@@ -417,6 +417,7 @@ impl GeneratedLab {
                     probe: p.probe,
                     count: 1,
                     wait: None,
+                    ttl: None,
                 })
             })
             .collect()

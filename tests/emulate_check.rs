@@ -11,6 +11,9 @@
 //!   `max_rtt` expectation. Without `sch_netem` (read from the lab's switch with `tc`) the row
 //!   and the JSON say "max_rtt not compared", and the summary counts it apart; with netem the
 //!   kernel's RTT is measured (at least 60 ms) and compared.
+//! - `a_ping_with_a_small_ttl_is_answered_by_the_router_where_it_runs_out`: `ping -t 2` over
+//!   two routers gets "Time to live exceeded" from the second, from the address of its route
+//!   back; `-t 3` gets replies with TTL 62, in the kernel as in the simulator.
 //! - `ctrl_c_while_probing_removes_the_lab_and_exits_130`: SIGINT to an `emulate check` whose
 //!   probing lasts 10 s, once its lab is complete: it exits within seconds with 130, leaving
 //!   no namespace and no state file.
@@ -452,6 +455,79 @@ fn ctrl_c_while_probing_removes_the_lab_and_exits_130() {
         "left: {:?}",
         lab.state_files()
     );
+}
+
+const TWO_ROUTERS: &str = "\
+name: two-routers
+segments: [{ name: lan }, { name: mid }, { name: wan }]
+nodes:
+  - name: pc
+    interfaces: [{ name: eth0, segment: lan, addresses: [192.0.2.10/24] }]
+    routes: [{ to: default, via: 192.0.2.1 }]
+  - name: r1
+    forwarding: true
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [192.0.2.1/24] }
+      - { name: eth1, segment: mid, addresses: [198.51.100.1/24] }
+    routes: [{ to: 203.0.113.0/24, via: 198.51.100.2 }]
+  - name: r2
+    forwarding: true
+    interfaces:
+      - { name: eth0, segment: mid, addresses: [198.51.100.2/24] }
+      - { name: eth1, segment: wan, addresses: [203.0.113.1/24] }
+    routes: [{ to: 192.0.2.0/24, via: 198.51.100.1 }]
+  - name: srv
+    interfaces: [{ name: eth0, segment: wan, addresses: [203.0.113.10/24] }]
+    routes: [{ to: default, via: 203.0.113.1 }]
+";
+
+/// `ping -t N` in the kernel and in the simulator, echo by echo: with TTL 2 the second router,
+/// r2, has none left to forward the echo and answers "Time to live exceeded" from the address
+/// its route back to pc leaves by (198.51.100.2, not the 203.0.113.1 the echo was going
+/// toward); with TTL 3 the echo arrives and the reply comes back with TTL 62.
+#[test]
+fn a_ping_with_a_small_ttl_is_answered_by_the_router_where_it_runs_out() {
+    if !can_run("a_ping_with_a_small_ttl_is_answered_by_the_router_where_it_runs_out") {
+        return;
+    }
+    let lab = Scratch::new("ttl", TWO_ROUTERS);
+    let ping = |ttl: &str| {
+        let out = lab.run(&[
+            "emulate",
+            "ping",
+            "--format",
+            "json",
+            lab.file(),
+            "pc",
+            "srv",
+            "-c",
+            "2",
+            "-t",
+            ttl,
+        ]);
+        let rows = json_rows(&out);
+        assert_eq!(rows.len(), 1, "{}", text(&out));
+        rows[0].clone()
+    };
+    let short = ping("2");
+    assert_eq!(short["differences"], serde_json::json!([]), "{short}");
+    for side in ["kernel_echoes", "simulated_echoes"] {
+        let echoes = short[side].as_array().expect("echoes");
+        assert_eq!(echoes.len(), 2, "{short}");
+        for e in echoes {
+            assert_eq!(e["answer"], "ttl-exceeded", "{side}: {short}");
+            assert_eq!(e["from"], "198.51.100.2", "{side}: {short}");
+        }
+    }
+    let enough = ping("3");
+    assert_eq!(enough["differences"], serde_json::json!([]), "{enough}");
+    let kernel: Vec<String> = enough["kernel_echoes"]
+        .as_array()
+        .expect("echoes")
+        .iter()
+        .map(echo)
+        .collect();
+    assert_eq!(kernel, ["reply ttl=62", "reply ttl=62"], "{enough}");
 }
 
 /// Whether the test may run (root, iproute2, nftables): see `support`.

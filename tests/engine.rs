@@ -257,6 +257,7 @@ fn a_run_cut_short_says_so_in_its_text() {
         probe: reachlab::model::Probe::Ping,
         count: 1,
         wait: None,
+        ttl: None,
     };
     let result = reachlab::run::run_request(&net, request, &config);
     assert_eq!(result.run.stopped, Some(Stopped::EventBudget));
@@ -506,4 +507,102 @@ fn route_types_blackhole_unreachable_prohibit() {
         "{ to: 198.51.100.0/26, type: blackhole, via: 192.0.2.2 }",
     );
     assert!(load_str("bad.yaml", &bad).is_err());
+}
+
+/// A chain of two routers, which also send 10.99.0.0/24 to each other: a loop.
+fn two_routers() -> reachlab::model::Network {
+    let text = "segments: [{ name: lan }, { name: mid }, { name: wan }]
+nodes:
+  - name: pc
+    interfaces: [{ name: eth0, segment: lan, addresses: [192.0.2.10/24] }]
+    routes: [{ to: default, via: 192.0.2.1 }]
+  - name: r1
+    forwarding: true
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [192.0.2.1/24] }
+      - { name: eth1, segment: mid, addresses: [198.51.100.1/24] }
+    routes:
+      - { to: 203.0.113.0/24, via: 198.51.100.2 }
+      - { to: 10.99.0.0/24, via: 198.51.100.2 }
+  - name: r2
+    forwarding: true
+    interfaces:
+      - { name: eth0, segment: mid, addresses: [198.51.100.2/24] }
+      - { name: eth1, segment: wan, addresses: [203.0.113.1/24] }
+    routes:
+      - { to: 192.0.2.0/24, via: 198.51.100.1 }
+      - { to: 10.99.0.0/24, via: 198.51.100.1 }
+";
+    load_str("two.yaml", text).expect("valid").network
+}
+
+/// `ping -t 2` runs out at the second router: the explanation says the TTL was chosen, names
+/// the path, and offers no fix (nothing in the file is wrong). The kernel's answer (r2, from
+/// 198.51.100.2) is held in `tests/emulate_check.rs`.
+#[test]
+fn a_chosen_ttl_that_runs_out_is_explained_without_a_fix() {
+    let net = two_routers();
+    let pc = net.node_by_name("pc").expect("pc").id;
+    let request = reachlab::run::ProbeRequest {
+        from: pc,
+        written: "203.0.113.1".into(),
+        dst: "203.0.113.1".parse().expect("ip"),
+        probe: reachlab::model::Probe::Ping,
+        count: 1,
+        wait: None,
+        ttl: Some(1),
+    };
+    let result = reachlab::fix::diagnose(&net, request.clone(), &SimConfig::default());
+    let text = reachlab::render::probe_text(&net, &result, reachlab::render::Palette::new(false));
+    assert!(
+        text.contains("From 192.0.2.1 icmp_seq=1 Time to live exceeded"),
+        "{text}"
+    );
+    assert!(text.contains("(`ping -t 1`)"), "{text}");
+    assert!(!text.contains("fix"), "no fix for a chosen TTL: {text}");
+    let why = result.why.expect("a why");
+    assert_eq!(
+        why.cause,
+        reachlab::explain::Cause::TtlExhausted {
+            node: "r1".into(),
+            sent: 1,
+            chosen: true,
+            path: vec![],
+        }
+    );
+    // TTL 2 reaches r2, the address itself: a reply with r2's TTL (64).
+    let two = reachlab::run::ProbeRequest {
+        ttl: Some(2),
+        ..request
+    };
+    let result = reachlab::run::run_request(&net, two, &SimConfig::default());
+    assert_eq!(result.run.outcome, Outcome::Reply);
+}
+
+/// The loop between r1 and r2: the TTL of 64 runs out going round, and the explanation says so,
+/// with the routers it went round.
+#[test]
+fn a_ttl_that_runs_out_in_a_loop_is_a_routing_loop() {
+    let net = two_routers();
+    let pc = net.node_by_name("pc").expect("pc").id;
+    let dst = "10.99.0.1".parse().expect("ip");
+    let run = run_probe(&net, pc, dst, &ProbeKind::ping(1), &SimConfig::default());
+    assert_eq!(run.outcome, Outcome::TtlExceeded);
+    let why = reachlab::explain::why(&net, &run).expect("a why");
+    let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        why.cause,
+        // Router k on the way gets the echo with TTL 65 - k; the 64th, an even one, is r2.
+        reachlab::explain::Cause::RoutingLoop {
+            node: "r2".into(),
+            path: names(&["r1", "r2", "r1", "r2", "r1", "r2"]),
+        },
+        "{:?}",
+        why.lines
+    );
+    assert!(
+        why.lines[1].contains("went round r1 → r2 → r1 → r2 → r1 → r2 → …: a routing loop"),
+        "{:?}",
+        why.lines
+    );
 }

@@ -308,6 +308,7 @@ fn every_fix_of(name: &str, text: &str) -> (usize, usize) {
             probe: e.probe.clone(),
             count: 1,
             wait: None,
+            ttl: None,
         };
         let mut result = reachlab::fix::diagnose(&loaded.network, request, &config);
         if result.run.outcome == reachlab::model::Outcome::Reply {

@@ -220,6 +220,7 @@ fn traced(loaded: &Loaded, from: &str, to: &str, probe: &str) -> String {
         probe: parse_probe(probe).expect("probe"),
         count: 1,
         wait: None,
+        ttl: None,
     };
     picture.add_trace(&run_request(net, request, &config), &config);
     picture.render(GraphFormat::Svg)
@@ -540,6 +541,7 @@ fn traces_draw_on_dot_and_mermaid_too() {
         },
         count: 1,
         wait: None,
+        ttl: None,
     };
     picture.add_trace(&run_request(net, request, &config), &config);
     let dot = picture.render(GraphFormat::Dot);

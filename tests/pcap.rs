@@ -50,6 +50,7 @@ fn run(
         probe,
         count,
         wait: None,
+        ttl: None,
     };
     run_request(net, request, config)
 }

@@ -194,6 +194,10 @@ pub(crate) enum Command {
         /// Seconds to wait for a reply after the last request.
         #[arg(short = 'W')]
         wait: Option<u64>,
+        /// Time to live of the echo requests, 1 to 255 (default: the sender's, 64 on Linux): a
+        /// router that would forward a request with TTL 1 answers "Time to live exceeded".
+        #[arg(short = 't', value_parser = clap::value_parser!(u8).range(1..))]
+        ttl: Option<u8>,
     },
     /// Predict `ssh HOST` from node FROM.
     Ssh {

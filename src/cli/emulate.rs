@@ -63,6 +63,9 @@ pub enum EmulateCommand {
         /// Number of echo requests (one a second, as ping sends them).
         #[arg(short = 'c', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         count: u16,
+        /// Time to live of the echo requests, 1 to 255 (`ping -t`), on both sides.
+        #[arg(short = 't', value_parser = clap::value_parser!(u8).range(1..))]
+        ttl: Option<u8>,
         #[command(flatten)]
         out: TextOrJson,
     },
@@ -229,18 +232,34 @@ pub fn run(command: &EmulateCommand, ctx: &Context, out: &mut impl Write) -> std
             from,
             to,
             count,
+            ttl,
             ..
-        } => one(file, &format!("ping {from} {to}"), *count, ctx, out),
+        } => one(
+            file,
+            &format!("ping {from} {to}"),
+            Echoes {
+                count: *count,
+                ttl: *ttl,
+            },
+            ctx,
+            out,
+        ),
         EmulateCommand::Ssh {
             file,
             from,
             host,
             port,
             ..
-        } => one(file, &format!("ssh {from} {host}:{port}"), 1, ctx, out),
+        } => one(
+            file,
+            &format!("ssh {from} {host}:{port}"),
+            Echoes::ONE,
+            ctx,
+            out,
+        ),
         EmulateCommand::Curl {
             file, from, url, ..
-        } => one(file, &format!("curl {from} {url}"), 1, ctx, out),
+        } => one(file, &format!("curl {from} {url}"), Echoes::ONE, ctx, out),
         EmulateCommand::Serve { state } => match emulate::serve_lab(state) {
             Ok(()) => Ok(EXIT_OK),
             Err(e) => Ok(fail(&e)),
@@ -423,20 +442,35 @@ fn parse_probe(net: &Network, text: &str) -> Result<ProbeRequest, String> {
         probe,
         count: 1,
         wait: None,
+        ttl: None,
     })
+}
+
+/// How the pings given on the command line send their echoes (`-c`, `-t`).
+#[derive(Debug, Clone, Copy)]
+struct Echoes {
+    count: u16,
+    ttl: Option<u8>,
+}
+
+impl Echoes {
+    const ONE: Echoes = Echoes {
+        count: 1,
+        ttl: None,
+    };
 }
 
 fn one(
     file: &Path,
     probe: &str,
-    count: u16,
+    echoes: Echoes,
     ctx: &Context,
     out: &mut impl Write,
 ) -> std::io::Result<u8> {
     check_files(
         &[file.to_owned()],
         &[probe.to_owned()],
-        count,
+        echoes,
         false,
         ctx,
         out,
@@ -449,7 +483,7 @@ fn check(
     ctx: &Context,
     out: &mut impl Write,
 ) -> std::io::Result<u8> {
-    check_files(paths, probes, 1, true, ctx, out)
+    check_files(paths, probes, Echoes::ONE, true, ctx, out)
 }
 
 /// Says that the run was interrupted and what became of the lab; the exit code.
@@ -468,12 +502,12 @@ fn interrupted(file: &Path, built_here: bool) -> u8 {
 }
 
 /// Compares the probes (the files' `expect:` entries when `expectations`, and `probes`, a ping
-/// sending `count` echoes) with the kernel, file by file. Ctrl-C stops at once: the lab built
+/// sending its `echoes`) with the kernel, file by file. Ctrl-C stops at once: the lab built
 /// for the run is removed (one `up` left running stays), and the exit code is 130.
 fn check_files(
     paths: &[PathBuf],
     probes: &[String],
-    count: u16,
+    echoes: Echoes,
     expectations: bool,
     ctx: &Context,
     out: &mut impl Write,
@@ -520,7 +554,8 @@ fn check_files(
             match parse_probe(&net, text) {
                 Ok(mut request) => {
                     if request.probe == Probe::Ping {
-                        request.count = count;
+                        request.count = echoes.count;
+                        request.ttl = echoes.ttl;
                     }
                     planned.push(Planned {
                         request,

@@ -43,8 +43,16 @@ pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io:
             to,
             count,
             wait,
+            ttl,
             ..
-        } => probe::ping(cli, file, from, to, *count, *wait, out, palette),
+        } => {
+            let echoes = probe::Echoes {
+                count: *count,
+                wait: wait.map(std::time::Duration::from_secs),
+                ttl: *ttl,
+            };
+            probe::ping(cli, file, from, to, echoes, out, palette)
+        }
         Command::Ssh {
             file,
             from,

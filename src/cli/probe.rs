@@ -14,6 +14,22 @@ use reachlab::topology;
 use super::args::{Cli, Command, Format};
 use super::common::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, load_or_report, port_arg, usage_error};
 
+/// How a ping sends its echoes (`-c`, `-W`, `-t`); one of everything for the other probes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Echoes {
+    pub(crate) count: u16,
+    pub(crate) wait: Option<std::time::Duration>,
+    pub(crate) ttl: Option<u8>,
+}
+
+impl Echoes {
+    const ONE: Echoes = Echoes {
+        count: 1,
+        wait: None,
+        ttl: None,
+    };
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn probe(
     cli: &Cli,
@@ -21,8 +37,7 @@ pub(crate) fn probe(
     from: &str,
     to: &str,
     make: impl FnOnce(&Network) -> Result<(Probe, String), String>,
-    count: u16,
-    wait: Option<std::time::Duration>,
+    echoes: Echoes,
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
@@ -52,8 +67,9 @@ pub(crate) fn probe(
         written,
         dst,
         probe,
-        count,
-        wait,
+        count: echoes.count,
+        wait: echoes.wait,
+        ttl: echoes.ttl,
     };
     let mut result = fix::diagnose(net, request, &config);
     fix::attach_patches(&mut result, net, &loaded.report.source, &config);
@@ -153,6 +169,7 @@ pub(crate) fn trace(
         probe,
         count: 1,
         wait: None,
+        ttl: None,
     };
     let mut result = fix::diagnose(net, request, &config);
     fix::attach_patches(&mut result, net, &loaded.report.source, &config);
@@ -189,20 +206,17 @@ pub(crate) fn trace(
 }
 
 /// `reachlab ping`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn ping(
     cli: &Cli,
     file: &Path,
     from: &str,
     to: &str,
-    count: u16,
-    wait: Option<u64>,
+    echoes: Echoes,
     out: &mut impl Write,
     palette: Palette,
 ) -> std::io::Result<u8> {
-    let wait = wait.map(std::time::Duration::from_secs);
     let make = |_: &Network| Ok((Probe::Ping, to.to_owned()));
-    probe(cli, file, from, to, make, count, wait, out, palette)
+    probe(cli, file, from, to, make, echoes, out, palette)
 }
 
 /// `reachlab ssh`, `tcp` and `udp`: one connection attempt (one datagram) to `port` of `to`.
@@ -218,7 +232,7 @@ pub(crate) fn to_port(
     palette: Palette,
 ) -> std::io::Result<u8> {
     let make = |_: &Network| Ok((probe_of(port_arg(port)?), to.to_owned()));
-    probe(cli, file, from, to, make, 1, None, out, palette)
+    probe(cli, file, from, to, make, Echoes::ONE, out, palette)
 }
 
 /// `reachlab curl`.
@@ -239,7 +253,7 @@ pub(crate) fn curl(
         let port = port_arg(u.port)?;
         Ok((Probe::Curl { port, path: u.path }, u.host))
     };
-    probe(cli, file, from, &host, make, 1, None, out, palette)
+    probe(cli, file, from, &host, make, Echoes::ONE, out, palette)
 }
 
 /// `trace --format json`: the hops, and the probe as `ping --format json` prints it.

@@ -249,6 +249,7 @@ pub fn expectations(net: &Network) -> Vec<Planned> {
                 probe: e.probe.clone(),
                 count: if e.max_rtt.is_some() { 2 } else { 1 },
                 wait: None,
+                ttl: None,
             },
             expectation: Some(e.clone()),
         })
@@ -334,7 +335,10 @@ pub fn compare_with(
                 probe: p.request.probe.clone(),
                 dst: p.request.dst,
                 host: p.request.written.clone(),
-                ttl: net.node(p.request.from).os.initial_ttl(),
+                ttl: sim
+                    .run
+                    .kind
+                    .initial_ttl(net.node(p.request.from).os.initial_ttl()),
             },
             count: p.request.count,
             interval: match sim.run.kind {

@@ -44,8 +44,17 @@ pub enum Cause {
         destination: Ipv4Addr,
         answer: bool,
     },
-    /// The TTL ran out: the nodes the packet went round.
+    /// The TTL ran out in a loop: the routers the packet went round (the first six).
     RoutingLoop { node: String, path: Vec<String> },
+    /// The TTL ran out on a path longer than the TTL the packet was `sent` with: `path` are
+    /// the routers that forwarded it before `node`. `chosen` when the prober chose that TTL
+    /// (`ping -t`): then the answer is what was asked for, and nothing in the file needs a fix.
+    TtlExhausted {
+        node: String,
+        sent: u8,
+        chosen: bool,
+        path: Vec<String>,
+    },
     /// Nobody answered ARP for the next hop.
     ArpUnanswered {
         node: String,
@@ -89,6 +98,14 @@ pub enum Cause {
     },
     /// (invariants) The probe ended with `outcome` and nothing more is known.
     Ended { outcome: &'static str },
+}
+
+impl Cause {
+    /// Whether a change to the file could make the probe succeed: not when the prober itself
+    /// chose a TTL too small for the path.
+    pub fn fixable(&self) -> bool {
+        !matches!(self, Cause::TtlExhausted { chosen: true, .. })
+    }
 }
 
 /// Loss rates are validated to lie in 0..=1 when a file loads, never NaN: equality is total.

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use super::Cause;
 use crate::model::{Decider, Lookup, Network, Origin, Outcome, RejectWith, RouteType, Verdict};
-use crate::sim::{DropReason, ProbeRun, Step, StepKind};
+use crate::sim::{DropReason, ProbeKind, ProbeRun, Step, StepKind};
 
 /// Why a probe did not get the expected answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,13 +227,7 @@ fn dropped_why(net: &Network, run: &ProbeRun, step: &Step) -> Why {
             )],
             node_origin,
         ),
-        DropReason::TtlExpired => (
-            vec![
-                format!("the TTL ran out at node `{}`: it answered with ICMP Time to live exceeded", node.name),
-                format!("the packet went round {}: a routing loop", loop_path(net, &run.steps)),
-            ],
-            node_origin,
-        ),
+        DropReason::TtlExpired => return ttl_why(net, run, step),
         DropReason::ArpFailed { iface, nexthop } => {
             let segment = net.segment(net.interface(iface).segment);
             let origin = node.routes.lookup(dst).map(|r| r.origin.clone());
@@ -302,10 +296,7 @@ fn drop_cause(net: &Network, run: &ProbeRun, step: &Step, reason: DropReason) ->
             destination,
             answer: Some(destination) == run.src,
         },
-        DropReason::TtlExpired => Cause::RoutingLoop {
-            node,
-            path: loop_nodes(net, &run.steps),
-        },
+        DropReason::TtlExpired => ttl_cause(net, run, step),
         DropReason::ArpFailed { iface, nexthop } => Cause::ArpUnanswered {
             node,
             segment: net.segment(net.interface(iface).segment).name.clone(),
@@ -584,21 +575,115 @@ fn arp_silence(net: &Network, segment: &crate::model::Segment, addr: Ipv4Addr) -
     }
 }
 
-/// The first six routers the packet was forwarded by: a loop shows itself within them.
-fn loop_nodes(net: &Network, steps: &[Step]) -> Vec<String> {
-    steps
+/// The routers that forwarded the packet `step` dropped, in order, before it was dropped
+/// (the same source and destination: the packet itself, not the others of the run).
+fn forwarders(net: &Network, run: &ProbeRun, step: &Step) -> Vec<String> {
+    let at = run
+        .steps
         .iter()
-        .filter(|s| matches!(s.kind, StepKind::Forwarded { .. }))
-        .take(6)
+        .position(|s| std::ptr::eq(s, step))
+        .unwrap_or(run.steps.len());
+    run.steps[..at]
+        .iter()
+        .filter(|s| {
+            matches!(s.kind, StepKind::Forwarded { .. })
+                && s.packet.src == step.packet.src
+                && s.packet.dst == step.packet.dst
+        })
         .map(|s| net.node(s.node).name.clone())
         .collect()
 }
 
-/// `r1 → r2 → r1 → …` from the forwarding steps of the first packet.
-fn loop_path(net: &Network, steps: &[Step]) -> String {
-    let names = loop_nodes(net, steps);
-    if names.is_empty() {
-        return "the network".into();
+/// Whether a router forwarded the packet twice: it went round in a loop.
+fn went_round(path: &[String]) -> bool {
+    path.iter()
+        .enumerate()
+        .any(|(i, name)| path[..i].contains(name))
+}
+
+/// The TTL the dropped packet left with, and whether the prober chose it: the probe's
+/// (`ping -t`, or its sender's default) for what the prober sent, the answering node's
+/// default for an answer.
+fn sent_ttl(net: &Network, run: &ProbeRun, step: &Step) -> (u8, bool) {
+    if Some(step.packet.src) == run.src {
+        let chosen = matches!(run.kind, ProbeKind::Ping { ttl: Some(_), .. });
+        (
+            run.kind.initial_ttl(net.node(run.from).os.initial_ttl()),
+            chosen,
+        )
+    } else {
+        let default = net
+            .node_by_address(step.packet.src)
+            .map_or(64, |n| n.os.initial_ttl());
+        (default, false)
     }
-    format!("{} → …", names.join(" → "))
+}
+
+/// The TTL ran out: in a routing loop (a router saw the packet twice), or on a path longer
+/// than the TTL it was sent with (`ping -t`, or a very long path).
+fn ttl_cause(net: &Network, run: &ProbeRun, step: &Step) -> Cause {
+    let node = net.node(step.node).name.clone();
+    let path = forwarders(net, run, step);
+    if went_round(&path) {
+        Cause::RoutingLoop {
+            node,
+            path: path.into_iter().take(6).collect(),
+        }
+    } else {
+        let (sent, chosen) = sent_ttl(net, run, step);
+        Cause::TtlExhausted {
+            node,
+            sent,
+            chosen,
+            path,
+        }
+    }
+}
+
+/// [`ttl_cause`] in words.
+fn ttl_why(net: &Network, run: &ProbeRun, step: &Step) -> Why {
+    let node = net.node(step.node);
+    let cause = ttl_cause(net, run, step);
+    let first = format!(
+        "the TTL ran out at node `{}`: it answered with ICMP Time to live exceeded",
+        node.name
+    );
+    let second = match &cause {
+        Cause::RoutingLoop { path, .. } => {
+            format!(
+                "the packet went round {} → …: a routing loop",
+                path.join(" → ")
+            )
+        }
+        Cause::TtlExhausted {
+            sent, chosen, path, ..
+        } => {
+            let sender = net.node_by_address(step.packet.src);
+            let how = if *chosen {
+                format!(" (`ping -t {sent}`)")
+            } else {
+                String::new()
+            };
+            let hops: Vec<String> = sender
+                .map(|n| n.name.as_str())
+                .into_iter()
+                .chain(path.iter().map(String::as_str))
+                .chain([node.name.as_str()])
+                .map(|n| format!("`{n}`"))
+                .collect();
+            format!(
+                "{} left with TTL {sent}{how}, one less at each router: `{}` is router {} on the way ({}) and has none left to forward it",
+                step.packet.describe(),
+                node.name,
+                path.len() + 1,
+                hops.join(" → ")
+            )
+        }
+        _ => String::new(),
+    };
+    Why {
+        cause,
+        lines: vec![first, second],
+        origin: Some(node.origin.clone()),
+    }
 }

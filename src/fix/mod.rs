@@ -30,6 +30,10 @@ pub fn diagnose(net: &Network, request: ProbeRequest, config: &SimConfig) -> Pro
 /// Fills in the fixes of a failed probe: of the probe itself, or, when the probe got its
 /// answer and that answer was a service's 502, of the service's own probe to its backend.
 pub fn search_fixes(net: &Network, result: &mut ProbeResult, config: &SimConfig) {
+    if result.why.as_ref().is_some_and(|w| !w.cause.fixable()) {
+        result.fixes = Vec::new();
+        return;
+    }
     result.fixes = if result.run.outcome != Outcome::Reply {
         let wanted = wanted_service(&result.request.probe);
         find_fixes(net, &result.run, wanted.as_ref(), config, FIXES)
@@ -95,7 +99,7 @@ pub fn attach_patches(
         let Some(node) = loaded.network.node_by_name(&from) else {
             return false;
         };
-        let kind = ProbeKind::of(&request.probe, request.count, request.wait);
+        let kind = ProbeKind::of(&request.probe, request.count, request.wait).with_ttl(request.ttl);
         let again = run_probe(&loaded.network, node.id, request.dst, &kind, config);
         if again.outcome != Outcome::Reply {
             return false;

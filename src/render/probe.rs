@@ -323,7 +323,7 @@ pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
             }
         }
     }
-    if fixes.is_empty() {
+    if fixes.is_empty() && why.cause.fixable() {
         let _ = writeln!(
             out,
             "{bold}fix{bold:#}: none found by trying routes, forwarding, listeners and filter rules \

@@ -279,7 +279,7 @@ impl<'n> FastPath<'n> {
                 hops: 0,
             });
         };
-        let first = probe_packet(src, dst, dp.ttl(from), kind, 1);
+        let first = probe_packet(src, dst, kind.initial_ttl(dp.ttl(from)), kind, 1);
         if stack
             .output(from, first, DropReason::NoRouteAtSender)
             .is_err()

@@ -26,11 +26,13 @@ pub(crate) const ECHO_ID: u16 = 0x524c; // "RL"
 /// What to probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeKind {
-    /// `count` echo requests, `interval` apart, waiting `wait` after the last.
+    /// `count` echo requests, `interval` apart, waiting `wait` after the last; sent with the
+    /// TTL `ttl` (`ping -t`), the sender's default when `None`.
     Ping {
         count: u16,
         interval: Duration,
         wait: Duration,
+        ttl: Option<u8>,
     },
     /// A TCP connection attempt, given up after `timeout`.
     Tcp { port: Port, timeout: Duration },
@@ -48,6 +50,7 @@ impl ProbeKind {
                 count,
                 interval,
                 wait,
+                ..
             } => interval.saturating_mul(u32::from(count.saturating_sub(1))) + *wait,
             ProbeKind::Tcp { timeout, .. } => *timeout,
             ProbeKind::Udp { wait, .. } => *wait,
@@ -60,6 +63,35 @@ impl ProbeKind {
             count,
             interval: Duration::from_secs(1),
             wait: Duration::from_secs(10),
+            ttl: None,
+        }
+    }
+
+    /// The same probe sent with TTL `ttl` (`ping -t`; only pings take one: tcp and udp keep
+    /// the sender's default).
+    pub fn with_ttl(self, ttl: Option<u8>) -> Self {
+        match self {
+            ProbeKind::Ping {
+                count,
+                interval,
+                wait,
+                ..
+            } => ProbeKind::Ping {
+                count,
+                interval,
+                wait,
+                ttl,
+            },
+            other => other,
+        }
+    }
+
+    /// The TTL the probe's packets leave with from `node`: `ping -t`'s, or the node's
+    /// system default.
+    pub fn initial_ttl(&self, default: u8) -> u8 {
+        match self {
+            ProbeKind::Ping { ttl: Some(ttl), .. } => *ttl,
+            _ => default,
         }
     }
 
@@ -93,6 +125,7 @@ impl ProbeKind {
                     count,
                     interval,
                     wait,
+                    ttl: None,
                 },
                 (kind, _) => kind,
             },
@@ -250,12 +283,13 @@ pub fn run_probe_on(
             }
         }
         Some(src) => {
-            let ttl = net.node(from).os.initial_ttl();
+            let ttl = kind.initial_ttl(net.node(from).os.initial_ttl());
             match kind {
                 ProbeKind::Ping {
                     count,
                     interval,
                     wait,
+                    ..
                 } => ping(&mut sim, from, src, dst, ttl, *count, *interval, *wait),
                 ProbeKind::Tcp { port, timeout } => {
                     tcp(&mut sim, from, src, dst, ttl, *port, *timeout)

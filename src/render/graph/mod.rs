@@ -156,6 +156,7 @@ impl<'n> Picture<'n> {
             probe: spec.probe.clone(),
             count: 1,
             wait: None,
+            ttl: None,
         };
         let result = run_request(self.net, request, config);
         self.add_trace(&result, config);
