@@ -58,3 +58,4 @@ pub mod sim;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod topology;
+pub mod traceroute;

@@ -14,6 +14,10 @@
 //! - `a_ping_with_a_small_ttl_is_answered_by_the_router_where_it_runs_out`: `ping -t 2` over
 //!   two routers gets "Time to live exceeded" from the second, from the address of its route
 //!   back; `-t 3` gets replies with TTL 62, in the kernel as in the simulator.
+//! - `traceroute_agrees_with_the_kernel_hop_by_hop`: traceroute 2.1 in the lab and `reachlab
+//!   traceroute` give the same hops, probe by probe (who answered, `*`, `!H`, `!N`), to a host,
+//!   a router, a rejected and a dropped address, a network a router has no route to, and a
+//!   missing neighbour.
 //! - `ctrl_c_while_probing_removes_the_lab_and_exits_130`: SIGINT to an `emulate check` whose
 //!   probing lasts 10 s, once its lab is complete: it exits within seconds with 130, leaving
 //!   no namespace and no state file.
@@ -528,6 +532,170 @@ fn a_ping_with_a_small_ttl_is_answered_by_the_router_where_it_runs_out() {
         .map(echo)
         .collect();
     assert_eq!(kernel, ["reply ttl=62", "reply ttl=62"], "{enough}");
+}
+
+const TRACED: &str = "\
+name: traced
+segments: [{ name: lan }, { name: mid }, { name: wan }]
+nodes:
+  - name: pc
+    interfaces: [{ name: eth0, segment: lan, addresses: [192.0.2.10/24] }]
+    routes: [{ to: default, via: 192.0.2.1 }]
+  - name: r1
+    forwarding: true
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [192.0.2.1/24] }
+      - { name: eth1, segment: mid, addresses: [198.51.100.1/24] }
+    routes:
+      - { to: 203.0.113.0/24, via: 198.51.100.2 }
+      - { to: 10.99.0.0/24, via: 198.51.100.2 }
+  - name: r2
+    forwarding: true
+    interfaces:
+      - { name: eth0, segment: mid, addresses: [198.51.100.2/24] }
+      - { name: eth1, segment: wan, addresses: [203.0.113.1/24] }
+    routes: [{ to: 192.0.2.0/24, via: 198.51.100.1 }]
+    firewall:
+      forward:
+        policy: accept
+        rules:
+          - { dst: 203.0.113.20, action: reject, reject_with: host-unreachable }
+          - { dst: 203.0.113.30, action: drop }
+  - name: srv
+    interfaces: [{ name: eth0, segment: wan, addresses: [203.0.113.10/24] }]
+    routes: [{ to: default, via: 203.0.113.1 }]
+";
+
+/// A trace as hops of probes: each `*`, or the address that answered with its annotation
+/// (`198.51.100.2 !H`), without the times.
+type Hops = Vec<Vec<String>>;
+
+/// The hops of `traceroute -n` as it prints them.
+fn kernel_hops(text: &str) -> Hops {
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let tokens: Vec<&str> = line.split_whitespace().skip(1).collect();
+            let mut probes = Vec::new();
+            let mut from = String::new();
+            for (i, token) in tokens.iter().enumerate() {
+                if *token == "*" {
+                    probes.push("*".to_owned());
+                } else if token.parse::<std::net::Ipv4Addr>().is_ok() {
+                    from = (*token).to_owned();
+                } else if tokens.get(i + 1) == Some(&"ms") {
+                    let note = tokens.get(i + 2).filter(|t| t.starts_with('!'));
+                    probes.push(match note {
+                        Some(note) => format!("{from} {note}"),
+                        None => from.clone(),
+                    });
+                }
+            }
+            probes
+        })
+        .collect()
+}
+
+/// The hops of `reachlab traceroute --format json`.
+fn simulated_hops(json: &Value) -> Hops {
+    json["hops"]
+        .as_array()
+        .expect("hops")
+        .iter()
+        .map(|hop| {
+            hop["probes"]
+                .as_array()
+                .expect("probes")
+                .iter()
+                .map(|p| match (p["from"].as_str(), p["note"].as_str()) {
+                    (None, _) => "*".to_owned(),
+                    (Some(from), None) => from.to_owned(),
+                    (Some(from), Some(note)) => format!("{from} {note}"),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `reachlab traceroute` against traceroute 2.1 in the lab, hop by hop and probe by probe:
+/// the destination answering at hop 3; a FORWARD reject with host-unreachable (hop 2 answers
+/// "Time to live exceeded" first: the TTL is checked before FORWARD, then `!H` at hop 3); a
+/// drop (`* * *` from hop 3 on); a router without a route (`!N`); an address nobody has on the
+/// sender's own LAN (`!H` from the sender itself, after ARP gives up).
+#[test]
+fn traceroute_agrees_with_the_kernel_hop_by_hop() {
+    if !support::can_run(
+        "traceroute_agrees_with_the_kernel_hop_by_hop",
+        &[support::IP, support::NFT, support::TRACEROUTE],
+    ) {
+        return;
+    }
+    let lab = Scratch::new("traceroute", TRACED);
+    let up = lab.run(&["emulate", "up", lab.file()]);
+    assert!(up.status.success(), "{}", text(&up));
+    let net = reachlab::topology::load_path(std::path::Path::new(lab.file()))
+        .expect("valid")
+        .network;
+    let canonical = std::fs::canonicalize(&lab.file).expect("file exists");
+    let layout = reachlab::emulate::Layout::new(
+        reachlab::emulate::LabId::for_file(&canonical, &lab.state),
+        &net,
+    );
+    let pc = layout
+        .node(net.node_by_name("pc").expect("pc").id)
+        .to_owned();
+    for target in [
+        "203.0.113.10",
+        "198.51.100.2",
+        "203.0.113.20",
+        "203.0.113.30",
+        "10.99.0.1",
+        "192.0.2.99",
+    ] {
+        let kernel = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &pc,
+                "traceroute",
+                "-n",
+                "-m",
+                "4",
+                "-w",
+                "1",
+                target,
+            ])
+            .output()
+            .expect("traceroute runs");
+        assert!(kernel.status.success(), "{}", text(&kernel));
+        let kernel = kernel_hops(&String::from_utf8_lossy(&kernel.stdout));
+        let simulated = lab.run(&[
+            "traceroute",
+            "--format",
+            "json",
+            "-m",
+            "4",
+            lab.file(),
+            "pc",
+            target,
+        ]);
+        assert!(simulated.status.success(), "{}", text(&simulated));
+        let json: Value = serde_json::from_slice(&simulated.stdout).expect("JSON");
+        assert_eq!(simulated_hops(&json), kernel, "traceroute to {target}");
+    }
+    let text_out = lab.run(&["traceroute", "-m", "4", lab.file(), "pc", "203.0.113.20"]);
+    let printed = String::from_utf8_lossy(&text_out.stdout);
+    assert!(
+        printed.starts_with(
+            "traceroute to 203.0.113.20 (203.0.113.20), 4 hops max, 60 byte packets\n"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("\n 3  198.51.100.2 (198.51.100.2)  "),
+        "{printed}"
+    );
+    assert!(printed.trim_end().ends_with(" ms !H"), "{printed}");
 }
 
 /// Whether the test may run (root, iproute2, nftables): see `support`.

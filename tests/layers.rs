@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// - `topology`: loading (parse, expand, validate, lower into the model) and writing back;
 /// - `sim`: the compiled per-node decisions, the engine, the fast path, captures;
 /// - analysis, each over the ones before: `explain` (why), `run` (a probe end to end),
-///   `matrix`, `invariants` (checks, failures, fuzz), `fix` (verified fixes, guarded by the
+///   `traceroute`, `matrix`, `invariants` (checks, failures, fuzz), `fix` (verified fixes, guarded by the
 ///   checks), `diff`, `generate`, `testing` (proptest strategies), `emulate` (the kernel);
 /// - `render`: text like the real tools, JSON records, graphs, pcap.
 const LADDER: &[&str] = &[
@@ -33,6 +33,7 @@ const LADDER: &[&str] = &[
     "sim",
     "explain",
     "run",
+    "traceroute",
     "matrix",
     "invariants",
     "fix",

@@ -124,6 +124,7 @@ impl Cli {
             | Command::Show { out, .. }
             | Command::Check { out, .. }
             | Command::Diff { out, .. }
+            | Command::Traceroute { out, .. }
             | Command::Fuzz { out, .. } => out.format.into(),
             Command::Ping { out, .. }
             | Command::Ssh { out, .. }
@@ -246,6 +247,21 @@ pub(crate) enum Command {
         tcp: Option<u16>,
         #[arg(long)]
         udp: Option<u16>,
+    },
+    /// Predict `traceroute TO` from node FROM: UDP probes with TTL 1, 2, … and who answers each,
+    /// as traceroute 2.1 prints it.
+    Traceroute {
+        #[command(flatten)]
+        out: TextOrJson,
+        file: PathBuf,
+        from: String,
+        to: String,
+        /// The most hops (TTLs) to probe, 1 to 255.
+        #[arg(short = 'm', default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..))]
+        max_hops: u8,
+        /// Probes a hop, 1 to 10.
+        #[arg(short = 'q', default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=10))]
+        queries: u8,
     },
     /// Build a topology in Linux network namespaces and probe it for real (needs root).
     #[cfg(all(feature = "emulate", target_os = "linux"))]

@@ -13,6 +13,7 @@ mod graph;
 mod matrix;
 mod probe;
 mod show;
+mod traceroute;
 mod validate;
 
 use std::io::Write;
@@ -104,6 +105,21 @@ pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io:
             out,
             palette,
         ),
+        Command::Traceroute {
+            file,
+            from,
+            to,
+            max_hops,
+            queries,
+            ..
+        } => {
+            let options = reachlab::traceroute::Options {
+                max_hops: *max_hops,
+                queries: *queries,
+                ..Default::default()
+            };
+            traceroute::traceroute_command(cli, file, (from, to), options, out, palette)
+        }
         Command::Trace {
             file,
             from,

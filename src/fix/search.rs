@@ -837,6 +837,7 @@ fn through_forwards(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<Fi
     | ProbeKind::Udp {
         port,
         wait: timeout,
+        ..
     }) = run.kind
     else {
         return Vec::new();
@@ -875,9 +876,10 @@ fn through_forwards(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<Fi
                     return fixes;
                 }
                 let kind = match run.kind {
-                    ProbeKind::Udp { .. } => ProbeKind::Udp {
+                    ProbeKind::Udp { ttl, .. } => ProbeKind::Udp {
                         port: public_port,
                         wait: timeout,
+                        ttl,
                     },
                     _ => ProbeKind::Tcp {
                         port: public_port,

@@ -14,6 +14,7 @@ pub mod pcap;
 mod probe;
 mod result;
 mod show;
+mod traceroute;
 
 pub use diagnostics::{render_report, render_summary};
 #[cfg(all(feature = "emulate", target_os = "linux"))]
@@ -28,4 +29,8 @@ pub use result::{FixRecord, ProbeRecord, WhyRecord, probe_record, probe_text, to
 pub use show::{
     InterfaceRecord, ListenRecord, NodeRecord, RouteRecord, SegmentRecord, ShowRecord, ip_route,
     ip_route_line, ip_route_reject_line, show_json, show_text,
+};
+pub use traceroute::{
+    HopRecord as TracerouteHopRecord, ProbeAnswer, TraceRecord, traceroute_output,
+    traceroute_record,
 };

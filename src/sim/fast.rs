@@ -224,7 +224,7 @@ impl<'n> FastPath<'n> {
             ProbeKind::Tcp { port, timeout } => {
                 (SimTime::from_duration(*timeout), Flavour::Tcp(port.get()))
             }
-            ProbeKind::Udp { port, wait } => {
+            ProbeKind::Udp { port, wait, .. } => {
                 (SimTime::from_duration(*wait), Flavour::Udp(port.get()))
             }
         };

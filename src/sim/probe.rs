@@ -36,8 +36,13 @@ pub enum ProbeKind {
     },
     /// A TCP connection attempt, given up after `timeout`.
     Tcp { port: Port, timeout: Duration },
-    /// One UDP datagram, waiting `wait` for an answer.
-    Udp { port: Port, wait: Duration },
+    /// One UDP datagram, waiting `wait` for an answer; sent with the TTL `ttl` (traceroute's
+    /// probes), the sender's default when `None`.
+    Udp {
+        port: Port,
+        wait: Duration,
+        ttl: Option<u8>,
+    },
 }
 
 impl ProbeKind {
@@ -67,8 +72,8 @@ impl ProbeKind {
         }
     }
 
-    /// The same probe sent with TTL `ttl` (`ping -t`; only pings take one: tcp and udp keep
-    /// the sender's default).
+    /// The same probe sent with TTL `ttl` (`ping -t`, traceroute's datagrams; a TCP
+    /// connection keeps the sender's default).
     pub fn with_ttl(self, ttl: Option<u8>) -> Self {
         match self {
             ProbeKind::Ping {
@@ -82,6 +87,7 @@ impl ProbeKind {
                 wait,
                 ttl,
             },
+            ProbeKind::Udp { port, wait, .. } => ProbeKind::Udp { port, wait, ttl },
             other => other,
         }
     }
@@ -90,7 +96,7 @@ impl ProbeKind {
     /// system default.
     pub fn initial_ttl(&self, default: u8) -> u8 {
         match self {
-            ProbeKind::Ping { ttl: Some(ttl), .. } => *ttl,
+            ProbeKind::Ping { ttl: Some(ttl), .. } | ProbeKind::Udp { ttl: Some(ttl), .. } => *ttl,
             _ => default,
         }
     }
@@ -108,6 +114,7 @@ impl ProbeKind {
         ProbeKind::Udp {
             port,
             wait: Duration::from_secs(2),
+            ttl: None,
         }
     }
 
@@ -294,7 +301,9 @@ pub fn run_probe_on(
                 ProbeKind::Tcp { port, timeout } => {
                     tcp(&mut sim, from, src, dst, ttl, *port, *timeout)
                 }
-                ProbeKind::Udp { port, wait } => udp(&mut sim, from, src, dst, ttl, *port, *wait),
+                ProbeKind::Udp { port, wait, .. } => {
+                    udp(&mut sim, from, src, dst, ttl, *port, *wait)
+                }
             }
         }
     };

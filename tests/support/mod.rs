@@ -19,6 +19,12 @@ pub const NFT: Tool = Tool {
     arg: "--version",
     package: "nftables",
 };
+/// Linux traceroute (2.1, Dmitry Butskoy's).
+pub const TRACEROUTE: Tool = Tool {
+    program: "traceroute",
+    arg: "--version",
+    package: "traceroute",
+};
 /// util-linux's `setpriv` (runs a command as another user).
 pub const SETPRIV: Tool = Tool {
     program: "setpriv",
