@@ -311,7 +311,7 @@ fn rule_addresses(net: &Network, node: &Node, rule: &NatRule) -> Vec<Ipv4Addr> {
         .filter(|i| m.in_iface.is_none_or(|id| id == i.id))
         .filter(|i| m.not_in_iface != Some(i.id))
         .flat_map(|i| i.addresses.iter().map(|a| a.addr()))
-        .filter(|a| m.dst.is_none_or(|d| d.contains(a)))
+        .filter(|a| m.dst.is_none_or(|d| d.contains(a)) && m.not_dst.is_none_or(|d| !d.contains(a)))
         .collect()
 }
 
@@ -322,10 +322,7 @@ fn translates(rule: &NatRule, probe: ProbeSpec) -> bool {
         Wire::Tcp(p) => (L4::Tcp, Some(p)),
         Wire::Udp(p) => (L4::Udp, Some(p)),
     };
-    let m = &rule.matches;
-    m.proto.is_none_or(|p| p == l4)
-        && m.dport
-            .is_none_or(|(lo, hi)| port.is_some_and(|p| (lo..=hi).contains(&p)))
+    rule.matches.fits_destination(None, l4, port)
 }
 
 /// The addresses the DNAT rules of either version match, each with the probes of `probes`

@@ -251,6 +251,17 @@ fn diagnostics_point_at_the_offending_text() {
             ],
         ),
         (
+            "negated-matches",
+            &[
+                (BadValue, "not_out: |eth0", 0),
+                (BadValue, "not_dst: |10.0.0.5", 0),
+                (BadValue, "not_dport: |23", 0),
+                (BadValue, "not_out: |eth0", 1),
+                (BadValue, "not_dport: |22", 0),
+                (BadValue, "not_out: |eth0", 2),
+            ],
+        ),
+        (
             "invariants-keys",
             &[
                 (WrongType, "pair: |a", 0),

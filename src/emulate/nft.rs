@@ -178,6 +178,9 @@ fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<String, Emulate
     if let Some(o) = m.out_iface {
         let _ = write!(out, "oifname {} ", iface(o)?);
     }
+    if let Some(o) = m.not_out_iface {
+        let _ = write!(out, "oifname != {} ", iface(o)?);
+    }
     if let Some(src) = m.src {
         let _ = write!(out, "ip saddr {src} ");
     }
@@ -187,29 +190,41 @@ fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<String, Emulate
     if let Some(dst) = m.dst {
         let _ = write!(out, "ip daddr {dst} ");
     }
-    match (m.proto, m.dport) {
-        (Some(proto @ (L4::Tcp | L4::Udp)), Some((lo, hi))) => {
-            let _ = write!(out, "{} dport ", proto.name());
-            if lo == hi {
-                let _ = write!(out, "{lo} ");
-            } else {
-                let _ = write!(out, "{lo}-{hi} ");
+    if let Some(dst) = m.not_dst {
+        let _ = write!(out, "ip daddr != {dst} ");
+    }
+    let ports = [(m.dport, ""), (m.not_dport, "!= ")];
+    let any_port = ports.iter().any(|(p, _)| p.is_some());
+    match m.proto {
+        Some(proto @ (L4::Tcp | L4::Udp)) if any_port => {
+            for ((lo, hi), not) in ports.iter().filter_map(|&(p, not)| Some((p?, not))) {
+                let _ = write!(out, "{} dport {not}", proto.name());
+                if lo == hi {
+                    let _ = write!(out, "{lo} ");
+                } else {
+                    let _ = write!(out, "{lo}-{hi} ");
+                }
             }
         }
-        (Some(proto), None) => {
-            let _ = write!(out, "meta l4proto {} ", proto.name());
-        }
-        (None, None) if l4_context => {
-            return Err(EmulateError::Unsupported(
-                "a rule that rejects with a TCP reset or DNATs to a port needs `proto`".into(),
-            ));
-        }
-        (None, None) => {}
-        (_, Some(_)) => {
+        Some(_) if any_port => {
             return Err(EmulateError::Unsupported(
                 "a destination port needs `proto: tcp` or `proto: udp`".into(),
             ));
         }
+        Some(proto) => {
+            let _ = write!(out, "meta l4proto {} ", proto.name());
+        }
+        None if l4_context => {
+            return Err(EmulateError::Unsupported(
+                "a rule that rejects with a TCP reset or DNATs to a port needs `proto`".into(),
+            ));
+        }
+        None if any_port => {
+            return Err(EmulateError::Unsupported(
+                "a destination port needs `proto: tcp` or `proto: udp`".into(),
+            ));
+        }
+        None => {}
     }
     let states = m.states.names();
     let plain: Vec<&str> = states.iter().copied().filter(|s| *s != "dnat").collect();

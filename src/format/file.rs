@@ -176,6 +176,9 @@ pub struct RuleSpec {
     /// Outgoing interface (`-o`).
     #[serde(default, rename = "out", skip_serializing_if = "Option::is_none")]
     pub out_iface: Option<Located<String>>,
+    /// Any outgoing interface but this one (`! -o`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_out: Option<Located<String>>,
     /// Source address or prefix (`-s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src: Option<Located<String>>,
@@ -185,12 +188,19 @@ pub struct RuleSpec {
     /// Destination address or prefix (`-d`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dst: Option<Located<String>>,
+    /// Any destination but this address or prefix (`! -d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_dst: Option<Located<String>>,
     /// `tcp`, `udp` or `icmp` (`-p`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proto: Option<Located<RuleProto>>,
     /// Destination port or range `50000-50004` (`--dport`; needs `proto: tcp` or `udp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dport: Option<Located<String>>,
+    /// Any destination port but this one or this range (`! --dport`; needs `proto: tcp` or
+    /// `udp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_dport: Option<Located<String>>,
     /// Connection states (`-m conntrack --ctstate`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub state: Vec<Located<StateName>>,

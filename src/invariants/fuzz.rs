@@ -326,11 +326,14 @@ fn rule_span(rule: &RuleSpec) -> Span {
         s(&rule.in_iface),
         s(&rule.not_in),
         s(&rule.out_iface),
+        s(&rule.not_out),
         s(&rule.src),
         s(&rule.not_src),
         s(&rule.dst),
+        s(&rule.not_dst),
         rule.proto.as_ref().map(|p| p.span),
         s(&rule.dport),
+        s(&rule.not_dport),
         rule.state.first().map(|st| st.span),
         rule.masquerade.as_ref().map(|m| m.span),
         s(&rule.snat),
@@ -358,10 +361,13 @@ fn words(rule: &RuleSpec) -> String {
     key("in", &rule.in_iface);
     key("not_in", &rule.not_in);
     key("out", &rule.out_iface);
+    key("not_out", &rule.not_out);
     key("src", &rule.src);
     key("not_src", &rule.not_src);
     key("dst", &rule.dst);
+    key("not_dst", &rule.not_dst);
     key("dport", &rule.dport);
+    key("not_dport", &rule.not_dport);
     key("snat", &rule.snat);
     key("dnat", &rule.dnat);
     if rule.masquerade.as_ref().is_some_and(|m| m.value) {

@@ -123,10 +123,7 @@ pub fn endpoint(net: &Network, dst: Ipv4Addr, probe: &crate::model::Probe) -> Op
         .filter(|r| r.hook == NatHook::Prerouting)
         .find_map(|r| {
             let m = &r.matches;
-            let fits = m.dst.is_none_or(|d| d.contains(&dst))
-                && m.proto.is_none_or(|p| p == l4)
-                && m.dport
-                    .is_none_or(|(lo, hi)| port.is_some_and(|p| (lo..=hi).contains(&p)));
+            let fits = m.fits_destination(Some(dst), l4, port);
             match r.action {
                 NatAction::Dnat(to, _) if fits => Some(to),
                 _ => None,

@@ -86,13 +86,19 @@ pub struct Match {
     /// `! -i IFACE`.
     pub not_in_iface: Option<IfaceId>,
     pub out_iface: Option<IfaceId>,
+    /// `! -o IFACE`.
+    pub not_out_iface: Option<IfaceId>,
     pub src: Option<Ipv4Net>,
     /// `! -s PREFIX`.
     pub not_src: Option<Ipv4Net>,
     pub dst: Option<Ipv4Net>,
+    /// `! -d PREFIX`.
+    pub not_dst: Option<Ipv4Net>,
     pub proto: Option<L4>,
     /// Destination port range, inclusive (TCP and UDP only).
     pub dport: Option<(u16, u16)>,
+    /// `! --dport RANGE`: any destination port outside it (TCP and UDP only).
+    pub not_dport: Option<(u16, u16)>,
     pub states: States,
     /// `-m addrtype --dst-type LOCAL`: the destination is one of the node's addresses.
     pub dst_local: bool,
@@ -116,17 +122,35 @@ pub struct PacketFacts {
 }
 
 impl Match {
+    /// Whether the destination part of the match can hold for a packet to `dst` (not
+    /// checked when `None`) with protocol `l4` and destination port `port`: what an address
+    /// and a probe decide about a DNAT rule, before any packet is sent.
+    pub fn fits_destination(&self, dst: Option<Ipv4Addr>, l4: L4, port: Option<u16>) -> bool {
+        let within = |(lo, hi): (u16, u16)| port.is_some_and(|p| (lo..=hi).contains(&p));
+        let outside = |(lo, hi): (u16, u16)| port.is_some_and(|p| !(lo..=hi).contains(&p));
+        dst.is_none_or(|d| {
+            self.dst.is_none_or(|n| n.contains(&d)) && self.not_dst.is_none_or(|n| !n.contains(&d))
+        }) && self.proto.is_none_or(|p| p == l4)
+            && self.dport.is_none_or(within)
+            && self.not_dport.is_none_or(outside)
+    }
+
     pub fn matches(&self, p: &PacketFacts) -> bool {
         self.in_iface.is_none_or(|i| p.in_iface == Some(i))
             && self.not_in_iface.is_none_or(|i| p.in_iface != Some(i))
             && self.out_iface.is_none_or(|o| p.out_iface == Some(o))
+            && self.not_out_iface.is_none_or(|o| p.out_iface != Some(o))
             && self.src.is_none_or(|n| n.contains(&p.src))
             && self.not_src.is_none_or(|n| !n.contains(&p.src))
             && self.dst.is_none_or(|n| n.contains(&p.dst))
+            && self.not_dst.is_none_or(|n| !n.contains(&p.dst))
             && self.proto.is_none_or(|l| l == p.proto)
             && self
                 .dport
                 .is_none_or(|(lo, hi)| p.dport.is_some_and(|d| (lo..=hi).contains(&d)))
+            && self
+                .not_dport
+                .is_none_or(|(lo, hi)| p.dport.is_some_and(|d| !(lo..=hi).contains(&d)))
             && self.states.matches(p.state)
             && (!self.dst_local || p.dst_local)
     }
@@ -362,6 +386,52 @@ mod tests {
         assert_eq!(
             chain.judge(&facts(80, States::NEW)),
             (Verdict::Drop, Decider::Policy)
+        );
+    }
+
+    #[test]
+    fn a_negated_outgoing_interface_matches_every_other_one() {
+        let m = Match {
+            not_out_iface: Some(IfaceId(1)),
+            ..Match::default()
+        };
+        let to = |out| PacketFacts {
+            out_iface: Some(IfaceId(out)),
+            ..facts(80, States::NEW)
+        };
+        assert!(m.matches(&to(2)));
+        assert!(!m.matches(&to(1)));
+    }
+
+    #[test]
+    fn a_negated_destination_matches_outside_the_prefix() {
+        let m = Match {
+            not_dst: Some("10.0.0.0/30".parse().expect("prefix")),
+            ..Match::default()
+        };
+        assert!(!m.matches(&facts(80, States::NEW)), "10.0.0.2 is inside");
+        let outside = PacketFacts {
+            dst: Ipv4Addr::new(10, 0, 0, 9),
+            ..facts(80, States::NEW)
+        };
+        assert!(m.matches(&outside));
+    }
+
+    #[test]
+    fn a_negated_port_range_matches_ports_outside_it() {
+        let m = Match {
+            proto: Some(L4::Tcp),
+            not_dport: Some((20, 22)),
+            ..Match::default()
+        };
+        assert!(m.matches(&facts(80, States::NEW)));
+        assert!(!m.matches(&facts(20, States::NEW)));
+        assert!(!m.matches(&facts(22, States::NEW)));
+        assert!(m.fits_destination(None, L4::Tcp, Some(23)));
+        assert!(!m.fits_destination(None, L4::Tcp, Some(21)));
+        assert!(
+            !m.fits_destination(None, L4::Udp, Some(23)),
+            "the protocol still counts"
         );
     }
 

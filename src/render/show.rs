@@ -368,6 +368,9 @@ pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String
         if let Some(o) = m.out_iface {
             parts.push(format!("-o {}", iface(o)));
         }
+        if let Some(o) = m.not_out_iface {
+            parts.push(format!("! -o {}", iface(o)));
+        }
         if let Some(n) = m.src {
             parts.push(format!("-s {n}"));
         }
@@ -377,15 +380,20 @@ pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String
         if let Some(n) = m.dst {
             parts.push(format!("-d {n}"));
         }
+        if let Some(n) = m.not_dst {
+            parts.push(format!("! -d {n}"));
+        }
         if let Some(p) = m.proto {
             parts.push(format!("-p {}", p.name()));
         }
-        if let Some((lo, hi)) = m.dport {
-            parts.push(if lo == hi {
-                format!("--dport {lo}")
-            } else {
-                format!("--dport {lo}:{hi}")
-            });
+        for (range, not) in [(m.dport, ""), (m.not_dport, "! ")] {
+            if let Some((lo, hi)) = range {
+                parts.push(if lo == hi {
+                    format!("{not}--dport {lo}")
+                } else {
+                    format!("{not}--dport {lo}:{hi}")
+                });
+            }
         }
         if !m.states.is_any() {
             parts.push(format!(

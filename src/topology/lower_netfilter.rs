@@ -144,78 +144,83 @@ impl Lowering {
 
     /// The match part, shared by NAT and filter rules.
     fn matches(&mut self, place: &Place<'_>, r: &RuleSpec) -> Option<Match> {
-        if let (Some(_), Some(not_in)) = (&r.in_iface, &r.not_in) {
-            self.not_here(
-                place,
-                "not_in",
-                not_in.span,
-                "a rule has one incoming-interface match",
-                "keep `in` or `not_in` (iptables says: multiple -i flags not allowed)",
-            );
-            return None;
+        // What iptables 1.8 says to a match given twice (checked in a namespace).
+        let pairs = [
+            (
+                &r.in_iface,
+                &r.not_in,
+                ("in", "not_in"),
+                "incoming-interface",
+                "multiple -i flags not allowed",
+            ),
+            (
+                &r.out_iface,
+                &r.not_out,
+                ("out", "not_out"),
+                "outgoing-interface",
+                "multiple -o flags not allowed",
+            ),
+            (
+                &r.dst,
+                &r.not_dst,
+                ("dst", "not_dst"),
+                "destination",
+                "multiple -d flags not allowed",
+            ),
+            (
+                &r.dport,
+                &r.not_dport,
+                ("dport", "not_dport"),
+                "destination-port",
+                "Only one `--destination-port' allowed",
+            ),
+        ];
+        for (plain, negated, (key, not_key), what, says) in pairs {
+            if let (Some(_), Some(negated)) = (plain, negated) {
+                self.not_here(
+                    place,
+                    not_key,
+                    negated.span,
+                    &format!("a rule has one {what} match"),
+                    &format!("keep `{key}` or `{not_key}` (iptables says: {says})"),
+                );
+                return None;
+            }
         }
         let mut ok = true;
         let mut m = Match::default();
-        if let Some(i) = &r.in_iface {
-            m.in_iface = self.iface(place, i);
-            ok &= m.in_iface.is_some();
-        }
-        if let Some(i) = &r.not_in {
-            m.not_in_iface = self.iface(place, i);
-            ok &= m.not_in_iface.is_some();
-        }
-        if let Some(o) = &r.out_iface {
-            m.out_iface = self.iface(place, o);
-            ok &= m.out_iface.is_some();
-        }
-        if let Some(s) = &r.src {
-            m.src = self.prefix(place, s);
-            ok &= m.src.is_some();
-        }
-        if let Some(n) = &r.not_src {
-            m.not_src = self.prefix(place, n);
-            ok &= m.not_src.is_some();
-        }
-        if let Some(d) = &r.dst {
-            m.dst = self.prefix(place, d);
-            ok &= m.dst.is_some();
-        }
+        let mut iface = |this: &mut Self, key: &Option<Located<String>>, slot: &mut Option<_>| {
+            if let Some(i) = key {
+                *slot = this.iface(place, i);
+                ok &= slot.is_some();
+            }
+        };
+        iface(self, &r.in_iface, &mut m.in_iface);
+        iface(self, &r.not_in, &mut m.not_in_iface);
+        iface(self, &r.out_iface, &mut m.out_iface);
+        iface(self, &r.not_out, &mut m.not_out_iface);
+        let mut prefix = |this: &mut Self, key: &Option<Located<String>>, slot: &mut Option<_>| {
+            if let Some(p) = key {
+                *slot = this.prefix(place, p);
+                ok &= slot.is_some();
+            }
+        };
+        prefix(self, &r.src, &mut m.src);
+        prefix(self, &r.not_src, &mut m.not_src);
+        prefix(self, &r.dst, &mut m.dst);
+        prefix(self, &r.not_dst, &mut m.not_dst);
         m.proto = r.proto.as_ref().map(|p| match p.value {
             RuleProto::Tcp => L4::Tcp,
             RuleProto::Udp => L4::Udp,
             RuleProto::Icmp => L4::Icmp,
         });
         if let Some(dport) = &r.dport {
-            if !matches!(m.proto, Some(L4::Tcp | L4::Udp)) {
-                self.push(
-                    Diagnostic::error(
-                        Code::BadValue,
-                        dport.span,
-                        format!("{}: a port needs `proto: tcp` or `proto: udp`", place.what),
-                    )
-                    .label("port without protocol")
-                    .hint("add `proto: tcp` (iptables says: unknown option \"--dport\")"),
-                );
-                ok = false;
-            }
-            match port_range(&dport.value) {
-                Some(range) => m.dport = Some(range),
-                None => {
-                    self.push(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            dport.span,
-                            format!(
-                                "{}: `{}` is not a port or port range",
-                                place.what, dport.value
-                            ),
-                        )
-                        .label("expected PORT or FIRST-LAST")
-                        .hint("write `22` or `50000-50004` (ports 1 to 65535, first ≤ last)"),
-                    );
-                    ok = false;
-                }
-            }
+            m.dport = self.port_match(place, m.proto, "--dport", dport);
+            ok &= m.dport.is_some();
+        }
+        if let Some(dport) = &r.not_dport {
+            m.not_dport = self.port_match(place, m.proto, "! --dport", dport);
+            ok &= m.not_dport.is_some();
         }
         for state in &r.state {
             m.states = m.states.with(match state.value {
@@ -266,6 +271,48 @@ impl Lowering {
         ok.then_some(m)
     }
 
+    /// A destination port or range of `proto` (`flag` is how iptables spells the match).
+    fn port_match(
+        &mut self,
+        place: &Place<'_>,
+        proto: Option<L4>,
+        flag: &str,
+        dport: &Located<String>,
+    ) -> Option<(u16, u16)> {
+        let mut ok = true;
+        if !matches!(proto, Some(L4::Tcp | L4::Udp)) {
+            self.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    dport.span,
+                    format!("{}: a port needs `proto: tcp` or `proto: udp`", place.what),
+                )
+                .label("port without protocol")
+                .hint(format!(
+                    "add `proto: tcp` (iptables says: unknown option \"{}\")",
+                    flag.trim_start_matches("! ")
+                )),
+            );
+            ok = false;
+        }
+        let range = port_range(&dport.value);
+        if range.is_none() {
+            self.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    dport.span,
+                    format!(
+                        "{}: `{}` is not a port or port range",
+                        place.what, dport.value
+                    ),
+                )
+                .label("expected PORT or FIRST-LAST")
+                .hint("write `22` or `50000-50004` (ports 1 to 65535, first ≤ last)"),
+            );
+        }
+        range.filter(|_| ok)
+    }
+
     fn not_here(&mut self, place: &Place<'_>, key: &str, span: Span, why: &str, hint: &str) {
         self.push(
             Diagnostic::error(
@@ -278,15 +325,27 @@ impl Lowering {
         );
     }
 
-    /// Refuses `out` where the outgoing interface is not known yet; true when it did.
+    /// The rule's outgoing-interface match, `out` or `not_out`, with its key.
+    fn out_key(r: &RuleSpec) -> Option<(&'static str, &Located<String>)> {
+        match (&r.out_iface, &r.not_out) {
+            (Some(o), _) => Some(("out", o)),
+            (None, Some(o)) => Some(("not_out", o)),
+            (None, None) => None,
+        }
+    }
+
+    /// Refuses `out` (or `not_out`) where the outgoing interface is not known yet; true when
+    /// it did.
     fn out_in_prerouting(&mut self, place: &Place<'_>, r: &RuleSpec) -> bool {
-        let Some(o) = &r.out_iface else { return false };
+        let Some((key, o)) = Self::out_key(r) else {
+            return false;
+        };
         self.not_here(
             place,
-            "out",
+            key,
             o.span,
             "the outgoing interface is not known yet",
-            "remove `out` (iptables says: Can't use -o with PREROUTING)",
+            &format!("remove `{key}` (iptables says: Can't use -o with PREROUTING)"),
         );
         true
     }
@@ -481,14 +540,14 @@ impl Lowering {
             return None;
         }
         if chain == ChainName::Input
-            && let Some(o) = &r.out_iface
+            && let Some((key, o)) = Self::out_key(r)
         {
             self.not_here(
                 place,
-                "out",
+                key,
                 o.span,
                 "packets for the node go out nowhere",
-                "remove `out` (iptables says: Can't use -o with INPUT)",
+                &format!("remove `{key}` (iptables says: Can't use -o with INPUT)"),
             );
             return None;
         }
@@ -566,11 +625,14 @@ fn rule_anchor(place: &Place<'_>, r: &RuleSpec) -> Span {
         s(&r.in_iface),
         s(&r.not_in),
         s(&r.out_iface),
+        s(&r.not_out),
         s(&r.src),
         s(&r.not_src),
         s(&r.dst),
+        s(&r.not_dst),
         r.proto.as_ref().map(|p| p.span),
         s(&r.dport),
+        s(&r.not_dport),
         r.state.first().map(|st| st.span),
         r.probability.as_ref().map(|p| p.span),
     ]

@@ -280,9 +280,11 @@ fn match_spec(net: &Network, m: &Match) -> RuleSpec {
         in_iface: iface(m.in_iface),
         not_in: iface(m.not_in_iface),
         out_iface: iface(m.out_iface),
+        not_out: iface(m.not_out_iface),
         src: prefix(m.src),
         not_src: prefix(m.not_src),
         dst: prefix(m.dst),
+        not_dst: prefix(m.not_dst),
         proto: m.proto.map(|p| {
             match p {
                 L4::Tcp => RuleProto::Tcp,
@@ -292,6 +294,14 @@ fn match_spec(net: &Network, m: &Match) -> RuleSpec {
             .into()
         }),
         dport: m.dport.map(|(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+            .into()
+        }),
+        not_dport: m.not_dport.map(|(lo, hi)| {
             if lo == hi {
                 lo.to_string()
             } else {
