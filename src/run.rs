@@ -71,6 +71,12 @@ pub fn target_address(net: &Network, written: &str) -> Result<Ipv4Addr, ProbeErr
     })
 }
 
+/// The sender node named `from` and the address of the target `to` (an address, a node or a
+/// DNS name), as a probe's command line gives them.
+pub fn endpoints(net: &Network, from: &str, to: &str) -> Result<(NodeId, Ipv4Addr), ProbeError> {
+    Ok((node_named(net, from)?, target_address(net, to)?))
+}
+
 /// Everything known about one probe.
 #[derive(Debug, Clone)]
 pub struct ProbeResult {

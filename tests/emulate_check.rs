@@ -461,29 +461,8 @@ fn ctrl_c_while_probing_removes_the_lab_and_exits_130() {
     );
 }
 
-const TWO_ROUTERS: &str = "\
-name: two-routers
-segments: [{ name: lan }, { name: mid }, { name: wan }]
-nodes:
-  - name: pc
-    interfaces: [{ name: eth0, segment: lan, addresses: [192.0.2.10/24] }]
-    routes: [{ to: default, via: 192.0.2.1 }]
-  - name: r1
-    forwarding: true
-    interfaces:
-      - { name: eth0, segment: lan, addresses: [192.0.2.1/24] }
-      - { name: eth1, segment: mid, addresses: [198.51.100.1/24] }
-    routes: [{ to: 203.0.113.0/24, via: 198.51.100.2 }]
-  - name: r2
-    forwarding: true
-    interfaces:
-      - { name: eth0, segment: mid, addresses: [198.51.100.2/24] }
-      - { name: eth1, segment: wan, addresses: [203.0.113.1/24] }
-    routes: [{ to: 192.0.2.0/24, via: 198.51.100.1 }]
-  - name: srv
-    interfaces: [{ name: eth0, segment: wan, addresses: [203.0.113.10/24] }]
-    routes: [{ to: default, via: 203.0.113.1 }]
-";
+/// The two routers of the TTL tests (tests/kernel/two-routers.yaml).
+const TWO_ROUTERS: &str = include_str!("kernel/two-routers.yaml");
 
 /// `ping -t N` in the kernel and in the simulator, echo by echo: with TTL 2 the second router,
 /// r2, has none left to forward the echo and answers "Time to live exceeded" from the address
@@ -533,38 +512,6 @@ fn a_ping_with_a_small_ttl_is_answered_by_the_router_where_it_runs_out() {
         .collect();
     assert_eq!(kernel, ["reply ttl=62", "reply ttl=62"], "{enough}");
 }
-
-const TRACED: &str = "\
-name: traced
-segments: [{ name: lan }, { name: mid }, { name: wan }]
-nodes:
-  - name: pc
-    interfaces: [{ name: eth0, segment: lan, addresses: [192.0.2.10/24] }]
-    routes: [{ to: default, via: 192.0.2.1 }]
-  - name: r1
-    forwarding: true
-    interfaces:
-      - { name: eth0, segment: lan, addresses: [192.0.2.1/24] }
-      - { name: eth1, segment: mid, addresses: [198.51.100.1/24] }
-    routes:
-      - { to: 203.0.113.0/24, via: 198.51.100.2 }
-      - { to: 10.99.0.0/24, via: 198.51.100.2 }
-  - name: r2
-    forwarding: true
-    interfaces:
-      - { name: eth0, segment: mid, addresses: [198.51.100.2/24] }
-      - { name: eth1, segment: wan, addresses: [203.0.113.1/24] }
-    routes: [{ to: 192.0.2.0/24, via: 198.51.100.1 }]
-    firewall:
-      forward:
-        policy: accept
-        rules:
-          - { dst: 203.0.113.20, action: reject, reject_with: host-unreachable }
-          - { dst: 203.0.113.30, action: drop }
-  - name: srv
-    interfaces: [{ name: eth0, segment: wan, addresses: [203.0.113.10/24] }]
-    routes: [{ to: default, via: 203.0.113.1 }]
-";
 
 /// A trace as hops of probes: each `*`, or the address that answered with its annotation
 /// (`198.51.100.2 !H`), without the times.
@@ -620,8 +567,10 @@ fn simulated_hops(json: &Value) -> Hops {
 /// `reachlab traceroute` against traceroute 2.1 in the lab, hop by hop and probe by probe:
 /// the destination answering at hop 3; a FORWARD reject with host-unreachable (hop 2 answers
 /// "Time to live exceeded" first: the TTL is checked before FORWARD, then `!H` at hop 3); a
-/// drop (`* * *` from hop 3 on); a router without a route (`!N`); an address nobody has on the
-/// sender's own LAN (`!H` from the sender itself, after ARP gives up).
+/// drop (`* * *` from hop 3 on); a router without a route (`!N`); a loop (r1, r2, r1, r2: each
+/// answers from the address of its route back to pc, r1 from 192.0.2.1 though the probe
+/// came in on its other side); an address nobody has on the sender's own LAN (`!H` from the
+/// sender itself, after ARP gives up).
 #[test]
 fn traceroute_agrees_with_the_kernel_hop_by_hop() {
     if !support::can_run(
@@ -630,7 +579,7 @@ fn traceroute_agrees_with_the_kernel_hop_by_hop() {
     ) {
         return;
     }
-    let lab = Scratch::new("traceroute", TRACED);
+    let lab = Scratch::new("traceroute", TWO_ROUTERS);
     let up = lab.run(&["emulate", "up", lab.file()]);
     assert!(up.status.success(), "{}", text(&up));
     let net = reachlab::topology::load_path(std::path::Path::new(lab.file()))
@@ -649,6 +598,7 @@ fn traceroute_agrees_with_the_kernel_hop_by_hop() {
         "198.51.100.2",
         "203.0.113.20",
         "203.0.113.30",
+        "10.98.0.1",
         "10.99.0.1",
         "192.0.2.99",
     ] {

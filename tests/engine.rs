@@ -509,31 +509,11 @@ fn route_types_blackhole_unreachable_prohibit() {
     assert!(load_str("bad.yaml", &bad).is_err());
 }
 
-/// A chain of two routers, which also send 10.99.0.0/24 to each other: a loop.
+/// Two routers in a line, which also send 10.99.0.0/24 to each other: a loop
+/// (tests/kernel/two-routers.yaml, also held against the kernel in tests/emulate_check.rs).
 fn two_routers() -> reachlab::model::Network {
-    let text = "segments: [{ name: lan }, { name: mid }, { name: wan }]
-nodes:
-  - name: pc
-    interfaces: [{ name: eth0, segment: lan, addresses: [192.0.2.10/24] }]
-    routes: [{ to: default, via: 192.0.2.1 }]
-  - name: r1
-    forwarding: true
-    interfaces:
-      - { name: eth0, segment: lan, addresses: [192.0.2.1/24] }
-      - { name: eth1, segment: mid, addresses: [198.51.100.1/24] }
-    routes:
-      - { to: 203.0.113.0/24, via: 198.51.100.2 }
-      - { to: 10.99.0.0/24, via: 198.51.100.2 }
-  - name: r2
-    forwarding: true
-    interfaces:
-      - { name: eth0, segment: mid, addresses: [198.51.100.2/24] }
-      - { name: eth1, segment: wan, addresses: [203.0.113.1/24] }
-    routes:
-      - { to: 192.0.2.0/24, via: 198.51.100.1 }
-      - { to: 10.99.0.0/24, via: 198.51.100.1 }
-";
-    load_str("two.yaml", text).expect("valid").network
+    let text = include_str!("kernel/two-routers.yaml");
+    load_str("two-routers.yaml", text).expect("valid").network
 }
 
 /// `ping -t 2` runs out at the second router: the explanation says the TTL was chosen, names

@@ -49,12 +49,8 @@ pub(crate) fn probe(
         Ok(p) => p,
         Err(e) => return usage_error(&e, None),
     };
-    let from = match probe_run::node_named(net, from) {
-        Ok(id) => id,
-        Err(e) => return usage_error(&e.to_string(), e.hint()),
-    };
-    let dst = match probe_run::target_address(net, to) {
-        Ok(addr) => addr,
+    let (from, dst) = match probe_run::endpoints(net, from, to) {
+        Ok(ends) => ends,
         Err(e) => return usage_error(&e.to_string(), e.hint()),
     };
     let config = SimConfig {
@@ -150,12 +146,9 @@ pub(crate) fn trace(
         },
         (None, None) => Probe::Ping,
     };
-    let (from, dst) = match (
-        probe_run::node_named(net, from),
-        probe_run::target_address(net, to),
-    ) {
-        (Ok(f), Ok(d)) => (f, d),
-        (Err(e), _) | (_, Err(e)) => return usage_error(&e.to_string(), e.hint()),
+    let (from, dst) = match probe_run::endpoints(net, from, to) {
+        Ok(ends) => ends,
+        Err(e) => return usage_error(&e.to_string(), e.hint()),
     };
     let config = SimConfig {
         seed: cli.seed,

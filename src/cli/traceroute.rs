@@ -24,12 +24,8 @@ pub(crate) fn traceroute_command(
         return Ok(EXIT_INVALID);
     };
     let net = &loaded.network;
-    let sender = match probe_run::node_named(net, from) {
-        Ok(id) => id,
-        Err(e) => return usage_error(&e.to_string(), e.hint()),
-    };
-    let dst = match probe_run::target_address(net, to) {
-        Ok(addr) => addr,
+    let (sender, dst) = match probe_run::endpoints(net, from, to) {
+        Ok(ends) => ends,
         Err(e) => return usage_error(&e.to_string(), e.hint()),
     };
     let config = SimConfig {
