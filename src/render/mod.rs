@@ -28,7 +28,7 @@ pub use probe::{
 pub use result::{FixRecord, ProbeRecord, WhyRecord, probe_record, probe_text, tool_output};
 pub use show::{
     InterfaceRecord, ListenRecord, NodeRecord, RouteRecord, SegmentRecord, ShowRecord, ip_route,
-    ip_route_line, ip_route_reject_line, show_json, show_text,
+    ip_route_line, ip_route_reject_line, iptables_lines, show_json, show_text,
 };
 pub use traceroute::{
     HopRecord as TracerouteHopRecord, ProbeAnswer, TraceRecord, traceroute_output,

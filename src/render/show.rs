@@ -353,61 +353,64 @@ fn node_record<'n>(net: &'n Network, n: &'n Node) -> NodeRecord<'n> {
     }
 }
 
-/// A node's netfilter rules in `iptables -S` notation, each with its comment.
+/// A node's netfilter rules in `iptables -S` notation, each with its comment. Each rule is
+/// written as `iptables -S` prints it once loaded (checked in namespaces:
+/// `tests/kernel_iptables.rs`): `-s`, `-d`, `-i`, `-o`, `-p` first, a port through the
+/// protocol's own match (`-p tcp -m tcp --dport 22`), conntrack states in the kernel's order
+/// (`NEW,RELATED,ESTABLISHED,DNAT`), a probability as the kernel stores it (a 31-bit
+/// fraction, printed with 11 decimals).
 pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String> {
-    use crate::model::{ChainName, NatAction, NatHook};
+    use crate::model::{ChainName, NatAction, NatHook, States};
     let iface = |i: crate::model::IfaceId| net.interface(i).name.clone();
     let matches = |m: &crate::model::Match| {
         let mut parts = Vec::new();
-        if let Some(i) = m.in_iface {
-            parts.push(format!("-i {}", iface(i)));
-        }
-        if let Some(i) = m.not_in_iface {
-            parts.push(format!("! -i {}", iface(i)));
-        }
-        if let Some(o) = m.out_iface {
-            parts.push(format!("-o {}", iface(o)));
-        }
-        if let Some(o) = m.not_out_iface {
-            parts.push(format!("! -o {}", iface(o)));
-        }
-        if let Some(n) = m.src {
-            parts.push(format!("-s {n}"));
-        }
-        if let Some(n) = m.not_src {
-            parts.push(format!("! -s {n}"));
-        }
-        if let Some(n) = m.dst {
-            parts.push(format!("-d {n}"));
-        }
-        if let Some(n) = m.not_dst {
-            parts.push(format!("! -d {n}"));
-        }
-        if let Some(p) = m.proto {
-            parts.push(format!("-p {}", p.name()));
-        }
+        let mut flag = |not: bool, key: &str, value: Option<String>| {
+            if let Some(value) = value {
+                parts.push(format!("{}{key} {value}", if not { "! " } else { "" }));
+            }
+        };
+        flag(false, "-s", m.src.map(|n| n.to_string()));
+        flag(true, "-s", m.not_src.map(|n| n.to_string()));
+        flag(false, "-d", m.dst.map(|n| n.to_string()));
+        flag(true, "-d", m.not_dst.map(|n| n.to_string()));
+        flag(false, "-i", m.in_iface.map(iface));
+        flag(true, "-i", m.not_in_iface.map(iface));
+        flag(false, "-o", m.out_iface.map(iface));
+        flag(true, "-o", m.not_out_iface.map(iface));
+        flag(false, "-p", m.proto.map(|p| p.name().to_owned()));
         for (range, not) in [(m.dport, ""), (m.not_dport, "! ")] {
-            if let Some((lo, hi)) = range {
-                parts.push(if lo == hi {
-                    format!("{not}--dport {lo}")
+            if let (Some((lo, hi)), Some(proto)) = (range, m.proto) {
+                let ports = if lo == hi {
+                    lo.to_string()
                 } else {
-                    format!("{not}--dport {lo}:{hi}")
-                });
+                    format!("{lo}:{hi}")
+                };
+                parts.push(format!("-m {} {not}--dport {ports}", proto.name()));
             }
         }
         if !m.states.is_any() {
-            parts.push(format!(
-                "-m conntrack --ctstate {}",
-                m.states.names().join(",").to_uppercase()
-            ));
+            let order = [
+                (States::NEW, "NEW"),
+                (States::RELATED, "RELATED"),
+                (States::ESTABLISHED, "ESTABLISHED"),
+                (States::DNAT, "DNAT"),
+            ];
+            let names: Vec<&str> = order
+                .iter()
+                .filter(|(s, _)| m.states.contains(*s))
+                .map(|(_, n)| *n)
+                .collect();
+            parts.push(format!("-m conntrack --ctstate {}", names.join(",")));
         }
         if m.dst_local {
             parts.push("-m addrtype --dst-type LOCAL".into());
         }
         if let Some(ppb) = m.probability_ppb {
+            // xt_statistic keeps the probability as a fraction of 2^31.
+            let stored = (f64::from(ppb) / 1e9 * 2_147_483_648.0).round();
             parts.push(format!(
-                "-m statistic --mode random --probability {:.9}",
-                f64::from(ppb) / 1e9
+                "-m statistic --mode random --probability {:.11}",
+                stored / 2_147_483_648.0
             ));
         }
         parts.join(" ")
