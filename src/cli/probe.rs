@@ -2,10 +2,11 @@
 //! tool prints it, with the capture `--pcap` asks for.
 
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use reachlab::fix;
-use reachlab::model::{Network, Port, Probe};
+use reachlab::model::{Network, NodeId, Port, Probe};
 use reachlab::render::{self, Palette};
 use reachlab::run::{self as probe_run, ProbeRequest};
 use reachlab::sim::SimConfig;
@@ -28,6 +29,39 @@ impl Echoes {
         wait: None,
         ttl: None,
     };
+
+    /// The probe from `from` to `dst` (written `written`) sending these echoes.
+    fn request(self, from: NodeId, written: String, dst: Ipv4Addr, probe: Probe) -> ProbeRequest {
+        ProbeRequest {
+            from,
+            written,
+            dst,
+            probe,
+            count: self.count,
+            wait: self.wait,
+            ttl: self.ttl,
+        }
+    }
+}
+
+/// Runs a probe as the command line asked for it: explained, its fixes patched against the
+/// file and checked, and the capture `--pcap` asks for written (`Some(exit code)` when that
+/// failed).
+fn diagnosed(
+    cli: &Cli,
+    loaded: &topology::Loaded,
+    request: ProbeRequest,
+) -> std::io::Result<(probe_run::ProbeResult, Option<u8>)> {
+    let net = &loaded.network;
+    let config = SimConfig {
+        seed: cli.seed,
+        capture: pcap_path(&cli.command).is_some(),
+        ..SimConfig::default()
+    };
+    let mut result = fix::diagnose(net, request, &config);
+    fix::attach_patches(&mut result, net, &loaded.report.source, &config);
+    let pcap_failed = write_pcap(cli, net, &result, &config)?;
+    Ok((result, pcap_failed))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -53,23 +87,8 @@ pub(crate) fn probe(
         Ok(ends) => ends,
         Err(e) => return usage_error(&e.to_string(), e.hint()),
     };
-    let config = SimConfig {
-        seed: cli.seed,
-        capture: pcap_path(&cli.command).is_some(),
-        ..SimConfig::default()
-    };
-    let request = ProbeRequest {
-        from,
-        written,
-        dst,
-        probe,
-        count: echoes.count,
-        wait: echoes.wait,
-        ttl: echoes.ttl,
-    };
-    let mut result = fix::diagnose(net, request, &config);
-    fix::attach_patches(&mut result, net, &loaded.report.source, &config);
-    let pcap_failed = write_pcap(cli, net, &result, &config)?;
+    let request = echoes.request(from, written, dst, probe);
+    let (result, pcap_failed) = diagnosed(cli, &loaded, request)?;
     match cli.output() {
         Format::Json => writeln!(
             out,
@@ -150,23 +169,8 @@ pub(crate) fn trace(
         Ok(ends) => ends,
         Err(e) => return usage_error(&e.to_string(), e.hint()),
     };
-    let config = SimConfig {
-        seed: cli.seed,
-        capture: pcap_path(&cli.command).is_some(),
-        ..SimConfig::default()
-    };
-    let request = ProbeRequest {
-        from,
-        written: to.to_owned(),
-        dst,
-        probe,
-        count: 1,
-        wait: None,
-        ttl: None,
-    };
-    let mut result = fix::diagnose(net, request, &config);
-    fix::attach_patches(&mut result, net, &loaded.report.source, &config);
-    let pcap_failed = write_pcap(cli, net, &result, &config)?;
+    let request = Echoes::ONE.request(from, to.to_owned(), dst, probe);
+    let (result, pcap_failed) = diagnosed(cli, &loaded, request)?;
     match cli.output() {
         Format::Json => {
             let steps = reachlab::render::trace_rows(net, &result.run);
