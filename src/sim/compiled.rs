@@ -332,6 +332,7 @@ impl<'n> Compiled<'n> {
 
     /// The slot of MAC address `mac` on the segment of interface `iface`, if any interface on
     /// that segment has it (a scan of a small segment, a hash lookup on a big one).
+    #[inline] // see `Stack::receive`
     pub(crate) fn mac_slot(&self, iface: IfaceId, mac: MacAddr) -> Option<usize> {
         let ports = self.ports_of(iface);
         if ports.len() <= 8 {

@@ -392,6 +392,7 @@ impl Pending {
     /// not known: the client's retransmission and a packet, or two packets scheduled at one
     /// instant by handlings the walk does not run in the engine's order.
     #[allow(clippy::result_unit_err)]
+    #[inline] // see `Stack::receive`
     fn pop(&mut self) -> Result<Option<Slot>, ()> {
         let live = &self.slots[..self.len];
         let mut first = 0;
@@ -473,6 +474,7 @@ struct Walker<'f, 'n> {
 impl<'f, 'n> Stack<'f, 'n, Walker<'f, 'n>> {
     /// Follows the events in flight in time order until the client has decided, nothing is
     /// left before its deadline, or the walk declines; `None` when the engine must decide.
+    #[inline] // see `Stack::receive`
     fn walk(&mut self) -> Option<()> {
         loop {
             if self.link.declined || self.link.hops > MAX_HOPS {

@@ -327,6 +327,9 @@ impl<L: Link> Stack<'_, '_, L> {
     // ------------------------------------------------------------------ input
 
     /// A packet `node` received on `in_iface`.
+    // Inlined into the engine's and the fast path's loops: left to itself LLVM stopped doing
+    // so once other code grew, at +7 % instructions a probe (benches/RESULTS.md, issue 12).
+    #[inline]
     pub(crate) fn receive(&mut self, node: NodeId, in_iface: IfaceId, packet: Ipv4Packet) {
         let dp = self.dp;
         // fib_validate_source: a packet from the wire claiming one of our own addresses as its
