@@ -77,7 +77,7 @@ fn to_rule(g: &RuleGen) -> FilterRule {
             states,
             ..Match::default()
         },
-        verdict: g.verdict,
+        target: g.verdict.into(),
         origin: Origin::default(),
         comment: None,
         platform_fix: None,

@@ -90,14 +90,19 @@ fn filter_chain(
         "  chain {name} {{\n    type filter hook {hook} priority {priority}; policy {policy};"
     );
     for rule in &chain.rules {
-        let action = match rule.verdict {
+        let Some(v) = rule.verdict() else {
+            return Err(EmulateError::Unsupported(format!(
+                "chain {name}: jumps and marks are not built yet"
+            )));
+        };
+        let action = match v {
             Verdict::Reject(with) => reject(with).to_owned(),
             other => verdict(other).unwrap_or("drop").to_owned(),
         };
         let _ = writeln!(
             out,
             "    {}{action}{}",
-            matches(net, &rule.matches, needs_l4(rule.verdict))?,
+            matches(net, &rule.matches, needs_l4(v))?,
             comment(rule.comment.as_deref())
         );
     }
@@ -120,10 +125,15 @@ fn nat_chain(
     );
     for rule in nf.nat.iter().filter(|r| r.hook == which) {
         let (action, port) = match rule.action {
-            NatAction::Masquerade => ("masquerade".to_owned(), false),
-            NatAction::Snat(addr) => (format!("snat to {addr}"), false),
+            NatAction::Masquerade(_) => ("masquerade".to_owned(), false),
+            NatAction::Snat(addr, _) => (format!("snat to {addr}"), false),
             NatAction::Dnat(addr, None) => (format!("dnat to {addr}"), false),
             NatAction::Dnat(addr, Some(port)) => (format!("dnat to {addr}:{port}"), true),
+            _ => {
+                return Err(EmulateError::Unsupported(format!(
+                    "chain {name}: jumps and marks are not built yet"
+                )));
+            }
         };
         if port && rule.matches.proto.is_none_or(|p| p == L4::Icmp) {
             return Err(EmulateError::Unsupported(format!(
@@ -234,7 +244,7 @@ fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<String, Emulate
     if states.contains(&"dnat") {
         out.push_str("ct status dnat ");
     }
-    if m.dst_local {
+    if m.is_dst_local() {
         out.push_str("fib daddr type local ");
     }
     if let Some(ppb) = m.probability_ppb {
@@ -345,7 +355,7 @@ nodes:
         let text = ruleset(&net, gw.netfilter.as_deref().expect("rules")).expect("ruleset");
         for line in [
             "    type filter hook forward priority 0; policy drop;",
-            "    ct state established,related accept",
+            "    ct state related,established accept",
             "    iifname \"eth0\" tcp dport 22 ct state new accept comment \"ssh 'in'\"",
             "    iifname \"eth0\" tcp dport 2222 dnat to 10.0.0.5:22",
             "    oifname \"eth0\" masquerade",

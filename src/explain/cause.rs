@@ -16,6 +16,9 @@ pub enum Cause {
     Filtered {
         node: String,
         chain: &'static str,
+        /// The user chain the deciding rule is in (reached from `chain` by `-j`/`-g`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_chain: Option<String>,
         rule: Option<usize>,
         /// `drop`, or `reject` with the ICMP type or TCP reset (`reject-with-tcp-reset`).
         verdict: &'static str,

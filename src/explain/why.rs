@@ -424,10 +424,10 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
             )
         });
     }
+    let nf = node.netfilter.as_deref();
     let origin = rules.map(|c| match decider {
-        Decider::Rule(i) => c
-            .rules
-            .get(i)
+        Decider::Rule(at) => nf
+            .and_then(|nf| nf.filter_rule(chain, at))
             .map_or_else(|| node.origin.clone(), |r| r.origin.clone()),
         Decider::Policy if c.policy_origin.file.is_empty() => node.origin.clone(),
         Decider::Policy => c.policy_origin.clone(),
@@ -446,8 +446,12 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
     let cause = Cause::Filtered {
         node: node.name.clone(),
         chain: chain.name(),
+        user_chain: match (decider, nf) {
+            (Decider::Rule(at), Some(nf)) => at.chain.map(|c| nf.chain_label(c, false).to_owned()),
+            _ => None,
+        },
         rule: match decider {
-            Decider::Rule(i) => Some(i + 1),
+            Decider::Rule(at) => Some(at.index + 1),
             Decider::Policy => None,
         },
         verdict,

@@ -128,7 +128,7 @@ impl Change {
                 };
                 let rule = FilterRule {
                     matches,
-                    verdict: Verdict::Accept,
+                    target: Verdict::Accept.into(),
                     origin: Origin::default(),
                     comment: None,
                     platform_fix: None,
@@ -162,7 +162,7 @@ impl Change {
                         dport: flow.and_then(|(_, d)| d).map(|d| (d, d)),
                         ..Match::default()
                     },
-                    action: crate::model::NatAction::Masquerade,
+                    action: crate::model::NatAction::Masquerade(crate::model::NatFlags::default()),
                     origin: Origin::default(),
                     comment: None,
                 });
@@ -472,11 +472,11 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
     });
     if let Some((step, chain, decider)) = filtered {
         let platform = match decider {
-            crate::model::Decider::Rule(i) => net
+            crate::model::Decider::Rule(at) => net
                 .node(step.node)
                 .netfilter
                 .as_ref()
-                .and_then(|nf| nf.chain(chain).rules.get(i))
+                .and_then(|nf| nf.filter_rule(chain, at))
                 .and_then(|r| r.platform_fix.clone()),
             crate::model::Decider::Policy => None,
         };

@@ -347,7 +347,7 @@ fn delivered_why(net: &Network, flow: &Flow, run: &ProbeRun, at: usize, side: &N
                 before,
                 ..
             } => {
-                if let Some(rule) = hop.netfilter.as_ref().and_then(|nf| nf.nat.get(r)) {
+                if let Some(rule) = hop.netfilter.as_ref().and_then(|nf| nf.nat_rule_at(r)) {
                     lines.push(format!(
                         "`{}` translated {} → {} to {} → {} ({})",
                         hop.name,
@@ -355,7 +355,7 @@ fn delivered_why(net: &Network, flow: &Flow, run: &ProbeRun, at: usize, side: &N
                         before.dst,
                         s.packet.src,
                         s.packet.dst,
-                        nat_words(hop, r)
+                        hop.nat_words(r)
                     ));
                     origin = Some(rule.origin.clone());
                 }
@@ -369,7 +369,7 @@ fn delivered_why(net: &Network, flow: &Flow, run: &ProbeRun, at: usize, side: &N
                 if let Some(rule) = hop
                     .netfilter
                     .as_ref()
-                    .and_then(|nf| nf.chain(chain).rules.get(r))
+                    .and_then(|nf| nf.filter_rule(chain, r))
                 {
                     lines.push(format!(
                         "`{}` let it through: {}",
@@ -389,15 +389,6 @@ fn delivered_why(net: &Network, flow: &Flow, run: &ProbeRun, at: usize, side: &N
         lines,
         origin: origin.or_else(|| Some(node.origin.clone())),
     }
-}
-
-/// A NAT rule's comment, or `nat rule N of `node``.
-fn nat_words(node: &Node, index: usize) -> String {
-    node.netfilter
-        .as_ref()
-        .and_then(|nf| nf.nat.get(index))
-        .and_then(|r| r.comment.clone())
-        .unwrap_or_else(|| format!("nat rule {} of `{}`", index + 1, node.name))
 }
 
 fn reachable(

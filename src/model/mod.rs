@@ -24,8 +24,10 @@ pub use ids::{IfaceId, NodeId, SegmentId};
 pub use invariant::{Invariant, InvariantKind, NodeSet, Reach};
 pub use listener::{Listener, Proto, Service, http_reason};
 pub use netfilter::{
-    Chain, ChainName, Decider, FilterRule, L4, Match, NatAction, NatHook, NatRule, Netfilter,
-    PacketFacts, PlatformFix, RejectWith, States, Verdict,
+    AddrRange, AddrTypes, Chain, ChainId, ChainName, ConnMarkOp, CtStatus, Decider, Effect,
+    FilterRule, Flow, L4, MAX_DEPTH, MarkMatch, MarkSet, Match, Multiport, NatAction, NatFlags,
+    NatHook, NatRule, Netfilter, PacketFacts, PlatformFix, PortSide, RejectWith, RuleAt, SetMatch,
+    States, Target as RuleTarget, UserChain, Verdict,
 };
 pub use network::{Interface, Network, Node, OsProfile, Segment};
 pub use origin::{Origin, Span};

@@ -7,7 +7,7 @@ use ipnet::Ipv4Net;
 
 use super::{
     ChainName, Decider, Expectation, IfaceId, Invariant, Listener, MacAddr, Netfilter, NodeId,
-    Origin, RoutingTable, SegmentId,
+    Origin, RoutingTable, RuleAt, SegmentId,
 };
 
 /// How a node's operating system behaves where systems differ.
@@ -92,6 +92,24 @@ pub struct Node {
 }
 
 impl Node {
+    /// A NAT rule's comment, or its place: "nat rule 2 of `gw`", "rule 1 of nat chain
+    /// KUBE-SEP-X of `node1`".
+    pub fn nat_words(&self, at: RuleAt) -> String {
+        let nf = self.netfilter.as_deref();
+        if let Some(comment) = nf.and_then(|nf| nf.nat_rule_at(at)?.comment.clone()) {
+            return comment;
+        }
+        match (at.chain, nf) {
+            (Some(c), Some(nf)) => format!(
+                "rule {} of nat chain {} of `{}`",
+                at.index + 1,
+                nf.chain_label(c, true),
+                self.name
+            ),
+            _ => format!("nat rule {} of `{}`", at.index + 1, self.name),
+        }
+    }
+
     /// The words for what decided a packet's fate in `chain` of this node: the rule's (or the
     /// policy's) comment, which for platform rules speaks the platform's words, else its place
     /// ("input rule 2 of `gw`", "the policy of the input chain of `gw`"). Empty for a node with
@@ -102,9 +120,17 @@ impl Node {
         };
         let c = nf.chain(chain);
         match decider {
-            Decider::Rule(i) => match c.rules.get(i).and_then(|r| r.comment.as_ref()) {
+            Decider::Rule(at) => match nf.filter_rule(chain, at).and_then(|r| r.comment.as_ref()) {
                 Some(comment) => comment.clone(),
-                None => format!("{} rule {} of `{}`", chain.name(), i + 1, self.name),
+                None => match at.chain {
+                    None => format!("{} rule {} of `{}`", chain.name(), at.index + 1, self.name),
+                    Some(id) => format!(
+                        "rule {} of chain {} of `{}`",
+                        at.index + 1,
+                        nf.chain_label(id, false),
+                        self.name
+                    ),
+                },
             },
             Decider::Policy => match &c.policy_comment {
                 Some(comment) => comment.clone(),

@@ -393,10 +393,7 @@ pub fn trace_table(net: &Network, run: &ProbeRun) -> String {
                     },
                     endpoint(before.src, before.dst, &before),
                     endpoint(step.packet.src, step.packet.dst, &step.packet),
-                    rule.map_or_else(
-                        || "existing connection".to_owned(),
-                        |r| nat_rule_words(node, r)
-                    ),
+                    rule.map_or_else(|| "existing connection".to_owned(), |r| node.nat_words(r)),
                 ),
             ),
             StepKind::Filtered {
@@ -556,15 +553,6 @@ fn endpoint(
         crate::sim::Transport::Tcp { sport, dport, .. }
         | crate::sim::Transport::Udp { sport, dport } => format!("{src}:{sport}→{dst}:{dport}"),
         _ => format!("{src}→{dst}"),
-    }
-}
-
-/// "nat rule 2 of `gw` (port forward ssh)".
-pub(crate) fn nat_rule_words(node: &crate::model::Node, index: usize) -> String {
-    let rule = node.netfilter.as_ref().and_then(|nf| nf.nat.get(index));
-    match rule.and_then(|r| r.comment.as_ref()) {
-        Some(comment) => comment.clone(),
-        None => format!("nat rule {} of `{}`", index + 1, node.name),
     }
 }
 

@@ -402,7 +402,7 @@ pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String
                 .collect();
             parts.push(format!("-m conntrack --ctstate {}", names.join(",")));
         }
-        if m.dst_local {
+        if m.is_dst_local() {
             parts.push("-m addrtype --dst-type LOCAL".into());
         }
         if let Some(ppb) = m.probability_ppb {
@@ -427,10 +427,11 @@ pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String
             NatHook::Postrouting => "POSTROUTING",
         };
         let target = match rule.action {
-            NatAction::Masquerade => "-j MASQUERADE".to_owned(),
-            NatAction::Snat(a) => format!("-j SNAT --to-source {a}"),
+            NatAction::Masquerade(_) => "-j MASQUERADE".to_owned(),
+            NatAction::Snat(a, _) => format!("-j SNAT --to-source {a}"),
             NatAction::Dnat(a, None) => format!("-j DNAT --to-destination {a}"),
             NatAction::Dnat(a, Some(p)) => format!("-j DNAT --to-destination {a}:{p}"),
+            _ => "-j ACCEPT".to_owned(),
         };
         let m = matches(&rule.matches);
         let line = format!(
@@ -451,7 +452,7 @@ pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String
             let line = format!(
                 "-A {upper} {m}{}-j {}",
                 if m.is_empty() { "" } else { " " },
-                verdict(rule.verdict)
+                verdict(rule.verdict().unwrap_or(crate::model::Verdict::Accept))
             );
             out.push(with_comment(line, &rule.comment));
         }

@@ -21,8 +21,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::time::SimTime;
 use crate::model::{
-    IfaceId, Listener, MacAddr, Netfilter, Network, NodeId, Port, Proto, Route, RouteType,
-    SegmentId,
+    AddrTypes, IfaceId, Listener, MacAddr, Netfilter, Network, NodeId, Port, Proto, Route,
+    RouteType, SegmentId,
 };
 
 /// Routing tables with more entries than this are looked up by prefix length in a hash map;
@@ -373,6 +373,35 @@ impl<'n> Compiled<'n> {
             return data.inline.iter().fold(false, |hit, &a| hit | (a == ip));
         }
         self.addrs[a as usize..b as usize].contains(&ip)
+    }
+
+    /// What the node's local routing table says `addr` is, as `-m addrtype` asks it
+    /// (inet_addr_type; docs/netfilter.md, "Address types"): 0.0.0.0/8 and 255.255.255.255
+    /// are broadcast, 224.0.0.0/4 multicast, the broadcast address of each of the node's
+    /// prefixes up to /30 (and 127.255.255.255) broadcast, its own addresses and 127.0.0.0/8
+    /// local, anything else unicast.
+    pub(crate) fn addr_type(&self, node: NodeId, addr: Ipv4Addr) -> AddrTypes {
+        let ip = u32::from(addr);
+        if ip >> 24 == 0 || addr.is_broadcast() || ip == 0x7fff_ffff {
+            return AddrTypes::BROADCAST;
+        }
+        if addr.is_multicast() {
+            return AddrTypes::MULTICAST;
+        }
+        let net = self.net;
+        let subnet_broadcast = net.node(node).interfaces.iter().any(|&i| {
+            net.interface(i)
+                .addresses
+                .iter()
+                .any(|a| a.prefix_len() < 31 && a.broadcast() == addr)
+        });
+        if subnet_broadcast {
+            AddrTypes::BROADCAST
+        } else if self.is_local(node, addr) {
+            AddrTypes::LOCAL
+        } else {
+            AddrTypes::UNICAST
+        }
     }
 
     /// The entry of the node's table that decides where a packet to `dst` goes, if any.

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use super::packet::{Inner, InnerFlow, Ipv4Packet, Transport};
-use crate::model::{L4, NodeId, States};
+use crate::model::{CtStatus, L4, NodeId, States};
 
 /// Protocol, addresses and ports (the ICMP echo identifier for pings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +84,8 @@ pub struct Conn {
     pub orig: Tuple,
     pub reply: Tuple,
     pub seen_reply: bool,
+    /// The connection's mark (`-j CONNMARK`, `-m connmark`).
+    pub mark: u32,
 }
 
 impl Conn {
@@ -92,6 +94,16 @@ impl Conn {
         match dir {
             Dir::Original => self.reply.reversed(),
             Dir::Reply => self.orig.reversed(),
+        }
+    }
+
+    /// The status bits a packet going `dir` sees: confirmed, and whether an answer was seen
+    /// (set by the first answer itself, before the hooks see it).
+    pub fn status(&self, dir: Dir) -> CtStatus {
+        if dir == Dir::Reply || self.seen_reply {
+            CtStatus::CONFIRMED.with(CtStatus::SEEN_REPLY)
+        } else {
+            CtStatus::CONFIRMED
         }
     }
 
@@ -144,14 +156,21 @@ impl Conntrack {
         self.conns[id as usize].seen_reply = true;
     }
 
-    /// Records a new connection: `orig` as it arrived, `leaving` as it left after NAT.
-    pub fn confirm(&mut self, node: NodeId, orig: Tuple, leaving: Tuple) -> u32 {
+    /// Sets a connection's mark.
+    pub fn set_mark(&mut self, id: u32, mark: u32) {
+        self.conns[id as usize].mark = mark;
+    }
+
+    /// Records a new connection: `orig` as it arrived, `leaving` as it left after NAT, with
+    /// the mark rules gave it.
+    pub fn confirm(&mut self, node: NodeId, orig: Tuple, leaving: Tuple, mark: u32) -> u32 {
         let id = self.conns.len() as u32;
         let reply = leaving.reversed();
         self.conns.push(Conn {
             orig,
             reply,
             seen_reply: false,
+            mark,
         });
         // The original direction replaces an entry; the reply direction never does.
         self.put((node, orig), (id, Dir::Original), true);
@@ -240,7 +259,7 @@ mod tests {
         };
         let mut ct = Conntrack::default();
         let node = NodeId(0);
-        let id = ct.confirm(node, orig, leaving);
+        let id = ct.confirm(node, orig, leaving, 0);
         let answer = leaving.reversed();
         assert_eq!(ct.lookup(node, answer), Some((id, Dir::Reply)));
         // The answer leaves looking like it came from the host's port 1234.
@@ -261,7 +280,7 @@ mod tests {
             dport: 53,
         };
         let ids: Vec<u32> = (0..40)
-            .map(|i| ct.confirm(NodeId(1), tuple(i), tuple(i)))
+            .map(|i| ct.confirm(NodeId(1), tuple(i), tuple(i), 0))
             .collect();
         for (i, id) in (0..40).zip(ids) {
             assert_eq!(ct.lookup(NodeId(1), tuple(i)), Some((id, Dir::Original)));
@@ -271,7 +290,7 @@ mod tests {
         }
         // A second connection with the same original tuple takes it over; a reply tuple
         // already taken stays with its first connection.
-        let again = ct.confirm(NodeId(1), tuple(3), tuple(3));
+        let again = ct.confirm(NodeId(1), tuple(3), tuple(3), 0);
         assert_eq!(ct.lookup(NodeId(1), tuple(3)), Some((again, Dir::Original)));
         assert_eq!(
             ct.lookup(NodeId(1), tuple(3).reversed()),

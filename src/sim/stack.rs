@@ -28,8 +28,8 @@ use super::packet::{IcmpError, Ipv4Packet, TcpFlags, Transport};
 use super::probe::EPHEMERAL_PORT;
 use super::trace::{DropReason, StepKind};
 use crate::model::{
-    ChainName, IfaceId, L4, NatAction, NatHook, Netfilter, NodeId, PacketFacts, Port, Proto,
-    RejectWith, RouteType, States, Verdict,
+    ChainName, CtStatus, IfaceId, L4, NatAction, NatHook, Netfilter, NodeId, PacketFacts, Port,
+    Proto, RejectWith, RouteType, States, Verdict,
 };
 
 /// Why a locally generated packet could not be sent at all.
@@ -134,14 +134,41 @@ fn reject_error(with: RejectWith) -> Option<IcmpError> {
     }
 }
 
-/// What conntrack said about a packet on its way through a node.
+/// What conntrack said about a packet on its way through a node, and the marks rules gave it
+/// there.
 #[derive(Debug, Clone, Copy, Default)]
 struct Track {
     /// The connection it belongs to, when known.
     conn: Option<(u32, Dir)>,
     state: States,
+    status: CtStatus,
     /// For a new connection: its tuple as it arrived, before any NAT.
     orig: Option<Tuple>,
+    /// The packet's mark (0 as it enters the node).
+    mark: u32,
+    /// The connection's mark; `None` without a connection.
+    ctmark: Option<u32>,
+}
+
+impl Track {
+    /// A packet conntrack cannot place.
+    fn invalid() -> Self {
+        Track {
+            state: States::INVALID,
+            ..Track::default()
+        }
+    }
+}
+
+/// Whether a packet without a connection starts one: a SYN, an echo request, any UDP
+/// datagram. A SYN/ACK, an RST or an echo reply is INVALID instead (nf_conntrack's TCP state
+/// table from NONE; icmp_new).
+fn starts_connection(packet: &Ipv4Packet) -> bool {
+    match packet.transport {
+        Transport::Tcp { flags, .. } => flags == TcpFlags::Syn,
+        Transport::EchoRequest { .. } | Transport::Udp { .. } => true,
+        _ => false,
+    }
 }
 
 /// The stack of one run: the compiled network, the run's connections and the link below.
@@ -211,7 +238,7 @@ impl<L: Link> Stack<'_, '_, L> {
         let mut packet = packet;
         if let Some(nf) = dp.netfilter(node) {
             let dst = packet.dst;
-            let track = self.track(node, &mut packet, None, nf, NatHook::Output);
+            let mut track = self.track(node, &mut packet, None, nf, NatHook::Output);
             if packet.dst != dst {
                 // Re-routed for the new destination (a reject route does not send).
                 local = dp.is_local(node, packet.dst);
@@ -230,11 +257,11 @@ impl<L: Link> Stack<'_, '_, L> {
                 return Ok(());
             }
             if local || out.is_some() {
-                if !self.enforce(node, nf, ChainName::Output, &packet, None, out, &track) {
+                if !self.enforce(node, nf, ChainName::Output, &packet, None, out, &mut track) {
                     return Ok(());
                 }
                 if let Some(out) = out {
-                    self.postrouting(node, nf, &mut packet, out, &track);
+                    self.postrouting(node, nf, &mut packet, out, &mut track);
                 }
                 self.confirm(node, &packet, &track);
             }
@@ -340,7 +367,7 @@ impl<L: Link> Stack<'_, '_, L> {
         let nf = dp.netfilter(node);
         let mut packet = packet;
         let arrived = packet;
-        let track = match nf {
+        let mut track = match nf {
             Some(nf) => self.track(node, &mut packet, Some(in_iface), nf, NatHook::Prerouting),
             None => Track::default(),
         };
@@ -353,7 +380,7 @@ impl<L: Link> Stack<'_, '_, L> {
                 &arrived,
                 Some(in_iface),
                 None,
-                &track,
+                &mut track,
             )
         {
             return;
@@ -362,7 +389,7 @@ impl<L: Link> Stack<'_, '_, L> {
         let (out, nexthop, next, route) = match dp.route_received(node, &packet) {
             Routed::Local => {
                 if let Some(nf) = nf {
-                    if !self.enforce(node, nf, ChainName::Input, &packet, here, None, &track) {
+                    if !self.enforce(node, nf, ChainName::Input, &packet, here, None, &mut track) {
                         return;
                     }
                     // nat INPUT: an answer to a connection this node translated gets its
@@ -416,7 +443,7 @@ impl<L: Link> Stack<'_, '_, L> {
                 &forwarded,
                 here,
                 Some(out),
-                &track,
+                &mut track,
             ) {
                 // ip_forward() sends the redirect before the FORWARD hook: also about a packet
                 // the filter then drops (docs/linux-semantics.md, "Redirects").
@@ -425,7 +452,7 @@ impl<L: Link> Stack<'_, '_, L> {
                 }
                 return;
             }
-            self.postrouting(node, nf, &mut forwarded, out, &track);
+            self.postrouting(node, nf, &mut forwarded, out, &mut track);
             self.confirm(node, &forwarded, &track);
         }
         let kind = StepKind::Forwarded {
@@ -489,9 +516,9 @@ impl<L: Link> Stack<'_, '_, L> {
     pub(crate) fn loopback_receive(&mut self, node: NodeId, packet: Ipv4Packet) {
         let mut packet = packet;
         if let Some(nf) = self.dp.netfilter(node) {
-            let track = self.track(node, &mut packet, None, nf, NatHook::Prerouting);
+            let mut track = self.track(node, &mut packet, None, nf, NatHook::Prerouting);
             for chain in [ChainName::Prerouting, ChainName::Input] {
-                if !self.enforce(node, nf, chain, &packet, None, None, &track) {
+                if !self.enforce(node, nf, chain, &packet, None, None, &mut track) {
                     return;
                 }
             }
@@ -568,12 +595,12 @@ impl<L: Link> Stack<'_, '_, L> {
         packet: &Ipv4Packet,
         in_iface: Option<IfaceId>,
         out_iface: Option<IfaceId>,
-        state: States,
+        track: &Track,
     ) -> PacketFacts {
-        let (proto, dport) = match packet.transport {
-            Transport::Tcp { dport, .. } => (L4::Tcp, Some(dport)),
-            Transport::Udp { dport, .. } => (L4::Udp, Some(dport)),
-            _ => (L4::Icmp, None),
+        let (proto, sport, dport) = match packet.transport {
+            Transport::Tcp { sport, dport, .. } => (L4::Tcp, Some(sport), Some(dport)),
+            Transport::Udp { sport, dport } => (L4::Udp, Some(sport), Some(dport)),
+            _ => (L4::Icmp, None, None),
         };
         PacketFacts {
             in_iface,
@@ -581,15 +608,33 @@ impl<L: Link> Stack<'_, '_, L> {
             src: packet.src,
             dst: packet.dst,
             proto,
+            sport,
             dport,
-            state,
-            dst_local: self.dp.is_local(node, packet.dst),
+            state: track.state,
+            status: track.status,
+            src_type: self.dp.addr_type(node, packet.src),
+            dst_type: self.dp.addr_type(node, packet.dst),
+            mark: track.mark,
+            ctmark: track.ctmark,
+        }
+    }
+
+    /// Keeps the marks rules set: the packet's in `track`, the connection's in its entry.
+    fn keep_marks(&mut self, track: &mut Track, facts: &PacketFacts) {
+        track.mark = facts.mark;
+        if track.ctmark != facts.ctmark {
+            track.ctmark = facts.ctmark;
+            if let (Some((id, _)), Some(mark)) = (track.conn, facts.ctmark) {
+                self.conntrack.set_mark(id, mark);
+            }
         }
     }
 
     /// Conntrack and the destination half of NAT (PREROUTING or OUTPUT): a known connection's
-    /// translation, or the first matching DNAT rule for a new one; ICMP errors about a tracked
-    /// connection are RELATED and translated back, outer and quoted header alike.
+    /// translation, or the nat chain's decision for a new one; ICMP errors about a tracked
+    /// connection are RELATED and translated back, outer and quoted header alike. A packet
+    /// that can start no connection and belongs to none is INVALID and sees no nat chain
+    /// (docs/netfilter.md, "Connection states").
     fn track(
         &mut self,
         node: NodeId,
@@ -604,10 +649,7 @@ impl<L: Link> Stack<'_, '_, L> {
         {
             let quoted = Tuple::of_inner(original);
             let Some((id, dir)) = self.conntrack.lookup(node, quoted.reversed()) else {
-                return Track {
-                    state: States::NEW,
-                    ..Track::default()
-                };
+                return Track::invalid();
             };
             // The error goes the way answers to the quoted packet go; make both headers look
             // as they did before this node translated the quoted packet.
@@ -623,66 +665,76 @@ impl<L: Link> Stack<'_, '_, L> {
             set_inner(original, quoted_before);
             self.record_translation(node, before, *packet, hook);
             return Track {
-                conn: None,
                 state: States::RELATED,
-                orig: None,
+                status: conn.status(dir),
+                ctmark: Some(conn.mark),
+                ..Track::default()
             };
         }
         let Some(tuple) = Tuple::of(packet) else {
             return Track::default();
         };
         if let Some((id, dir)) = self.conntrack.lookup(node, tuple) {
-            let conn = *self.conntrack.get(id);
             if dir == Dir::Reply {
                 self.conntrack.mark_reply_seen(id);
             }
+            let conn = *self.conntrack.get(id);
             let target = conn.target(dir);
             set_dst(packet, target.dst, target.dport);
             self.record_translation(node, before, *packet, hook);
-            let dnat = conn.orig.dst != conn.reply.src || conn.orig.dport != conn.reply.sport;
-            let state = if dnat {
-                conn.state(dir).with(States::DNAT)
-            } else {
-                conn.state(dir)
-            };
+            let mut state = conn.state(dir);
+            if conn.orig.dst != conn.reply.src || conn.orig.dport != conn.reply.sport {
+                state = state.with(States::DNAT);
+            }
+            if conn.orig.src != conn.reply.dst || conn.orig.sport != conn.reply.dport {
+                state = state.with(States::SNAT);
+            }
             return Track {
                 conn: Some((id, dir)),
                 state,
-                orig: None,
+                status: conn.status(dir),
+                ctmark: Some(conn.mark),
+                ..Track::default()
             };
         }
-        let facts = self.facts(node, packet, in_iface, None, States::NEW);
-        let mut state = States::NEW;
+        if !starts_connection(packet) {
+            return Track::invalid();
+        }
+        let mut track = Track {
+            state: States::NEW,
+            orig: Some(tuple),
+            ctmark: Some(0),
+            ..Track::default()
+        };
+        let mut facts = self.facts(node, packet, in_iface, None, &track);
         let link = &mut self.link;
-        if let Some((index, rule)) = nf.nat_rule(hook, &facts, |ppb| link.draw(ppb))
+        let decided = nf.nat_rule(hook, &mut facts, &mut |ppb| link.draw(ppb));
+        self.keep_marks(&mut track, &facts);
+        if let Some((at, rule)) = decided
             && let NatAction::Dnat(addr, port) = rule.action
         {
-            state = state.with(States::DNAT);
+            track.state = track.state.with(States::DNAT);
             let dport = port.map_or(tuple.dport, Port::get);
             set_dst(packet, addr, dport);
             let kind = StepKind::Translated {
                 hook,
-                rule: Some(index),
+                rule: Some(at),
                 before,
             };
             self.record(node, *packet, kind);
         }
-        Track {
-            conn: None,
-            state,
-            orig: Some(tuple),
-        }
+        track
     }
 
-    /// The source half of NAT (POSTROUTING): a known connection's translation, or the first
-    /// matching SNAT/MASQUERADE rule for a new one.
+    /// The source half of NAT (POSTROUTING): a known connection's translation, or the nat
+    /// chain's decision (SNAT, MASQUERADE) for a new one.
     fn postrouting(
         &mut self,
         node: NodeId,
         nf: &Netfilter,
         packet: &mut Ipv4Packet,
         out: IfaceId,
-        track: &Track,
+        track: &mut Track,
     ) {
         if track.conn.is_some() {
             return self.source_half(node, packet, track, NatHook::Postrouting);
@@ -691,22 +743,23 @@ impl<L: Link> Stack<'_, '_, L> {
             return;
         }
         let before = *packet;
-        let facts = self.facts(node, packet, None, Some(out), track.state);
+        let mut facts = self.facts(node, packet, None, Some(out), track);
         let link = &mut self.link;
-        let Some((index, rule)) = nf.nat_rule(NatHook::Postrouting, &facts, |ppb| link.draw(ppb))
-        else {
+        let decided = nf.nat_rule(NatHook::Postrouting, &mut facts, &mut |ppb| link.draw(ppb));
+        self.keep_marks(track, &facts);
+        let Some((at, rule)) = decided else {
             return;
         };
         let to = match rule.action {
-            NatAction::Snat(addr) => Some(addr),
-            NatAction::Masquerade => {
+            NatAction::Snat(addr, _) => Some(addr),
+            NatAction::Masquerade(_) => {
                 let hop = self
                     .dp
                     .sending_route(node, packet.dst)
                     .map_or(packet.dst, |(_, r)| r.gateway.unwrap_or(packet.dst));
                 self.dp.address_towards(out, hop)
             }
-            NatAction::Dnat(..) => None,
+            _ => None,
         };
         if let Some(to) = to {
             let sport = Tuple::of(packet).map_or(0, |t| t.sport);
@@ -714,7 +767,7 @@ impl<L: Link> Stack<'_, '_, L> {
             if *packet != before {
                 let kind = StepKind::Translated {
                     hook: NatHook::Postrouting,
-                    rule: Some(index),
+                    rule: Some(at),
                     before,
                 };
                 self.record(node, *packet, kind);
@@ -752,7 +805,8 @@ impl<L: Link> Stack<'_, '_, L> {
     /// Records a new connection once its first packet is accepted and translated.
     fn confirm(&mut self, node: NodeId, leaving: &Ipv4Packet, track: &Track) {
         if let (Some(orig), Some(leaving)) = (track.orig, Tuple::of(leaving)) {
-            self.conntrack.confirm(node, orig, leaving);
+            let mark = track.ctmark.unwrap_or(0);
+            self.conntrack.confirm(node, orig, leaving, mark);
         }
     }
 
@@ -766,14 +820,15 @@ impl<L: Link> Stack<'_, '_, L> {
         packet: &Ipv4Packet,
         in_iface: Option<IfaceId>,
         out_iface: Option<IfaceId>,
-        track: &Track,
+        track: &mut Track,
     ) -> bool {
-        let rules = nf.chain(chain);
-        if rules.is_open() {
+        if nf.chain(chain).is_open() {
             return true;
         }
-        let facts = self.facts(node, packet, in_iface, out_iface, track.state);
-        let (verdict, decider) = rules.judge(&facts);
+        let mut facts = self.facts(node, packet, in_iface, out_iface, track);
+        let link = &mut self.link;
+        let (verdict, decider) = nf.judge(chain, &mut facts, &mut |ppb| link.draw(ppb));
+        self.keep_marks(track, &facts);
         let kind = StepKind::Filtered {
             chain,
             decider,

@@ -39,7 +39,7 @@ pub enum StepKind {
     /// `None` when the connection's existing translation applied.
     Translated {
         hook: NatHook,
-        rule: Option<usize>,
+        rule: Option<crate::model::RuleAt>,
         before: Ipv4Packet,
     },
     /// A filter chain judged the packet; `Drop` and `Reject` end it here.

@@ -16,8 +16,8 @@ use crate::format::units;
 use crate::format::{Code, Diagnostic};
 use crate::format::{Located, Span};
 use crate::model::{
-    Chain, ChainName, FilterRule, IfaceId, L4, Match, NatAction, NatHook, NatRule, Netfilter, Node,
-    Port, RejectWith, States, Verdict,
+    Chain, ChainName, FilterRule, IfaceId, L4, Match, NatAction, NatFlags, NatHook, NatRule,
+    Netfilter, Node, Port, RejectWith, States, Verdict,
 };
 
 /// Where a rule is, for messages: "nat rule 2 of `gw`".
@@ -251,7 +251,9 @@ impl Lowering {
             );
             ok = false;
         }
-        m.dst_local = r.dst_local.unwrap_or(false);
+        if r.dst_local == Some(true) {
+            m.dst_type = Match::dst_local();
+        }
         if let Some(p) = &r.probability {
             if p.value > 0.0 && p.value <= 1.0 {
                 m.probability_ppb = Some((p.value * 1e9).round() as u32);
@@ -401,8 +403,8 @@ impl Lowering {
         };
         let m = self.matches(place, r)?;
         let action = match kind.0 {
-            "masquerade" => NatAction::Masquerade,
-            "snat" => NatAction::Snat(self.address(place, r.snat.as_ref()?)?),
+            "masquerade" => NatAction::Masquerade(NatFlags::default()),
+            "snat" => NatAction::Snat(self.address(place, r.snat.as_ref()?)?, NatFlags::default()),
             _ => {
                 let text = r.dnat.as_ref()?;
                 let (addr, port) = match text.value.rsplit_once(':') {
@@ -438,7 +440,7 @@ impl Lowering {
                 NatAction::Dnat(addr, port)
             }
         };
-        let hook = match (r.chain.as_ref().map(|c| c.value), action) {
+        let hook = match (r.chain.as_ref().map(|c| c.value), &action) {
             (Some(NatChainName::Prerouting), _) => NatHook::Prerouting,
             (Some(NatChainName::Output), _) => NatHook::Output,
             (Some(NatChainName::Postrouting), _) => NatHook::Postrouting,
@@ -446,10 +448,12 @@ impl Lowering {
             (None, _) => NatHook::Postrouting,
         };
         let chain_span = r.chain.as_ref().map_or(kind.1, |c| c.span);
-        match (hook, action) {
+        match (hook, &action) {
             (NatHook::Postrouting, NatAction::Dnat(..))
-            | (NatHook::Prerouting | NatHook::Output, NatAction::Masquerade | NatAction::Snat(_)) =>
-            {
+            | (
+                NatHook::Prerouting | NatHook::Output,
+                NatAction::Masquerade(_) | NatAction::Snat(..),
+            ) => {
                 self.not_here(place, kind.0, chain_span, "wrong chain for this translation", "snat and masquerade go in postrouting; dnat in prerouting or output (iptables: \"only valid in the nat table, POSTROUTING chain\" / \"PREROUTING and OUTPUT chains\")");
                 return None;
             }
@@ -596,7 +600,7 @@ impl Lowering {
         };
         Some(FilterRule {
             matches: m,
-            verdict,
+            target: verdict.into(),
             origin: self.origin(action.span),
             comment: r.comment.clone(),
             platform_fix: r.platform_fix.clone(),

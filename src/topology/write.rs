@@ -153,15 +153,17 @@ fn listen_spec(l: &Listener) -> ListenSpec {
 /// A NAT rule: its matches, its action and the chain it sits in.
 fn nat_spec(net: &Network, r: &NatRule) -> RuleSpec {
     let mut spec = match_spec(net, &r.matches);
-    match r.action {
-        NatAction::Masquerade => spec.masquerade = Some(true.into()),
-        NatAction::Snat(a) => spec.snat = Some(a.to_string().into()),
+    match &r.action {
+        NatAction::Masquerade(_) => spec.masquerade = Some(true.into()),
+        NatAction::Snat(a, _) => spec.snat = Some(a.to_string().into()),
         NatAction::Dnat(a, p) => {
             spec.dnat = Some(
                 p.map_or_else(|| a.to_string(), |p| format!("{a}:{p}"))
                     .into(),
             );
         }
+        // Not reached: a node with these is written as iptables-save text (`is_plain`).
+        NatAction::Accept | NatAction::Flow(_) | NatAction::Effect(_) => {}
     }
     spec.chain = Some(
         match r.hook {
@@ -319,7 +321,7 @@ fn match_spec(net: &Network, m: &Match) -> RuleSpec {
         .filter(|(s, _)| m.states.contains(*s))
         .map(|(_, n)| n.into())
         .collect(),
-        dst_local: m.dst_local.then_some(true),
+        dst_local: m.is_dst_local().then_some(true),
         probability: m
             .probability_ppb
             .map(|ppb| Located::new(f64::from(ppb) / 1e9)),
@@ -338,7 +340,7 @@ fn chain_spec(net: &Network, chain: &Chain) -> Option<ChainSpec> {
             .iter()
             .map(|r| {
                 let mut spec = match_spec(net, &r.matches);
-                let (action, with) = match r.verdict {
+                let (action, with) = match r.verdict().unwrap_or(Verdict::Accept) {
                     Verdict::Accept => (ActionName::Accept, None),
                     Verdict::Drop => (ActionName::Drop, None),
                     Verdict::Reject(w) => (

@@ -256,15 +256,15 @@ fn step_note(net: &Network, client: NodeId, step: &Step) -> Option<Note> {
 fn nat_words(
     node: &Node,
     hook: NatHook,
-    rule: usize,
+    rule: crate::model::RuleAt,
     before: &Ipv4Packet,
     after: &Ipv4Packet,
 ) -> String {
     let action = node
         .netfilter
         .as_ref()
-        .and_then(|nf| nf.nat.get(rule))
-        .map(|rule| rule.action);
+        .and_then(|nf| nf.nat_rule_at(rule))
+        .map(|rule| &rule.action);
     let (b, a) = (ports(before), ports(after));
     match hook {
         NatHook::Prerouting | NatHook::Output => format!(
@@ -275,7 +275,7 @@ fn nat_words(
         NatHook::Postrouting => format!(
             "{} {} → {}",
             match action {
-                Some(NatAction::Masquerade) => "MASQUERADE",
+                Some(NatAction::Masquerade(_)) => "MASQUERADE",
                 _ => "SNAT",
             },
             endpoint(before.src, b.0),
