@@ -86,7 +86,8 @@ fn position(file: &Path, needle: &str, nth: usize) -> (u32, u32) {
 #[test]
 fn diagnostics_point_at_the_offending_text() {
     use Code::*;
-    /// (code, text it points at, which occurrence of that text in the file)
+    /// (code, text it points at, which occurrence of that text in the file); text in a
+    /// rules file the topology names is written `FILE.rules::text`.
     type Expected = &'static [(Code, &'static str, usize)];
     let cases: &[(&str, Expected)] = &[
         (
@@ -262,6 +263,39 @@ fn diagnostics_point_at_the_offending_text() {
             ],
         ),
         (
+            "iptables-inline",
+            &[
+                (BadValue, "-j ACCEPT |-m comment", 0),
+                (UnknownReference, "-i |wlan0", 0),
+                (BadValue, "-m |tcp --dport 80", 0),
+                (BadValue, "--dports |1,2,3", 0),
+                (BadValue, "-A OUTPUT |-i", 0),
+                (Unsupported, "-m |icmp", 0),
+                (UnknownReference, "-j |NFLOG", 0),
+                (BadValue, "-j |DNAT", 0),
+                (BadValue, ":POSTROUTING |DROP", 0),
+                (BadValue, "-A PREROUTING -j |DROP", 0),
+                (BadValue, "-A POSTROUTING -j |DNAT", 0),
+            ],
+        ),
+        (
+            "iptables-file",
+            &[
+                (Io, "../../Cargo.toml", 0),
+                (BadValue, "iptables-file.rules:::|A - ", 0),
+                (BadValue, "iptables-file.rules::-p tcp |--dport", 0),
+                (UnknownReference, "iptables-file.rules::-A |GHOST", 0),
+                (BadValue, "iptables-file.rules:::|X - ", 0),
+                (IptablesSyntax, "iptables-syntax.rules::-I INPUT", 0),
+                (
+                    IptablesSyntax,
+                    "iptables-syntax.rules::--comment |\"unclosed",
+                    0,
+                ),
+                (IptablesSyntax, "iptables-syntax.rules::*|mangle", 0),
+            ],
+        ),
+        (
             "invariants-keys",
             &[
                 (WrongType, "pair: |a", 0),
@@ -285,19 +319,26 @@ fn diagnostics_point_at_the_offending_text() {
     for (name, expected) in cases {
         let path = PathBuf::from(format!("tests/broken/{name}.yaml"));
         let report = load_path(&path).expect_err("broken file must not load");
-        let actual: Vec<(Code, u32, u32)> = report
+        let actual: Vec<(Code, String, u32, u32)> = report
             .diagnostics
             .iter()
             .map(|d| {
                 let span = d.span.expect("every diagnostic here has a position");
-                (d.code, span.line, span.column)
+                let file = d.file.as_ref().map_or(report.source.name(), |f| f.name());
+                (d.code, file.to_owned(), span.line, span.column)
             })
             .collect();
-        let wanted: Vec<(Code, u32, u32)> = expected
+        let wanted: Vec<(Code, String, u32, u32)> = expected
             .iter()
             .map(|(code, needle, nth)| {
-                let (line, column) = position(&path, needle, *nth);
-                (*code, line, column)
+                let (file, needle) = match needle.split_once(".rules::") {
+                    Some((stem, rest)) => {
+                        (PathBuf::from(format!("tests/broken/{stem}.rules")), rest)
+                    }
+                    None => (path.clone(), *needle),
+                };
+                let (line, column) = position(&file, needle, *nth);
+                (*code, file.display().to_string(), line, column)
             })
             .collect();
         assert_eq!(actual, wanted, "diagnostics of {name}.yaml");

@@ -51,6 +51,8 @@ pub enum Code {
     Unsupported,
     /// The file could not be read.
     Io,
+    /// `iptables-save` text that iptables-restore could not read either.
+    IptablesSyntax,
 }
 
 impl Code {
@@ -73,6 +75,7 @@ impl Code {
             Code::BadName => "bad-name",
             Code::Unsupported => "unsupported",
             Code::Io => "io",
+            Code::IptablesSyntax => "iptables-syntax",
         }
     }
 }
@@ -101,6 +104,10 @@ pub struct Diagnostic {
     /// Another place that matters (the first definition of a duplicate, say).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub related: Option<(Span, String)>,
+    /// The file `span` is in, when it is not the report's own (a rules file the topology
+    /// names).
+    #[serde(skip)]
+    pub file: Option<std::sync::Arc<super::SourceFile>>,
 }
 
 impl Diagnostic {
@@ -114,6 +121,7 @@ impl Diagnostic {
             label: None,
             hint: None,
             related: None,
+            file: None,
         }
     }
 
@@ -175,10 +183,19 @@ impl FileReport {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
 
-    /// Sorts by position so the output reads top to bottom.
+    /// Sorts by position so the output reads top to bottom: the topology's own first, then
+    /// each rules file's, file by file.
     pub fn sort(&mut self) {
-        self.diagnostics
-            .sort_by_key(|d| (d.span.map_or((0, 0), |s| (s.line, s.column)), d.code as u8));
+        self.diagnostics.sort_by(|a, b| {
+            let key = |d: &Diagnostic| {
+                (
+                    d.file.as_ref().map(|f| f.name().to_owned()),
+                    d.span.map_or((0, 0), |s| (s.line, s.column)),
+                    d.code as u8,
+                )
+            };
+            key(a).cmp(&key(b))
+        });
     }
 }
 
@@ -198,12 +215,15 @@ impl FileReport {
     pub fn json_records(&self) -> Vec<DiagnosticJson<'_>> {
         self.diagnostics
             .iter()
-            .map(|d| DiagnosticJson {
-                file: self.source.name(),
-                line: d.span.map(|s| s.line),
-                column: d.span.map(|s| s.column),
-                text: d.span.map(|s| self.source.snippet(s)),
-                diagnostic: d,
+            .map(|d| {
+                let source = d.file.as_deref().unwrap_or(&self.source);
+                DiagnosticJson {
+                    file: source.name(),
+                    line: d.span.map(|s| s.line),
+                    column: d.span.map(|s| s.column),
+                    text: d.span.map(|s| source.snippet(s)),
+                    diagnostic: d,
+                }
             })
             .collect()
     }

@@ -122,6 +122,20 @@ pub struct NodeSpec {
     /// Stateful filter chains (iptables' filter table). Absent chains accept everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<FirewallSpec>,
+    /// The node's netfilter as `iptables-save` prints it, written here (a `|` block keeps
+    /// each rule's line for messages): user chains, marks, every match docs/netfilter.md
+    /// lists. Instead of `nat` and `firewall`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iptables: Option<Located<String>>,
+    /// A file of `iptables-save` output (as saved on a real host), relative to this file's
+    /// folder and inside it. Instead of `nat`, `firewall` and `iptables`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iptables_save: Option<Located<String>>,
+    /// Set on loading (never read from a file): the text of `iptables` or `iptables_save`,
+    /// and where each of its lines is.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub rules_text: Option<super::source::RulesText>,
 }
 
 /// The filter chains of a node.

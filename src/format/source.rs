@@ -114,6 +114,82 @@ impl SourceFile {
     }
 }
 
+/// Rules text a node takes its netfilter from (`iptables:` or `iptables_save:`), and where
+/// each of its lines is: in a file of its own, or inside the topology (a `|` block).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulesText {
+    pub text: String,
+    /// The file the text is, when it is not inside the topology.
+    pub file: Option<std::sync::Arc<SourceFile>>,
+    /// Inside the topology: where each line of the text starts (after the block's
+    /// indentation). Empty when the value is not a `|` block: then every place is `value`.
+    pub lines: Vec<Span>,
+    /// The key's value in the topology.
+    pub value: Span,
+}
+
+impl RulesText {
+    /// Text of a file of its own.
+    pub fn of_file(file: SourceFile, value: Span) -> Self {
+        Self {
+            text: file.text().to_owned(),
+            file: Some(std::sync::Arc::new(file)),
+            lines: Vec::new(),
+            value,
+        }
+    }
+
+    /// Text written inside the topology `source` at `value`: a `|` block's lines are placed
+    /// one by one, any other scalar as a whole.
+    pub fn inline(source: &SourceFile, text: &str, value: Span) -> Self {
+        let mut lines = Vec::new();
+        // The value's span starts at its first character; a `|` block (`|-`, `|+`) has the
+        // indicator before it, on the key's line.
+        let before = source.text().get(..value.offset as usize).unwrap_or("");
+        let indicator = before.trim_end().trim_end_matches(['-', '+']);
+        let start = source.line_start(value.line);
+        if indicator.ends_with('|') && (value.offset as usize) >= start {
+            let indent = value.offset as usize - start;
+            for k in 0..text.lines().count() as u32 {
+                lines.push(source.span_at(source.line_start(value.line + k) + indent, 0));
+            }
+        }
+        Self {
+            text: text.to_owned(),
+            file: None,
+            lines,
+            value,
+        }
+    }
+
+    /// The place of `len` bytes at byte `col` of 1-based line `line` of the text.
+    pub fn span(&self, line: u32, col: usize, len: usize) -> Span {
+        if let Some(file) = &self.file {
+            return file.span_at(file.line_start(line) + col, len);
+        }
+        let Some(start) = self.lines.get((line as usize).wrapping_sub(1)) else {
+            return self.value;
+        };
+        let prefix = self
+            .text
+            .lines()
+            .nth(line as usize - 1)
+            .and_then(|l| l.get(..col))
+            .map_or(0, |p| p.chars().count());
+        Span {
+            line: start.line,
+            column: start.column + prefix as u32,
+            offset: start.offset + col as u32,
+            len: len as u32,
+        }
+    }
+
+    /// The file name origins carry: the rules file's, or `topology`'s.
+    pub fn file_name<'a>(&'a self, topology: &'a str) -> &'a str {
+        self.file.as_deref().map_or(topology, SourceFile::name)
+    }
+}
+
 /// Why an input file was not read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -179,6 +255,37 @@ pub(crate) fn open_options() -> std::fs::OpenOptions {
         options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     }
     options
+}
+
+/// The file at `written` (as the topology gives it), resolved inside `base`, the
+/// topology file's directory: absolute paths and paths that leave `base` (through `..` or a
+/// symbolic link) are refused.
+pub fn confined_path(base: &Path, written: &str, what: &str) -> Result<std::path::PathBuf, String> {
+    let relative = Path::new(written);
+    if relative.is_absolute() {
+        return Err(format!("{what} path `{written}` is absolute"));
+    }
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    let root = base.canonicalize().map_err(|e| {
+        format!(
+            "cannot resolve the topology's directory {}: {e}",
+            base.display()
+        )
+    })?;
+    let full = base
+        .join(relative)
+        .canonicalize()
+        .map_err(|e| format!("cannot read {what} {}: {e}", base.join(relative).display()))?;
+    if !full.starts_with(&root) {
+        return Err(format!(
+            "{what} path `{written}` leads outside the topology's directory"
+        ));
+    }
+    Ok(full)
 }
 
 /// Reads at most `limit` bytes of the regular file at `path`.

@@ -42,3 +42,10 @@ id_type!(
     SegmentId,
     "segment#"
 );
+
+impl IfaceId {
+    /// `lo` in a netfilter match: what a packet the node sent to one of its own addresses goes
+    /// out through and comes back in on. Not an index: [`super::Network::interface_name`] names
+    /// it, [`super::Network::interface`] must not be asked.
+    pub const LOOPBACK: IfaceId = IfaceId(u32::MAX);
+}

@@ -163,6 +163,15 @@ impl Network {
         &self.nodes[id.index()]
     }
 
+    /// An interface's name; `lo` for [`IfaceId::LOOPBACK`].
+    pub fn interface_name(&self, id: IfaceId) -> &str {
+        if id == IfaceId::LOOPBACK {
+            "lo"
+        } else {
+            &self.interface(id).name
+        }
+    }
+
     pub fn interface(&self, id: IfaceId) -> &Interface {
         &self.interfaces[id.index()]
     }

@@ -52,7 +52,7 @@ fn render_one(out: &mut String, report: &FileReport, d: &Diagnostic, p: Palette)
         "{style}{word}[{}]{style:#}{bold}: {}{bold:#}",
         d.code, d.message
     );
-    let source = &report.source;
+    let source = d.file.as_deref().unwrap_or(&report.source);
     let Some(span) = d.span else {
         let _ = writeln!(out, "  {accent}-->{accent:#} {}", source.name());
         if let Some(hint) = &d.hint {

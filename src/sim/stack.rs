@@ -826,6 +826,14 @@ impl<L: Link> Stack<'_, '_, L> {
             return true;
         }
         let mut facts = self.facts(node, packet, in_iface, out_iface, track);
+        // A packet the node sent itself comes in on, and goes out through, `lo`.
+        match chain {
+            ChainName::Prerouting | ChainName::Input if in_iface.is_none() => {
+                facts.in_iface = Some(IfaceId::LOOPBACK);
+            }
+            ChainName::Output if out_iface.is_none() => facts.out_iface = Some(IfaceId::LOOPBACK),
+            _ => {}
+        }
         let link = &mut self.link;
         let (verdict, decider) = nf.judge(chain, &mut facts, &mut |ppb| link.draw(ppb));
         self.keep_marks(track, &facts);

@@ -8,7 +8,7 @@ use super::lower::lower;
 use crate::format::file::TopologyFile;
 use crate::format::structure::{Checker, Tree};
 use crate::format::{Code, Diagnostic, FileReport};
-use crate::format::{Located, ReadError, SourceFile, Span, read_regular};
+use crate::format::{Located, ReadError, RulesText, SourceFile, Span, read_regular};
 use crate::format::{MAX_FILE_BYTES, MAX_NODES};
 use crate::model::Network;
 
@@ -133,6 +133,53 @@ impl Expanded {
     }
 }
 
+/// Reads the rules text of each node with `iptables` or `iptables_save` into the node, with
+/// where its lines are. A rules file is read as the topology is (a regular UTF-8 file of at
+/// most [`MAX_FILE_BYTES`]), only inside the topology's folder.
+fn attach_rules(file: &mut TopologyFile, source: &SourceFile, base: &Path) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    for node in &mut file.nodes {
+        match (&node.iptables, &node.iptables_save) {
+            (Some(_), Some(path)) => diagnostics.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    path.span,
+                    "a node takes `iptables` or `iptables_save`, not both",
+                )
+                .hint("keep one of the two"),
+            ),
+            (Some(text), None) => {
+                node.rules_text = Some(RulesText::inline(source, &text.value, text.span));
+            }
+            (None, Some(path)) => match read_rules(base, &path.value) {
+                Ok(rules) => node.rules_text = Some(RulesText::of_file(rules, path.span)),
+                Err((message, hint)) => {
+                    diagnostics.push(Diagnostic::error(Code::Io, path.span, message).hint(hint))
+                }
+            },
+            (None, None) => {}
+        }
+    }
+    diagnostics
+}
+
+/// The rules file at `written`, inside `base`.
+fn read_rules(base: &Path, written: &str) -> Result<SourceFile, (String, &'static str)> {
+    let hint = "name a file of `iptables-save` output in the topology's folder, by a relative path";
+    let path = crate::format::confined_path(base, written, "rules file").map_err(|m| (m, hint))?;
+    let name = base.join(written).display().to_string();
+    let bytes = read_regular(&path, MAX_FILE_BYTES as u64)
+        .map_err(|e| (format!("cannot read rules file {name}: {e}"), e.hint()))?;
+    String::from_utf8(bytes)
+        .map(|text| SourceFile::new(name.clone(), text))
+        .map_err(|_| {
+            (
+                format!("rules file {name} is not UTF-8 text"),
+                "save it as UTF-8",
+            )
+        })
+}
+
 /// The file name without its directory and extension, the default topology name.
 fn stem_of(name: &str) -> String {
     Path::new(name)
@@ -214,7 +261,8 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
     };
     let stem = stem_of(source.name());
     let base = Path::new(source.name()).parent().unwrap_or(Path::new("."));
-    let mut semantic = crate::platform::expand(&mut file, base);
+    let mut semantic = attach_rules(&mut file, &source, base);
+    semantic.extend(crate::platform::expand(&mut file, base));
     if file.nodes.len() > MAX_NODES {
         semantic.push(too_many_nodes(&tree, file.nodes.len()));
         diagnostics.extend(semantic);
@@ -313,6 +361,7 @@ fn default_hint(code: Code) -> &'static str {
             "docs/platform-semantics.md lists what reachlab models of each platform"
         }
         Code::Io => "check the path, and that the file is a readable topology file",
+        Code::IptablesSyntax => "write the rules as `iptables-save` prints them",
     }
 }
 

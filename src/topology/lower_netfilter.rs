@@ -14,11 +14,12 @@ use crate::format::file::{
 use crate::format::structure::closest;
 use crate::format::units;
 use crate::format::{Code, Diagnostic};
-use crate::format::{Located, Span};
+use crate::format::{Located, RulesText, Span};
 use crate::model::{
     Chain, ChainName, FilterRule, IfaceId, L4, Match, NatAction, NatFlags, NatHook, NatRule,
-    Netfilter, Node, Port, RejectWith, States, Verdict,
+    Netfilter, Node, Origin, Port, RejectWith, States, Verdict,
 };
+use crate::topology::iptables::Word;
 
 /// Where a rule is, for messages: "nat rule 2 of `gw`".
 struct Place<'a> {
@@ -28,6 +29,9 @@ struct Place<'a> {
 
 impl Lowering {
     pub(super) fn netfilter(&mut self, node: &Node, spec: &NodeSpec) -> Option<Box<Netfilter>> {
+        if let Some(rules) = &spec.rules_text {
+            return self.iptables_text(node, spec, rules);
+        }
         let mut nf = Netfilter::default();
         for (i, rule) in spec.nat.iter().enumerate() {
             let place = Place {
@@ -57,6 +61,65 @@ impl Lowering {
             }
         }
         (!nf.is_empty()).then(|| Box::new(nf))
+    }
+
+    /// The node's netfilter from `iptables-save` text (docs/netfilter.md, "Reading
+    /// iptables-save text"); problems are placed in the text, in its own file or in the
+    /// topology.
+    fn iptables_text(
+        &mut self,
+        node: &Node,
+        spec: &NodeSpec,
+        rules: &RulesText,
+    ) -> Option<Box<Netfilter>> {
+        if !spec.nat.is_empty() || spec.firewall.is_some() {
+            self.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    rules.value,
+                    format!(
+                        "node `{}` has both rules text and `nat`/`firewall`",
+                        node.name
+                    ),
+                )
+                .hint("write every rule in the iptables text, or none there"),
+            );
+            return None;
+        }
+        let net = &self.net;
+        let iface = |name: &str| {
+            if name == "lo" {
+                return Some(IfaceId::LOOPBACK);
+            }
+            node.interfaces
+                .iter()
+                .copied()
+                .find(|&i| net.interface(i).name == name)
+        };
+        let file: std::sync::Arc<str> = rules
+            .file_name(self.origin(Span::default()).file.as_ref())
+            .into();
+        let origin = |w: &Word| Origin {
+            file: file.clone(),
+            span: rules.span(w.line, w.col, w.len),
+        };
+        match crate::topology::iptables::read(&rules.text, &iface, &origin) {
+            Ok(nf) => (!nf.is_empty() || !nf.filter_chains.is_empty() || !nf.nat_chains.is_empty())
+                .then(|| Box::new(nf)),
+            Err(problems) => {
+                for p in problems {
+                    let mut d = Diagnostic::error(
+                        p.code,
+                        rules.span(p.at.line, p.at.col, p.at.len),
+                        format!("node `{}`: {}", node.name, p.message),
+                    )
+                    .hint(p.hint);
+                    d.file = rules.file.clone();
+                    self.push(d);
+                }
+                None
+            }
+        }
     }
 
     fn chain(&mut self, node: &Node, name: ChainName, spec: &ChainSpec) -> Chain {

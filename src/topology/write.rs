@@ -9,9 +9,9 @@ use crate::format::file::{
     RuleSpec, SegmentSpec, StateName, TopologyFile,
 };
 use crate::model::{
-    Chain, Expectation, InvariantKind, L4, Listener, Match, NatAction, NatHook, NatRule, Network,
-    Node, NodeSet, OsProfile, Outcome, Probe, Proto, Reach, RejectWith, RouteKind, RouteType,
-    Segment, Service, States, TableEntry, Verdict,
+    Chain, Expectation, IfaceId, InvariantKind, L4, Listener, Match, NatAction, NatFlags, NatHook,
+    NatRule, Netfilter, Network, Node, NodeSet, OsProfile, Outcome, Probe, Proto, Reach,
+    RejectWith, RouteKind, RouteType, Segment, Service, States, TableEntry, Verdict,
 };
 
 /// The file that describes `net` (connected routes are left out: they follow from the addresses).
@@ -46,6 +46,7 @@ fn segment_spec(s: &Segment) -> SegmentSpec {
 
 /// A node with its interfaces, static and reject routes, listeners, NAT rules and firewall.
 fn node_spec(net: &Network, n: &Node) -> NodeSpec {
+    let plain = n.netfilter.as_deref().filter(|nf| fits_rule_keys(nf));
     NodeSpec {
         name: n.name.clone().into(),
         os: match n.os {
@@ -74,15 +75,22 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
             .collect(),
         dns: n.dns.iter().map(|d| Located::new(d.clone())).collect(),
         listen: n.listeners.iter().map(listen_spec).collect(),
-        nat: n.netfilter.as_ref().map_or_else(Vec::new, |nf| {
+        nat: plain.map_or_else(Vec::new, |nf| {
             nf.nat.iter().map(|r| nat_spec(net, r)).collect()
         }),
-        firewall: n.netfilter.as_ref().map(|nf| FirewallSpec {
+        firewall: plain.map(|nf| FirewallSpec {
             prerouting: chain_spec(net, &nf.prerouting),
             input: chain_spec(net, &nf.input),
             forward: chain_spec(net, &nf.forward),
             output: chain_spec(net, &nf.output),
         }),
+        iptables: n
+            .netfilter
+            .as_deref()
+            .filter(|nf| !fits_rule_keys(nf))
+            .map(|nf| Located::new(super::iptables::save(net, nf))),
+        iptables_save: None,
+        rules_text: None,
     }
 }
 
@@ -148,6 +156,62 @@ fn listen_spec(l: &Listener) -> ListenSpec {
         Service::Plain => {}
     }
     spec
+}
+
+/// Whether the `nat` and `firewall` keys can say everything the netfilter holds; otherwise it
+/// is written as `iptables-save` text.
+fn fits_rule_keys(nf: &Netfilter) -> bool {
+    let plain_match = |m: &Match| {
+        let lo = Some(IfaceId::LOOPBACK);
+        let keys = Match {
+            not_proto: None,
+            sport: None,
+            not_sport: None,
+            multiport: None,
+            not_states: States::any(),
+            status: None,
+            src_type: None,
+            dst_type: None,
+            src_range: None,
+            dst_range: None,
+            mark: None,
+            connmark: None,
+            ..m.clone()
+        };
+        keys == *m
+            && (m.dst_type.is_none() || m.is_dst_local())
+            && !m.states.contains(States::INVALID)
+            && !m.states.contains(States::SNAT)
+            && ![m.in_iface, m.not_in_iface, m.out_iface, m.not_out_iface].contains(&lo)
+    };
+    let plain_chain = |c: &Chain| {
+        c.rules
+            .iter()
+            .all(|r| r.verdict().is_some() && plain_match(&r.matches))
+    };
+    nf.nat_chains.is_empty()
+        && nf.filter_chains.is_empty()
+        && nf.nat.iter().all(|r| {
+            plain_match(&r.matches)
+                && matches!(
+                    r.action,
+                    NatAction::Dnat(..)
+                        | NatAction::Masquerade(NatFlags {
+                            random: false,
+                            random_fully: false
+                        })
+                        | NatAction::Snat(
+                            _,
+                            NatFlags {
+                                random: false,
+                                random_fully: false
+                            }
+                        )
+                )
+        })
+        && [&nf.prerouting, &nf.input, &nf.forward, &nf.output]
+            .into_iter()
+            .all(plain_chain)
 }
 
 /// A NAT rule: its matches, its action and the chain it sits in.

@@ -86,38 +86,8 @@ fn documents(base: &Path, path: &Located<String>, out: &mut Vec<Diagnostic>) -> 
     }
 }
 
-/// The manifest at `written` (as the topology gives it), resolved inside `base`, the
-/// topology file's directory: absolute paths and paths that leave `base` (through `..` or a
-/// symbolic link) are refused.
 fn confined_manifest(base: &Path, written: &str) -> Result<PathBuf, String> {
-    let relative = Path::new(written);
-    if relative.is_absolute() {
-        return Err(format!("manifest path `{written}` is absolute"));
-    }
-    let base = if base.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        base
-    };
-    let root = base.canonicalize().map_err(|e| {
-        format!(
-            "cannot resolve the topology's directory {}: {e}",
-            base.display()
-        )
-    })?;
-    let full = base.join(relative).canonicalize().map_err(|e| {
-        format!(
-            "cannot read manifest {}: {e}",
-            base.join(relative).display()
-        )
-    })?;
-    if !full.starts_with(&root) {
-        return Err(format!(
-            "manifest path `{written}` leads outside the topology's directory {}",
-            root.display()
-        ));
-    }
-    Ok(full)
+    crate::format::confined_path(base, written, "manifest")
 }
 
 /// Reads a manifest's text: a regular UTF-8 file of at most [`crate::format::MAX_FILE_BYTES`].
