@@ -46,7 +46,10 @@ fn segment_spec(s: &Segment) -> SegmentSpec {
 
 /// A node with its interfaces, static and reject routes, listeners, NAT rules and firewall.
 fn node_spec(net: &Network, n: &Node) -> NodeSpec {
-    let plain = n.netfilter.as_deref().filter(|nf| fits_rule_keys(nf));
+    let plain = n
+        .netfilter
+        .as_deref()
+        .filter(|nf| !nf.from_text && fits_rule_keys(nf));
     NodeSpec {
         name: n.name.clone().into(),
         os: match n.os {
@@ -87,7 +90,7 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
         iptables: n
             .netfilter
             .as_deref()
-            .filter(|nf| !fits_rule_keys(nf))
+            .filter(|nf| nf.from_text || !fits_rule_keys(nf))
             .map(|nf| Located::new(super::iptables::save(net, nf))),
         iptables_save: None,
         rules_text: None,

@@ -157,6 +157,9 @@ pub struct Netfilter {
     pub output: Chain,
     /// The filter table's user chains.
     pub filter_chains: Vec<UserChain<FilterRule>>,
+    /// Read from `iptables-save` text (not from the topology's rule keys): a fix cannot add
+    /// rule keys to it.
+    pub from_text: bool,
 }
 
 impl Netfilter {

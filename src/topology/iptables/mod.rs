@@ -29,5 +29,7 @@ pub fn read(
             .map(|e| Problem::new(&e.at, Code::IptablesSyntax, e.message, e.hint))
             .collect::<Vec<_>>()
     })?;
-    lower::lower(&tables, iface, origin)
+    let mut nf = lower::lower(&tables, iface, origin)?;
+    nf.from_text = true;
+    Ok(nf)
 }
