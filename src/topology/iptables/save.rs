@@ -267,9 +267,13 @@ fn bang(negated: bool) -> &'static str {
 /// `-m tcp`/`-m udp` with `--sport` then `--dport`, when the rule has a port and its protocol
 /// has ports (a port needs `-p tcp` or `-p udp`: iptables refuses it otherwise).
 fn port_match(m: &Match) -> Option<String> {
-    let any = m.sport.or(m.not_sport).or(m.dport).or(m.not_dport);
     let proto = m.proto.filter(|p| *p != L4::Icmp)?;
-    any?;
+    if [m.sport, m.not_sport, m.dport, m.not_dport]
+        .iter()
+        .all(Option::is_none)
+    {
+        return None;
+    }
     let mut out = format!("-m {}", proto.name());
     for (range, key) in [
         (m.sport.map(|r| (r, false)), "--sport"),
@@ -515,10 +519,13 @@ fn log_options(options: &str) -> String {
                 prefix.clone_from(p);
                 i += 1;
             }
-            ("--log-level", Some(l)) if log_level(l).is_some() => {
-                level = log_level(l).unwrap_or(4);
-                i += 1;
-            }
+            ("--log-level", Some(l)) => match log_level(l) {
+                Some(n) => {
+                    level = n;
+                    i += 1;
+                }
+                None => rest.push(word.to_owned()),
+            },
             _ => match FLAGS.iter().position(|f| *f == word) {
                 Some(k) => flags[k] = true,
                 None => rest.push(word.to_owned()),
