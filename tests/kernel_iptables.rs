@@ -1,20 +1,36 @@
-//! `reachlab show` prints each node's netfilter rules "in `iptables -S` notation": this test
-//! holds it to that. Every node with rules, of every file in `topologies/` and `tests/kernel/`,
-//! has its lines loaded with `iptables` into a network namespace of its own (named
-//! `reachlab-ipt<pid>-<n>`, removed afterwards), and what `iptables -S` and `iptables -t nat -S`
-//! print there must be the same lines, chain by chain and in order (the `# comment` reachlab
-//! adds is not part of the rule; policies are printed by reachlab for closed chains only).
+//! The model's netfilter written as iptables text (`reachlab::topology::iptables::save` and
+//! `rule_lines`, which `reachlab show` prints) must be what the kernel's iptables prints once
+//! that text is loaded. Each case gets a network namespace of its own (named
+//! `reachlab-ipt<pid>-<case>`, removed afterwards, also when the test fails), the text of
+//! `save` is loaded with `iptables-restore`, and there:
+//!
+//! - `iptables-save` must print our text byte for byte, once its `#` comment lines (generator
+//!   and time) are dropped and the chain counters `[packets:bytes]` read `[0:0]`;
+//! - `iptables -t mangle -S`, `iptables -S` and `iptables -t nat -S`, for each table our text
+//!   has, must print `rule_lines`' lines of that table, without their `-t mangle ` / `-t nat `
+//!   lead, byte for byte and in order.
+//!
+//! The cases: every node with rules of every file in `topologies/` and `tests/kernel/`, and
+//! rule sets built here that use every construct of the model (docs/netfilter.md, "Writing
+//! iptables-save text").
 //!
 //! Needs root, iproute2 and iptables. Without them the test says SKIPPED on stderr and passes,
 //! unless `REACHLAB_REQUIRE_KERNEL=1` (set by .ci/run) turns the skip into a failure.
 #![cfg(all(feature = "emulate", target_os = "linux"))]
 
-use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
+use reachlab::model::{
+    AddrRange, AddrTypes, Chain, ChainId, ConnMarkOp, CtStatus, Effect, FilterRule, Flow, IfaceId,
+    L4, MarkMatch, MarkSet, Match, Multiport, NatAction, NatFlags, NatHook, NatRule, Netfilter,
+    Network, Origin, Port, PortSide, RejectWith, RuleTarget, SetMatch, States, UserChain, Verdict,
+};
 use reachlab::render::iptables_lines;
-use reachlab::topology::load_path;
+use reachlab::topology::iptables::{rule_lines, save};
+use reachlab::topology::{load_path, load_str};
 
 mod support;
 
@@ -38,18 +54,42 @@ impl Netns {
         Netns(name)
     }
 
-    fn iptables(&self, args: &[&str]) -> String {
+    /// What `program args` prints inside the namespace; it must succeed.
+    fn run(&self, program: &str, args: &[&str]) -> String {
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.0, "iptables"])
+            .args(["netns", "exec", &self.0, program])
             .args(args)
             .output()
             .expect("iptables runs");
         assert!(
             out.status.success(),
-            "iptables {args:?}: {}",
+            "{program} {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        String::from_utf8(out.stdout).expect("UTF-8")
+    }
+
+    /// Loads `text` with `iptables-restore`.
+    fn restore(&self, text: &str, place: &str) {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.0, "iptables-restore"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("iptables-restore runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("written");
+        let out = child.wait_with_output().expect("iptables-restore ends");
+        assert!(
+            out.status.success(),
+            "{place}: iptables-restore refused our text: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -59,22 +99,70 @@ impl Drop for Netns {
     }
 }
 
-/// The rules of one table, by chain, in order: `-A` lines, and `-P` lines apart.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Table {
-    rules: BTreeMap<String, Vec<String>>,
-    policies: Vec<String>,
+/// `iptables-save` output without its comment lines, every chain's counters `[0:0]`.
+fn normalised(saved: &str) -> String {
+    let mut out = String::new();
+    for line in saved.lines().filter(|l| !l.starts_with('#')) {
+        match line.rfind(" [") {
+            Some(at) if line.starts_with(':') && line.ends_with(']') => {
+                out.push_str(&line[..at]);
+                out.push_str(" [0:0]");
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
-impl Table {
-    fn add(&mut self, line: &str) {
-        if line.starts_with("-P ") {
-            self.policies.push(line.to_owned());
-        } else if let Some(rest) = line.strip_prefix("-A ") {
-            let chain = rest.split(' ').next().unwrap_or_default().to_owned();
-            self.rules.entry(chain).or_default().push(line.to_owned());
-        }
+/// Loads `nf` as `save` writes it into a namespace of its own (`reachlab-ipt<pid>-<label>`)
+/// and compares what iptables prints there with `save` and `rule_lines`; `case` names it in
+/// failures.
+fn check(net: &Network, nf: &Netfilter, label: &str, case: &str) {
+    let ns = Netns::new(format!("reachlab-ipt{}-{label}", std::process::id()));
+    let text = save(net, nf);
+    ns.restore(&text, case);
+    let kernel = normalised(&ns.run("iptables-save", &[]));
+    assert_eq!(
+        kernel.lines().collect::<Vec<_>>(),
+        text.lines().collect::<Vec<_>>(),
+        "{case}: iptables-save"
+    );
+    assert_eq!(kernel, text, "{case}: iptables-save, byte for byte");
+    let lines = rule_lines(net, nf);
+    assert_eq!(
+        lines,
+        iptables_lines(net, nf),
+        "{case}: show prints rule_lines"
+    );
+    let tables: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix('*')).collect();
+    let mut seen = 0;
+    for table in &tables {
+        let lead = if *table == "filter" {
+            String::new()
+        } else {
+            format!("-t {table} ")
+        };
+        let ours: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| match table {
+                &"filter" => (!l.starts_with("-t ")).then_some(l.as_str()),
+                _ => l.strip_prefix(lead.as_str()),
+            })
+            .collect();
+        seen += ours.len();
+        let listed = ns.run("iptables", &["-t", table, "-S"]);
+        assert_eq!(
+            listed.lines().collect::<Vec<_>>(),
+            ours,
+            "{case}: iptables -t {table} -S"
+        );
     }
+    assert_eq!(
+        seen,
+        lines.len(),
+        "{case}: rule_lines of tables save left out"
+    );
 }
 
 fn topology_files() -> Vec<PathBuf> {
@@ -89,9 +177,9 @@ fn topology_files() -> Vec<PathBuf> {
 }
 
 #[test]
-fn show_prints_rules_as_iptables_lists_them() {
+fn every_topology_is_written_as_iptables_prints_it() {
     if !support::can_run(
-        "show_prints_rules_as_iptables_lists_them",
+        "every_topology_is_written_as_iptables_prints_it",
         &[support::IP, IPTABLES],
     ) {
         return;
@@ -102,35 +190,590 @@ fn show_prints_rules_as_iptables_lists_them() {
         for node in &net.nodes {
             let Some(nf) = &node.netfilter else { continue };
             nodes += 1;
-            let ns = Netns::new(format!("reachlab-ipt{}-{nodes}", std::process::id()));
-            let (mut filter, mut nat) = (Table::default(), Table::default());
-            for line in iptables_lines(&net, nf) {
-                let rule = line.split("  # ").next().unwrap_or_default();
-                let args: Vec<&str> = rule.split_whitespace().collect();
-                ns.iptables(&args);
-                match rule.strip_prefix("-t nat ") {
-                    Some(rest) => nat.add(rest),
-                    None => filter.add(rule),
-                }
-            }
-            let (mut kernel_filter, mut kernel_nat) = (Table::default(), Table::default());
-            ns.iptables(&["-S"])
-                .lines()
-                .for_each(|l| kernel_filter.add(l));
-            ns.iptables(&["-t", "nat", "-S"])
-                .lines()
-                .for_each(|l| kernel_nat.add(l));
-            let place = format!("{} node {}", file.display(), node.name);
-            assert_eq!(filter.rules, kernel_filter.rules, "{place}: filter rules");
-            assert_eq!(nat.rules, kernel_nat.rules, "{place}: nat rules");
-            for policy in filter.policies.iter().chain(&nat.policies) {
-                assert!(
-                    kernel_filter.policies.contains(policy) || kernel_nat.policies.contains(policy),
-                    "{place}: {policy} not in {:?}",
-                    kernel_filter.policies
-                );
-            }
+            let case = format!("{} node {}", file.display(), node.name);
+            check(&net, nf, &nodes.to_string(), &case);
         }
     }
     assert!(nodes >= 20, "the topologies have rules on {nodes} nodes");
+}
+
+/// A gateway with a LAN (`eth0`) and a WAN (`wan0`) interface, to hang rule sets on.
+fn gateway() -> (Network, IfaceId, IfaceId) {
+    let yaml = "\
+name: iptables-constructs
+segments: [{ name: lan }, { name: wan }]
+nodes:
+  - name: gw
+    forwarding: true
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [192.168.1.1/24] }
+      - { name: wan0, segment: wan, addresses: [203.0.113.1/24] }
+";
+    let net = load_str("constructs.yaml", yaml).expect("valid").network;
+    let id = |name: &str| {
+        net.interfaces
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.id)
+            .expect("interface")
+    };
+    let (lan, wan) = (id("eth0"), id("wan0"));
+    (net, lan, wan)
+}
+
+fn net(s: &str) -> Option<ipnet::Ipv4Net> {
+    Some(s.parse().expect("prefix"))
+}
+
+fn rule(matches: Match, target: impl Into<RuleTarget>) -> FilterRule {
+    FilterRule {
+        matches,
+        target: target.into(),
+        origin: Origin::default(),
+        comment: None,
+        platform_fix: None,
+    }
+}
+
+fn commented(comment: &str, r: FilterRule) -> FilterRule {
+    FilterRule {
+        comment: Some(comment.to_owned()),
+        ..r
+    }
+}
+
+fn nat(hook: NatHook, matches: Match, action: NatAction) -> NatRule {
+    NatRule {
+        hook,
+        matches,
+        action,
+        origin: Origin::default(),
+        comment: None,
+    }
+}
+
+fn user<R>(name: &str, rules: Vec<R>) -> UserChain<R> {
+    UserChain {
+        name: name.to_owned(),
+        rules,
+        origin: Origin::default(),
+    }
+}
+
+fn effect(e: Effect) -> RuleTarget {
+    RuleTarget::Effect(e)
+}
+
+fn mark(value: u32, mask: u32) -> Effect {
+    Effect::Mark(MarkSet { value, mask })
+}
+
+fn mark_match(value: u32, mask: u32, negated: bool) -> Option<MarkMatch> {
+    Some(MarkMatch {
+        value,
+        mask,
+        negated,
+    })
+}
+
+fn tcp() -> Match {
+    Match {
+        proto: Some(L4::Tcp),
+        ..Match::default()
+    }
+}
+
+/// The filter table's INPUT chain: every match, negated and not, and the REJECT kinds.
+fn input_rules(lan: IfaceId) -> Vec<FilterRule> {
+    let reject = |with| Verdict::Reject(with);
+    vec![
+        rule(
+            Match {
+                not_src: net("10.0.0.0/8"),
+                not_dst: net("10.1.0.0/16"),
+                not_in_iface: Some(lan),
+                not_proto: Some(L4::Udp),
+                ..Match::default()
+            },
+            Verdict::Accept,
+        ),
+        commented(
+            "simple",
+            rule(
+                Match {
+                    src: net("192.168.1.7/24"),
+                    dst: net("192.168.1.1/32"),
+                    in_iface: Some(lan),
+                    sport: Some((1024, 65535)),
+                    not_dport: Some((22, 22)),
+                    states: States::NEW,
+                    not_states: States::INVALID.with(States::DNAT),
+                    status: Some(SetMatch {
+                        set: CtStatus::CONFIRMED.with(CtStatus::SEEN_REPLY),
+                        negated: true,
+                    }),
+                    ..tcp()
+                },
+                Verdict::Accept,
+            ),
+        ),
+        commented(
+            "security group \"default\" of instance 'VM', C:\\ and\ttab, ünï\ncode",
+            rule(
+                Match {
+                    not_sport: Some((5, 5)),
+                    dport: Some((80, 90)),
+                    ..tcp()
+                },
+                reject(RejectWith::TcpReset),
+            ),
+        ),
+        commented(
+            "",
+            rule(
+                Match {
+                    proto: Some(L4::Udp),
+                    multiport: Some(Multiport {
+                        side: PortSide::Destination,
+                        ranges: vec![(53, 53), (67, 68)],
+                        negated: true,
+                    }),
+                    ..Match::default()
+                },
+                reject(RejectWith::PortUnreachable),
+            ),
+        ),
+        rule(
+            Match {
+                multiport: Some(Multiport {
+                    side: PortSide::Source,
+                    ranges: vec![(1, 1), (2, 2)],
+                    negated: false,
+                }),
+                ..tcp()
+            },
+            reject(RejectWith::HostUnreachable),
+        ),
+        rule(
+            Match {
+                multiport: Some(Multiport {
+                    side: PortSide::Either,
+                    ranges: vec![(80, 80), (443, 443), (8000, 8080)],
+                    negated: false,
+                }),
+                ..tcp()
+            },
+            reject(RejectWith::NetUnreachable),
+        ),
+        rule(
+            Match {
+                not_states: States::INVALID,
+                status: Some(SetMatch {
+                    set: CtStatus::EXPECTED,
+                    negated: false,
+                }),
+                ..Match::default()
+            },
+            reject(RejectWith::AdminProhibited),
+        ),
+        rule(
+            Match {
+                states: States::ALL
+                    .iter()
+                    .fold(States::any(), |s, (t, _)| s.with(*t)),
+                ..Match::default()
+            },
+            Verdict::Drop,
+        ),
+        rule(
+            Match {
+                proto: Some(L4::Icmp),
+                mark: mark_match(1, u32::MAX, false),
+                connmark: mark_match(0x4000, 0x4000, true),
+                src_type: Some(SetMatch {
+                    set: AddrTypes::LOCAL.with(AddrTypes::BROADCAST),
+                    negated: true,
+                }),
+                dst_type: Some(SetMatch {
+                    set: AddrTypes::UNICAST,
+                    negated: false,
+                }),
+                src_range: Some(AddrRange {
+                    first: Ipv4Addr::new(10, 0, 0, 1),
+                    last: Ipv4Addr::new(10, 0, 0, 5),
+                    negated: true,
+                }),
+                dst_range: Some(AddrRange {
+                    first: Ipv4Addr::new(10, 0, 0, 9),
+                    last: Ipv4Addr::new(10, 0, 0, 9),
+                    negated: false,
+                }),
+                probability_ppb: Some(330_000_000),
+                ..Match::default()
+            },
+            Verdict::Accept,
+        ),
+        rule(
+            Match {
+                connmark: mark_match(0, 0, false),
+                dst_type: Match::dst_local(),
+                ..Match::default()
+            },
+            RuleTarget::Flow(Flow::Jump(ChainId(1))),
+        ),
+        rule(Match::default(), RuleTarget::Flow(Flow::Goto(ChainId(2)))),
+        rule(Match::default(), RuleTarget::Flow(Flow::Return)),
+    ]
+}
+
+/// The filter table's user chains, declared out of name order: `zed` (every MARK, CONNMARK
+/// and LOG form), `Allowed` and `B-2`.
+fn filter_chains() -> Vec<UserChain<FilterRule>> {
+    let log = |o: &str| effect(Effect::Log(o.to_owned()));
+    let connmark = |op| effect(Effect::ConnMark(op));
+    let zed = vec![
+        rule(Match::default(), effect(mark(5, u32::MAX))),
+        rule(Match::default(), effect(mark(5, 5))),
+        rule(Match::default(), effect(mark(5, 0))),
+        rule(Match::default(), effect(mark(0, !5))),
+        rule(Match::default(), effect(mark(0xffff_ffff, 0xff))),
+        rule(
+            Match::default(),
+            connmark(ConnMarkOp::Set(MarkSet {
+                value: 0x4000,
+                mask: 0x4000,
+            })),
+        ),
+        rule(
+            Match::default(),
+            connmark(ConnMarkOp::Save {
+                nfmask: u32::MAX,
+                ctmask: u32::MAX,
+            }),
+        ),
+        rule(
+            Match::default(),
+            connmark(ConnMarkOp::Restore {
+                nfmask: 0xff,
+                ctmask: 0xf0,
+            }),
+        ),
+        rule(Match::default(), log("")),
+        rule(
+            Match::default(),
+            log("--log-prefix \"drop: \" --log-level 4"),
+        ),
+        rule(
+            Match::default(),
+            log("--log-uid --log-level debug --log-ip-options --log-prefix \"say \\\"hi\\\"\""),
+        ),
+        rule(
+            Match::default(),
+            log(
+                "--log-macdecode --log-tcp-options --log-tcp-sequence --log-level 0 --log-prefix x",
+            ),
+        ),
+        rule(Match::default(), RuleTarget::Flow(Flow::Return)),
+    ];
+    let allowed = vec![
+        rule(
+            Match {
+                dport: Some((22, 22)),
+                ..tcp()
+            },
+            Verdict::Accept,
+        ),
+        rule(Match::default(), RuleTarget::Flow(Flow::Goto(ChainId(2)))),
+    ];
+    let b2 = vec![
+        rule(Match::default(), RuleTarget::Flow(Flow::Jump(ChainId(0)))),
+        rule(Match::default(), Verdict::Drop),
+    ];
+    vec![user("zed", zed), user("Allowed", allowed), user("B-2", b2)]
+}
+
+/// The nat table: rules of the three hooks interleaved, kube-proxy's chains.
+fn nat_rules(lan: IfaceId, wan: IfaceId) -> (Vec<NatRule>, Vec<UserChain<NatRule>>) {
+    let addr = |s: &str| s.parse::<Ipv4Addr>().expect("address");
+    let services = NatAction::Flow(Flow::Jump(ChainId(0)));
+    let rules = vec![
+        nat(
+            NatHook::Postrouting,
+            Match {
+                src: net("192.168.1.0/24"),
+                dst: net("192.168.1.0/24"),
+                ..Match::default()
+            },
+            NatAction::Accept,
+        ),
+        nat(
+            NatHook::Prerouting,
+            Match {
+                in_iface: Some(wan),
+                dport: Some((2222, 2222)),
+                ..tcp()
+            },
+            NatAction::Dnat(addr("192.168.1.5"), Port::new(22)),
+        ),
+        nat(
+            NatHook::Output,
+            Match {
+                dst_type: Match::dst_local(),
+                ..Match::default()
+            },
+            services.clone(),
+        ),
+        nat(NatHook::Prerouting, Match::default(), services),
+        nat(
+            NatHook::Prerouting,
+            Match {
+                dst: net("203.0.113.1/32"),
+                ..Match::default()
+            },
+            NatAction::Dnat(addr("192.168.1.6"), None),
+        ),
+        nat(
+            NatHook::Postrouting,
+            Match {
+                out_iface: Some(wan),
+                not_src: net("203.0.113.0/24"),
+                ..Match::default()
+            },
+            NatAction::Masquerade(NatFlags {
+                random: true,
+                random_fully: true,
+            }),
+        ),
+        nat(
+            NatHook::Postrouting,
+            Match {
+                not_out_iface: Some(lan),
+                mark: mark_match(0x4000, 0x4000, false),
+                ..Match::default()
+            },
+            NatAction::Snat(
+                addr("203.0.113.1"),
+                NatFlags {
+                    random: true,
+                    random_fully: false,
+                },
+            ),
+        ),
+        nat(
+            NatHook::Postrouting,
+            Match::default(),
+            NatAction::Snat(
+                addr("203.0.113.1"),
+                NatFlags {
+                    random: false,
+                    random_fully: true,
+                },
+            ),
+        ),
+        nat(
+            NatHook::Postrouting,
+            Match::default(),
+            NatAction::Masquerade(NatFlags::default()),
+        ),
+    ];
+    let hook = NatHook::Prerouting;
+    let chains = vec![
+        user(
+            "KUBE-SERVICES",
+            vec![
+                nat(
+                    hook,
+                    Match {
+                        dst: net("10.96.0.1/32"),
+                        dport: Some((443, 443)),
+                        probability_ppb: Some(500_000_000),
+                        ..tcp()
+                    },
+                    NatAction::Flow(Flow::Jump(ChainId(2))),
+                ),
+                nat(
+                    hook,
+                    Match::default(),
+                    NatAction::Flow(Flow::Goto(ChainId(1))),
+                ),
+            ],
+        ),
+        user(
+            "KUBE-SEP-B",
+            vec![
+                nat(
+                    hook,
+                    Match::default(),
+                    NatAction::Effect(Effect::Log("--log-level 6".into())),
+                ),
+                nat(
+                    hook,
+                    Match::default(),
+                    NatAction::Effect(Effect::ConnMark(ConnMarkOp::Save {
+                        nfmask: 0x4000,
+                        ctmask: 0x4000,
+                    })),
+                ),
+                nat(hook, Match::default(), NatAction::Flow(Flow::Return)),
+            ],
+        ),
+        user(
+            "KUBE-SEP-A",
+            vec![
+                nat(
+                    hook,
+                    Match {
+                        src: net("10.0.0.5/32"),
+                        ..Match::default()
+                    },
+                    NatAction::Effect(mark(0x4000, 0x4000)),
+                ),
+                nat(
+                    hook,
+                    tcp(),
+                    NatAction::Dnat(addr("10.0.0.5"), Port::new(6443)),
+                ),
+            ],
+        ),
+    ];
+    (rules, chains)
+}
+
+/// Every table: mangle PREROUTING closed, filter with user chains, nat with user chains.
+fn everything(lan: IfaceId, wan: IfaceId) -> Netfilter {
+    let (nat, nat_chains) = nat_rules(lan, wan);
+    Netfilter {
+        nat,
+        nat_chains,
+        prerouting: Chain {
+            policy: Verdict::Drop,
+            rules: vec![
+                commented(
+                    "mangle's",
+                    rule(
+                        Match {
+                            in_iface: Some(lan),
+                            ..Match::default()
+                        },
+                        Verdict::Accept,
+                    ),
+                ),
+                rule(
+                    Match {
+                        in_iface: Some(wan),
+                        states: States::RELATED.with(States::ESTABLISHED),
+                        ..Match::default()
+                    },
+                    Verdict::Accept,
+                ),
+                rule(
+                    Match {
+                        connmark: mark_match(1, u32::MAX, false),
+                        ..Match::default()
+                    },
+                    effect(Effect::ConnMark(ConnMarkOp::Restore {
+                        nfmask: u32::MAX,
+                        ctmask: u32::MAX,
+                    })),
+                ),
+            ],
+            ..Chain::default()
+        },
+        input: Chain {
+            policy: Verdict::Drop,
+            rules: input_rules(lan),
+            ..Chain::default()
+        },
+        forward: Chain {
+            rules: vec![
+                rule(
+                    Match {
+                        in_iface: Some(lan),
+                        not_out_iface: Some(wan),
+                        ..Match::default()
+                    },
+                    Verdict::Drop,
+                ),
+                rule(
+                    Match {
+                        out_iface: Some(wan),
+                        ..Match::default()
+                    },
+                    effect(Effect::Log("--log-prefix fwd".into())),
+                ),
+            ],
+            ..Chain::default()
+        },
+        output: Chain {
+            policy: Verdict::Drop,
+            rules: vec![rule(
+                Match {
+                    out_iface: Some(lan),
+                    proto: Some(L4::Icmp),
+                    ..Match::default()
+                },
+                Verdict::Accept,
+            )],
+            ..Chain::default()
+        },
+        filter_chains: filter_chains(),
+    }
+}
+
+#[test]
+fn every_construct_is_written_as_iptables_prints_it() {
+    if !support::can_run(
+        "every_construct_is_written_as_iptables_prints_it",
+        &[support::IP, IPTABLES],
+    ) {
+        return;
+    }
+    let (mut network, lan, wan) = gateway();
+    let all = everything(lan, wan);
+    let (nat, nat_chains) = nat_rules(lan, wan);
+    let cases = [
+        ("all", "every table", all.clone()),
+        (
+            "nat",
+            "the nat table alone",
+            Netfilter {
+                nat,
+                nat_chains,
+                ..Netfilter::default()
+            },
+        ),
+        (
+            "chains",
+            "filter user chains only, an open mangle PREROUTING",
+            Netfilter {
+                filter_chains: vec![user("only", vec![rule(Match::default(), Verdict::Drop)])],
+                prerouting: Chain {
+                    rules: vec![rule(Match::default(), Verdict::Accept)],
+                    ..Chain::default()
+                },
+                ..Netfilter::default()
+            },
+        ),
+        (
+            "policy",
+            "a policy alone",
+            Netfilter {
+                forward: Chain {
+                    policy: Verdict::Drop,
+                    ..Chain::default()
+                },
+                ..Netfilter::default()
+            },
+        ),
+        ("nothing", "nothing at all", Netfilter::default()),
+    ];
+    for (label, case, nf) in cases {
+        network.nodes[0].netfilter = Some(Box::new(nf));
+        let nf = network.nodes[0].netfilter.as_deref().expect("set");
+        check(&network, nf, label, case);
+    }
+    let text = save(&network, &all);
+    for table in ["*mangle", "*filter", "*nat"] {
+        assert!(text.contains(table), "{table} written:\n{text}");
+    }
 }

@@ -353,111 +353,14 @@ fn node_record<'n>(net: &'n Network, n: &'n Node) -> NodeRecord<'n> {
     }
 }
 
-/// A node's netfilter rules in `iptables -S` notation, each with its comment. Each rule is
-/// written as `iptables -S` prints it once loaded (checked in namespaces:
-/// `tests/kernel_iptables.rs`): `-s`, `-d`, `-i`, `-o`, `-p` first, a port through the
-/// protocol's own match (`-p tcp -m tcp --dport 22`), conntrack states in the kernel's order
-/// (`NEW,RELATED,ESTABLISHED,DNAT`), a probability as the kernel stores it (a 31-bit
-/// fraction, printed with 11 decimals).
+/// A node's netfilter in `iptables -S` notation: the lines `iptables -S` prints once the rules
+/// are loaded, table by table (mangle, filter, nat; the lines of the mangle and nat tables led
+/// by `-t mangle ` / `-t nat `), a rule's comment as `-m comment --comment "…"` where iptables
+/// keeps it. Written by [`crate::topology::iptables::rule_lines`] and compared with the kernel's
+/// iptables in namespaces by `tests/kernel_iptables.rs` (docs/netfilter.md, "Writing
+/// iptables-save text").
 pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String> {
-    use crate::model::{ChainName, NatAction, NatHook, States};
-    let iface = |i: crate::model::IfaceId| net.interface(i).name.clone();
-    let matches = |m: &crate::model::Match| {
-        let mut parts = Vec::new();
-        let mut flag = |not: bool, key: &str, value: Option<String>| {
-            if let Some(value) = value {
-                parts.push(format!("{}{key} {value}", if not { "! " } else { "" }));
-            }
-        };
-        flag(false, "-s", m.src.map(|n| n.to_string()));
-        flag(true, "-s", m.not_src.map(|n| n.to_string()));
-        flag(false, "-d", m.dst.map(|n| n.to_string()));
-        flag(true, "-d", m.not_dst.map(|n| n.to_string()));
-        flag(false, "-i", m.in_iface.map(iface));
-        flag(true, "-i", m.not_in_iface.map(iface));
-        flag(false, "-o", m.out_iface.map(iface));
-        flag(true, "-o", m.not_out_iface.map(iface));
-        flag(false, "-p", m.proto.map(|p| p.name().to_owned()));
-        for (range, not) in [(m.dport, ""), (m.not_dport, "! ")] {
-            if let (Some((lo, hi)), Some(proto)) = (range, m.proto) {
-                let ports = if lo == hi {
-                    lo.to_string()
-                } else {
-                    format!("{lo}:{hi}")
-                };
-                parts.push(format!("-m {} {not}--dport {ports}", proto.name()));
-            }
-        }
-        if !m.states.is_any() {
-            let order = [
-                (States::NEW, "NEW"),
-                (States::RELATED, "RELATED"),
-                (States::ESTABLISHED, "ESTABLISHED"),
-                (States::DNAT, "DNAT"),
-            ];
-            let names: Vec<&str> = order
-                .iter()
-                .filter(|(s, _)| m.states.contains(*s))
-                .map(|(_, n)| *n)
-                .collect();
-            parts.push(format!("-m conntrack --ctstate {}", names.join(",")));
-        }
-        if m.is_dst_local() {
-            parts.push("-m addrtype --dst-type LOCAL".into());
-        }
-        if let Some(ppb) = m.probability_ppb {
-            // xt_statistic keeps the probability as a fraction of 2^31.
-            let stored = (f64::from(ppb) / 1e9 * 2_147_483_648.0).round();
-            parts.push(format!(
-                "-m statistic --mode random --probability {:.11}",
-                stored / 2_147_483_648.0
-            ));
-        }
-        parts.join(" ")
-    };
-    let with_comment = |line: String, comment: &Option<String>| match comment {
-        Some(c) => format!("{line}  # {c}"),
-        None => line,
-    };
-    let mut out = Vec::new();
-    for rule in &nf.nat {
-        let chain = match rule.hook {
-            NatHook::Prerouting => "PREROUTING",
-            NatHook::Output => "OUTPUT",
-            NatHook::Postrouting => "POSTROUTING",
-        };
-        let target = match rule.action {
-            NatAction::Masquerade(_) => "-j MASQUERADE".to_owned(),
-            NatAction::Snat(a, _) => format!("-j SNAT --to-source {a}"),
-            NatAction::Dnat(a, None) => format!("-j DNAT --to-destination {a}"),
-            NatAction::Dnat(a, Some(p)) => format!("-j DNAT --to-destination {a}:{p}"),
-            _ => "-j ACCEPT".to_owned(),
-        };
-        let m = matches(&rule.matches);
-        let line = format!(
-            "-t nat -A {chain} {m}{}{target}",
-            if m.is_empty() { "" } else { " " }
-        );
-        out.push(with_comment(line, &rule.comment));
-    }
-    for name in [ChainName::Input, ChainName::Forward, ChainName::Output] {
-        let chain = nf.chain(name);
-        if chain.is_open() {
-            continue;
-        }
-        let upper = name.name().to_uppercase();
-        out.push(format!("-P {upper} {}", verdict(chain.policy)));
-        for rule in &chain.rules {
-            let m = matches(&rule.matches);
-            let line = format!(
-                "-A {upper} {m}{}-j {}",
-                if m.is_empty() { "" } else { " " },
-                verdict(rule.verdict().unwrap_or(crate::model::Verdict::Accept))
-            );
-            out.push(with_comment(line, &rule.comment));
-        }
-    }
-    out
+    crate::topology::iptables::rule_lines(net, nf)
 }
 
 /// A filter verdict as iptables writes its target: `ACCEPT`, `DROP`, `REJECT --reject-with …`.
