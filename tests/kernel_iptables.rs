@@ -643,6 +643,7 @@ fn nat_rules(lan: IfaceId, wan: IfaceId) -> (Vec<NatRule>, Vec<UserChain<NatRule
 fn everything(lan: IfaceId, wan: IfaceId) -> Netfilter {
     let (nat, nat_chains) = nat_rules(lan, wan);
     Netfilter {
+        from_text: false,
         nat,
         nat_chains,
         prerouting: Chain {

@@ -169,6 +169,10 @@ pub(crate) enum Command {
         /// Show only this node.
         #[arg(long)]
         node: Option<String>,
+        /// Print the node's netfilter as `iptables-save` prints it (what `iptables-restore`
+        /// loads, and what `iptables_save:` reads back).
+        #[arg(long, requires = "node")]
+        iptables_save: bool,
     },
     /// Run every `expect:` entry of the files and compare the predicted outcome with the expected
     /// one; check every invariant over the flows it covers.

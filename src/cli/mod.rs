@@ -31,9 +31,19 @@ pub(crate) use common::{EXIT_INVALID, EXIT_OK};
 pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io::Result<u8> {
     match &cli.command {
         Command::Validate { paths, .. } => validate::validate(paths, cli.output(), out, palette),
-        Command::Show { file, node, .. } => {
-            show::show(file, node.as_deref(), cli.output(), out, palette)
-        }
+        Command::Show {
+            file,
+            node,
+            iptables_save,
+            ..
+        } => show::show(
+            file,
+            node.as_deref(),
+            *iptables_save,
+            cli.output(),
+            out,
+            palette,
+        ),
         Command::Check {
             paths, failures, ..
         } => check::check(paths, *failures, cli, out, palette),

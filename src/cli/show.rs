@@ -10,6 +10,7 @@ use super::common::{EXIT_INVALID, EXIT_OK, load_or_report};
 pub(crate) fn show(
     file: &std::path::Path,
     node: Option<&str>,
+    iptables_save: bool,
     format: Format,
     out: &mut impl Write,
     palette: Palette,
@@ -34,6 +35,13 @@ pub(crate) fn show(
             Some(found.id)
         }
     };
+    if iptables_save {
+        let nf = only.and_then(|id| net.node(id).netfilter.as_deref());
+        if let Some(nf) = nf {
+            out.write_all(reachlab::topology::iptables::save(&net, nf).as_bytes())?;
+        }
+        return Ok(EXIT_OK);
+    }
     match format {
         Format::Json => writeln!(
             out,

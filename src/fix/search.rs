@@ -565,12 +565,14 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
     // A node whose rules are iptables-save text takes no `firewall:`/`nat:` change: the file
     // would then say both, and not load (docs/topology-format.md, "iptables rules").
     out.retain(|c| {
-        !matches!(c, Change::Allow { platform: None, .. } | Change::Masquerade { .. })
-            || net
-                .node(c.node())
-                .netfilter
-                .as_deref()
-                .is_none_or(|nf| !nf.from_text)
+        !matches!(
+            c,
+            Change::Allow { platform: None, .. } | Change::Masquerade { .. }
+        ) || net
+            .node(c.node())
+            .netfilter
+            .as_deref()
+            .is_none_or(|nf| !nf.from_text)
     });
     out
 }

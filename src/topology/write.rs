@@ -334,8 +334,9 @@ fn invariants(net: &Network) -> (GroupsSpec, Vec<Located<InvariantSpec>>) {
 }
 
 fn match_spec(net: &Network, m: &Match) -> RuleSpec {
-    let iface =
-        |i: Option<crate::model::IfaceId>| i.map(|i| Located::new(net.interface(i).name.clone()));
+    let iface = |i: Option<crate::model::IfaceId>| {
+        i.map(|i| Located::new(net.interface_name(i).to_owned()))
+    };
     let prefix = |n: Option<ipnet::Ipv4Net>| {
         n.map(|n| {
             Located::new(if n.prefix_len() == 32 {

@@ -211,7 +211,7 @@ fn policy_word(v: Verdict) -> &'static str {
 /// (docs/netfilter.md, "Writing iptables-save text").
 fn rule_text(net: &Network, m: &Match, comment: Option<&str>, target: &str) -> String {
     let mut parts = Vec::new();
-    let iface = |i: crate::model::IfaceId| net.interface(i).name.clone();
+    let iface = |i: crate::model::IfaceId| net.interface_name(i).to_owned();
     let mut field = |not: bool, key: &str, value: Option<String>| {
         if let Some(value) = value {
             parts.push(format!("{}{key} {value}", if not { "! " } else { "" }));
