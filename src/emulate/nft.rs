@@ -9,146 +9,451 @@
 //! | `input`, `forward`, `output` filters | `input`, `forward`, `output` | 0 (filter) |
 //! | NAT `output` | `nat_output` | output, -100 |
 //! | NAT `postrouting` | `nat_postrouting` | postrouting, 100 (srcnat) |
+//! | user chain `i` of the filter (nat) table | `f_i` (`n_i`), its name in a comment | none |
 //!
 //! Rules keep the model's order; within a rule the matches come first and the random draw
 //! (`numgen random`) last, so a packet draws only when everything else matched, as in the
-//! engine.
+//! engine. `-j`/`-g`/`RETURN` are nft's `jump`/`goto`/`return`, which walk chains as
+//! `ipt_do_table` does (docs/netfilter.md, "Tables, chains and the walk"). A match that nft
+//! cannot say in one rule (an "either port" multiport, conntrack states mixing NAT states with
+//! others) becomes several rules whose conditions exclude each other, so a packet meets at most
+//! one of them and the target acts at most once; a CONNMARK save or restore under masks nft
+//! cannot combine becomes a jump to a helper chain `x_i` (docs/netfilter.md, "In nftables (the
+//! emulator)").
 //!
 //! Nothing from the topology is spliced in as text: interface names go through [`quoted`]
 //! (a double-quoted nft string that nft reads back as exactly that name, refused otherwise),
-//! comments through [`comment`] (quotes, backslashes and control characters replaced).
+//! comments through [`comment`] (quotes, backslashes and control characters replaced); user
+//! chains are named by their index.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use crate::model::{Chain, L4, Match, NatAction, NatHook, Netfilter, Network, RejectWith, Verdict};
+use crate::model::{
+    AddrRange, AddrTypes, Chain, ConnMarkOp, CtStatus, Effect, FilterRule, Flow, L4, MarkMatch,
+    MarkSet, Match, Multiport, NatAction, NatFlags, NatHook, NatRule, Netfilter, Network, PortSide,
+    RejectWith, RuleTarget as Target, SetMatch, States, Verdict,
+};
 
 use super::EmulateError;
 
 /// The table every ruleset lives in.
 pub const TABLE: &str = "reachlab";
 
+/// How many `jump`/`goto` may nest below a base chain: the kernel refuses a table in which a
+/// chain is reached through more (`NFT_JUMP_STACK_SIZE` is 16, the base chain taking one; a
+/// table with a chain 16 jumps deep was refused on Linux 6.18).
+pub const MAX_NFT_DEPTH: usize = 15;
+
 /// The ruleset of one node, as `nft -f` input.
 pub fn ruleset(net: &Network, nf: &Netfilter) -> Result<String, EmulateError> {
-    let mut out = format!("table ip {TABLE} {{\n");
-    filter_chain(
+    let mut t = Lowering {
         net,
-        &mut out,
-        "prerouting",
-        "prerouting",
-        -150,
-        &nf.prerouting,
-    )?;
-    nat_chain(
-        net,
-        &mut out,
+        chains: Vec::new(),
+        helpers: BTreeMap::new(),
+    };
+    for (i, c) in nf.filter_chains.iter().enumerate() {
+        let mut chain = NftChain::user(format!("f_{i}"), &c.name);
+        for rule in &c.rules {
+            t.filter_rule(&mut chain, rule)?;
+        }
+        t.chains.push(chain);
+    }
+    for (i, c) in nf.nat_chains.iter().enumerate() {
+        let mut chain = NftChain::user(format!("n_{i}"), &c.name);
+        for rule in &c.rules {
+            t.nat_rule(&mut chain, rule)?;
+        }
+        t.chains.push(chain);
+    }
+    t.filter_chain("prerouting", "prerouting", -150, &nf.prerouting)?;
+    t.nat_chain(
         "nat_prerouting",
         "prerouting",
         -100,
         nf,
         NatHook::Prerouting,
     )?;
-    filter_chain(net, &mut out, "input", "input", 0, &nf.input)?;
-    filter_chain(net, &mut out, "forward", "forward", 0, &nf.forward)?;
-    filter_chain(net, &mut out, "output", "output", 0, &nf.output)?;
-    nat_chain(
-        net,
-        &mut out,
-        "nat_output",
-        "output",
-        -100,
-        nf,
-        NatHook::Output,
-    )?;
-    nat_chain(
-        net,
-        &mut out,
+    t.filter_chain("input", "input", 0, &nf.input)?;
+    t.filter_chain("forward", "forward", 0, &nf.forward)?;
+    t.filter_chain("output", "output", 0, &nf.output)?;
+    t.nat_chain("nat_output", "output", -100, nf, NatHook::Output)?;
+    t.nat_chain(
         "nat_postrouting",
         "postrouting",
         100,
         nf,
         NatHook::Postrouting,
     )?;
+    t.check_depth()?;
+    let mut out = format!("table ip {TABLE} {{\n");
+    let helpers: Vec<NftChain> = t.helpers.into_values().collect();
+    // User and helper chains first, so every jump names a chain already declared.
+    let (base, user): (Vec<NftChain>, Vec<NftChain>) = t.chains.into_iter().partition(|c| c.base);
+    for chain in user.iter().chain(helpers.as_slice()).chain(&base) {
+        chain.write(&mut out);
+    }
     out.push_str("}\n");
     Ok(out)
 }
 
-fn filter_chain(
-    net: &Network,
-    out: &mut String,
-    name: &str,
-    hook: &str,
-    priority: i32,
-    chain: &Chain,
-) -> Result<(), EmulateError> {
-    let policy = verdict(chain.policy).ok_or_else(|| {
-        EmulateError::Unsupported(format!(
-            "chain {name}: nftables has no REJECT policy (end the chain with a reject rule)"
-        ))
-    })?;
-    let _ = writeln!(
-        out,
-        "  chain {name} {{\n    type filter hook {hook} priority {priority}; policy {policy};"
-    );
-    for rule in &chain.rules {
-        let Some(v) = rule.verdict() else {
-            return Err(EmulateError::Unsupported(format!(
-                "chain {name}: jumps and marks are not built yet"
-            )));
-        };
-        let action = match v {
-            Verdict::Reject(with) => reject(with).to_owned(),
-            other => verdict(other).unwrap_or("drop").to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "    {}{action}{}",
-            matches(net, &rule.matches, needs_l4(v))?,
-            comment(rule.comment.as_deref())
-        );
-    }
-    out.push_str("  }\n");
-    Ok(())
+/// One nft chain being written.
+struct NftChain {
+    name: String,
+    /// The first line: `type … hook …; policy …;` of a base chain, the comment of another.
+    head: String,
+    rules: Vec<String>,
+    /// The chains its rules jump or go to.
+    to: Vec<String>,
+    base: bool,
 }
 
-fn nat_chain(
-    net: &Network,
-    out: &mut String,
-    name: &str,
-    hook: &str,
-    priority: i32,
-    nf: &Netfilter,
-    which: NatHook,
-) -> Result<(), EmulateError> {
-    let _ = writeln!(
-        out,
-        "  chain {name} {{\n    type nat hook {hook} priority {priority}; policy accept;"
-    );
-    for rule in nf.nat.iter().filter(|r| r.hook == which) {
-        let (action, port) = match rule.action {
-            NatAction::Masquerade(_) => ("masquerade".to_owned(), false),
-            NatAction::Snat(addr, _) => (format!("snat to {addr}"), false),
-            NatAction::Dnat(addr, None) => (format!("dnat to {addr}"), false),
-            NatAction::Dnat(addr, Some(port)) => (format!("dnat to {addr}:{port}"), true),
-            _ => {
+impl NftChain {
+    fn user(name: String, label: &str) -> Self {
+        let head = comment(Some(label)).trim_start().to_owned();
+        NftChain {
+            name,
+            head,
+            rules: Vec::new(),
+            to: Vec::new(),
+            base: false,
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        let _ = writeln!(out, "  chain {} {{", self.name);
+        if !self.head.is_empty() {
+            let _ = writeln!(out, "    {}", self.head);
+        }
+        for rule in &self.rules {
+            let _ = writeln!(out, "    {rule}");
+        }
+        out.push_str("  }\n");
+    }
+}
+
+/// What a rule does, as nft writes it.
+struct Statement {
+    text: String,
+    /// The chain it jumps or goes to.
+    to: Option<String>,
+    /// Whether it needs a transport protocol named (a port in DNAT, a TCP reset).
+    l4: bool,
+}
+
+impl Statement {
+    fn plain(text: impl Into<String>) -> Self {
+        Statement {
+            text: text.into(),
+            to: None,
+            l4: false,
+        }
+    }
+}
+
+/// The state of one table's lowering.
+struct Lowering<'a> {
+    net: &'a Network,
+    chains: Vec<NftChain>,
+    /// Helper chains for CONNMARK save/restore, by what they compute.
+    helpers: BTreeMap<(bool, u32, u32), NftChain>,
+}
+
+impl Lowering<'_> {
+    fn filter_chain(
+        &mut self,
+        name: &str,
+        hook: &str,
+        priority: i32,
+        chain: &Chain,
+    ) -> Result<(), EmulateError> {
+        let policy = verdict(chain.policy).ok_or_else(|| {
+            EmulateError::Unsupported(format!(
+                "chain {name}: nftables has no REJECT policy (end the chain with a reject rule)"
+            ))
+        })?;
+        let mut nft = NftChain {
+            name: name.to_owned(),
+            head: format!("type filter hook {hook} priority {priority}; policy {policy};"),
+            rules: Vec::new(),
+            to: Vec::new(),
+            base: true,
+        };
+        for rule in &chain.rules {
+            self.filter_rule(&mut nft, rule)?;
+        }
+        self.chains.push(nft);
+        Ok(())
+    }
+
+    fn nat_chain(
+        &mut self,
+        name: &str,
+        hook: &str,
+        priority: i32,
+        nf: &Netfilter,
+        which: NatHook,
+    ) -> Result<(), EmulateError> {
+        let mut nft = NftChain {
+            name: name.to_owned(),
+            head: format!("type nat hook {hook} priority {priority}; policy accept;"),
+            rules: Vec::new(),
+            to: Vec::new(),
+            base: true,
+        };
+        for rule in nf.nat.iter().filter(|r| r.hook == which) {
+            self.nat_rule(&mut nft, rule)?;
+        }
+        self.chains.push(nft);
+        Ok(())
+    }
+
+    fn filter_rule(&mut self, chain: &mut NftChain, rule: &FilterRule) -> Result<(), EmulateError> {
+        let stmt = match &rule.target {
+            Target::Verdict(Verdict::Reject(with)) => Statement {
+                l4: *with == RejectWith::TcpReset,
+                ..Statement::plain(reject(*with))
+            },
+            Target::Verdict(v) => Statement::plain(verdict(*v).unwrap_or("drop")),
+            Target::Flow(f) => flow(*f, "f"),
+            Target::Effect(e) => self.effect(e),
+        };
+        self.push(chain, &rule.matches, stmt, rule.comment.as_deref())
+    }
+
+    fn nat_rule(&mut self, chain: &mut NftChain, rule: &NatRule) -> Result<(), EmulateError> {
+        let stmt = match &rule.action {
+            NatAction::Masquerade(flags) => {
+                Statement::plain(format!("masquerade{}", nat_flags(*flags)))
+            }
+            NatAction::Snat(addr, flags) => {
+                Statement::plain(format!("snat to {addr}{}", nat_flags(*flags)))
+            }
+            NatAction::Dnat(addr, None) => Statement::plain(format!("dnat to {addr}")),
+            NatAction::Dnat(addr, Some(port)) => {
+                if rule.matches.proto.is_none_or(|p| p == L4::Icmp) {
+                    return Err(EmulateError::Unsupported(format!(
+                        "chain {}: a DNAT to a port needs a tcp or udp match",
+                        chain.name
+                    )));
+                }
+                Statement {
+                    l4: true,
+                    ..Statement::plain(format!("dnat to {addr}:{port}"))
+                }
+            }
+            // docs/netfilter.md, "Tables, chains and the walk": a nat ACCEPT stops the walk
+            // and nothing is translated at this hook.
+            NatAction::Accept => Statement::plain("accept"),
+            NatAction::Flow(f) => flow(*f, "n"),
+            NatAction::Effect(e) => self.effect(e),
+        };
+        self.push(chain, &rule.matches, stmt, rule.comment.as_deref())
+    }
+
+    /// Writes one model rule as nft rules (one per alternative of its matches).
+    fn push(
+        &mut self,
+        chain: &mut NftChain,
+        m: &Match,
+        stmt: Statement,
+        text: Option<&str>,
+    ) -> Result<(), EmulateError> {
+        let alternatives = matches(self.net, m, stmt.l4)
+            .map_err(|e| EmulateError::Unsupported(format!("chain {}: {e}", chain.name)))?;
+        for condition in alternatives {
+            chain
+                .rules
+                .push(format!("{condition}{}{}", stmt.text, comment(text)));
+        }
+        chain.to.extend(stmt.to);
+        Ok(())
+    }
+
+    /// docs/netfilter.md, "Targets": MARK and CONNMARK as nft's `meta mark set` and `ct mark
+    /// set`; LOG as `log`.
+    fn effect(&mut self, e: &Effect) -> Statement {
+        match *e {
+            Effect::Mark(set) => Statement::plain(mark_set("meta mark", set)),
+            Effect::ConnMark(ConnMarkOp::Set(set)) => Statement::plain(mark_set("ct mark", set)),
+            // ctmark = ctmark & !C ^ mark & N
+            Effect::ConnMark(ConnMarkOp::Save { nfmask, ctmask }) => {
+                if ctmask == u32::MAX {
+                    Statement::plain(format!("ct mark set {}", masked("meta mark", nfmask)))
+                } else if nfmask == 0 {
+                    Statement::plain(mark_set(
+                        "ct mark",
+                        MarkSet {
+                            value: 0,
+                            mask: ctmask,
+                        },
+                    ))
+                } else {
+                    self.helper(true, nfmask, ctmask)
+                }
+            }
+            // mark = mark & !N ^ ctmark & C
+            Effect::ConnMark(ConnMarkOp::Restore { nfmask, ctmask }) => {
+                if nfmask == u32::MAX {
+                    Statement::plain(format!("meta mark set {}", masked("ct mark", ctmask)))
+                } else {
+                    self.helper(false, nfmask, ctmask)
+                }
+            }
+            Effect::Log(_) => Statement::plain("log"),
+        }
+    }
+
+    /// A jump to the helper chain that saves (`save`) or restores the connection's mark under
+    /// masks nft 1.0 cannot combine in one statement (its binary operations take a constant on
+    /// the right, never a second mark): first the bits that go, then one rule per bit that
+    /// comes from the other mark. Restoring does nothing without a connection, as xt_CONNMARK.
+    fn helper(&mut self, save: bool, nfmask: u32, ctmask: u32) -> Statement {
+        let count = self.helpers.len();
+        let chain = self
+            .helpers
+            .entry((save, nfmask, ctmask))
+            .or_insert_with(|| {
+                let label = if save {
+                    format!("CONNMARK --save-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}")
+                } else {
+                    format!("CONNMARK --restore-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}")
+                };
+                let mut chain = NftChain::user(format!("x_{count}"), &label);
+                let (to, from, clear, bits) = if save {
+                    ("ct mark", "meta mark", ctmask, nfmask)
+                } else {
+                    ("meta mark", "ct mark", nfmask, ctmask)
+                };
+                if !save {
+                    chain
+                        .rules
+                        .push("ct state { invalid, untracked } return".into());
+                }
+                if clear != 0 {
+                    chain.rules.push(mark_set(
+                        to,
+                        MarkSet {
+                            value: 0,
+                            mask: clear,
+                        },
+                    ));
+                }
+                for bit in (0..32).map(|i| 1u32 << i).filter(|b| bits & b != 0) {
+                    chain.rules.push(format!(
+                        "{from} & {bit:#010x} != 0x00000000 {}",
+                        mark_set(
+                            to,
+                            MarkSet {
+                                value: bit,
+                                mask: 0
+                            }
+                        )
+                    ));
+                }
+                chain
+            });
+        Statement {
+            text: format!("jump {}", chain.name),
+            to: Some(chain.name.clone()),
+            l4: false,
+        }
+    }
+
+    /// Refuses a table the kernel would refuse for nesting `jump`/`goto` deeper than
+    /// [`MAX_NFT_DEPTH`] (the model allows deeper: docs/netfilter.md, "In nftables").
+    fn check_depth(&self) -> Result<(), EmulateError> {
+        let all: Vec<&NftChain> = self.chains.iter().chain(self.helpers.values()).collect();
+        let index: HashMap<&str, usize> = all
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_str(), i))
+            .collect();
+        // The longest chain of jumps below each chain; `None` while being measured.
+        let mut height: Vec<Option<Option<usize>>> = vec![None; all.len()];
+        for (i, c) in all.iter().enumerate() {
+            if !c.base {
+                continue;
+            }
+            let h = measure(i, &all, &index, &mut height).unwrap_or(usize::MAX);
+            if h > MAX_NFT_DEPTH {
                 return Err(EmulateError::Unsupported(format!(
-                    "chain {name}: jumps and marks are not built yet"
+                    "chain {}: nftables nests at most {MAX_NFT_DEPTH} jumps and gotos \
+                     (NFT_JUMP_STACK_SIZE); these user chains go deeper",
+                    c.name
                 )));
             }
-        };
-        if port && rule.matches.proto.is_none_or(|p| p == L4::Icmp) {
-            return Err(EmulateError::Unsupported(format!(
-                "chain {name}: a DNAT to a port needs a tcp or udp match"
-            )));
         }
-        let _ = writeln!(
-            out,
-            "    {}{action}{}",
-            matches(net, &rule.matches, port)?,
-            comment(rule.comment.as_deref())
-        );
+        Ok(())
     }
-    out.push_str("  }\n");
-    Ok(())
+}
+
+/// The longest path of jumps from chain `i`, or `None` on a loop.
+fn measure(
+    i: usize,
+    all: &[&NftChain],
+    index: &HashMap<&str, usize>,
+    height: &mut [Option<Option<usize>>],
+) -> Option<usize> {
+    match height.get(i).copied().flatten() {
+        Some(Some(h)) => return Some(h),
+        Some(None) => return None,
+        None => {}
+    }
+    height[i] = Some(None);
+    let mut h = 0;
+    for to in &all[i].to {
+        let Some(&j) = index.get(to.as_str()) else {
+            continue;
+        };
+        h = h.max(measure(j, all, index, height)?.saturating_add(1));
+    }
+    height[i] = Some(Some(h));
+    Some(h)
+}
+
+fn flow(f: Flow, prefix: &str) -> Statement {
+    match f {
+        Flow::Jump(c) => Statement {
+            text: format!("jump {prefix}_{}", c.0),
+            to: Some(format!("{prefix}_{}", c.0)),
+            l4: false,
+        },
+        Flow::Goto(c) => Statement {
+            text: format!("goto {prefix}_{}", c.0),
+            to: Some(format!("{prefix}_{}", c.0)),
+            l4: false,
+        },
+        Flow::Return => Statement::plain("return"),
+    }
+}
+
+/// `KEY set …` computing `(KEY & !mask) ^ value`, nft's bitwise expression being exactly
+/// `(reg & mask) ^ xor` (docs/netfilter.md, "Targets").
+fn mark_set(key: &str, set: MarkSet) -> String {
+    match set.mask {
+        u32::MAX => format!("{key} set {:#010x}", set.value),
+        0 => format!("{key} set {key} ^ {:#010x}", set.value),
+        mask => format!("{key} set {key} & {:#010x} ^ {:#010x}", !mask, set.value),
+    }
+}
+
+/// `KEY & MASK`, or `KEY` under a full mask.
+fn masked(key: &str, mask: u32) -> String {
+    if mask == u32::MAX {
+        key.to_owned()
+    } else {
+        format!("{key} & {mask:#010x}")
+    }
+}
+
+fn nat_flags(flags: NatFlags) -> &'static str {
+    match (flags.random, flags.random_fully) {
+        (false, false) => "",
+        (true, false) => " random",
+        (false, true) => " fully-random",
+        (true, true) => " random,fully-random",
+    }
 }
 
 fn verdict(v: Verdict) -> Option<&'static str> {
@@ -169,88 +474,283 @@ fn reject(with: RejectWith) -> &'static str {
     }
 }
 
-/// A `reject with tcp reset` needs the rule to have matched TCP.
-fn needs_l4(v: Verdict) -> bool {
-    v == Verdict::Reject(RejectWith::TcpReset)
+/// A rule's conditions as alternatives that exclude each other: a packet meets at most one,
+/// and the rule matches it when it meets one. Each ends with a space. No alternative at all:
+/// the rule can never match.
+struct Alternatives(Vec<String>);
+
+impl Alternatives {
+    /// Every alternative also needs `clause`.
+    fn and(&mut self, clause: &str) {
+        for a in &mut self.0 {
+            a.push_str(clause);
+            a.push(' ');
+        }
+    }
+
+    /// Every alternative also needs one of `options` (which exclude each other).
+    fn or(&mut self, options: &[String]) {
+        self.0 = self
+            .0
+            .iter()
+            .flat_map(|a| options.iter().map(move |o| format!("{a}{o} ")))
+            .collect();
+    }
 }
 
-/// The rule's matches, each followed by a space. `l4_context`: the statement after them needs
-/// a transport protocol named (a port in DNAT, a TCP reset).
-fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<String, EmulateError> {
-    let mut out = String::new();
-    let iface = |id| quoted(&net.interface(id).name);
+/// The rule's matches. `l4_context`: the statement after them needs a transport protocol
+/// named (a port in DNAT, a TCP reset). Errors are the reason alone.
+fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<Vec<String>, String> {
+    let mut alts = Alternatives(vec![String::new()]);
+    let iface = |id| quoted(&net.interface(id).name).map_err(|e| e.to_string());
     if let Some(i) = m.in_iface {
-        let _ = write!(out, "iifname {} ", iface(i)?);
+        alts.and(&format!("iifname {}", iface(i)?));
     }
     if let Some(i) = m.not_in_iface {
-        let _ = write!(out, "iifname != {} ", iface(i)?);
+        alts.and(&format!("iifname != {}", iface(i)?));
     }
     if let Some(o) = m.out_iface {
-        let _ = write!(out, "oifname {} ", iface(o)?);
+        alts.and(&format!("oifname {}", iface(o)?));
     }
     if let Some(o) = m.not_out_iface {
-        let _ = write!(out, "oifname != {} ", iface(o)?);
+        alts.and(&format!("oifname != {}", iface(o)?));
     }
-    if let Some(src) = m.src {
-        let _ = write!(out, "ip saddr {src} ");
+    let prefixes = [
+        (m.src, "ip saddr "),
+        (m.not_src, "ip saddr != "),
+        (m.dst, "ip daddr "),
+        (m.not_dst, "ip daddr != "),
+    ];
+    for (net, what) in prefixes.iter().filter_map(|(n, w)| Some((n.as_ref()?, w))) {
+        alts.and(&format!("{what}{net}"));
     }
-    if let Some(src) = m.not_src {
-        let _ = write!(out, "ip saddr != {src} ");
-    }
-    if let Some(dst) = m.dst {
-        let _ = write!(out, "ip daddr {dst} ");
-    }
-    if let Some(dst) = m.not_dst {
-        let _ = write!(out, "ip daddr != {dst} ");
-    }
-    let ports = [(m.dport, ""), (m.not_dport, "!= ")];
-    let any_port = ports.iter().any(|(p, _)| p.is_some());
-    match m.proto {
-        Some(proto @ (L4::Tcp | L4::Udp)) if any_port => {
-            for ((lo, hi), not) in ports.iter().filter_map(|&(p, not)| Some((p?, not))) {
-                let _ = write!(out, "{} dport {not}", proto.name());
-                if lo == hi {
-                    let _ = write!(out, "{lo} ");
-                } else {
-                    let _ = write!(out, "{lo}-{hi} ");
-                }
-            }
+    for (range, what) in [(m.src_range, "ip saddr"), (m.dst_range, "ip daddr")] {
+        if let Some(r) = range {
+            alts.and(&addr_range(what, r)?);
         }
-        Some(_) if any_port => {
-            return Err(EmulateError::Unsupported(
-                "a destination port needs `proto: tcp` or `proto: udp`".into(),
-            ));
-        }
-        Some(proto) => {
-            let _ = write!(out, "meta l4proto {} ", proto.name());
-        }
-        None if l4_context => {
-            return Err(EmulateError::Unsupported(
-                "a rule that rejects with a TCP reset or DNATs to a port needs `proto`".into(),
-            ));
-        }
-        None if any_port => {
-            return Err(EmulateError::Unsupported(
-                "a destination port needs `proto: tcp` or `proto: udp`".into(),
-            ));
-        }
-        None => {}
     }
-    let states = m.states.names();
-    let plain: Vec<&str> = states.iter().copied().filter(|s| *s != "dnat").collect();
-    if !plain.is_empty() {
-        let _ = write!(out, "ct state {} ", plain.join(","));
+    ports(m, l4_context, &mut alts)?;
+    conntrack(m, &mut alts);
+    for (types, what) in [(m.src_type, "saddr"), (m.dst_type, "daddr")] {
+        if let Some(t) = types {
+            alts.and(&addr_types(what, t)?);
+        }
     }
-    if states.contains(&"dnat") {
-        out.push_str("ct status dnat ");
+    if let Some(mark) = m.mark {
+        alts.and(&mark_match("meta mark", mark));
     }
-    if m.is_dst_local() {
-        out.push_str("fib daddr type local ");
+    if let Some(mark) = m.connmark {
+        // `ct mark` without a connection ends the rule: never a match, as xt_connmark.
+        alts.and(&mark_match("ct mark", mark));
     }
     if let Some(ppb) = m.probability_ppb {
-        let _ = write!(out, "numgen random mod 1000000000 < {ppb} ");
+        alts.and(&format!("numgen random mod 1000000000 < {ppb}"));
     }
-    Ok(out)
+    Ok(alts.0)
+}
+
+/// Protocol and ports (docs/netfilter.md, "Matches"): a port needs `tcp` or `udp`, as
+/// iptables' `-p tcp --dport`.
+fn ports(m: &Match, l4_context: bool, alts: &mut Alternatives) -> Result<(), String> {
+    let singles = [
+        (m.sport, "sport "),
+        (m.not_sport, "sport != "),
+        (m.dport, "dport "),
+        (m.not_dport, "dport != "),
+    ];
+    let any_port = m.multiport.is_some() || singles.iter().any(|(p, _)| p.is_some());
+    match m.proto {
+        Some(proto @ (L4::Tcp | L4::Udp)) if any_port => {
+            let p = proto.name();
+            for (range, what) in singles.iter().filter_map(|(r, w)| Some((r.as_ref()?, w))) {
+                alts.and(&format!("{p} {what}{}", port_range(*range)?));
+            }
+            if let Some(multi) = &m.multiport {
+                multiport(p, multi, alts)?;
+            }
+        }
+        Some(_) if any_port => return Err("a port match needs `proto: tcp` or `proto: udp`".into()),
+        Some(proto) => alts.and(&format!("meta l4proto {}", proto.name())),
+        None if l4_context => {
+            return Err(
+                "a rule that rejects with a TCP reset or DNATs to a port needs `proto`".into(),
+            );
+        }
+        None if any_port => return Err("a port match needs `proto: tcp` or `proto: udp`".into()),
+        None => {}
+    }
+    if let Some(not) = m.not_proto {
+        alts.and(&format!("meta l4proto != {}", not.name()));
+    }
+    Ok(())
+}
+
+fn port_range((lo, hi): (u16, u16)) -> Result<String, String> {
+    match lo.cmp(&hi) {
+        std::cmp::Ordering::Equal => Ok(lo.to_string()),
+        std::cmp::Ordering::Less => Ok(format!("{lo}-{hi}")),
+        std::cmp::Ordering::Greater => Err(format!("the port range {lo}:{hi} is empty")),
+    }
+}
+
+/// `-m multiport` as an nft set of ports and ranges (sorted and merged, as nft wants them).
+/// `--ports` (either side) has no one-rule form: it is `sport in SET`, or `sport not in SET
+/// and dport in SET` (two rules that exclude each other); negated, `sport not in SET and dport
+/// not in SET`.
+fn multiport(p: &str, multi: &Multiport, alts: &mut Alternatives) -> Result<(), String> {
+    let mut ranges = Vec::new();
+    for &(lo, hi) in &multi.ranges {
+        port_range((lo, hi))?;
+        ranges.push((lo, hi));
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(u16, u16)> = Vec::new();
+    for (lo, hi) in ranges {
+        match merged.last_mut() {
+            Some(last) if u32::from(lo) <= u32::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    if merged.is_empty() {
+        return Err("a multiport match without ports".into());
+    }
+    let items: Vec<String> = merged
+        .into_iter()
+        .map(|r| port_range(r).unwrap_or_default())
+        .collect();
+    let set = format!("{{ {} }}", items.join(", "));
+    let not = if multi.negated { "!= " } else { "" };
+    match (multi.side, multi.negated) {
+        (PortSide::Source, _) => alts.and(&format!("{p} sport {not}{set}")),
+        (PortSide::Destination, _) => alts.and(&format!("{p} dport {not}{set}")),
+        (PortSide::Either, true) => alts.and(&format!("{p} sport != {set} {p} dport != {set}")),
+        (PortSide::Either, false) => alts.or(&[
+            format!("{p} sport {set}"),
+            format!("{p} sport != {set} {p} dport {set}"),
+        ]),
+    }
+    Ok(())
+}
+
+/// The model's states, split into conntrack states (`ct state`) and the NAT ones, which nft
+/// reads from the connection's status (`ct status snat`, `dnat`).
+fn split_states(states: States) -> (Vec<&'static str>, Vec<&'static str>) {
+    states
+        .names()
+        .into_iter()
+        .partition(|n| !matches!(*n, "snat" | "dnat"))
+}
+
+/// `--ctstate` (any of the states), `! --ctstate` (none of them) and `--ctstatus`
+/// (docs/netfilter.md, "Connection states"). A packet without a connection has state
+/// `invalid`, and `ct status` ends the rule for it (no match, negated or not), as xt_conntrack
+/// answers a status match without a connection.
+fn conntrack(m: &Match, alts: &mut Alternatives) {
+    if !m.states.is_any() {
+        let (plain, nat) = split_states(m.states);
+        match (plain.is_empty(), nat.is_empty()) {
+            (false, true) => alts.and(&format!("ct state {}", plain.join(","))),
+            (true, _) => alts.and(&format!("ct status {}", nat.join(","))),
+            (false, false) => alts.or(&[
+                format!("ct state {}", plain.join(",")),
+                format!(
+                    "ct state != {{ {} }} ct status {}",
+                    plain.join(", "),
+                    nat.join(",")
+                ),
+            ]),
+        }
+    }
+    if !m.not_states.is_any() {
+        let (plain, nat) = split_states(m.not_states);
+        let not_plain = if plain.is_empty() {
+            String::new()
+        } else {
+            format!("ct state != {{ {} }} ", plain.join(", "))
+        };
+        if nat.is_empty() {
+            alts.and(not_plain.trim_end());
+        } else {
+            // Without a connection there is no NAT status: such a packet (state invalid) is in
+            // none of the NAT states.
+            let with_ct = format!("{not_plain}ct status & ({}) == 0", nat.join(" | "));
+            if plain.contains(&"invalid") {
+                alts.and(&with_ct);
+            } else {
+                alts.or(&["ct state invalid".to_owned(), with_ct]);
+            }
+        }
+    }
+    if let Some(SetMatch { set, negated }) = m.status {
+        let names: Vec<&str> = CtStatus::ALL
+            .into_iter()
+            .filter(|(s, _)| set.intersects(*s))
+            .map(|(s, _)| status_name(s))
+            .collect();
+        if negated {
+            alts.and(&format!("ct status & ({}) == 0", names.join(" | ")));
+        } else {
+            alts.and(&format!("ct status {}", names.join(",")));
+        }
+    }
+}
+
+/// nft's name of a conntrack status bit (`nft describe ct status`).
+fn status_name(s: CtStatus) -> &'static str {
+    if s == CtStatus::EXPECTED {
+        "expected"
+    } else if s == CtStatus::SEEN_REPLY {
+        "seen-reply"
+    } else {
+        "confirmed"
+    }
+}
+
+/// `fib saddr type …`: the type of the address in the local routing table, as
+/// `-m addrtype` asks it (docs/netfilter.md, "Address types"). nft 1.0 names the types up to
+/// `prohibit` and takes the others (throw, nat, xresolve) as their numbers.
+fn addr_types(what: &str, t: SetMatch<AddrTypes>) -> Result<String, String> {
+    let names: Vec<String> = AddrTypes::ALL
+        .iter()
+        .enumerate()
+        .filter(|(_, (ty, _))| t.set.intersects(*ty))
+        .map(|(i, (_, name))| {
+            if i <= 8 {
+                name.to_ascii_lowercase()
+            } else {
+                i.to_string()
+            }
+        })
+        .collect();
+    let not = if t.negated { "!= " } else { "" };
+    match names.as_slice() {
+        [] => Err("an empty address-type match".into()),
+        [one] => Ok(format!("fib {what} type {not}{one}")),
+        many => Ok(format!("fib {what} type {not}{{ {} }}", many.join(", "))),
+    }
+}
+
+/// `-m iprange` as an nft address range.
+fn addr_range(what: &str, r: AddrRange) -> Result<String, String> {
+    let not = if r.negated { "!= " } else { "" };
+    match r.first.cmp(&r.last) {
+        std::cmp::Ordering::Equal => Ok(format!("{what} {not}{}", r.first)),
+        std::cmp::Ordering::Less => Ok(format!("{what} {not}{}-{}", r.first, r.last)),
+        std::cmp::Ordering::Greater => {
+            Err(format!("the address range {}-{} is empty", r.first, r.last))
+        }
+    }
+}
+
+/// `(KEY & mask) == value`, or `!=` (xt_mark, xt_connmark).
+fn mark_match(key: &str, m: MarkMatch) -> String {
+    let op = if m.negated { "!= " } else { "" };
+    if m.mask == u32::MAX {
+        format!("{key} {op}{:#010x}", m.value)
+    } else {
+        let op = if m.negated { "!=" } else { "==" };
+        format!("{key} & {:#010x} {op} {:#010x}", m.mask, m.value)
+    }
 }
 
 /// An interface name as an nft string: `"NAME"`. nft reads a double-quoted string up to the
