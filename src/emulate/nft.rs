@@ -26,7 +26,7 @@
 //! comments through [`comment`] (quotes, backslashes and control characters replaced); user
 //! chains are named by their index.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::model::{
@@ -50,7 +50,7 @@ pub fn ruleset(net: &Network, nf: &Netfilter) -> Result<String, EmulateError> {
     let mut t = Lowering {
         net,
         chains: Vec::new(),
-        helpers: BTreeMap::new(),
+        helpers: Vec::new(),
     };
     for (i, c) in nf.filter_chains.iter().enumerate() {
         let mut chain = NftChain::user(format!("f_{i}"), &c.name);
@@ -87,7 +87,7 @@ pub fn ruleset(net: &Network, nf: &Netfilter) -> Result<String, EmulateError> {
     )?;
     t.check_depth()?;
     let mut out = format!("table ip {TABLE} {{\n");
-    let helpers: Vec<NftChain> = t.helpers.into_values().collect();
+    let helpers: Vec<NftChain> = t.helpers.into_iter().map(|(_, c)| c).collect();
     // User and helper chains first, so every jump names a chain already declared.
     let (base, user): (Vec<NftChain>, Vec<NftChain>) = t.chains.into_iter().partition(|c| c.base);
     for chain in user.iter().chain(helpers.as_slice()).chain(&base) {
@@ -155,8 +155,9 @@ impl Statement {
 struct Lowering<'a> {
     net: &'a Network,
     chains: Vec<NftChain>,
-    /// Helper chains for CONNMARK save/restore, by what they compute.
-    helpers: BTreeMap<(bool, u32, u32), NftChain>,
+    /// Helper chains for CONNMARK save/restore, with what they compute (save or restore,
+    /// nfmask, ctmask).
+    helpers: Vec<((bool, u32, u32), NftChain)>,
 }
 
 impl Lowering<'_> {
@@ -309,53 +310,19 @@ impl Lowering<'_> {
     /// the right, never a second mark): first the bits that go, then one rule per bit that
     /// comes from the other mark. Restoring does nothing without a connection, as xt_CONNMARK.
     fn helper(&mut self, save: bool, nfmask: u32, ctmask: u32) -> Statement {
-        let count = self.helpers.len();
-        let chain = self
-            .helpers
-            .entry((save, nfmask, ctmask))
-            .or_insert_with(|| {
-                let label = if save {
-                    format!("CONNMARK --save-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}")
-                } else {
-                    format!("CONNMARK --restore-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}")
-                };
-                let mut chain = NftChain::user(format!("x_{count}"), &label);
-                let (to, from, clear, bits) = if save {
-                    ("ct mark", "meta mark", ctmask, nfmask)
-                } else {
-                    ("meta mark", "ct mark", nfmask, ctmask)
-                };
-                if !save {
-                    chain
-                        .rules
-                        .push("ct state { invalid, untracked } return".into());
-                }
-                if clear != 0 {
-                    chain.rules.push(mark_set(
-                        to,
-                        MarkSet {
-                            value: 0,
-                            mask: clear,
-                        },
-                    ));
-                }
-                for bit in (0..32).map(|i| 1u32 << i).filter(|b| bits & b != 0) {
-                    chain.rules.push(format!(
-                        "{from} & {bit:#010x} != 0x00000000 {}",
-                        mark_set(
-                            to,
-                            MarkSet {
-                                value: bit,
-                                mask: 0
-                            }
-                        )
-                    ));
-                }
-                chain
-            });
+        let key = (save, nfmask, ctmask);
+        let name = match self.helpers.iter().find(|(k, _)| *k == key) {
+            Some((_, chain)) => chain.name.clone(),
+            None => {
+                let chain = helper_chain(format!("x_{}", self.helpers.len()), key);
+                let name = chain.name.clone();
+                self.helpers.push((key, chain));
+                name
+            }
+        };
         Statement {
-            text: format!("jump {}", chain.name),
-            to: Some(chain.name.clone()),
+            text: format!("jump {name}"),
+            to: Some(name),
             l4: false,
         }
     }
@@ -363,7 +330,8 @@ impl Lowering<'_> {
     /// Refuses a table the kernel would refuse for nesting `jump`/`goto` deeper than
     /// [`MAX_NFT_DEPTH`] (the model allows deeper: docs/netfilter.md, "In nftables").
     fn check_depth(&self) -> Result<(), EmulateError> {
-        let all: Vec<&NftChain> = self.chains.iter().chain(self.helpers.values()).collect();
+        let helpers = self.helpers.iter().map(|(_, c)| c);
+        let all: Vec<&NftChain> = self.chains.iter().chain(helpers).collect();
         let index: HashMap<&str, usize> = all
             .iter()
             .enumerate()
@@ -386,6 +354,42 @@ impl Lowering<'_> {
         }
         Ok(())
     }
+}
+
+/// The helper chain `name` that saves (restores) the connection's mark under masks.
+fn helper_chain(name: String, (save, nfmask, ctmask): (bool, u32, u32)) -> NftChain {
+    let (label, to, from, clear, bits) = if save {
+        let label = format!("CONNMARK --save-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}");
+        (label, "ct mark", "meta mark", ctmask, nfmask)
+    } else {
+        let label = format!("CONNMARK --restore-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}");
+        (label, "meta mark", "ct mark", nfmask, ctmask)
+    };
+    let mut chain = NftChain::user(name, &label);
+    if !save {
+        // No connection, no restore (and `ct mark set` does nothing without one).
+        chain
+            .rules
+            .push("ct state { invalid, untracked } return".into());
+    }
+    if clear != 0 {
+        let cleared = MarkSet {
+            value: 0,
+            mask: clear,
+        };
+        chain.rules.push(mark_set(to, cleared));
+    }
+    for bit in (0..32).map(|i| 1u32 << i).filter(|b| bits & b != 0) {
+        let flip = MarkSet {
+            value: bit,
+            mask: 0,
+        };
+        chain.rules.push(format!(
+            "{from} & {bit:#010x} != 0x00000000 {}",
+            mark_set(to, flip)
+        ));
+    }
+    chain
 }
 
 /// The longest path of jumps from chain `i`, or `None` on a loop.
