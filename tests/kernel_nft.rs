@@ -512,3 +512,415 @@ fn every_construct_loads_and_lists_as_meant() {
         assert_eq!(got, rules, "chain {name} in\n{listing}");
     }
 }
+
+/// Two namespaces joined by a veth pair `eth0`: 0 is `a` (198.51.100.1, which sends UDP from
+/// port 5005 only), 1 is `b` (198.51.100.2), each with its rule set loaded; `b` also has a
+/// table of the test's own, `obs`, that records every UDP packet its input hook lets through
+/// reachlab's chains (source, ports, mark, connection mark).
+fn pair(tag: &str, net: &Network, a: &Netfilter, b: &Netfilter) -> Lab {
+    let lab = Lab::new(tag, 2);
+    let peer = lab.ns(1).to_owned();
+    lab.exec(
+        0,
+        &[
+            "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &peer,
+        ],
+        None,
+    );
+    for (i, addr) in [(0, "198.51.100.1/24"), (1, "198.51.100.2/24")] {
+        lab.exec(i, &["ip", "addr", "add", addr, "dev", "eth0"], None);
+        lab.exec(i, &["ip", "link", "set", "eth0", "up"], None);
+        lab.exec(i, &["ip", "link", "set", "lo", "up"], None);
+    }
+    lab.exec(
+        0,
+        &["sysctl", "-qw", "net.ipv4.ip_local_port_range=5005 5005"],
+        None,
+    );
+    for (i, nf) in [(0, a), (1, b)] {
+        let text = nft_ruleset(net, nf).expect("ruleset");
+        lab.exec(i, &["nft", "-f", "-"], Some(&text));
+    }
+    lab.exec(1, &["nft", "-f", "-"], Some(OBSERVER));
+    lab
+}
+
+const OBSERVER: &str = "table ip obs {
+  set seen { typeof ip saddr . udp sport . udp dport . meta mark . ct mark; flags dynamic; }
+  chain input {
+    type filter hook input priority 10; policy accept;
+    meta l4proto udp add @seen { ip saddr . udp sport . udp dport . meta mark . ct mark }
+  }
+}
+";
+
+/// Sends one UDP packet from `a` to `b`'s port `dport`.
+fn send(lab: &Lab, dport: u16) {
+    let line = format!("echo x > /dev/udp/198.51.100.2/{dport}");
+    lab.exec(0, &["bash", "-c", &line], None);
+}
+
+/// What `obs` recorded in `b`, waiting up to a second for `count` packets.
+fn seen(lab: &Lab, count: usize) -> BTreeSet<String> {
+    let start = Instant::now();
+    loop {
+        let listing = lab.exec(1, &["nft", "list", "set", "ip", "obs", "seen"], None);
+        let elements: BTreeSet<String> = listing
+            .split_once("elements = {")
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map(|(inside, _)| {
+                inside
+                    .split(',')
+                    .map(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if elements.len() >= count || start.elapsed() > Duration::from_secs(1) {
+            return elements;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What the simulator's walk says `b` lets through its input hook of a packet from `a`'s
+/// port 5005 to `b`'s port `dport`, as `obs` records it: `a`'s nat OUTPUT, filter OUTPUT and
+/// nat POSTROUTING, then `b`'s mangle PREROUTING, nat PREROUTING and filter INPUT (the mark
+/// starts at 0 on each node; each node's connection is new, with mark 0).
+fn model_sees(net: &Network, a: &Netfilter, b: &Netfilter, dport: u16) -> Option<String> {
+    let iface = |node: &str| {
+        let node = net.node_by_name(node).expect("node");
+        net.interfaces_of(node).next().expect("eth0").id
+    };
+    let mut draw = |_| true;
+    let mut facts = PacketFacts {
+        in_iface: None,
+        out_iface: Some(iface("a")),
+        src: Ipv4Addr::new(198, 51, 100, 1),
+        dst: Ipv4Addr::new(198, 51, 100, 2),
+        proto: L4::Udp,
+        sport: Some(5005),
+        dport: Some(dport),
+        state: States::NEW,
+        status: CtStatus::default(),
+        src_type: AddrTypes::LOCAL,
+        dst_type: AddrTypes::UNICAST,
+        mark: 0,
+        ctmark: Some(0),
+    };
+    translate(
+        a.nat_rule(NatHook::Output, &mut facts, &mut draw),
+        &mut facts,
+    );
+    if a.judge(ChainName::Output, &mut facts, &mut draw).0 != Verdict::Accept {
+        return None;
+    }
+    translate(
+        a.nat_rule(NatHook::Postrouting, &mut facts, &mut draw),
+        &mut facts,
+    );
+    let mut facts = PacketFacts {
+        in_iface: Some(iface("b")),
+        out_iface: None,
+        src_type: AddrTypes::UNICAST,
+        dst_type: AddrTypes::LOCAL,
+        mark: 0,
+        ctmark: Some(0),
+        ..facts
+    };
+    if b.judge(ChainName::Prerouting, &mut facts, &mut draw).0 != Verdict::Accept {
+        return None;
+    }
+    translate(
+        b.nat_rule(NatHook::Prerouting, &mut facts, &mut draw),
+        &mut facts,
+    );
+    if b.judge(ChainName::Input, &mut facts, &mut draw).0 != Verdict::Accept {
+        return None;
+    }
+    Some(format!(
+        "{} . 5005 . {} . {:#010x} . {:#010x}",
+        facts.src,
+        facts.dport.unwrap_or_default(),
+        facts.mark,
+        facts.ctmark.unwrap_or_default()
+    ))
+}
+
+fn translate(rule: Option<(reachlab::model::RuleAt, &NatRule)>, facts: &mut PacketFacts) {
+    match rule.map(|(_, r)| &r.action) {
+        Some(NatAction::Dnat(addr, port)) => {
+            facts.dst = *addr;
+            facts.dport = port.map(Port::get).or(facts.dport);
+        }
+        Some(NatAction::Snat(addr, _)) => facts.src = *addr,
+        _ => {}
+    }
+}
+
+/// Sends to each of `dports` across the pair and holds what arrives to the simulator's
+/// walk, and to `expected` (the values worked out by hand).
+fn check(tag: &str, a: &Netfilter, b: &Netfilter, dports: &[u16], expected: &[&str]) {
+    let net = net();
+    let lab = pair(tag, &net, a, b);
+    let model: BTreeSet<String> = dports
+        .iter()
+        .filter_map(|&d| model_sees(&net, a, b, d))
+        .collect();
+    let by_hand: BTreeSet<String> = expected.iter().map(|e| (*e).to_owned()).collect();
+    assert_eq!(model, by_hand, "{tag}: the simulator");
+    for &d in dports {
+        send(&lab, d);
+    }
+    assert_eq!(seen(&lab, model.len()), model, "{tag}: the kernel");
+}
+
+fn or_mark(value: u32) -> RuleTarget {
+    mark(value, value)
+}
+
+#[test]
+fn the_kernel_walks_jumps_and_marks_as_the_simulator() {
+    if !support::can_run(
+        "the_kernel_walks_jumps_and_marks_as_the_simulator",
+        &[support::IP, support::NFT],
+    ) {
+        return;
+    }
+    let open = Netfilter::default();
+    let mark_match = |value, mask, negated| MarkMatch {
+        value,
+        mask,
+        negated,
+    };
+    // INPUT: -j MARK-IT (mark 0x4001, RETURN before 0x99), then CONNMARK set, save and restore
+    // under partial masks (helper chains), a multiport --ports match that both ports meet
+    // (its XOR must act once), a connmark check, and states/status/addrtype/iprange.
+    let mut b = Netfilter {
+        input: chain(vec![
+            rule(Match::default(), RuleTarget::Flow(Flow::Jump(ChainId(0)))),
+            rule(
+                Match {
+                    mark: Some(mark_match(1, 0xff, false)),
+                    ..Match::default()
+                },
+                RuleTarget::Effect(Effect::ConnMark(ConnMarkOp::Set(MarkSet {
+                    value: 0x0f0f_0f0f,
+                    mask: u32::MAX,
+                }))),
+            ),
+            rule(Match::default(), save(0xff00, 0xf0f0)),
+            rule(Match::default(), restore(0xff, 0x0f0f)),
+            rule(
+                Match {
+                    multiport: Some(Multiport {
+                        side: PortSide::Either,
+                        ranges: vec![(5005, 5005), (6000, 6010)],
+                        negated: false,
+                    }),
+                    ..udp()
+                },
+                mark(0x10, 0),
+            ),
+            rule(
+                Match {
+                    connmark: Some(mark_match(0x0f0f_4f0f, u32::MAX, true)),
+                    ..Match::default()
+                },
+                Verdict::Drop,
+            ),
+            rule(
+                Match {
+                    states: States::NEW.with(States::DNAT),
+                    not_states: States::INVALID.with(States::SNAT),
+                    status: Some(SetMatch {
+                        set: CtStatus::SEEN_REPLY.with(CtStatus::CONFIRMED),
+                        negated: true,
+                    }),
+                    dst_type: Some(SetMatch {
+                        set: AddrTypes::LOCAL.with(AddrTypes::BROADCAST),
+                        negated: false,
+                    }),
+                    src_type: Some(SetMatch {
+                        set: AddrTypes::LOCAL,
+                        negated: true,
+                    }),
+                    src_range: Some(AddrRange {
+                        first: Ipv4Addr::new(198, 51, 100, 1),
+                        last: Ipv4Addr::new(198, 51, 100, 9),
+                        negated: false,
+                    }),
+                    mark: Some(mark_match(0x4f1f, 0xffff, false)),
+                    ..Match::default()
+                },
+                or_mark(0x10_0000),
+            ),
+        ]),
+        ..Netfilter::default()
+    };
+    b.filter_chains = vec![user(
+        "MARK-IT",
+        vec![
+            rule(udp(), mark(0x4001, 0xffff)),
+            rule(Match::default(), RuleTarget::Flow(Flow::Return)),
+            rule(Match::default(), mark(0x99, u32::MAX)),
+        ],
+    )];
+    check(
+        "marks",
+        &open,
+        &b,
+        &[6001],
+        &["198.51.100.1 . 5005 . 6001 . 0x00104f1f . 0x0f0f4f0f"],
+    );
+
+    // -g: the end of the chain gone to returns past the last -j (0x70 is skipped); from a
+    // built-in chain, to its policy (the DROP after it is not reached).
+    let gone = |first: FilterRule| Netfilter {
+        input: chain(vec![first, rule(Match::default(), or_mark(0x2))]),
+        filter_chains: vec![
+            user(
+                "A",
+                vec![
+                    rule(Match::default(), RuleTarget::Flow(Flow::Goto(ChainId(1)))),
+                    rule(Match::default(), or_mark(0x70)),
+                ],
+            ),
+            user("B", vec![rule(Match::default(), or_mark(0x1000))]),
+        ],
+        ..Netfilter::default()
+    };
+    let jump_a = rule(Match::default(), RuleTarget::Flow(Flow::Jump(ChainId(0))));
+    check(
+        "goto",
+        &open,
+        &gone(jump_a),
+        &[6001],
+        &["198.51.100.1 . 5005 . 6001 . 0x00001002 . 0x00000000"],
+    );
+    let goto_b = rule(Match::default(), RuleTarget::Flow(Flow::Goto(ChainId(1))));
+    check(
+        "goto-base",
+        &open,
+        &gone(goto_b),
+        &[6001],
+        &["198.51.100.1 . 5005 . 6001 . 0x00001000 . 0x00000000"],
+    );
+
+    // RETURN in a built-in chain: its policy (DROP); a DROP in a user chain.
+    let mut returned = Netfilter {
+        input: chain(vec![
+            rule(
+                Match {
+                    dport: Some((6001, 6001)),
+                    ..udp()
+                },
+                RuleTarget::Flow(Flow::Return),
+            ),
+            rule(Match::default(), RuleTarget::Flow(Flow::Jump(ChainId(0)))),
+            rule(Match::default(), Verdict::Accept),
+        ]),
+        filter_chains: vec![user(
+            "NO-6002",
+            vec![rule(
+                Match {
+                    dport: Some((6002, 6002)),
+                    ..udp()
+                },
+                Verdict::Drop,
+            )],
+        )],
+        ..Netfilter::default()
+    };
+    returned.input.policy = Verdict::Drop;
+    check(
+        "return",
+        &open,
+        &returned,
+        &[6001, 6002, 6003],
+        &["198.51.100.1 . 5005 . 6003 . 0x00000000 . 0x00000000"],
+    );
+}
+
+#[test]
+fn the_kernel_translates_in_user_chains_and_stops_at_nat_accept() {
+    if !support::can_run(
+        "the_kernel_translates_in_user_chains_and_stops_at_nat_accept",
+        &[support::IP, support::NFT],
+    ) {
+        return;
+    }
+    let udp_to = |port| Match {
+        dport: Some((port, port)),
+        ..udp()
+    };
+    // `a`: marks everything it sends (the mark does not cross into `b`); its POSTROUTING jumps
+    // to a chain that RETURNs for port 6001 and SNATs the rest.
+    let a = Netfilter {
+        output: chain(vec![rule(Match::default(), mark(0x77, u32::MAX))]),
+        nat: vec![nat(
+            NatHook::Postrouting,
+            Match::default(),
+            NatAction::Flow(Flow::Jump(ChainId(0))),
+        )],
+        nat_chains: vec![user(
+            "SNAT-IT",
+            vec![
+                nat(
+                    NatHook::Postrouting,
+                    udp_to(6001),
+                    NatAction::Flow(Flow::Return),
+                ),
+                nat(
+                    NatHook::Postrouting,
+                    udp(),
+                    // No `random`: it would pick another source port (the text test has it).
+                    NatAction::Snat(Ipv4Addr::new(198, 51, 100, 50), NatFlags::default()),
+                ),
+            ],
+        )],
+        ..Netfilter::default()
+    };
+    // `b`: nat ACCEPT for port 6002 (no translation, the jump after it not taken); the rest
+    // jumps to a chain that marks and DNATs to port 7000.
+    let b = Netfilter {
+        nat: vec![
+            nat(NatHook::Prerouting, udp_to(6002), NatAction::Accept),
+            nat(
+                NatHook::Prerouting,
+                Match::default(),
+                NatAction::Flow(Flow::Jump(ChainId(0))),
+            ),
+        ],
+        nat_chains: vec![user(
+            "DNAT-IT",
+            vec![
+                nat(
+                    NatHook::Prerouting,
+                    Match::default(),
+                    NatAction::Effect(Effect::Mark(MarkSet {
+                        value: 0x8,
+                        mask: 0,
+                    })),
+                ),
+                nat(
+                    NatHook::Prerouting,
+                    udp(),
+                    NatAction::Dnat(Ipv4Addr::new(198, 51, 100, 2), Port::new(7000)),
+                ),
+            ],
+        )],
+        ..Netfilter::default()
+    };
+    check(
+        "nat",
+        &a,
+        &b,
+        &[6001, 6002, 6003],
+        &[
+            "198.51.100.1 . 5005 . 7000 . 0x00000008 . 0x00000000",
+            "198.51.100.50 . 5005 . 6002 . 0x00000000 . 0x00000000",
+            "198.51.100.50 . 5005 . 7000 . 0x00000008 . 0x00000000",
+        ],
+    );
+}
