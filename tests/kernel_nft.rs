@@ -924,3 +924,36 @@ fn the_kernel_translates_in_user_chains_and_stops_at_nat_accept() {
         ],
     );
 }
+
+/// `input` going to chain 0, each chain going to the next, `depth` chains in all.
+fn gotos(depth: usize) -> Netfilter {
+    let goto = |to: usize| {
+        let id = ChainId(u16::try_from(to).expect("small"));
+        rule(Match::default(), RuleTarget::Flow(Flow::Goto(id)))
+    };
+    let chains = (1..depth)
+        .map(|i| user(&format!("c{i}"), vec![goto(i)]))
+        .chain([user("last", vec![])])
+        .collect();
+    Netfilter {
+        input: chain(vec![goto(0)]),
+        filter_chains: chains,
+        ..Netfilter::default()
+    }
+}
+
+#[test]
+fn the_deepest_table_the_emulator_writes_loads() {
+    if !support::can_run(
+        "the_deepest_table_the_emulator_writes_loads",
+        &[support::IP, support::NFT],
+    ) {
+        return;
+    }
+    let net = net();
+    let deepest = nft_ruleset(&net, &gotos(reachlab::emulate::MAX_NFT_DEPTH)).expect("ruleset");
+    let lab = Lab::new("deep", 1);
+    lab.exec(0, &["nft", "-f", "-"], Some(&deepest));
+    // One more and the kernel says "Too many links" (EMLINK): the emulator refuses it first.
+    assert!(nft_ruleset(&net, &gotos(reachlab::emulate::MAX_NFT_DEPTH + 1)).is_err());
+}

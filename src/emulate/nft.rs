@@ -438,6 +438,7 @@ fn mark_set(key: &str, set: MarkSet) -> String {
     match set.mask {
         u32::MAX => format!("{key} set {:#010x}", set.value),
         0 => format!("{key} set {key} ^ {:#010x}", set.value),
+        mask if set.value == 0 => format!("{key} set {key} & {:#010x}", !mask),
         mask => format!("{key} set {key} & {:#010x} ^ {:#010x}", !mask, set.value),
     }
 }
@@ -869,5 +870,210 @@ nodes:
                 "{line:?} missing from\n{text}"
             );
         }
+    }
+
+    fn with_input(rules: Vec<FilterRule>, chains: Vec<Vec<FilterRule>>) -> Netfilter {
+        let origin = crate::model::Origin::default();
+        Netfilter {
+            input: Chain {
+                rules,
+                ..Chain::default()
+            },
+            filter_chains: chains
+                .into_iter()
+                .enumerate()
+                .map(|(i, rules)| crate::model::UserChain {
+                    name: format!("c{i}"),
+                    rules,
+                    origin: origin.clone(),
+                })
+                .collect(),
+            ..Netfilter::default()
+        }
+    }
+
+    fn rule(m: Match, target: impl Into<Target>) -> FilterRule {
+        FilterRule {
+            matches: m,
+            target: target.into(),
+            origin: crate::model::Origin::default(),
+            comment: None,
+            platform_fix: None,
+        }
+    }
+
+    fn lan() -> Network {
+        let text = "
+segments:
+  - { name: lan }
+nodes:
+  - name: b
+    interfaces:
+      - { name: eth0, segment: lan, addresses: [198.51.100.2/24] }
+";
+        load_str("t.yaml", text).expect("valid").network
+    }
+
+    fn input_lines(text: &str) -> Vec<&str> {
+        text.lines()
+            .skip_while(|l| *l != "  chain input {")
+            .skip(2)
+            .take_while(|l| *l != "  }")
+            .map(str::trim)
+            .collect()
+    }
+
+    #[test]
+    fn user_chains_are_named_by_index_with_the_name_in_a_comment() {
+        let mut nf = with_input(
+            vec![rule(
+                Match::default(),
+                Target::Flow(Flow::Jump(crate::model::ChainId(0))),
+            )],
+            vec![vec![rule(Match::default(), Target::Flow(Flow::Return))]],
+        );
+        nf.filter_chains[0].name = "x\" }\nflush ruleset\n".into();
+        let text = ruleset(&lan(), &nf).expect("ruleset");
+        assert!(text.contains("  chain f_0 {\n    comment \"x' }'flush ruleset'\"\n    return\n"));
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("flush")),
+            "{text}"
+        );
+        assert_eq!(input_lines(&text), ["jump f_0"]);
+    }
+
+    #[test]
+    fn either_ports_and_mixed_states_become_rules_that_exclude_each_other() {
+        let m = Match {
+            proto: Some(L4::Tcp),
+            multiport: Some(Multiport {
+                side: PortSide::Either,
+                ranges: vec![(80, 80), (8000, 8080), (443, 443), (81, 90)],
+                negated: false,
+            }),
+            states: States::ESTABLISHED.with(States::DNAT),
+            ..Match::default()
+        };
+        let nf = with_input(vec![rule(m, Verdict::Accept)], vec![]);
+        let text = ruleset(&lan(), &nf).expect("ruleset");
+        let set = "{ 80-90, 443, 8000-8080 }";
+        assert_eq!(
+            input_lines(&text),
+            [
+                format!("tcp sport {set} ct state established accept"),
+                format!("tcp sport {set} ct state != {{ established }} ct status dnat accept"),
+                format!("tcp sport != {set} tcp dport {set} ct state established accept"),
+                format!(
+                    "tcp sport != {set} tcp dport {set} ct state != {{ established }} ct status dnat accept"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn negations_of_flags_test_that_no_bit_is_set() {
+        // nft's `ct status != a,b` compares the whole word; `& (a | b) == 0` is xt_conntrack's
+        // "none of them".
+        let m = Match {
+            not_states: States::NEW.with(States::SNAT),
+            status: Some(SetMatch {
+                set: CtStatus::SEEN_REPLY.with(CtStatus::EXPECTED),
+                negated: true,
+            }),
+            dst_type: Some(SetMatch {
+                set: AddrTypes::LOCAL.with(AddrTypes::XRESOLVE),
+                negated: true,
+            }),
+            ..Match::default()
+        };
+        let nf = with_input(vec![rule(m, Verdict::Drop)], vec![]);
+        let text = ruleset(&lan(), &nf).expect("ruleset");
+        let rest = "ct status & (expected | seen-reply) == 0 fib daddr type != { local, 11 } drop";
+        assert_eq!(
+            input_lines(&text),
+            [
+                format!("ct state invalid {rest}"),
+                format!("ct state != {{ new }} ct status & (snat) == 0 {rest}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn marks_are_nft_bitwise_expressions() {
+        let set = |value, mask| MarkSet { value, mask };
+        assert_eq!(
+            mark_set("meta mark", set(1, u32::MAX)),
+            "meta mark set 0x00000001"
+        );
+        assert_eq!(
+            mark_set("ct mark", set(4, 0)),
+            "ct mark set ct mark ^ 0x00000004"
+        );
+        assert_eq!(
+            mark_set("meta mark", set(0x4000, 0xff00)),
+            "meta mark set meta mark & 0xffff00ff ^ 0x00004000"
+        );
+        let m = |value, mask, negated| MarkMatch {
+            value,
+            mask,
+            negated,
+        };
+        assert_eq!(
+            mark_match("ct mark", m(1, u32::MAX, true)),
+            "ct mark != 0x00000001"
+        );
+        assert_eq!(
+            mark_match("meta mark", m(1, 0xff, false)),
+            "meta mark & 0x000000ff == 0x00000001"
+        );
+    }
+
+    #[test]
+    fn connmark_under_partial_masks_shares_one_helper_chain() {
+        let save = || {
+            rule(
+                Match::default(),
+                Target::Effect(Effect::ConnMark(ConnMarkOp::Save {
+                    nfmask: 0x3,
+                    ctmask: 0x3,
+                })),
+            )
+        };
+        let restore = rule(
+            Match::default(),
+            Target::Effect(Effect::ConnMark(ConnMarkOp::Restore {
+                nfmask: u32::MAX,
+                ctmask: u32::MAX,
+            })),
+        );
+        let nf = with_input(vec![save(), save(), restore], vec![]);
+        let text = ruleset(&lan(), &nf).expect("ruleset");
+        assert_eq!(
+            input_lines(&text),
+            ["jump x_0", "jump x_0", "meta mark set ct mark"]
+        );
+        assert!(text.contains(
+            "  chain x_0 {\n    comment \"CONNMARK --save-mark --nfmask 0x3 --ctmask 0x3\"\n    \
+             ct mark set ct mark & 0xfffffffc\n    \
+             meta mark & 0x00000001 != 0x00000000 ct mark set ct mark ^ 0x00000001\n    \
+             meta mark & 0x00000002 != 0x00000000 ct mark set ct mark ^ 0x00000002\n  }\n"
+        ), "{text}");
+    }
+
+    #[test]
+    fn jumps_deeper_than_the_kernel_stack_are_refused() {
+        let chained = |depth: usize| {
+            let jump = |to: usize| {
+                rule(
+                    Match::default(),
+                    Target::Flow(Flow::Goto(crate::model::ChainId(to as u16))),
+                )
+            };
+            let chains = (1..depth).map(|i| vec![jump(i)]).chain([vec![]]).collect();
+            with_input(vec![jump(0)], chains)
+        };
+        assert!(ruleset(&lan(), &chained(MAX_NFT_DEPTH)).is_ok());
+        let err = ruleset(&lan(), &chained(MAX_NFT_DEPTH + 1)).expect_err("too deep");
+        assert!(err.to_string().contains("at most 15 jumps"), "{err}");
     }
 }
