@@ -482,7 +482,6 @@ const EVERY_CONSTRUCT_LISTED: &[(&str, &[&str])] = &[
             "udp sport != 1-1023 udp dport 53 udp sport != { 80, 443, 8000-8090 } udp dport != { 80, 443, 8000-8090 } meta l4proto != icmp goto f_1",
             "udp sport != { 80, 443, 8000-8090 } return",
             "udp dport { 80, 443, 8000-8090 } ct state != { invalid, new } ct status expected reject with icmp admin-prohibited",
-            "ct status snat,dnat ct state invalid reject with tcp reset",
             "ct status snat,dnat ct status ! dnat reject with tcp reset",
         ],
     ),

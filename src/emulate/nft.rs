@@ -479,34 +479,55 @@ fn reject(with: RejectWith) -> &'static str {
     }
 }
 
+/// The clause that holds for a packet without a connection, and only for one (`untracked`
+/// aside, which reachlab never asks for).
+const NO_CONNECTION: &str = "ct state invalid";
+
 /// A rule's conditions as alternatives that exclude each other: a packet meets at most one,
-/// and the rule matches it when it meets one. Each ends with a space. No alternative at all:
-/// the rule can never match.
-struct Alternatives(Vec<String>);
+/// and the rule matches it when it meets one. Each ends with a space, and says whether it
+/// needs a connection (a `ct status` or `ct mark` clause, which ends the rule without one) or
+/// its absence ([`NO_CONNECTION`]); an alternative that needs both is left out. No alternative
+/// at all: the rule can never match.
+struct Alternatives(Vec<(String, Option<bool>)>);
+
+/// Whether `clause` needs a connection (`Some(true)`), its absence (`Some(false)`), or neither.
+fn connection(clause: &str) -> Option<bool> {
+    if clause == NO_CONNECTION {
+        Some(false)
+    } else if clause.contains("ct status") || clause.contains("ct mark") {
+        Some(true)
+    } else {
+        None
+    }
+}
 
 impl Alternatives {
     /// Every alternative also needs `clause`.
     fn and(&mut self, clause: &str) {
-        for a in &mut self.0 {
-            a.push_str(clause);
-            a.push(' ');
-        }
+        self.or(&[clause.to_owned()]);
     }
 
     /// Every alternative also needs one of `options` (which exclude each other).
     fn or(&mut self, options: &[String]) {
-        self.0 = self
-            .0
-            .iter()
-            .flat_map(|a| options.iter().map(move |o| format!("{a}{o} ")))
-            .collect();
+        let mut next = Vec::new();
+        for (text, ct) in &self.0 {
+            for option in options {
+                let needs = connection(option);
+                match (*ct, needs) {
+                    (Some(a), Some(b)) if a != b => {}
+                    (Some(false), Some(false)) => next.push((text.clone(), *ct)),
+                    _ => next.push((format!("{text}{option} "), ct.or(needs))),
+                }
+            }
+        }
+        self.0 = next;
     }
 }
 
 /// The rule's matches. `l4_context`: the statement after them needs a transport protocol
 /// named (a port in DNAT, a TCP reset). Errors are the reason alone.
 fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<Vec<String>, String> {
-    let mut alts = Alternatives(vec![String::new()]);
+    let mut alts = Alternatives(vec![(String::new(), None)]);
     let iface = |id| quoted(&net.interface(id).name).map_err(|e| e.to_string());
     if let Some(i) = m.in_iface {
         alts.and(&format!("iifname {}", iface(i)?));
@@ -551,7 +572,7 @@ fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<Vec<String>, St
     if let Some(ppb) = m.probability_ppb {
         alts.and(&format!("numgen random mod 1000000000 < {ppb}"));
     }
-    Ok(alts.0)
+    Ok(alts.0.into_iter().map(|(text, _)| text).collect())
 }
 
 /// Protocol and ports (docs/netfilter.md, "Matches"): a port needs `tcp` or `udp`, as
@@ -649,7 +670,7 @@ fn split_states(states: States) -> (Vec<&'static str>, Vec<&'static str>) {
 /// `--ctstate` (any of the states), `! --ctstate` (none of them) and `--ctstatus`
 /// (docs/netfilter.md, "Connection states"). A packet without a connection has state
 /// `invalid`, and `ct status` ends the rule for it (no match, negated or not), as xt_conntrack
-/// answers a status match without a connection.
+/// answers a status match without a connection when the rule has no state option.
 fn conntrack(m: &Match, alts: &mut Alternatives) {
     if !m.states.is_any() {
         let (plain, nat) = split_states(m.states);
@@ -682,7 +703,7 @@ fn conntrack(m: &Match, alts: &mut Alternatives) {
             if plain.contains(&"invalid") {
                 alts.and(&with_ct);
             } else {
-                alts.or(&["ct state invalid".to_owned(), with_ct]);
+                alts.or(&[NO_CONNECTION.to_owned(), with_ct]);
             }
         }
     }
@@ -692,10 +713,22 @@ fn conntrack(m: &Match, alts: &mut Alternatives) {
             .filter(|(s, _)| set.intersects(*s))
             .map(|(s, _)| status_name(s))
             .collect();
-        if negated {
-            alts.and(&format!("ct status & ({}) == 0", names.join(" | ")));
+        let status = if negated {
+            format!("ct status & ({}) == 0", names.join(" | "))
         } else {
-            alts.and(&format!("ct status {}", names.join(",")));
+            format!("ct status {}", names.join(","))
+        };
+        let state_option = !m.states.is_any() || !m.not_states.is_any();
+        let invalid_passes = (m.states.is_any() || m.states.contains(States::INVALID))
+            && !m.not_states.contains(States::INVALID);
+        if !state_option || !invalid_passes {
+            alts.and(&status);
+        } else {
+            // xt_conntrack with a state option answers for a packet without a connection once
+            // its state passed, without looking at the status (checked with iptables on Linux
+            // 6.18: `--ctstate INVALID ! --ctstatus CONFIRMED` matches an echo reply that
+            // belongs to no connection, `! --ctstatus CONFIRMED` alone does not).
+            alts.or(&[NO_CONNECTION.to_owned(), status]);
         }
     }
 }
@@ -988,12 +1021,17 @@ nodes:
         };
         let nf = with_input(vec![rule(m, Verdict::Drop)], vec![]);
         let text = ruleset(&lan(), &nf).expect("ruleset");
-        let rest = "ct status & (expected | seen-reply) == 0 fib daddr type != { local, 11 } drop";
+        // Without a connection the state passes (it is in none of them) and xt_conntrack
+        // does not look at the status: one rule without it.
+        let rest = "fib daddr type != { local, 11 } drop";
         assert_eq!(
             input_lines(&text),
             [
                 format!("ct state invalid {rest}"),
-                format!("ct state != {{ new }} ct status & (snat) == 0 {rest}"),
+                format!(
+                    "ct state != {{ new }} ct status & (snat) == 0 \
+                     ct status & (expected | seen-reply) == 0 {rest}"
+                ),
             ]
         );
     }
