@@ -328,7 +328,8 @@ impl Lowering<'_> {
     }
 
     /// Refuses a table the kernel would refuse for nesting `jump`/`goto` deeper than
-    /// [`MAX_NFT_DEPTH`] (the model allows deeper: docs/netfilter.md, "In nftables").
+    /// [`MAX_NFT_DEPTH`] (the model allows deeper: docs/netfilter.md, "In nftables (the
+    /// emulator)").
     fn check_depth(&self) -> Result<(), EmulateError> {
         let helpers = self.helpers.iter().map(|(_, c)| c);
         let all: Vec<&NftChain> = self.chains.iter().chain(helpers).collect();
