@@ -88,7 +88,8 @@ pub fn ruleset(net: &Network, nf: &Netfilter) -> Result<String, EmulateError> {
     t.check_depth()?;
     let mut out = format!("table ip {TABLE} {{\n");
     let helpers: Vec<NftChain> = t.helpers.into_iter().map(|(_, c)| c).collect();
-    // User and helper chains first, so every jump names a chain already declared.
+    // User and helper chains first, then the base chains (nft also takes a jump to a chain
+    // declared further down the file).
     let (base, user): (Vec<NftChain>, Vec<NftChain>) = t.chains.into_iter().partition(|c| c.base);
     for chain in user.iter().chain(helpers.as_slice()).chain(&base) {
         chain.write(&mut out);
@@ -701,7 +702,8 @@ fn conntrack(m: &Match, alts: &mut Alternatives) {
             // Without a connection there is no NAT status: such a packet (state invalid) is in
             // none of the NAT states.
             let with_ct = format!("{not_plain}ct status & ({}) == 0", nat.join(" | "));
-            if plain.contains(&"invalid") {
+            let invalid_passes = m.states.is_any() || m.states.contains(States::INVALID);
+            if plain.contains(&"invalid") || !invalid_passes {
                 alts.and(&with_ct);
             } else {
                 alts.or(&[NO_CONNECTION.to_owned(), with_ct]);
