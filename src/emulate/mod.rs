@@ -36,7 +36,7 @@ pub use names::{LabId, Layout, PREFIX, bridge, port};
 pub use netns::{
     Script, UnsafeWord, exists as namespace_exists, is_batch_word, list as namespaces, run_in,
 };
-pub use nft::ruleset as nft_ruleset;
+pub use nft::{MAX_NFT_DEPTH, ruleset as nft_ruleset};
 pub use probe::{
     EchoAnswer, HttpReply, KernelProbe, KernelResult, WAIT, parse_http, run_counted_in_namespace,
     run_here, run_in_namespace,
