@@ -403,9 +403,12 @@ impl Match {
                 .is_none_or(|m| m.holds(p.sport, p.dport))
             && self.states.matches(p.state)
             && (self.not_states.is_any() || !self.not_states.matches(p.state))
-            && self
-                .status
-                .is_none_or(|s| s.set.intersects(p.status) != s.negated)
+            && self.status.is_none_or(|s| match p.ctmark {
+                // xt_conntrack: without a connection the status is not looked at; the match
+                // holds when it also has a state option (which the packet passed above).
+                None => !self.states.is_any() || !self.not_states.is_any(),
+                Some(_) => s.set.intersects(p.status) != s.negated,
+            })
             && self
                 .src_type
                 .is_none_or(|t| t.set.intersects(p.src_type) != t.negated)
@@ -517,6 +520,36 @@ mod tests {
         let mut f = facts(1, States::RELATED);
         f.in_iface = Some(IfaceId(1));
         assert!(!m.matches(&f));
+    }
+
+    #[test]
+    fn without_a_connection_the_status_holds_only_beside_a_state_option() {
+        let mut invalid = facts(80, States::INVALID);
+        invalid.ctmark = None;
+        let not_confirmed = SetMatch {
+            set: CtStatus::CONFIRMED,
+            negated: true,
+        };
+        let alone = Match {
+            status: Some(not_confirmed),
+            ..Match::default()
+        };
+        assert!(
+            !alone.matches(&invalid),
+            "kernel: no match without a connection"
+        );
+        let with_state = Match {
+            states: States::INVALID,
+            status: Some(SetMatch {
+                negated: false,
+                ..not_confirmed
+            }),
+            ..Match::default()
+        };
+        assert!(
+            with_state.matches(&invalid),
+            "kernel: the status is not looked at"
+        );
     }
 
     #[test]

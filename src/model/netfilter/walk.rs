@@ -6,9 +6,10 @@
 
 use super::{ChainId, Effect, Flow, Match, PacketFacts, RuleAt, UserChain};
 
-/// How deep `-j` may nest (validation refuses deeper rule sets; the kernel's own bound is the
-/// number of chains, which no real rule set comes near).
-pub const MAX_DEPTH: usize = 32;
+/// How deep `-j` and `-g` may nest below a built-in chain: nf_tables (what iptables 1.8 loads
+/// rules into) refuses a chain reached through more (`NFT_JUMP_STACK_SIZE` is 16, the base
+/// chain taking one: "Too many links"); validation refuses such rule sets.
+pub const MAX_DEPTH: usize = 15;
 
 /// What a rule does to the walk.
 pub(crate) enum Step<'a> {

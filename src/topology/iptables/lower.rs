@@ -501,7 +501,10 @@ impl TableLowering<'_> {
                 };
                 let (i, message) = match bad {
                     Bad::Loop(i) => (i, "the jumps loop through this chain".to_owned()),
-                    Bad::Deep(i) => (i, format!("jumps nest deeper than {MAX_DEPTH} chains here")),
+                    Bad::Deep(i) => (
+                        i,
+                        format!("jumps and gotos nest deeper than {MAX_DEPTH} chains here"),
+                    ),
                 };
                 if let Some(word) = words.get(i) {
                     self.problems.push(Problem::new(word, Code::BadValue, format!("chain `{}`: {message}", word.text), "a chain must not jump back to itself, directly or through others (the kernel refuses the rule set: RULE_APPEND failed (Too many links))"));
@@ -617,7 +620,7 @@ impl Graph {
 }
 
 /// Depth-first from `flow`: records `hook` on every chain reached; what is wrong where, when
-/// something is. Gotos do not deepen the return stack.
+/// something is. Jumps and gotos both count towards nf_tables' depth.
 fn visit(
     edges: &[Vec<Flow>],
     flow: Flow,
@@ -644,8 +647,7 @@ fn visit(
     }
     path.push(i);
     for next in edges.get(i).map_or(&[][..], |e| &e[..]) {
-        let deeper = depth + usize::from(matches!(next, Flow::Jump(_)));
-        visit(edges, *next, deeper, path, hook, hooks)?;
+        visit(edges, *next, depth + 1, path, hook, hooks)?;
     }
     path.pop();
     Ok(())
