@@ -173,6 +173,10 @@ pub(crate) enum Command {
         /// loads, and what `iptables_save:` reads back).
         #[arg(long, requires = "node")]
         iptables_save: bool,
+        /// Print the node's netfilter as the nftables table the emulator loads (`nft -f`).
+        #[cfg(all(feature = "emulate", target_os = "linux"))]
+        #[arg(long, requires = "node", conflicts_with = "iptables_save")]
+        nft: bool,
     },
     /// Run every `expect:` entry of the files and compare the predicted outcome with the expected
     /// one; check every invariant over the flows it covers.

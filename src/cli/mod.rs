@@ -36,14 +36,18 @@ pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io:
             node,
             iptables_save,
             ..
-        } => show::show(
-            file,
-            node.as_deref(),
-            *iptables_save,
-            cli.output(),
-            out,
-            palette,
-        ),
+        } => {
+            #[cfg(all(feature = "emulate", target_os = "linux"))]
+            let nft = matches!(cli.command, Command::Show { nft: true, .. });
+            #[cfg(not(all(feature = "emulate", target_os = "linux")))]
+            let nft = false;
+            let rules = match (*iptables_save, nft) {
+                (true, _) => Some(show::Rules::IptablesSave),
+                (_, true) => Some(show::Rules::Nft),
+                _ => None,
+            };
+            show::show(file, node.as_deref(), rules, cli.output(), out, palette)
+        }
         Command::Check {
             paths, failures, ..
         } => check::check(paths, *failures, cli, out, palette),
