@@ -91,6 +91,9 @@ struct NodeData {
     inline: [u32; INLINE_ADDRS],
     forwarding: bool,
     ttl: u8,
+    /// Some rule of the node looks at address types (`-m addrtype`): only then are they
+    /// worked out for each packet.
+    addr_types: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -224,6 +227,10 @@ impl<'n> Compiled<'n> {
                 inline,
                 forwarding: node.forwarding,
                 ttl: node.os.initial_ttl(),
+                addr_types: node
+                    .netfilter
+                    .as_deref()
+                    .is_some_and(|nf| nf.any_match(|m| m.src_type.is_some() || m.dst_type.is_some())),
             });
         }
         for node in &net.nodes {
@@ -380,7 +387,12 @@ impl<'n> Compiled<'n> {
     /// are broadcast, 224.0.0.0/4 multicast, the broadcast address of each of the node's
     /// prefixes up to /30 (and 127.255.255.255) broadcast, its own addresses and 127.0.0.0/8
     /// local, anything else unicast.
+    #[inline]
     pub(crate) fn addr_type(&self, node: NodeId, addr: Ipv4Addr) -> AddrTypes {
+        if !self.nodes[node.index()].addr_types {
+            // No rule of the node asks.
+            return AddrTypes::default();
+        }
         let ip = u32::from(addr);
         if ip >> 24 == 0 || addr.is_broadcast() || ip == 0x7fff_ffff {
             return AddrTypes::BROADCAST;

@@ -233,6 +233,21 @@ impl Netfilter {
         walk(&self.nat, |r| r.hook == hook, &self.nat_chains, facts, draw)
     }
 
+    /// Whether some rule, in any chain of either table, has a match for which `test` holds.
+    pub fn any_match(&self, test: impl Fn(&Match) -> bool) -> bool {
+        let filter = [&self.prerouting, &self.input, &self.forward, &self.output]
+            .into_iter()
+            .flat_map(|c| &c.rules)
+            .chain(self.filter_chains.iter().flat_map(|c| &c.rules))
+            .any(|r| test(&r.matches));
+        filter
+            || self
+                .nat
+                .iter()
+                .chain(self.nat_chains.iter().flat_map(|c| &c.rules))
+                .any(|r| test(&r.matches))
+    }
+
     /// Whether the node needs connection tracking at all.
     pub fn is_empty(&self) -> bool {
         self.nat.is_empty()

@@ -36,6 +36,9 @@ pub(crate) fn walk<'a, R: Rule>(
     facts: &mut PacketFacts,
     draw: &mut dyn FnMut(u32) -> bool,
 ) -> Option<(RuleAt, &'a R)> {
+    if chains.is_empty() {
+        return walk_base(base, in_base, facts, draw);
+    }
     // Return points: (chain, next rule); `None` is the built-in chain.
     let mut stack = [(None::<ChainId>, 0usize); MAX_DEPTH];
     let mut depth = 0;
@@ -84,6 +87,32 @@ pub(crate) fn walk<'a, R: Rule>(
             }
         }
     }
+}
+
+/// The walk of a table without user chains (most nodes): the built-in chain alone, where a
+/// `RETURN` ends the walk.
+fn walk_base<'a, R: Rule>(
+    base: &'a [R],
+    in_base: impl Fn(&R) -> bool,
+    facts: &mut PacketFacts,
+    draw: &mut dyn FnMut(u32) -> bool,
+) -> Option<(RuleAt, &'a R)> {
+    for (index, rule) in base.iter().enumerate() {
+        if !in_base(rule)
+            || !rule.matches().matches(facts)
+            || !rule.matches().probability_ppb.is_none_or(&mut *draw)
+        {
+            continue;
+        }
+        match rule.step() {
+            Step::Stop => return Some((RuleAt::base(index), rule)),
+            Step::Apply(effect) => apply(effect, facts),
+            // No user chain to go to (validation sees to it): nothing happens.
+            Step::Flow(Flow::Jump(_) | Flow::Goto(_)) => {}
+            Step::Flow(Flow::Return) => return None,
+        }
+    }
+    None
 }
 
 /// What an effect does to the packet's facts (xt_MARK, xt_CONNMARK).
