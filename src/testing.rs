@@ -1052,4 +1052,111 @@ mod tests {
             })
             .expect("generated labs are valid");
     }
+
+    /// The labs `tests/emulate.rs` draws: its fixed seed, its strategy, one tree each.
+    fn differential_labs(cases: usize) -> Vec<GeneratedLab> {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::{RngAlgorithm, TestRng};
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&20261126u64.to_le_bytes());
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+        );
+        let strategy = internet();
+        (0..cases)
+            .map(|_| strategy.new_tree(&mut runner).expect("a tree").current())
+            .collect()
+    }
+
+    /// The lab with every node's rules back in YAML (`nat:`/`firewall:`).
+    fn without_iptables(lab: &GeneratedLab) -> GeneratedLab {
+        let mut plain = lab.clone();
+        for site in &mut plain.sites {
+            site.rules = None;
+            site.docker_rules = false;
+        }
+        plain
+    }
+
+    #[test]
+    fn the_differential_labs_use_every_construct_load_and_keep_meaningful_probes() {
+        use crate::model::Outcome;
+        use crate::sim::SimConfig;
+        let labs = differential_labs(300);
+        let mut counts = vec![0usize; Construct::ALL.len()];
+        let (mut with_rules, mut probes, mut replies) = (0, 0, 0);
+        let (mut changed, mut stopped, mut opened) = (0, 0, 0);
+        for (n, lab) in labs.iter().enumerate() {
+            let load = |lab: &GeneratedLab| {
+                let yaml = lab.yaml();
+                let net = crate::topology::load_str("gen.yaml", &yaml)
+                    .unwrap_or_else(|r| panic!("lab {n} is invalid: {:?}\n{yaml}", r.diagnostics))
+                    .network;
+                let requests = lab
+                    .requests(&net)
+                    .unwrap_or_else(|e| panic!("lab {n}: {e}\n{yaml}"));
+                (net, requests)
+            };
+            let (net, requests) = load(lab);
+            let constructs = lab.constructs();
+            for c in &constructs {
+                counts[Construct::ALL.iter().position(|a| a == c).expect("listed")] += 1;
+            }
+            if constructs.is_empty() {
+                continue;
+            }
+            with_rules += 1;
+            // The same probes with the rules back in YAML: what the rule sets change.
+            let (plain_net, plain_requests) = load(&without_iptables(lab));
+            for (request, plain) in requests.into_iter().zip(plain_requests) {
+                let config = SimConfig::default();
+                let got = crate::run::run_request(&net, request, &config).run.outcome;
+                let before = crate::run::run_request(&plain_net, plain, &config)
+                    .run
+                    .outcome;
+                probes += 1;
+                replies += usize::from(got == Outcome::Reply);
+                stopped += usize::from(got != Outcome::Reply && before == Outcome::Reply);
+                opened += usize::from(got == Outcome::Reply && before != Outcome::Reply);
+                changed += usize::from(got != before);
+            }
+        }
+        eprintln!(
+            "{with_rules} of {} labs write iptables text; of their {probes} probes {replies} get a reply; against the same lab in YAML the rule sets change {changed} outcomes, stop {stopped} replies and let {opened} through",
+            labs.len()
+        );
+        for (c, count) in Construct::ALL.iter().zip(&counts) {
+            eprintln!("  {:<32} {count} labs", c.name());
+        }
+        let rare: Vec<_> = Construct::ALL
+            .iter()
+            .zip(&counts)
+            .filter(|(_, n)| **n < 5)
+            .map(|(c, n)| format!("{} ({n})", c.name()))
+            .collect();
+        assert!(rare.is_empty(), "constructs in fewer than 5 labs: {rare:?}");
+        assert!(with_rules >= 100, "{with_rules}");
+        assert!(
+            replies * 5 >= probes,
+            "{replies} of {probes} probes get a reply"
+        );
+        assert!(
+            changed >= 40 && stopped >= 5 && opened >= 5,
+            "changed {changed}, stopped {stopped}, opened {opened}"
+        );
+    }
+
+    #[test]
+    fn the_same_seed_writes_the_same_topologies() {
+        let a: Vec<String> = differential_labs(20)
+            .iter()
+            .map(GeneratedLab::yaml)
+            .collect();
+        let b: Vec<String> = differential_labs(20)
+            .iter()
+            .map(GeneratedLab::yaml)
+            .collect();
+        assert_eq!(a, b);
+    }
 }
