@@ -138,6 +138,7 @@ pub enum Construct {
     MatchConnmark,
     AddrtypeLocal,
     AddrtypeNotLocal,
+    AddrtypeSrcLocal,
     NotProto,
     NotSource,
     NotIn,
@@ -159,7 +160,7 @@ pub enum Construct {
 
 impl Construct {
     /// Every construct, in order.
-    pub const ALL: [Construct; 29] = [
+    pub const ALL: [Construct; 30] = [
         Construct::JumpChain,
         Construct::GotoChain,
         Construct::FilterReturn,
@@ -172,6 +173,7 @@ impl Construct {
         Construct::MatchConnmark,
         Construct::AddrtypeLocal,
         Construct::AddrtypeNotLocal,
+        Construct::AddrtypeSrcLocal,
         Construct::NotProto,
         Construct::NotSource,
         Construct::NotIn,
@@ -206,6 +208,7 @@ impl Construct {
             Construct::MatchConnmark => "-m connmark --mark",
             Construct::AddrtypeLocal => "-m addrtype --dst-type LOCAL",
             Construct::AddrtypeNotLocal => "-m addrtype ! --dst-type LOCAL",
+            Construct::AddrtypeSrcLocal => "-m addrtype --src-type LOCAL",
             Construct::NotProto => "! -p",
             Construct::NotSource => "! -s",
             Construct::NotIn => "! -i",
@@ -840,7 +843,8 @@ fn nat_table(i: usize, site: &Site, r: &RouterRules) -> String {
 }
 
 /// A Docker host's rules as Docker writes them for one bridge and one published port
-/// (`-p 8080:80`), with `iptables-save`'s layout.
+/// (`-p 8080:80`) with `userland-proxy: false` (the host's own connections to the port are
+/// translated in OUTPUT and masqueraded by `--src-type LOCAL`), with `iptables-save`'s layout.
 fn docker_iptables(i: usize) -> String {
     let bridge = format!("172.{}.0.0/24", 17 + i);
     let c = container(i);
@@ -854,6 +858,7 @@ fn docker_iptables(i: usize) -> String {
 -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
 -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
 -A POSTROUTING -s {bridge} ! -o docker0 -j MASQUERADE
+-A POSTROUTING -o docker0 -m addrtype --src-type LOCAL -j MASQUERADE
 -A DOCKER -i docker0 -j RETURN
 -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination {c}:80
 COMMIT
@@ -935,6 +940,7 @@ fn constructs_in(text: &str, found: &mut Vec<Construct>) {
                 "-m addrtype ! --dst-type LOCAL",
                 Construct::AddrtypeNotLocal,
             ),
+            ("-m addrtype --src-type LOCAL", Construct::AddrtypeSrcLocal),
             ("! -p ", Construct::NotProto),
             ("! -s ", Construct::NotSource),
             ("! -i ", Construct::NotIn),
