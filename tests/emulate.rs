@@ -24,7 +24,7 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use reachlab::emulate::{self, Comparison, ListenerHost, Planned, UpOptions};
 use reachlab::sim::SimConfig;
-use reachlab::testing::{GeneratedLab, internet};
+use reachlab::testing::{Construct, GeneratedLab, internet};
 use reachlab::topology::load_path;
 
 mod support;
@@ -212,6 +212,20 @@ fn random_topologies_agree_with_the_kernel() {
     );
     for (i, why) in &failing {
         eprintln!("case {i} disagrees:\n{why}\n---\n{}---", labs[*i].yaml());
+    }
+    // Which constructs of iptables-save text the labs used, and how many of those labs failed.
+    let used: Vec<Vec<Construct>> = labs.iter().map(GeneratedLab::constructs).collect();
+    eprintln!(
+        "differential: {} of {cases} labs write iptables text; labs per construct (of which disagree or fail):",
+        used.iter().filter(|c| !c.is_empty()).count()
+    );
+    for construct in Construct::ALL {
+        let using = used.iter().filter(|c| c.contains(&construct)).count();
+        let bad = failing
+            .iter()
+            .filter(|(i, _)| used[*i].contains(&construct))
+            .count();
+        eprintln!("  {:<32} {using:>4} ({bad})", construct.name());
     }
     let shrink: usize = std::env::var("REACHLAB_DIFF_SHRINK")
         .ok()
