@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -283,6 +283,10 @@ struct Job {
     count: u16,
     interval: Duration,
     needs: Vec<Need>,
+    /// The simulator says the probe makes a router send an ICMP redirect: a host learns a
+    /// route from it, which the kernel keeps after the probe (a route exception) and the
+    /// simulator does not.
+    redirects: bool,
 }
 
 type Slot = Result<KernelResult, EmulateError>;
@@ -345,10 +349,16 @@ pub fn compare_with(
                 ProbeKind::Ping { interval, .. } => interval,
                 _ => Duration::ZERO,
             },
+            redirects: !budget(sim).redirects.is_empty(),
             needs,
         })
         .collect();
-    let mut slots = run_jobs(jobs, options.interrupt.clone())?;
+    let namespaces: Vec<String> = net
+        .nodes
+        .iter()
+        .map(|n| layout.node(n.id).to_owned())
+        .collect();
+    let mut slots = run_jobs(jobs, namespaces, options.interrupt.clone())?;
     let emulation = Emulation::of(net, &options.warnings);
     planned
         .iter()
@@ -368,8 +378,13 @@ pub fn compare_with(
 
 /// Runs the jobs, [`CONCURRENCY`] at a time, on detached threads; returns their results in
 /// order, or [`EmulateError::Interrupted`] as soon as `interrupt` is set.
+///
+/// A job whose probe makes a router send a redirect runs alone, and the routes hosts learnt
+/// from it are forgotten (`ip route flush cache` in every node's namespace) before the next
+/// job starts: each probe meets the network as the simulator does, fresh.
 fn run_jobs(
     jobs: Vec<Job>,
+    namespaces: Vec<String>,
     interrupt: Option<Arc<AtomicBool>>,
 ) -> Result<Vec<Option<Slot>>, EmulateError> {
     struct Shared {
@@ -377,6 +392,9 @@ fn run_jobs(
         next: AtomicUsize,
         buckets: Mutex<HashMap<ErrorSource, Bucket>>,
         interrupt: Option<Arc<AtomicBool>>,
+        /// Readers: jobs that redirect nothing; the writer: one that does.
+        alone: RwLock<()>,
+        namespaces: Vec<String>,
     }
     let stop =
         |flag: &Option<Arc<AtomicBool>>| flag.as_ref().is_some_and(|f| f.load(Ordering::Relaxed));
@@ -386,6 +404,8 @@ fn run_jobs(
         next: AtomicUsize::new(0),
         buckets: Mutex::new(HashMap::new()),
         interrupt: interrupt.clone(),
+        alone: RwLock::new(()),
+        namespaces,
     });
     let (tx, rx) = mpsc::channel::<(usize, Slot)>();
     for n in 0..CONCURRENCY.min(total) {
@@ -403,12 +423,23 @@ fn run_jobs(
                     if !acquire(&shared.buckets, &job.needs, || stop(&shared.interrupt)) {
                         break;
                     }
-                    let result = run_counted_in_namespace(
-                        &job.netns,
-                        job.probe.clone(),
-                        job.count,
-                        job.interval,
-                    );
+                    let run = || {
+                        run_counted_in_namespace(
+                            &job.netns,
+                            job.probe.clone(),
+                            job.count,
+                            job.interval,
+                        )
+                    };
+                    let result = if job.redirects {
+                        let _alone = shared.alone.write().unwrap_or_else(|e| e.into_inner());
+                        let result = run();
+                        forget_learnt_routes(&shared.namespaces);
+                        result
+                    } else {
+                        let _shared = shared.alone.read().unwrap_or_else(|e| e.into_inner());
+                        run()
+                    };
                     release(&shared.buckets, &job.needs);
                     if tx.send((i, result)).is_err() {
                         break;
@@ -439,6 +470,18 @@ fn run_jobs(
         return Err(EmulateError::Interrupted);
     }
     Ok(slots)
+}
+
+/// `ip route flush cache` in each namespace: the routes hosts learnt from redirects go (checked
+/// on Linux 6.18: `ip route get` shows the `<redirected>` route before, the table's after).
+fn forget_learnt_routes(namespaces: &[String]) {
+    let mut script = super::netns::Script::new("ip");
+    if script.line(["route", "flush", "cache"]).is_err() {
+        return;
+    }
+    for ns in namespaces {
+        let _ = super::netns::ip_batch(Some(ns), &script, "forgetting learnt routes");
+    }
 }
 
 /// What the lab emulates of the segments' latency and loss.

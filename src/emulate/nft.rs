@@ -530,7 +530,7 @@ impl Alternatives {
 /// named (a port in DNAT, a TCP reset). Errors are the reason alone.
 fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<Vec<String>, String> {
     let mut alts = Alternatives(vec![(String::new(), None)]);
-    let iface = |id| quoted(&net.interface(id).name).map_err(|e| e.to_string());
+    let iface = |id| quoted(net.interface_name(id)).map_err(|e| e.to_string());
     if let Some(i) = m.in_iface {
         alts.and(&format!("iifname {}", iface(i)?));
     }

@@ -230,11 +230,49 @@ fn backend_answers(addr: Ipv4Addr, port: u16) -> bool {
     .is_ok()
 }
 
+/// Echoes each datagram back from the address it was sent to (IP_PKTINFO, as DNS servers
+/// answer), not from the address the route back would pick: a client's connected socket
+/// takes only an answer from where it sent (docs/topology-format.md, "Listen").
 fn serve_udp(socket: &UdpSocket, stop: &AtomicBool) {
+    use nix::sys::socket::{
+        ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
+        sockopt::Ipv4PacketInfo,
+    };
+    use std::io::{IoSlice, IoSliceMut};
+    use std::os::fd::AsRawFd;
+    let pktinfo = setsockopt(socket, Ipv4PacketInfo, &true).is_ok();
+    let fd = socket.as_raw_fd();
     let mut buf = vec![0u8; 65536];
     while !stop.load(Ordering::Relaxed) {
-        if let Ok((n, peer)) = socket.recv_from(&mut buf) {
-            let _ = socket.send_to(&buf[..n], peer);
+        if !pktinfo {
+            if let Ok((n, peer)) = socket.recv_from(&mut buf) {
+                let _ = socket.send_to(&buf[..n], peer);
+            }
+            continue;
         }
+        let mut space = nix::cmsg_space!(nix::libc::in_pktinfo);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let Ok(msg) = recvmsg::<SockaddrIn>(fd, &mut iov, Some(&mut space), MsgFlags::empty())
+        else {
+            continue;
+        };
+        let (n, peer) = (msg.bytes, msg.address);
+        let to = msg.cmsgs().ok().and_then(|mut c| {
+            c.find_map(|m| match m {
+                ControlMessageOwned::Ipv4PacketInfo(info) => Some(info.ipi_addr),
+                _ => None,
+            })
+        });
+        let (Some(peer), Some(to)) = (peer, to) else {
+            continue;
+        };
+        let info = nix::libc::in_pktinfo {
+            ipi_ifindex: 0,
+            ipi_spec_dst: to,
+            ipi_addr: nix::libc::in_addr { s_addr: 0 },
+        };
+        let data = [IoSlice::new(&buf[..n])];
+        let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
+        let _ = sendmsg(fd, &data, &cmsg, MsgFlags::empty(), Some(&peer));
     }
 }

@@ -227,10 +227,9 @@ impl<'n> Compiled<'n> {
                 inline,
                 forwarding: node.forwarding,
                 ttl: node.os.initial_ttl(),
-                addr_types: node
-                    .netfilter
-                    .as_deref()
-                    .is_some_and(|nf| nf.any_match(|m| m.src_type.is_some() || m.dst_type.is_some())),
+                addr_types: node.netfilter.as_deref().is_some_and(|nf| {
+                    nf.any_match(|m| m.src_type.is_some() || m.dst_type.is_some())
+                }),
             });
         }
         for node in &net.nodes {

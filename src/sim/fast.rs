@@ -261,7 +261,7 @@ impl<'n> FastPath<'n> {
                 declined: false,
                 learnt: Learnt::default(),
                 arrived_on: None,
-                log: PingLog::default(),
+                log: PingLog::to(dst),
                 observed: None,
             },
         };

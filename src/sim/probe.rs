@@ -389,13 +389,18 @@ fn error_outcome(error: IcmpError) -> Outcome {
     }
 }
 
-/// The ICMP error in `packet` if it is about our flow.
+/// The ICMP error in `packet` if it is about our flow: the packet it quotes went to `dst` (the
+/// kernel finds a connected socket by the quoted addresses, iputils checks the quoted
+/// destination; an error quoting a translated destination reaches no one) and is ours.
 fn error_about(
     packet: &Ipv4Packet,
+    dst: Ipv4Addr,
     matches: impl Fn(InnerFlow) -> bool,
 ) -> Option<(IcmpError, u16)> {
     match packet.transport {
-        Transport::IcmpError { error, original } if matches(original.flow) => {
+        Transport::IcmpError { error, original }
+            if original.dst == dst && matches(original.flow) =>
+        {
             let seq = match original.flow {
                 InnerFlow::Echo { seq, .. } => seq,
                 _ => 0,
@@ -417,7 +422,7 @@ fn ping(
     interval: Duration,
     wait: Duration,
 ) -> Observed {
-    let mut log = PingLog::default();
+    let mut log = PingLog::to(dst);
     for seq in 1..=count {
         let at = SimTime::ZERO.after(interval * u32::from(seq - 1));
         drain(sim, at, &mut |r| log.collect(r));
@@ -452,8 +457,9 @@ fn ping(
 }
 
 /// What a ping has seen so far.
-#[derive(Default)]
 pub(super) struct PingLog {
+    /// Where the echoes go: errors quoting another destination are not ours.
+    dst: Ipv4Addr,
     pub sent_at: Vec<SimTime>,
     pub replies: Vec<EchoReply>,
     pub errors: Vec<ErrorReport>,
@@ -466,6 +472,18 @@ pub(super) struct PingLog {
 impl PingLog {
     const REPLIED: u8 = 1;
     const ERRORED: u8 = 2;
+
+    /// The log of a ping to `dst`.
+    pub(super) fn to(dst: Ipv4Addr) -> Self {
+        PingLog {
+            dst,
+            sent_at: Vec::new(),
+            replies: Vec::new(),
+            errors: Vec::new(),
+            redirects: Vec::new(),
+            seen: SmallVec::new(),
+        }
+    }
 
     /// Every request answered, by a reply or an error.
     pub(super) fn complete(&self, count: u16) -> bool {
@@ -517,7 +535,7 @@ impl PingLog {
                 });
             }
             _ => {
-                if let Some((error, seq)) = error_about(&r.packet, ours) {
+                if let Some((error, seq)) = error_about(&r.packet, self.dst, ours) {
                     self.mark(seq, Self::ERRORED);
                     self.errors.push(ErrorReport {
                         at: r.at,
@@ -649,6 +667,7 @@ pub(super) fn tcp_answer(r: &Received, dst: Ipv4Addr, port: u16) -> Option<Obser
         }),
         _ => error_observed(
             r,
+            dst,
             |f| matches!(f, InnerFlow::Tcp { sport: EPHEMERAL_PORT, dport } if dport == port),
         ),
     }
@@ -656,8 +675,12 @@ pub(super) fn tcp_answer(r: &Received, dst: Ipv4Addr, port: u16) -> Option<Obser
 
 /// An ICMP error `r` carries about the client's own packet (`ours` recognises its quoted
 /// header), as the client observes it.
-fn error_observed(r: &Received, ours: impl Fn(InnerFlow) -> bool) -> Option<Observed> {
-    error_about(&r.packet, ours).map(|(error, _)| {
+fn error_observed(
+    r: &Received,
+    dst: Ipv4Addr,
+    ours: impl Fn(InnerFlow) -> bool,
+) -> Option<Observed> {
+    error_about(&r.packet, dst, ours).map(|(error, _)| {
         Observed::Error(ErrorReport {
             at: r.at,
             from: r.packet.src,
@@ -680,6 +703,7 @@ pub(super) fn udp_answer(r: &Received, dst: Ipv4Addr, port: u16) -> Option<Obser
         }),
         _ => error_observed(
             r,
+            dst,
             |f| matches!(f, InnerFlow::Udp { sport: EPHEMERAL_PORT, dport } if dport == port),
         ),
     }

@@ -849,9 +849,22 @@ impl<L: Link> Stack<'_, '_, L> {
             Verdict::Drop => return false,
             Verdict::Reject(with) => with,
         };
+        // The answer carries the new connection's conntrack entry (nf_ct_attach): about a
+        // packet this node translated, it leaves translated back, from the address the sender
+        // wrote (docs/netfilter.md, "Connection states").
+        let (before, translated) = match track.orig {
+            Some(orig) if Tuple::of(packet) != Some(orig) => {
+                let mut before = *packet;
+                set_dst(&mut before, orig.dst, orig.dport);
+                set_src(&mut before, orig.src, orig.sport);
+                (before, true)
+            }
+            _ => (*packet, false),
+        };
+        let packet = &before;
         match reject_error(with) {
             Some(error) => {
-                let local = (chain == ChainName::Input).then_some(packet.dst);
+                let local = (translated || chain == ChainName::Input).then_some(packet.dst);
                 self.icmp_error(node, packet, error, local);
             }
             None => {
