@@ -80,7 +80,9 @@ pub struct Site {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouterRules {
     /// INPUT policy DROP: `-i lo`, replies, the LANs (`! -i wan0`) and pings that are not
-    /// INVALID (`! --ctstate INVALID`) pass; the WAN's TCP to the router times out.
+    /// INVALID (`! --ctstate INVALID`) pass; the WAN's TCP to the router times out. With
+    /// `goto_wan` too, replies pass by their connection's status (`--ctstatus SEEN_REPLY`,
+    /// and `--ctstate RELATED` for errors) rather than by `--ctstate ESTABLISHED`.
     pub input_drop: bool,
     /// FORWARD enters WAN-IN with `-g` (its end, and its RETURN, apply FORWARD's policy and
     /// skip the REJECT after the jump) rather than `-j`.
@@ -145,6 +147,7 @@ pub enum Construct {
     NotOut,
     NotDport,
     NotCtstate,
+    Ctstatus,
     DropInvalid,
     Multiport,
     Iprange,
@@ -160,7 +163,7 @@ pub enum Construct {
 
 impl Construct {
     /// Every construct, in order.
-    pub const ALL: [Construct; 30] = [
+    pub const ALL: [Construct; 31] = [
         Construct::JumpChain,
         Construct::GotoChain,
         Construct::FilterReturn,
@@ -180,6 +183,7 @@ impl Construct {
         Construct::NotOut,
         Construct::NotDport,
         Construct::NotCtstate,
+        Construct::Ctstatus,
         Construct::DropInvalid,
         Construct::Multiport,
         Construct::Iprange,
@@ -215,6 +219,7 @@ impl Construct {
             Construct::NotOut => "! -o",
             Construct::NotDport => "! --dport",
             Construct::NotCtstate => "! --ctstate",
+            Construct::Ctstatus => "--ctstatus",
             Construct::DropInvalid => "--ctstate INVALID -j DROP",
             Construct::Multiport => "-m multiport --dports",
             Construct::Iprange => "-m iprange --src-range",
@@ -710,7 +715,10 @@ fn filter_table(i: usize, site: &Site, r: &RouterRules) -> String {
     if site.drops_ping {
         t.push_str("-A INPUT -p icmp -j DROP\n");
     }
-    if r.input_drop {
+    if r.input_drop && r.goto_wan {
+        t.push_str("-A INPUT -m conntrack --ctstate RELATED -j ACCEPT\n");
+        t.push_str("-A INPUT -m conntrack --ctstatus SEEN_REPLY -j ACCEPT\n");
+    } else if r.input_drop {
         t.push_str("-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n");
         t.push_str("-A INPUT ! -i wan0 -j ACCEPT\n");
         t.push_str("-A INPUT -p icmp -m conntrack ! --ctstate INVALID -j ACCEPT\n");
@@ -947,6 +955,7 @@ fn constructs_in(text: &str, found: &mut Vec<Construct>) {
             ("! -o ", Construct::NotOut),
             ("! --dport ", Construct::NotDport),
             ("! --ctstate ", Construct::NotCtstate),
+            ("--ctstatus ", Construct::Ctstatus),
             ("--ctstate INVALID -j DROP", Construct::DropInvalid),
             ("-m multiport --dports", Construct::Multiport),
             ("-m iprange --src-range", Construct::Iprange),
