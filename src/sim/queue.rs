@@ -27,6 +27,7 @@ impl<E: Ord + Copy> Default for EventQueue<E> {
 
 impl<E: Ord + Copy> EventQueue<E> {
     /// Adds an event expected to come soon: in the lane when that keeps the lane sorted.
+    #[inline]
     pub(crate) fn push(&mut self, event: E) {
         match self.lane.back() {
             Some(last) if *last > event => self.heap.push(Reverse(event)),
@@ -50,6 +51,7 @@ impl<E: Ord + Copy> EventQueue<E> {
     }
 
     /// Removes and returns the smallest event.
+    #[inline]
     pub(crate) fn pop(&mut self) -> Option<E> {
         let from_lane = match (self.lane.front(), self.heap.peek()) {
             (Some(a), Some(Reverse(b))) => a <= b,

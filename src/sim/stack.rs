@@ -97,6 +97,7 @@ pub(crate) enum Routed {
 impl Compiled<'_> {
     /// The routing decision for a packet `node` received (ip_route_input_slow, then the TTL
     /// check of ip_forward).
+    #[inline]
     pub(crate) fn route_received(&self, node: NodeId, packet: &Ipv4Packet) -> Routed {
         if self.is_local(node, packet.dst) {
             return Routed::Local;
@@ -179,6 +180,7 @@ pub(crate) struct Stack<'s, 'n, L: Link> {
 }
 
 impl<L: Link> Stack<'_, '_, L> {
+    #[inline]
     fn record(&mut self, node: NodeId, packet: Ipv4Packet, kind: StepKind) {
         self.link.record(node, packet, kind);
     }
@@ -472,6 +474,7 @@ impl<L: Link> Stack<'_, '_, L> {
     /// sender on that link: the better next hop (send_redirects=1; __mkroute_input sets
     /// IPSKB_DOREDIRECT). None about a packet this node DNATed: the kernel counts such a
     /// redirect as sent, but it never reaches the sender (docs/linux-semantics.md, "Redirects").
+    #[inline]
     fn redirect(
         &self,
         node: NodeId,
@@ -635,6 +638,10 @@ impl<L: Link> Stack<'_, '_, L> {
     /// connection are RELATED and translated back, outer and quoted header alike. A packet
     /// that can start no connection and belongs to none is INVALID and sees no nat chain
     /// (docs/netfilter.md, "Connection states").
+    // Out of line: only nodes with netfilter take it, and inlined it would make LLVM stop
+    // inlining the plain routing path into the engine's and the fast path's loops
+    // (benches/RESULTS.md, "Inlining of the hot path").
+    #[inline(never)]
     fn track(
         &mut self,
         node: NodeId,
@@ -728,6 +735,10 @@ impl<L: Link> Stack<'_, '_, L> {
 
     /// The source half of NAT (POSTROUTING): a known connection's translation, or the nat
     /// chain's decision (SNAT, MASQUERADE) for a new one.
+    // Out of line: only nodes with netfilter take it, and inlined it would make LLVM stop
+    // inlining the plain routing path into the engine's and the fast path's loops
+    // (benches/RESULTS.md, "Inlining of the hot path").
+    #[inline(never)]
     fn postrouting(
         &mut self,
         node: NodeId,
@@ -812,6 +823,10 @@ impl<L: Link> Stack<'_, '_, L> {
 
     /// Runs a filter chain; false when the packet does not pass. A REJECT answers first.
     #[allow(clippy::too_many_arguments)]
+    // Out of line: only nodes with netfilter take it, and inlined it would make LLVM stop
+    // inlining the plain routing path into the engine's and the fast path's loops
+    // (benches/RESULTS.md, "Inlining of the hot path").
+    #[inline(never)]
     fn enforce(
         &mut self,
         node: NodeId,
