@@ -405,7 +405,7 @@ pub fn trace_table(net: &Network, run: &ProbeRun) -> String {
                 in_iface.map_or("-".into(), name),
                 format!(
                     "{} by {}",
-                    super::show::verdict(verdict),
+                    crate::topology::iptables::verdict(verdict),
                     node.filter_words(chain, decider)
                 ),
             ),
@@ -511,7 +511,7 @@ pub fn trace_rows(net: &Network, run: &ProbeRun) -> Vec<HopRecord> {
                     None,
                     Some(format!(
                         "{} by {}",
-                        super::show::verdict(verdict),
+                        crate::topology::iptables::verdict(verdict),
                         net.node(step.node).filter_words(chain, decider)
                     )),
                 ),

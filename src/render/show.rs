@@ -362,22 +362,3 @@ fn node_record<'n>(net: &'n Network, n: &'n Node) -> NodeRecord<'n> {
 pub fn iptables_lines(net: &Network, nf: &crate::model::Netfilter) -> Vec<String> {
     crate::topology::iptables::rule_lines(net, nf)
 }
-
-/// A filter verdict as iptables writes its target: `ACCEPT`, `DROP`, `REJECT --reject-with …`.
-pub(crate) fn verdict(v: crate::model::Verdict) -> String {
-    use crate::model::{RejectWith, Verdict};
-    match v {
-        Verdict::Accept => "ACCEPT".to_owned(),
-        Verdict::Drop => "DROP".to_owned(),
-        Verdict::Reject(with) => format!(
-            "REJECT --reject-with {}",
-            match with {
-                RejectWith::PortUnreachable => "icmp-port-unreachable",
-                RejectWith::HostUnreachable => "icmp-host-unreachable",
-                RejectWith::NetUnreachable => "icmp-net-unreachable",
-                RejectWith::AdminProhibited => "icmp-admin-prohibited",
-                RejectWith::TcpReset => "tcp-reset",
-            }
-        ),
-    }
-}

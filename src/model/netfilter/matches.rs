@@ -96,6 +96,39 @@ impl States {
     }
 }
 
+/// The operations of a set of named flags with an `ALL` table of (flag, name): union,
+/// overlap, the names of the flags in a set, the flag of a name (any case).
+macro_rules! flag_set_ops {
+    ($set:ident) => {
+        impl $set {
+            pub fn with(self, other: $set) -> Self {
+                $set(self.0 | other.0)
+            }
+
+            pub fn intersects(self, other: $set) -> bool {
+                self.0 & other.0 != 0
+            }
+
+            /// The names of the flags in the set, in the order of `ALL`.
+            pub fn names(self) -> Vec<&'static str> {
+                Self::ALL
+                    .into_iter()
+                    .filter(|(s, _)| self.intersects(*s))
+                    .map(|(_, n)| n)
+                    .collect()
+            }
+
+            /// The flag of this name (any case).
+            pub fn named(name: &str) -> Option<$set> {
+                Self::ALL
+                    .into_iter()
+                    .find(|(_, n)| n.eq_ignore_ascii_case(name))
+                    .map(|(s, _)| s)
+            }
+        }
+    };
+}
+
 /// A connection's status bits (`-m conntrack --ctstatus`), as far as the model knows them:
 /// `CONFIRMED` once the connection's first packet has passed, `SEEN_REPLY` once an answer did.
 /// `EXPECTED` (helpers' connections) never holds here.
@@ -113,30 +146,9 @@ impl CtStatus {
         (Self::SEEN_REPLY, "SEEN_REPLY"),
         (Self::CONFIRMED, "CONFIRMED"),
     ];
-
-    pub fn with(self, other: CtStatus) -> Self {
-        CtStatus(self.0 | other.0)
-    }
-
-    pub fn intersects(self, other: CtStatus) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    pub fn names(self) -> Vec<&'static str> {
-        Self::ALL
-            .into_iter()
-            .filter(|(s, _)| self.intersects(*s))
-            .map(|(_, n)| n)
-            .collect()
-    }
-
-    pub fn named(name: &str) -> Option<CtStatus> {
-        Self::ALL
-            .into_iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(name))
-            .map(|(s, _)| s)
-    }
 }
+
+flag_set_ops!(CtStatus);
 
 /// Address types (`-m addrtype`), as a set: what the node's local routing table says an
 /// address is (inet_addr_type; docs/netfilter.md, "Address types").
@@ -172,30 +184,9 @@ impl AddrTypes {
         (Self::NAT, "NAT"),
         (Self::XRESOLVE, "XRESOLVE"),
     ];
-
-    pub fn with(self, other: AddrTypes) -> Self {
-        AddrTypes(self.0 | other.0)
-    }
-
-    pub fn intersects(self, other: AddrTypes) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    pub fn names(self) -> Vec<&'static str> {
-        Self::ALL
-            .into_iter()
-            .filter(|(s, _)| self.intersects(*s))
-            .map(|(_, n)| n)
-            .collect()
-    }
-
-    pub fn named(name: &str) -> Option<AddrTypes> {
-        Self::ALL
-            .into_iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(name))
-            .map(|(s, _)| s)
-    }
 }
+
+flag_set_ops!(AddrTypes);
 
 /// A set-valued match, possibly negated (`! --dst-type LOCAL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -425,7 +416,7 @@ impl Match {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     pub(crate) fn facts(dport: u16, state: States) -> PacketFacts {

@@ -260,28 +260,8 @@ impl Netfilter {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-
+    use super::matches::tests::facts;
     use super::*;
-    use crate::model::IfaceId;
-
-    fn facts(dport: u16, state: States) -> PacketFacts {
-        PacketFacts {
-            in_iface: Some(IfaceId(0)),
-            out_iface: None,
-            src: Ipv4Addr::new(10, 0, 0, 1),
-            dst: Ipv4Addr::new(10, 0, 0, 2),
-            proto: L4::Tcp,
-            sport: Some(40000),
-            dport: Some(dport),
-            state,
-            status: CtStatus::default(),
-            src_type: AddrTypes::UNICAST,
-            dst_type: AddrTypes::LOCAL,
-            mark: 0,
-            ctmark: Some(0),
-        }
-    }
 
     fn rule(m: Match, target: impl Into<Target>) -> FilterRule {
         FilterRule {

@@ -9,6 +9,7 @@ mod save;
 
 pub use parse::Word;
 pub use rule::Problem;
+pub(crate) use save::verdict;
 pub use save::{rule_lines, save};
 
 use crate::format::Code;
