@@ -479,3 +479,33 @@ fn a_fix_the_file_cannot_hold_is_not_offered() {
     assert!(!out.contains("forward chain of `vm`"), "{out}");
     assert!(out.contains("fix: none found"), "{out}");
 }
+
+/// The same router with its rules as iptables-save text: a `firewall:` fix would make the file
+/// say both and not load, so `check` offers none for `r` (issue 15); with the rule keys, the
+/// accept is offered.
+#[test]
+fn no_rule_key_fix_for_a_node_whose_rules_are_iptables_text() {
+    let keys = scratch("router-ssh-keys.yaml", ROUTER_SSH);
+    let (_, out) = reachlab(&["check", keys.to_str().expect("utf-8")]);
+    assert!(out.contains("firewall:"), "{out}");
+    let text = ROUTER_SSH.replace(
+        "    firewall:
+      input:
+        policy: drop
+        rules:
+          - { state: [established, related], action: accept }
+",
+        "    iptables: |
+      *filter
+      :INPUT DROP [0:0]
+      -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+      COMMIT
+",
+    );
+    assert_ne!(text, ROUTER_SSH);
+    let path = scratch("router-ssh-iptables.yaml", &text);
+    let (code, out) = reachlab(&["check", path.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("expected reply, predicted timeout"), "{out}");
+    assert!(!out.contains("firewall:"), "{out}");
+}

@@ -441,8 +441,26 @@ impl Change {
     }
 }
 
-/// Candidate changes for the failure `run` shows.
+/// Candidate changes for the failure `run` shows. A node whose rules are iptables-save text
+/// takes no `firewall:`/`nat:` change: the file would then say both, and not load
+/// (docs/topology-format.md, "iptables rules").
 fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Change> {
+    let mut out = proposed(net, run, wanted);
+    out.retain(|c| {
+        !matches!(
+            c,
+            Change::Allow { platform: None, .. } | Change::Masquerade { .. }
+        ) || net
+            .node(c.node())
+            .netfilter
+            .as_deref()
+            .is_none_or(|nf| !nf.from_text)
+    });
+    out
+}
+
+/// Every change that could end the failure `run` shows.
+fn proposed(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Change> {
     let mut out = Vec::new();
     if run.outcome == Outcome::Refused
         && let Some(step) = run.steps.iter().find(|s| s.kind == StepKind::Refused)
@@ -562,18 +580,6 @@ fn candidates(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Ch
         _ => {}
     }
     out.extend(masquerades(net, run));
-    // A node whose rules are iptables-save text takes no `firewall:`/`nat:` change: the file
-    // would then say both, and not load (docs/topology-format.md, "iptables rules").
-    out.retain(|c| {
-        !matches!(
-            c,
-            Change::Allow { platform: None, .. } | Change::Masquerade { .. }
-        ) || net
-            .node(c.node())
-            .netfilter
-            .as_deref()
-            .is_none_or(|nf| !nf.from_text)
-    });
     out
 }
 
