@@ -71,6 +71,23 @@ pub struct Site {
     /// With `docker`: the Docker host's netfilter as Docker writes it (`iptables: |`: the
     /// DOCKER chains, `! -i docker0`, addrtype, FORWARD DROP) in place of its `nat:`.
     pub docker_rules: bool,
+    /// With `docker`: what `docker0` is. Its segment holds two containers, whose traffic to
+    /// each other only crosses it.
+    pub docker_bridge: DockerBridge,
+    /// With `docker`: Docker's `icc` (inter-container communication). `false` drops what the
+    /// bridge carries from one container to the other, once br_netfilter shows it to FORWARD.
+    pub icc: bool,
+}
+
+/// What the Docker host's `docker0` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DockerBridge {
+    /// An interface plugged into a switch (the segment) no node owns.
+    Switch,
+    /// The host's Linux bridge (`bridge: true`), without br_netfilter.
+    Bridge,
+    /// The host's Linux bridge with br_netfilter: what it bridges passes the host's iptables.
+    BrNetfilter,
 }
 
 /// How a site router writes its rules as `iptables-save` text. Whatever is drawn, the text
@@ -345,7 +362,15 @@ fn site() -> impl Strategy<Value = Site> {
         prop::bool::weighted(0.5),
         prop::bool::weighted(0.25),
         prop::option::weighted(0.4, router_rules()),
-        prop::bool::weighted(0.5),
+        (
+            prop::bool::weighted(0.5),
+            prop_oneof![
+                1 => Just(DockerBridge::Switch),
+                1 => Just(DockerBridge::Bridge),
+                2 => Just(DockerBridge::BrNetfilter),
+            ],
+            prop::bool::weighted(0.5),
+        ),
     )
         .prop_map(
             |(
@@ -359,7 +384,7 @@ fn site() -> impl Strategy<Value = Site> {
                 routed,
                 docker,
                 rules,
-                docker_rules,
+                (docker_rules, docker_bridge, icc),
             )| Site {
                 lans,
                 forwarding,
@@ -372,6 +397,8 @@ fn site() -> impl Strategy<Value = Site> {
                 docker,
                 rules,
                 docker_rules,
+                docker_bridge,
+                icc,
             },
         )
 }
@@ -426,6 +453,11 @@ fn container(site: usize) -> String {
     format!("172.{}.0.2", 17 + site)
 }
 
+/// The second container of a site, beside the first on `docker0`.
+fn container_b(site: usize) -> String {
+    format!("172.{}.0.3", 17 + site)
+}
+
 impl GeneratedLab {
     /// The topology file.
     pub fn yaml(&self) -> String {
@@ -472,12 +504,16 @@ impl GeneratedLab {
                 }
             }
             if site.docker {
-                let _ = writeln!(
-                    y,
-                    "  - name: c{i}\n    interfaces:\n      - {{ name: eth0, segment: docker{i}, addresses: [{}/24] }}\n    routes:\n      - {{ to: default, via: 172.{}.0.1 }}\n    listen:\n      - {{ port: 80, http: {{ body: \"container {i}\" }} }}",
-                    container(i),
-                    17 + i
-                );
+                for (name, address) in [
+                    (format!("c{i}"), container(i)),
+                    (format!("c{i}b"), container_b(i)),
+                ] {
+                    let _ = writeln!(
+                        y,
+                        "  - name: {name}\n    interfaces:\n      - {{ name: eth0, segment: docker{i}, addresses: [{address}/24] }}\n    routes:\n      - {{ to: default, via: 172.{}.0.1 }}\n    listen:\n      - {{ port: 80, http: {{ body: \"container {name}\" }} }}",
+                        17 + i
+                    );
+                }
             }
         }
         y
@@ -516,7 +552,7 @@ impl GeneratedLab {
                 texts.push((format!("r{i}"), router_iptables(i, site, rules)));
             }
             if site.docker && site.docker_rules {
-                texts.push((format!("h{i}00"), docker_iptables(i)));
+                texts.push((format!("h{i}00"), docker_iptables(i, site.icc)));
             }
         }
         texts
@@ -580,7 +616,9 @@ impl GeneratedLab {
             }
             if site.docker {
                 sources.push(format!("c{i}"));
+                sources.push(format!("c{i}b"));
                 targets.push((container(i), vec![Probe::Ping, tcp(80)]));
+                targets.push((container_b(i), vec![Probe::Ping, tcp(80)]));
             }
         }
         let all: Vec<ProbeSpec> = sources
@@ -603,7 +641,32 @@ impl GeneratedLab {
                 picked.push(p.clone());
             }
         }
+        // Always what crosses a Docker bridge from one container to the other: rare among the
+        // picks, and the one path br_netfilter and `icc` decide.
+        for p in self.across_bridges() {
+            if !picked.contains(&p) {
+                picked.push(p);
+            }
+        }
         picked
+    }
+
+    /// The probes from one container of a site to the other, which only its `docker0` carries.
+    pub fn across_bridges(&self) -> Vec<ProbeSpec> {
+        let mut out = Vec::new();
+        for (i, _) in self.sites.iter().enumerate().filter(|(_, s)| s.docker) {
+            out.push(ProbeSpec {
+                from: format!("c{i}b"),
+                probe: Probe::Tcp { port: Port::HTTP },
+                target: container(i),
+            });
+            out.push(ProbeSpec {
+                from: format!("c{i}"),
+                probe: Probe::Ping,
+                target: container_b(i),
+            });
+        }
+        out
     }
 
     /// The probes as requests on the loaded network.
@@ -853,7 +916,8 @@ fn nat_table(i: usize, site: &Site, r: &RouterRules) -> String {
 /// A Docker host's rules as Docker writes them for one bridge and one published port
 /// (`-p 8080:80`) with `userland-proxy: false` (the host's own connections to the port are
 /// translated in OUTPUT and masqueraded by `--src-type LOCAL`), with `iptables-save`'s layout.
-fn docker_iptables(i: usize) -> String {
+fn docker_iptables(i: usize, icc: bool) -> String {
+    let icc = if icc { "ACCEPT" } else { "DROP" };
     let bridge = format!("172.{}.0.0/24", 17 + i);
     let c = container(i);
     format!(
@@ -883,7 +947,7 @@ COMMIT
 -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -o docker0 -j DOCKER
 -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
--A FORWARD -i docker0 -o docker0 -j ACCEPT
+-A FORWARD -i docker0 -o docker0 -j {icc}
 -A DOCKER -d {c}/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
 -A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2
 -A DOCKER-ISOLATION-STAGE-1 -j RETURN
@@ -996,11 +1060,18 @@ fn host_yaml(y: &mut String, (i, j, n): (usize, usize, usize), host: &Host, site
         host_addr(i, j, n)
     );
     if docker {
+        let bridge = match site.docker_bridge {
+            DockerBridge::Switch => "",
+            DockerBridge::Bridge | DockerBridge::BrNetfilter => "bridge: true, ",
+        };
         let _ = writeln!(
             y,
-            "      - {{ name: docker0, segment: docker{i}, addresses: [172.{}.0.1/24] }}",
+            "      - {{ name: docker0, segment: docker{i}, {bridge}addresses: [172.{}.0.1/24] }}",
             17 + i
         );
+        if site.docker_bridge == DockerBridge::BrNetfilter {
+            y.push_str("    br_netfilter: true\n");
+        }
     }
     if host.default_route {
         let _ = writeln!(
@@ -1010,7 +1081,7 @@ fn host_yaml(y: &mut String, (i, j, n): (usize, usize, usize), host: &Host, site
         );
     }
     if docker && site.docker_rules {
-        iptables_block(y, &docker_iptables(i));
+        iptables_block(y, &docker_iptables(i, site.icc));
     } else if docker {
         let _ = writeln!(
             y,
@@ -1018,6 +1089,9 @@ fn host_yaml(y: &mut String, (i, j, n): (usize, usize, usize), host: &Host, site
             container(i),
             17 + i
         );
+        if !site.icc {
+            y.push_str("    firewall:\n      forward:\n        rules:\n          - { in: docker0, out: docker0, action: drop }\n");
+        }
     }
     let mut listen = Vec::new();
     if host.ssh {

@@ -24,7 +24,7 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use reachlab::emulate::{self, Comparison, ListenerHost, Planned, UpOptions};
 use reachlab::sim::SimConfig;
-use reachlab::testing::{Construct, GeneratedLab, internet};
+use reachlab::testing::{Construct, DockerBridge, GeneratedLab, internet};
 use reachlab::topology::load_path;
 
 mod support;
@@ -226,6 +226,32 @@ fn random_topologies_agree_with_the_kernel() {
             .filter(|(i, _)| used[*i].contains(&construct))
             .count();
         eprintln!("  {:<32} {using:>4} ({bad})", construct.name());
+    }
+    // The Docker bridges: what docker0 was, and whether `icc` dropped what crosses it.
+    eprintln!("differential: Docker bridges (labs, of which disagree or fail; probes across):");
+    for kind in [
+        DockerBridge::Switch,
+        DockerBridge::Bridge,
+        DockerBridge::BrNetfilter,
+    ] {
+        for icc in [true, false] {
+            let with = |lab: &GeneratedLab| {
+                lab.sites
+                    .iter()
+                    .any(|s| s.docker && s.docker_bridge == kind && s.icc == icc)
+            };
+            let using = labs.iter().filter(|l| with(l)).count();
+            let bad = failing.iter().filter(|(i, _)| with(&labs[*i])).count();
+            let sites: usize = labs
+                .iter()
+                .flat_map(|l| &l.sites)
+                .filter(|s| s.docker && s.docker_bridge == kind && s.icc == icc)
+                .count();
+            // Two probes cross each such bridge (GeneratedLab::across_bridges).
+            let across = 2 * sites;
+            let name = format!("{kind:?}, icc {icc}");
+            eprintln!("  {name:<32} {using:>4} ({bad}) {across:>5}");
+        }
     }
     let shrink: usize = std::env::var("REACHLAB_DIFF_SHRINK")
         .ok()

@@ -220,6 +220,7 @@ fn valid_topology() -> impl Strategy<Value = TopologyFile> {
                         segment: format!("seg{s}").into(),
                         addresses: vec![Located::new(format!("10.{s}.0.{}/24", 1 + 3 * n + i))],
                         mac: None,
+                        bridge: None,
                     })
                     .collect();
                 let first = attachments[0];

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::model::{Network, Node, RouteKind, Segment};
+use crate::model::{Network, Node, NodeId, RouteKind, Segment};
 
 use super::EmulateError;
 use super::error::{Leftovers, Refusal};
@@ -260,6 +260,7 @@ fn build(
         }
     };
     let layout = lab.layout.clone();
+    check_bridge_ports(net)?;
     netns::add_all(&layout.namespaces())?;
     interrupted()?;
 
@@ -284,10 +285,12 @@ fn build(
         interrupted()?;
     }
 
-    // Plug every interface's peer into its segment's bridge.
-    let script = plug_script(net)?;
-    if !script.is_empty() {
-        netns::ip_batch(Some(&layout.switch), &script, "plugging the interfaces in")?;
+    // Plug every interface's peer into its segment's bridge: the switch's, or a node's.
+    let plugs = plug_scripts(net, &layout)?;
+    for (ns, script) in &plugs {
+        if !script.is_empty() {
+            netns::ip_batch(Some(ns), script, "plugging the interfaces in")?;
+        }
     }
     interrupted()?;
 
@@ -306,6 +309,13 @@ fn build(
     }
     lab.warnings.extend(netem(net, &layout));
     interrupted()?;
+    let bridges: Vec<&str> = plugs
+        .iter()
+        .filter(|(_, script)| !script.is_empty())
+        .map(|(ns, _)| ns.as_str())
+        .collect();
+    lab.warnings.extend(wait_for_ports(&bridges)?);
+    interrupted()?;
 
     lab.listeners = net.nodes.iter().map(|n| n.listeners.len()).sum();
     if lab.listeners > 0 {
@@ -318,6 +328,40 @@ fn build(
         }
     }
     interrupted()
+}
+
+/// How long `up` waits for every bridge port to come up.
+const PORTS_UP_WITHIN: Duration = Duration::from_secs(3);
+
+/// Waits until the bridges in `namespaces` forward through every port (docs/linux-semantics.md,
+/// "Links coming up"); a warning when some port is still down after [`PORTS_UP_WITHIN`].
+fn wait_for_ports(namespaces: &[&str]) -> Result<Vec<String>, EmulateError> {
+    let start = Instant::now();
+    let mut waiting: Vec<&str> = namespaces.to_vec();
+    loop {
+        let mut still = Vec::new();
+        for ns in waiting {
+            if !netns::bridge_ports_up(ns)? {
+                still.push(ns);
+            }
+        }
+        waiting = still;
+        if waiting.is_empty() {
+            return Ok(Vec::new());
+        }
+        if start.elapsed() > PORTS_UP_WITHIN {
+            return Ok(waiting
+                .iter()
+                .map(|ns| {
+                    format!(
+                        "a bridge port in {ns} was still down after {} s: early probes may be lost",
+                        PORTS_UP_WITHIN.as_secs()
+                    )
+                })
+                .collect());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn setting(key: &str, value: impl ToString, optional: bool) -> (String, String, bool) {
@@ -335,13 +379,31 @@ pub fn scripts(net: &Network, layout: &Layout) -> Result<Vec<(String, Script)>, 
             node_script(net, node, layout)?,
         ));
     }
-    out.push((layout.switch.clone(), plug_script(net)?));
+    out.extend(plug_scripts(net, layout)?);
     for node in &net.nodes {
         out.push((layout.node(node.id).to_owned(), route_script(net, node)?));
     }
-    for segment in &net.segments {
+    for segment in net.segments.iter().filter(|s| s.bridge.is_none()) {
         if let Some(script) = netem_script(segment)? {
             out.push((layout.switch.clone(), script));
+        }
+    }
+    Ok(out)
+}
+
+/// The plug scripts, with the namespace each runs in: the switch's, then each bridge owner's.
+fn plug_scripts(net: &Network, layout: &Layout) -> Result<Vec<(String, Script)>, EmulateError> {
+    let mut out = vec![(layout.switch.clone(), plug_script(net, None)?)];
+    for node in &net.nodes {
+        let owns = net
+            .segments
+            .iter()
+            .any(|s| s.bridge.is_some_and(|b| net.interface(b).node == node.id));
+        if owns {
+            out.push((
+                layout.node(node.id).to_owned(),
+                plug_script(net, Some(node.id))?,
+            ));
         }
     }
     Ok(out)
@@ -351,7 +413,8 @@ pub fn scripts(net: &Network, layout: &Layout) -> Result<Vec<(String, Script)>, 
 fn switch_script(net: &Network) -> Result<Script, EmulateError> {
     let mut script = Script::new("ip");
     script.line(["link", "set", "dev", "lo", "up"])?;
-    for segment in &net.segments {
+    // A segment that is a node's bridge lives in that node's namespace instead.
+    for segment in net.segments.iter().filter(|s| s.bridge.is_none()) {
         let name = bridge(segment.id);
         script.line(["link", "add", "name", &name, "type", "bridge"])?;
         script.line([
@@ -367,24 +430,63 @@ fn switch_script(net: &Network) -> Result<Script, EmulateError> {
     Ok(script)
 }
 
-/// Every interface's peer made a port of its segment's bridge.
-fn plug_script(net: &Network) -> Result<Script, EmulateError> {
+/// Every interface's peer made a port of its segment's bridge: the switch's, or with `owner`
+/// the bridges of that node (run in its namespace).
+fn plug_script(net: &Network, owner: Option<NodeId>) -> Result<Script, EmulateError> {
     let mut script = Script::new("ip");
     for iface in &net.interfaces {
-        let mtu = net.segment(iface.segment).mtu.to_string();
+        let segment = net.segment(iface.segment);
+        let master = match segment.bridge {
+            None if owner.is_none() => bridge(iface.segment),
+            Some(b) if b != iface.id && Some(net.interface(b).node) == owner => {
+                net.interface(b).name.clone()
+            }
+            _ => continue,
+        };
         script.line([
             "link",
             "set",
             "dev",
             &port(iface.id),
             "master",
-            &bridge(iface.segment),
+            &master,
             "mtu",
-            &mtu,
+            &segment.mtu.to_string(),
             "up",
         ])?;
     }
     Ok(script)
+}
+
+/// The namespace where the bridge of `segment` lives: its owner's, or the switch.
+fn bridge_home<'l>(net: &Network, layout: &'l Layout, segment: &Segment) -> &'l str {
+    match segment.bridge {
+        Some(b) => layout.node(net.interface(b).node),
+        None => &layout.switch,
+    }
+}
+
+/// A node that owns a bridge must not have an interface named like one of the bridge's ports
+/// (`rlp<interface>`), which the emulator creates in its namespace.
+fn check_bridge_ports(net: &Network) -> Result<(), EmulateError> {
+    for segment in &net.segments {
+        let Some(b) = segment.bridge else { continue };
+        let owner = net.node(net.interface(b).node);
+        for &i in segment.interfaces.iter().filter(|&&i| i != b) {
+            if net.interfaces_of(owner).any(|o| o.name == port(i)) {
+                return Err(EmulateError::Command {
+                    what: format!("building the bridge `{}`", net.interface(b).name),
+                    message: format!(
+                        "node `{}` has an interface named `{}`, the name the emulator gives a \
+                         port of that bridge; rename the interface",
+                        owner.name,
+                        port(i)
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A node's loopback, interfaces (veth pairs, the peer moved to the switch) and addresses.
@@ -393,24 +495,42 @@ fn node_script(net: &Network, node: &Node, layout: &Layout) -> Result<Script, Em
     let mut script = Script::new("ip");
     script.line(["link", "set", "dev", "lo", "up"])?;
     for iface in net.interfaces_of(node) {
-        let mtu = net.segment(iface.segment).mtu.to_string();
-        script.line([
-            "link",
-            "add",
-            "name",
-            &iface.name,
-            "address",
-            &iface.mac.to_string(),
-            "mtu",
-            &mtu,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &port(iface.id),
-            "netns",
-            &layout.switch,
-        ])?;
+        let segment = net.segment(iface.segment);
+        let mtu = segment.mtu.to_string();
+        let mac = iface.mac.to_string();
+        if segment.bridge == Some(iface.id) {
+            // The node's bridge itself; its ports are plugged in once every node is built.
+            script.line([
+                "link",
+                "add",
+                "name",
+                &iface.name,
+                "address",
+                &mac,
+                "mtu",
+                &mtu,
+                "type",
+                "bridge",
+            ])?;
+        } else {
+            script.line([
+                "link",
+                "add",
+                "name",
+                &iface.name,
+                "address",
+                &mac,
+                "mtu",
+                &mtu,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &port(iface.id),
+                "netns",
+                bridge_home(net, layout, segment),
+            ])?;
+        }
         script.line(["link", "set", "dev", &iface.name, "up"])?;
         for addr in &iface.addresses {
             script.line(["addr", "add", &addr.to_string(), "dev", &iface.name])?;
@@ -438,6 +558,22 @@ fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), Emulate
             setting("net/ipv4/ip_default_ttl", node.os.initial_ttl(), false),
         ],
     )?;
+    // br_netfilter: whether the node's bridges hand what they carry to its iptables. Needed
+    // when the file says so; without the module nothing is handed anyway.
+    let owns_bridge = net
+        .segments
+        .iter()
+        .any(|s| s.bridge.is_some_and(|b| net.interface(b).node == node.id));
+    if owns_bridge {
+        let on = node.br_netfilter;
+        netns::sysctls(
+            ns,
+            vec![
+                setting("net/bridge/bridge-nf-call-iptables", u8::from(on), !on),
+                setting("net/bridge/bridge-nf-call-arptables", 0, true),
+            ],
+        )?;
+    }
     netns::ip_batch(
         Some(ns),
         &node_script(net, node, layout)?,
@@ -534,6 +670,17 @@ fn netem_script(segment: &Segment) -> Result<Option<Script>, EmulateError> {
 fn netem(net: &Network, layout: &Layout) -> Vec<String> {
     let mut warnings = Vec::new();
     for segment in &net.segments {
+        if let Some(b) = segment.bridge
+            && (!segment.latency.is_zero() || segment.loss > 0.0)
+        {
+            warnings.push(format!(
+                "segment `{}` is the bridge `{}` of `{}`: its latency and loss are not emulated",
+                segment.name,
+                net.interface(b).name,
+                net.node(net.interface(b).node).name
+            ));
+            continue;
+        }
         let script = match netem_script(segment) {
             Ok(Some(script)) => script,
             Ok(None) => continue,

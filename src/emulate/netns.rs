@@ -262,6 +262,27 @@ pub fn exec(
     Ok(out)
 }
 
+/// Whether every bridge port in namespace `name` is up: the bridge forwards through a port
+/// only once the kernel has seen its carrier, which for a veth can take up to a second
+/// (docs/linux-semantics.md, "Links coming up").
+pub fn bridge_ports_up(name: &str) -> Result<bool, EmulateError> {
+    let mut command = Command::new("ip");
+    command.args(["-n", name, "-j", "link", "show"]);
+    let what = format!("listing the links of {name}");
+    let out = command_output(&mut command, None, &what)?;
+    check(&out, &what)?;
+    let links: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| EmulateError::Command {
+            what,
+            message: format!("`ip -j link show` printed something that is not JSON: {e}"),
+        })?;
+    let links = links.as_array().map(Vec::as_slice).unwrap_or_default();
+    Ok(links
+        .iter()
+        .filter(|l| l.get("master").is_some())
+        .all(|l| l.get("operstate").and_then(|s| s.as_str()) == Some("UP")))
+}
+
 fn command_output(
     command: &mut Command,
     stdin: Option<&str>,

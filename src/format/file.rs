@@ -104,6 +104,12 @@ pub struct NodeSpec {
     /// false). Routers need `true`; a host with `false` silently drops packets not addressed to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarding: Option<bool>,
+    /// Whether br_netfilter is loaded with `net.bridge.bridge-nf-call-iptables=1` (default
+    /// false, a fresh Linux host; Docker and Kubernetes nodes load it): IPv4 frames the node's
+    /// bridges (interfaces with `bridge: true`) carry between their ports pass the node's
+    /// iptables, with `-i`/`-o` the bridge's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub br_netfilter: Option<bool>,
     /// Network interfaces, each attached to one segment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<InterfaceSpec>,
@@ -314,6 +320,10 @@ pub struct InterfaceSpec {
     /// absent, so it never changes when other parts of the file do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<Located<String>>,
+    /// The interface is a Linux bridge (`ip link add NAME type bridge`) and its segment is that
+    /// bridge: the segment's other interfaces are its ports. At most one per segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<Located<bool>>,
 }
 
 /// A static route, as `ip route add [TYPE] TO [via VIA] [dev DEV] [metric METRIC]` takes it.

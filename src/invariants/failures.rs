@@ -158,10 +158,13 @@ fn unplug(net: &mut Network, iface: IfaceId) {
         return;
     }
     net.segments[old.index()].interfaces.retain(|&i| i != iface);
+    // A bridge unplugged keeps being a bridge, of no ports; its old segment has none.
+    let bridge = net.segments[old.index()].bridge.take_if(|b| *b == iface);
     let id = SegmentId::from_index(net.segments.len());
     let alone = Segment {
         id,
         interfaces: vec![iface],
+        bridge,
         ..net.segment(old).clone()
     };
     net.segments.push(alone);

@@ -44,6 +44,11 @@ pub struct Segment {
     pub interfaces: Vec<IfaceId>,
     /// What the segment is, for explanations (platform sections describe their networks).
     pub note: Option<String>,
+    /// The interface that is this segment's Linux bridge, on the node that owns it; the
+    /// segment's other interfaces are its ports. `None`: a switch no node owns. Frames bridged
+    /// between ports meet the owner's iptables when the owner has `br_netfilter`
+    /// (docs/linux-semantics.md, "Bridges and br_netfilter").
+    pub bridge: Option<IfaceId>,
     pub origin: Origin,
 }
 
@@ -81,6 +86,9 @@ pub struct Node {
     pub os: OsProfile,
     /// `net.ipv4.ip_forward`.
     pub forwarding: bool,
+    /// br_netfilter is loaded with `net.bridge.bridge-nf-call-iptables=1`: IPv4 frames bridged
+    /// by this node's bridges pass its iptables.
+    pub br_netfilter: bool,
     pub interfaces: Vec<IfaceId>,
     pub routes: RoutingTable,
     /// DNS names that resolve to this node.

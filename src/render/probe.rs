@@ -376,6 +376,10 @@ pub fn trace_table(net: &Network, run: &ProbeRun) -> String {
                     route(r)
                 ),
             ),
+            StepKind::Bridged { bridge } => (
+                format!("{} → {}", name(bridge), name(bridge)),
+                "bridged to its port (br_netfilter)".into(),
+            ),
             StepKind::Delivered { in_iface } => (
                 format!("{} → local", in_iface.map_or("lo".into(), name)),
                 "delivered".into(),
@@ -450,7 +454,7 @@ pub struct HopRecord {
     /// The interface the packet came in on (`null`: made here, or through loopback).
     #[serde(rename = "in")]
     pub in_iface: Option<String>,
-    /// `sent`, `forwarded`, `delivered`, `refused`, `translated`, `filtered` or `dropped`.
+    /// `sent`, `forwarded`, `bridged`, `delivered`, `refused`, `translated`, `filtered` or `dropped`.
     pub kind: &'static str,
     pub node: String,
     pub out: Option<String>,
@@ -483,6 +487,13 @@ pub fn trace_rows(net: &Network, run: &ProbeRun) -> Vec<HopRecord> {
                     iface(Some(in_iface)),
                     iface(Some(out)),
                     Some(route),
+                    None,
+                ),
+                StepKind::Bridged { bridge } => (
+                    "bridged",
+                    iface(Some(bridge)),
+                    iface(Some(bridge)),
+                    None,
                     None,
                 ),
                 StepKind::Delivered { in_iface } => {

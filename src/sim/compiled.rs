@@ -110,6 +110,9 @@ pub(crate) struct SegmentData {
     pub latency_ns: u64,
     pub loss: f64,
     pub ports: u32,
+    /// The segment's bridge, when its owner's iptables judge the frames it bridges
+    /// (br_netfilter, and the owner has rules).
+    pub hook: Option<IfaceId>,
     /// Range of `ports` (the compiled network's): the segment's interfaces in file order.
     range: (u32, u32),
 }
@@ -161,10 +164,14 @@ impl<'n> Compiled<'n> {
             .map(|s| {
                 let start = index(ports.len());
                 ports.extend_from_slice(&s.interfaces);
+                let owner = |b: &IfaceId| net.node(net.interface(*b).node);
                 SegmentData {
                     latency_ns: SimTime::from_duration(s.latency).0,
                     loss: s.loss,
                     ports: index(s.interfaces.len()),
+                    hook: s
+                        .bridge
+                        .filter(|b| owner(b).br_netfilter && owner(b).netfilter.is_some()),
                     range: (start, index(ports.len())),
                 }
             })

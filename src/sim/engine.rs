@@ -324,7 +324,17 @@ impl<'n> Sim<'n> {
         let node = self.dp.node_of(iface);
         match frame.payload {
             FramePayload::Arp(arp) => self.wires().arp(node, iface, arp),
-            FramePayload::Ip(packet) => self.stack().receive(node, iface, packet),
+            // A unicast frame between two ports of a bridge whose owner judges what it bridges.
+            FramePayload::Ip(packet) => match self.dp.segment_of(iface).hook {
+                Some(bridge)
+                    if bridge != iface
+                        && frame.dst != BROADCAST
+                        && frame.src != self.dp.mac(bridge) =>
+                {
+                    self.stack().bridged(bridge, iface, packet)
+                }
+                _ => self.stack().receive(node, iface, packet),
+            },
         }
     }
 

@@ -330,6 +330,13 @@ enum Flavour {
 enum Event {
     /// `packet` reaches interface `port`.
     Arrive { port: IfaceId, packet: Ipv4Packet },
+    /// `packet` reaches the bridge `bridge` on its way to the port `port`, and the bridge's
+    /// owner judges it (br_netfilter).
+    Bridged {
+        bridge: IfaceId,
+        port: IfaceId,
+        packet: Ipv4Packet,
+    },
     /// `packet` comes back to `node` through loopback.
     Loopback { node: NodeId, packet: Ipv4Packet },
     /// Nobody answered ARP for `nexthop` out of `out`; `node` gives up on `packet`.
@@ -497,6 +504,19 @@ impl<'f, 'n> Stack<'f, 'n, Walker<'f, 'n>> {
                     let node = self.dp.node_of(port);
                     self.receive(node, port, packet);
                 }
+                Event::Bridged {
+                    bridge,
+                    port,
+                    packet,
+                } => {
+                    if self.link.warm {
+                        // Whether an earlier probe's redirect changed the path through the
+                        // bridge's owner is the engine's to say.
+                        self.link.declined = true;
+                        return None;
+                    }
+                    self.bridged(bridge, port, packet)
+                }
                 Event::Loopback { node, packet } => self.loopback_receive(node, packet),
                 Event::Unresolved {
                     node,
@@ -661,7 +681,15 @@ impl Link for Walker<'_, '_> {
         self.events = self.events.saturating_add(3 * u64::from(segment.ports));
         let (at, waited) = self.departure(out, nexthop, port, crossing);
         self.hops += 1;
-        self.schedule(at, waited, Event::Arrive { port, packet });
+        let event = match segment.hook {
+            Some(bridge) if bridge != out && bridge != port => Event::Bridged {
+                bridge,
+                port,
+                packet,
+            },
+            _ => Event::Arrive { port, packet },
+        };
+        self.schedule(at, waited, event);
     }
 
     fn loopback(&mut self, node: NodeId, packet: Ipv4Packet) {

@@ -387,6 +387,24 @@ impl<L: Link> Stack<'_, '_, L> {
         {
             return;
         }
+        self.route_in(node, in_iface, nf, arrived, packet, track);
+    }
+
+    /// What `node` does with a packet it received on `in_iface` once PREROUTING is behind it
+    /// (`arrived`: as it came, `packet`: after any DNAT): local delivery through INPUT, or
+    /// forwarding through FORWARD and POSTROUTING, or the drop and the error routing decided.
+    #[inline]
+    fn route_in(
+        &mut self,
+        node: NodeId,
+        in_iface: IfaceId,
+        nf: Option<&Netfilter>,
+        arrived: Ipv4Packet,
+        packet: Ipv4Packet,
+        mut track: Track,
+    ) {
+        let dp = self.dp;
+        let mut packet = packet;
         let here = Some(in_iface);
         let (out, nexthop, next, route) = match dp.route_received(node, &packet) {
             Routed::Local => {
@@ -467,6 +485,67 @@ impl<L: Link> Stack<'_, '_, L> {
         self.link.send(out, nexthop, next, forwarded, false);
         if let Some(redirect) = redirect {
             self.reply(node, redirect);
+        }
+    }
+
+    /// A frame the bridge `bridge` carries to its port `port`, when its owner's iptables judge
+    /// bridged frames (br_netfilter; docs/linux-semantics.md, "Bridges and br_netfilter"):
+    /// conntrack, mangle and nat PREROUTING, filter FORWARD and nat POSTROUTING of the owner
+    /// see it with `-i` and `-o` the bridge; the TTL stays. A packet DNAT sends elsewhere is
+    /// routed by the owner as if it had arrived on the bridge; one DNAT keeps on the bridge is
+    /// sent to the new destination's port.
+    #[inline(never)]
+    pub(crate) fn bridged(&mut self, bridge: IfaceId, port: IfaceId, packet: Ipv4Packet) {
+        let dp = self.dp;
+        let owner = dp.node_of(bridge);
+        let Some(nf) = dp.netfilter(owner) else {
+            return self.receive(dp.node_of(port), port, packet);
+        };
+        let arrived = packet;
+        let mut packet = packet;
+        let mut track = self.track(owner, &mut packet, Some(bridge), nf, NatHook::Prerouting);
+        let here = Some(bridge);
+        if !self.enforce(
+            owner,
+            nf,
+            ChainName::Prerouting,
+            &arrived,
+            here,
+            None,
+            &mut track,
+        ) {
+            return;
+        }
+        // br_nf_pre_routing_finish: after DNAT the owner routes the packet; it stays bridged
+        // only when the route leads back out of the bridge (without ip_forward too).
+        let redirected = packet.dst != arrived.dst;
+        if redirected
+            && (dp.is_local(owner, packet.dst)
+                || dp.lookup(owner, packet.dst).and_then(Entry::dev) != Some(bridge))
+        {
+            return self.route_in(owner, bridge, Some(nf), arrived, packet, track);
+        }
+        let out = Some(bridge);
+        if !self.enforce(
+            owner,
+            nf,
+            ChainName::Forward,
+            &packet,
+            here,
+            out,
+            &mut track,
+        ) {
+            return;
+        }
+        self.postrouting(owner, nf, &mut packet, bridge, &mut track);
+        self.confirm(owner, &packet, &track);
+        self.record(owner, packet, StepKind::Bridged { bridge });
+        if redirected {
+            // To the new destination's port, found as the owner's neighbour on the bridge.
+            self.link
+                .send(bridge, packet.dst, Next::Lookup, packet, false);
+        } else {
+            self.receive(dp.node_of(port), port, packet);
         }
     }
 
@@ -991,6 +1070,210 @@ nodes:
             panic!("forwarded")
         };
         assert_eq!(nexthop, ip("10.0.1.7"));
+    }
+
+    /// `h` owns the bridge `br0` (ports: a, b, c) with br_netfilter, and routes to x behind
+    /// eth1. FORWARD drops what bridged rules do not accept. docs/linux-semantics.md,
+    /// "Bridges and br_netfilter"; the same cases, checked against the kernel, are
+    /// topologies/linux-bridge-netfilter.yaml.
+    const BRIDGE: &str = "
+segments: [{ name: br }, { name: out }]
+nodes:
+  - name: h
+    forwarding: true
+    br_netfilter: BRNF
+    interfaces:
+      - { name: br0, segment: br, bridge: true, addresses: [10.1.0.1/24] }
+      - { name: eth1, segment: out, addresses: [10.2.0.1/24] }
+    listen: [{ port: 80 }]
+    iptables: |
+      *nat
+      :PREROUTING ACCEPT [0:0]
+      :POSTROUTING ACCEPT [0:0]
+      -A PREROUTING -d 10.1.0.3/32 -p tcp -m tcp --dport 81 -j DNAT --to-destination 10.1.0.4:80
+      -A PREROUTING -d 10.1.0.3/32 -p tcp -m tcp --dport 82 -j DNAT --to-destination 10.2.0.2:80
+      -A PREROUTING -d 10.1.0.3/32 -p tcp -m tcp --dport 83 -j DNAT --to-destination 10.1.0.1:80
+      -A POSTROUTING -s 10.1.0.2/32 -d 10.1.0.4/32 -o br0 -j MASQUERADE
+      COMMIT
+      *filter
+      :INPUT DROP [0:0]
+      :FORWARD DROP [0:0]
+      -A INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+      -A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT
+      -A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+      -A FORWARD -i br0 -o br0 -p icmp -j ACCEPT
+      -A FORWARD -i br0 -o br0 -p tcp -m tcp --dport 80 -j ACCEPT
+      -A FORWARD -i br0 -o eth1 -j ACCEPT
+      COMMIT
+  - { name: a, interfaces: [{ name: eth0, segment: br, addresses: [10.1.0.2/24] }], routes: [{ to: default, via: 10.1.0.1 }] }
+  - { name: b, interfaces: [{ name: eth0, segment: br, addresses: [10.1.0.3/24] }], routes: [{ to: default, via: 10.1.0.1 }], listen: [{ port: 80 }, { port: 8080 }] }
+  - { name: c, interfaces: [{ name: eth0, segment: br, addresses: [10.1.0.4/24] }], routes: [{ to: default, via: 10.1.0.1 }], listen: [{ port: 80 }] }
+  - { name: x, interfaces: [{ name: eth0, segment: out, addresses: [10.2.0.2/24] }], routes: [{ to: default, via: 10.2.0.1 }], listen: [{ port: 80 }] }
+";
+
+    fn bridge_net(br_netfilter: bool) -> Network {
+        net(&BRIDGE.replace("BRNF", if br_netfilter { "true" } else { "false" }))
+    }
+
+    /// A probe from `from` to `dst` on the bridge lab: what it saw, and every step.
+    fn bridged_probe(
+        net: &Network,
+        from: &str,
+        dst: &str,
+        kind: &crate::sim::ProbeKind,
+    ) -> crate::sim::ProbeRun {
+        let from = net.node_by_name(from).expect("node").id;
+        let config = crate::sim::SimConfig::default();
+        crate::sim::run_probe(net, from, ip(dst), kind, &config)
+    }
+
+    fn tcp(port: u16) -> crate::sim::ProbeKind {
+        crate::sim::ProbeKind::tcp(Port::new(port).expect("port"))
+    }
+
+    /// The nodes that handled the probe's first packet (until its first delivery), by name.
+    fn delivered_at(net: &Network, run: &crate::sim::ProbeRun) -> Option<String> {
+        run.steps.iter().find_map(|s| match s.kind {
+            StepKind::Delivered { .. } => Some(net.node(s.node).name.clone()),
+            _ => None,
+        })
+    }
+
+    fn connected(run: &crate::sim::ProbeRun) -> bool {
+        matches!(run.observed, crate::sim::Observed::Connected { .. })
+    }
+
+    #[test]
+    fn bridged_frames_meet_forward_with_the_bridge_as_in_and_out() {
+        let net = bridge_net(true);
+        let accepted = bridged_probe(&net, "a", "10.1.0.3", &tcp(80));
+        assert!(connected(&accepted), "{:?}", accepted.observed);
+        let h = net.node_by_name("h").expect("h").id;
+        assert!(accepted.steps.iter().any(|s| s.node == h
+            && matches!(
+                s.kind,
+                StepKind::Filtered {
+                    chain: ChainName::Forward,
+                    verdict: Verdict::Accept,
+                    ..
+                }
+            )));
+        // No rule accepts tcp 8080 across the bridge: FORWARD's policy drops it.
+        let dropped = bridged_probe(&net, "a", "10.1.0.3", &tcp(8080));
+        assert!(matches!(
+            dropped.observed,
+            crate::sim::Observed::Silence { .. }
+        ));
+    }
+
+    #[test]
+    fn without_br_netfilter_a_bridge_only_switches() {
+        let net = bridge_net(false);
+        let run = bridged_probe(&net, "a", "10.1.0.3", &tcp(8080));
+        assert!(connected(&run), "{:?}", run.observed);
+        let h = net.node_by_name("h").expect("h").id;
+        assert!(run.steps.iter().all(|s| s.node != h));
+    }
+
+    #[test]
+    fn bridged_frames_keep_their_ttl() {
+        let net = bridge_net(true);
+        let run = bridged_probe(&net, "a", "10.1.0.3", &crate::sim::ProbeKind::ping(1));
+        let crate::sim::Observed::Ping { replies, .. } = &run.observed else {
+            panic!("{:?}", run.observed)
+        };
+        assert_eq!(replies.iter().map(|r| r.ttl).collect::<Vec<_>>(), [64]);
+        let h = net.node_by_name("h").expect("h").id;
+        assert!(
+            run.steps
+                .iter()
+                .any(|s| s.node == h && matches!(s.kind, StepKind::Bridged { .. }))
+        );
+        assert!(
+            !run.steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::Forwarded { .. }))
+        );
+    }
+
+    #[test]
+    fn a_dnat_to_another_port_stays_bridged() {
+        let net = bridge_net(true);
+        let run = bridged_probe(&net, "a", "10.1.0.3", &tcp(81));
+        assert!(connected(&run), "{:?}", run.observed);
+        assert_eq!(delivered_at(&net, &run).as_deref(), Some("c"));
+        // (c's answer goes to h, whose address the masquerade gave the SYN, and is routed.)
+        let to_c = run
+            .steps
+            .iter()
+            .take_while(|s| !matches!(s.kind, StepKind::Delivered { .. }));
+        assert!(
+            !to_c
+                .clone()
+                .any(|s| matches!(s.kind, StepKind::Forwarded { .. }))
+        );
+        assert!(
+            to_c.clone()
+                .any(|s| matches!(s.kind, StepKind::Bridged { .. }))
+        );
+    }
+
+    #[test]
+    fn a_dnat_elsewhere_is_routed_by_the_bridges_owner() {
+        let net = bridge_net(true);
+        let run = bridged_probe(&net, "a", "10.1.0.3", &tcp(82));
+        assert!(connected(&run), "{:?}", run.observed);
+        assert_eq!(delivered_at(&net, &run).as_deref(), Some("x"));
+        let h = net.node_by_name("h").expect("h").id;
+        assert!(
+            run.steps
+                .iter()
+                .any(|s| s.node == h && matches!(s.kind, StepKind::Forwarded { .. }))
+        );
+    }
+
+    #[test]
+    fn a_dnat_to_the_owner_is_delivered_through_input() {
+        let net = bridge_net(true);
+        let run = bridged_probe(&net, "a", "10.1.0.3", &tcp(83));
+        assert!(connected(&run), "{:?}", run.observed);
+        assert_eq!(delivered_at(&net, &run).as_deref(), Some("h"));
+        let h = net.node_by_name("h").expect("h").id;
+        assert!(run.steps.iter().any(|s| s.node == h
+            && matches!(
+                s.kind,
+                StepKind::Filtered {
+                    chain: ChainName::Input,
+                    ..
+                }
+            )));
+    }
+
+    #[test]
+    fn masquerade_out_of_the_bridge_takes_the_bridges_address() {
+        let net = bridge_net(true);
+        let run = bridged_probe(&net, "a", "10.1.0.4", &tcp(80));
+        assert!(connected(&run), "{:?}", run.observed);
+        let c = net.node_by_name("c").expect("c").id;
+        let seen = run
+            .steps
+            .iter()
+            .find(|s| s.node == c && matches!(s.kind, StepKind::Delivered { .. }));
+        assert_eq!(seen.map(|s| s.packet.src), Some(ip("10.1.0.1")));
+    }
+
+    #[test]
+    fn the_owners_own_traffic_into_the_bridge_is_not_forwarded() {
+        // h's OUTPUT accepts; were its packets bridged through FORWARD, the policy would drop
+        // them.
+        let net = bridge_net(true);
+        let run = bridged_probe(&net, "h", "10.1.0.3", &tcp(8080));
+        assert!(connected(&run), "{:?}", run.observed);
+        assert!(
+            !run.steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::Bridged { .. }))
+        );
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum StepKind {
         route: usize,
         nexthop: Ipv4Addr,
     },
+    /// The node's bridge `bridge` carried the packet between two of its ports, after the
+    /// node's iptables let it through (br_netfilter; TTL unchanged).
+    Bridged { bridge: IfaceId },
     /// The packet reached one of the node's own addresses.
     Delivered { in_iface: Option<IfaceId> },
     /// Nothing listened: the node answered with RST or ICMP port unreachable.

@@ -177,6 +177,7 @@ impl Lowering {
             mtu,
             interfaces: Vec::new(),
             note: spec.note.clone(),
+            bridge: None,
             origin,
         });
     }
@@ -235,6 +236,7 @@ impl Lowering {
             name: spec.name.value.clone(),
             os,
             forwarding: spec.forwarding.unwrap_or(false),
+            br_netfilter: spec.br_netfilter.unwrap_or(false),
             interfaces: Vec::new(),
             routes: RoutingTable::default(),
             dns: spec.dns.iter().map(|d| d.value.clone()).collect(),
@@ -295,6 +297,9 @@ impl Lowering {
         let segment = segment?;
         let id = IfaceId::from_index(self.net.interfaces.len());
         self.net.segments[segment.index()].interfaces.push(id);
+        if let Some(bridge) = spec.bridge.as_ref().filter(|b| b.value) {
+            self.bridge(node, segment, id, bridge.span);
+        }
         let origin = self.origin(spec.name.span);
         self.net.interfaces.push(Interface {
             id,
@@ -306,6 +311,34 @@ impl Lowering {
             origin,
         });
         Some(id)
+    }
+
+    /// Makes interface `id` the Linux bridge of `segment`: at most one a segment.
+    fn bridge(&mut self, node: &Node, segment: SegmentId, id: IfaceId, at: Span) {
+        let seg = &self.net.segments[segment.index()];
+        match seg.bridge {
+            None => self.net.segments[segment.index()].bridge = Some(id),
+            Some(first) => {
+                let first = self.net.interface(first);
+                // The node being lowered is not in the network yet.
+                let owner = if first.node == node.id {
+                    &node.name
+                } else {
+                    &self.net.node(first.node).name
+                };
+                let message = format!(
+                    "segment `{}` already is a bridge: interface `{}` of node `{owner}`",
+                    seg.name, first.name
+                );
+                let related = first.origin.span;
+                self.push(
+                    Diagnostic::error(Code::BadValue, at, message)
+                        .label("second bridge")
+                        .related(related, "the segment's bridge")
+                        .hint("a segment is one bridge: give each bridge a segment of its own"),
+                );
+            }
+        }
     }
 
     /// The segment an interface is plugged into.

@@ -57,6 +57,7 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
             OsProfile::Windows => Some(OsName::Windows.into()),
         },
         forwarding: n.forwarding.then_some(true),
+        br_netfilter: n.br_netfilter.then_some(true),
         interfaces: net
             .interfaces_of(n)
             .map(|i| InterfaceSpec {
@@ -68,6 +69,7 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
                     .map(|a| Located::new(a.to_string()))
                     .collect(),
                 mac: Some(i.mac.to_string().into()),
+                bridge: (net.segment(i.segment).bridge == Some(i.id)).then(|| true.into()),
             })
             .collect(),
         routes: n

@@ -51,6 +51,7 @@ fn add_bridges(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
         });
         let address = format!("{}/{}", bridge.gateway, bridge.subnet.prefix_len());
         file.nodes[plan.host.index].interfaces.push(InterfaceSpec {
+            bridge: None,
             name: Located::at(bridge.iface.clone(), span),
             segment: Located::at(bridge.segment.clone(), span),
             addresses: vec![Located::at(address, span)],
@@ -106,6 +107,7 @@ fn add_containers(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
 fn eth0(bridge: &Bridge, address: Ipv4Addr, span: Span, address_span: Span) -> InterfaceSpec {
     let [a, b, c, d] = address.octets();
     InterfaceSpec {
+        bridge: None,
         name: Located::at("eth0".into(), span),
         segment: Located::at(bridge.segment.clone(), span),
         addresses: vec![Located::at(

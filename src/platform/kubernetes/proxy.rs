@@ -384,6 +384,7 @@ impl ProxyRules {
                     ..SegmentSpec::default()
                 });
                 node.interfaces.push(InterfaceSpec {
+                    bridge: None,
                     name: Located::at("kube-ipvs0".into(), span),
                     segment: Located::at(segment, span),
                     addresses: self

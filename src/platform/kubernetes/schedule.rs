@@ -138,6 +138,7 @@ pub(super) fn emit(
         file.nodes.push(NodeSpec {
             name: at(pod.name.clone()),
             interfaces: vec![InterfaceSpec {
+                bridge: None,
                 name: at("eth0".into()),
                 segment: at(node.pod_segment()),
                 addresses: vec![at(format!("{address}/{}", node.block.prefix_len()))],

@@ -112,6 +112,7 @@ fn uplink_interface(rname: &str, up: &Uplink<'_>) -> InterfaceSpec {
             .map(|f| Located::at(format!("{}/32", f.address.value), f.address.span)),
     );
     InterfaceSpec {
+        bridge: None,
         name: Located::at(up.name.clone(), span),
         segment: Located::at(up.segment.to_owned(), span),
         addresses,
@@ -123,6 +124,7 @@ fn uplink_interface(rname: &str, up: &Uplink<'_>) -> InterfaceSpec {
 fn downlink_interface(rname: &str, d: &Downlink<'_>) -> InterfaceSpec {
     let n = d.network;
     InterfaceSpec {
+        bridge: None,
         name: Located::at(d.name.clone(), n.span),
         segment: Located::at(n.value.clone(), n.span),
         addresses: vec![Located::at(on(d.subnet.gateway, d.subnet.net), n.span)],
@@ -229,6 +231,7 @@ fn port_interface(
 ) -> InterfaceSpec {
     let i = inst.spec;
     InterfaceSpec {
+        bridge: None,
         name: Located::at(
             ifname.to_owned(),
             i.interface.as_ref().map_or(i.network.span, |l| l.span),

@@ -129,6 +129,7 @@ pub(super) fn interface(
     span: Span,
 ) -> InterfaceSpec {
     InterfaceSpec {
+        bridge: None,
         name: Located::at(name.to_owned(), span),
         segment: Located::at(segment.to_owned(), span),
         addresses: addresses
