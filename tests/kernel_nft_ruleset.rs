@@ -169,11 +169,7 @@ fn every_topology_reads_back_from_what_nft_lists_of_iptables_nft() {
             let listed = ns.list();
             let expected = save(&net, &without_comments(nf));
             match read(&listed, &resolver(&net, node)) {
-                Ok(got) => assert_eq!(
-                    save(&net, &got.nf),
-                    expected,
-                    "{case}: read from\n{listed}"
-                ),
+                Ok(got) => assert_eq!(save(&net, &got.nf), expected, "{case}: read from\n{listed}"),
                 Err(problems) => {
                     refused += 1;
                     let lines: Vec<&str> = listed.lines().collect();
@@ -189,7 +185,10 @@ fn every_topology_reads_back_from_what_nft_lists_of_iptables_nft() {
         }
     }
     assert!(nodes >= 20, "the topologies have rules on {nodes} nodes");
-    assert_eq!(refused, 0, "every topology's rules are listed in forms the reader takes");
+    assert_eq!(
+        refused, 0,
+        "every topology's rules are listed in forms the reader takes"
+    );
 }
 
 /// Rules in nft's own language: every construct the reader takes, as `nft -f` loads them.

@@ -761,3 +761,205 @@ fn nat_rule(
         comment: rule.comment.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse;
+    use super::*;
+
+    fn lowered(text: &str) -> Result<Lowered, Vec<Problem>> {
+        let tables = parse(text).expect("parses");
+        lower(
+            &tables,
+            &|name| match name {
+                "eth0" => Some(IfaceId(0)),
+                "wan0" => Some(IfaceId(1)),
+                "lo" => Some(IfaceId::LOOPBACK),
+                _ => None,
+            },
+            &|_| Origin::default(),
+        )
+    }
+
+    fn refused(text: &str) -> Vec<Problem> {
+        lowered(text).expect_err(text)
+    }
+
+    #[test]
+    fn base_chains_land_on_the_model_chains_by_type_and_hook() {
+        let l = lowered(
+            "table inet f {
+  chain i { type filter hook input priority filter; policy drop; accept }
+  chain p { type filter hook prerouting priority mangle; drop }
+  chain o { type filter hook output priority 10; policy accept; }
+  chain unused_route { type route hook output priority mangle; policy accept; }
+}
+table ip nat {
+  chain pre { type nat hook prerouting priority dstnat; tcp dport 1 dnat to 10.0.0.1 }
+  chain post { type nat hook postrouting priority srcnat; masquerade }
+  chain in { type nat hook input priority 100; policy accept; }
+}",
+        )
+        .expect("lowers");
+        let nf = &l.nf;
+        assert_eq!((nf.input.policy, nf.input.rules.len()), (Verdict::Drop, 1));
+        assert_eq!(nf.prerouting.rules.len(), 1);
+        assert_eq!(nf.output.rules.len(), 0);
+        assert_eq!(
+            nf.nat.iter().map(|r| r.hook).collect::<Vec<_>>(),
+            [NatHook::Prerouting, NatHook::Postrouting]
+        );
+        assert!(l.warnings.is_empty());
+    }
+
+    #[test]
+    fn regular_chains_join_the_table_of_the_base_chains_that_reach_them() {
+        let l = lowered(
+            "table ip t {
+  chain input { type filter hook input priority 0; jump a }
+  chain a { goto b }
+  chain b { return }
+  chain pre { type nat hook prerouting priority -100; jump n }
+  chain n { dnat to 10.0.0.2 }
+}",
+        )
+        .expect("lowers");
+        let names =
+            |c: &[UserChain<FilterRule>]| c.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&l.nf.filter_chains), ["a", "b"]);
+        assert_eq!(l.nf.nat_chains.len(), 1);
+        assert_eq!(
+            l.nf.filter_chains[0].rules[0].target,
+            RuleTarget::Flow(Flow::Goto(ChainId(1)))
+        );
+        let e = refused(
+            "table ip t {
+  chain input { type filter hook input priority 0; jump a }
+  chain pre { type nat hook prerouting priority -100; jump a }
+  chain a { return }
+}",
+        );
+        assert_eq!((e[0].code, e[0].at.text.as_str()), (Code::Unsupported, "a"));
+    }
+
+    #[test]
+    fn two_base_chains_on_one_hook_are_refused_naming_both() {
+        let e = refused(
+            "table inet a { chain x { type filter hook input priority 0; drop } }
+table ip b { chain y { type filter hook input priority 10; accept } }",
+        );
+        assert_eq!(e[0].code, Code::Unsupported);
+        assert!(
+            e[0].message.contains("`y`") && e[0].message.contains("`x` (line 1)"),
+            "{e:?}"
+        );
+        // An empty one with policy accept changes nothing and is left out.
+        assert!(
+            lowered(
+                "table inet a { chain x { type filter hook input priority 0; drop } }
+table ip b { chain y { type filter hook input priority 10; policy accept; } }"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn priorities_outside_the_model_order_are_refused() {
+        for text in [
+            "table ip t { chain p { type filter hook prerouting priority dstnat; drop } }",
+            "table ip t { chain p { type filter hook input priority raw; drop } }",
+            "table ip t { chain o { type filter hook output priority mangle; drop } }",
+            "table ip t { chain n { type nat hook input priority 100; accept } }",
+            "table ip t { chain f { type filter hook postrouting priority 0; drop } }",
+        ] {
+            assert_eq!(refused(text)[0].code, Code::Unsupported, "{text}");
+        }
+    }
+
+    #[test]
+    fn families_other_than_ip_and_inet_are_warned_about_or_refused() {
+        let l = lowered(
+            "table ip6 v6 { chain i { type filter hook input priority 0; policy drop; } }
+table arp a { chain i { type filter hook input priority 0; } }
+table netdev n { chain i { type filter hook ingress device \"eth0\" priority 0; drop } }",
+        )
+        .expect("lowers");
+        assert_eq!(l.warnings.len(), 3);
+        assert!(l.warnings[0].message.contains("`ip6 v6`"));
+        assert_eq!(l.nf, Netfilter::default());
+        let e =
+            refused("table bridge br { chain f { type filter hook forward priority 0; drop } }");
+        assert_eq!(
+            (e[0].code, e[0].at.text.as_str()),
+            (Code::Unsupported, "bridge")
+        );
+        let e = refused("table inet t { set s { type ipv4_addr; } }");
+        assert_eq!(e[0].at.text, "set");
+    }
+
+    #[test]
+    fn statements_only_where_the_hook_takes_them() {
+        for (text, word) in [
+            (
+                "table ip t { chain i { type filter hook input priority 0; oifname \"eth0\" accept } }",
+                "oifname",
+            ),
+            (
+                "table ip t { chain o { type filter hook output priority 0; iif \"eth0\" accept } }",
+                "iif",
+            ),
+            (
+                "table ip t { chain i { type filter hook input priority 0; masquerade } }",
+                "masquerade",
+            ),
+            (
+                "table ip t { chain n { type nat hook prerouting priority -100; masquerade } }",
+                "masquerade",
+            ),
+            (
+                "table ip t { chain n { type nat hook output priority -100; drop } }",
+                "drop",
+            ),
+            (
+                "table ip t { chain n { type nat hook postrouting priority 100; policy drop; } }",
+                "drop",
+            ),
+            (
+                "table ip t { chain p { type filter hook prerouting priority -150; reject } }",
+                "reject",
+            ),
+            (
+                "table ip t { chain i { type filter hook input priority 0; jump nowhere } }",
+                "nowhere",
+            ),
+            (
+                "table ip t { chain i { type filter hook input priority 0; jump i } }",
+                "i",
+            ),
+        ] {
+            let e = refused(text);
+            assert_eq!(e[0].at.text, word, "{text}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_jump_loop_is_refused() {
+        let e = refused(
+            "table ip t {
+  chain i { type filter hook input priority 0; jump a }
+  chain a { jump b }
+  chain b { goto a }
+}",
+        );
+        assert!(e[0].message.contains("loop"), "{e:?}");
+    }
+
+    #[test]
+    fn ipv6_only_rules_are_left_out() {
+        let l = lowered(
+            "table inet t { chain i { type filter hook input priority 0; policy drop; ip6 saddr ::1 accept; meta nfproto ipv6 drop; accept } }",
+        )
+        .expect("lowers");
+        assert_eq!(l.nf.input.rules.len(), 1);
+    }
+}
