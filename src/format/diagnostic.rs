@@ -53,6 +53,8 @@ pub enum Code {
     Io,
     /// `iptables-save` text that iptables-restore could not read either.
     IptablesSyntax,
+    /// `nft list ruleset` text that `nft -f` could not read either.
+    NftSyntax,
 }
 
 impl Code {
@@ -76,6 +78,7 @@ impl Code {
             Code::Unsupported => "unsupported",
             Code::Io => "io",
             Code::IptablesSyntax => "iptables-syntax",
+            Code::NftSyntax => "nft-syntax",
         }
     }
 }

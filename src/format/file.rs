@@ -137,8 +137,17 @@ pub struct NodeSpec {
     /// folder and inside it. Instead of `nat`, `firewall` and `iptables`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iptables_save: Option<Located<String>>,
-    /// Set on loading (never read from a file): the text of `iptables` or `iptables_save`,
-    /// and where each of its lines is.
+    /// The node's netfilter as `nft list ruleset` prints it, written here (a `|` block keeps
+    /// each rule's line for messages): tables of families ip and inet (docs/netfilter.md,
+    /// "nft list ruleset text"). Instead of `nat`, `firewall` and the other rules keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nft: Option<Located<String>>,
+    /// A file of `nft list ruleset` output (as listed on a real host), relative to this
+    /// file's folder and inside it. Instead of `nat`, `firewall` and the other rules keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nft_ruleset: Option<Located<String>>,
+    /// Set on loading (never read from a file): the text of `iptables`, `iptables_save`,
+    /// `nft` or `nft_ruleset`, and where each of its lines is.
     #[serde(skip)]
     #[schemars(skip)]
     pub rules_text: Option<super::source::RulesText>,

@@ -19,8 +19,8 @@ pub use diagnostic::{Code, Diagnostic, DiagnosticJson, FileReport, Severity};
 pub use schema::{EMBEDDED_SCHEMA, embedded_schema, schema, schema_json};
 pub(crate) use source::open_options;
 pub use source::{
-    Located, Origin, ReadError, RulesText, SourceFile, Span, confined_path, irregular_kind,
-    read_regular,
+    Located, Origin, ReadError, RulesDialect, RulesText, SourceFile, Span, confined_path,
+    irregular_kind, read_regular,
 };
 
 /// Files larger than this are refused before parsing (a topology is text written by people

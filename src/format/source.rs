@@ -114,11 +114,23 @@ impl SourceFile {
     }
 }
 
-/// Rules text a node takes its netfilter from (`iptables:` or `iptables_save:`), and where
-/// each of its lines is: in a file of its own, or inside the topology (a `|` block).
+/// Which program's text a node's rules text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RulesDialect {
+    /// `iptables-save` output (`iptables:`, `iptables_save:`).
+    #[default]
+    IptablesSave,
+    /// `nft list ruleset` output (`nft:`, `nft_ruleset:`).
+    Nft,
+}
+
+/// Rules text a node takes its netfilter from (`iptables:`, `iptables_save:`, `nft:` or
+/// `nft_ruleset:`), and where each of its lines is: in a file of its own, or inside the
+/// topology (a `|` block).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RulesText {
     pub text: String,
+    pub dialect: RulesDialect,
     /// The file the text is, when it is not inside the topology.
     pub file: Option<std::sync::Arc<SourceFile>>,
     /// Inside the topology: where each line of the text starts (after the block's
@@ -133,6 +145,7 @@ impl RulesText {
     pub fn of_file(file: SourceFile, value: Span) -> Self {
         Self {
             text: file.text().to_owned(),
+            dialect: RulesDialect::default(),
             file: Some(std::sync::Arc::new(file)),
             lines: Vec::new(),
             value,
@@ -156,10 +169,17 @@ impl RulesText {
         }
         Self {
             text: text.to_owned(),
+            dialect: RulesDialect::default(),
             file: None,
             lines,
             value,
         }
+    }
+
+    /// The same text, read as `dialect`.
+    pub fn in_dialect(mut self, dialect: RulesDialect) -> Self {
+        self.dialect = dialect;
+        self
     }
 
     /// The place of `len` bytes at byte `col` of 1-based line `line` of the text.

@@ -8,7 +8,7 @@ use super::lower::lower;
 use crate::format::file::TopologyFile;
 use crate::format::structure::{Checker, Tree};
 use crate::format::{Code, Diagnostic, FileReport};
-use crate::format::{Located, ReadError, RulesText, SourceFile, Span, read_regular};
+use crate::format::{Located, ReadError, RulesDialect, RulesText, SourceFile, Span, read_regular};
 use crate::format::{MAX_FILE_BYTES, MAX_NODES};
 use crate::model::Network;
 
@@ -133,39 +133,77 @@ impl Expanded {
     }
 }
 
-/// Reads the rules text of each node with `iptables` or `iptables_save` into the node, with
-/// where its lines are. A rules file is read as the topology is (a regular UTF-8 file of at
-/// most [`MAX_FILE_BYTES`]), only inside the topology's folder.
+/// Reads the rules text of each node with `iptables`, `iptables_save`, `nft` or
+/// `nft_ruleset` into the node, with where its lines are (one of the four per node). A rules
+/// file is read as the topology is (a regular UTF-8 file of at most [`MAX_FILE_BYTES`]), only
+/// inside the topology's folder.
 fn attach_rules(file: &mut TopologyFile, source: &SourceFile, base: &Path) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     for node in &mut file.nodes {
-        match (&node.iptables, &node.iptables_save) {
-            (Some(_), Some(path)) => diagnostics.push(
+        let keys = [
+            (
+                "iptables",
+                &node.iptables,
+                RulesDialect::IptablesSave,
+                false,
+            ),
+            (
+                "iptables_save",
+                &node.iptables_save,
+                RulesDialect::IptablesSave,
+                true,
+            ),
+            ("nft", &node.nft, RulesDialect::Nft, false),
+            ("nft_ruleset", &node.nft_ruleset, RulesDialect::Nft, true),
+        ];
+        let mut given = keys
+            .iter()
+            .filter_map(|(k, v, d, f)| Some((*k, (*v).as_ref()?, *d, *f)));
+        let Some((first, value, dialect, is_file)) = given.next() else {
+            continue;
+        };
+        if let Some((second, other, ..)) = given.next() {
+            diagnostics.push(
                 Diagnostic::error(
                     Code::BadValue,
-                    path.span,
-                    "a node takes `iptables` or `iptables_save`, not both",
+                    other.span,
+                    format!("a node takes one of `iptables`, `iptables_save`, `nft` and `nft_ruleset`; this one has `{first}` and `{second}`"),
                 )
-                .hint("keep one of the two"),
-            ),
-            (Some(text), None) => {
-                node.rules_text = Some(RulesText::inline(source, &text.value, text.span));
+                .hint("keep one of them"),
+            );
+            continue;
+        }
+        if !is_file {
+            node.rules_text =
+                Some(RulesText::inline(source, &value.value, value.span).in_dialect(dialect));
+            continue;
+        }
+        match read_rules(base, &value.value, dialect) {
+            Ok(rules) => {
+                node.rules_text = Some(RulesText::of_file(rules, value.span).in_dialect(dialect))
             }
-            (None, Some(path)) => match read_rules(base, &path.value) {
-                Ok(rules) => node.rules_text = Some(RulesText::of_file(rules, path.span)),
-                Err((message, hint)) => {
-                    diagnostics.push(Diagnostic::error(Code::Io, path.span, message).hint(hint))
-                }
-            },
-            (None, None) => {}
+            Err((message, hint)) => {
+                diagnostics.push(Diagnostic::error(Code::Io, value.span, message).hint(hint))
+            }
         }
     }
     diagnostics
 }
 
 /// The rules file at `written`, inside `base`.
-fn read_rules(base: &Path, written: &str) -> Result<SourceFile, (String, &'static str)> {
-    let hint = "name a file of `iptables-save` output in the topology's folder, by a relative path";
+fn read_rules(
+    base: &Path,
+    written: &str,
+    dialect: RulesDialect,
+) -> Result<SourceFile, (String, &'static str)> {
+    let hint = match dialect {
+        RulesDialect::IptablesSave => {
+            "name a file of `iptables-save` output in the topology's folder, by a relative path"
+        }
+        RulesDialect::Nft => {
+            "name a file of `nft list ruleset` output in the topology's folder, by a relative path"
+        }
+    };
     let path = crate::format::confined_path(base, written, "rules file").map_err(|m| (m, hint))?;
     let name = base.join(written).display().to_string();
     let bytes = read_regular(&path, MAX_FILE_BYTES as u64)
@@ -362,6 +400,7 @@ fn default_hint(code: Code) -> &'static str {
         }
         Code::Io => "check the path, and that the file is a readable topology file",
         Code::IptablesSyntax => "write the rules as `iptables-save` prints them",
+        Code::NftSyntax => "write the rules as `nft list ruleset` prints them",
     }
 }
 

@@ -14,7 +14,7 @@ use crate::format::file::{
 use crate::format::structure::closest;
 use crate::format::units;
 use crate::format::{Code, Diagnostic};
-use crate::format::{Located, RulesText, Span};
+use crate::format::{Located, RulesDialect, RulesText, Span};
 use crate::model::{
     Chain, ChainName, FilterRule, IfaceId, L4, Match, NatAction, NatFlags, NatHook, NatRule,
     Netfilter, Node, Origin, Port, RejectWith, States, Verdict,
@@ -63,9 +63,9 @@ impl Lowering {
         (!nf.is_empty()).then(|| Box::new(nf))
     }
 
-    /// The node's netfilter from `iptables-save` text (docs/netfilter.md, "Reading
-    /// iptables-save text"); problems are placed in the text, in its own file or in the
-    /// topology.
+    /// The node's netfilter from `iptables-save` or `nft list ruleset` text (docs/netfilter.md,
+    /// "Reading iptables-save text", "nft list ruleset text"); problems are placed in the
+    /// text, in its own file or in the topology.
     fn iptables_text(
         &mut self,
         node: &Node,
@@ -82,7 +82,7 @@ impl Lowering {
                         node.name
                     ),
                 )
-                .hint("write every rule in the iptables text, or none there"),
+                .hint("write every rule in the rules text, or none there"),
             );
             return None;
         }
@@ -103,19 +103,37 @@ impl Lowering {
             file: file.clone(),
             span: rules.span(w.line, w.col, w.len),
         };
-        match crate::topology::iptables::read(&rules.text, &iface, &origin) {
-            Ok(nf) => (!nf.is_empty() || !nf.filter_chains.is_empty() || !nf.nat_chains.is_empty())
-                .then(|| Box::new(nf)),
+        let read = match rules.dialect {
+            RulesDialect::IptablesSave => {
+                crate::topology::iptables::read(&rules.text, &iface, &origin).map(|nf| (nf, vec![]))
+            }
+            RulesDialect::Nft => {
+                crate::topology::nft::read(&rules.text, &iface, &origin).map(|r| (r.nf, r.warnings))
+            }
+        };
+        let place = |p: crate::topology::iptables::Problem, warning: bool| {
+            let span = rules.span(p.at.line, p.at.col, p.at.len);
+            let message = format!("node `{}`: {}", node.name, p.message);
+            let mut d = if warning {
+                Diagnostic::warning(p.code, span, message)
+            } else {
+                Diagnostic::error(p.code, span, message)
+            }
+            .hint(p.hint);
+            d.file = rules.file.clone();
+            d
+        };
+        match read {
+            Ok((nf, warnings)) => {
+                for w in warnings {
+                    self.push(place(w, true));
+                }
+                (!nf.is_empty() || !nf.filter_chains.is_empty() || !nf.nat_chains.is_empty())
+                    .then(|| Box::new(nf))
+            }
             Err(problems) => {
                 for p in problems {
-                    let mut d = Diagnostic::error(
-                        p.code,
-                        rules.span(p.at.line, p.at.col, p.at.len),
-                        format!("node `{}`: {}", node.name, p.message),
-                    )
-                    .hint(p.hint);
-                    d.file = rules.file.clone();
-                    self.push(d);
+                    self.push(place(p, false));
                 }
                 None
             }

@@ -11,6 +11,7 @@ mod lower_expect;
 mod lower_invariants;
 mod lower_listen;
 mod lower_netfilter;
+pub mod nft;
 mod write;
 
 pub use crate::format::{

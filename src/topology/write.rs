@@ -95,6 +95,8 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
             .filter(|nf| nf.from_text || !fits_rule_keys(nf))
             .map(|nf| Located::new(super::iptables::save(net, nf))),
         iptables_save: None,
+        nft: None,
+        nft_ruleset: None,
         rules_text: None,
     }
 }
