@@ -103,39 +103,47 @@ pub(crate) fn items<'a>(tree: &'a Located<Tree>, key: &str) -> &'a [Located<Tree
     }
 }
 
+/// An entry of a file: typed, and as written.
+pub(crate) type Entry<T> = (Located<T>, Located<Tree>);
+
 /// Reads `source` as a JSON list of `T` (what `what` names in messages): each entry typed
 /// and as written (for the keys the types do not read); the diagnostic (placed in `source`) when it is not such a
 /// list.
 pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
     source: &SourceFile,
     what: &str,
-) -> Result<Vec<(Located<T>, Located<Tree>)>, Diagnostic> {
+) -> Result<Vec<Entry<T>>, Box<Diagnostic>> {
     let options = options(source.text().len());
-    let tree: Located<Tree> = serde_saphyr::from_str_with_options(source.text(), options.clone())
-        .map_err(|e| saphyr_error(source, &e, Code::YamlSyntax, what))?;
+    let tree: Located<Tree> =
+        serde_saphyr::from_str_with_options(source.text(), options.clone())
+            .map_err(|e| Box::new(saphyr_error(source, &e, Code::YamlSyntax, what)))?;
     let Tree::Seq(items) = tree.value else {
         let found = match tree.value {
             Tree::Null => "nothing",
             Tree::Map(_) => "a map",
             _ => "a single value",
         };
-        return Err(Diagnostic::error(
-            Code::WrongType,
-            tree.span,
-            format!("{what} holds {found}, not the JSON list `ip -j` prints"),
-        )
-        .label("expected `[ {…}, … ]`"));
+        return Err(Box::new(
+            Diagnostic::error(
+                Code::WrongType,
+                tree.span,
+                format!("{what} holds {found}, not the JSON list `ip -j` prints"),
+            )
+            .label("expected `[ {…}, … ]`"),
+        ));
     };
     if let Some(item) = items.iter().find(|i| !matches!(i.value, Tree::Map(_))) {
-        return Err(Diagnostic::error(
-            Code::WrongType,
-            item.span,
-            format!("an entry of {what} is not a JSON object"),
-        )
-        .label("expected `{ \"key\": value, … }`"));
+        return Err(Box::new(
+            Diagnostic::error(
+                Code::WrongType,
+                item.span,
+                format!("an entry of {what} is not a JSON object"),
+            )
+            .label("expected `{ \"key\": value, … }`"),
+        ));
     }
     let typed: Vec<Located<T>> = serde_saphyr::from_str_with_options(source.text(), options)
-        .map_err(|e| saphyr_error(source, &e, Code::WrongType, what))?;
+        .map_err(|e| Box::new(saphyr_error(source, &e, Code::WrongType, what)))?;
     Ok(typed.into_iter().zip(items).collect())
 }
 

@@ -26,19 +26,19 @@ pub(super) fn attach(file: &mut TopologyFile, base: &Path) -> Vec<Diagnostic> {
         }
         let mut taken = Taken::default();
         let mut refused = HashSet::new();
-        if let Some(written) = node.ip_addr.clone() {
-            if let Some(source) = read(base, &written, &mut diagnostics) {
-                let indexes = Node::new(node, &source, &mut diagnostics).addresses(&mut refused);
-                taken.addr = Some((source, indexes));
-            }
+        if let Some(written) = node.ip_addr.clone()
+            && let Some(source) = read(base, &written, &mut diagnostics)
+        {
+            let indexes = Node::new(node, &source, &mut diagnostics).addresses(&mut refused);
+            taken.addr = Some((source, indexes));
         }
-        if let Some(written) = node.ip_route.clone() {
-            if let Some(source) = read(base, &written, &mut diagnostics) {
-                let addr_file = taken.addr.is_some();
-                let count = Node::new(node, &source, &mut diagnostics)
-                    .routes(&written, addr_file, &refused);
-                taken.route = Some((source, count));
-            }
+        if let Some(written) = node.ip_route.clone()
+            && let Some(source) = read(base, &written, &mut diagnostics)
+        {
+            let addr_file = taken.addr.is_some();
+            let count =
+                Node::new(node, &source, &mut diagnostics).routes(&written, addr_file, &refused);
+            taken.route = Some((source, count));
         }
         node.ip_taken = Some(taken);
     }
@@ -227,7 +227,7 @@ impl<'a> Node<'a> {
         let entries = match ip_json::parse::<IpLink>(self.file, "an `ip -j addr` file") {
             Ok(entries) => entries,
             Err(d) => {
-                self.in_file(d);
+                self.in_file(*d);
                 return Vec::new();
             }
         };
@@ -257,6 +257,12 @@ impl<'a> Node<'a> {
                 continue;
             }
             let infos = ip_json::items(tree, "addr_info");
+            let loopback = name.value == "lo"
+                || link
+                    .value
+                    .link_type
+                    .as_ref()
+                    .is_some_and(|t| t.value == "loopback");
             let mut read = Link {
                 name: name.clone(),
                 addresses: Vec::new(),
@@ -267,7 +273,8 @@ impl<'a> Node<'a> {
             };
             for (info, info_tree) in link.value.addr_info.iter().zip(infos) {
                 match info.value.family.as_ref().map(|f| f.value.as_str()) {
-                    Some("inet") => match self.ipv4_address(&name.value, info, info_tree) {
+                    Some("inet") => match self.ipv4_address(&name.value, loopback, info, info_tree)
+                    {
                         Some(address) => read.addresses.push(address),
                         None => read.refused = true,
                     },
@@ -313,20 +320,25 @@ impl<'a> Node<'a> {
         self.take_addresses(&links, refused)
     }
 
-    /// One `inet` address, as `ADDRESS/LENGTH` at the place of `local`; `None` (reported) when
-    /// the model cannot hold it.
+    /// One `inet` address of `link` (a `loopback` one's are of scope host), as
+    /// `ADDRESS/LENGTH` at the place of `local`; `None` (reported) when the model cannot hold it.
     fn ipv4_address(
         &mut self,
         link: &str,
+        loopback: bool,
         info: &Located<ip_json::IpAddrInfo>,
         tree: &Located<crate::format::structure::Tree>,
     ) -> Option<Located<String>> {
         let mut ok = true;
+        let which = info.value.local.as_ref().map_or_else(
+            || "an address".to_owned(),
+            |l| format!("address {}", l.value),
+        );
         for (key, span) in ip_json::keys(tree) {
             if !ADDRESS_KEYS.contains(&key.as_str()) {
                 self.unsupported(
                     span,
-                    format!("an address of `{link}`: {}", address_key_problem(&key)),
+                    format!("{which} of `{link}`: {}", address_key_problem(&key)),
                     "not modelled",
                     "leave the interface out of `interfaces:`, or give its addresses under `addresses` instead",
                 );
@@ -401,7 +413,7 @@ impl<'a> Node<'a> {
             ok = false;
         }
         if let Some(scope) = &info.scope
-            && link != "lo"
+            && !loopback
             && scope.value != "global"
         {
             self.unsupported(
@@ -566,11 +578,14 @@ impl<'a> Node<'a> {
     /// when not); a link without carrier is warned about.
     fn usable_link(&mut self, link: &Link) -> bool {
         let name = &link.name.value;
-        if name == "lo"
-            || link
-                .link_type
-                .as_ref()
-                .is_some_and(|t| t.value == "loopback")
+        if name == "lo" {
+            // The lowering refuses the name `lo` for any interface.
+            return false;
+        }
+        if link
+            .link_type
+            .as_ref()
+            .is_some_and(|t| t.value == "loopback")
         {
             let span = link.link_type.as_ref().map_or(link.name.span, |t| t.span);
             self.unsupported(
@@ -658,7 +673,7 @@ impl<'a> Node<'a> {
         let entries = match ip_json::parse::<IpRoute>(self.file, "an `ip -j route` file") {
             Ok(entries) => entries,
             Err(d) => {
-                self.in_file(d);
+                self.in_file(*d);
                 return 0;
             }
         };
@@ -1150,5 +1165,787 @@ impl Derived {
             .get(dev)
             .and_then(|nets| nets.iter().find(|n| n.trunc() == net.trunc()))
             .map_or(net.addr(), Ipv4Net::addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::format::FileReport;
+    use crate::topology::{Loaded, load_path};
+
+    /// A link of `ip -j addr` as iproute2 6.1 prints it (veth, up), with `addr_info` given.
+    fn link(name: &str, mac: &str, addr_info: &str) -> String {
+        format!(
+            r#"{{"ifindex":3,"link":"peer","ifname":"{name}","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"noqueue","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"{mac}","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{addr_info}]}}"#
+        )
+    }
+
+    /// An `inet` address as iproute2 prints it; `extra` is added before `label`.
+    fn inet(addr: &str, len: u8, extra: &str) -> String {
+        format!(
+            r#"{{"family":"inet","local":"{addr}","prefixlen":{len},"scope":"global",{extra}"label":"x","valid_life_time":4294967295,"preferred_life_time":4294967295}}"#
+        )
+    }
+
+    const LO: &str = r#"{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"qdisc":"noqueue","operstate":"UNKNOWN","group":"default","txqlen":1000,"link_type":"loopback","address":"00:00:00:00:00:00","broadcast":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host","label":"lo","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"::1","prefixlen":128,"scope":"host","valid_life_time":4294967295,"preferred_life_time":4294967295}]}"#;
+
+    /// eth0 with 10.0.0.2/24, 10.1.0.1/16 and the secondary 10.0.0.3/24, as the kernel lists
+    /// them (primaries first).
+    fn eth0() -> String {
+        link(
+            "eth0",
+            "3a:d6:68:b1:76:56",
+            &[
+                inet("10.0.0.2", 24, ""),
+                inet("10.1.0.1", 16, ""),
+                inet("10.0.0.3", 24, r#""secondary":true,"#),
+            ]
+            .join(","),
+        )
+    }
+
+    /// The routes the kernel makes from eth0's addresses (`ip -j route show table all`).
+    const ETH0_KERNEL: &[&str] = &[
+        r#"{"dst":"10.0.0.0/24","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"10.0.0.2","flags":[]}"#,
+        r#"{"dst":"10.1.0.0/16","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"10.1.0.1","flags":[]}"#,
+        r#"{"type":"local","dst":"10.0.0.2","dev":"eth0","table":"local","protocol":"kernel","scope":"host","prefsrc":"10.0.0.2","flags":[]}"#,
+        r#"{"type":"local","dst":"10.0.0.3","dev":"eth0","table":"local","protocol":"kernel","scope":"host","prefsrc":"10.0.0.2","flags":[]}"#,
+        r#"{"type":"broadcast","dst":"10.0.0.255","dev":"eth0","table":"local","protocol":"kernel","scope":"link","prefsrc":"10.0.0.2","flags":[]}"#,
+        r#"{"type":"local","dst":"10.1.0.1","dev":"eth0","table":"local","protocol":"kernel","scope":"host","prefsrc":"10.1.0.1","flags":[]}"#,
+        r#"{"type":"broadcast","dst":"10.1.255.255","dev":"eth0","table":"local","protocol":"kernel","scope":"link","prefsrc":"10.1.0.1","flags":[]}"#,
+        r#"{"type":"local","dst":"127.0.0.0/8","dev":"lo","table":"local","protocol":"kernel","scope":"host","prefsrc":"127.0.0.1","flags":[]}"#,
+    ];
+
+    /// `ip -j route show table all` with eth0's kernel routes and `more`.
+    fn routes(more: &[&str]) -> String {
+        let all: Vec<&str> = more.iter().chain(ETH0_KERNEL).copied().collect();
+        format!("[{}]", all.join(","))
+    }
+
+    const NODE: &str = "segments: [{ name: lan }]\nnodes:\n  - name: h\n    interfaces:\n      - { name: eth0, segment: lan }\n";
+
+    /// Loads `topology` from a folder of its own holding `files`.
+    fn load(test: &str, topology: &str, files: &[(&str, &str)]) -> Result<Loaded, Box<FileReport>> {
+        static RUN: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "reachlab-ipj-{}-{test}-{}",
+            std::process::id(),
+            RUN.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        std::fs::write(dir.join("t.yaml"), topology).unwrap();
+        let loaded = load_path(&dir.join("t.yaml"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        loaded
+    }
+
+    /// A topology of node `h` with eth0 on `lan`, taking `ip_addr: a.json`, `ip_route: r.json`
+    /// and the extra node keys `more`.
+    fn both(more: &str) -> String {
+        format!("{NODE}    ip_addr: a.json\n    ip_route: r.json\n{more}")
+    }
+
+    fn addr_file(links: &[String]) -> String {
+        format!("[{}]", links.join(","))
+    }
+
+    fn errors(report: &FileReport) -> Vec<(Code, String)> {
+        report
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| (d.code, d.message.clone()))
+            .collect()
+    }
+
+    fn warnings(diagnostics: &[Diagnostic]) -> Vec<String> {
+        diagnostics
+            .iter()
+            .filter(|d| !d.is_error())
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    /// The one error of a topology that must not load, and the file it is placed in.
+    fn one_error(report: &FileReport) -> (&Diagnostic, String) {
+        let all: Vec<&Diagnostic> = report.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(all.len(), 1, "{:#?}", report.diagnostics);
+        let file = all[0].file.as_ref().map_or("topology".to_owned(), |f| {
+            Path::new(f.name())
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+        });
+        (all[0], file)
+    }
+
+    fn table(loaded: &Loaded) -> Vec<String> {
+        let net = &loaded.network;
+        crate::render::ip_route(net, &net.nodes[0])
+    }
+
+    #[test]
+    fn listed_interfaces_take_addresses_in_order_and_mac() {
+        let loaded = load(
+            "take",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &addr_file(&[LO.into(), eth0()]))],
+        )
+        .unwrap();
+        let net = &loaded.network;
+        let iface = &net.interfaces[0];
+        let addresses: Vec<String> = iface.addresses.iter().map(ToString::to_string).collect();
+        assert_eq!(addresses, ["10.0.0.2/24", "10.1.0.1/16", "10.0.0.3/24"]);
+        assert_eq!(iface.mac.to_string(), "3a:d6:68:b1:76:56");
+        assert!(
+            loaded.report.diagnostics.is_empty(),
+            "{:?}",
+            loaded.report.diagnostics
+        );
+    }
+
+    #[test]
+    fn pretty_printed_json_is_read_alike() {
+        let pretty = "[ {\n        \"ifname\": \"eth0\",\n        \"flags\": [ \"BROADCAST\",\"MULTICAST\",\"UP\",\"LOWER_UP\" ],\n        \"link_type\": \"ether\",\n        \"address\": \"02:00:00:00:00:09\",\n        \"addr_info\": [ {\n                \"family\": \"inet\",\n                \"local\": \"10.0.0.2\",\n                \"prefixlen\": 24,\n                \"scope\": \"global\"\n            } ]\n    } ]\n";
+        let loaded = load(
+            "pretty",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", pretty)],
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.network.interfaces[0].addresses[0].to_string(),
+            "10.0.0.2/24"
+        );
+        assert_eq!(
+            loaded.network.interfaces[0].mac.to_string(),
+            "02:00:00:00:00:09"
+        );
+    }
+
+    #[test]
+    fn addresses_in_both_places_are_an_error() {
+        let topology = NODE.replace("segment: lan }", "segment: lan, addresses: [10.9.0.1/24] }")
+            + "    ip_addr: a.json\n";
+        let report = load("both", &topology, &[("a.json", &addr_file(&[eth0()]))]).unwrap_err();
+        let (d, file) = one_error(&report);
+        assert_eq!((d.code, file.as_str()), (Code::BadValue, "topology"));
+        assert!(
+            d.message.contains("addresses here and in") && d.message.contains("a.json:1:"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_mac_in_both_places_is_an_error() {
+        let topology = NODE.replace("segment: lan }", "segment: lan, mac: 02:00:00:00:00:01 }")
+            + "    ip_addr: a.json\n";
+        let report = load("mac", &topology, &[("a.json", &addr_file(&[eth0()]))]).unwrap_err();
+        let (d, _) = one_error(&report);
+        assert!(d.message.contains("a MAC here and in"), "{d:?}");
+    }
+
+    #[test]
+    fn written_addresses_stay_when_the_file_has_none() {
+        let topology = NODE.replace("segment: lan }", "segment: lan, addresses: [10.9.0.1/24] }")
+            + "    ip_addr: a.json\n";
+        let bare = link("eth0", "02:00:00:00:00:07", "");
+        let loaded = load("written", &topology, &[("a.json", &addr_file(&[bare]))]).unwrap();
+        let iface = &loaded.network.interfaces[0];
+        assert_eq!(iface.addresses[0].to_string(), "10.9.0.1/24");
+        assert_ne!(
+            iface.mac.to_string(),
+            "02:00:00:00:00:07",
+            "only an interface without addresses takes the file's MAC"
+        );
+    }
+
+    #[test]
+    fn an_interface_missing_from_the_file_is_an_error() {
+        let topology = NODE.replace(
+            "- { name: eth0, segment: lan }",
+            "- { name: eth0, segment: lan }\n      - { name: eth9, segment: lan }",
+        ) + "    ip_addr: a.json\n";
+        let report = load("missing", &topology, &[("a.json", &addr_file(&[eth0()]))]).unwrap_err();
+        let (d, file) = one_error(&report);
+        assert_eq!(
+            (d.code, file.as_str()),
+            (Code::UnknownReference, "topology")
+        );
+        assert!(
+            d.message.contains("`eth9`") && d.hint.as_deref().is_some_and(|h| h.contains("eth0")),
+            "{d:?}"
+        );
+        assert_eq!(d.span.map(|s| s.line), Some(6));
+    }
+
+    #[test]
+    fn an_interface_not_listed_is_a_warning_naming_its_addresses() {
+        let eth1 = link("eth1", "02:00:00:00:00:02", &inet("192.168.7.1", 24, ""));
+        let loaded = load(
+            "unlisted",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &addr_file(&[LO.into(), eth0(), eth1]))],
+        )
+        .unwrap();
+        let warned = warnings(&loaded.report.diagnostics);
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].contains("`eth1` (192.168.7.1/24)"), "{warned:?}");
+        let d = &loaded.report.diagnostics[0];
+        assert!(
+            d.hint.as_deref().is_some_and(|h| h.contains("segment")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn loopback_addresses_beyond_127_are_a_warning() {
+        let lo = LO.replace(
+            r#"{"family":"inet6""#,
+            &format!("{},{{\"family\":\"inet6\"", inet("10.255.0.1", 32, "")),
+        );
+        let loaded = load(
+            "lo",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &addr_file(&[lo, eth0()]))],
+        )
+        .unwrap();
+        assert_eq!(
+            warnings(&loaded.report.diagnostics),
+            ["node `h`: address 10.255.0.1/32 of `lo` is not modelled"]
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_give_one_warning_per_file_and_link_local_none() {
+        let v6 = r#"{"family":"inet6","local":"2001:db8::1","prefixlen":64,"scope":"global","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"2001:db8:1::1","prefixlen":64,"scope":"global","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"fe80::38d6:68ff:feb1:7656","prefixlen":64,"scope":"link","valid_life_time":4294967295,"preferred_life_time":4294967295}"#;
+        let eth = link(
+            "eth0",
+            "02:00:00:00:00:01",
+            &format!("{},{v6}", inet("10.0.0.2", 24, "")),
+        );
+        let loaded = load(
+            "v6",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &addr_file(&[LO.into(), eth]))],
+        )
+        .unwrap();
+        assert_eq!(
+            warnings(&loaded.report.diagnostics),
+            [
+                "node `h`: IPv6 addresses 2001:db8::1/64, 2001:db8:1::1/64 are not modelled: reachlab is IPv4-only"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_peer_address_is_unsupported_at_its_place() {
+        let eth = link(
+            "eth0",
+            "02:00:00:00:00:01",
+            r#"{"family":"inet","local":"10.9.0.1","address":"10.9.0.2","prefixlen":32,"scope":"global","label":"eth0","valid_life_time":4294967295,"preferred_life_time":4294967295}"#,
+        );
+        let text = addr_file(&[eth]);
+        let report = load(
+            "peer",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &text)],
+        )
+        .unwrap_err();
+        let (d, file) = one_error(&report);
+        assert_eq!((d.code, file.as_str()), (Code::Unsupported, "a.json"));
+        let span = d.span.unwrap();
+        assert_eq!(
+            &text[span.offset as usize..][..span.len as usize].trim_matches('"'),
+            &"10.9.0.2"
+        );
+        assert_eq!(
+            (span.line, span.column as usize),
+            (1, text.find(r#""10.9.0.2""#).unwrap() + 1)
+        );
+    }
+
+    #[test]
+    fn address_keys_that_change_routes_or_sources_are_refused() {
+        for (extra, word) in [
+            (r#""noprefixroute":true,"#, "no connected route"),
+            (r#""metric":5,"#, "metric 5"),
+            (r#""deprecated":true,"#, "deprecated"),
+            (
+                r#""broadcast":"10.0.0.127","#,
+                "broadcast address 10.0.0.127",
+            ),
+            (r#""frobnicate":1,"#, "does not know what `frobnicate`"),
+        ] {
+            let eth = link("eth0", "02:00:00:00:00:01", &inet("10.0.0.2", 24, extra));
+            let report = load(
+                "keys",
+                &format!("{NODE}    ip_addr: a.json\n"),
+                &[("a.json", &addr_file(&[eth]))],
+            )
+            .unwrap_err();
+            let (d, file) = one_error(&report);
+            assert_eq!((d.code, file.as_str()), (Code::Unsupported, "a.json"));
+            assert!(d.message.contains(word), "{word}: {d:?}");
+        }
+        let standard = link(
+            "eth0",
+            "02:00:00:00:00:01",
+            &inet(
+                "10.0.0.2",
+                24,
+                r#""broadcast":"10.0.0.255","dynamic":true,"#,
+            ),
+        );
+        load(
+            "keys-ok",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &addr_file(&[standard]))],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_scope_other_than_global_is_refused() {
+        let eth = link(
+            "eth0",
+            "02:00:00:00:00:01",
+            &inet("10.0.0.2", 24, "").replace("\"global\"", "\"link\""),
+        );
+        let report = load(
+            "scope",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &addr_file(&[eth]))],
+        )
+        .unwrap_err();
+        assert!(one_error(&report).0.message.contains("scope `link`"));
+    }
+
+    #[test]
+    fn a_down_link_is_refused_and_no_carrier_warned() {
+        let down = eth0().replace(r#""UP","LOWER_UP""#, "");
+        let report = load(
+            "down",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &addr_file(&[down]))],
+        )
+        .unwrap_err();
+        assert!(one_error(&report).0.message.contains("down on the host"));
+        let no_carrier = eth0().replace(r#""UP","LOWER_UP""#, r#""NO-CARRIER","UP""#);
+        let loaded = load(
+            "carrier",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &addr_file(&[no_carrier]))],
+        )
+        .unwrap();
+        assert_eq!(
+            warnings(&loaded.report.diagnostics),
+            ["node `h`: `eth0` has no carrier on the host (NO-CARRIER)"]
+        );
+    }
+
+    #[test]
+    fn links_that_are_not_ethernet_are_refused() {
+        let tun = eth0().replace(r#""link_type":"ether""#, r#""link_type":"none""#);
+        let report = load(
+            "tun",
+            &format!("{NODE}    ip_addr: a.json\n"),
+            &[("a.json", &addr_file(&[tun]))],
+        )
+        .unwrap_err();
+        assert!(one_error(&report).0.message.contains("a `none` link"));
+        let topology = NODE.replace("name: eth0", "name: lo0") + "    ip_addr: a.json\n";
+        let lo0 = LO.replace(r#""ifname":"lo""#, r#""ifname":"lo0""#);
+        let report = load("lo-listed", &topology, &[("a.json", &addr_file(&[lo0]))]).unwrap_err();
+        assert!(one_error(&report).0.message.contains("loopback"));
+    }
+
+    #[test]
+    fn main_table_routes_come_first_and_match_the_kernel() {
+        let more = [
+            r#"{"dst":"10.70.0.0/16","gateway":"10.0.0.1","dev":"eth0","table":"100","flags":[]}"#,
+            r#"{"dst":"default","gateway":"10.0.0.1","dev":"eth0","flags":[]}"#,
+            r#"{"dst":"10.50.0.0/16","gateway":"10.0.0.1","dev":"eth0","metric":100,"flags":[]}"#,
+            r#"{"dst":"10.51.0.0/16","dev":"eth0","scope":"link","flags":[]}"#,
+            r#"{"type":"blackhole","dst":"10.60.0.0/16","flags":[]}"#,
+            r#"{"type":"unreachable","dst":"10.61.0.0/16","flags":[]}"#,
+            r#"{"type":"prohibit","dst":"10.62.0.0/16","metric":3,"flags":[]}"#,
+            r#"{"dst":"10.52.0.0/16","gateway":"10.1.0.9","dev":"eth0","protocol":"static","scope":"global","prefsrc":"10.1.0.1","flags":[]}"#,
+        ];
+        let written = "    routes:\n      - { to: 10.99.0.0/16, via: 10.0.0.1 }\n";
+        let loaded = load(
+            "routes",
+            &both(written),
+            &[
+                ("a.json", &addr_file(&[LO.into(), eth0()])),
+                ("r.json", &routes(&more)),
+            ],
+        )
+        .unwrap();
+        // `ip route` in a namespace holding these addresses and routes (iproute2 6.1).
+        assert_eq!(
+            table(&loaded),
+            [
+                "default via 10.0.0.1 dev eth0",
+                "10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.2",
+                "10.1.0.0/16 dev eth0 proto kernel scope link src 10.1.0.1",
+                "10.50.0.0/16 via 10.0.0.1 dev eth0 metric 100",
+                "10.51.0.0/16 dev eth0 scope link",
+                "10.52.0.0/16 via 10.1.0.9 dev eth0",
+                "blackhole 10.60.0.0/16",
+                "unreachable 10.61.0.0/16",
+                "prohibit 10.62.0.0/16 metric 3",
+                "10.99.0.0/16 via 10.0.0.1 dev eth0",
+            ]
+        );
+        assert_eq!(
+            warnings(&loaded.report.diagnostics),
+            [
+                "node `h`: 1 route of table `100` is left out: tables other than `main` serve `ip rule`s only, which reachlab does not read"
+            ]
+        );
+        let net = &loaded.network;
+        let default = net.nodes[0]
+            .routes
+            .routes()
+            .iter()
+            .find(|r| r.dst.prefix_len() == 0)
+            .unwrap();
+        assert!(
+            default.origin.file.ends_with("r.json"),
+            "{:?}",
+            default.origin
+        );
+        assert_eq!(default.origin.span.line, 1);
+    }
+
+    #[test]
+    fn details_output_is_read_alike() {
+        let more = [
+            r#"{"type":"unicast","dst":"default","gateway":"10.0.0.1","dev":"eth0","table":"main","protocol":"boot","scope":"global","flags":[]}"#,
+        ];
+        let loaded = load(
+            "details",
+            &both(""),
+            &[
+                ("a.json", &addr_file(&[eth0()])),
+                ("r.json", &routes(&more)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(table(&loaded)[0], "default via 10.0.0.1 dev eth0");
+    }
+
+    #[test]
+    fn a_connected_route_without_its_address_is_an_error() {
+        let more = [
+            r#"{"dst":"10.5.0.0/24","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"10.5.0.1","flags":[]}"#,
+        ];
+        let report = load(
+            "connected",
+            &both(""),
+            &[
+                ("a.json", &addr_file(&[eth0()])),
+                ("r.json", &routes(&more)),
+            ],
+        )
+        .unwrap_err();
+        let (d, file) = one_error(&report);
+        assert_eq!((d.code, file.as_str()), (Code::Unsupported, "r.json"));
+        assert!(
+            d.message
+                .contains("connected route to 10.5.0.0/24 dev eth0"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_connected_route_the_file_lacks_is_an_error() {
+        let text = format!("[{}]", ETH0_KERNEL[1..].join(","));
+        let report = load(
+            "lacks",
+            &both(""),
+            &[("a.json", &addr_file(&[eth0()])), ("r.json", &text)],
+        )
+        .unwrap_err();
+        let (d, file) = one_error(&report);
+        assert_eq!((d.code, file.as_str()), (Code::Unsupported, "topology"));
+        assert!(
+            d.message
+                .contains("no connected route to 10.0.0.0/24 dev eth0"),
+            "{d:?}"
+        );
+        assert_eq!(d.span.map(|s| s.line), Some(7), "at `ip_route:`");
+    }
+
+    #[test]
+    fn a_local_route_no_address_gives_is_refused() {
+        let more = [
+            r#"{"type":"local","dst":"10.44.0.0/16","dev":"eth0","table":"local","protocol":"boot","scope":"host","flags":[]}"#,
+        ];
+        let report = load(
+            "anyip",
+            &both(""),
+            &[
+                ("a.json", &addr_file(&[eth0()])),
+                ("r.json", &routes(&more)),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            one_error(&report)
+                .0
+                .message
+                .contains("no address of `eth0` gives this `local` route")
+        );
+    }
+
+    #[test]
+    fn the_network_broadcast_of_older_kernels_is_accepted() {
+        let more = [
+            r#"{"type":"broadcast","dst":"10.0.0.0","dev":"eth0","table":"local","protocol":"kernel","scope":"link","prefsrc":"10.0.0.2","flags":[]}"#,
+        ];
+        load(
+            "oldbrd",
+            &both(""),
+            &[
+                ("a.json", &addr_file(&[eth0()])),
+                ("r.json", &routes(&more)),
+            ],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn ipv6_routes_give_one_warning_and_kernel_ones_none() {
+        let more = [
+            r#"{"dst":"default","gateway":"fe80::1","dev":"eth0","protocol":"ra","metric":1024,"flags":[],"pref":"medium"}"#,
+            r#"{"dst":"2001:db8:5::/64","gateway":"fe80::1","dev":"eth0","metric":1024,"flags":[],"pref":"medium"}"#,
+            r#"{"dst":"fe80::/64","dev":"eth0","protocol":"kernel","metric":256,"flags":[],"pref":"medium"}"#,
+        ];
+        let loaded = load(
+            "v6routes",
+            &both(""),
+            &[
+                ("a.json", &addr_file(&[eth0()])),
+                ("r.json", &routes(&more)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            warnings(&loaded.report.diagnostics),
+            ["node `h`: 2 IPv6 routes are not modelled: reachlab is IPv4-only"]
+        );
+    }
+
+    #[test]
+    fn routes_whose_meaning_the_model_lacks_are_refused() {
+        for (route, word) in [
+            (
+                r#"{"dst":"10.81.0.0/16","flags":[],"nexthops":[{"gateway":"10.0.0.1","dev":"eth0","weight":1,"flags":[]},{"gateway":"10.1.0.5","dev":"eth0","weight":1,"flags":[]}]}"#,
+                "multipath",
+            ),
+            (
+                r#"{"dst":"10.81.0.0/16","nhid":7,"gateway":"10.0.0.1","dev":"eth0","flags":[]}"#,
+                "nexthop object",
+            ),
+            (
+                r#"{"dst":"10.81.0.0/16","tos":"0x10","gateway":"10.0.0.1","dev":"eth0","flags":[]}"#,
+                "one TOS",
+            ),
+            (
+                r#"{"dst":"10.81.0.0/16","encap":"mpls","gateway":"10.0.0.1","dev":"eth0","flags":[]}"#,
+                "encapsulates",
+            ),
+            (
+                r#"{"type":"throw","dst":"10.81.0.0/16","flags":[]}"#,
+                "no `throw` routes",
+            ),
+            (
+                r#"{"dst":"10.81.0.0/16","gateway":"10.0.0.1","dev":"eth0","flags":[],"metrics":[{"mtu":1400}]}"#,
+                "path MTU",
+            ),
+            (
+                r#"{"dst":"10.81.0.0/16","dev":"eth0","scope":"link","prefsrc":"10.0.0.3","flags":[]}"#,
+                "prefers source 10.0.0.3",
+            ),
+            (
+                r#"{"dst":"10.81.0.0/16","gateway":"192.168.9.1","dev":"eth0","flags":["onlink"]}"#,
+                "on-link by decree",
+            ),
+            (
+                r#"{"dst":"10.81.0.0/16","gateway":"10.0.0.1","dev":"eth0","flags":["dead","linkdown"]}"#,
+                "dead",
+            ),
+            (
+                r#"{"dst":"10.81.0.0/16","gateway":"10.0.0.1","dev":"eth0","bogus":1,"flags":[]}"#,
+                "does not know what `bogus`",
+            ),
+        ] {
+            let report = load(
+                "refused",
+                &both(""),
+                &[
+                    ("a.json", &addr_file(&[eth0()])),
+                    ("r.json", &routes(&[route])),
+                ],
+            )
+            .unwrap_err();
+            let (d, file) = one_error(&report);
+            assert_eq!(
+                (d.code, file.as_str()),
+                (Code::Unsupported, "r.json"),
+                "{word}"
+            );
+            assert!(d.message.contains(word), "{word}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn fields_that_do_not_change_forwarding_are_accepted() {
+        let route = r#"{"dst":"10.81.0.0/16","gateway":"10.0.0.1","dev":"eth0","protocol":"dhcp","scope":"global","prefsrc":"10.0.0.2","metric":50,"flags":["onlink","linkdown","offload"],"flow":{"to":"5"},"metrics":[{"initcwnd":10}]}"#;
+        let loaded = load(
+            "accepted",
+            &both(""),
+            &[
+                ("a.json", &addr_file(&[eth0()])),
+                ("r.json", &routes(&[route])),
+            ],
+        )
+        .unwrap();
+        assert!(
+            table(&loaded).contains(&"10.81.0.0/16 via 10.0.0.1 dev eth0 metric 50".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_route_through_an_unlisted_interface_is_left_out_with_a_warning() {
+        let route = r#"{"dst":"default","gateway":"192.168.7.254","dev":"eth1","flags":[]}"#;
+        let loaded = load(
+            "unlisted-route",
+            &format!("{NODE}    ip_route: r.json\n").replace(
+                "segment: lan }",
+                "segment: lan, addresses: [10.0.0.2/24, 10.1.0.1/16, 10.0.0.3/24] }",
+            ),
+            &[("r.json", &routes(&[route]))],
+        )
+        .unwrap();
+        let warned = warnings(&loaded.report.diagnostics);
+        assert!(
+            warned.len() == 1 && warned[0].contains("`eth1`"),
+            "{warned:?}"
+        );
+        assert!(!table(&loaded).iter().any(|l| l.starts_with("default")));
+    }
+
+    #[test]
+    fn a_written_route_duplicating_the_files_is_an_error() {
+        let more = [r#"{"dst":"default","gateway":"10.0.0.1","dev":"eth0","flags":[]}"#];
+        let written = "    routes:\n      - { to: default, via: 10.1.0.7 }\n";
+        let report = load(
+            "dup",
+            &both(written),
+            &[
+                ("a.json", &addr_file(&[eth0()])),
+                ("r.json", &routes(&more)),
+            ],
+        )
+        .unwrap_err();
+        let (d, file) = one_error(&report);
+        assert_eq!((d.code, file.as_str()), (Code::DuplicateRoute, "topology"));
+        assert_eq!(d.span.map(|s| s.line), Some(9));
+    }
+
+    #[test]
+    fn what_the_lowering_says_of_file_values_points_into_the_file() {
+        // Addresses written by hand, routes from a host whose gateway they do not reach.
+        let topology = format!("{NODE}    ip_route: r.json\n").replace(
+            "segment: lan }",
+            "segment: lan, addresses: [10.0.0.2/24, 10.1.0.1/16, 10.0.0.3/24] }",
+        );
+        let text = routes(&[r#"{"dst":"default","gateway":"172.16.0.1","flags":[]}"#]);
+        let report = load("lowered", &topology, &[("r.json", &text)]).unwrap_err();
+        let (d, file) = one_error(&report);
+        assert_eq!((d.code, file.as_str()), (Code::InvalidGateway, "r.json"));
+        let span = d.span.unwrap();
+        assert_eq!(
+            &text[span.offset as usize..][..span.len as usize].trim_matches('"'),
+            &"172.16.0.1"
+        );
+    }
+
+    #[test]
+    fn files_outside_the_folder_or_missing_are_refused() {
+        let report = load(
+            "outside",
+            &format!("{NODE}    ip_addr: /etc/hostname\n    ip_route: nowhere.json\n"),
+            &[],
+        )
+        .unwrap_err();
+        let all = errors(&report);
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all.iter().all(|(code, _)| *code == Code::Io), "{all:?}");
+        assert!(all[0].1.contains("is absolute"), "{all:?}");
+        assert!(all[1].1.contains("nowhere.json"), "{all:?}");
+    }
+
+    #[test]
+    fn garbage_gives_diagnostics_never_a_panic() {
+        let cases = [
+            "",
+            "{",
+            "{}",
+            "null",
+            "[1, 2]",
+            "[{\"ifname\": [1]}]",
+            "[{\"ifname\": \"eth0\", \"addr_info\": 3}]",
+            "[{\"ifname\": \"eth0\", \"addr_info\": [{\"family\": \"inet\", \"local\": \"10.0.0.2\", \"prefixlen\": \"x\"}]}]",
+            "[{\"ifname\": \"eth0\", \"addr_info\": [{\"family\": \"inet\", \"local\": \"10.0.0.299\", \"prefixlen\": 24}]}]",
+            "[{\"ifname\": \"eth0\", \"addr_info\": [{\"family\": \"inet\", \"local\": \"10.0.0.2\", \"prefixlen\": 99}]}]",
+            "[{\"ifname\": \"eth0\", \"addr_info\": [{\"family\": \"inet\", \"prefixlen\": 24}]}]",
+            "[{\"ifname\": \"eth0\", \"addr_info\": [{\"local\": \"10.0.0.2\"}]}]",
+            "[{\"ifname\": \"eth0\", \"address\": \"zz:00\", \"addr_info\": [{\"family\": \"inet\", \"local\": \"10.0.0.2\", \"prefixlen\": 24}]}]",
+            "[{\"ifname\": \"eth0\"}, {\"ifname\": \"eth0\"}]",
+            "[{\"addr_info\": []}]",
+            "[{\"ifname\": \"eth0\", \"addr_info\": [{\"family\": \"inet\", \"local\": \"10.0.0.2\", \"prefixlen\": 99999999999999999999999}]}]",
+            &format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+            "\u{feff}[]x",
+        ];
+        for case in cases {
+            let report = load(
+                "garbage",
+                &format!("{NODE}    ip_addr: a.json\n"),
+                &[("a.json", case)],
+            )
+            .unwrap_err();
+            assert!(report.error_count() > 0);
+            for d in &report.diagnostics {
+                assert!(d.span.is_some() && d.hint.is_some(), "{case}: {d:?}");
+            }
+        }
+        let route_cases = [
+            "[{}]",
+            "[{\"dst\": \"nowhere\", \"dev\": \"eth0\"}]",
+            "[{\"dst\": \"10.0.0.1/8\", \"dev\": \"eth0\"}]",
+            "[{\"dst\": \"default\", \"gateway\": \"x\", \"dev\": \"eth0\"}]",
+            "[{\"dst\": \"default\", \"metric\": 99999999999, \"dev\": \"eth0\"}]",
+            "[{\"dst\": \"default\", \"metric\": -1, \"dev\": \"eth0\"}]",
+            "[{\"dst\": \"default\", \"flags\": \"x\"}]",
+            "[{\"dst\": \"default\"}]",
+        ];
+        let topology = format!("{NODE}    ip_route: r.json\n")
+            .replace("segment: lan }", "segment: lan, addresses: [10.0.0.2/24] }");
+        for case in route_cases {
+            let report = load("garbage-route", &topology, &[("r.json", case)]).unwrap_err();
+            assert!(report.error_count() > 0, "{case}");
+            for d in &report.diagnostics {
+                assert!(d.span.is_some() && d.hint.is_some(), "{case}: {d:?}");
+            }
+        }
     }
 }
