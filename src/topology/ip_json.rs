@@ -520,6 +520,7 @@ impl<'a> Node<'a> {
                             .label("given twice")
                             .hint("remove `addresses` to take them from the `ip_addr` file, or give them here only"),
                     );
+                    refused.insert(iface.name.value.clone());
                 }
                 continue;
             }
