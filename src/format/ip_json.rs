@@ -5,7 +5,7 @@
 //! its place in its file ([`Located`]). The types hold the fields reachlab reads; which of the
 //! other fields are accepted and which are refused is decided where the files are read
 //! (`topology::ip_json`, from the list in docs/topology-format.md, "Addresses and routes from
-//! `ip -j`"), from the keys as written ([`keys`]).
+//! `ip -j`"), from the keys as written.
 
 use serde::Deserialize;
 
