@@ -87,7 +87,8 @@ fn position(file: &Path, needle: &str, nth: usize) -> (u32, u32) {
 fn diagnostics_point_at_the_offending_text() {
     use Code::*;
     /// (code, text it points at, which occurrence of that text in the file); text in a
-    /// rules file the topology names is written `FILE.rules::text`.
+    /// rules file or `ip -j` file the topology names is written `FILE.rules::text` or
+    /// `FILE.json::text`.
     type Expected = &'static [(Code, &'static str, usize)];
     let cases: &[(&str, Expected)] = &[
         (
@@ -116,6 +117,8 @@ fn diagnostics_point_at_the_offending_text() {
             ],
         ),
         ("duplicate-address", &[(DuplicateAddress, "eth0", 1)]),
+        // br_netfilter: true (0), the first bridge: true (1), the second (2).
+        ("two-bridges", &[(BadValue, "true", 2)]),
         (
             "invalid-gateway",
             &[
@@ -296,6 +299,24 @@ fn diagnostics_point_at_the_offending_text() {
             ],
         ),
         (
+            "ip-json",
+            &[
+                (UnknownReference, "eth2", 0),
+                (Unsupported, "ip-json.addr.json::\"ifname\": |\"eth1\"", 0),
+                (
+                    Unsupported,
+                    "ip-json.addr.json::\"address\": |\"10.9.0.2\"",
+                    0,
+                ),
+                (Unsupported, "ip-json.route.json::\"nexthops\"", 0),
+                (
+                    Unsupported,
+                    "ip-json.route.json::\"prefsrc\": |\"10.9.0.1\"",
+                    1,
+                ),
+            ],
+        ),
+        (
             "invariants-keys",
             &[
                 (WrongType, "pair: |a", 0),
@@ -331,11 +352,11 @@ fn diagnostics_point_at_the_offending_text() {
         let wanted: Vec<(Code, String, u32, u32)> = expected
             .iter()
             .map(|(code, needle, nth)| {
-                let (file, needle) = match needle.split_once(".rules::") {
-                    Some((stem, rest)) => {
-                        (PathBuf::from(format!("tests/broken/{stem}.rules")), rest)
+                let (file, needle) = match needle.split_once("::") {
+                    Some((name, rest)) if name.ends_with(".rules") || name.ends_with(".json") => {
+                        (PathBuf::from(format!("tests/broken/{name}")), rest)
                     }
-                    None => (path.clone(), *needle),
+                    _ => (path.clone(), *needle),
                 };
                 let (line, column) = position(&file, needle, *nth);
                 (*code, file.display().to_string(), line, column)

@@ -116,6 +116,21 @@ pub struct NodeSpec {
     /// Static routes, as `ip route add` takes them. Connected routes come from the addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteSpec>,
+    /// A file of `ip -j addr` output (JSON, as `ip -j addr` or `ip -j -p addr` prints it on a
+    /// real host), relative to this file's folder and inside it: each interface under
+    /// `interfaces:` written without `addresses` takes its IPv4 addresses and its MAC from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_addr: Option<Located<String>>,
+    /// A file of `ip -j route show table all` output, relative to this file's folder and inside
+    /// it: the routes of its main table come before those of `routes:`; its connected and local
+    /// routes must be those the addresses give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_route: Option<Located<String>>,
+    /// Set on loading (never read from a file): which addresses, MACs and routes came from the
+    /// files of `ip_addr` and `ip_route`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub ip_taken: Option<super::ip_json::Taken>,
     /// DNS names that resolve to this node's first address (e.g. `web.lab`, `youtube.com`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<Located<String>>,

@@ -8,6 +8,7 @@
 mod diagnostic;
 pub mod edit;
 pub mod file;
+pub mod ip_json;
 pub mod naming;
 pub mod platform;
 mod schema;

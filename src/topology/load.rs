@@ -300,6 +300,7 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
     let stem = stem_of(source.name());
     let base = Path::new(source.name()).parent().unwrap_or(Path::new("."));
     let mut semantic = attach_rules(&mut file, &source, base);
+    semantic.extend(super::ip_json::attach(&mut file, base));
     semantic.extend(crate::platform::expand(&mut file, base));
     if file.nodes.len() > MAX_NODES {
         semantic.push(too_many_nodes(&tree, file.nodes.len()));

@@ -84,6 +84,27 @@ impl Lowering {
         self.diagnostics.push(diagnostic);
     }
 
+    /// Runs `lower` on values read from `file` (a node's `ip_addr` or `ip_route` file) rather
+    /// than from the topology: the origins it makes name that file, and what it reports points
+    /// into it.
+    fn in_file<R>(
+        &mut self,
+        file: Option<&Arc<crate::format::SourceFile>>,
+        lower: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        let Some(file) = file else {
+            return lower(self);
+        };
+        let topology = std::mem::replace(&mut self.file, Arc::from(file.name()));
+        let from = self.diagnostics.len();
+        let out = lower(self);
+        self.file = topology;
+        for d in &mut self.diagnostics[from..] {
+            d.file.get_or_insert_with(|| file.clone());
+        }
+        out
+    }
+
     fn duplicate(&mut self, what: &str, name: &Located<String>, first: Span) {
         self.push(Diagnostic::duplicate(what, name, first));
     }
@@ -245,7 +266,8 @@ impl Lowering {
             origin: self.origin(spec.name.span),
         };
         let mut names: HashMap<&str, Span> = HashMap::new();
-        for iface in &spec.interfaces {
+        let taken = spec.ip_taken.as_ref();
+        for (index, iface) in spec.interfaces.iter().enumerate() {
             if let Some(first) = names.insert(iface.name.value.as_str(), iface.name.span) {
                 self.push(
                     Diagnostic::error(
@@ -262,13 +284,17 @@ impl Lowering {
                 );
                 continue;
             }
-            if let Some(iface_id) = self.interface(&mut node, iface) {
+            let file = taken.and_then(|t| t.interface_file(index));
+            if let Some(iface_id) = self.interface(&mut node, iface, file) {
                 node.interfaces.push(iface_id);
             }
         }
         self.connected_routes(&mut node);
-        for route in &spec.routes {
-            self.static_route(&mut node, &spec.name.value, route);
+        for (index, route) in spec.routes.iter().enumerate() {
+            let file = taken.and_then(|t| t.route_file(index));
+            self.in_file(file, |cx| {
+                cx.static_route(&mut node, &spec.name.value, route)
+            });
         }
         for listen in &spec.listen {
             if let Some(listener) = self.listener(&node, listen) {
@@ -280,8 +306,14 @@ impl Lowering {
     }
 
     /// Adds an interface of `node` (its name checked, its segment found, its addresses and MAC
-    /// read); `None` when its segment does not exist (reported).
-    fn interface(&mut self, node: &mut Node, spec: &InterfaceSpec) -> Option<IfaceId> {
+    /// read, from `file` when its `ip_addr` gave them); `None` when its segment does not exist
+    /// (reported).
+    fn interface(
+        &mut self,
+        node: &mut Node,
+        spec: &InterfaceSpec,
+        file: Option<&Arc<crate::format::SourceFile>>,
+    ) -> Option<IfaceId> {
         let name = spec.name.value.as_str();
         // Linux's dev_valid_name() (1 to 15 bytes, not `.`/`..`, no `/`, `:` or white space),
         // narrowed to characters no tool reads specially and to words `ip` does not take for a
@@ -292,8 +324,8 @@ impl Lowering {
             "a valid Linux interface name".into(),
         );
         let segment = self.interface_segment(node, spec);
-        let addresses = self.interface_addresses(spec);
-        let mac = self.interface_mac(node, spec);
+        let addresses = self.in_file(file, |cx| cx.interface_addresses(spec));
+        let mac = self.in_file(file, |cx| cx.interface_mac(node, spec));
         let segment = segment?;
         let id = IfaceId::from_index(self.net.interfaces.len());
         self.net.segments[segment.index()].interfaces.push(id);

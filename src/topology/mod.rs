@@ -4,6 +4,7 @@
 //! a model written as a file. The format's own items are re-exported here, so that a user of
 //! the library finds everything about a topology file in one place.
 
+mod ip_json;
 pub mod iptables;
 mod load;
 mod lower;

@@ -78,6 +78,9 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
             .into_iter()
             .filter_map(|e| route_spec(net, e))
             .collect(),
+        ip_addr: None,
+        ip_route: None,
+        ip_taken: None,
         dns: n.dns.iter().map(|d| Located::new(d.clone())).collect(),
         listen: n.listeners.iter().map(listen_spec).collect(),
         nat: plain.map_or_else(Vec::new, |nf| {
