@@ -23,6 +23,14 @@ pub struct DockerSpec {
 pub struct DockerEngineSpec {
     /// The node (or VirtualBox VM) Docker runs on; it gets `docker0` = 172.17.0.1/16.
     pub host: Located<String>,
+    /// The daemon's `--icc` (default true): whether containers on docker0 may reach each
+    /// other. `false` drops what docker0 bridges from one container to another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icc: Option<Located<bool>>,
+    /// The daemon's `--userland-proxy` (default true): docker-proxy listens on published
+    /// ports; `false` leaves them to the nat rules alone (hairpin NAT on the bridges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userland_proxy: Option<Located<bool>>,
     /// User-defined bridge networks (`docker network create NAME`), in creation order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<DockerNetworkSpec>,
@@ -41,6 +49,14 @@ pub struct DockerNetworkSpec {
     /// (172.18.0.0/16, 172.19.0.0/16, …). The gateway is its first address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet: Option<Located<String>>,
+    /// `--internal`: no way out of the network and none in (no masquerade, no published
+    /// ports), only its containers and the host's address on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal: Option<Located<bool>>,
+    /// `-o com.docker.network.bridge.enable_icc` (default true): `false` drops what the bridge
+    /// carries from one of its containers to another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icc: Option<Located<bool>>,
 }
 
 /// A container: a node of the topology (unless it uses the host's network).

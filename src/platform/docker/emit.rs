@@ -18,12 +18,20 @@ use crate::format::file::{
 pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
     add_bridges(file, plan);
     file.nodes[plan.host.index].forwarding = Some(true);
+    // dockerd 20.10 turns bridge-nf-call-iptables on (loading br_netfilter) for a network
+    // with icc disabled, so that FORWARD sees what the bridge carries
+    // (docs/platform-semantics.md, "Docker", **Bridges**).
+    if plan.bridges.iter().any(|b| !b.icc) {
+        file.nodes[plan.host.index].br_netfilter = Some(true);
+    }
     add_containers(file, plan);
     let nat = rules::nat(plan);
     let mut forward = rules::forward(plan);
     let host = &mut file.nodes[plan.host.index];
     host.nat.extend(nat);
-    host.listen.extend(plan.published.iter().map(proxy));
+    if plan.userland_proxy {
+        host.listen.extend(plan.published.iter().map(proxy));
+    }
     let firewall = host.firewall.get_or_insert_with(FirewallSpec::default);
     let chain = firewall.forward.get_or_insert_with(ChainSpec::default);
     if !plan.host.was_router && chain.policy.is_none() {
@@ -51,7 +59,7 @@ fn add_bridges(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
         });
         let address = format!("{}/{}", bridge.gateway, bridge.subnet.prefix_len());
         file.nodes[plan.host.index].interfaces.push(InterfaceSpec {
-            bridge: None,
+            bridge: Some(Located::at(true, span)),
             name: Located::at(bridge.iface.clone(), span),
             segment: Located::at(bridge.segment.clone(), span),
             addresses: vec![Located::at(address, span)],

@@ -28,6 +28,8 @@ pub(super) struct EnginePlan<'a> {
     pub containers: Vec<Container<'a>>,
     /// The published ports that were accepted, in container order.
     pub published: Vec<Published<'a>>,
+    /// docker-proxy serves the published ports (`--userland-proxy`, default true).
+    pub userland_proxy: bool,
 }
 
 /// The node Docker runs on, as it was before Docker.
@@ -64,6 +66,10 @@ pub(super) struct Bridge {
     pub span: Span,
     /// Addresses taken (network, gateway, containers), while containers are placed.
     pub used: Vec<Ipv4Addr>,
+    /// `--internal`: nothing leaves or enters the network.
+    pub internal: bool,
+    /// Inter-container communication on the bridge.
+    pub icc: bool,
 }
 
 impl EnginePlan<'_> {
@@ -111,6 +117,7 @@ pub(super) fn plan<'a>(
         bridges,
         containers,
         published,
+        userland_proxy: engine.userland_proxy.as_ref().is_none_or(|u| u.value),
     })
 }
 
@@ -188,6 +195,8 @@ impl Bridge {
             gateway: DOCKER0_GATEWAY,
             span,
             used: vec![DOCKER0.network(), DOCKER0_GATEWAY],
+            internal: false,
+            icc: true,
         }
     }
 
@@ -203,13 +212,17 @@ impl Bridge {
             gateway,
             span,
             used: vec![subnet.network(), gateway],
+            internal: false,
+            icc: true,
         }
     }
 }
 
 /// docker0, then each user-defined network that is valid, in creation order.
 fn plan_bridges(host: &Host, engine: &DockerEngineSpec, out: &mut Vec<Diagnostic>) -> Vec<Bridge> {
-    let mut bridges = vec![Bridge::docker0(&host.name, host.span)];
+    let mut docker0 = Bridge::docker0(&host.name, host.span);
+    docker0.icc = engine.icc.as_ref().is_none_or(|i| i.value);
+    let mut bridges = vec![docker0];
     for network in &engine.networks {
         if let Some(bridge) = plan_network(host, network, &bridges, out) {
             bridges.push(bridge);
@@ -236,12 +249,10 @@ fn plan_network(
         Some(text) => fixed_subnet(host_name, text, bridges, out)?,
         None => pooled_subnet(host, network, bridges, out)?,
     };
-    Some(Bridge::user_defined(
-        host_name,
-        name,
-        subnet,
-        network.name.span,
-    ))
+    let mut bridge = Bridge::user_defined(host_name, name, subnet, network.name.span);
+    bridge.internal = network.internal.as_ref().is_some_and(|i| i.value);
+    bridge.icc = network.icc.as_ref().is_none_or(|i| i.value);
+    Some(bridge)
 }
 
 /// `--subnet`: a network address with room for a gateway and a container, overlapping no

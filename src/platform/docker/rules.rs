@@ -17,7 +17,7 @@ use crate::format::file::{ActionName, NatChainName, RuleSpec, StateName};
 pub(super) fn nat(plan: &EnginePlan<'_>) -> Vec<RuleSpec> {
     let mut nat = masquerade(plan);
     let local = plan.local_addresses();
-    for (id, _) in plan.bridges() {
+    for (id, _) in plan.bridges().filter(|(_, b)| !b.internal) {
         for p in plan.published_on(id) {
             published_dnat(plan, p, &local, &mut nat);
         }
@@ -30,7 +30,7 @@ pub(super) fn nat(plan: &EnginePlan<'_>) -> Vec<RuleSpec> {
 fn masquerade(plan: &EnginePlan<'_>) -> Vec<RuleSpec> {
     let host_name = &plan.host.name;
     let mut nat = Vec::new();
-    for bridge in &plan.bridges {
+    for bridge in plan.bridges.iter().filter(|b| !b.internal) {
         let span = bridge.span;
         for iface in &plan.host.outer_ifaces {
             nat.push(RuleSpec {
@@ -142,6 +142,31 @@ fn bridge_forward(plan: &EnginePlan<'_>, id: BridgeId, rules: &mut Vec<RuleSpec>
     let bridge = plan.bridge(id);
     let span = bridge.span;
     let iface = || Some(Located::at(bridge.iface.clone(), span));
+    if bridge.internal {
+        // An internal network: nothing in from another interface, nothing out to one.
+        for (in_iface, not_in, out_iface, not_out) in
+            [(None, iface(), iface(), None), (iface(), None, None, iface())]
+        {
+            rules.push(RuleSpec {
+                in_iface,
+                not_in,
+                out_iface,
+                not_out,
+                action: Some(Located::at(ActionName::Drop, span)),
+                comment: Some(format!("Docker on `{host_name}`: `{}` is an internal network (`--internal`): nothing enters or leaves it", bridge.iface)),
+                ..RuleSpec::default()
+            });
+        }
+    }
+    if !bridge.icc {
+        rules.push(RuleSpec {
+            in_iface: iface(),
+            out_iface: iface(),
+            action: Some(Located::at(ActionName::Drop, span)),
+            comment: Some(format!("Docker on `{host_name}`: containers on `{}` may not reach each other (icc disabled)", bridge.iface)),
+            ..RuleSpec::default()
+        });
+    }
     rules.push(RuleSpec {
         out_iface: iface(),
         state: vec![
