@@ -1,15 +1,18 @@
-//! A real dockerd as the referee of `topologies/docker-host-iptables.yaml` (issues 15 and 16).
-//! dockerd (Debian's docker.io) starts in a network namespace of this test's own, with its
-//! data, exec and socket directories in a temporary directory of its own, and publishes a
-//! busybox httpd on 8080 (an image imported from the static busybox: no registry). Then:
+//! A real dockerd as the referee of the Docker host topologies (issues 15 and 16). Each
+//! scenario starts dockerd (Debian's docker.io) in a network namespace of this test's own, with
+//! its data, exec and socket directories in a temporary directory of its own, with the
+//! scenario's daemon flags, and runs two busybox httpd containers (an image imported from the
+//! static busybox: no registry): `web` publishing 8080:80, then `web2`. Then:
 //!
-//! - what `iptables-save` prints in that namespace is `topologies/docker-host.rules`, line for
-//!   line (comments aside): the file the topology loads is what dockerd writes;
-//! - each expectation of the topology is run for real (curl, busybox ping and nc from a client
-//!   namespace, the container and the host) and the outcome the kernel gives is the one
-//!   `reachlab check` predicts.
+//! - what `iptables-save` prints in that namespace is the scenario's rules file in
+//!   `topologies/`, line for line (comments aside): the file its topology loads is what dockerd
+//!   writes;
+//! - each expectation of the scenario's topologies is run for real (curl, busybox ping and nc
+//!   from a client namespace, from the host and from the containers) and the outcome the kernel
+//!   gives is the one `reachlab check` predicts, for the topology that loads dockerd's rules and
+//!   for its twin written as a `docker:` section alike.
 //!
-//! dockerd is stopped by the PID this test started, its container removed first, its mounts
+//! dockerd is stopped by the PID this test started, its containers removed first, its mounts
 //! undone and its namespaces deleted, also when an assertion fails. Needs root, iproute2,
 //! docker.io, busybox-static and curl: SKIPPED otherwise, unless `REACHLAB_REQUIRE_KERNEL=1`.
 #![cfg(target_os = "linux")]
@@ -51,6 +54,42 @@ struct Lab {
     dockerd: Option<Child>,
 }
 
+/// One way of running dockerd, the rules it must write, and the topologies to hold against it.
+struct Scenario {
+    name: &'static str,
+    /// dockerd's flags besides its directories.
+    flags: &'static [&'static str],
+    /// What `iptables-save` must print (comments aside).
+    rules: &'static str,
+    /// Topologies whose expectations (the same probes, in the same order) are run for real.
+    topologies: &'static [&'static str],
+}
+
+const SCENARIOS: [Scenario; 2] = [
+    Scenario {
+        name: "icc",
+        flags: &["--iptables=true", "--userland-proxy=false"],
+        rules: "topologies/docker-host.rules",
+        topologies: &[
+            "topologies/docker-host-iptables.yaml",
+            "topologies/docker-host-section.yaml",
+        ],
+    },
+    Scenario {
+        name: "noicc",
+        flags: &["--iptables=true", "--userland-proxy=false", "--icc=false"],
+        rules: "topologies/docker-host-noicc.rules",
+        topologies: &[
+            "topologies/docker-host-noicc-iptables.yaml",
+            "topologies/docker-host-noicc-section.yaml",
+        ],
+    },
+];
+
+/// The containers, in start order: name, `-p` (if any), the page it serves.
+const CONTAINERS: [(&str, Option<&str>, &str); 2] =
+    [("web", Some("8080:80"), "hello"), ("web2", None, "web2")];
+
 impl Lab {
     fn docker(&self, args: &[&str]) -> Output {
         Command::new("docker")
@@ -62,6 +101,34 @@ impl Lab {
             .stdin(Stdio::null())
             .output()
             .expect("docker runs")
+    }
+
+    /// The network namespace of container `name`, as an `nsenter --net=` argument.
+    fn container_net(&self, name: &str) -> String {
+        let pid = String::from_utf8_lossy(
+            &self
+                .docker(&["inspect", "-f", "{{.State.Pid}}", name])
+                .stdout,
+        )
+        .trim()
+        .to_owned();
+        format!("--net=/proc/{pid}/ns/net")
+    }
+
+    /// Runs `args` in the namespace of node `from`: the client, the host or a container.
+    fn on(&self, from: &str, args: &[&str]) -> Output {
+        if from == "client" {
+            return self.in_ns(&self.client, args);
+        }
+        if from == "host" {
+            return self.in_ns(&self.host, args);
+        }
+        Command::new("nsenter")
+            .arg(self.container_net(from))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter runs")
     }
 
     fn in_ns(&self, ns: &str, args: &[&str]) -> Output {
@@ -76,7 +143,9 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = self.docker(&["rm", "-f", "web"]);
+        for (name, _, _) in CONTAINERS {
+            let _ = self.docker(&["rm", "-f", name]);
+        }
         if let Some(mut child) = self.dockerd.take() {
             let pid = child.id().to_string();
             let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -118,16 +187,24 @@ fn run(program: &str, args: &[&str]) {
     );
 }
 
-/// The namespaces, the veth between them, dockerd and the container.
-fn build() -> Lab {
+/// The directory of a scenario's lab.
+fn lab_dir(scenario: &Scenario) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "reachlab-dockerd-{}-{}",
+        std::process::id(),
+        scenario.name
+    ))
+}
+
+/// The namespaces, the veth between them, dockerd and the containers.
+fn build(scenario: &Scenario) -> Lab {
     let id = std::process::id();
-    let dir = std::env::temp_dir().join(format!("reachlab-dockerd-{id}"));
+    let dir = lab_dir(scenario);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("rootfs/bin")).expect("a directory");
-    std::fs::create_dir_all(dir.join("rootfs/www")).expect("a directory");
     let mut lab = Lab {
-        host: format!("reachlab-dkh-{id}"),
-        client: format!("reachlab-dkc-{id}"),
+        host: format!("reachlab-dkh-{id}-{}", scenario.name),
+        client: format!("reachlab-dkc-{id}-{}", scenario.name),
         dir,
         dockerd: None,
     };
@@ -191,7 +268,7 @@ fn build() -> Lab {
             "-H",
             &format!("unix://{d}/docker.sock"),
         ])
-        .args(["--iptables=true", "--userland-proxy=false"])
+        .args(scenario.flags)
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("the log"))
         .stderr(log)
@@ -209,7 +286,11 @@ fn build() -> Lab {
     }
     let busybox = which("busybox");
     std::fs::copy(&busybox, lab.dir.join("rootfs/bin/busybox")).expect("busybox copied");
-    std::fs::write(lab.dir.join("rootfs/www/index.html"), "hello\n").expect("a page");
+    for (name, _, page) in CONTAINERS {
+        let www = lab.dir.join(format!("rootfs/www-{name}"));
+        std::fs::create_dir_all(&www).expect("a directory");
+        std::fs::write(www.join("index.html"), format!("{page}\n")).expect("a page");
+    }
     run(
         "tar",
         &[
@@ -226,27 +307,29 @@ fn build() -> Lab {
         "docker import: {}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let started = lab.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "web",
-        "-p",
-        "8080:80",
-        "reachlab-busybox:1",
-        "/bin/busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/www",
-    ]);
-    assert!(
-        started.status.success(),
-        "docker run: {}",
-        String::from_utf8_lossy(&started.stderr)
-    );
+    for (name, publish, _) in CONTAINERS {
+        let www = format!("/www-{name}");
+        let mut args = vec!["run", "-d", "--name", name];
+        if let Some(p) = publish {
+            args.extend(["-p", p]);
+        }
+        args.extend([
+            "reachlab-busybox:1",
+            "/bin/busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            &www,
+        ]);
+        let started = lab.docker(&args);
+        assert!(
+            started.status.success(),
+            "docker run {name}: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+    }
     lab
 }
 
@@ -282,98 +365,42 @@ fn outcome(tool: &str, out: &Output) -> String {
     .to_owned()
 }
 
-#[test]
-fn dockerd_writes_the_rules_the_topology_loads_and_the_kernel_agrees_with_check() {
-    let test = "dockerd_writes_the_rules_the_topology_loads_and_the_kernel_agrees_with_check";
-    if !can_run(test, &[IP, DOCKERD, DOCKER, BUSYBOX, CURL]) {
-        return;
-    }
-    let lab = build();
-    let saved = lab.in_ns(&lab.host, &["iptables-save"]);
-    let file = std::fs::read_to_string("topologies/docker-host.rules").expect("the rules file");
-    assert_eq!(
-        without_comments(&String::from_utf8_lossy(&saved.stdout)),
-        without_comments(&file),
-        "dockerd wrote other rules than topologies/docker-host.rules"
-    );
-    let pid = String::from_utf8_lossy(
-        &lab.docker(&["inspect", "-f", "{{.State.Pid}}", "web"])
-            .stdout,
-    )
-    .trim()
-    .to_owned();
-    let container = format!("--net=/proc/{pid}/ns/net");
-    let curl = |ns: &str, url: &str| lab.in_ns(ns, &["curl", "-sS", "-m", "3", url]);
-    let real: Vec<(&str, String)> = vec![
-        (
-            "client curl 203.0.113.10:8080",
-            outcome("curl", &curl(&lab.client, "http://203.0.113.10:8080/")),
+/// Runs `probe` (`FROM TOOL TARGET[:PORT]`, as `check --format json` writes it) for real.
+fn run_probe(lab: &Lab, probe: &str) -> String {
+    let words: Vec<&str> = probe.split_whitespace().collect();
+    let [from, tool, target] = words[..] else {
+        panic!("unexpected probe {probe:?}");
+    };
+    match tool {
+        "curl" => {
+            let url = format!("http://{target}/");
+            outcome("curl", &lab.on(from, &["curl", "-sS", "-m", "3", &url]))
+        }
+        "ping" => outcome(
+            "ping",
+            &lab.on(from, &["busybox", "ping", "-c", "1", "-W", "2", target]),
         ),
-        (
-            "client curl 203.0.113.10:80",
-            outcome("curl", &curl(&lab.client, "http://203.0.113.10/")),
-        ),
-        (
-            "client curl 172.17.0.2:80",
-            outcome("curl", &curl(&lab.client, "http://172.17.0.2/")),
-        ),
-        (
-            "client ping 172.17.0.2",
-            outcome(
-                "ping",
-                &lab.in_ns(
-                    &lab.client,
-                    &["busybox", "ping", "-c", "1", "-W", "2", "172.17.0.2"],
-                ),
-            ),
-        ),
-        (
-            "client ssh 172.17.0.2:22",
+        "ssh" | "tcp" => {
+            let (address, port) = target.split_once(':').expect("ADDRESS:PORT");
             outcome(
                 "nc",
-                &lab.in_ns(
-                    &lab.client,
-                    &["busybox", "nc", "-w", "3", "172.17.0.2", "22"],
-                ),
-            ),
-        ),
-        (
-            "web ping 203.0.113.5",
-            outcome(
-                "ping",
-                &Command::new("nsenter")
-                    .args([
-                        container.as_str(),
-                        "busybox",
-                        "ping",
-                        "-c",
-                        "1",
-                        "-W",
-                        "2",
-                        "203.0.113.5",
-                    ])
-                    .output()
-                    .expect("nsenter runs"),
-            ),
-        ),
-        (
-            "host curl 172.17.0.1:8080",
-            outcome("curl", &curl(&lab.host, "http://172.17.0.1:8080/")),
-        ),
-    ];
+                &lab.on(from, &["busybox", "nc", "-w", "3", address, port]),
+            )
+        }
+        _ => panic!("no real twin for probe {probe:?}"),
+    }
+}
+
+/// The probes of `topology` with what `reachlab check` predicts for each.
+fn predictions(topology: &str) -> Vec<(String, String)> {
     let check = Command::new(env!("CARGO_BIN_EXE_reachlab"))
-        .args([
-            "check",
-            "--format",
-            "json",
-            "topologies/docker-host-iptables.yaml",
-        ])
+        .args(["check", "--format", "json", topology])
         .output()
         .expect("reachlab runs");
     let doc: serde_json::Value = serde_json::from_slice(&check.stdout).expect("json");
-    let predicted: Vec<(String, String)> = doc["expectations"]
+    doc["expectations"]
         .as_array()
-        .expect("rows")
+        .unwrap_or_else(|| panic!("{topology}: no expectations in {doc}"))
         .iter()
         .map(|r| {
             (
@@ -381,15 +408,45 @@ fn dockerd_writes_the_rules_the_topology_loads_and_the_kernel_agrees_with_check(
                 r["predicted"].as_str().unwrap_or("").to_owned(),
             )
         })
-        .collect();
-    let real: Vec<(String, String)> = real.into_iter().map(|(p, o)| (p.to_owned(), o)).collect();
-    assert_eq!(
-        real, predicted,
-        "the kernel (left) and reachlab check (right) disagree"
-    );
-    drop(lab);
-    assert!(
-        !Path::new(&std::env::temp_dir().join(format!("reachlab-dockerd-{}", std::process::id())))
-            .exists()
-    );
+        .collect()
+}
+
+#[test]
+fn dockerd_writes_the_rules_the_topologies_load_and_the_kernel_agrees_with_check() {
+    let test = "dockerd_writes_the_rules_the_topologies_load_and_the_kernel_agrees_with_check";
+    if !can_run(test, &[IP, DOCKERD, DOCKER, BUSYBOX, CURL]) {
+        return;
+    }
+    for scenario in &SCENARIOS {
+        let lab = build(scenario);
+        let saved = lab.in_ns(&lab.host, &["iptables-save"]);
+        let file = std::fs::read_to_string(scenario.rules).expect("the rules file");
+        assert_eq!(
+            without_comments(&String::from_utf8_lossy(&saved.stdout)),
+            without_comments(&file),
+            "dockerd ({}) wrote other rules than {}",
+            scenario.name,
+            scenario.rules
+        );
+        let first = predictions(scenario.topologies[0]);
+        let real: Vec<(String, String)> = first
+            .iter()
+            .map(|(probe, _)| (probe.clone(), run_probe(&lab, probe)))
+            .collect();
+        eprintln!(
+            "{}: {} probes run against dockerd",
+            scenario.name,
+            real.len()
+        );
+        for topology in scenario.topologies {
+            assert_eq!(
+                real,
+                predictions(topology),
+                "{}: the kernel (left) and `reachlab check {topology}` (right) disagree",
+                scenario.name
+            );
+        }
+        drop(lab);
+        assert!(!Path::new(&lab_dir(scenario)).exists());
+    }
 }

@@ -678,263 +678,306 @@ impl<'a> Node<'a> {
                 return 0;
             }
         };
-        let derived = Derived::of(self.spec);
-        let mut seen: HashSet<(String, Ipv4Net)> = HashSet::new();
-        let mut ipv6: Vec<Span> = Vec::new();
-        let mut tables: Vec<(String, Span, usize)> = Vec::new();
+        let mut scan = RouteScan {
+            derived: Derived::of(self.spec),
+            addr_file,
+            refused,
+            seen: HashSet::new(),
+            ipv6: Vec::new(),
+            tables: Vec::new(),
+        };
         let mut out: Vec<RouteSpec> = Vec::new();
         for (route, tree) in &entries {
-            let r = &route.value;
-            let is_ipv6 = r.pref.is_some()
-                || [&r.dst, &r.gateway, &r.prefsrc]
-                    .iter()
-                    .any(|v| v.as_ref().is_some_and(|v| v.value.contains(':')));
-            if is_ipv6 {
-                if r.protocol.as_ref().is_none_or(|p| p.value != "kernel") {
-                    ipv6.push(r.dst.as_ref().map_or(route.span, |d| d.span));
-                }
-                continue;
+            if let Some(spec) = self.route_entry(route, tree, &mut scan) {
+                out.push(spec);
             }
-            let mut ok = true;
-            for (key, span) in ip_json::keys(tree) {
-                if !ROUTE_KEYS.contains(&key.as_str()) {
-                    self.route_unsupported(span, r, &route_key_problem(&key));
+        }
+        self.route_leftovers(written, scan);
+        let count = out.len();
+        self.remove_duplicates(&out);
+        out.append(&mut self.spec.routes);
+        self.spec.routes = out;
+        count
+    }
+
+    /// One route of the file: the route it gives the node, or `None` (skipped, or reported).
+    fn route_entry(
+        &mut self,
+        route: &Located<IpRoute>,
+        tree: &Located<crate::format::structure::Tree>,
+        scan: &mut RouteScan<'_>,
+    ) -> Option<RouteSpec> {
+        let r = &route.value;
+        let is_ipv6 = r.pref.is_some()
+            || [&r.dst, &r.gateway, &r.prefsrc]
+                .iter()
+                .any(|v| v.as_ref().is_some_and(|v| v.value.contains(':')));
+        if is_ipv6 {
+            if r.protocol.as_ref().is_none_or(|p| p.value != "kernel") {
+                scan.ipv6
+                    .push(r.dst.as_ref().map_or(route.span, |d| d.span));
+            }
+            return None;
+        }
+        let mut ok = true;
+        for (key, span) in ip_json::keys(tree) {
+            if !ROUTE_KEYS.contains(&key.as_str()) {
+                self.route_unsupported(span, r, &route_key_problem(&key));
+                ok = false;
+            }
+        }
+        if let Some(metrics) = ip_json::value(tree, "metrics") {
+            let items: &[Located<crate::format::structure::Tree>] = match &metrics.value {
+                crate::format::structure::Tree::Seq(items) => items,
+                _ => std::slice::from_ref(metrics),
+            };
+            for (key, span) in items.iter().flat_map(ip_json::keys) {
+                if key == "mtu" {
+                    self.route_unsupported(
+                        span,
+                        r,
+                        "the route sets the path MTU; the model's MTU is the segments'",
+                    );
                     ok = false;
                 }
             }
-            if let Some(metrics) = ip_json::value(tree, "metrics") {
-                let items: &[Located<crate::format::structure::Tree>] = match &metrics.value {
-                    crate::format::structure::Tree::Seq(items) => items,
-                    _ => std::slice::from_ref(metrics),
-                };
-                for (key, span) in items.iter().flat_map(ip_json::keys) {
-                    if key == "mtu" {
-                        self.route_unsupported(
-                            span,
-                            r,
-                            "the route sets the path MTU; the model's MTU is the segments'",
-                        );
-                        ok = false;
-                    }
+        }
+        if !ok {
+            return None;
+        }
+        let table = r.table.as_ref().map_or("main", |t| t.value.as_str());
+        let local = match table {
+            "main" | "254" => false,
+            "local" | "255" => true,
+            other => {
+                let span = r.table.as_ref().map_or(route.span, |t| t.span);
+                match scan.tables.iter_mut().find(|(t, _, _)| t == other) {
+                    Some((_, _, count)) => *count += 1,
+                    None => scan.tables.push((other.to_owned(), span, 1)),
                 }
+                return None;
             }
-            if !ok {
-                continue;
-            }
-            let table = r.table.as_ref().map_or("main", |t| t.value.as_str());
-            let local = match table {
-                "main" | "254" => false,
-                "local" | "255" => true,
-                other => {
-                    let span = r.table.as_ref().map_or(route.span, |t| t.span);
-                    match tables.iter_mut().find(|(t, _, _)| t == other) {
-                        Some((_, _, count)) => *count += 1,
-                        None => tables.push((other.to_owned(), span, 1)),
-                    }
-                    continue;
-                }
-            };
-            let Some(dst_text) = &r.dst else {
+        };
+        let Some(dst_text) = &r.dst else {
+            self.in_file(
+                Diagnostic::error(Code::MissingKey, route.span, "a route without `dst`")
+                    .label("no destination")
+                    .hint("give the file as `ip -j route show table all` printed it"),
+            );
+            return None;
+        };
+        let Some(dst) = self.destination(dst_text) else {
+            return None;
+        };
+        let metric = match &r.metric {
+            Some(m) if m.value > u64::from(u32::MAX) => {
                 self.in_file(
-                    Diagnostic::error(Code::MissingKey, route.span, "a route without `dst`")
-                        .label("no destination")
-                        .hint("give the file as `ip -j route show table all` printed it"),
+                    Diagnostic::error(
+                        Code::BadValue,
+                        m.span,
+                        format!("metric {} is larger than the kernel's (32 bits)", m.value),
+                    )
+                    .label("too large")
+                    .hint("give the file as `ip -j route show table all` printed it"),
                 );
-                continue;
-            };
-            let Some(dst) = self.destination(dst_text) else {
-                continue;
-            };
-            let metric = match &r.metric {
-                Some(m) if m.value > u64::from(u32::MAX) => {
-                    self.in_file(
-                        Diagnostic::error(
-                            Code::BadValue,
-                            m.span,
-                            format!("metric {} is larger than the kernel's (32 bits)", m.value),
-                        )
-                        .label("too large")
-                        .hint("give the file as `ip -j route show table all` printed it"),
-                    );
-                    continue;
-                }
-                Some(m) => Some(Located::at(m.value as u32, m.span)),
-                None => None,
-            };
-            if let Some(dead) = r.flags.iter().find(|f| f.value == "dead") {
-                self.route_unsupported(
-                    dead.span,
-                    r,
-                    "the route is dead (its nexthop's link is down); the kernel does not use it",
-                );
-                continue;
+                return None;
             }
-            let kind = r.kind.as_ref().map_or("unicast", |k| k.value.as_str());
-            let dev = r.dev.as_ref().map(|d| d.value.as_str());
-            let kernel = r.protocol.as_ref().is_some_and(|p| p.value == "kernel");
-            if kernel && dev.is_some_and(|d| refused.contains(d)) {
-                // What the kernel made from an interface already refused (reported with it).
-                continue;
+            Some(m) => Some(Located::at(m.value as u32, m.span)),
+            None => None,
+        };
+        if let Some(dead) = r.flags.iter().find(|f| f.value == "dead") {
+            self.route_unsupported(
+                dead.span,
+                r,
+                "the route is dead (its nexthop's link is down); the kernel does not use it",
+            );
+            return None;
+        }
+        let kind = r.kind.as_ref().map_or("unicast", |k| k.value.as_str());
+        let dev = r.dev.as_ref().map(|d| d.value.as_str());
+        let kernel = r.protocol.as_ref().is_some_and(|p| p.value == "kernel");
+        if kernel && dev.is_some_and(|d| scan.refused.contains(d)) {
+            // What the kernel made from an interface already refused (reported with it).
+            return None;
+        }
+        if local {
+            self.local_table_route(route, kind, dst, &scan.derived, scan.addr_file);
+            return None;
+        }
+        let reject = match kind {
+            "unicast" => None,
+            "blackhole" => Some(RouteTypeName::Blackhole),
+            "unreachable" => Some(RouteTypeName::Unreachable),
+            "prohibit" => Some(RouteTypeName::Prohibit),
+            other => {
+                let span = r.kind.as_ref().map_or(route.span, |k| k.span);
+                self.route_unsupported(span, r, &format!("the model has no `{other}` routes in the main table (it has unicast, blackhole, unreachable and prohibit)"));
+                return None;
             }
-            if local {
-                self.local_table_route(route, kind, dst, &derived, addr_file);
-                continue;
-            }
-            let reject = match kind {
-                "unicast" => None,
-                "blackhole" => Some(RouteTypeName::Blackhole),
-                "unreachable" => Some(RouteTypeName::Unreachable),
-                "prohibit" => Some(RouteTypeName::Prohibit),
-                other => {
-                    let span = r.kind.as_ref().map_or(route.span, |k| k.span);
-                    self.route_unsupported(span, r, &format!("the model has no `{other}` routes in the main table (it has unicast, blackhole, unreachable and prohibit)"));
-                    continue;
-                }
-            };
-            if let Some(reject) = reject {
-                let kind_span = r.kind.as_ref().map_or(route.span, |k| k.span);
-                out.push(RouteSpec {
-                    to: dst_text.clone(),
-                    kind: Some(Located::at(reject, kind_span)),
-                    via: None,
-                    dev: None,
-                    metric,
-                });
-                continue;
-            }
-            let gateway = match &r.gateway {
-                Some(g) => match units::parse_addr(&g.value) {
-                    Ok(addr) => Some(addr),
-                    Err(e) => {
-                        self.in_file(
-                            Diagnostic::error(
-                                Code::BadAddress,
-                                g.span,
-                                format!("`{}` is not a gateway address", g.value),
-                            )
-                            .label("expected an IPv4 address")
-                            .hint(e),
-                        );
-                        continue;
-                    }
-                },
-                None => None,
-            };
-            let Some(dev_name) = dev else {
-                // Without `dev` the lowering says what is missing, in the file.
-                out.push(RouteSpec {
-                    to: dst_text.clone(),
-                    kind: None,
-                    via: r.gateway.clone(),
-                    dev: None,
-                    metric,
-                });
-                continue;
-            };
-            if dev_name == "lo" {
-                self.route_unsupported(
-                    r.dev.as_ref().map_or(route.span, |d| d.span),
-                    r,
-                    "the route leaves through `lo`, which the model does not have",
-                );
-                continue;
-            }
-            let Some(nets) = derived.addresses.get(dev_name) else {
-                if !(kernel && addr_file) {
-                    let node = self.spec.name.value.clone();
-                    self.in_file(
-                        Diagnostic::warning(
-                            Code::Unsupported,
-                            r.dev.as_ref().map_or(route.span, |d| d.span),
-                            format!("the route to {dst} leaves through `{dev_name}`, which is not under `interfaces:`; it is left out"),
-                        )
-                        .label("left out")
-                        .hint(format!("to keep it, list `{dev_name}` under `interfaces:` of `{node}` with the segment it is plugged into")),
-                    );
-                }
-                continue;
-            };
-            if gateway.is_none() {
-                let connected = derived
-                    .connected
-                    .iter()
-                    .find(|c| c.dev == dev_name && c.subnet == dst);
-                let prefsrc = r.prefsrc.as_ref().map(|p| p.value.parse::<Ipv4Addr>().ok());
-                let metric_value = metric.as_ref().map_or(0, |m| m.value);
-                if let Some(c) = connected
-                    && metric_value == 0
-                    && prefsrc.is_none_or(|p| p == Some(c.primary))
-                {
-                    seen.insert((dev_name.to_owned(), dst));
-                    continue;
-                }
-                if kernel {
-                    let why = match connected {
-                        Some(c) if metric_value != 0 => format!(
-                            "its metric is {metric_value}; the model's connected route from {} has metric 0",
-                            c.primary
-                        ),
-                        Some(c) => format!(
-                            "its source is not {}, the primary address of the subnet on `{dev_name}`",
-                            c.primary
-                        ),
-                        None if nets.is_empty() => format!("`{dev_name}` has no IPv4 address"),
-                        None => format!(
-                            "no address of `{dev_name}` ({}) is in {dst}",
-                            nets.iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
-                    let span = dst_text.span;
-                    self.in_file(
-                        Diagnostic::error(
-                            Code::Unsupported,
-                            span,
-                            format!("the kernel's connected route to {dst} dev {dev_name} is not one the addresses give: {why}"),
-                        )
-                        .label("connected route")
-                        .hint("a connected route comes from an address of its subnet: capture `ip -j addr` and `ip -j route show table all` together, or give the interface that address"),
-                    );
-                    continue;
-                }
-            }
-            if let Some(prefsrc) = &r.prefsrc {
-                let chosen = gateway
-                    .and_then(|g| nets.iter().find(|n| n.contains(&g)))
-                    .or(nets.first())
-                    .map(Ipv4Net::addr);
-                if prefsrc.value.parse::<Ipv4Addr>().ok() != chosen {
-                    let model = chosen.map_or("none".to_owned(), |c| c.to_string());
-                    self.route_unsupported(
-                        prefsrc.span,
-                        r,
-                        &format!("the route prefers source {}; the model sends from {model}, as the kernel does without `src`", prefsrc.value),
-                    );
-                    continue;
-                }
-            }
-            if let (Some(onlink), Some(g)) = (r.flags.iter().find(|f| f.value == "onlink"), gateway)
-                && !nets.iter().any(|n| n.contains(&g))
-            {
-                self.route_unsupported(
-                    onlink.span,
-                    r,
-                    &format!("gateway {g} is on-link by decree (`onlink`): no subnet of `{dev_name}` holds it, and the model's gateways lie in a connected subnet"),
-                );
-                continue;
-            }
-            out.push(RouteSpec {
+        };
+        if let Some(reject) = reject {
+            let kind_span = r.kind.as_ref().map_or(route.span, |k| k.span);
+            return Some(RouteSpec {
                 to: dst_text.clone(),
-                kind: None,
-                via: r.gateway.clone(),
-                dev: r.dev.clone(),
+                kind: Some(Located::at(reject, kind_span)),
+                via: None,
+                dev: None,
                 metric,
             });
         }
-        for c in &derived.connected {
-            if !seen.contains(&(c.dev.clone(), c.subnet)) && !refused.contains(&c.dev) {
+        self.unicast_route(route, dst_text, dst, metric, kernel, scan)
+    }
+
+    /// A unicast route of the main table: through a gateway or on a link of an interface the
+    /// node has, checked against what the model would do with it.
+    fn unicast_route(
+        &mut self,
+        route: &Located<IpRoute>,
+        dst_text: &Located<String>,
+        dst: Ipv4Net,
+        metric: Option<Located<u32>>,
+        kernel: bool,
+        scan: &mut RouteScan<'_>,
+    ) -> Option<RouteSpec> {
+        let r = &route.value;
+        let dev = r.dev.as_ref().map(|d| d.value.as_str());
+        let gateway = match &r.gateway {
+            Some(g) => match units::parse_addr(&g.value) {
+                Ok(addr) => Some(addr),
+                Err(e) => {
+                    self.in_file(
+                        Diagnostic::error(
+                            Code::BadAddress,
+                            g.span,
+                            format!("`{}` is not a gateway address", g.value),
+                        )
+                        .label("expected an IPv4 address")
+                        .hint(e),
+                    );
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let Some(dev_name) = dev else {
+            // Without `dev` the lowering says what is missing, in the file.
+            return Some(RouteSpec {
+                to: dst_text.clone(),
+                kind: None,
+                via: r.gateway.clone(),
+                dev: None,
+                metric,
+            });
+        };
+        if dev_name == "lo" {
+            self.route_unsupported(
+                r.dev.as_ref().map_or(route.span, |d| d.span),
+                r,
+                "the route leaves through `lo`, which the model does not have",
+            );
+            return None;
+        }
+        let Some(nets) = scan.derived.addresses.get(dev_name) else {
+            if !(kernel && scan.addr_file) {
+                let node = self.spec.name.value.clone();
+                self.in_file(
+                    Diagnostic::warning(
+                        Code::Unsupported,
+                        r.dev.as_ref().map_or(route.span, |d| d.span),
+                        format!("the route to {dst} leaves through `{dev_name}`, which is not under `interfaces:`; it is left out"),
+                    )
+                    .label("left out")
+                    .hint(format!("to keep it, list `{dev_name}` under `interfaces:` of `{node}` with the segment it is plugged into")),
+                );
+            }
+            return None;
+        };
+        if gateway.is_none() {
+            let connected = scan
+                .derived
+                .connected
+                .iter()
+                .find(|c| c.dev == dev_name && c.subnet == dst);
+            let prefsrc = r.prefsrc.as_ref().map(|p| p.value.parse::<Ipv4Addr>().ok());
+            let metric_value = metric.as_ref().map_or(0, |m| m.value);
+            if let Some(c) = connected
+                && metric_value == 0
+                && prefsrc.is_none_or(|p| p == Some(c.primary))
+            {
+                scan.seen.insert((dev_name.to_owned(), dst));
+                return None;
+            }
+            if kernel {
+                let why = match connected {
+                    Some(c) if metric_value != 0 => format!(
+                        "its metric is {metric_value}; the model's connected route from {} has metric 0",
+                        c.primary
+                    ),
+                    Some(c) => format!(
+                        "its source is not {}, the primary address of the subnet on `{dev_name}`",
+                        c.primary
+                    ),
+                    None if nets.is_empty() => format!("`{dev_name}` has no IPv4 address"),
+                    None => format!(
+                        "no address of `{dev_name}` ({}) is in {dst}",
+                        nets.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                let span = dst_text.span;
+                self.in_file(
+                    Diagnostic::error(
+                        Code::Unsupported,
+                        span,
+                        format!("the kernel's connected route to {dst} dev {dev_name} is not one the addresses give: {why}"),
+                    )
+                    .label("connected route")
+                    .hint("a connected route comes from an address of its subnet: capture `ip -j addr` and `ip -j route show table all` together, or give the interface that address"),
+                );
+                return None;
+            }
+        }
+        if let Some(prefsrc) = &r.prefsrc {
+            let chosen = gateway
+                .and_then(|g| nets.iter().find(|n| n.contains(&g)))
+                .or(nets.first())
+                .map(Ipv4Net::addr);
+            if prefsrc.value.parse::<Ipv4Addr>().ok() != chosen {
+                let model = chosen.map_or("none".to_owned(), |c| c.to_string());
+                self.route_unsupported(
+                    prefsrc.span,
+                    r,
+                    &format!("the route prefers source {}; the model sends from {model}, as the kernel does without `src`", prefsrc.value),
+                );
+                return None;
+            }
+        }
+        if let (Some(onlink), Some(g)) = (r.flags.iter().find(|f| f.value == "onlink"), gateway)
+            && !nets.iter().any(|n| n.contains(&g))
+        {
+            self.route_unsupported(
+                onlink.span,
+                r,
+                &format!("gateway {g} is on-link by decree (`onlink`): no subnet of `{dev_name}` holds it, and the model's gateways lie in a connected subnet"),
+            );
+            return None;
+        }
+        Some(RouteSpec {
+            to: dst_text.clone(),
+            kind: None,
+            via: r.gateway.clone(),
+            dev: r.dev.clone(),
+            metric,
+        })
+    }
+
+    /// What the whole file says beyond its routes: connected routes the addresses give that
+    /// it lacks, and the IPv6 routes and other tables left out.
+    fn route_leftovers(&mut self, written: &Located<String>, scan: RouteScan<'_>) {
+        for c in &scan.derived.connected {
+            if !scan.seen.contains(&(c.dev.clone(), c.subnet)) && !scan.refused.contains(&c.dev) {
                 self.diagnostics.push(
                     Diagnostic::error(
                         Code::Unsupported,
@@ -952,8 +995,8 @@ impl<'a> Node<'a> {
                 );
             }
         }
-        if let Some(first) = ipv6.first() {
-            let count = ipv6.len();
+        if let Some(first) = scan.ipv6.first() {
+            let count = scan.ipv6.len();
             self.in_file(
                 Diagnostic::warning(
                     Code::Unsupported,
@@ -967,7 +1010,7 @@ impl<'a> Node<'a> {
                 .hint("IPv6 routes the kernel makes from addresses are left out silently"),
             );
         }
-        for (table, span, count) in tables {
+        for (table, span, count) in scan.tables {
             self.in_file(
                 Diagnostic::warning(
                     Code::Unsupported,
@@ -978,11 +1021,6 @@ impl<'a> Node<'a> {
                 .hint("the model routes every packet by the main table; traffic an `ip rule` sends to this table on the host is routed differently there"),
             );
         }
-        let count = out.len();
-        self.remove_duplicates(&out);
-        out.append(&mut self.spec.routes);
-        self.spec.routes = out;
-        count
     }
 
     /// A route of the file that the model would get wrong: refused at `span`.
@@ -1115,6 +1153,21 @@ impl<'a> Node<'a> {
 /// What the model derives from a node's interface addresses (the topology's or the
 /// `ip_addr` file's): the routes the kernel makes from them, which the `ip_route` file holds
 /// too.
+/// What reading an `ip -j route` file keeps from one route to the next.
+struct RouteScan<'a> {
+    derived: Derived,
+    /// Whether the node has an `ip_addr` file (which reported the interfaces left out).
+    addr_file: bool,
+    /// Interfaces refused already: their connected routes are not looked for.
+    refused: &'a HashSet<String>,
+    /// The connected routes found, by device and subnet.
+    seen: HashSet<(String, Ipv4Net)>,
+    /// Where IPv6 routes were.
+    ipv6: Vec<Span>,
+    /// Tables other than main and local: name, first place, how many routes.
+    tables: Vec<(String, Span, usize)>,
+}
+
 struct Derived {
     /// Each interface's IPv4 addresses, in order.
     addresses: HashMap<String, Vec<Ipv4Net>>,

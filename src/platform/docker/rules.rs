@@ -16,6 +16,7 @@ use crate::format::file::{ActionName, NatChainName, RuleSpec, StateName};
 /// bridge by bridge.
 pub(super) fn nat(plan: &EnginePlan<'_>) -> Vec<RuleSpec> {
     let mut nat = masquerade(plan);
+    nat.extend(plan.published.iter().map(|p| hairpin_masquerade(plan, p)));
     let local = plan.local_addresses();
     for (id, _) in plan.bridges().filter(|(_, b)| !b.internal) {
         for p in plan.published_on(id) {
@@ -45,16 +46,43 @@ fn masquerade(plan: &EnginePlan<'_>) -> Vec<RuleSpec> {
     nat
 }
 
+/// `POSTROUTING -s C/32 -d C/32 -p P --dport CP -j MASQUERADE`: a container reaching its own
+/// published port through the host gets the host as the source, so that the answer returns
+/// through the host's conntrack (dockerd writes it for every published port).
+fn hairpin_masquerade(plan: &EnginePlan<'_>, p: &Published<'_>) -> RuleSpec {
+    let span = p.span;
+    RuleSpec {
+        masquerade: Some(Located::at(true, span)),
+        src: Some(Located::at(p.address.to_string(), span)),
+        dst: Some(Located::at(p.address.to_string(), span)),
+        proto: Some(Located::at(p.publish.proto, span)),
+        dport: Some(Located::at(p.publish.container_port.to_string(), span)),
+        comment: Some(format!(
+            "Docker on `{}`: {} reached by its own container through the host (hairpin)",
+            plan.host.name,
+            p.words(&plan.host.name)
+        )),
+        ..RuleSpec::default()
+    }
+}
+
 /// A published port's DNAT to `containerIP:C`: in PREROUTING for packets from outside the
-/// bridges (per outer interface), in OUTPUT for the host's own connections to a
-/// non-loopback local address; `-p 127.0.0.1:…` is left to docker-proxy.
+/// bridges (per outer interface; without the userland proxy from the bridges too, the
+/// "hairpin mode" in which dockerd writes neither `! -i BRIDGE` nor `-i BRIDGE -j RETURN`), in
+/// OUTPUT for the host's own connections to a non-loopback local address; `-p 127.0.0.1:…` is
+/// left to docker-proxy.
 fn published_dnat(
     plan: &EnginePlan<'_>,
     p: &Published<'_>,
     local: &[Ipv4Addr],
     nat: &mut Vec<RuleSpec>,
 ) {
-    let outer = &plan.host.outer_ifaces;
+    // One rule for any incoming interface (`None`) in hairpin mode.
+    let outer: Vec<Option<&String>> = if plan.userland_proxy {
+        plan.host.outer_ifaces.iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
     let words = p.words(&plan.host.name);
     let dnat = |chain, in_iface: Option<&String>, dst: Option<Ipv4Addr>| {
         dnat_rule(p, &words, chain, in_iface, dst)
@@ -63,14 +91,14 @@ fn published_dnat(
         // docker-proxy alone serves 127.0.0.1 (OUTPUT skips 127.0.0.0/8).
         Some(ip) if ip.is_loopback() => {}
         Some(ip) => {
-            for iface in outer {
-                nat.push(dnat(NatChainName::Prerouting, Some(iface), Some(ip)));
+            for &iface in &outer {
+                nat.push(dnat(NatChainName::Prerouting, iface, Some(ip)));
             }
             nat.push(dnat(NatChainName::Output, None, Some(ip)));
         }
         None => {
-            for iface in outer {
-                let mut rule = dnat(NatChainName::Prerouting, Some(iface), None);
+            for &iface in &outer {
+                let mut rule = dnat(NatChainName::Prerouting, iface, None);
                 rule.dst_local = Some(true);
                 nat.push(rule);
             }
@@ -144,9 +172,10 @@ fn bridge_forward(plan: &EnginePlan<'_>, id: BridgeId, rules: &mut Vec<RuleSpec>
     let iface = || Some(Located::at(bridge.iface.clone(), span));
     if bridge.internal {
         // An internal network: nothing in from another interface, nothing out to one.
-        for (in_iface, not_in, out_iface, not_out) in
-            [(None, iface(), iface(), None), (iface(), None, None, iface())]
-        {
+        for (in_iface, not_in, out_iface, not_out) in [
+            (None, iface(), iface(), None),
+            (iface(), None, None, iface()),
+        ] {
             rules.push(RuleSpec {
                 in_iface,
                 not_in,
