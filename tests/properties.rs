@@ -221,6 +221,7 @@ fn valid_topology() -> impl Strategy<Value = TopologyFile> {
                         addresses: vec![Located::new(format!("10.{s}.0.{}/24", 1 + 3 * n + i))],
                         mac: None,
                         bridge: None,
+                        hairpin: None,
                     })
                     .collect();
                 let first = attachments[0];

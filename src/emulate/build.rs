@@ -454,6 +454,18 @@ fn plug_script(net: &Network, owner: Option<NodeId>) -> Result<Script, EmulateEr
             &segment.mtu.to_string(),
             "up",
         ])?;
+        if iface.hairpin && owner.is_some() {
+            script.line([
+                "link",
+                "set",
+                "dev",
+                &port(iface.id),
+                "type",
+                "bridge_slave",
+                "hairpin",
+                "on",
+            ])?;
+        }
     }
     Ok(script)
 }

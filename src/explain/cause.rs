@@ -70,6 +70,13 @@ pub enum Cause {
     LoopbackSource { node: String },
     /// A packet came back with the node's own address as its source (accept_local=0).
     MartianSource { node: String },
+    /// A node's bridge would have sent the packet back out of the port it came in through,
+    /// `interface` of `port_node`, which has no hairpin mode.
+    HairpinOff {
+        node: String,
+        port_node: String,
+        interface: String,
+    },
     /// The segment lost the frame (its `loss`).
     Lost { segment: String, loss: f64 },
     /// The answer came from another address than the one asked (an asymmetric path);

@@ -253,6 +253,16 @@ fn dropped_why(net: &Network, run: &ProbeRun, step: &Step) -> Why {
             ],
             node_origin,
         ),
+        DropReason::HairpinOff { port } => {
+            let i = net.interface(port);
+            (
+                vec![
+                    format!("{what} was translated on `{}` to {dst}, behind the same bridge it came from, and through the same port: `{}` of `{}`", node.name, i.name, net.node(i.node).name),
+                    "a Linux bridge sends nothing back out of the port it came in through unless that port has hairpin mode (`hairpin: true`; Docker sets it without its userland proxy)".into(),
+                ],
+                Some(i.origin.clone()),
+            )
+        }
         DropReason::MartianSource => (
             vec![
                 format!("{what} came back to node `{}` on {} with `{}`'s own address {} as its source", node.name, iface_name(net, in_iface), node.name, step.packet.src),
@@ -305,6 +315,11 @@ fn drop_cause(net: &Network, run: &ProbeRun, step: &Step, reason: DropReason) ->
         DropReason::NoRouteBack => Cause::NoRouteBack { node, destination },
         DropReason::LoopbackSource => Cause::LoopbackSource { node },
         DropReason::MartianSource => Cause::MartianSource { node },
+        DropReason::HairpinOff { port } => Cause::HairpinOff {
+            node,
+            port_node: net.node(net.interface(port).node).name.clone(),
+            interface: net.interface(port).name.clone(),
+        },
         DropReason::Lost { segment } => {
             let s = net.segment(segment);
             Cause::Lost {

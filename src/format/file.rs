@@ -348,6 +348,11 @@ pub struct InterfaceSpec {
     /// bridge: the segment's other interfaces are its ports. At most one per segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<Located<bool>>,
+    /// On a segment that is a node's bridge: the interface's port there has hairpin mode
+    /// (`bridge link set dev PORT hairpin on`, which Docker sets without its userland proxy),
+    /// so the bridge may send a frame back to this interface after its owner translated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hairpin: Option<Located<bool>>,
 }
 
 /// A static route, as `ip route add [TYPE] TO [via VIA] [dev DEV] [metric METRIC]` takes it.

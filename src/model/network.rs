@@ -62,6 +62,9 @@ pub struct Interface {
     pub mac: MacAddr,
     /// Addresses with their prefix length (`192.168.1.10/24`), in file order.
     pub addresses: Vec<Ipv4Net>,
+    /// Its port on a node's bridge has hairpin mode (`bridge link set dev PORT hairpin on`):
+    /// the bridge may send a frame back out of the port it came in through.
+    pub hairpin: bool,
     pub origin: Origin,
 }
 

@@ -602,5 +602,10 @@ pub(crate) fn drop_words(net: &Network, reason: DropReason) -> String {
             "martian: it came from the wire with one of this node's own addresses as its source"
                 .into()
         }
+        DropReason::HairpinOff { port } => format!(
+            "the bridge would send it back out of the port it came in through (`{}` of `{}`), which has no hairpin mode",
+            net.interface(port).name,
+            net.node(net.interface(port).node).name
+        ),
     }
 }

@@ -103,6 +103,8 @@ struct IfaceData {
     mac: MacAddr,
     /// This interface's MAC address's slot on its segment (see [`Compiled::mac_slot`]).
     slot: u32,
+    /// Its port on a node's bridge has hairpin mode.
+    hairpin: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -188,6 +190,7 @@ impl<'n> Compiled<'n> {
                 segment: i.segment,
                 mac: i.mac,
                 slot,
+                hairpin: i.hairpin,
             });
         }
         let mut compiled = Self {
@@ -316,6 +319,11 @@ impl<'n> Compiled<'n> {
 
     pub(crate) fn node_of(&self, iface: IfaceId) -> NodeId {
         self.ifaces[iface.index()].node
+    }
+
+    /// Whether the bridge port of interface `iface` has hairpin mode.
+    pub(crate) fn hairpin(&self, iface: IfaceId) -> bool {
+        self.ifaces[iface.index()].hairpin
     }
 
     pub(crate) fn mac(&self, iface: IfaceId) -> MacAddr {

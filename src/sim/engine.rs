@@ -326,12 +326,18 @@ impl<'n> Sim<'n> {
             FramePayload::Arp(arp) => self.wires().arp(node, iface, arp),
             // A unicast frame between two ports of a bridge whose owner judges what it bridges.
             FramePayload::Ip(packet) => match self.dp.segment_of(iface).hook {
-                Some(bridge)
-                    if bridge != iface
-                        && frame.dst != BROADCAST
-                        && frame.src != self.dp.mac(bridge) =>
-                {
-                    self.stack().bridged(bridge, iface, packet)
+                Some(bridge) if frame.dst != BROADCAST && frame.src != self.dp.mac(bridge) => {
+                    // The sending port, as the segment's forwarding database learnt it.
+                    let from = self
+                        .dp
+                        .mac_slot(iface, frame.src)
+                        .and_then(|slot| self.below.fdb[slot].checked_sub(1))
+                        .map(IfaceId);
+                    if bridge == iface {
+                        self.stack().receive_from(node, iface, from, packet)
+                    } else {
+                        self.stack().bridged(bridge, from, iface, packet)
+                    }
                 }
                 _ => self.stack().receive(node, iface, packet),
             },

@@ -330,10 +330,12 @@ enum Flavour {
 enum Event {
     /// `packet` reaches interface `port`.
     Arrive { port: IfaceId, packet: Ipv4Packet },
-    /// `packet` reaches the bridge `bridge` on its way to the port `port`, and the bridge's
-    /// owner judges it (br_netfilter).
+    /// `packet`, sent by interface `from`, reaches the bridge `bridge` on its way to the port
+    /// `port` (the bridge itself: to its owner), and the bridge's owner judges it
+    /// (br_netfilter).
     Bridged {
         bridge: IfaceId,
+        from: IfaceId,
         port: IfaceId,
         packet: Ipv4Packet,
     },
@@ -506,6 +508,17 @@ impl<'f, 'n> Stack<'f, 'n, Walker<'f, 'n>> {
                 }
                 Event::Bridged {
                     bridge,
+                    from,
+                    port,
+                    packet,
+                } if port == bridge => {
+                    self.link.arrived_on = Some(port);
+                    let node = self.dp.node_of(port);
+                    self.receive_from(node, port, Some(from), packet);
+                }
+                Event::Bridged {
+                    bridge,
+                    from,
                     port,
                     packet,
                 } => {
@@ -515,7 +528,7 @@ impl<'f, 'n> Stack<'f, 'n, Walker<'f, 'n>> {
                         self.link.declined = true;
                         return None;
                     }
-                    self.bridged(bridge, port, packet)
+                    self.bridged(bridge, Some(from), port, packet)
                 }
                 Event::Loopback { node, packet } => self.loopback_receive(node, packet),
                 Event::Unresolved {
@@ -682,8 +695,9 @@ impl Link for Walker<'_, '_> {
         let (at, waited) = self.departure(out, nexthop, port, crossing);
         self.hops += 1;
         let event = match segment.hook {
-            Some(bridge) if bridge != out && bridge != port => Event::Bridged {
+            Some(bridge) if bridge != out => Event::Bridged {
                 bridge,
+                from: out,
                 port,
                 packet,
             },

@@ -360,6 +360,22 @@ impl<L: Link> Stack<'_, '_, L> {
     // so once other code grew, at +7 % instructions a probe (benches/RESULTS.md, issue 12).
     #[inline]
     pub(crate) fn receive(&mut self, node: NodeId, in_iface: IfaceId, packet: Ipv4Packet) {
+        self.receive_from(node, in_iface, None, packet);
+    }
+
+    /// A packet `node` received on `in_iface`; `from`: the interface that sent it, when
+    /// `in_iface` is a bridge of the node whose frames its iptables judge (br_netfilter): a
+    /// DNAT there to an address behind the same bridge keeps the packet bridged (TTL kept, to
+    /// the new address's port; back out of `from` only with hairpin mode), as
+    /// `br_nf_pre_routing_finish` does (docs/linux-semantics.md, "Bridges and br_netfilter").
+    #[inline]
+    pub(crate) fn receive_from(
+        &mut self,
+        node: NodeId,
+        in_iface: IfaceId,
+        from: Option<IfaceId>,
+        packet: Ipv4Packet,
+    ) {
         let dp = self.dp;
         // fib_validate_source: a packet from the wire claiming one of our own addresses as its
         // source is a martian, dropped before routing (accept_local=0).
@@ -387,7 +403,22 @@ impl<L: Link> Stack<'_, '_, L> {
         {
             return;
         }
+        if let (Some(from), Some(nf)) = (from, nf)
+            && packet.dst != arrived.dst
+            && self.stays_on_bridge(node, in_iface, &packet)
+        {
+            return self.bridge_out(node, nf, in_iface, Some(from), None, packet, track);
+        }
         self.route_in(node, in_iface, nf, arrived, packet, track);
+    }
+
+    /// Whether `bridge`'s owner sends a packet it translated back out of `bridge` (a route
+    /// that leads there, without ip_forward too): then the packet stays bridged.
+    fn stays_on_bridge(&self, owner: NodeId, bridge: IfaceId, packet: &Ipv4Packet) -> bool {
+        let dp = self.dp;
+        dp.segment_of(bridge).hook == Some(bridge)
+            && !dp.is_local(owner, packet.dst)
+            && dp.lookup(owner, packet.dst).and_then(Entry::dev) == Some(bridge)
     }
 
     /// What `node` does with a packet it received on `in_iface` once PREROUTING is behind it
@@ -488,14 +519,21 @@ impl<L: Link> Stack<'_, '_, L> {
         }
     }
 
-    /// A frame the bridge `bridge` carries to its port `port`, when its owner's iptables judge
-    /// bridged frames (br_netfilter; docs/linux-semantics.md, "Bridges and br_netfilter"):
-    /// conntrack, mangle and nat PREROUTING, filter FORWARD and nat POSTROUTING of the owner
-    /// see it with `-i` and `-o` the bridge; the TTL stays. A packet DNAT sends elsewhere is
-    /// routed by the owner as if it had arrived on the bridge; one DNAT keeps on the bridge is
-    /// sent to the new destination's port.
+    /// A frame the bridge `bridge` carries from `from` (the sending interface, when known) to
+    /// its port `port`, when its owner's iptables judge bridged frames (br_netfilter;
+    /// docs/linux-semantics.md, "Bridges and br_netfilter"): conntrack, mangle and nat
+    /// PREROUTING, filter FORWARD and nat POSTROUTING of the owner see it with `-i` and `-o`
+    /// the bridge; the TTL stays. A packet DNAT sends elsewhere is routed by the owner as if it
+    /// had arrived on the bridge; one DNAT keeps on the bridge goes to the new destination's
+    /// port.
     #[inline(never)]
-    pub(crate) fn bridged(&mut self, bridge: IfaceId, port: IfaceId, packet: Ipv4Packet) {
+    pub(crate) fn bridged(
+        &mut self,
+        bridge: IfaceId,
+        from: Option<IfaceId>,
+        port: IfaceId,
+        packet: Ipv4Packet,
+    ) {
         let dp = self.dp;
         let owner = dp.node_of(bridge);
         let Some(nf) = dp.netfilter(owner) else {
@@ -518,34 +556,60 @@ impl<L: Link> Stack<'_, '_, L> {
         }
         // br_nf_pre_routing_finish: after DNAT the owner routes the packet; it stays bridged
         // only when the route leads back out of the bridge (without ip_forward too).
-        let redirected = packet.dst != arrived.dst;
-        if redirected
-            && (dp.is_local(owner, packet.dst)
-                || dp.lookup(owner, packet.dst).and_then(Entry::dev) != Some(bridge))
-        {
-            return self.route_in(owner, bridge, Some(nf), arrived, packet, track);
+        if packet.dst == arrived.dst {
+            self.bridge_out(owner, nf, bridge, from, Some(port), packet, track);
+        } else if self.stays_on_bridge(owner, bridge, &packet) {
+            self.bridge_out(owner, nf, bridge, from, None, packet, track);
+        } else {
+            self.route_in(owner, bridge, Some(nf), arrived, packet, track);
         }
-        let out = Some(bridge);
+    }
+
+    /// The rest of a bridged packet's way through the owner of `bridge`: filter FORWARD and
+    /// nat POSTROUTING with `-i` and `-o` the bridge, then on to `port`, or, after a DNAT
+    /// (`port` is `None`), to the port of the new destination, found as the owner's
+    /// neighbour on the bridge; never back out of `from` without hairpin mode.
+    #[allow(clippy::too_many_arguments)]
+    fn bridge_out(
+        &mut self,
+        owner: NodeId,
+        nf: &Netfilter,
+        bridge: IfaceId,
+        from: Option<IfaceId>,
+        port: Option<IfaceId>,
+        packet: Ipv4Packet,
+        mut track: Track,
+    ) {
+        let dp = self.dp;
+        let mut packet = packet;
+        let here = Some(bridge);
         if !self.enforce(
             owner,
             nf,
             ChainName::Forward,
             &packet,
             here,
-            out,
+            here,
             &mut track,
         ) {
             return;
         }
         self.postrouting(owner, nf, &mut packet, bridge, &mut track);
         self.confirm(owner, &packet, &track);
+        if port.is_none()
+            && let (Some(from), Next::One(to)) = (from, dp.responder(bridge, packet.dst))
+            && to == from
+            && !dp.hairpin(from)
+        {
+            let reason = DropReason::HairpinOff { port: from };
+            return self.discard(owner, packet, here, reason);
+        }
         self.record(owner, packet, StepKind::Bridged { bridge });
-        if redirected {
-            // To the new destination's port, found as the owner's neighbour on the bridge.
-            self.link
-                .send(bridge, packet.dst, Next::Lookup, packet, false);
-        } else {
-            self.receive(dp.node_of(port), port, packet);
+        match port {
+            Some(port) => self.receive(dp.node_of(port), port, packet),
+            None => self
+                .link
+                .send(bridge, packet.dst, Next::Lookup, packet, false),
         }
     }
 
@@ -1083,7 +1147,7 @@ nodes:
     forwarding: true
     br_netfilter: BRNF
     interfaces:
-      - { name: br0, segment: br, bridge: true, addresses: [10.1.0.1/24] }
+      - { name: br0, segment: br, bridge: true, addresses: [10.1.0.1/24, 10.1.0.100/24] }
       - { name: eth1, segment: out, addresses: [10.2.0.1/24] }
     listen: [{ port: 80 }]
     iptables: |
@@ -1093,7 +1157,12 @@ nodes:
       -A PREROUTING -d 10.1.0.3/32 -p tcp -m tcp --dport 81 -j DNAT --to-destination 10.1.0.4:80
       -A PREROUTING -d 10.1.0.3/32 -p tcp -m tcp --dport 82 -j DNAT --to-destination 10.2.0.2:80
       -A PREROUTING -d 10.1.0.3/32 -p tcp -m tcp --dport 83 -j DNAT --to-destination 10.1.0.1:80
+      -A PREROUTING -d 10.1.0.100/32 -p icmp -j DNAT --to-destination 10.1.0.3
+      -A PREROUTING -d 10.1.0.100/32 -p tcp -m tcp --dport 85 -j DNAT --to-destination 10.1.0.2:80
+      -A PREROUTING -d 10.1.0.100/32 -p tcp -m tcp --dport 86 -j DNAT --to-destination 10.1.0.4:80
       -A POSTROUTING -s 10.1.0.2/32 -d 10.1.0.4/32 -o br0 -j MASQUERADE
+      -A POSTROUTING -s 10.1.0.2/32 -d 10.1.0.2/32 -j MASQUERADE
+      -A POSTROUTING -s 10.1.0.4/32 -d 10.1.0.4/32 -j MASQUERADE
       COMMIT
       *filter
       :INPUT DROP [0:0]
@@ -1105,9 +1174,9 @@ nodes:
       -A FORWARD -i br0 -o br0 -p tcp -m tcp --dport 80 -j ACCEPT
       -A FORWARD -i br0 -o eth1 -j ACCEPT
       COMMIT
-  - { name: a, interfaces: [{ name: eth0, segment: br, addresses: [10.1.0.2/24] }], routes: [{ to: default, via: 10.1.0.1 }] }
+  - { name: a, interfaces: [{ name: eth0, segment: br, addresses: [10.1.0.2/24] }], routes: [{ to: default, via: 10.1.0.1 }], listen: [{ port: 80 }] }
   - { name: b, interfaces: [{ name: eth0, segment: br, addresses: [10.1.0.3/24] }], routes: [{ to: default, via: 10.1.0.1 }], listen: [{ port: 80 }, { port: 8080 }] }
-  - { name: c, interfaces: [{ name: eth0, segment: br, addresses: [10.1.0.4/24] }], routes: [{ to: default, via: 10.1.0.1 }], listen: [{ port: 80 }] }
+  - { name: c, interfaces: [{ name: eth0, segment: br, addresses: [10.1.0.4/24], hairpin: true }], routes: [{ to: default, via: 10.1.0.1 }], listen: [{ port: 80 }] }
   - { name: x, interfaces: [{ name: eth0, segment: out, addresses: [10.2.0.2/24] }], routes: [{ to: default, via: 10.2.0.1 }], listen: [{ port: 80 }] }
 ";
 
@@ -1260,6 +1329,54 @@ nodes:
             .iter()
             .find(|s| s.node == c && matches!(s.kind, StepKind::Delivered { .. }));
         assert_eq!(seen.map(|s| s.packet.src), Some(ip("10.1.0.1")));
+    }
+
+    #[test]
+    fn a_frame_to_the_owner_translated_behind_the_same_bridge_stays_bridged() {
+        let net = bridge_net(true);
+        let run = bridged_probe(&net, "a", "10.1.0.100", &crate::sim::ProbeKind::ping(1));
+        let crate::sim::Observed::Ping { replies, .. } = &run.observed else {
+            panic!("{:?}", run.observed)
+        };
+        // b answers (TTL 64 both ways: bridged, not routed), as 10.1.0.100.
+        assert_eq!(
+            replies.iter().map(|r| (r.from, r.ttl)).collect::<Vec<_>>(),
+            [(ip("10.1.0.100"), 64)]
+        );
+        assert!(
+            !run.steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::Forwarded { .. }))
+        );
+        // Without br_netfilter h routes it: TTL 63.
+        let routed = bridged_probe(
+            &bridge_net(false),
+            "a",
+            "10.1.0.100",
+            &crate::sim::ProbeKind::ping(1),
+        );
+        assert!(
+            routed
+                .steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::Forwarded { .. }))
+        );
+    }
+
+    #[test]
+    fn a_bridge_sends_nothing_back_out_of_its_ingress_port_without_hairpin_mode() {
+        let net = bridge_net(true);
+        let run = bridged_probe(&net, "a", "10.1.0.100", &tcp(85));
+        assert!(matches!(run.observed, crate::sim::Observed::Silence { .. }));
+        let a_port = net.node_by_name("a").expect("a").interfaces[0];
+        assert!(run.steps.iter().any(|s| s.kind
+            == StepKind::Dropped {
+                in_iface: Some(net.node_by_name("h").expect("h").interfaces[0]),
+                reason: DropReason::HairpinOff { port: a_port },
+            }));
+        // c's port has hairpin mode.
+        let hairpin = bridged_probe(&net, "c", "10.1.0.100", &tcp(86));
+        assert!(connected(&hairpin), "{:?}", hairpin.observed);
     }
 
     #[test]

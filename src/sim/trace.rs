@@ -87,4 +87,8 @@ pub enum DropReason {
     /// the packet is dropped (and, when forwarded through the last two, answered with an ICMP
     /// error; a local sender's call fails).
     RejectRoute(RouteType),
+    /// A node's bridge would send the packet (after its owner translated it) back out of the
+    /// port it came in through, `port` (an interface of the node behind it), and that port has
+    /// no hairpin mode: the bridge drops it.
+    HairpinOff { port: IfaceId },
 }

@@ -766,9 +766,7 @@ impl<'a> Node<'a> {
             );
             return None;
         };
-        let Some(dst) = self.destination(dst_text) else {
-            return None;
-        };
+        let dst = self.destination(dst_text)?;
         let metric = match &r.metric {
             Some(m) if m.value > u64::from(u32::MAX) => {
                 self.in_file(

@@ -340,6 +340,7 @@ impl Lowering {
             segment,
             mac,
             addresses,
+            hairpin: spec.hairpin.as_ref().is_some_and(|h| h.value),
             origin,
         });
         Some(id)

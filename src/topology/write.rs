@@ -70,6 +70,7 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
                     .collect(),
                 mac: Some(i.mac.to_string().into()),
                 bridge: (net.segment(i.segment).bridge == Some(i.id)).then(|| true.into()),
+                hairpin: i.hairpin.then(|| true.into()),
             })
             .collect(),
         routes: n

@@ -25,6 +25,9 @@ pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
         file.nodes[plan.host.index].br_netfilter = Some(true);
     }
     add_containers(file, plan);
+    if !plan.userland_proxy {
+        hairpin_ports(file, plan);
+    }
     let nat = rules::nat(plan);
     let mut forward = rules::forward(plan);
     let host = &mut file.nodes[plan.host.index];
@@ -60,11 +63,40 @@ fn add_bridges(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
         let address = format!("{}/{}", bridge.gateway, bridge.subnet.prefix_len());
         file.nodes[plan.host.index].interfaces.push(InterfaceSpec {
             bridge: Some(Located::at(true, span)),
+            hairpin: None,
             name: Located::at(bridge.iface.clone(), span),
             segment: Located::at(bridge.segment.clone(), span),
             addresses: vec![Located::at(address, span)],
             mac: None,
         });
+    }
+}
+
+/// Without the userland proxy dockerd turns hairpin mode on for every container's port on its
+/// bridges (libnetwork `setHairpinMode` when `!EnableUserlandProxy`), so that a container
+/// reaches its own published port through the host (docs/platform-semantics.md, "Docker").
+fn hairpin_ports(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
+    let segments: Vec<&str> = plan.bridges.iter().map(|b| b.segment.as_str()).collect();
+    let containers: Vec<&str> = plan
+        .containers
+        .iter()
+        .filter_map(|c| match c {
+            Container::Bridged { spec, .. } => Some(spec.name.value.as_str()),
+            Container::Host(_) | Container::Isolated(_) => None,
+        })
+        .collect();
+    for node in file
+        .nodes
+        .iter_mut()
+        .filter(|n| containers.contains(&n.name.value.as_str()))
+    {
+        for iface in node
+            .interfaces
+            .iter_mut()
+            .filter(|i| segments.contains(&i.segment.value.as_str()))
+        {
+            iface.hairpin = Some(Located::at(true, iface.name.span));
+        }
     }
 }
 
@@ -116,6 +148,7 @@ fn eth0(bridge: &Bridge, address: Ipv4Addr, span: Span, address_span: Span) -> I
     let [a, b, c, d] = address.octets();
     InterfaceSpec {
         bridge: None,
+        hairpin: None,
         name: Located::at("eth0".into(), span),
         segment: Located::at(bridge.segment.clone(), span),
         addresses: vec![Located::at(

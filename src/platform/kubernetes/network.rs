@@ -106,6 +106,7 @@ impl PodNetwork {
             node.forwarding = Some(true);
             node.interfaces.push(InterfaceSpec {
                 bridge: None,
+                hairpin: None,
                 name: at("cni0".into()),
                 segment: at(this.pod_segment()),
                 addresses: vec![at(format!(

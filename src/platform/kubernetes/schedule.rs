@@ -139,6 +139,7 @@ pub(super) fn emit(
             name: at(pod.name.clone()),
             interfaces: vec![InterfaceSpec {
                 bridge: None,
+                hairpin: None,
                 name: at("eth0".into()),
                 segment: at(node.pod_segment()),
                 addresses: vec![at(format!("{address}/{}", node.block.prefix_len()))],

@@ -113,6 +113,7 @@ fn uplink_interface(rname: &str, up: &Uplink<'_>) -> InterfaceSpec {
     );
     InterfaceSpec {
         bridge: None,
+        hairpin: None,
         name: Located::at(up.name.clone(), span),
         segment: Located::at(up.segment.to_owned(), span),
         addresses,
@@ -125,6 +126,7 @@ fn downlink_interface(rname: &str, d: &Downlink<'_>) -> InterfaceSpec {
     let n = d.network;
     InterfaceSpec {
         bridge: None,
+        hairpin: None,
         name: Located::at(d.name.clone(), n.span),
         segment: Located::at(n.value.clone(), n.span),
         addresses: vec![Located::at(on(d.subnet.gateway, d.subnet.net), n.span)],
@@ -232,6 +234,7 @@ fn port_interface(
     let i = inst.spec;
     InterfaceSpec {
         bridge: None,
+        hairpin: None,
         name: Located::at(
             ifname.to_owned(),
             i.interface.as_ref().map_or(i.network.span, |l| l.span),

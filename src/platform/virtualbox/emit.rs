@@ -130,6 +130,7 @@ pub(super) fn interface(
 ) -> InterfaceSpec {
     InterfaceSpec {
         bridge: None,
+        hairpin: None,
         name: Located::at(name.to_owned(), span),
         segment: Located::at(segment.to_owned(), span),
         addresses: addresses

@@ -117,6 +117,7 @@ fn drop_words(net: &Network, reason: DropReason) -> String {
         DropReason::MartianSource => "martian source (one of its own addresses)".into(),
         DropReason::LoopbackSource => "loopback source may not leave".into(),
         DropReason::RejectRoute(kind) => format!("{} route", kind.word()),
+        DropReason::HairpinOff { .. } => "back out of its port: no hairpin mode".into(),
     }
 }
 
