@@ -53,3 +53,23 @@ pub(crate) fn expand(file: &mut TopologyFile, spec: &DockerSpec, out: &mut Vec<D
         }
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use crate::format::Diagnostic;
+    use crate::format::file::TopologyFile;
+
+    /// The topology written in `text` with its `docker:` section expanded, and what expanding
+    /// reported.
+    pub(in crate::platform::docker) fn expand_text(text: &str) -> (TopologyFile, Vec<Diagnostic>) {
+        let mut file: TopologyFile = match serde_saphyr::from_str(text) {
+            Ok(file) => file,
+            Err(e) => panic!("test topology does not parse: {e}"),
+        };
+        let mut out = Vec::new();
+        if let Some(spec) = file.docker.take() {
+            super::expand(&mut file, &spec, &mut out);
+        }
+        (file, out)
+    }
+}
