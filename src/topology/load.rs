@@ -407,7 +407,7 @@ fn default_hint(code: Code) -> &'static str {
 
 /// Parser limits that grow with the text: a large generated topology is fine, while alias
 /// bombs and absurd nesting stay refused (serde-saphyr's alias and depth limits are kept).
-fn parse_options(text_len: usize) -> serde_saphyr::Options {
+pub(crate) fn parse_options(text_len: usize) -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     // Every YAML node or event takes at least one byte of text unless aliases repeat it.
     let mut budget = serde_saphyr::Budget::default();
@@ -424,7 +424,11 @@ pub(crate) fn schema_value() -> &'static Value {
     crate::format::embedded_schema()
 }
 
-fn from_saphyr_error(source: &SourceFile, error: &serde_saphyr::Error, code: Code) -> Diagnostic {
+pub(crate) fn from_saphyr_error(
+    source: &SourceFile,
+    error: &serde_saphyr::Error,
+    code: Code,
+) -> Diagnostic {
     let plain = error.without_snippet().to_string();
     let message = strip_position_prefix(&plain);
     let span = error

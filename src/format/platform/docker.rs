@@ -39,6 +39,11 @@ pub struct DockerEngineSpec {
     /// The running containers, in the order they were started (addresses follow that order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<ContainerSpec>,
+    /// Compose files (`docker compose -f FILE up`), relative to this file's folder and inside
+    /// it, each brought up after the `networks:` and `containers:` above, in this order
+    /// (docs/platform-semantics.md, "Docker", **Compose**).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose: Vec<Located<String>>,
 }
 
 /// A user-defined bridge network.

@@ -496,7 +496,7 @@ fn fixed_address(
 }
 
 /// `-p` syntax: `H:C`, `IP:H:C`, with an optional `/tcp` or `/udp`.
-fn parse_publish(text: &str) -> Result<Publish, &'static str> {
+pub(super) fn parse_publish(text: &str) -> Result<Publish, &'static str> {
     let (ports, proto) = match text.rsplit_once('/') {
         Some((p, "tcp")) => (p, RuleProto::Tcp),
         Some((p, "udp")) => (p, RuleProto::Udp),

@@ -32,6 +32,7 @@
 //! and decide everything in typed values, reporting each problem as Docker would; `emit` then
 //! writes that plan into the topology, with the nat and FORWARD rules of dockerd from `rules`.
 
+mod compose;
 mod containers;
 mod emit;
 mod plan;
@@ -44,9 +45,22 @@ pub use crate::format::platform::docker::{
 use crate::format::Diagnostic;
 use crate::format::file::TopologyFile;
 
-/// Expands the section into bridges, containers and the host's NAT and filter rules.
-pub(crate) fn expand(file: &mut TopologyFile, spec: &DockerSpec, out: &mut Vec<Diagnostic>) {
+/// Expands the section into bridges, containers and the host's NAT and filter rules; Compose
+/// files are relative to `base`, the topology file's folder.
+pub(crate) fn expand(
+    file: &mut TopologyFile,
+    spec: &DockerSpec,
+    base: &std::path::Path,
+    out: &mut Vec<Diagnostic>,
+) {
     for engine in &spec.engines {
+        let brought_up;
+        let engine = if engine.compose.is_empty() {
+            engine
+        } else {
+            brought_up = compose::bring_up(engine, base, out);
+            &brought_up
+        };
         // Each engine is planned against the file as the engines before it left it.
         if let Some(plan) = plan::plan(file, engine, out) {
             emit::emit(file, &plan);
@@ -68,7 +82,7 @@ pub(super) mod tests {
         };
         let mut out = Vec::new();
         if let Some(spec) = file.docker.take() {
-            super::expand(&mut file, &spec, &mut out);
+            super::expand(&mut file, &spec, std::path::Path::new("."), &mut out);
         }
         (file, out)
     }
