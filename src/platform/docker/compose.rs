@@ -470,6 +470,9 @@ impl Reader<'_> {
         }
         self.extensions(&text, &mut read);
         let order = self.start_order(&read)?;
+        if order.is_empty() {
+            self.report(Diagnostic::warning(Code::MissingKey, tree.span, "the Compose file starts no service (`docker compose up` says: no service selected)").label("nothing to start").hint("list the services under `services:`"));
+        }
         if self.out[before..].iter().any(Diagnostic::is_error) {
             return None;
         }
@@ -1002,8 +1005,9 @@ impl Reader<'_> {
         }
     }
 
-    /// The order `docker compose up` starts the services in: dependencies first, file order
-    /// among the rest; services with `profiles:` are not started. `None` on a cycle or an
+    /// The order `docker compose up` starts the services in: by dependency level (a service
+    /// after all it depends on), file order within a level; services with `profiles:` are not
+    /// started. `None` on a cycle or an
     /// unknown dependency (reported).
     fn start_order(&mut self, services: &[Service]) -> Option<Vec<usize>> {
         let index = |name: &str| services.iter().position(|s| s.key.value == name);
@@ -1028,25 +1032,37 @@ impl Reader<'_> {
         if !ok {
             return None;
         }
-        let mut order: Vec<usize> = Vec::new();
-        while order.len() < services.len() {
-            let next = (0..services.len()).find(|&i| {
-                !order.contains(&i)
-                    && services[i]
-                        .depends_on
-                        .iter()
-                        .all(|d| index(&d.value).is_some_and(|j| order.contains(&j)))
-            });
-            match next {
-                Some(i) => order.push(i),
-                None => {
-                    let stuck = (0..services.len()).find(|i| !order.contains(i))?;
-                    let s = &services[stuck];
-                    self.error(Code::BadValue, s.key.span, format!("dependency cycle detected: service `{}` waits for a service that waits for it", s.key.value), "cycle", "remove one `depends_on` entry of the cycle");
-                    return None;
+        // Compose starts every service whose dependencies have started, concurrently: a
+        // service's level is one more than its deepest dependency's.
+        let mut level: Vec<Option<usize>> = vec![None; services.len()];
+        for _ in 0..services.len() {
+            for (i, s) in services.iter().enumerate() {
+                let deps: Option<Vec<usize>> = s
+                    .depends_on
+                    .iter()
+                    .map(|d| index(&d.value).and_then(|j| level[j]))
+                    .collect();
+                if let Some(deps) = deps {
+                    level[i] = Some(deps.into_iter().max().map_or(0, |m| m + 1));
                 }
             }
         }
+        if let Some(stuck) = level.iter().position(Option::is_none) {
+            let s = &services[stuck];
+            self.error(
+                Code::BadValue,
+                s.key.span,
+                format!(
+                    "dependency cycle detected: service `{}` waits for a service that waits for it",
+                    s.key.value
+                ),
+                "cycle",
+                "remove one `depends_on` entry of the cycle",
+            );
+            return None;
+        }
+        let mut order: Vec<usize> = (0..services.len()).collect();
+        order.sort_by_key(|&i| (level[i], i));
         order.retain(|&i| !services[i].profiled);
         Some(order)
     }
@@ -1239,5 +1255,345 @@ fn relocate(l: ListenSpec, span: Span) -> ListenSpec {
             )
         }),
         banner: banner.map(|b| Located::at(b.value, span)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected values follow docs/platform-semantics.md, "Docker", **Compose** (compose-go
+    //! `NormalizeProjectName`, `setNameFromKey`, the implicit `default` network,
+    //! `NetworksByPriority`; compose `getDefaultContainerName`, `reconcileNetworks`).
+    use super::*;
+    use crate::format::Severity;
+
+    /// A Compose file `text` written at `folder/compose.yaml` in a directory of its own,
+    /// brought up on an engine that already has `existing` networks.
+    fn up_in(folder: &str, text: &str, existing: &[&str]) -> (DockerEngineSpec, Vec<Diagnostic>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("reachlab-compose-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(dir.join(folder)).expect("temp dir");
+        std::fs::write(dir.join(folder).join("compose.yaml"), text).expect("write");
+        let engine = DockerEngineSpec {
+            host: Located::new("vm".into()),
+            networks: existing
+                .iter()
+                .map(|n| DockerNetworkSpec {
+                    name: Located::new((*n).to_owned()),
+                    ..DockerNetworkSpec::default()
+                })
+                .collect(),
+            compose: vec![Located::new(format!("{folder}/compose.yaml"))],
+            ..DockerEngineSpec::default()
+        };
+        let mut out = Vec::new();
+        let full = bring_up(&engine, &dir, &mut out);
+        let _ = std::fs::remove_dir_all(&dir);
+        (full, out)
+    }
+
+    fn up(text: &str) -> (DockerEngineSpec, Vec<Diagnostic>) {
+        up_in("app", text, &[])
+    }
+
+    fn names(e: &DockerEngineSpec) -> (Vec<String>, Vec<String>) {
+        (
+            e.networks.iter().map(|n| n.name.value.clone()).collect(),
+            e.containers.iter().map(|c| c.name.value.clone()).collect(),
+        )
+    }
+
+    fn errors(out: &[Diagnostic]) -> Vec<&str> {
+        out.iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.message.as_str())
+            .collect()
+    }
+
+    fn in_compose_file(out: &[Diagnostic]) -> bool {
+        out.iter().all(|d| {
+            d.file
+                .as_ref()
+                .is_some_and(|f| f.name().ends_with("compose.yaml"))
+        })
+    }
+
+    #[test]
+    fn project_name_is_the_normalised_folder_name() {
+        let (e, out) = up_in("My App.v2", "services:\n  web: {}\n", &[]);
+        assert_eq!(errors(&out), Vec::<&str>::new());
+        assert_eq!(
+            names(&e),
+            (vec!["myappv2_default".into()], vec!["myappv2-web-1".into()])
+        );
+    }
+
+    #[test]
+    fn name_key_sets_the_project_name() {
+        let (e, _) = up("name: Shop\nservices:\n  web: {}\n");
+        assert_eq!(
+            names(&e),
+            (vec!["shop_default".into()], vec!["shop-web-1".into()])
+        );
+    }
+
+    #[test]
+    fn container_name_replaces_the_generated_name() {
+        let (e, _) = up("services:\n  db: { container_name: pg }\n");
+        assert_eq!(names(&e).1, ["pg"]);
+    }
+
+    #[test]
+    fn networks_are_project_scoped_unless_named_and_only_used_ones_are_created() {
+        let text = "services:\n  web: { networks: [b, a] }\nnetworks:\n  a: { name: custom }\n  b: {}\n  unused: {}\n";
+        let (e, out) = up(text);
+        assert_eq!(errors(&out), Vec::<&str>::new());
+        assert_eq!(names(&e).0, ["custom", "app_b"]);
+        let ct = &e.containers[0];
+        let nets: Vec<&str> = ct.networks.iter().map(|n| n.value.as_str()).collect();
+        assert_eq!(nets, ["custom", "app_b"]);
+    }
+
+    #[test]
+    fn networks_attach_by_priority_then_key() {
+        let text = "services:\n  web:\n    networks:\n      z: { priority: 10 }\n      b:\n      a:\nnetworks: { a: {}, b: {}, z: {} }\n";
+        let (e, _) = up(text);
+        let nets: Vec<&str> = e.containers[0]
+            .networks
+            .iter()
+            .map(|n| n.value.as_str())
+            .collect();
+        assert_eq!(nets, ["app_z", "app_a", "app_b"]);
+    }
+
+    #[test]
+    fn external_network_is_used_by_its_name_and_must_exist() {
+        let text = "services:\n  web: { networks: [ext] }\nnetworks:\n  ext: { external: true, name: shared }\n";
+        let (e, out) = up_in("app", text, &["shared"]);
+        assert_eq!(errors(&out), Vec::<&str>::new());
+        assert_eq!(names(&e).0, ["shared"]);
+        assert_eq!(e.containers[0].networks[0].value, "shared");
+        let (_, out) = up(text);
+        assert!(
+            errors(&out)
+                .iter()
+                .any(|m| m.contains("declared as external, but could not be found")),
+            "{out:?}"
+        );
+        assert!(in_compose_file(&out));
+    }
+
+    #[test]
+    fn services_start_in_dependency_then_file_order() {
+        let text = "services:\n  proxy: { depends_on: [web] }\n  web: { depends_on: { db: { condition: service_healthy } } }\n  cache: {}\n  db: {}\n";
+        let (e, _) = up(text);
+        assert_eq!(
+            names(&e).1,
+            ["app-cache-1", "app-db-1", "app-web-1", "app-proxy-1"]
+        );
+        let (e, _) = up("services:\n  a: { depends_on: [b] }\n  b: {}\n  c: {}\n");
+        assert_eq!(names(&e).1, ["app-b-1", "app-c-1", "app-a-1"]);
+    }
+
+    #[test]
+    fn dependency_cycles_and_unknown_dependencies_are_errors() {
+        let (_, out) = up("services:\n  a: { depends_on: [b] }\n  b: { depends_on: [a] }\n");
+        assert!(
+            errors(&out).iter().any(|m| m.contains("dependency cycle")),
+            "{out:?}"
+        );
+        let (_, out) = up("services:\n  a: { depends_on: [nope] }\n");
+        assert!(
+            errors(&out)
+                .iter()
+                .any(|m| m.contains("depends on undefined service")),
+            "{out:?}"
+        );
+        assert!(in_compose_file(&out));
+    }
+
+    #[test]
+    fn ipv4_address_is_the_address_on_that_network() {
+        let text = "services:\n  db:\n    networks:\n      data: { ipv4_address: 172.30.3.10 }\nnetworks:\n  data: { ipam: { config: [{ subnet: 172.30.3.0/24 }] } }\n";
+        let (e, out) = up(text);
+        assert_eq!(errors(&out), Vec::<&str>::new());
+        assert_eq!(
+            e.networks[0].subnet.as_ref().map(|s| s.value.as_str()),
+            Some("172.30.3.0/24")
+        );
+        assert_eq!(
+            e.containers[0]
+                .addresses
+                .get("app_data")
+                .map(|a| a.value.as_str()),
+            Some("172.30.3.10")
+        );
+    }
+
+    #[test]
+    fn ports_short_and_long_syntax_become_publish_entries() {
+        let text = "services:\n  web:\n    ports:\n      - \"8080:80\"\n      - { target: 53, published: 5353, host_ip: 127.0.0.1, protocol: udp }\n";
+        let (e, out) = up(text);
+        assert_eq!(errors(&out), Vec::<&str>::new());
+        let p: Vec<&str> = e.containers[0]
+            .publish
+            .iter()
+            .map(|p| p.value.as_str())
+            .collect();
+        assert_eq!(p, ["8080:80", "127.0.0.1:5353:53/udp"]);
+    }
+
+    #[test]
+    fn a_port_without_host_port_is_an_error_in_the_compose_file() {
+        let (_, out) = up("services:\n  web:\n    ports: [80]\n");
+        assert!(
+            errors(&out)
+                .iter()
+                .any(|m| m.contains("`80` is not a port mapping")),
+            "{out:?}"
+        );
+        assert!(in_compose_file(&out));
+        assert_eq!(out[0].span.map(|s| s.line), Some(3));
+    }
+
+    #[test]
+    fn ignored_keys_warn_once_per_file() {
+        let (e, out) = up(
+            "services:\n  a: { image: x, environment: [A=1] }\n  b: { image: y }\nvolumes: { v: {} }\n",
+        );
+        let warned: Vec<&str> = out
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(warned.len(), 3, "{warned:?}");
+        assert_eq!(
+            warned
+                .iter()
+                .filter(|m| m.contains("`services.*.image`"))
+                .count(),
+            1
+        );
+        assert_eq!(e.containers.len(), 2);
+    }
+
+    #[test]
+    fn networking_keys_reachlab_cannot_follow_are_errors() {
+        for text in [
+            "services:\n  a: { extra_hosts: [\"h:1.2.3.4\"] }\n",
+            "services:\n  a: { network_mode: \"service:b\" }\n  b: {}\n",
+            "services:\n  a: {}\nnetworks:\n  default: { driver: macvlan }\n",
+            "services:\n  a: {}\nnetworks:\n  default: { enable_ipv6: true }\n",
+            "services:\n  a: { networks: { n: { ipv6_address: \"fd00::2\" } } }\nnetworks: { n: {} }\n",
+            "services:\n  a: { sysctls: { net.ipv4.ip_forward: 1 } }\n",
+            "services:\n  a: { network_mode: host, networks: [n] }\nnetworks: { n: {} }\n",
+        ] {
+            let (e, out) = up(text);
+            assert!(!errors(&out).is_empty(), "{text}: {out:?}");
+            assert!(in_compose_file(&out), "{text}");
+            assert!(e.containers.is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_with_the_closest_key() {
+        let (_, out) = up("services:\n  a: { netwroks: [n] }\n");
+        let d = out
+            .iter()
+            .find(|d| d.severity == Severity::Error)
+            .expect("an error");
+        assert!(
+            d.message.contains("`netwroks` is not a Compose key"),
+            "{d:?}"
+        );
+        assert!(
+            format!("{d:?}").contains("did you mean `networks`"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn network_mode_sets_the_container_network() {
+        let (e, _) = up("services:\n  a: { network_mode: host }\n  b: { network_mode: none }\n");
+        let modes: Vec<Option<&str>> = e
+            .containers
+            .iter()
+            .map(|c| c.network.as_ref().map(|n| n.value.as_str()))
+            .collect();
+        assert_eq!(modes, [Some("host"), Some("none")]);
+        assert_eq!(names(&e).0, Vec::<String>::new());
+    }
+
+    #[test]
+    fn driver_opts_icc_and_internal_map_onto_the_network() {
+        let text = "services:\n  a: {}\nnetworks:\n  default:\n    internal: true\n    driver_opts: { com.docker.network.bridge.enable_icc: \"false\" }\n";
+        let (e, out) = up(text);
+        assert_eq!(errors(&out), Vec::<&str>::new());
+        assert_eq!(e.networks[0].internal.as_ref().map(|i| i.value), Some(true));
+        assert_eq!(e.networks[0].icc.as_ref().map(|i| i.value), Some(false));
+    }
+
+    #[test]
+    fn x_reachlab_says_what_the_service_answers() {
+        let (e, out) = up(
+            "services:\n  web:\n    x-reachlab: { listen: [{ port: 80, http: { body: hi } }], dns: [shop.example] }\n",
+        );
+        assert_eq!(errors(&out), Vec::<&str>::new());
+        assert_eq!(e.containers[0].listen[0].port.value, 80);
+        assert_eq!(e.containers[0].dns[0].value, "shop.example");
+        let (_, out) =
+            up("services:\n  web:\n    x-reachlab: { listen: [{ port: 80, protocl: udp }] }\n");
+        assert!(!errors(&out).is_empty(), "{out:?}");
+        assert!(in_compose_file(&out));
+    }
+
+    #[test]
+    fn profiled_services_are_not_started() {
+        let (e, out) = up("services:\n  a: {}\n  debug: { profiles: [debug] }\n");
+        assert_eq!(names(&e).1, ["app-a-1"]);
+        assert!(
+            out.iter()
+                .any(|d| d.severity == Severity::Warning && d.message.contains("profiles"))
+        );
+    }
+
+    #[test]
+    fn compose_files_stay_inside_the_topology_folder() {
+        let engine = DockerEngineSpec {
+            host: Located::new("vm".into()),
+            compose: vec![Located::new("../../etc/passwd".into())],
+            ..DockerEngineSpec::default()
+        };
+        let mut out = Vec::new();
+        let full = bring_up(&engine, &std::env::temp_dir(), &mut out);
+        assert!(full.containers.is_empty());
+        assert!(
+            out.iter()
+                .any(|d| d.message.contains("leads outside") || d.message.contains("cannot read")),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn garbage_gives_diagnostics_not_panics() {
+        for text in [
+            "",
+            ": : :",
+            "[1, 2]",
+            "services: 3",
+            "services: { a: [1] }",
+            "services: { a: { ports: 7, networks: 3, depends_on: 1, x-reachlab: [] } }",
+            "services: { a: { ports: [{ published: 1 }, [], true] } }",
+            "networks: { n: { ipam: { config: 7 } } }\nservices: { a: { networks: [n] } }",
+            "networks: { n: { ipam: { config: [{ subnet: 10.0.0.1/8 }, { subnet: zz }] } } }",
+            "services: { a: { networks: { n: 5 } } }",
+            "\tservices:\n",
+            "services:\n  a: { x-reachlab: { listen: [{ port: 99999999999999999999999 }] } }\n",
+            "name: \"---\"\nservices: { a: {} }",
+        ] {
+            let (_, out) = up(text);
+            assert!(!out.is_empty(), "no diagnostic for {text:?}");
+        }
     }
 }
