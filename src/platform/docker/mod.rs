@@ -10,6 +10,11 @@
 //! - A container is a node with `eth0` on its bridge (addresses from .2 in order, MAC
 //!   `02:42:` + the address, as Docker before v26), default route via the gateway.
 //!   `network: host` adds its listeners to the host; `network: none` leaves it loopback only.
+//!   With `networks:` it has `eth0`, `eth1`, … in that order; the default route and the
+//!   published ports go to the non-internal network whose name sorts first (libnetwork's
+//!   gateway endpoint), none when all are internal.
+//! - `compose:` files are brought up as `docker compose up` would, into more networks and
+//!   containers of the engine (`compose`).
 //! - NAT: `POSTROUTING -s SUBNET ! -o BRIDGE -j MASQUERADE`; rules here have no `! -o`, so it is
 //!   one masquerade rule per non-Docker interface of the host (`out: IF`), which is the same set
 //!   of packets. A published port `-p [IP:]H:C[/proto]` is `DNAT --to-destination cIP:C` in
@@ -27,7 +32,8 @@
 //!   `ip_forward` itself and so set the FORWARD policy to DROP (moby/libnetwork#1526).
 //!   `DOCKER-USER` is empty and not modelled.
 //!
-//! The expansion runs in two steps per engine: `plan` (the host and its bridges) and
+//! The expansion runs in two steps per engine, after `compose` added the Compose files' networks
+//! and containers: `plan` (the host and its bridges) and
 //! `containers` (placement, addresses, published ports) validate the section against the host
 //! and decide everything in typed values, reporting each problem as Docker would; `emit` then
 //! writes that plan into the topology, with the nat and FORWARD rules of dockerd from `rules`.
