@@ -144,10 +144,9 @@ fn bridge_forward(plan: &EnginePlan<'_>, id: BridgeId, rules: &mut Vec<RuleSpec>
     let iface = || Some(Located::at(bridge.iface.clone(), span));
     if bridge.internal {
         // An internal network: nothing in from another interface, nothing out to one.
-        for (in_iface, not_in, out_iface, not_out) in [
-            (None, iface(), iface(), None),
-            (iface(), None, None, iface()),
-        ] {
+        for (in_iface, not_in, out_iface, not_out) in
+            [(None, iface(), iface(), None), (iface(), None, None, iface())]
+        {
             rules.push(RuleSpec {
                 in_iface,
                 not_in,
