@@ -542,7 +542,8 @@ mod tests {
     //! interfaces `eth0`, `eth1`, … as they join); the gateway endpoint is the first of the
     //! sandbox's endpoints sorted by libnetwork's `Endpoint.Less` (non-internal first, then the
     //! network name); port mappings are programmed on that endpoint only
-    //! (docs/platform-semantics.md, "Docker", **Several networks**).
+    //! (docs/platform-semantics.md, "Docker", **Several networks**, where the same container
+    //! layouts observed on dockerd 20.10.24 are written down).
     use super::super::tests::expand_text;
     use crate::format::Severity;
 
