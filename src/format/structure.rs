@@ -214,6 +214,19 @@ impl<'s> Checker<'s> {
         self.check(tree, root, "TopologyFile");
     }
 
+    /// Checks `tree` against the schema's definition `name` (e.g. `ListenSpec`), for values
+    /// written elsewhere than the topology (a Compose file's extension field).
+    pub(crate) fn check_definition(&mut self, tree: &Located<Tree>, name: &str) {
+        let root = self.root;
+        if let Some((def, schema)) = root
+            .get("$defs")
+            .and_then(Value::as_object)
+            .and_then(|d| d.get_key_value(name))
+        {
+            self.check(tree, schema, def);
+        }
+    }
+
     /// Follows `$ref`s; returns the schema and the name of the definition it came from.
     fn resolve(&self, mut schema: &'s Value, mut def: &'s str) -> (&'s Value, &'s str) {
         let root = self.root;

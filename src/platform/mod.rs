@@ -18,7 +18,8 @@ use crate::format::file::TopologyFile;
 
 /// Expands every platform section of `file` in place; VirtualBox first, since Docker engines
 /// and OpenStack clients may run on its VMs.
-/// `base` is the directory of the topology file (Kubernetes manifests are relative to it).
+/// `base` is the directory of the topology file (Compose files and Kubernetes manifests are
+/// relative to it).
 pub(crate) fn expand(file: &mut TopologyFile, base: &std::path::Path) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     if let Some(section) = file.virtualbox.take() {
@@ -26,7 +27,7 @@ pub(crate) fn expand(file: &mut TopologyFile, base: &std::path::Path) -> Vec<Dia
         file.virtualbox = Some(section);
     }
     if let Some(section) = file.docker.take() {
-        docker::expand(file, &section, &mut diagnostics);
+        docker::expand(file, &section, base, &mut diagnostics);
         file.docker = Some(section);
     }
     if let Some(section) = file.openstack.take() {

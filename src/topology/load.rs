@@ -407,7 +407,7 @@ fn default_hint(code: Code) -> &'static str {
 
 /// Parser limits that grow with the text: a large generated topology is fine, while alias
 /// bombs and absurd nesting stay refused (serde-saphyr's alias and depth limits are kept).
-fn parse_options(text_len: usize) -> serde_saphyr::Options {
+pub(crate) fn parse_options(text_len: usize) -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     // Every YAML node or event takes at least one byte of text unless aliases repeat it.
     let mut budget = serde_saphyr::Budget::default();
@@ -424,7 +424,11 @@ pub(crate) fn schema_value() -> &'static Value {
     crate::format::embedded_schema()
 }
 
-fn from_saphyr_error(source: &SourceFile, error: &serde_saphyr::Error, code: Code) -> Diagnostic {
+pub(crate) fn from_saphyr_error(
+    source: &SourceFile,
+    error: &serde_saphyr::Error,
+    code: Code,
+) -> Diagnostic {
     let plain = error.without_snippet().to_string();
     let message = strip_position_prefix(&plain);
     let span = error
@@ -500,6 +504,18 @@ fn is_kubernetes_manifest(path: &Path) -> bool {
         })
 }
 
+/// A Compose file (top-level `services:`, no `nodes:`), which a topology refers to from an
+/// engine's `compose:` and which is not a topology itself.
+fn is_compose_file(path: &Path) -> bool {
+    read_regular(path, MAX_FILE_BYTES as u64)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .is_some_and(|text| {
+            text.lines().any(|l| l.starts_with("services:"))
+                && !text.lines().any(|l| l.starts_with("nodes:"))
+        })
+}
+
 /// The topology files found under the paths given, and what a directory walk passed over.
 #[derive(Debug, Default)]
 pub struct Collected {
@@ -510,7 +526,7 @@ pub struct Collected {
 }
 
 /// Expands files and directories (recursively, `*.yaml` and `*.yml`, sorted, skipping
-/// Kubernetes manifests) into file paths. A file named explicitly is always taken. Entries of
+/// Kubernetes manifests and Compose files) into file paths. A file named explicitly is always taken. Entries of
 /// a directory that are not regular files are skipped with a warning on stderr (see
 /// [`collect_topology_files_reporting`] to get them instead).
 pub fn collect_topology_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
@@ -572,7 +588,7 @@ fn walk(dir: &Path, out: &mut Collected) -> std::io::Result<()> {
         }
         if let Some(kind) = crate::format::irregular_kind(target) {
             out.skipped.push((path, kind));
-        } else if !is_kubernetes_manifest(&path) {
+        } else if !is_kubernetes_manifest(&path) && !is_compose_file(&path) {
             out.files.push(path);
         }
     }
@@ -582,6 +598,18 @@ fn walk(dir: &Path, out: &mut Collected) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compose_files_are_not_collected_as_topologies() {
+        let dir = std::env::temp_dir().join(format!("reachlab-collect-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("app")).unwrap();
+        std::fs::write(dir.join("app/compose.yaml"), "services:\n  web: {}\n").unwrap();
+        std::fs::write(dir.join("lab.yaml"), "nodes: []\nservices: x\n").unwrap();
+        let collected = collect_topology_files_reporting(std::slice::from_ref(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let files = collected.unwrap().files;
+        assert_eq!(files, [dir.join("lab.yaml")]);
+    }
 
     const RULES: &str = "segments: [{ name: lan }]
 nodes:

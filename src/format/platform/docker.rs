@@ -2,6 +2,8 @@
 //! and published ports, with Docker's own words. These types are the format (and the JSON
 //! Schema); `crate::platform::docker` expands them.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +39,11 @@ pub struct DockerEngineSpec {
     /// The running containers, in the order they were started (addresses follow that order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<ContainerSpec>,
+    /// Compose files (`docker compose -f FILE up`), relative to this file's folder and inside
+    /// it, each brought up after the `networks:` and `containers:` above, in this order
+    /// (docs/platform-semantics.md, "Docker", **Compose**).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose: Vec<Located<String>>,
 }
 
 /// A user-defined bridge network.
@@ -68,6 +75,12 @@ pub struct ContainerSpec {
     /// `--network`: `bridge` (default, docker0), `host`, `none` or a user-defined network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Located<String>>,
+    /// Several networks, instead of `network:`: `--network` the first, then `docker network
+    /// connect` each other one, in this order; the container gets `eth0`, `eth1`, … on them in
+    /// this order. Its default route goes through the gateway of the non-internal network whose
+    /// name sorts first (docs/platform-semantics.md, "Docker", **Several networks**).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Located<String>>,
     /// `-p` entries: `HOSTPORT:CONTAINERPORT`, `IP:HOSTPORT:CONTAINERPORT`, each optionally
     /// followed by `/tcp` (default) or `/udp`, e.g. `2223:22`, `127.0.0.1:8080:80`, `5353:53/udp`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -76,9 +89,13 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<ListenSpec>,
     /// `--ip`: a fixed address in the network's subnet, without prefix; default: the next free
-    /// one from .2.
+    /// one from .2. With `networks:`, write `addresses:` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Located<String>>,
+    /// With `networks:`: the fixed address on some of them (`docker network connect --ip`), by
+    /// network name, e.g. `{ backend: 172.30.1.10 }`; the others take the next free one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub addresses: BTreeMap<String, Located<String>>,
     /// DNS names that resolve to the container's address.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<Located<String>>,

@@ -2,13 +2,10 @@
 //! bridge, a node per container, docker-proxy's listeners on the host, and the host's nat and
 //! FORWARD rules (built in `rules`). Nothing here is checked or reported: `plan` did that.
 
-use std::net::Ipv4Addr;
-
-use super::containers::{Container, Published};
+use super::containers::{Attachment, Container, Published};
 use super::plan::{Bridge, EnginePlan};
 use super::rules;
 use crate::format::Located;
-use crate::format::Span;
 use crate::format::file::{
     ChainSpec, FirewallSpec, InterfaceSpec, ListenSpec, NodeSpec, PolicyName, RouteSpec,
     SegmentSpec, TopologyFile,
@@ -114,25 +111,30 @@ fn add_containers(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
                 dns: ct.dns.clone(),
                 ..NodeSpec::default()
             }),
-            Container::Bridged {
-                spec,
-                bridge,
-                address,
-                network_span,
-            } => {
-                let address_span = spec.address.as_ref().map_or(*network_span, |a| a.span);
-                let eth0 = eth0(plan.bridge(*bridge), *address, *network_span, address_span);
-                file.nodes.push(NodeSpec {
-                    name: spec.name.clone(),
-                    interfaces: vec![eth0],
-                    routes: vec![RouteSpec {
-                        to: Located::at("default".into(), *network_span),
+            Container::Bridged { spec, attachments } => {
+                let interfaces = attachments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| eth(plan.bridge(a.bridge), i, a))
+                    .collect();
+                // No default route when every network is internal (docs/platform-semantics.md,
+                // "Docker", **Several networks**).
+                let routes = container
+                    .gateway()
+                    .map(|g| RouteSpec {
+                        to: Located::at("default".into(), g.span),
                         via: Some(Located::at(
-                            plan.bridge(*bridge).gateway.to_string(),
-                            *network_span,
+                            plan.bridge(g.bridge).gateway.to_string(),
+                            g.span,
                         )),
                         ..RouteSpec::default()
-                    }],
+                    })
+                    .into_iter()
+                    .collect();
+                file.nodes.push(NodeSpec {
+                    name: spec.name.clone(),
+                    interfaces,
+                    routes,
                     listen: spec.listen.clone(),
                     dns: spec.dns.clone(),
                     ..NodeSpec::default()
@@ -142,22 +144,22 @@ fn add_containers(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
     }
 }
 
-/// A container's `eth0` on `bridge` at `address`, with the MAC address Docker derived from
-/// it before v26 (`02:42:` and the address).
-fn eth0(bridge: &Bridge, address: Ipv4Addr, span: Span, address_span: Span) -> InterfaceSpec {
-    let [a, b, c, d] = address.octets();
+/// A container's interface `eth{index}` for attachment `a` on `bridge`, with the MAC address
+/// Docker derived from its address before v26 (`02:42:` and the address).
+fn eth(bridge: &Bridge, index: usize, a: &Attachment) -> InterfaceSpec {
+    let [o1, o2, o3, o4] = a.address.octets();
     InterfaceSpec {
         bridge: None,
         hairpin: None,
-        name: Located::at("eth0".into(), span),
-        segment: Located::at(bridge.segment.clone(), span),
+        name: Located::at(format!("eth{index}"), a.span),
+        segment: Located::at(bridge.segment.clone(), a.span),
         addresses: vec![Located::at(
-            format!("{address}/{}", bridge.subnet.prefix_len()),
-            address_span,
+            format!("{}/{}", a.address, bridge.subnet.prefix_len()),
+            a.address_span,
         )],
         mac: Some(Located::at(
-            format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}"),
-            span,
+            format!("02:42:{o1:02x}:{o2:02x}:{o3:02x}:{o4:02x}"),
+            a.span,
         )),
     }
 }

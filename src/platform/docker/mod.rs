@@ -10,6 +10,11 @@
 //! - A container is a node with `eth0` on its bridge (addresses from .2 in order, MAC
 //!   `02:42:` + the address, as Docker before v26), default route via the gateway.
 //!   `network: host` adds its listeners to the host; `network: none` leaves it loopback only.
+//!   With `networks:` it has `eth0`, `eth1`, … in that order; the default route and the
+//!   published ports go to the non-internal network whose name sorts first (libnetwork's
+//!   gateway endpoint), none when all are internal.
+//! - `compose:` files are brought up as `docker compose up` would, into more networks and
+//!   containers of the engine (`compose`).
 //! - NAT: `POSTROUTING -s SUBNET ! -o BRIDGE -j MASQUERADE`; rules here have no `! -o`, so it is
 //!   one masquerade rule per non-Docker interface of the host (`out: IF`), which is the same set
 //!   of packets. A published port `-p [IP:]H:C[/proto]` is `DNAT --to-destination cIP:C` in
@@ -27,11 +32,13 @@
 //!   `ip_forward` itself and so set the FORWARD policy to DROP (moby/libnetwork#1526).
 //!   `DOCKER-USER` is empty and not modelled.
 //!
-//! The expansion runs in two steps per engine: `plan` (the host and its bridges) and
+//! The expansion runs in two steps per engine, after `compose` added the Compose files' networks
+//! and containers: `plan` (the host and its bridges) and
 //! `containers` (placement, addresses, published ports) validate the section against the host
 //! and decide everything in typed values, reporting each problem as Docker would; `emit` then
 //! writes that plan into the topology, with the nat and FORWARD rules of dockerd from `rules`.
 
+mod compose;
 mod containers;
 mod emit;
 mod plan;
@@ -44,12 +51,45 @@ pub use crate::format::platform::docker::{
 use crate::format::Diagnostic;
 use crate::format::file::TopologyFile;
 
-/// Expands the section into bridges, containers and the host's NAT and filter rules.
-pub(crate) fn expand(file: &mut TopologyFile, spec: &DockerSpec, out: &mut Vec<Diagnostic>) {
+/// Expands the section into bridges, containers and the host's NAT and filter rules; Compose
+/// files are relative to `base`, the topology file's folder.
+pub(crate) fn expand(
+    file: &mut TopologyFile,
+    spec: &DockerSpec,
+    base: &std::path::Path,
+    out: &mut Vec<Diagnostic>,
+) {
     for engine in &spec.engines {
+        let brought_up;
+        let engine = if engine.compose.is_empty() {
+            engine
+        } else {
+            brought_up = compose::bring_up(engine, base, out);
+            &brought_up
+        };
         // Each engine is planned against the file as the engines before it left it.
         if let Some(plan) = plan::plan(file, engine, out) {
             emit::emit(file, &plan);
         }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use crate::format::Diagnostic;
+    use crate::format::file::TopologyFile;
+
+    /// The topology written in `text` with its `docker:` section expanded, and what expanding
+    /// reported.
+    pub(in crate::platform::docker) fn expand_text(text: &str) -> (TopologyFile, Vec<Diagnostic>) {
+        let mut file: TopologyFile = match serde_saphyr::from_str(text) {
+            Ok(file) => file,
+            Err(e) => panic!("test topology does not parse: {e}"),
+        };
+        let mut out = Vec::new();
+        if let Some(spec) = file.docker.take() {
+            super::expand(&mut file, &spec, std::path::Path::new("."), &mut out);
+        }
+        (file, out)
     }
 }
