@@ -113,7 +113,7 @@ pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
     source: &SourceFile,
     what: &str,
 ) -> Result<Vec<Entry<T>>, Box<Diagnostic>> {
-    let options = options(source.text().len());
+    let options = super::yaml::parse_options(source.text().len());
     let tree: Located<Tree> =
         serde_saphyr::from_str_with_options(source.text(), options.clone())
             .map_err(|e| Box::new(saphyr_error(source, &e, Code::YamlSyntax, what)))?;
@@ -147,18 +147,6 @@ pub(crate) fn parse<T: for<'de> Deserialize<'de>>(
     Ok(typed.into_iter().zip(items).collect())
 }
 
-/// Parser limits as for a topology: large files are fine, alias bombs and deep nesting are not.
-fn options(text_len: usize) -> serde_saphyr::Options {
-    let mut options = serde_saphyr::Options::default();
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_events = text_len.max(budget.max_events);
-    budget.max_nodes = text_len.max(budget.max_nodes);
-    options.budget = Some(budget);
-    options.emit_comments = false;
-    options.with_snippet = false;
-    options
-}
-
 /// A parser error as a diagnostic placed in `source`.
 fn saphyr_error(
     source: &SourceFile,
@@ -166,29 +154,8 @@ fn saphyr_error(
     code: Code,
     what: &str,
 ) -> Diagnostic {
-    let plain = error.without_snippet().to_string();
-    let first = plain.lines().next().unwrap_or("");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let message = match first.strip_prefix("line ").and_then(|t| t.split_once(": ")) {
-        Some((_, rest)) => rest,
-        None => first,
-    };
-    let span = error
-        .location()
-        .map(|loc| {
-            let span = Span::from_saphyr(&loc);
-            if span.len == 0 && span.line > 0 {
-                let col = source
-                    .line_text(span.line)
-                    .char_indices()
-                    .nth((span.column as usize).saturating_sub(1))
-                    .map_or(0, |(i, _)| i);
-                source.span_at(source.line_start(span.line) + col, 1)
-            } else {
-                span
-            }
-        })
-        .unwrap_or_default();
+    let message = super::yaml::error_message(error);
+    let span = super::yaml::error_span(source, error);
     Diagnostic::error(code, span, format!("{what} cannot be read: {message}"))
         .label("here")
         .hint("give the file exactly as `ip -j` printed it (JSON)")

@@ -15,6 +15,7 @@ mod schema;
 mod source;
 pub(crate) mod structure;
 pub mod units;
+pub(crate) mod yaml;
 
 pub use diagnostic::{Code, Diagnostic, DiagnosticJson, FileReport, Severity};
 pub use schema::{EMBEDDED_SCHEMA, embedded_schema, schema, schema_json};

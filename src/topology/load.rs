@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::lower::lower;
 use crate::format::file::TopologyFile;
 use crate::format::structure::{Checker, Tree};
+use crate::format::yaml::{from_saphyr_error, parse_options};
 use crate::format::{Code, Diagnostic, FileReport};
 use crate::format::{Located, ReadError, RulesDialect, RulesText, SourceFile, Span, read_regular};
 use crate::format::{MAX_FILE_BYTES, MAX_NODES};
@@ -405,91 +406,9 @@ fn default_hint(code: Code) -> &'static str {
     }
 }
 
-/// Parser limits that grow with the text: a large generated topology is fine, while alias
-/// bombs and absurd nesting stay refused (serde-saphyr's alias and depth limits are kept).
-pub(crate) fn parse_options(text_len: usize) -> serde_saphyr::Options {
-    let mut options = serde_saphyr::Options::default();
-    // Every YAML node or event takes at least one byte of text unless aliases repeat it.
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_events = text_len.max(budget.max_events);
-    budget.max_nodes = text_len.max(budget.max_nodes);
-    options.budget = Some(budget);
-    options.emit_comments = false;
-    options.with_snippet = false;
-    options
-}
-
 /// The schema, embedded at build time and parsed once (see [`crate::format::schema`]).
 pub(crate) fn schema_value() -> &'static Value {
     crate::format::embedded_schema()
-}
-
-pub(crate) fn from_saphyr_error(
-    source: &SourceFile,
-    error: &serde_saphyr::Error,
-    code: Code,
-) -> Diagnostic {
-    let plain = error.without_snippet().to_string();
-    let message = strip_position_prefix(&plain);
-    let span = error
-        .location()
-        .map(|loc| {
-            let span = Span::from_saphyr(&loc);
-            if span.len == 0 && span.line > 0 {
-                // Recompute the byte offset from line and column for errors that carry only those.
-                let line_start = source.line_start(span.line);
-                let col = source
-                    .line_text(span.line)
-                    .char_indices()
-                    .nth(span.column as usize - 1)
-                    .map_or(0, |(i, _)| i);
-                source.span_at(line_start + col, 1)
-            } else {
-                span
-            }
-        })
-        .unwrap_or_default();
-    if message.contains("multiple YAML documents") {
-        return Diagnostic::error(
-            code,
-            span,
-            "the file holds more than one YAML document (a `---` line starts another)",
-        )
-        .label("a second document starts here")
-        .hint("a topology is one document: remove the `---` line, or split the file in two");
-    }
-    let hint = if message.contains("budget breached") {
-        "the file nests or repeats more than reachlab reads (deep nesting or many aliases); flatten it"
-    } else if message.contains("tab") {
-        "YAML indents with spaces only; replace the tabs"
-    } else if message.contains("duplicate mapping key") {
-        "a key may appear once per map; merge the two entries"
-    } else if code == Code::YamlSyntax {
-        "check the indentation and the brackets and quotes around this place"
-    } else {
-        "see docs/topology-format.md for the shape of each section"
-    };
-    Diagnostic::error(
-        code,
-        span,
-        message
-            .trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable")
-            .to_owned(),
-    )
-    .label("here")
-    .hint(hint)
-}
-
-/// `error: line 3 column 9: unknown variant` → `unknown variant`.
-fn strip_position_prefix(text: &str) -> &str {
-    let text = text.lines().next().unwrap_or(text);
-    let text = text.strip_prefix("error: ").unwrap_or(text);
-    if text.starts_with("line ")
-        && let Some(i) = text.find(": ")
-    {
-        return &text[i + 2..];
-    }
-    text
 }
 
 /// A Kubernetes manifest (top-level `apiVersion:` and `kind:`), which a topology refers to

@@ -7,7 +7,6 @@
 mod ip_json;
 pub mod iptables;
 mod load;
-pub(crate) use load::{from_saphyr_error, parse_options};
 mod lower;
 mod lower_expect;
 mod lower_invariants;

@@ -408,11 +408,11 @@ impl Reader<'_> {
     /// Compose file at all or names no usable project.
     fn project(&mut self, folder: &str, engine: &DockerEngineSpec) -> Option<Project> {
         let text = self.source.text().to_owned();
-        let options = crate::topology::parse_options(text.len());
+        let options = crate::format::yaml::parse_options(text.len());
         let tree: Located<Tree> = match serde_saphyr::from_str_with_options(&text, options) {
             Ok(tree) => tree,
             Err(e) => {
-                let d = crate::topology::from_saphyr_error(&self.source, &e, Code::YamlSyntax);
+                let d = crate::format::yaml::from_saphyr_error(&self.source, &e, Code::YamlSyntax);
                 self.report(d);
                 return None;
             }
@@ -982,11 +982,11 @@ impl Reader<'_> {
 
     /// The listeners of `x-reachlab`, read typed from the checked text.
     fn extensions(&mut self, text: &str, services: &mut [Service]) {
-        let options = crate::topology::parse_options(text.len());
+        let options = crate::format::yaml::parse_options(text.len());
         let view: FileView = match serde_saphyr::from_str_with_options(text, options) {
             Ok(view) => view,
             Err(e) => {
-                let d = crate::topology::from_saphyr_error(&self.source, &e, Code::WrongType);
+                let d = crate::format::yaml::from_saphyr_error(&self.source, &e, Code::WrongType);
                 self.report(d);
                 return;
             }
