@@ -194,6 +194,63 @@ nodes:
     assert_eq!(code, Some(0), "{patch}\n{out}");
 }
 
+/// Docker drops what enters `docker0` from outside unless it is for a published port (its
+/// DOCKER chain). `admin` has a route to the containers and wants db's 5432, not its 22. A rule
+/// in the host's `firewall:` would come after Docker's and change nothing; the fix is a
+/// DOCKER-USER rule (FORWARD runs that chain first), from admin's address only, and pasting
+/// the printed patch makes the file's expectation hold.
+#[test]
+fn a_fix_past_dockers_rules_is_a_docker_user_rule_that_pastes() {
+    let text = "segments: [{ name: lan }]
+nodes:
+  - name: host
+    interfaces: [{ name: eth0, segment: lan, addresses: [192.168.1.10/24] }]
+  - name: admin
+    interfaces: [{ name: eth0, segment: lan, addresses: [192.168.1.20/24] }]
+    routes: [{ to: 172.17.0.0/16, via: 192.168.1.10 }]
+docker:
+  engines:
+    - host: host
+      containers:
+        - name: db
+          listen: [{ port: 5432 }, { port: 22 }]
+expect:
+  - { from: admin, tcp: 172.17.0.2, port: 22, outcome: timeout }
+";
+    let path = scratch("docker-user.yaml", text);
+    let printed = path.to_str().expect("utf-8");
+    let (_, out) = reachlab(&["tcp", printed, "admin", "172.17.0.2", "5432"]);
+    let fix = out
+        .lines()
+        .find(|l| l.starts_with("fix "))
+        .unwrap_or_default();
+    assert!(
+        fix.contains("accept tcp port 5432 from 192.168.1.20 first in DOCKER-USER"),
+        "{out}"
+    );
+    let with_expect =
+        format!("{text}  - {{ from: admin, tcp: 172.17.0.2, port: 5432, outcome: reply }}\n");
+    let dir = path.parent().expect("dir").join("paste-docker");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("docker-user.yaml"), &with_expect).expect("written");
+    let (code, before) = reachlab(&[
+        "check",
+        dir.join("docker-user.yaml").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        code,
+        Some(1),
+        "the expectation fails before the fix:\n{before}"
+    );
+    let patch = paste_first_patch(&out, printed, &dir, "docker-user.yaml");
+    assert!(patch.contains("+      docker_user:"), "{patch}");
+    let (code, after) = reachlab(&[
+        "check",
+        dir.join("docker-user.yaml").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, Some(0), "{patch}\n{after}");
+}
+
 /// Pastes the first patch printed in `out` (for the file `printed` names) as a user would:
 /// `git apply` in `dir`, where the file is called `name`. Returns the patch.
 fn paste_first_patch(out: &str, printed: &str, dir: &std::path::Path, name: &str) -> String {
@@ -463,8 +520,9 @@ fn a_hairpin_without_masquerade_is_explained_and_fixed_with_nat() {
 
 /// Docker's rules come before the file's own `firewall: forward:` rules on `vm`, so "accept
 /// icmp first in the forward chain" could only be verified by inserting a rule the file cannot
-/// express; pasted, it changed nothing. A fix is now offered only when its patch, applied to
-/// the file, makes the probe reply: here none is.
+/// express; pasted, it changed nothing. A fix is offered only when its patch, applied to the
+/// file, makes the probe reply: the forward-chain rule never is, the DOCKER-USER rule is (and
+/// says which other check it changes: it also opens ct3's network to peer's pings).
 #[test]
 fn a_fix_the_file_cannot_hold_is_not_offered() {
     let (_, out) = reachlab(&[
@@ -477,7 +535,11 @@ fn a_fix_the_file_cannot_hold_is_not_offered() {
     ]);
     assert!(out.contains("dropped silently"), "{out}");
     assert!(!out.contains("forward chain of `vm`"), "{out}");
-    assert!(out.contains("fix: none found"), "{out}");
+    assert!(
+        out.contains("accept icmp from 10.0.2.20 first in DOCKER-USER, which FORWARD runs before Docker's rules on `vm`")
+            && out.contains("peer ping ct3: timeout"),
+        "{out}"
+    );
 }
 
 /// The same router with its rules as iptables-save text: a `firewall:` fix would make the file

@@ -226,6 +226,25 @@ impl Change {
                     from_words(*src)
                 )
             }
+            Change::Allow {
+                proto,
+                dport,
+                src,
+                answers,
+                platform: Some(crate::model::PlatformFix::DockerUser { host }),
+                ..
+            } => {
+                let what = match (answers, dport) {
+                    (true, _) => "established and related traffic".to_owned(),
+                    (false, Some(port)) => {
+                        format!("{} port {port} {}", proto.name(), from_words(*src))
+                    }
+                    (false, None) => format!("{} {}", proto.name(), from_words(*src)),
+                };
+                format!(
+                    "accept {what} first in DOCKER-USER, which FORWARD runs before Docker's rules on `{host}`"
+                )
+            }
             Change::Masquerade {
                 node,
                 out,
@@ -344,6 +363,21 @@ impl Change {
                 ],
                 op: Op::Append(security_group_rule(*proto, *dport, *src)),
             },
+            Change::Allow {
+                platform: Some(crate::model::PlatformFix::DockerUser { host }),
+                ..
+            } => Edit {
+                path: vec![
+                    Step::Key("docker".into()),
+                    Step::Key("engines".into()),
+                    Step::Where {
+                        key: "host".into(),
+                        value: host.clone(),
+                    },
+                    Step::Key("docker_user".into()),
+                ],
+                op: Op::Prepend(self.item(net)),
+            },
             Change::Allow { chain, .. } => Edit::node(
                 node,
                 &["firewall", chain.name(), "rules"],
@@ -419,6 +453,7 @@ impl Change {
                 dport,
                 src,
                 answers,
+                platform,
                 ..
             } => {
                 let src = src.map_or_else(String::new, |s| format!("src: {}, ", source_text(s)));
@@ -432,10 +467,15 @@ impl Change {
                     }
                     (false, None) => format!("{src}proto: {}, action: accept", proto.name()),
                 };
-                format!(
-                    "    firewall:\n      {}:\n        rules:   # first in the chain\n          - {{ {rule} }}\n",
-                    chain.name()
-                )
+                match platform {
+                    Some(crate::model::PlatformFix::DockerUser { host }) => format!(
+                        "docker:\n  engines:\n    - host: {host}\n      docker_user:   # first in the chain\n        - {{ {rule} }}\n"
+                    ),
+                    _ => format!(
+                        "    firewall:\n      {}:\n        rules:   # first in the chain\n          - {{ {rule} }}\n",
+                        chain.name()
+                    ),
+                }
             }
         }
     }
@@ -954,6 +994,10 @@ fn render(net: &Network, changes: &[Change], keeps: usize, breaks: Vec<String>) 
                     security_group_rule(*proto, *dport, *src)
                 ));
             }
+            Change::Allow {
+                platform: Some(crate::model::PlatformFix::DockerUser { .. }),
+                ..
+            } => yaml.push_str(&change.yaml(net)),
             _ => match nodes.iter_mut().find(|(n, _)| *n == change.node()) {
                 Some((_, text)) => text.push_str(&change.yaml(net)),
                 None => nodes.push((change.node(), change.yaml(net))),

@@ -19,6 +19,19 @@ pub enum Step {
     Key(String),
     /// The item of a sequence whose `name:` is this.
     Named(String),
+    /// The item of a sequence whose `key:` is `value` (a Docker engine by its `host:`).
+    Where { key: String, value: String },
+}
+
+impl Step {
+    /// For a step into a sequence: the key that names the item, and its value.
+    fn item(&self) -> Option<(&str, &str)> {
+        match self {
+            Step::Key(_) => None,
+            Step::Named(name) => Some(("name", name)),
+            Step::Where { key, value } => Some((key, value)),
+        }
+    }
 }
 
 /// What to do at the end of the path.
@@ -55,6 +68,7 @@ impl fmt::Display for Edit {
                 Step::Key(k) if i == 0 => write!(f, "{k}")?,
                 Step::Key(k) => write!(f, ".{k}")?,
                 Step::Named(n) => write!(f, "[name={n}]")?,
+                Step::Where { key, value } => write!(f, "[{key}={value}]")?,
             }
         }
         Ok(())
@@ -466,7 +480,8 @@ fn descend(
             insert_flow_item(doc, line, open, close, &format!("{key}: {value}"), false);
             Ok(())
         }
-        (Step::Named(name), Region::BlockSeq { start, end, indent }) => {
+        (Step::Named(_) | Step::Where { .. }, Region::BlockSeq { start, end, indent }) => {
+            let (key, name) = path[at].item().unwrap_or_default();
             let items: Vec<usize> = (start..end)
                 .filter(|&i| {
                     content_col(&doc.lines[i]) == Some(indent)
@@ -487,16 +502,17 @@ fn descend(
                         indent: content,
                     }
                 };
-                if named(doc, child, name) {
+                if named(doc, child, key, name) {
                     return descend(doc, child, path, at + 1, op);
                 }
             }
             Err(EditError::NoSuchItem {
                 path: shown(),
-                name: name.clone(),
+                name: name.to_owned(),
             })
         }
-        (Step::Named(name), Region::FlowSeq { line, open, close }) => {
+        (Step::Named(_) | Step::Where { .. }, Region::FlowSeq { line, open, close }) => {
+            let (key, name) = path[at].item().unwrap_or_default();
             let text = doc.lines[line].clone();
             for (a, _) in flow_entries(&text, open, close) {
                 if text.as_bytes()[a] == b'{'
@@ -507,14 +523,14 @@ fn descend(
                         open: a,
                         close: c,
                     };
-                    if named(doc, child, name) {
+                    if named(doc, child, key, name) {
                         return descend(doc, child, path, at + 1, op);
                     }
                 }
             }
             Err(EditError::NoSuchItem {
                 path: shown(),
-                name: name.clone(),
+                name: name.to_owned(),
             })
         }
         (_, Region::Scalar { to: usize::MAX, .. }) => {
@@ -524,7 +540,7 @@ fn descend(
             path: shown(),
             expected: "a mapping",
         }),
-        (Step::Named(_), _) => Err(EditError::Shape {
+        (Step::Named(_) | Step::Where { .. }, _) => Err(EditError::Shape {
             path: shown(),
             expected: "a sequence",
         }),
@@ -532,9 +548,9 @@ fn descend(
 }
 
 /// Whether the mapping `region` has `name: NAME`.
-fn named(doc: &Doc, region: Region, name: &str) -> bool {
+fn named(doc: &Doc, region: Region, key: &str, name: &str) -> bool {
     match region {
-        Region::BlockMap { start, end, indent } => block_key(doc, start, end, indent, "name")
+        Region::BlockMap { start, end, indent } => block_key(doc, start, end, indent, key)
             .is_some_and(|(line, from)| {
                 let l = &doc.lines[line];
                 unquote(&l[from..value_end(l, from)]) == name
@@ -545,7 +561,7 @@ fn named(doc: &Doc, region: Region, name: &str) -> bool {
                 let entry = &text[a..b];
                 entry
                     .split_once(':')
-                    .is_some_and(|(k, v)| unquote(k) == "name" && unquote(v) == name)
+                    .is_some_and(|(k, v)| unquote(k) == key && unquote(v) == name)
             })
         }
         _ => false,
@@ -670,6 +686,7 @@ fn block_text(
                 path: shown.to_owned(),
                 name: match step {
                     Step::Named(n) => n.clone(),
+                    Step::Where { value, .. } => value.clone(),
                     Step::Key(k) => k.clone(),
                 },
             });
@@ -703,6 +720,7 @@ fn flow_text(path: &[Step], op: &Op, shown: &str) -> Result<String, EditError> {
                 path: shown.to_owned(),
                 name: match step {
                     Step::Named(n) => n.clone(),
+                    Step::Where { value, .. } => value.clone(),
                     Step::Key(k) => k.clone(),
                 },
             });

@@ -33,6 +33,11 @@ pub struct DockerEngineSpec {
     /// ports; `false` leaves them to the nat rules alone (hairpin NAT on the bridges).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userland_proxy: Option<Located<bool>>,
+    /// Rules of the `DOCKER-USER` chain, in order: filter rules with an `action` (the keys of
+    /// a `firewall:` rule), which FORWARD runs before Docker's own rules. Where a host's own
+    /// filtering of what reaches or leaves its containers belongs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub docker_user: Vec<crate::format::file::RuleSpec>,
     /// User-defined bridge networks (`docker network create NAME`), in creation order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<DockerNetworkSpec>,

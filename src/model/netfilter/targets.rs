@@ -185,6 +185,9 @@ impl FilterRule {
 pub enum PlatformFix {
     /// An ingress rule in this OpenStack security group.
     SecurityGroup { group: String },
+    /// A rule in the DOCKER-USER chain of the Docker engine on this host, which FORWARD runs
+    /// before Docker's own rules.
+    DockerUser { host: String },
 }
 
 #[cfg(test)]

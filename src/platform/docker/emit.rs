@@ -26,7 +26,28 @@ pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
         hairpin_ports(file, plan);
     }
     let nat = rules::nat(plan);
-    let mut forward = rules::forward(plan);
+    // FORWARD runs DOCKER-USER first, then Docker's chains; a fix for what they drop is a
+    // DOCKER-USER rule (docs/platform-semantics.md, "Docker").
+    let fix = crate::model::PlatformFix::DockerUser {
+        host: plan.host.name.clone(),
+    };
+    let mut forward: Vec<_> = plan
+        .docker_user
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            let mut rule = rule.clone();
+            rule.comment.get_or_insert_with(|| {
+                format!("rule {} of DOCKER-USER on `{}`", i + 1, plan.host.name)
+            });
+            rule
+        })
+        .chain(rules::forward(plan))
+        .map(|mut rule| {
+            rule.platform_fix = Some(fix.clone());
+            rule
+        })
+        .collect();
     let host = &mut file.nodes[plan.host.index];
     host.nat.extend(nat);
     if plan.userland_proxy {

@@ -30,6 +30,8 @@ pub(super) struct EnginePlan<'a> {
     pub published: Vec<Published<'a>>,
     /// docker-proxy serves the published ports (`--userland-proxy`, default true).
     pub userland_proxy: bool,
+    /// The rules of the DOCKER-USER chain, as written.
+    pub docker_user: &'a [crate::format::file::RuleSpec],
 }
 
 /// The node Docker runs on, as it was before Docker.
@@ -118,6 +120,7 @@ pub(super) fn plan<'a>(
         containers,
         published,
         userland_proxy: engine.userland_proxy.as_ref().is_none_or(|u| u.value),
+        docker_user: &engine.docker_user,
     })
 }
 
