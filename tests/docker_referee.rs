@@ -4,7 +4,8 @@
 //! scenario's daemon flags, and runs two busybox httpd containers (an image imported from the
 //! static busybox: no registry): `web` publishing 8080:80, then `web2`. Then:
 //!
-//! - what `iptables-save` prints in that namespace is the scenario's rules file in
+//! - after the administrator's commands of the scenario (a DOCKER-USER rule), what
+//!   `iptables-save` prints in that namespace is the scenario's rules file in
 //!   `topologies/`, line for line (comments aside): the file its topology loads is what dockerd
 //!   writes;
 //! - each expectation of the scenario's topologies is run for real (curl, busybox ping and nc
@@ -63,9 +64,11 @@ struct Scenario {
     rules: &'static str,
     /// Topologies whose expectations (the same probes, in the same order) are run for real.
     topologies: &'static [&'static str],
+    /// `iptables` commands the administrator runs once the containers are up.
+    admin: &'static [&'static [&'static str]],
 }
 
-const SCENARIOS: [Scenario; 2] = [
+const SCENARIOS: [Scenario; 3] = [
     Scenario {
         name: "icc",
         flags: &["--iptables=true", "--userland-proxy=false"],
@@ -74,6 +77,7 @@ const SCENARIOS: [Scenario; 2] = [
             "topologies/docker-host-iptables.yaml",
             "topologies/docker-host-section.yaml",
         ],
+        admin: &[],
     },
     Scenario {
         name: "noicc",
@@ -83,6 +87,27 @@ const SCENARIOS: [Scenario; 2] = [
             "topologies/docker-host-noicc-iptables.yaml",
             "topologies/docker-host-noicc-section.yaml",
         ],
+        admin: &[],
+    },
+    Scenario {
+        name: "user",
+        flags: &["--iptables=true", "--userland-proxy=false"],
+        rules: "topologies/docker-host-user.rules",
+        topologies: &[
+            "topologies/docker-host-user-iptables.yaml",
+            "topologies/docker-host-user-section.yaml",
+        ],
+        admin: &[&[
+            "iptables",
+            "-I",
+            "DOCKER-USER",
+            "-s",
+            "203.0.113.5",
+            "-p",
+            "icmp",
+            "-j",
+            "ACCEPT",
+        ]],
     },
 ];
 
@@ -419,6 +444,14 @@ fn dockerd_writes_the_rules_the_topologies_load_and_the_kernel_agrees_with_check
     }
     for scenario in &SCENARIOS {
         let lab = build(scenario);
+        for command in scenario.admin {
+            let out = lab.in_ns(&lab.host, command);
+            assert!(
+                out.status.success(),
+                "{command:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let saved = lab.in_ns(&lab.host, &["iptables-save"]);
         let file = std::fs::read_to_string(scenario.rules).expect("the rules file");
         assert_eq!(
