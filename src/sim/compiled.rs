@@ -105,6 +105,8 @@ struct IfaceData {
     slot: u32,
     /// Its port on a node's bridge has hairpin mode.
     hairpin: bool,
+    /// Its segment's [`SegmentData::hook`], kept here so that an arriving frame needs one load.
+    hook: Option<IfaceId>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -160,7 +162,7 @@ impl<'n> Compiled<'n> {
     /// Compiles `net`.
     pub fn new(net: &'n Network) -> Self {
         let mut ports = Vec::with_capacity(net.interfaces.len());
-        let segments = net
+        let segments: Vec<SegmentData> = net
             .segments
             .iter()
             .map(|s| {
@@ -191,6 +193,7 @@ impl<'n> Compiled<'n> {
                 mac: i.mac,
                 slot,
                 hairpin: i.hairpin,
+                hook: segments[i.segment.index()].hook,
             });
         }
         let mut compiled = Self {
@@ -315,6 +318,12 @@ impl<'n> Compiled<'n> {
 
     pub(crate) fn segment_of(&self, iface: IfaceId) -> SegmentData {
         self.segments[self.ifaces[iface.index()].segment.index()]
+    }
+
+    /// The bridge whose owner judges what arrives on `iface`'s segment (its segment's hook).
+    #[inline]
+    pub(crate) fn hook_of(&self, iface: IfaceId) -> Option<IfaceId> {
+        self.ifaces[iface.index()].hook
     }
 
     pub(crate) fn node_of(&self, iface: IfaceId) -> NodeId {

@@ -325,7 +325,7 @@ impl<'n> Sim<'n> {
         match frame.payload {
             FramePayload::Arp(arp) => self.wires().arp(node, iface, arp),
             // A unicast frame between two ports of a bridge whose owner judges what it bridges.
-            FramePayload::Ip(packet) => match self.dp.segment_of(iface).hook {
+            FramePayload::Ip(packet) => match self.dp.hook_of(iface) {
                 Some(bridge) if frame.dst != BROADCAST && frame.src != self.dp.mac(bridge) => {
                     // The sending port, as the segment's forwarding database learnt it.
                     let from = self

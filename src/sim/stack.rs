@@ -358,7 +358,7 @@ impl<L: Link> Stack<'_, '_, L> {
     /// A packet `node` received on `in_iface`.
     // Inlined into the engine's and the fast path's loops: left to itself LLVM stopped doing
     // so once other code grew, at +7 % instructions a probe (benches/RESULTS.md, issue 12).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn receive(&mut self, node: NodeId, in_iface: IfaceId, packet: Ipv4Packet) {
         self.receive_from(node, in_iface, None, packet);
     }
@@ -368,7 +368,10 @@ impl<L: Link> Stack<'_, '_, L> {
     /// DNAT there to an address behind the same bridge keeps the packet bridged (TTL kept, to
     /// the new address's port; back out of `from` only with hairpin mode), as
     /// `br_nf_pre_routing_finish` does (docs/linux-semantics.md, "Bridges and br_netfilter").
-    #[inline]
+    // Always inlined, as `route_in`: with two callers each LLVM stopped inlining them into the
+    // engine's and the fast path's loops, at +13 % instructions a probe (benches/RESULTS.md,
+    // "Bridges, and the hot path").
+    #[inline(always)]
     pub(crate) fn receive_from(
         &mut self,
         node: NodeId,
@@ -424,7 +427,7 @@ impl<L: Link> Stack<'_, '_, L> {
     /// What `node` does with a packet it received on `in_iface` once PREROUTING is behind it
     /// (`arrived`: as it came, `packet`: after any DNAT): local delivery through INPUT, or
     /// forwarding through FORWARD and POSTROUTING, or the drop and the error routing decided.
-    #[inline]
+    #[inline(always)]
     fn route_in(
         &mut self,
         node: NodeId,
