@@ -234,13 +234,7 @@ impl Change {
                 platform: Some(crate::model::PlatformFix::DockerUser { host }),
                 ..
             } => {
-                let what = match (answers, dport) {
-                    (true, _) => "established and related traffic".to_owned(),
-                    (false, Some(port)) => {
-                        format!("{} port {port} {}", proto.name(), from_words(*src))
-                    }
-                    (false, None) => format!("{} {}", proto.name(), from_words(*src)),
-                };
+                let what = allowed_words(*proto, *dport, *src, *answers);
                 format!(
                     "accept {what} first in DOCKER-USER, which FORWARD runs before Docker's rules on `{host}`"
                 )
@@ -282,13 +276,7 @@ impl Change {
                 answers,
                 ..
             } => {
-                let what = match (answers, dport) {
-                    (true, _) => "established and related traffic".to_owned(),
-                    (false, Some(port)) => {
-                        format!("{} port {port} {}", proto.name(), from_words(*src))
-                    }
-                    (false, None) => format!("{} {}", proto.name(), from_words(*src)),
-                };
+                let what = allowed_words(*proto, *dport, *src, *answers);
                 format!(
                     "accept {what} first in the {} chain of `{}`",
                     chain.name(),
@@ -751,6 +739,20 @@ fn reach_rank(net: &Network, router: NodeId, addr: Ipv4Addr) -> u8 {
 }
 
 /// `from 10.0.0.5` or `from every source`.
+/// What an allow rule lets through, in words: "tcp port 22 from 10.0.0.5", or the answers.
+fn allowed_words(
+    proto: L4,
+    dport: Option<u16>,
+    src: Option<ipnet::Ipv4Net>,
+    answers: bool,
+) -> String {
+    match (answers, dport) {
+        (true, _) => "established and related traffic".to_owned(),
+        (false, Some(port)) => format!("{} port {port} {}", proto.name(), from_words(src)),
+        (false, None) => format!("{} {}", proto.name(), from_words(src)),
+    }
+}
+
 fn from_words(src: Option<ipnet::Ipv4Net>) -> String {
     match src {
         Some(net) => format!("from {}", source_text(net)),
