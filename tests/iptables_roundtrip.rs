@@ -46,6 +46,9 @@ fn placeless(nf: &Netfilter) -> Netfilter {
     ] {
         chain.policy_origin = none.clone();
         chain.policy_comment = None;
+        // Where a fix goes and where the file's own rules begin are not in the text.
+        chain.policy_fix = None;
+        chain.own_start = 0;
         for r in &mut chain.rules {
             r.origin = none.clone();
             r.platform_fix = None;
@@ -55,6 +58,7 @@ fn placeless(nf: &Netfilter) -> Netfilter {
         c.origin = none.clone();
         for r in &mut c.rules {
             r.origin = none.clone();
+            r.platform_fix = None;
         }
     }
     for r in &mut nf.nat {

@@ -108,7 +108,7 @@ impl Change {
                 dport,
                 src,
                 answers,
-                ..
+                platform,
             } => {
                 let Some(nf) = net.nodes[node.index()].netfilter.as_mut() else {
                     return false;
@@ -133,12 +133,21 @@ impl Change {
                     comment: None,
                     platform_fix: None,
                 };
-                match chain {
-                    ChainName::Prerouting => nf.prerouting.rules.insert(0, rule),
-                    ChainName::Input => nf.input.rules.insert(0, rule),
-                    ChainName::Forward => nf.forward.rules.insert(0, rule),
-                    ChainName::Output => nf.output.rules.insert(0, rule),
-                }
+                let chain = match chain {
+                    ChainName::Prerouting => &mut nf.prerouting,
+                    ChainName::Input => &mut nf.input,
+                    ChainName::Forward => &mut nf.forward,
+                    ChainName::Output => &mut nf.output,
+                };
+                // A platform's fix goes first (DOCKER-USER, which FORWARD jumps to first); the
+                // file's own rule goes first among the file's rules, after what a daemon
+                // inserted above them (docs/platform-semantics.md, "Docker", **Rules**).
+                let at = if platform.is_some() {
+                    0
+                } else {
+                    chain.own_start
+                };
+                chain.rules.insert(at, rule);
                 true
             }
             Change::Masquerade {
@@ -524,7 +533,11 @@ fn proposed(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Chan
                 .as_ref()
                 .and_then(|nf| nf.filter_rule(chain, at))
                 .and_then(|r| r.platform_fix.clone()),
-            crate::model::Decider::Policy => None,
+            crate::model::Decider::Policy => net
+                .node(step.node)
+                .netfilter
+                .as_ref()
+                .and_then(|nf| nf.chain(chain).policy_fix.clone()),
         };
         let answers = Some(step.packet.src) != run.src && step.packet.dst != run.dst;
         let (proto, dport) = match step.packet.transport {

@@ -166,6 +166,43 @@ pub struct NodeSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub rules_text: Option<super::source::RulesText>,
+    /// Set by a platform section (never read from a file): the rules its daemon writes on this
+    /// node, around the node's own.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub platform_rules: Option<Box<PlatformRules>>,
+}
+
+/// The netfilter a platform's daemon writes on a node (dockerd on its host), as
+/// `iptables-save` text, and how it sits with the node's own rules, which were there before
+/// the daemon started: the daemon inserts some rules at the top of a built-in chain (`-I`) and
+/// appends others (`-A`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformRules {
+    /// The text, each line placed at the declaration it comes from.
+    pub text: super::source::RulesText,
+    /// How many of the text's rules in each built-in chain come before the node's own.
+    pub before_own: BeforeOwn,
+    /// A chain of the daemon's that holds rules the file writes (`DOCKER-USER`): its name, and
+    /// those rules, which go before the chain's own.
+    pub user_chain: Option<(String, Vec<RuleSpec>)>,
+    /// Where a fix for a packet these rules drop is written.
+    pub fix: crate::model::PlatformFix,
+    /// Why the FORWARD policy is the text's, when the text sets it to DROP.
+    pub policy_comment: String,
+}
+
+/// Of a platform's rules in each built-in chain, how many come before the node's own rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BeforeOwn {
+    /// filter FORWARD.
+    pub forward: usize,
+    /// nat PREROUTING.
+    pub prerouting: usize,
+    /// nat OUTPUT.
+    pub output: usize,
+    /// nat POSTROUTING.
+    pub postrouting: usize,
 }
 
 /// The filter chains of a node.

@@ -138,6 +138,9 @@ pub struct RulesText {
     pub lines: Vec<Span>,
     /// The key's value in the topology.
     pub value: Span,
+    /// Written by a platform section: `lines` holds, for each line, the whole place of the
+    /// declaration it was made from, and every word of the line is placed there.
+    pub generated: bool,
 }
 
 impl RulesText {
@@ -149,6 +152,19 @@ impl RulesText {
             file: Some(std::sync::Arc::new(file)),
             lines: Vec::new(),
             value,
+            generated: false,
+        }
+    }
+
+    /// Text a platform section wrote: `places[i]` is the declaration line `i + 1` was made from.
+    pub fn generated(text: String, places: Vec<Span>, value: Span) -> Self {
+        Self {
+            text,
+            dialect: RulesDialect::IptablesSave,
+            file: None,
+            lines: places,
+            value,
+            generated: true,
         }
     }
 
@@ -173,6 +189,7 @@ impl RulesText {
             file: None,
             lines,
             value,
+            generated: false,
         }
     }
 
@@ -190,6 +207,9 @@ impl RulesText {
         let Some(start) = self.lines.get((line as usize).wrapping_sub(1)) else {
             return self.value;
         };
+        if self.generated {
+            return *start;
+        }
         let prefix = self
             .text
             .lines()

@@ -22,13 +22,23 @@ use crate::model::{
 use crate::topology::iptables::Word;
 
 /// Where a rule is, for messages: "nat rule 2 of `gw`".
-struct Place<'a> {
-    what: String,
-    node: &'a Node,
+pub(super) struct Place<'a> {
+    pub what: String,
+    pub node: &'a Node,
 }
 
 impl Lowering {
+    /// The node's netfilter: its own rules, with a platform daemon's around them.
     pub(super) fn netfilter(&mut self, node: &Node, spec: &NodeSpec) -> Option<Box<Netfilter>> {
+        let own = self.own_netfilter(node, spec);
+        match &spec.platform_rules {
+            Some(platform) => self.with_platform(node, own, platform),
+            None => own,
+        }
+    }
+
+    /// The rules the file writes for the node.
+    fn own_netfilter(&mut self, node: &Node, spec: &NodeSpec) -> Option<Box<Netfilter>> {
         if let Some(rules) = &spec.rules_text {
             return self.iptables_text(node, spec, rules);
         }
@@ -86,6 +96,11 @@ impl Lowering {
             );
             return None;
         }
+        self.read_rules_text(node, rules).map(Box::new)
+    }
+
+    /// A netfilter from rules text, every problem reported where it is in the text.
+    pub(super) fn read_rules_text(&mut self, node: &Node, rules: &RulesText) -> Option<Netfilter> {
         let net = &self.net;
         let iface = |name: &str| {
             if name == "lo" {
@@ -129,7 +144,7 @@ impl Lowering {
                     self.push(place(w, true));
                 }
                 (!nf.is_empty() || !nf.filter_chains.is_empty() || !nf.nat_chains.is_empty())
-                    .then(|| Box::new(nf))
+                    .then_some(nf)
             }
             Err(problems) => {
                 for p in problems {
@@ -581,7 +596,7 @@ impl Lowering {
             .ok()
     }
 
-    fn filter_rule(
+    pub(super) fn filter_rule(
         &mut self,
         place: &Place<'_>,
         chain: ChainName,

@@ -12,6 +12,7 @@ mod lower_expect;
 mod lower_invariants;
 mod lower_listen;
 mod lower_netfilter;
+mod lower_platform_rules;
 pub mod nft;
 mod write;
 

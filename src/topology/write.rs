@@ -102,6 +102,7 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
         nft: None,
         nft_ruleset: None,
         rules_text: None,
+        platform_rules: None,
     }
 }
 

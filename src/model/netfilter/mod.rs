@@ -85,6 +85,11 @@ pub struct Chain {
     /// Where the policy was set (for "dropped by the policy of …").
     pub policy_origin: Origin,
     pub policy_comment: Option<String>,
+    /// How a fix for a packet the policy drops is best said, when a platform set the policy.
+    pub policy_fix: Option<PlatformFix>,
+    /// Where the rules the file writes for the node begin: a platform's daemon inserted the
+    /// rules before this index above them, and appended the rest after them (0 without one).
+    pub own_start: usize,
 }
 
 impl Default for Chain {
@@ -94,6 +99,8 @@ impl Default for Chain {
             rules: Vec::new(),
             policy_origin: Origin::default(),
             policy_comment: None,
+            policy_fix: None,
+            own_start: 0,
         }
     }
 }

@@ -76,25 +76,13 @@ pub(super) struct Published<'a> {
     /// The bridge of the container's gateway attachment: the endpoint Docker programs the port
     /// mapping on.
     pub bridge: BridgeId,
-    pub container: &'a str,
     /// The container's address on that bridge, where the DNAT goes.
     pub address: Ipv4Addr,
     pub publish: Publish,
-    /// The `-p` value as written, and its place.
-    pub text: &'a str,
+    /// Where the `-p` value is written.
     pub span: Span,
     /// The container's service docker-proxy relays to, if one listens on the port.
     pub backend: Option<&'a ListenSpec>,
-}
-
-impl Published<'_> {
-    /// How rule comments name the published port.
-    pub fn words(&self, host_name: &str) -> String {
-        format!(
-            "published port {} → {}:{} (`-p {}` on `{host_name}`)",
-            self.publish.host_port, self.container, self.publish.container_port, self.text
-        )
-    }
 }
 
 /// Places the containers of `engine` on `bridges` (their addresses marked used), on a host
@@ -245,10 +233,8 @@ impl<'a> Placing<'a, '_> {
         let backend = ct.listen.iter().find(|l| listen_key(l) == container_port);
         Some(Published {
             bridge,
-            container: &ct.name.value,
             address,
             publish,
-            text: &p.value,
             span: p.span,
             backend,
         })

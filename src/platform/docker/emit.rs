@@ -1,15 +1,14 @@
 //! Writes a planned Docker engine into the topology: a segment and a host interface per
-//! bridge, a node per container, docker-proxy's listeners on the host, and the host's nat and
-//! FORWARD rules (built in `rules`). Nothing here is checked or reported: `plan` did that.
+//! bridge, a node per container, docker-proxy's listeners on the host, and the rules dockerd
+//! writes on the host (replayed in `iptables`). Nothing here is checked or reported: `plan` did that.
 
 use super::containers::{Attachment, Container, Published};
+use super::iptables;
 use super::plan::{Bridge, EnginePlan};
-use super::rules;
-use crate::format::Located;
 use crate::format::file::{
-    ChainSpec, FirewallSpec, InterfaceSpec, ListenSpec, NodeSpec, PolicyName, RouteSpec,
-    SegmentSpec, TopologyFile,
+    InterfaceSpec, ListenSpec, NodeSpec, PlatformRules, RouteSpec, SegmentSpec, TopologyFile,
 };
+use crate::format::{Located, RulesText};
 
 /// Writes `plan` into `file`.
 pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
@@ -25,42 +24,25 @@ pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
     if !plan.userland_proxy {
         hairpin_ports(file, plan);
     }
-    let nat = rules::nat(plan);
-    // FORWARD runs DOCKER-USER first, then Docker's chains; a fix for what they drop is a
-    // DOCKER-USER rule (docs/platform-semantics.md, "Docker").
-    let fix = crate::model::PlatformFix::DockerUser {
-        host: plan.host.name.clone(),
-    };
-    let mut forward: Vec<_> = plan
-        .docker_user
-        .iter()
-        .enumerate()
-        .map(|(i, rule)| {
-            let mut rule = rule.clone();
-            rule.comment.get_or_insert_with(|| {
-                format!("rule {} of DOCKER-USER on `{}`", i + 1, plan.host.name)
-            });
-            rule
-        })
-        .chain(rules::forward(plan))
-        .map(|mut rule| {
-            rule.platform_fix = Some(fix.clone());
-            rule
-        })
-        .collect();
+    let written = iptables::write(plan);
+    let host_name = plan.host.name.clone();
     let host = &mut file.nodes[plan.host.index];
-    host.nat.extend(nat);
     if plan.userland_proxy {
         host.listen.extend(plan.published.iter().map(proxy));
     }
-    let firewall = host.firewall.get_or_insert_with(FirewallSpec::default);
-    let chain = firewall.forward.get_or_insert_with(ChainSpec::default);
-    if !plan.host.was_router && chain.policy.is_none() {
-        chain.policy = Some(Located::at(PolicyName::Drop, plan.host.span));
-    }
-    // Docker's chains come before the host's own rules.
-    forward.append(&mut chain.rules);
-    chain.rules = forward;
+    // FORWARD runs DOCKER-USER first, then Docker's chains; a fix for what they drop is a
+    // DOCKER-USER rule (docs/platform-semantics.md, "Docker", **Rules**).
+    host.platform_rules = Some(Box::new(PlatformRules {
+        text: RulesText::generated(written.text, written.places, plan.host.span),
+        before_own: written.before_own,
+        user_chain: Some(("DOCKER-USER".into(), plan.docker_user.to_vec())),
+        fix: crate::model::PlatformFix::DockerUser {
+            host: host_name.clone(),
+        },
+        policy_comment: format!(
+            "Docker on `{host_name}` turned forwarding on and set FORWARD's policy to DROP: into its bridges, only what its rules accept leads"
+        ),
+    }));
 }
 
 /// Each bridge: a segment private to the host, and the host's interface on it at the gateway.

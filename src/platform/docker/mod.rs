@@ -41,8 +41,8 @@
 mod compose;
 mod containers;
 mod emit;
+mod iptables;
 mod plan;
-mod rules;
 
 pub use crate::format::platform::docker::{
     ContainerSpec, DockerEngineSpec, DockerNetworkSpec, DockerSpec,

@@ -41,8 +41,6 @@ pub(super) struct Host {
     pub name: String,
     /// The engine's `host:` entry: the place docker0 and the FORWARD policy point to.
     pub span: Span,
-    /// Its interfaces: where masqueraded traffic leaves, where DNAT applies.
-    pub outer_ifaces: Vec<String>,
     /// Its addresses (those that parse), with their prefixes.
     pub addresses: Vec<Ipv4Net>,
     /// Whether it forwarded already (otherwise dockerd sets the FORWARD policy to DROP).
@@ -75,31 +73,9 @@ pub(super) struct Bridge {
 }
 
 impl EnginePlan<'_> {
-    /// The bridges with their ids, in order.
-    pub fn bridges(&self) -> impl Iterator<Item = (BridgeId, &Bridge)> {
-        self.bridges
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (BridgeId(i), b))
-    }
-
     /// The bridge `id` stands for.
     pub fn bridge(&self, id: BridgeId) -> &Bridge {
         &self.bridges[id.0]
-    }
-
-    /// The ports published by the containers on bridge `id`, in container order.
-    pub fn published_on(&self, id: BridgeId) -> impl Iterator<Item = &Published<'_>> {
-        self.published.iter().filter(move |p| p.bridge == id)
-    }
-
-    /// The host's non-loopback addresses once Docker is set up: its own, then its address on
-    /// each bridge (where OUTPUT DNATs the host's connections to a published port).
-    pub fn local_addresses(&self) -> Vec<Ipv4Addr> {
-        let own = self.host.addresses.iter().map(Ipv4Net::addr);
-        own.chain(self.bridges.iter().map(|b| b.gateway))
-            .filter(|a| !a.is_loopback())
-            .collect()
     }
 }
 
@@ -160,11 +136,6 @@ fn find_host(
         index,
         name: node.name.value.clone(),
         span: engine.host.span,
-        outer_ifaces: node
-            .interfaces
-            .iter()
-            .map(|i| i.name.value.clone())
-            .collect(),
         addresses: node
             .interfaces
             .iter()

@@ -1,0 +1,294 @@
+//! A platform daemon's rules (dockerd's, from the `docker:` section) put together with the
+//! node's own: the daemon started after the node's own rules were in place, so the rules it
+//! inserted (`-I`) sit above them and the rules it appended (`-A`) below, chain by chain; its
+//! chains come after the node's own user chains; the rules the file writes for the daemon's
+//! user chain (`DOCKER-USER`) go first in that chain. docs/platform-semantics.md, "Docker",
+//! **Rules**.
+
+use super::lower::Lowering;
+use super::lower_netfilter::Place;
+use crate::format::file::{BeforeOwn, PlatformRules};
+use crate::format::{Code, Diagnostic};
+use crate::model::{
+    ChainId, ChainName, Flow, NatAction, NatHook, NatRule, Netfilter, Node, RuleTarget as Target,
+    Verdict,
+};
+
+impl Lowering {
+    /// `own` with `platform`'s rules around it.
+    pub(super) fn with_platform(
+        &mut self,
+        node: &Node,
+        own: Option<Box<Netfilter>>,
+        platform: &PlatformRules,
+    ) -> Option<Box<Netfilter>> {
+        let mut daemon = self.read_rules_text(node, &platform.text)?;
+        let fix = &platform.fix;
+        for rule in daemon.forward.rules.iter_mut().chain(
+            daemon
+                .filter_chains
+                .iter_mut()
+                .flat_map(|c| c.rules.iter_mut()),
+        ) {
+            rule.platform_fix = Some(fix.clone());
+        }
+        if daemon.forward.policy == Verdict::Drop {
+            daemon.forward.policy_comment = Some(platform.policy_comment.clone());
+            daemon.forward.policy_fix = Some(fix.clone());
+        }
+        if let Some((name, specs)) = &platform.user_chain {
+            let mut rules = Vec::new();
+            for (i, spec) in specs.iter().enumerate() {
+                let place = Place {
+                    what: format!("rule {} of {name} on `{}`", i + 1, node.name),
+                    node,
+                };
+                if let Some(mut rule) = self.filter_rule(&place, ChainName::Forward, spec) {
+                    rule.platform_fix = Some(fix.clone());
+                    rules.push(rule);
+                }
+            }
+            if let Some(chain) = daemon.filter_chains.iter_mut().find(|c| &c.name == name) {
+                chain.rules.splice(0..0, rules);
+            }
+        }
+        let own = own.map(|b| *b).unwrap_or_default();
+        for (own_names, daemon_names) in [
+            (names(&own.filter_chains), names(&daemon.filter_chains)),
+            (names(&own.nat_chains), names(&daemon.nat_chains)),
+        ] {
+            if let Some(clash) = daemon_names.iter().find(|n| own_names.contains(n)) {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadValue,
+                        platform.text.value,
+                        format!(
+                            "node `{}` has a chain `{clash}` of its own, and Docker creates one by that name",
+                            node.name
+                        ),
+                    )
+                    .hint("leave Docker's chains to the `docker:` section, or write the host's whole `iptables-save` without a `docker:` section"),
+                );
+                return None;
+            }
+        }
+        Some(Box::new(merge(own, daemon, platform.before_own)))
+    }
+}
+
+fn names<R>(chains: &[crate::model::UserChain<R>]) -> Vec<&str> {
+    chains.iter().map(|c| c.name.as_str()).collect()
+}
+
+/// `daemon`'s rules around `own`'s: in each built-in chain the first `before` of the daemon's
+/// rules, then the node's own, then the rest of the daemon's; the daemon's user chains after
+/// the node's own (its jumps renumbered); FORWARD's policy the daemon's when it set DROP.
+fn merge(mut own: Netfilter, mut daemon: Netfilter, before: BeforeOwn) -> Netfilter {
+    let filter_offset = own.filter_chains.len() as u16;
+    let nat_offset = own.nat_chains.len() as u16;
+    let renumber = |flow: &mut Flow, offset: u16| match flow {
+        Flow::Jump(ChainId(id)) | Flow::Goto(ChainId(id)) => *id += offset,
+        Flow::Return => {}
+    };
+    let filter_rules = daemon.forward.rules.iter_mut().chain(
+        daemon
+            .filter_chains
+            .iter_mut()
+            .flat_map(|c| c.rules.iter_mut()),
+    );
+    for rule in filter_rules {
+        if let Target::Flow(flow) = &mut rule.target {
+            renumber(flow, filter_offset);
+        }
+    }
+    let nat_rules = daemon.nat.iter_mut().chain(
+        daemon
+            .nat_chains
+            .iter_mut()
+            .flat_map(|c| c.rules.iter_mut()),
+    );
+    for rule in nat_rules {
+        if let NatAction::Flow(flow) = &mut rule.action {
+            renumber(flow, nat_offset);
+        }
+    }
+    own.filter_chains.append(&mut daemon.filter_chains);
+    own.nat_chains.append(&mut daemon.nat_chains);
+    // FORWARD.
+    let top = before.forward.min(daemon.forward.rules.len());
+    let below = daemon.forward.rules.split_off(top);
+    own.forward.rules.splice(0..0, daemon.forward.rules);
+    own.forward.rules.extend(below);
+    own.forward.own_start = top;
+    if daemon.forward.policy == Verdict::Drop {
+        own.forward.policy = Verdict::Drop;
+        own.forward.policy_origin = daemon.forward.policy_origin;
+        own.forward.policy_comment = daemon.forward.policy_comment;
+        own.forward.policy_fix = daemon.forward.policy_fix;
+    }
+    // The other filter chains: the daemon writes none; were it to, above the node's own.
+    for (mine, theirs) in [
+        (&mut own.prerouting, daemon.prerouting),
+        (&mut own.input, daemon.input),
+        (&mut own.output, daemon.output),
+    ] {
+        mine.own_start = theirs.rules.len();
+        mine.rules.splice(0..0, theirs.rules);
+    }
+    // nat, hook by hook.
+    let mut nat = Vec::with_capacity(own.nat.len() + daemon.nat.len());
+    for (hook, top) in [
+        (NatHook::Prerouting, before.prerouting),
+        (NatHook::Output, before.output),
+        (NatHook::Postrouting, before.postrouting),
+    ] {
+        let of = |rules: &[NatRule]| -> Vec<NatRule> {
+            rules.iter().filter(|r| r.hook == hook).cloned().collect()
+        };
+        let mut theirs = of(&daemon.nat);
+        let below = theirs.split_off(top.min(theirs.len()));
+        nat.extend(theirs);
+        nat.extend(of(&own.nat));
+        nat.extend(below);
+    }
+    own.nat = nat;
+    own
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FilterRule, Match, Origin, UserChain};
+
+    fn rule(target: Target) -> FilterRule {
+        FilterRule {
+            matches: Match::default(),
+            target,
+            origin: Origin::default(),
+            comment: None,
+            platform_fix: None,
+        }
+    }
+
+    fn nat(hook: NatHook, action: NatAction) -> NatRule {
+        NatRule {
+            hook,
+            matches: Match::default(),
+            action,
+            origin: Origin::default(),
+            comment: None,
+        }
+    }
+
+    fn chain(name: &str) -> UserChain<FilterRule> {
+        UserChain {
+            name: name.into(),
+            rules: vec![rule(Target::Flow(Flow::Return))],
+            origin: Origin::default(),
+        }
+    }
+
+    #[test]
+    fn inserted_rules_go_above_the_nodes_own_and_appended_ones_below() {
+        let mut own = Netfilter::default();
+        own.forward.rules.push(rule(Verdict::Accept.into()));
+        let mut daemon = Netfilter::default();
+        daemon.forward.rules = vec![
+            rule(Target::Flow(Flow::Jump(ChainId(0)))),
+            rule(Verdict::Drop.into()),
+        ];
+        daemon.filter_chains.push(chain("DOCKER-USER"));
+        let before = BeforeOwn {
+            forward: 1,
+            ..BeforeOwn::default()
+        };
+        let nf = merge(own, daemon, before);
+        let targets: Vec<&Target> = nf.forward.rules.iter().map(|r| &r.target).collect();
+        assert_eq!(
+            targets,
+            [
+                &Target::Flow(Flow::Jump(ChainId(0))),
+                &Target::Verdict(Verdict::Accept),
+                &Target::Verdict(Verdict::Drop)
+            ]
+        );
+        assert_eq!(nf.forward.own_start, 1);
+    }
+
+    #[test]
+    fn the_daemons_chains_follow_the_nodes_own_and_its_jumps_are_renumbered() {
+        let mut own = Netfilter::default();
+        own.filter_chains.push(chain("MINE"));
+        let mut daemon = Netfilter::default();
+        daemon.forward.rules = vec![rule(Target::Flow(Flow::Jump(ChainId(0))))];
+        daemon.filter_chains.push(chain("DOCKER-USER"));
+        let nf = merge(
+            own,
+            daemon,
+            BeforeOwn {
+                forward: 1,
+                ..BeforeOwn::default()
+            },
+        );
+        assert_eq!(names(&nf.filter_chains), ["MINE", "DOCKER-USER"]);
+        assert_eq!(
+            nf.forward.rules[0].target,
+            Target::Flow(Flow::Jump(ChainId(1)))
+        );
+    }
+
+    #[test]
+    fn nat_rules_sit_hook_by_hook_around_the_nodes_own() {
+        let mut own = Netfilter::default();
+        own.nat = vec![
+            nat(NatHook::Postrouting, NatAction::Accept),
+            nat(NatHook::Prerouting, NatAction::Accept),
+        ];
+        let mut daemon = Netfilter::default();
+        daemon.nat = vec![
+            nat(NatHook::Prerouting, NatAction::Flow(Flow::Jump(ChainId(0)))),
+            nat(NatHook::Postrouting, NatAction::Flow(Flow::Return)),
+            nat(
+                NatHook::Postrouting,
+                NatAction::Flow(Flow::Jump(ChainId(0))),
+            ),
+        ];
+        let before = BeforeOwn {
+            prerouting: 0,
+            postrouting: 1,
+            ..BeforeOwn::default()
+        };
+        let nf = merge(own, daemon, before);
+        let order: Vec<(NatHook, &NatAction)> =
+            nf.nat.iter().map(|r| (r.hook, &r.action)).collect();
+        assert_eq!(
+            order,
+            [
+                (NatHook::Prerouting, &NatAction::Accept),
+                (
+                    NatHook::Prerouting,
+                    &NatAction::Flow(Flow::Jump(ChainId(0)))
+                ),
+                (NatHook::Postrouting, &NatAction::Flow(Flow::Return)),
+                (NatHook::Postrouting, &NatAction::Accept),
+                (
+                    NatHook::Postrouting,
+                    &NatAction::Flow(Flow::Jump(ChainId(0)))
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_drop_policy_of_the_daemon_replaces_the_nodes() {
+        let own = Netfilter::default();
+        let mut daemon = Netfilter::default();
+        daemon.forward.policy = Verdict::Drop;
+        let nf = merge(own, daemon, BeforeOwn::default());
+        assert_eq!(nf.forward.policy, Verdict::Drop);
+        let mut own = Netfilter::default();
+        own.forward.policy = Verdict::Drop;
+        let nf = merge(own, Netfilter::default(), BeforeOwn::default());
+        assert_eq!(nf.forward.policy, Verdict::Drop);
+    }
+}
