@@ -239,20 +239,24 @@ mod tests {
 
     #[test]
     fn nat_rules_sit_hook_by_hook_around_the_nodes_own() {
-        let mut own = Netfilter::default();
-        own.nat = vec![
-            nat(NatHook::Postrouting, NatAction::Accept),
-            nat(NatHook::Prerouting, NatAction::Accept),
-        ];
-        let mut daemon = Netfilter::default();
-        daemon.nat = vec![
-            nat(NatHook::Prerouting, NatAction::Flow(Flow::Jump(ChainId(0)))),
-            nat(NatHook::Postrouting, NatAction::Flow(Flow::Return)),
-            nat(
-                NatHook::Postrouting,
-                NatAction::Flow(Flow::Jump(ChainId(0))),
-            ),
-        ];
+        let own = Netfilter {
+            nat: vec![
+                nat(NatHook::Postrouting, NatAction::Accept),
+                nat(NatHook::Prerouting, NatAction::Accept),
+            ],
+            ..Netfilter::default()
+        };
+        let daemon = Netfilter {
+            nat: vec![
+                nat(NatHook::Prerouting, NatAction::Flow(Flow::Jump(ChainId(0)))),
+                nat(NatHook::Postrouting, NatAction::Flow(Flow::Return)),
+                nat(
+                    NatHook::Postrouting,
+                    NatAction::Flow(Flow::Jump(ChainId(0))),
+                ),
+            ],
+            ..Netfilter::default()
+        };
         let before = BeforeOwn {
             prerouting: 0,
             postrouting: 1,
