@@ -8,6 +8,8 @@
 //!   `iptables-save` prints in that namespace is the scenario's rules file in
 //!   `topologies/`, line for line (comments aside): the file its topology loads is what dockerd
 //!   writes;
+//! - and the lowering of the scenario's `docker:` twin prints the same (`reachlab show
+//!   --iptables-save`);
 //! - each expectation of the scenario's topologies is run for real (curl, busybox ping and nc
 //!   from a client namespace, from the host and from the containers) and the outcome the kernel
 //!   gives is the one `reachlab check` predicts, for the topology that loads dockerd's rules and
@@ -460,6 +462,18 @@ fn dockerd_writes_the_rules_the_topologies_load_and_the_kernel_agrees_with_check
             "dockerd ({}) wrote other rules than {}",
             scenario.name,
             scenario.rules
+        );
+        // The `docker:` twin's lowering replays dockerd: the same text, from the section.
+        let section = scenario.topologies[1];
+        let shown = Command::new(env!("CARGO_BIN_EXE_reachlab"))
+            .args(["show", "--iptables-save", "--node", "host", section])
+            .output()
+            .expect("reachlab runs");
+        assert_eq!(
+            without_comments(&String::from_utf8_lossy(&saved.stdout)),
+            without_comments(&String::from_utf8_lossy(&shown.stdout)),
+            "dockerd ({}) wrote other rules than the lowering of {section}",
+            scenario.name
         );
         let first = predictions(scenario.topologies[0]);
         let real: Vec<(String, String)> = first

@@ -1,5 +1,6 @@
-//! iptables-save text in and out (issue 15): a Docker host's rules as dockerd wrote them come
-//! back byte for byte from `reachlab show --iptables-save`, and every node's netfilter of
+//! iptables-save text in and out (issues 15, 16): a Docker host's rules as dockerd wrote them
+//! come back byte for byte from `reachlab show --iptables-save`, and so do they from the
+//! `docker:` section of the same host; every node's netfilter of
 //! `topologies/` and `tests/kernel/` survives being written and read again: the same model
 //! (origins aside) and the same text. That the text is what the kernel's iptables prints is
 //! `tests/kernel_iptables.rs`'s to hold.
@@ -11,26 +12,59 @@ use reachlab::model::{Netfilter, Network, Node, Origin};
 use reachlab::topology::iptables::{Word, read, save};
 use reachlab::topology::load_path;
 
-#[test]
-fn a_docker_hosts_rules_come_back_unchanged() {
+/// What `reachlab show --iptables-save` prints for node `host` of `file`.
+fn shown(file: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_reachlab"))
-        .args([
-            "show",
-            "topologies/docker-host-iptables.yaml",
-            "--node",
-            "host",
-            "--iptables-save",
-        ])
+        .args(["show", file, "--node", "host", "--iptables-save"])
         .output()
         .expect("reachlab runs");
-    assert_eq!(out.status.code(), Some(0));
-    let saved = std::fs::read_to_string("topologies/docker-host.rules").expect("readable");
-    let without_comments: String = saved
+    assert_eq!(out.status.code(), Some(0), "{file}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A rules file saved from a real dockerd, without its comment lines.
+fn saved(rules: &str) -> String {
+    let saved = std::fs::read_to_string(rules).expect("readable");
+    saved
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| format!("{l}\n"))
-        .collect();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), without_comments);
+        .collect()
+}
+
+/// Each rules file a real dockerd 20.10 wrote (tests/docker_referee.rs checks that it still
+/// does), and the two topologies of that host: one loading the file, one with a `docker:`
+/// section whose lowering replays dockerd.
+const DOCKER_HOSTS: [(&str, &str, &str); 3] = [
+    (
+        "topologies/docker-host.rules",
+        "topologies/docker-host-iptables.yaml",
+        "topologies/docker-host-section.yaml",
+    ),
+    (
+        "topologies/docker-host-noicc.rules",
+        "topologies/docker-host-noicc-iptables.yaml",
+        "topologies/docker-host-noicc-section.yaml",
+    ),
+    (
+        "topologies/docker-host-user.rules",
+        "topologies/docker-host-user-iptables.yaml",
+        "topologies/docker-host-user-section.yaml",
+    ),
+];
+
+#[test]
+fn a_docker_hosts_rules_come_back_unchanged() {
+    for (rules, loaded, _) in DOCKER_HOSTS {
+        assert_eq!(shown(loaded), saved(rules), "{loaded}");
+    }
+}
+
+#[test]
+fn a_docker_section_lowers_into_the_rules_dockerd_wrote() {
+    for (rules, _, section) in DOCKER_HOSTS {
+        assert_eq!(shown(section), saved(rules), "{section}");
+    }
 }
 
 /// The model with every place forgotten: what is compared after a round trip.

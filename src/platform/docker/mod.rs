@@ -15,28 +15,21 @@
 //!   gateway endpoint), none when all are internal.
 //! - `compose:` files are brought up as `docker compose up` would, into more networks and
 //!   containers of the engine (`compose`).
-//! - NAT: `POSTROUTING -s SUBNET ! -o BRIDGE -j MASQUERADE`; rules here have no `! -o`, so it is
-//!   one masquerade rule per non-Docker interface of the host (`out: IF`), which is the same set
-//!   of packets. A published port `-p [IP:]H:C[/proto]` is `DNAT --to-destination cIP:C` in
-//!   PREROUTING for packets to a local address (or IP) that do not come from a Docker bridge
-//!   (again one rule per non-Docker interface, `in: IF`: the nat DOCKER chain RETURNs every
-//!   bridge), and in OUTPUT for the host's own connections to its non-loopback addresses
-//!   (`! -d 127.0.0.0/8`). docker-proxy (userland proxy, on by default) listens on `[IP:]H` on the
-//!   host and serves what the DNAT rules skip: the host's connections to 127.0.0.1 and
-//!   containers' connections to a host address; it answers as the container's service does
-//!   (or accepts and closes when nothing listens there).
-//! - FORWARD, flattened in iptablesdoc order before the host's own rules: isolation (drop
-//!   `-i BR_A -o BR_B` for each pair of bridges), then per bridge: RELATED,ESTABLISHED
-//!   toward it, published ports (`-d cIP ! -i BR -o BR -p P --dport C`), drop the rest entering
-//!   it from outside, accept what leaves it. When the host was not a router, Docker turned on
-//!   `ip_forward` itself and so set the FORWARD policy to DROP (moby/libnetwork#1526).
-//!   `DOCKER-USER` is empty and not modelled.
+//! - The host's netfilter: what dockerd 20.10 writes, found by replaying its iptables calls in
+//!   order (`iptables`): the `DOCKER`, `DOCKER-USER` and `DOCKER-ISOLATION-STAGE-1/2` chains,
+//!   the masquerade of each network, the DNAT of each published port in nat `DOCKER`, the
+//!   policy DROP when dockerd turned forwarding on itself. It goes into the host as
+//!   `iptables-save` text, around the host's own rules where dockerd's `-I` and `-A` put them;
+//!   `docker_user:` rules go first in `DOCKER-USER`. docker-proxy (userland proxy, on by
+//!   default) listens on `[IP:]H` on the host and serves what the DNAT rules skip: the host's
+//!   connections to 127.0.0.1 and containers' connections to a host address; it answers as the
+//!   container's service does (or accepts and closes when nothing listens there).
 //!
 //! The expansion runs in two steps per engine, after `compose` added the Compose files' networks
 //! and containers: `plan` (the host and its bridges) and
 //! `containers` (placement, addresses, published ports) validate the section against the host
 //! and decide everything in typed values, reporting each problem as Docker would; `emit` then
-//! writes that plan into the topology, with the nat and FORWARD rules of dockerd from `rules`.
+//! writes that plan into the topology, with dockerd's rules from `iptables`.
 
 mod compose;
 mod containers;
