@@ -222,6 +222,7 @@ fn valid_topology() -> impl Strategy<Value = TopologyFile> {
                         mac: None,
                         bridge: None,
                         hairpin: None,
+                        route_localnet: None,
                     })
                     .collect();
                 let first = attachments[0];

@@ -591,7 +591,18 @@ fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), Emulate
         &node_script(net, node, layout)?,
         &format!("building `{}`", node.name),
     )?;
-    // A new namespace has no `neigh/default` to inherit from: set each interface.
+    // A new namespace has no `neigh/default` to inherit from: set each interface. And
+    // route_localnet where the file says so.
+    let localnet = net
+        .interfaces_of(node)
+        .filter(|i| i.route_localnet)
+        .map(|i| {
+            setting(
+                &format!("net/ipv4/conf/{}/route_localnet", i.name),
+                1,
+                false,
+            )
+        });
     netns::sysctls(
         ns,
         net.interfaces_of(node)
@@ -602,6 +613,7 @@ fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), Emulate
                     false,
                 )
             })
+            .chain(localnet)
             .collect(),
     )
 }

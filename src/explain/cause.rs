@@ -70,6 +70,8 @@ pub enum Cause {
     LoopbackSource { node: String },
     /// A packet came back with the node's own address as its source (accept_local=0).
     MartianSource { node: String },
+    /// A packet arrived from the wire addressed to 127/8 (route_localnet=0).
+    MartianDestination { node: String },
     /// A node's bridge would have sent the packet back out of the port it came in through,
     /// `interface` of `port_node`, which has no hairpin mode.
     HairpinOff {

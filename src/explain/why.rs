@@ -270,6 +270,13 @@ fn dropped_why(net: &Network, run: &ProbeRun, step: &Step) -> Why {
             ],
             node_origin,
         ),
+        DropReason::MartianDestination => (
+            vec![
+                format!("{what} arrived at node `{}` on {} addressed to the loopback address {dst}", node.name, iface_name(net, in_iface)),
+                "Linux drops such \"martian\" packets on arrival unless the interface has route_localnet=1 (`route_localnet: true`)".into(),
+            ],
+            node_origin,
+        ),
         DropReason::Lost { segment } => {
             let s = net.segment(segment);
             (
@@ -315,6 +322,7 @@ fn drop_cause(net: &Network, run: &ProbeRun, step: &Step, reason: DropReason) ->
         DropReason::NoRouteBack => Cause::NoRouteBack { node, destination },
         DropReason::LoopbackSource => Cause::LoopbackSource { node },
         DropReason::MartianSource => Cause::MartianSource { node },
+        DropReason::MartianDestination => Cause::MartianDestination { node },
         DropReason::HairpinOff { port } => Cause::HairpinOff {
             node,
             port_node: net.node(net.interface(port).node).name.clone(),

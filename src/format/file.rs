@@ -390,6 +390,12 @@ pub struct InterfaceSpec {
     /// so the bridge may send a frame back to this interface after its owner translated it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hairpin: Option<Located<bool>>,
+    /// `net.ipv4.conf.IFACE.route_localnet=1` (default false): packets with a 127/8 source may
+    /// leave through the interface, and packets to 127/8 may arrive on it — what lets a DNAT
+    /// of 127.0.0.1 reach another host (Docker sets it on its bridges without its userland
+    /// proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_localnet: Option<Located<bool>>,
 }
 
 /// A static route, as `ip route add [TYPE] TO [via VIA] [dev DEV] [metric METRIC]` takes it.

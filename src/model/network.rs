@@ -65,6 +65,9 @@ pub struct Interface {
     /// Its port on a node's bridge has hairpin mode (`bridge link set dev PORT hairpin on`):
     /// the bridge may send a frame back out of the port it came in through.
     pub hairpin: bool,
+    /// `net.ipv4.conf.IFACE.route_localnet=1`: a 127/8 source may leave through it and a 127/8
+    /// destination may arrive on it (docs/linux-semantics.md, "Loopback traffic").
+    pub route_localnet: bool,
     pub origin: Origin,
 }
 

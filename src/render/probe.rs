@@ -598,6 +598,9 @@ pub(crate) fn drop_words(net: &Network, reason: DropReason) -> String {
              (route_localnet=0)"
                 .into()
         }
+        DropReason::MartianDestination => {
+            "martian: it came from the wire addressed to 127/8 (route_localnet=0)".into()
+        }
         DropReason::MartianSource => {
             "martian: it came from the wire with one of this node's own addresses as its source"
                 .into()

@@ -105,6 +105,8 @@ struct IfaceData {
     slot: u32,
     /// Its port on a node's bridge has hairpin mode.
     hairpin: bool,
+    /// `route_localnet=1`: 127/8 may leave and arrive through it.
+    route_localnet: bool,
     /// Its segment's [`SegmentData::hook`], kept here so that an arriving frame needs one load.
     hook: Option<IfaceId>,
 }
@@ -193,6 +195,7 @@ impl<'n> Compiled<'n> {
                 mac: i.mac,
                 slot,
                 hairpin: i.hairpin,
+                route_localnet: i.route_localnet,
                 hook: segments[i.segment.index()].hook,
             });
         }
@@ -328,6 +331,11 @@ impl<'n> Compiled<'n> {
 
     pub(crate) fn node_of(&self, iface: IfaceId) -> NodeId {
         self.ifaces[iface.index()].node
+    }
+
+    /// Whether interface `iface` has `route_localnet=1`.
+    pub(crate) fn route_localnet(&self, iface: IfaceId) -> bool {
+        self.ifaces[iface.index()].route_localnet
     }
 
     /// Whether the bridge port of interface `iface` has hairpin mode.

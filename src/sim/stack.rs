@@ -253,8 +253,8 @@ impl<L: Link> Stack<'_, '_, L> {
             let out = entry.and_then(Entry::dev);
             // An OUTPUT DNAT of 127.0.0.1 to another host keeps the loopback source, which may
             // not leave a real interface: the re-routing fails and the packet is dropped
-            // (route_localnet=0; docs/linux-semantics.md, "Loopback traffic").
-            if out.is_some() && packet.src.is_loopback() {
+            // (unless route_localnet=1 there; docs/linux-semantics.md, "Loopback traffic").
+            if out.is_some_and(|o| !dp.route_localnet(o)) && packet.src.is_loopback() {
                 self.discard(node, packet, None, DropReason::LoopbackSource);
                 return Ok(());
             }
@@ -440,6 +440,11 @@ impl<L: Link> Stack<'_, '_, L> {
         let dp = self.dp;
         let mut packet = packet;
         let here = Some(in_iface);
+        // ip_route_input_slow: a 127/8 destination from the wire (an answer whose masquerade
+        // was undone back to 127.0.0.1) is a martian unless route_localnet=1 on the interface.
+        if packet.dst.is_loopback() && !dp.route_localnet(in_iface) {
+            return self.discard(node, packet, here, DropReason::MartianDestination);
+        }
         let (out, nexthop, next, route) = match dp.route_received(node, &packet) {
             Routed::Local => {
                 if let Some(nf) = nf {

@@ -79,6 +79,9 @@ pub enum DropReason {
     /// It arrived from the wire with one of the node's own addresses as its source: Linux drops
     /// such "martian" packets (`accept_local=0`).
     MartianSource,
+    /// A packet from the wire addressed to 127/8 (after PREROUTING) on an interface without
+    /// `route_localnet=1`: a martian destination, dropped before routing.
+    MartianDestination,
     /// A packet with a loopback source (127/8) would leave through a real interface (after an
     /// OUTPUT DNAT of 127.0.0.1 to another host): the kernel's route refuses it
     /// (`route_localnet=0`) and the packet is dropped on the way out.

@@ -341,6 +341,7 @@ impl Lowering {
             mac,
             addresses,
             hairpin: spec.hairpin.as_ref().is_some_and(|h| h.value),
+            route_localnet: spec.route_localnet.as_ref().is_some_and(|r| r.value),
             origin,
         });
         Some(id)

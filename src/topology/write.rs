@@ -71,6 +71,7 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
                 mac: Some(i.mac.to_string().into()),
                 bridge: (net.segment(i.segment).bridge == Some(i.id)).then(|| true.into()),
                 hairpin: i.hairpin.then(|| true.into()),
+                route_localnet: i.route_localnet.then(|| true.into()),
             })
             .collect(),
         routes: n

@@ -64,6 +64,10 @@ fn add_bridges(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
         file.nodes[plan.host.index].interfaces.push(InterfaceSpec {
             bridge: Some(Located::at(true, span)),
             hairpin: None,
+            // Without the userland proxy dockerd sets route_localnet on its bridges
+            // (createNetwork's setupLoopbackAddressesRouting), so that the host's connections
+            // to a port published on 127.0.0.1 reach the container through the DNAT.
+            route_localnet: (!plan.userland_proxy).then(|| Located::at(true, span)),
             name: Located::at(bridge.iface.clone(), span),
             segment: Located::at(bridge.segment.clone(), span),
             addresses: vec![Located::at(address, span)],
@@ -154,6 +158,7 @@ fn eth(bridge: &Bridge, index: usize, a: &Attachment) -> InterfaceSpec {
     InterfaceSpec {
         bridge: None,
         hairpin: None,
+        route_localnet: None,
         name: Located::at(format!("eth{index}"), a.span),
         segment: Located::at(bridge.segment.clone(), a.span),
         addresses: vec![Located::at(

@@ -107,6 +107,7 @@ impl PodNetwork {
             node.interfaces.push(InterfaceSpec {
                 bridge: None,
                 hairpin: None,
+                route_localnet: None,
                 name: at("cni0".into()),
                 segment: at(this.pod_segment()),
                 addresses: vec![at(format!(

@@ -386,6 +386,7 @@ impl ProxyRules {
                 node.interfaces.push(InterfaceSpec {
                     bridge: None,
                     hairpin: None,
+                    route_localnet: None,
                     name: Located::at("kube-ipvs0".into(), span),
                     segment: Located::at(segment, span),
                     addresses: self

@@ -140,6 +140,7 @@ pub(super) fn emit(
             interfaces: vec![InterfaceSpec {
                 bridge: None,
                 hairpin: None,
+                route_localnet: None,
                 name: at("eth0".into()),
                 segment: at(node.pod_segment()),
                 addresses: vec![at(format!("{address}/{}", node.block.prefix_len()))],

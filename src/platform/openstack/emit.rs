@@ -114,6 +114,7 @@ fn uplink_interface(rname: &str, up: &Uplink<'_>) -> InterfaceSpec {
     InterfaceSpec {
         bridge: None,
         hairpin: None,
+        route_localnet: None,
         name: Located::at(up.name.clone(), span),
         segment: Located::at(up.segment.to_owned(), span),
         addresses,
@@ -127,6 +128,7 @@ fn downlink_interface(rname: &str, d: &Downlink<'_>) -> InterfaceSpec {
     InterfaceSpec {
         bridge: None,
         hairpin: None,
+        route_localnet: None,
         name: Located::at(d.name.clone(), n.span),
         segment: Located::at(n.value.clone(), n.span),
         addresses: vec![Located::at(on(d.subnet.gateway, d.subnet.net), n.span)],
@@ -235,6 +237,7 @@ fn port_interface(
     InterfaceSpec {
         bridge: None,
         hairpin: None,
+        route_localnet: None,
         name: Located::at(
             ifname.to_owned(),
             i.interface.as_ref().map_or(i.network.span, |l| l.span),

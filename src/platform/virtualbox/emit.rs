@@ -131,6 +131,7 @@ pub(super) fn interface(
     InterfaceSpec {
         bridge: None,
         hairpin: None,
+        route_localnet: None,
         name: Located::at(name.to_owned(), span),
         segment: Located::at(segment.to_owned(), span),
         addresses: addresses

@@ -116,6 +116,7 @@ fn drop_words(net: &Network, reason: DropReason) -> String {
         DropReason::Lost { segment } => format!("lost on {}", net.segment(segment).name),
         DropReason::MartianSource => "martian source (one of its own addresses)".into(),
         DropReason::LoopbackSource => "loopback source may not leave".into(),
+        DropReason::MartianDestination => "martian destination (127/8 from the wire)".into(),
         DropReason::RejectRoute(kind) => format!("{} route", kind.word()),
         DropReason::HairpinOff { .. } => "back out of its port: no hairpin mode".into(),
     }
