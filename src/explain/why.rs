@@ -431,6 +431,17 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
         "{what} {} → {} reached node `{}`{came} and {done}: {words}",
         step.packet.src, step.packet.dst, node.name
     )];
+    // A rule without words of its own (read from rules text, or written by a platform's
+    // daemon) is quoted as iptables prints it.
+    if let Decider::Rule(at) = decider
+        && let Some(nf) = node.netfilter.as_deref()
+        && nf
+            .filter_rule(chain, at)
+            .is_some_and(|r| r.comment.is_none())
+        && let Some(line) = crate::topology::iptables::filter_rule_line(net, nf, chain, at)
+    {
+        lines.push(format!("the rule: `{line}`"));
+    }
     if decider == Decider::Policy
         && let Some(rules) = rules
     {

@@ -7,6 +7,9 @@
 
 use std::process::{Command, Stdio};
 
+#[cfg(target_os = "linux")]
+pub mod dockerd;
+
 /// iproute2's `ip`.
 pub const IP: Tool = Tool {
     program: "ip",

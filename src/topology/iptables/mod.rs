@@ -10,7 +10,7 @@ mod save;
 pub use parse::Word;
 pub use rule::Problem;
 pub(crate) use save::verdict;
-pub use save::{rule_lines, save};
+pub use save::{filter_rule_line, rule_lines, save};
 
 use crate::format::Code;
 use crate::model::{IfaceId, Netfilter, Origin};

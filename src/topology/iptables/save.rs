@@ -62,6 +62,32 @@ pub fn rule_lines(net: &Network, nf: &Netfilter) -> Vec<String> {
     out
 }
 
+/// The filter rule at `at`, reached from built-in chain `base`, as `iptables-save` prints it
+/// (`-A CHAIN …`): what `why` quotes for a rule without a comment.
+pub fn filter_rule_line(
+    net: &Network,
+    nf: &Netfilter,
+    base: crate::model::ChainName,
+    at: crate::model::RuleAt,
+) -> Option<String> {
+    use crate::model::ChainName;
+    let rule = nf.filter_rule(base, at)?;
+    let chain = match (at.chain, base) {
+        (Some(id), _) => nf.chain_label(id, false),
+        (None, ChainName::Prerouting) => "PREROUTING",
+        (None, ChainName::Input) => "INPUT",
+        (None, ChainName::Forward) => "FORWARD",
+        (None, ChainName::Output) => "OUTPUT",
+    };
+    let text = rule_text(
+        net,
+        &rule.matches,
+        rule.comment.as_deref(),
+        &filter_target(nf, &rule.target),
+    );
+    Some(format!("-A {chain} {text}"))
+}
+
 /// One table as written: its name and its chains in the order iptables lists them.
 struct Table<'n> {
     name: &'static str,
