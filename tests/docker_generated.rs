@@ -354,6 +354,11 @@ fn gen_containers(rng: &mut Rng, networks: &[Network]) -> Vec<Container> {
             if tcp && rng.chance(50) {
                 ports.push((None, TCP_PORT, false));
             }
+            // Host ports rise with container ports: dockerd 20.10 orders a container's
+            // bindings by `nat.SortPortMap`, whose comparison is no order when a larger host
+            // port goes with a smaller container port, and then maps them in an order that
+            // depends on Go's map iteration (docs/platform-semantics.md, "Docker", **Rules**).
+            ports.sort_by_key(|&(_, container_port, _)| container_port);
             for (ip, container_port, udp) in ports {
                 host_port += 1 + rng.below(3) as u16;
                 publish.push(Publish {

@@ -113,7 +113,7 @@ fn serve(
         }
         Ok(Bound::Udp(socket)) => {
             let _ = ready.send(Ok(()));
-            serve_udp(&socket, stop);
+            serve_udp(&socket, !listener.reply_from_route, stop);
         }
     }
 }
@@ -232,15 +232,16 @@ fn backend_answers(addr: Ipv4Addr, port: u16) -> bool {
 
 /// Echoes each datagram back from the address it was sent to (IP_PKTINFO, as DNS servers
 /// answer), not from the address the route back would pick: a client's connected socket
-/// takes only an answer from where it sent (docs/topology-format.md, "Listen").
-fn serve_udp(socket: &UdpSocket, stop: &AtomicBool) {
+/// takes only an answer from where it sent (docs/topology-format.md, "Listen"). Without
+/// `pktinfo` (`udp_reply_from: route`) a plain `send_to`, whose source the kernel picks.
+fn serve_udp(socket: &UdpSocket, pktinfo: bool, stop: &AtomicBool) {
     use nix::sys::socket::{
         ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
         sockopt::Ipv4PacketInfo,
     };
     use std::io::{IoSlice, IoSliceMut};
     use std::os::fd::AsRawFd;
-    let pktinfo = setsockopt(socket, Ipv4PacketInfo, &true).is_ok();
+    let pktinfo = pktinfo && setsockopt(socket, Ipv4PacketInfo, &true).is_ok();
     let fd = socket.as_raw_fd();
     let mut buf = vec![0u8; 65536];
     while !stop.load(Ordering::Relaxed) {

@@ -96,6 +96,7 @@ impl Change {
                     proto: *proto,
                     port: *port,
                     bind: None,
+                    reply_from_route: false,
                     service: service.clone(),
                     origin: Origin::default(),
                 });

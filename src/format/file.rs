@@ -438,6 +438,17 @@ pub enum ProtoName {
     Udp,
 }
 
+/// Where a UDP listener answers from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UdpReplyFromName {
+    /// The address the datagram was sent to.
+    #[default]
+    Destination,
+    /// The address the route back to the client picks.
+    Route,
+}
+
 /// A service that answers on a port. At most one of `ssh`, `http` and `banner` says what it
 /// answers; with none, a TCP port accepts connections silently and a UDP port echoes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -452,6 +463,12 @@ pub struct ListenSpec {
     /// Bind address: one of the node's addresses, or `127.0.0.1`. Default: all addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Located<String>>,
+    /// UDP only: the source address of its answers. `destination` (default): the address the
+    /// datagram was sent to (IP_PKTINFO, as DNS servers do); `route`: the address the route
+    /// back picks (a plain socket on all addresses, as docker-proxy's). A client's connected
+    /// socket takes only an answer from the address it sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_reply_from: Option<Located<UdpReplyFromName>>,
     /// An SSH server; the value is the banner it sends, e.g. `SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.4`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<Located<String>>,

@@ -46,6 +46,9 @@ pub struct Listener {
     pub port: Port,
     /// `None` listens on every address of the node (`0.0.0.0`).
     pub bind: Option<Ipv4Addr>,
+    /// UDP: its answers come from the address the route back picks, not from the address the
+    /// datagram was sent to (a plain socket on all addresses, as docker-proxy's).
+    pub reply_from_route: bool,
     pub service: Service,
     pub origin: Origin,
 }

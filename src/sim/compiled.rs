@@ -544,14 +544,23 @@ impl<'n> Compiled<'n> {
 
     /// Whether a socket of `node` accepts a packet for `dst`, port `port`.
     pub(crate) fn listening(&self, node: NodeId, proto: Proto, dst: Ipv4Addr, port: u16) -> bool {
-        let Some(port) = Port::new(port) else {
-            return false;
-        };
+        self.listener(node, proto, dst, port).is_some()
+    }
+
+    /// The listener of `node` a packet to `dst`, `port` reaches.
+    pub(crate) fn listener(
+        &self,
+        node: NodeId,
+        proto: Proto,
+        dst: Ipv4Addr,
+        port: u16,
+    ) -> Option<&Listener> {
+        let port = Port::new(port)?;
         self.net
             .node(node)
             .listeners
             .iter()
-            .any(|l: &Listener| l.accepts(proto, dst, port))
+            .find(|l: &&Listener| l.accepts(proto, dst, port))
     }
 }
 

@@ -716,12 +716,18 @@ impl<L: Link> Stack<'_, '_, L> {
                 self.reply(node, answer(transport));
             }
             Transport::Udp { sport, dport } if !client || dport < EPHEMERAL_PORT => {
-                if dp.listening(node, Proto::Udp, packet.dst, dport) {
+                if let Some(listener) = dp.listener(node, Proto::Udp, packet.dst, dport) {
                     let transport = Transport::Udp {
                         sport: dport,
                         dport: sport,
                     };
-                    self.reply(node, answer(transport));
+                    let mut answer = answer(transport);
+                    // A socket on all addresses without IP_PKTINFO answers from the address
+                    // the route back picks (docs/topology-format.md, "Listen").
+                    if listener.reply_from_route && listener.bind.is_none() {
+                        answer.src = dp.source_address(node, packet.src).unwrap_or(answer.src);
+                    }
+                    self.reply(node, answer);
                 } else {
                     self.record(node, packet, StepKind::Refused);
                     self.icmp_error(node, &packet, IcmpError::PortUnreachable, Some(packet.dst));

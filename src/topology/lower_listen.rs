@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::lower::Lowering;
-use crate::format::file::{HttpSpec, ListenSpec, ProtoName};
+use crate::format::file::{HttpSpec, ListenSpec, ProtoName, UdpReplyFromName};
 use crate::format::units;
 use crate::format::{Code, Diagnostic};
 use crate::format::{Located, Span};
@@ -28,10 +28,28 @@ impl Lowering {
             Some(text) => Some(self.bind_address(node, text)?).filter(|a| !a.is_unspecified()),
             None => None,
         };
+        let reply_from_route = match &spec.udp_reply_from {
+            Some(r) if proto == Proto::Tcp => {
+                self.push(
+                    Diagnostic::error(
+                        Code::BadValue,
+                        r.span,
+                        format!(
+                            "port {port} is TCP: `udp_reply_from` says where UDP answers come from"
+                        ),
+                    )
+                    .hint("add `proto: udp`, or remove `udp_reply_from`"),
+                );
+                return None;
+            }
+            Some(r) => r.value == UdpReplyFromName::Route,
+            None => false,
+        };
         let listener = Listener {
             proto,
             port,
             bind,
+            reply_from_route,
             service,
             origin: self.origin(spec.port.span),
         };

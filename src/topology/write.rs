@@ -145,6 +145,9 @@ fn listen_spec(l: &Listener) -> ListenSpec {
         port: u32::from(l.port.get()).into(),
         proto: (l.proto == Proto::Udp).then(|| ProtoName::Udp.into()),
         address: l.bind.map(|b| b.to_string().into()),
+        udp_reply_from: l
+            .reply_from_route
+            .then(|| crate::format::file::UdpReplyFromName::Route.into()),
         ..ListenSpec::default()
     };
     match &l.service {

@@ -1225,6 +1225,7 @@ fn relocate(l: ListenSpec, span: Span) -> ListenSpec {
         port,
         proto,
         address,
+        udp_reply_from,
         ssh,
         http,
         banner,
@@ -1233,6 +1234,7 @@ fn relocate(l: ListenSpec, span: Span) -> ListenSpec {
         port: at(port.value),
         proto: proto.map(|p| Located::at(p.value, span)),
         address: address.map(|a| Located::at(a.value, span)),
+        udp_reply_from: udp_reply_from.map(|u| Located::at(u.value, span)),
         ssh: ssh.map(|s| Located::at(s.value, span)),
         http: http.map(|h| {
             let HttpSpec {

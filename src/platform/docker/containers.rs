@@ -35,9 +35,9 @@ pub(super) struct Attachment {
     pub span: Span,
     /// Where the address was written (`address:`, `addresses:`), else `span`.
     pub address_span: Span,
-    /// Docker's gateway endpoint: the default route goes through this network's gateway, and
-    /// the published ports are DNATed to this address. At most one attachment has it, none
-    /// when every network is internal (docs/platform-semantics.md, "Docker",
+    /// Docker's gateway endpoint: the default route goes through this network's gateway, and,
+    /// unless the network is internal, the published ports are DNATed to this address.
+    /// Exactly one attachment has it (docs/platform-semantics.md, "Docker",
     /// **Several networks**).
     pub gateway: bool,
 }
@@ -150,7 +150,11 @@ impl<'a> Placing<'a, '_> {
         for a in &attachments {
             bridges[a.bridge.0].used.push(a.address);
         }
-        let gateway = attachments.iter().find(|a| a.gateway).copied();
+        // Docker maps ports on the gateway endpoint, unless its network is internal.
+        let gateway = attachments
+            .iter()
+            .find(|a| a.gateway && !bridges[a.bridge.0].internal)
+            .copied();
         self.containers.push(Container::Bridged {
             spec: ct,
             attachments,
@@ -327,9 +331,11 @@ fn networks_of(
 }
 
 /// Container `ct`'s interfaces on `networks` (in order), each with its address, and the
-/// gateway endpoint marked: the first non-internal network by name, as libnetwork sorts a
-/// sandbox's endpoints (docs/platform-semantics.md, "Docker", **Several networks**). `None`
-/// (reported) when a network is unknown or an address cannot be had; nothing is marked used.
+/// gateway endpoint marked: the first network by name, non-internal ones first, as libnetwork
+/// sorts a sandbox's endpoints; dockerd 20.10 gives internal networks a gateway too, so a
+/// container on internal networks only routes through one (docs/platform-semantics.md,
+/// "Docker", **Several networks**). `None` (reported) when a network is unknown or an address
+/// cannot be had; nothing is marked used.
 fn attach(
     host_name: &str,
     ct: &ContainerSpec,
@@ -365,14 +371,10 @@ fn attach(
     if !ok {
         return None;
     }
-    let gateway = attachments
-        .iter_mut()
-        .filter(|a| !bridges[a.bridge.0].internal)
-        .min_by(|a, b| {
-            bridges[a.bridge.0]
-                .network
-                .cmp(&bridges[b.bridge.0].network)
-        });
+    let gateway = attachments.iter_mut().min_by(|a, b| {
+        let (x, y) = (&bridges[a.bridge.0], &bridges[b.bridge.0]);
+        (x.internal, &x.network).cmp(&(y.internal, &y.network))
+    });
     if let Some(g) = gateway {
         g.gateway = true;
     }
@@ -610,11 +612,15 @@ mod tests {
     }
 
     #[test]
-    fn internal_only_container_has_no_default_route_nor_published_port() {
+    fn internal_only_container_routes_via_its_network_and_publishes_nothing() {
         let (file, out) = expand_text(&format!(
             "{ENGINE}        - {{ name: db, network: aaa, publish: ['5432:5432'] }}\n"
         ));
-        assert_eq!(default_via(node(&file, "db")), None);
+        // dockerd 20.10: `default via 172.30.3.1` (seen in a namespace).
+        assert_eq!(
+            default_via(node(&file, "db")).as_deref(),
+            Some("172.30.3.1")
+        );
         assert!(
             out.iter()
                 .any(|d| d.severity == Severity::Warning && d.message.contains("publishes none")),

@@ -6,7 +6,8 @@ use super::containers::{Attachment, Container, Published};
 use super::iptables;
 use super::plan::{Bridge, EnginePlan};
 use crate::format::file::{
-    InterfaceSpec, ListenSpec, NodeSpec, PlatformRules, RouteSpec, SegmentSpec, TopologyFile,
+    InterfaceSpec, ListenSpec, NodeSpec, PlatformRules, RouteSpec, RuleProto, SegmentSpec,
+    TopologyFile, UdpReplyFromName,
 };
 use crate::format::{Located, RulesText};
 
@@ -124,8 +125,8 @@ fn add_containers(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
                     .enumerate()
                     .map(|(i, a)| eth(plan.bridge(a.bridge), i, a))
                     .collect();
-                // No default route when every network is internal (docs/platform-semantics.md,
-                // "Docker", **Several networks**).
+                // The default route via the gateway endpoint's network, internal or not
+                // (dockerd 20.10; docs/platform-semantics.md, "Docker", **Several networks**).
                 let routes = container
                     .gateway()
                     .map(|g| RouteSpec {
@@ -182,5 +183,9 @@ fn proxy(p: &Published<'_>) -> ListenSpec {
         .publish
         .host_ip
         .map(|i| Located::at(i.to_string(), p.span));
+    // docker-proxy's UDP socket answers with a plain write: from the address the route back
+    // picks (docs/platform-semantics.md, "Docker", **Rules**).
+    proxy.udp_reply_from =
+        (p.publish.proto == RuleProto::Udp).then(|| Located::at(UdpReplyFromName::Route, p.span));
     proxy
 }

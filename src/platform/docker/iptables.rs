@@ -183,7 +183,7 @@ pub(super) fn write(plan: &EnginePlan<'_>) -> Written {
         create_network(&mut t, plan, bridge);
         arrange_user_filter_rule(&mut t, host);
     }
-    for p in &plan.published {
+    for p in in_mapping_order(&plan.published) {
         forward(&mut t, plan, p);
     }
     let before_own = BeforeOwn {
@@ -338,6 +338,30 @@ fn arrange_user_filter_rule(t: &mut Tables, place: Span) {
     t.new_chain(Table::Filter, USER);
     add_return(t, USER, place);
     t.ensure_jump("FORWARD", USER, place);
+}
+
+/// The published ports in the order dockerd maps them: container by container, and within a
+/// container as `nat.SortPortMap` (go-connections, vendored in moby v20.10.24, `nat/sort.go`,
+/// called from `daemon/container_operations.go:150`) orders its bindings: the larger host port
+/// first, then the larger container port, then tcp before udp. (Its comparison is not a strict
+/// order: for `-p 8061:5000 -p 8063:80` either binding may come first, as the map it starts
+/// from happens to iterate; reachlab takes the host port's order then.)
+fn in_mapping_order<'p, 'a>(published: &'p [Published<'a>]) -> Vec<&'p Published<'a>> {
+    let key = |p: &Published<'_>| {
+        (
+            std::cmp::Reverse(p.publish.host_port),
+            std::cmp::Reverse(p.publish.container_port),
+            p.publish.proto != RuleProto::Tcp,
+        )
+    };
+    // Published ports are in container order; one container's share its address.
+    let mut out = Vec::with_capacity(published.len());
+    for container in published.chunk_by(|a, b| a.address == b.address && a.bridge == b.bridge) {
+        let mut ports: Vec<&Published<'_>> = container.iter().collect();
+        ports.sort_by_key(|p| key(p));
+        out.extend(ports);
+    }
+    out
 }
 
 /// The port mapper's `Forward` for one published port: the DNAT in nat DOCKER (not for what

@@ -10,9 +10,9 @@
 //! - A container is a node with `eth0` on its bridge (addresses from .2 in order, MAC
 //!   `02:42:` + the address, as Docker before v26), default route via the gateway.
 //!   `network: host` adds its listeners to the host; `network: none` leaves it loopback only.
-//!   With `networks:` it has `eth0`, `eth1`, … in that order; the default route and the
-//!   published ports go to the non-internal network whose name sorts first (libnetwork's
-//!   gateway endpoint), none when all are internal.
+//!   With `networks:` it has `eth0`, `eth1`, … in that order; the default route goes to the
+//!   network whose name sorts first, non-internal ones first (libnetwork's gateway
+//!   endpoint), and the published ports too unless that network is internal.
 //! - `compose:` files are brought up as `docker compose up` would, into more networks and
 //!   containers of the engine (`compose`).
 //! - The host's netfilter: what dockerd 20.10 writes, found by replaying its iptables calls in
