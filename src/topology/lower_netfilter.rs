@@ -60,13 +60,7 @@ impl Lowering {
                 (ChainName::Output, &firewall.output),
             ] {
                 if let Some(chain) = chain {
-                    let lowered = self.chain(node, name, chain);
-                    match name {
-                        ChainName::Prerouting => nf.prerouting = lowered,
-                        ChainName::Input => nf.input = lowered,
-                        ChainName::Forward => nf.forward = lowered,
-                        ChainName::Output => nf.output = lowered,
-                    }
+                    *nf.chain_mut(name) = self.chain(node, name, chain);
                 }
             }
         }

@@ -131,6 +131,8 @@ fn merge(mut own: Netfilter, mut daemon: Netfilter, before: BeforeOwn) -> Netfil
         (&mut own.prerouting, daemon.prerouting),
         (&mut own.input, daemon.input),
         (&mut own.output, daemon.output),
+        (&mut own.raw_prerouting, daemon.raw_prerouting),
+        (&mut own.raw_output, daemon.raw_output),
     ] {
         mine.own_start = theirs.rules.len();
         mine.rules.splice(0..0, theirs.rules);
