@@ -64,7 +64,9 @@ impl Lowering {
                 }
             }
         }
-        (!nf.is_empty()).then(|| Box::new(nf))
+        // Rules that change nothing alone (accepts under an accepting policy) still matter
+        // among a platform daemon's, which may drop below them.
+        (!nf.is_empty() || spec.platform_rules.is_some()).then(|| Box::new(nf))
     }
 
     /// The node's netfilter from `iptables-save` or `nft list ruleset` text (docs/netfilter.md,

@@ -297,4 +297,27 @@ mod tests {
         let nf = merge(own, Netfilter::default(), BeforeOwn::default());
         assert_eq!(nf.forward.policy, Verdict::Drop);
     }
+
+    #[test]
+    fn the_nodes_own_accepts_stay_beside_the_daemons_rules() {
+        // Alone, an ACCEPT under an ACCEPT policy changes nothing; below Docker's inserted
+        // rules and above its appended icc DROP, it decides.
+        let text = "segments: [{ name: lan }]\nnodes:\n  - name: h\n    forwarding: true\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.1/24] }]\n    firewall: { forward: { rules: [{ src: 172.17.0.0/16, action: accept }] } }\ndocker:\n  engines:\n    - { host: h, icc: false }\n";
+        let net = crate::topology::load_str("t.yaml", text)
+            .expect("valid")
+            .network;
+        let h = net.node_by_name("h").expect("host");
+        let forward = &h.netfilter.as_ref().expect("rules").forward;
+        let own = forward
+            .rules
+            .get(forward.own_start)
+            .expect("the node's rule");
+        assert_eq!(own.target, Target::Verdict(Verdict::Accept));
+        assert_eq!(own.matches.src, "172.17.0.0/16".parse().ok());
+        assert_eq!(
+            forward.rules.last().map(|r| &r.target),
+            Some(&Target::Verdict(Verdict::Drop)),
+            "the icc DROP, appended after it"
+        );
+    }
 }
