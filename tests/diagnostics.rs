@@ -293,6 +293,7 @@ fn diagnostics_point_at_the_offending_text() {
                 (Unsupported, "-j |NOTRACK-HERE", 0),
             ],
         ),
+        ("docker-version", &[(BadValue, "version: |\"27.5\"", 0)]),
         (
             "iptables-file",
             &[

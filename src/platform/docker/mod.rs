@@ -15,28 +15,34 @@
 //!   gateway endpoint), none when all are internal.
 //! - `compose:` files are brought up as `docker compose up` would, into more networks and
 //!   containers of the engine (`compose`).
-//! - NAT: `POSTROUTING -s SUBNET ! -o BRIDGE -j MASQUERADE`; rules here have no `! -o`, so it is
-//!   one masquerade rule per non-Docker interface of the host (`out: IF`), which is the same set
-//!   of packets. A published port `-p [IP:]H:C[/proto]` is `DNAT --to-destination cIP:C` in
-//!   PREROUTING for packets to a local address (or IP) that do not come from a Docker bridge
-//!   (again one rule per non-Docker interface, `in: IF`: the nat DOCKER chain RETURNs every
-//!   bridge), and in OUTPUT for the host's own connections to its non-loopback addresses
-//!   (`! -d 127.0.0.0/8`). docker-proxy (userland proxy, on by default) listens on `[IP:]H` on the
-//!   host and serves what the DNAT rules skip: the host's connections to 127.0.0.1 and
-//!   containers' connections to a host address; it answers as the container's service does
-//!   (or accepts and closes when nothing listens there).
-//! - FORWARD, flattened in iptablesdoc order before the host's own rules: isolation (drop
-//!   `-i BR_A -o BR_B` for each pair of bridges), then per bridge: RELATED,ESTABLISHED
-//!   toward it, published ports (`-d cIP ! -i BR -o BR -p P --dport C`), drop the rest entering
-//!   it from outside, accept what leaves it. When the host was not a router, Docker turned on
-//!   `ip_forward` itself and so set the FORWARD policy to DROP (moby/libnetwork#1526).
-//!   `DOCKER-USER` is empty and not modelled.
+//! - Rules: what dockerd of the engine's `version:` writes, replayed command by command
+//!   (`iptables`, each step citing moby's source), as `iptables-save` text merged with the host's
+//!   own rules where dockerd's inserts and appends leave them.
+//!   - `"20.10"` (default; libnetwork v20.10.24, Debian's docker.io): nat PREROUTING and OUTPUT
+//!     jump to nat DOCKER for a local destination (OUTPUT not for 127.0.0.0/8 with the userland
+//!     proxy), which RETURNs what comes from a bridge (with the proxy) and DNATs each published
+//!     port; POSTROUTING masquerades each subnet (and, per published port, a container reaching
+//!     itself through the host). FORWARD: DOCKER-USER, the isolation chains, then per bridge
+//!     RELATED,ESTABLISHED toward it, the DOCKER chain (published ports accepted), what leaves
+//!     it accepted; icc=false a DROP appended after the host's own rules.
+//!   - `"28"` (28.2.2 to 28.5.2): FORWARD only jumps to DOCKER-USER (empty) and DOCKER-FORWARD,
+//!     which runs DOCKER-CT, the isolation chains, DOCKER-BRIDGE (→ DOCKER, whose ACCEPTs of
+//!     published ports come before each bridge's DROP of whatever else enters it) and accepts
+//!     what leaves each bridge; raw PREROUTING drops every packet for a container's address
+//!     that does not come through its bridge, and for a port published on 127.0.0.1 that does
+//!     not come through `lo`.
+//!
+//!   Either way, when the host was not a router, Docker turned on `ip_forward` itself and so set
+//!   the FORWARD policy to DROP (moby/libnetwork#1526). docker-proxy (userland proxy, on by
+//!   default) listens on `[IP:]H` on the host and serves what the DNAT rules skip: the host's
+//!   connections to 127.0.0.1 and containers' connections to a host address; it answers as the
+//!   container's service does (or accepts and closes when nothing listens there).
 //!
 //! The expansion runs in two steps per engine, after `compose` added the Compose files' networks
 //! and containers: `plan` (the host and its bridges) and
 //! `containers` (placement, addresses, published ports) validate the section against the host
 //! and decide everything in typed values, reporting each problem as Docker would; `emit` then
-//! writes that plan into the topology, with the nat and FORWARD rules of dockerd from `rules`.
+//! writes that plan into the topology, with the rules of dockerd from `iptables`.
 
 mod compose;
 mod containers;
