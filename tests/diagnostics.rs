@@ -282,6 +282,19 @@ fn diagnostics_point_at_the_offending_text() {
             ],
         ),
         (
+            "iptables-raw",
+            &[
+                (Unsupported, ":|NOTRACK-HERE", 0),
+                (Unsupported, "-A |PREROUTING -m conntrack", 0),
+                (Unsupported, "-j |MARK", 0),
+                (Unsupported, "-j |REJECT", 0),
+                (BadValue, "-A PREROUTING |-o eth0", 0),
+                (BadValue, "-A OUTPUT |-i", 0),
+                (Unsupported, "-j |NOTRACK-HERE", 0),
+            ],
+        ),
+        ("docker-version", &[(BadValue, "version: |\"27.5\"", 0)]),
+        (
             "iptables-file",
             &[
                 (Io, "../../Cargo.toml", 0),

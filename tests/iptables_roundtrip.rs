@@ -73,6 +73,8 @@ fn placeless(nf: &Netfilter) -> Netfilter {
     let none = Origin::default();
     nf.from_text = false;
     for chain in [
+        &mut nf.raw_prerouting,
+        &mut nf.raw_output,
         &mut nf.prerouting,
         &mut nf.input,
         &mut nf.forward,
@@ -170,6 +172,8 @@ fn every_nodes_netfilter_is_written_and_read_back_the_same() {
 /// Comments are compared through the text above; here only the rules.
 fn strip_comments(mut nf: Netfilter) -> Netfilter {
     for chain in [
+        &mut nf.raw_prerouting,
+        &mut nf.raw_output,
         &mut nf.prerouting,
         &mut nf.input,
         &mut nf.forward,

@@ -6,9 +6,12 @@
 //!
 //! - `iptables-save` must print our text byte for byte, once its `#` comment lines (generator
 //!   and time) are dropped and the chain counters `[packets:bytes]` read `[0:0]`;
-//! - `iptables -t mangle -S`, `iptables -S` and `iptables -t nat -S`, for each table our text
-//!   has, must print `rule_lines`' lines of that table, without their `-t mangle ` / `-t nat `
-//!   lead, byte for byte and in order.
+//! - `iptables -t mangle -S`, `iptables -t raw -S`, `iptables -S` and `iptables -t nat -S`,
+//!   for each table our text has, must print `rule_lines`' lines of that table, without their
+//!   `-t mangle ` / `-t raw ` / `-t nat ` lead, byte for byte and in order.
+//!
+//! And iptables-nft prints its tables in one fixed order, whatever order they were loaded in:
+//! mangle, security, raw, filter, nat (`save` writes that order).
 //!
 //! The cases: every node with rules of every file in `topologies/` and `tests/kernel/`, and
 //! rule sets built here that use every construct of the model (docs/netfilter.md, "Writing
@@ -639,13 +642,71 @@ fn nat_rules(lan: IfaceId, wan: IfaceId) -> (Vec<NatRule>, Vec<UserChain<NatRule
     (rules, chains)
 }
 
-/// Every table: mangle PREROUTING closed, filter with user chains, nat with user chains.
+/// The raw table as Docker 28 writes it (a container's address reached from elsewhere than its
+/// bridge, a port published on 127.0.0.1 reached from elsewhere than `lo`), and a raw OUTPUT
+/// rule with a policy.
+fn raw_chains(lan: IfaceId) -> (Chain, Chain) {
+    let prerouting = Chain {
+        rules: vec![
+            rule(
+                Match {
+                    dst: net("192.168.1.2/32"),
+                    not_in_iface: Some(lan),
+                    ..Match::default()
+                },
+                Verdict::Drop,
+            ),
+            rule(
+                Match {
+                    dst: net("127.0.0.1/32"),
+                    not_in_iface: Some(IfaceId::LOOPBACK),
+                    dport: Some((8080, 8080)),
+                    ..tcp()
+                },
+                Verdict::Drop,
+            ),
+            rule(
+                Match {
+                    src: net("10.9.0.0/16"),
+                    ..Match::default()
+                },
+                effect(Effect::Log("--log-prefix raw".into())),
+            ),
+            rule(
+                Match {
+                    in_iface: Some(lan),
+                    ..Match::default()
+                },
+                Verdict::Accept,
+            ),
+        ],
+        ..Chain::default()
+    };
+    let output = Chain {
+        policy: Verdict::Drop,
+        rules: vec![rule(
+            Match {
+                out_iface: Some(lan),
+                ..Match::default()
+            },
+            Verdict::Accept,
+        )],
+        ..Chain::default()
+    };
+    (prerouting, output)
+}
+
+/// Every table: mangle PREROUTING closed, raw PREROUTING and OUTPUT, filter with user chains,
+/// nat with user chains.
 fn everything(lan: IfaceId, wan: IfaceId) -> Netfilter {
     let (nat, nat_chains) = nat_rules(lan, wan);
+    let (raw_prerouting, raw_output) = raw_chains(lan);
     Netfilter {
         from_text: false,
         nat,
         nat_chains,
+        raw_prerouting,
+        raw_output,
         prerouting: Chain {
             policy: Verdict::Drop,
             rules: vec![
@@ -767,6 +828,14 @@ fn every_construct_is_written_as_iptables_prints_it() {
             },
         ),
         ("nothing", "nothing at all", Netfilter::default()),
+        (
+            "raw",
+            "the raw table alone",
+            Netfilter {
+                raw_prerouting: raw_chains(lan).0,
+                ..Netfilter::default()
+            },
+        ),
     ];
     for (label, case, nf) in cases {
         network.nodes[0].netfilter = Some(Box::new(nf));
@@ -774,7 +843,68 @@ fn every_construct_is_written_as_iptables_prints_it() {
         check(&network, nf, label, case);
     }
     let text = save(&network, &all);
-    for table in ["*mangle", "*filter", "*nat"] {
+    for table in ["*mangle", "*raw", "*filter", "*nat"] {
         assert!(text.contains(table), "{table} written:\n{text}");
     }
+}
+
+/// iptables-nft lists its tables in a fixed order (its `enum nft_table_type`), not in the order
+/// they were loaded nor by name: mangle, security, raw, filter, nat. Checked with every table
+/// loaded in the reverse order; `save` writes the tables it has in that order.
+#[test]
+fn iptables_nft_prints_tables_in_a_fixed_order() {
+    if !support::can_run(
+        "iptables_nft_prints_tables_in_a_fixed_order",
+        &[support::IP, IPTABLES],
+    ) {
+        return;
+    }
+    let ns = Netns::new(format!("reachlab-ipt{}-order", std::process::id()));
+    let table = |name: &str, chains: &[&str], rule: &str| {
+        let mut text = format!("*{name}\n");
+        for chain in chains {
+            text.push_str(&format!(":{chain} ACCEPT [0:0]\n"));
+        }
+        text.push_str(&format!("{rule}\nCOMMIT\n"));
+        text
+    };
+    let text = [
+        table(
+            "nat",
+            &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+            "-A POSTROUTING -j MASQUERADE",
+        ),
+        table(
+            "filter",
+            &["INPUT", "FORWARD", "OUTPUT"],
+            "-A FORWARD -j DROP",
+        ),
+        table(
+            "raw",
+            &["PREROUTING", "OUTPUT"],
+            "-A PREROUTING -d 10.0.0.2/32 ! -i lo -j DROP",
+        ),
+        table(
+            "security",
+            &["INPUT", "FORWARD", "OUTPUT"],
+            "-A INPUT -j ACCEPT",
+        ),
+        table(
+            "mangle",
+            &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+            "-A PREROUTING -j ACCEPT",
+        ),
+    ]
+    .concat();
+    ns.restore(&text, "every table, in reverse order");
+    let saved = normalised(&ns.run("iptables-save", &[]));
+    let order: Vec<&str> = saved.lines().filter_map(|l| l.strip_prefix('*')).collect();
+    assert_eq!(order, ["mangle", "security", "raw", "filter", "nat"]);
+    // What save writes keeps that order.
+    let (mut network, lan, wan) = gateway();
+    network.nodes[0].netfilter = Some(Box::new(everything(lan, wan)));
+    let nf = network.nodes[0].netfilter.as_deref().expect("set");
+    let ours = save(&network, nf);
+    let order: Vec<&str> = ours.lines().filter_map(|l| l.strip_prefix('*')).collect();
+    assert_eq!(order, ["mangle", "raw", "filter", "nat"]);
 }

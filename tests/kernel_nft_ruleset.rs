@@ -122,6 +122,8 @@ fn read(
 fn without_comments(nf: &Netfilter) -> Netfilter {
     let mut nf = nf.clone();
     for chain in [
+        &mut nf.raw_prerouting,
+        &mut nf.raw_output,
         &mut nf.prerouting,
         &mut nf.input,
         &mut nf.forward,
@@ -213,6 +215,14 @@ const NATIVE: &str = r#"table inet filter {
   chain early {
     type filter hook prerouting priority mangle; policy accept;
     iifname "wan0" ip saddr 192.168.0.0/16 drop
+  }
+  chain before_conntrack {
+    type filter hook prerouting priority raw; policy accept;
+    ip daddr 192.168.1.10 iifname != "eth0" drop
+  }
+  chain out_before_conntrack {
+    type filter hook output priority raw - 10; policy accept;
+    oifname "wan0" ip daddr 192.168.1.0/24 drop
   }
 }
 table ip nat {
@@ -472,6 +482,29 @@ fn native_model(lan: IfaceId, wan: IfaceId) -> Netfilter {
             ],
         ),
         output: Chain::default(),
+        // The chains at priority raw (-300) and below: before conntrack, the raw table's place.
+        raw_prerouting: chain(
+            Verdict::Accept,
+            vec![rule(
+                Match {
+                    dst: net("192.168.1.10/32"),
+                    not_in_iface: Some(lan),
+                    ..Match::default()
+                },
+                Verdict::Drop,
+            )],
+        ),
+        raw_output: chain(
+            Verdict::Accept,
+            vec![rule(
+                Match {
+                    out_iface: Some(wan),
+                    dst: net("192.168.1.0/24"),
+                    ..Match::default()
+                },
+                Verdict::Drop,
+            )],
+        ),
         filter_chains: vec![user("services", services), user("late", late)],
         from_text: true,
     }

@@ -4,7 +4,9 @@
 //!
 //! | model chain | nftables chain | hook, priority |
 //! |---|---|---|
-//! | `prerouting` filter (security groups, Docker's raw drops) | `prerouting` | prerouting, -150 (mangle) |
+//! | raw `prerouting` (Docker 28's direct-access drops), when it holds something | `raw_prerouting` | prerouting, -300 (raw) |
+//! | raw `output`, when it holds something | `raw_output` | output, -300 (raw) |
+//! | `prerouting` filter (security groups) | `prerouting` | prerouting, -150 (mangle) |
 //! | NAT `prerouting` | `nat_prerouting` | prerouting, -100 (dstnat) |
 //! | `input`, `forward`, `output` filters | `input`, `forward`, `output` | 0 (filter) |
 //! | NAT `output` | `nat_output` | output, -100 |
@@ -65,6 +67,16 @@ pub fn ruleset(net: &Network, nf: &Netfilter) -> Result<String, EmulateError> {
             t.nat_rule(&mut chain, rule)?;
         }
         t.chains.push(chain);
+    }
+    // The raw table's chains, before conntrack (-200): only when they hold something, so that
+    // a ruleset without them stays as it was.
+    for (name, hook, chain) in [
+        ("raw_prerouting", "prerouting", &nf.raw_prerouting),
+        ("raw_output", "output", &nf.raw_output),
+    ] {
+        if !chain.rules.is_empty() || chain.policy != Verdict::Accept {
+            t.filter_chain(name, hook, -300, chain)?;
+        }
     }
     t.filter_chain("prerouting", "prerouting", -150, &nf.prerouting)?;
     t.nat_chain(

@@ -448,13 +448,13 @@ fn filtered_why(net: &Network, step: &Step) -> Why {
         lines.push(if rules.rules.is_empty() {
             format!(
                 "the {} chain has no rules, and its policy is drop",
-                chain.name()
+                chain.words()
             )
         } else {
             format!(
                 "none of the {} rules of the {} chain accepts it",
                 rules.rules.len(),
-                chain.name()
+                chain.words()
             )
         });
     }

@@ -134,12 +134,7 @@ impl Change {
                     comment: None,
                     platform_fix: None,
                 };
-                let chain = match chain {
-                    ChainName::Prerouting => &mut nf.prerouting,
-                    ChainName::Input => &mut nf.input,
-                    ChainName::Forward => &mut nf.forward,
-                    ChainName::Output => &mut nf.output,
-                };
+                let chain = nf.chain_mut(*chain);
                 // A platform's fix goes first (DOCKER-USER, which FORWARD jumps to first); the
                 // file's own rule goes first among the file's rules, after what a daemon
                 // inserted above them (docs/platform-semantics.md, "Docker", **Rules**).
@@ -527,6 +522,11 @@ fn proposed(net: &Network, run: &ProbeRun, wanted: Option<&Service>) -> Vec<Chan
         _ => None,
     });
     if let Some((step, chain, decider)) = filtered {
+        // The raw table is not among the file's `firewall:` chains, and no platform's fix
+        // reaches it (Docker 28's drops there come before DOCKER-USER): nothing to propose.
+        if chain.is_raw() {
+            return out;
+        }
         let platform = match decider {
             crate::model::Decider::Rule(at) => net
                 .node(step.node)

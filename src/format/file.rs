@@ -203,6 +203,8 @@ pub struct BeforeOwn {
     pub output: usize,
     /// nat POSTROUTING.
     pub postrouting: usize,
+    /// raw PREROUTING.
+    pub raw_prerouting: usize,
 }
 
 /// The filter chains of a node.

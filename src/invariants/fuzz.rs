@@ -260,6 +260,8 @@ fn chain_of(firewall: &FirewallSpec, chain: ChainName) -> Option<&ChainSpec> {
         ChainName::Input => firewall.input.as_ref(),
         ChainName::Forward => firewall.forward.as_ref(),
         ChainName::Output => firewall.output.as_ref(),
+        // The file's `firewall:` has no raw chains.
+        ChainName::RawPrerouting | ChainName::RawOutput => None,
     }
 }
 
@@ -269,6 +271,7 @@ fn chain_mut(firewall: &mut FirewallSpec, chain: ChainName) -> Option<&mut Chain
         ChainName::Input => firewall.input.as_mut(),
         ChainName::Forward => firewall.forward.as_mut(),
         ChainName::Output => firewall.output.as_mut(),
+        ChainName::RawPrerouting | ChainName::RawOutput => None,
     }
 }
 

@@ -137,7 +137,7 @@ impl Node {
             Decider::Rule(at) => match nf.filter_rule(chain, at).and_then(|r| r.comment.as_ref()) {
                 Some(comment) => comment.clone(),
                 None => match at.chain {
-                    None => format!("{} rule {} of `{}`", chain.name(), at.index + 1, self.name),
+                    None => format!("{} rule {} of `{}`", chain.words(), at.index + 1, self.name),
                     Some(id) => format!(
                         "rule {} of chain {} of `{}`",
                         at.index + 1,
@@ -150,7 +150,7 @@ impl Node {
                 Some(comment) => comment.clone(),
                 None => format!(
                     "the policy of the {} chain of `{}`",
-                    chain.name(),
+                    chain.words(),
                     self.name
                 ),
             },

@@ -354,8 +354,8 @@ fn node_record<'n>(net: &'n Network, n: &'n Node) -> NodeRecord<'n> {
 }
 
 /// A node's netfilter in `iptables -S` notation: the lines `iptables -S` prints once the rules
-/// are loaded, table by table (mangle, filter, nat; the lines of the mangle and nat tables led
-/// by `-t mangle ` / `-t nat `), a rule's comment as `-m comment --comment "…"` where iptables
+/// are loaded, table by table (mangle, raw, filter, nat; the lines of the mangle, raw and nat
+/// tables led by `-t mangle ` / `-t raw ` / `-t nat `), a rule's comment as `-m comment --comment "…"` where iptables
 /// keeps it. Written by [`crate::topology::iptables::rule_lines`] and compared with the kernel's
 /// iptables in namespaces by `tests/kernel_iptables.rs` (docs/netfilter.md, "Writing
 /// iptables-save text").

@@ -4,15 +4,16 @@
 //!
 //! It follows Linux (docs/linux-semantics.md, "Packet flow" and the sections after it):
 //! - a packet from the wire claiming one of the node's own addresses is a martian;
-//! - conntrack and nat PREROUTING, mangle PREROUTING, then local delivery for the node's own
-//!   addresses on any interface (weak host) and 127.0.0.0/8 through filter INPUT;
+//! - raw PREROUTING (before conntrack), conntrack and nat PREROUTING, mangle PREROUTING, then
+//!   local delivery for the node's own addresses on any interface (weak host) and 127.0.0.0/8
+//!   through filter INPUT;
 //! - forwarding only with `forwarding: true` (silent drop otherwise); the route is looked up
 //!   first (no route: ICMP net unreachable; a `blackhole`/`unreachable`/`prohibit` route:
 //!   nothing, host unreachable, packet filtered), then the TTL (≤ 1: ICMP time exceeded),
 //!   the redirect, filter FORWARD and nat POSTROUTING;
-//! - the local output path: route, conntrack and nat OUTPUT (re-routing after DNAT), filter
-//!   OUTPUT, nat POSTROUTING; a packet to the node itself loops back through mangle PREROUTING
-//!   and filter INPUT;
+//! - the local output path: route, raw OUTPUT, conntrack and nat OUTPUT (re-routing after
+//!   DNAT), filter OUTPUT, nat POSTROUTING; a packet to the node itself loops back through raw
+//!   and mangle PREROUTING and filter INPUT;
 //! - the kernel's own answers (echo reply, SYN/ACK or RST, UDP port unreachable) and ICMP errors
 //!   with the source the route back prefers, never about ICMP errors.
 //!
@@ -239,6 +240,11 @@ impl<L: Link> Stack<'_, '_, L> {
         }
         let mut packet = packet;
         if let Some(nf) = dp.netfilter(node) {
+            // raw OUTPUT: before conntrack, out of the interface the route chose.
+            let routed_out = entry.and_then(Entry::dev);
+            if !self.raw(node, nf, ChainName::RawOutput, &packet, None, routed_out) {
+                return Ok(());
+            }
             let dst = packet.dst;
             let mut track = self.track(node, &mut packet, None, nf, NatHook::Output);
             if packet.dst != dst {
@@ -386,6 +392,19 @@ impl<L: Link> Stack<'_, '_, L> {
             return self.discard(node, packet, Some(in_iface), DropReason::MartianSource);
         }
         let nf = dp.netfilter(node);
+        // raw PREROUTING: before conntrack, the packet as it arrived.
+        if let Some(nf) = nf
+            && !self.raw(
+                node,
+                nf,
+                ChainName::RawPrerouting,
+                &packet,
+                Some(in_iface),
+                None,
+            )
+        {
+            return;
+        }
         let mut packet = packet;
         let arrived = packet;
         let mut track = match nf {
@@ -547,10 +566,13 @@ impl<L: Link> Stack<'_, '_, L> {
         let Some(nf) = dp.netfilter(owner) else {
             return self.receive(dp.node_of(port), port, packet);
         };
+        let here = Some(bridge);
+        if !self.raw(owner, nf, ChainName::RawPrerouting, &packet, here, None) {
+            return;
+        }
         let arrived = packet;
         let mut packet = packet;
         let mut track = self.track(owner, &mut packet, Some(bridge), nf, NatHook::Prerouting);
-        let here = Some(bridge);
         if !self.enforce(
             owner,
             nf,
@@ -662,14 +684,18 @@ impl<L: Link> Stack<'_, '_, L> {
         })
     }
 
-    /// A packet the node sent to one of its own addresses comes back in through `lo`: mangle
-    /// PREROUTING and filter INPUT judge it like any packet received (with no interface of the
-    /// file: rules with `in:` do not match it), and conntrack keeps the state it had on the way
-    /// out (the first packet of a connection is still NEW). The nat chains are not seen again.
+    /// A packet the node sent to one of its own addresses comes back in through `lo`: raw and
+    /// mangle PREROUTING and filter INPUT judge it like any packet received (with no interface
+    /// of the file: rules with `in:` do not match it), and conntrack keeps the state it had on
+    /// the way out (the first packet of a connection is still NEW). The nat chains are not seen
+    /// again.
     /// docs/linux-semantics.md, "Loopback traffic".
     pub(crate) fn loopback_receive(&mut self, node: NodeId, packet: Ipv4Packet) {
         let mut packet = packet;
         if let Some(nf) = self.dp.netfilter(node) {
+            if !self.raw(node, nf, ChainName::RawPrerouting, &packet, None, None) {
+                return;
+            }
             let mut track = self.track(node, &mut packet, None, nf, NatHook::Prerouting);
             for chain in [ChainName::Prerouting, ChainName::Input] {
                 if !self.enforce(node, nf, chain, &packet, None, None, &mut track) {
@@ -978,6 +1004,32 @@ impl<L: Link> Stack<'_, '_, L> {
         }
     }
 
+    /// Runs a chain of the raw table (`RawPrerouting`, `RawOutput`), which comes before
+    /// conntrack: no connection, no marks yet. False when the packet does not pass; nothing to
+    /// do (and no step recorded) when the chain is empty.
+    #[inline(always)]
+    fn raw(
+        &mut self,
+        node: NodeId,
+        nf: &Netfilter,
+        chain: ChainName,
+        packet: &Ipv4Packet,
+        in_iface: Option<IfaceId>,
+        out_iface: Option<IfaceId>,
+    ) -> bool {
+        let c = nf.chain(chain);
+        (c.rules.is_empty() && c.policy == Verdict::Accept)
+            || self.enforce(
+                node,
+                nf,
+                chain,
+                packet,
+                in_iface,
+                out_iface,
+                &mut Track::default(),
+            )
+    }
+
     /// Runs a filter chain; false when the packet does not pass. A REJECT answers first.
     #[allow(clippy::too_many_arguments)]
     // Out of line: only nodes with netfilter take it, and inlined it would make LLVM stop
@@ -1000,10 +1052,14 @@ impl<L: Link> Stack<'_, '_, L> {
         let mut facts = self.facts(node, packet, in_iface, out_iface, track);
         // A packet the node sent itself comes in on, and goes out through, `lo`.
         match chain {
-            ChainName::Prerouting | ChainName::Input if in_iface.is_none() => {
+            ChainName::Prerouting | ChainName::Input | ChainName::RawPrerouting
+                if in_iface.is_none() =>
+            {
                 facts.in_iface = Some(IfaceId::LOOPBACK);
             }
-            ChainName::Output if out_iface.is_none() => facts.out_iface = Some(IfaceId::LOOPBACK),
+            ChainName::Output | ChainName::RawOutput if out_iface.is_none() => {
+                facts.out_iface = Some(IfaceId::LOOPBACK);
+            }
             _ => {}
         }
         let link = &mut self.link;

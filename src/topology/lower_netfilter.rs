@@ -60,17 +60,13 @@ impl Lowering {
                 (ChainName::Output, &firewall.output),
             ] {
                 if let Some(chain) = chain {
-                    let lowered = self.chain(node, name, chain);
-                    match name {
-                        ChainName::Prerouting => nf.prerouting = lowered,
-                        ChainName::Input => nf.input = lowered,
-                        ChainName::Forward => nf.forward = lowered,
-                        ChainName::Output => nf.output = lowered,
-                    }
+                    *nf.chain_mut(name) = self.chain(node, name, chain);
                 }
             }
         }
-        (!nf.is_empty()).then(|| Box::new(nf))
+        // Rules that change nothing alone (accepts under an accepting policy) still matter
+        // among a platform daemon's, which may drop below them.
+        (!nf.is_empty() || spec.platform_rules.is_some()).then(|| Box::new(nf))
     }
 
     /// The node's netfilter from `iptables-save` or `nft list ruleset` text (docs/netfilter.md,

@@ -10,8 +10,8 @@ use super::lower_netfilter::Place;
 use crate::format::file::{BeforeOwn, PlatformRules};
 use crate::format::{Code, Diagnostic};
 use crate::model::{
-    ChainId, ChainName, Flow, NatAction, NatHook, NatRule, Netfilter, Node, RuleTarget as Target,
-    Verdict,
+    ChainId, ChainName, FilterRule, Flow, NatAction, NatHook, NatRule, Netfilter, Node,
+    RuleTarget as Target, Verdict,
 };
 
 impl Lowering {
@@ -76,6 +76,16 @@ impl Lowering {
     }
 }
 
+/// The first `top` of the daemon's rules `theirs` above the rules of `mine`, the rest below;
+/// `mine`'s own rules start after the first ones.
+fn around(mine: &mut crate::model::Chain, mut theirs: Vec<FilterRule>, top: usize) {
+    let top = top.min(theirs.len());
+    let below = theirs.split_off(top);
+    mine.rules.splice(0..0, theirs);
+    mine.rules.extend(below);
+    mine.own_start = top;
+}
+
 fn names<R>(chains: &[crate::model::UserChain<R>]) -> Vec<&str> {
     chains.iter().map(|c| c.name.as_str()).collect()
 }
@@ -114,12 +124,13 @@ fn merge(mut own: Netfilter, mut daemon: Netfilter, before: BeforeOwn) -> Netfil
     }
     own.filter_chains.append(&mut daemon.filter_chains);
     own.nat_chains.append(&mut daemon.nat_chains);
-    // FORWARD.
-    let top = before.forward.min(daemon.forward.rules.len());
-    let below = daemon.forward.rules.split_off(top);
-    own.forward.rules.splice(0..0, daemon.forward.rules);
-    own.forward.rules.extend(below);
-    own.forward.own_start = top;
+    // FORWARD and raw PREROUTING: the first rules of the daemon above the node's own.
+    around(&mut own.forward, daemon.forward.rules, before.forward);
+    around(
+        &mut own.raw_prerouting,
+        daemon.raw_prerouting.rules,
+        before.raw_prerouting,
+    );
     if daemon.forward.policy == Verdict::Drop {
         own.forward.policy = Verdict::Drop;
         own.forward.policy_origin = daemon.forward.policy_origin;
@@ -131,9 +142,10 @@ fn merge(mut own: Netfilter, mut daemon: Netfilter, before: BeforeOwn) -> Netfil
         (&mut own.prerouting, daemon.prerouting),
         (&mut own.input, daemon.input),
         (&mut own.output, daemon.output),
+        (&mut own.raw_output, daemon.raw_output),
     ] {
-        mine.own_start = theirs.rules.len();
-        mine.rules.splice(0..0, theirs.rules);
+        let top = theirs.rules.len();
+        around(mine, theirs.rules, top);
     }
     // nat, hook by hook.
     let mut nat = Vec::with_capacity(own.nat.len() + daemon.nat.len());
@@ -294,5 +306,46 @@ mod tests {
         own.forward.policy = Verdict::Drop;
         let nf = merge(own, Netfilter::default(), BeforeOwn::default());
         assert_eq!(nf.forward.policy, Verdict::Drop);
+    }
+
+    #[test]
+    fn the_daemons_appended_raw_rules_follow_the_nodes_own() {
+        let mut own = Netfilter::default();
+        own.raw_prerouting.rules.push(rule(Verdict::Accept.into()));
+        let mut daemon = Netfilter::default();
+        daemon.raw_prerouting.rules.push(rule(Verdict::Drop.into()));
+        let nf = merge(own, daemon, BeforeOwn::default());
+        let targets: Vec<&Target> = nf.raw_prerouting.rules.iter().map(|r| &r.target).collect();
+        assert_eq!(
+            targets,
+            [
+                &Target::Verdict(Verdict::Accept),
+                &Target::Verdict(Verdict::Drop)
+            ]
+        );
+        assert_eq!(nf.raw_prerouting.own_start, 0);
+    }
+
+    #[test]
+    fn the_nodes_own_accepts_stay_beside_the_daemons_rules() {
+        // Alone, an ACCEPT under an ACCEPT policy changes nothing; below Docker's inserted
+        // rules and above its appended icc DROP, it decides.
+        let text = "segments: [{ name: lan }]\nnodes:\n  - name: h\n    forwarding: true\n    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.1/24] }]\n    firewall: { forward: { rules: [{ src: 172.17.0.0/16, action: accept }] } }\ndocker:\n  engines:\n    - { host: h, icc: false }\n";
+        let net = crate::topology::load_str("t.yaml", text)
+            .expect("valid")
+            .network;
+        let h = net.node_by_name("h").expect("host");
+        let forward = &h.netfilter.as_ref().expect("rules").forward;
+        let own = forward
+            .rules
+            .get(forward.own_start)
+            .expect("the node's rule");
+        assert_eq!(own.target, Target::Verdict(Verdict::Accept));
+        assert_eq!(own.matches.src, "172.17.0.0/16".parse().ok());
+        assert_eq!(
+            forward.rules.last().map(|r| &r.target),
+            Some(&Target::Verdict(Verdict::Drop)),
+            "the icc DROP, appended after it"
+        );
     }
 }

@@ -205,8 +205,12 @@ fn fits_rule_keys(nf: &Netfilter) -> bool {
             .iter()
             .all(|r| r.verdict().is_some() && plain_match(&r.matches))
     };
+    // The `firewall:` keys have no raw chains.
+    let no_raw = |c: &Chain| c.rules.is_empty() && c.policy == Verdict::Accept;
     nf.nat_chains.is_empty()
         && nf.filter_chains.is_empty()
+        && no_raw(&nf.raw_prerouting)
+        && no_raw(&nf.raw_output)
         && nf.nat.iter().all(|r| {
             plain_match(&r.matches)
                 && matches!(

@@ -25,6 +25,12 @@ pub struct DockerSpec {
 pub struct DockerEngineSpec {
     /// The node (or VirtualBox VM) Docker runs on; it gets `docker0` = 172.17.0.1/16.
     pub host: Located<String>,
+    /// The Docker Engine's version, for the iptables rules it writes: `"20.10"` (default;
+    /// Debian's docker.io) or `"28"` (Docker Engine 28.2.2 to 28.5.2, which write the same
+    /// rules: a raw table, DOCKER-FORWARD, no RETURN in DOCKER-USER; docs/platform-semantics.md,
+    /// "Docker", **Docker 28**).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Located<String>>,
     /// The daemon's `--icc` (default true): whether containers on docker0 may reach each
     /// other. `false` drops what docker0 bridges from one container to another.
     #[serde(default, skip_serializing_if = "Option::is_none")]

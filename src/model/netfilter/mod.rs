@@ -26,7 +26,8 @@ use walk::{Rule, Step, walk};
 
 use crate::model::Origin;
 
-/// Which built-in filter chain.
+/// Which built-in chain that filters: the filter table's, mangle PREROUTING, or the raw
+/// table's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChainName {
     /// Every packet arriving on an interface, as it arrived: after conntrack, before any DNAT
@@ -36,16 +37,39 @@ pub enum ChainName {
     Input,
     Forward,
     Output,
+    /// The raw table's PREROUTING: every packet arriving on an interface, before conntrack
+    /// sees it (Docker 28's drops of what is sent straight to a container's address).
+    RawPrerouting,
+    /// The raw table's OUTPUT: every packet the node sends, before conntrack and nat OUTPUT.
+    RawOutput,
 }
 
 impl ChainName {
+    /// The chain's key: `prerouting`, `input`, … (the `firewall:` keys), `raw_prerouting`,
+    /// `raw_output` (what `why.cause.chain` says).
     pub fn name(self) -> &'static str {
         match self {
             ChainName::Prerouting => "prerouting",
             ChainName::Input => "input",
             ChainName::Forward => "forward",
             ChainName::Output => "output",
+            ChainName::RawPrerouting => "raw_prerouting",
+            ChainName::RawOutput => "raw_output",
         }
+    }
+
+    /// The chain in prose: as [`ChainName::name`], but `raw PREROUTING` and `raw OUTPUT`.
+    pub fn words(self) -> &'static str {
+        match self {
+            ChainName::RawPrerouting => "raw PREROUTING",
+            ChainName::RawOutput => "raw OUTPUT",
+            other => other.name(),
+        }
+    }
+
+    /// A chain of the raw table: it runs before conntrack, and holds no user chain.
+    pub fn is_raw(self) -> bool {
+        matches!(self, ChainName::RawPrerouting | ChainName::RawOutput)
     }
 }
 
@@ -162,6 +186,9 @@ pub struct Netfilter {
     pub input: Chain,
     pub forward: Chain,
     pub output: Chain,
+    /// The raw table's PREROUTING and OUTPUT: before conntrack, no user chains.
+    pub raw_prerouting: Chain,
+    pub raw_output: Chain,
     /// The filter table's user chains.
     pub filter_chains: Vec<UserChain<FilterRule>>,
     /// Read from `iptables-save` text (not from the topology's rule keys): a fix cannot add
@@ -176,6 +203,20 @@ impl Netfilter {
             ChainName::Input => &self.input,
             ChainName::Forward => &self.forward,
             ChainName::Output => &self.output,
+            ChainName::RawPrerouting => &self.raw_prerouting,
+            ChainName::RawOutput => &self.raw_output,
+        }
+    }
+
+    /// The built-in chain `name`, to change.
+    pub fn chain_mut(&mut self, name: ChainName) -> &mut Chain {
+        match name {
+            ChainName::Prerouting => &mut self.prerouting,
+            ChainName::Input => &mut self.input,
+            ChainName::Forward => &mut self.forward,
+            ChainName::Output => &mut self.output,
+            ChainName::RawPrerouting => &mut self.raw_prerouting,
+            ChainName::RawOutput => &mut self.raw_output,
         }
     }
 
@@ -183,6 +224,8 @@ impl Netfilter {
     pub fn filter_rule(&self, base: ChainName, at: RuleAt) -> Option<&FilterRule> {
         match at.chain {
             None => self.chain(base).rules.get(at.index),
+            // The raw table has no user chains.
+            Some(_) if base.is_raw() => None,
             Some(c) => self
                 .filter_chains
                 .get(usize::from(c.0))?
@@ -222,7 +265,13 @@ impl Netfilter {
         draw: &mut dyn FnMut(u32) -> bool,
     ) -> (Verdict, Decider) {
         let chain = self.chain(name);
-        match walk(&chain.rules, |_| true, &self.filter_chains, facts, draw) {
+        // The filter table's user chains; the raw table has none.
+        let users: &[UserChain<FilterRule>] = if name.is_raw() {
+            &[]
+        } else {
+            &self.filter_chains
+        };
+        match walk(&chain.rules, |_| true, users, facts, draw) {
             Some((at, rule)) => (rule.verdict().unwrap_or(chain.policy), Decider::Rule(at)),
             None => (chain.policy, Decider::Policy),
         }
@@ -242,11 +291,18 @@ impl Netfilter {
 
     /// Whether some rule, in any chain of either table, has a match for which `test` holds.
     pub fn any_match(&self, test: impl Fn(&Match) -> bool) -> bool {
-        let filter = [&self.prerouting, &self.input, &self.forward, &self.output]
-            .into_iter()
-            .flat_map(|c| &c.rules)
-            .chain(self.filter_chains.iter().flat_map(|c| &c.rules))
-            .any(|r| test(&r.matches));
+        let filter = [
+            &self.raw_prerouting,
+            &self.raw_output,
+            &self.prerouting,
+            &self.input,
+            &self.forward,
+            &self.output,
+        ]
+        .into_iter()
+        .flat_map(|c| &c.rules)
+        .chain(self.filter_chains.iter().flat_map(|c| &c.rules))
+        .any(|r| test(&r.matches));
         filter
             || self
                 .nat
@@ -258,6 +314,8 @@ impl Netfilter {
     /// Whether the node needs connection tracking at all.
     pub fn is_empty(&self) -> bool {
         self.nat.is_empty()
+            && self.raw_prerouting.is_open()
+            && self.raw_output.is_open()
             && self.prerouting.is_open()
             && self.input.is_open()
             && self.forward.is_open()

@@ -73,6 +73,8 @@ impl Publish {
 
 /// An accepted published port of a container.
 pub(super) struct Published<'a> {
+    /// The container's position in the plan's containers.
+    pub container: usize,
     /// The bridge of the container's gateway attachment: the endpoint Docker programs the port
     /// mapping on.
     pub bridge: BridgeId,
@@ -236,6 +238,7 @@ impl<'a> Placing<'a, '_> {
         let container_port = (u32::from(publish.container_port), proto);
         let backend = ct.listen.iter().find(|l| listen_key(l) == container_port);
         Some(Published {
+            container: self.containers.len().saturating_sub(1),
             bridge,
             address,
             publish,

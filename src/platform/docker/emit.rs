@@ -4,7 +4,7 @@
 
 use super::containers::{Attachment, Container, Published};
 use super::iptables;
-use super::plan::{Bridge, EnginePlan};
+use super::plan::{Bridge, EnginePlan, Version};
 use crate::format::file::{
     InterfaceSpec, ListenSpec, NodeSpec, PlatformRules, RouteSpec, RuleProto, SegmentSpec,
     TopologyFile, UdpReplyFromName,
@@ -16,9 +16,12 @@ pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
     add_bridges(file, plan);
     file.nodes[plan.host.index].forwarding = Some(true);
     // dockerd 20.10 turns bridge-nf-call-iptables on (loading br_netfilter) for a network
-    // with icc disabled, so that FORWARD sees what the bridge carries
-    // (docs/platform-semantics.md, "Docker", **Bridges**).
-    if plan.bridges.iter().any(|b| !b.icc) {
+    // with icc disabled, so that FORWARD sees what the bridge carries; 28 also does for every
+    // network when the userland proxy is off, for the hairpin DNAT
+    // (v28.5.2:libnetwork/drivers/bridge/bridge_linux.go:861; docs/platform-semantics.md,
+    // "Docker", **Bridges** and **Docker 28**).
+    let hairpin_dnat = plan.version == Version::V28 && !plan.userland_proxy;
+    if hairpin_dnat || plan.bridges.iter().any(|b| !b.icc) {
         file.nodes[plan.host.index].br_netfilter = Some(true);
     }
     add_containers(file, plan);
@@ -125,10 +128,12 @@ fn add_containers(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
                     .enumerate()
                     .map(|(i, a)| eth(plan.bridge(a.bridge), i, a))
                     .collect();
-                // The default route via the gateway endpoint's network, internal or not
-                // (dockerd 20.10; docs/platform-semantics.md, "Docker", **Several networks**).
+                // The default route via the gateway endpoint's network, internal or not in
+                // 20.10; since moby v25 an internal network has no gateway, so none then
+                // (docs/platform-semantics.md, "Docker", **Several networks**).
                 let routes = container
                     .gateway()
+                    .filter(|g| plan.version == Version::V20_10 || !plan.bridge(g.bridge).internal)
                     .map(|g| RouteSpec {
                         to: Located::at("default".into(), g.span),
                         via: Some(Located::at(

@@ -15,12 +15,26 @@
 //!   endpoint), and the published ports too unless that network is internal.
 //! - `compose:` files are brought up as `docker compose up` would, into more networks and
 //!   containers of the engine (`compose`).
-//! - The host's netfilter: what dockerd 20.10 writes, found by replaying its iptables calls in
-//!   order (`iptables`): the `DOCKER`, `DOCKER-USER` and `DOCKER-ISOLATION-STAGE-1/2` chains,
-//!   the masquerade of each network, the DNAT of each published port in nat `DOCKER`, the
-//!   policy DROP when dockerd turned forwarding on itself. It goes into the host as
-//!   `iptables-save` text, around the host's own rules where dockerd's `-I` and `-A` put them;
-//!   `docker_user:` rules go first in `DOCKER-USER`. docker-proxy (userland proxy, on by
+//! - Rules: what dockerd of the engine's `version:` writes, replayed command by command
+//!   (`iptables`, each step citing moby's source), as `iptables-save` text merged with the host's
+//!   own rules where dockerd's inserts and appends leave them.
+//!   - `"20.10"` (default; libnetwork v20.10.24, Debian's docker.io): nat PREROUTING and OUTPUT
+//!     jump to nat DOCKER for a local destination (OUTPUT not for 127.0.0.0/8 with the userland
+//!     proxy), which RETURNs what comes from a bridge (with the proxy) and DNATs each published
+//!     port; POSTROUTING masquerades each subnet (and, per published port, a container reaching
+//!     itself through the host). FORWARD: DOCKER-USER, the isolation chains, then per bridge
+//!     RELATED,ESTABLISHED toward it, the DOCKER chain (published ports accepted), what leaves
+//!     it accepted; icc=false a DROP appended after the host's own rules. `docker_user:` rules
+//!     go first in DOCKER-USER.
+//!   - `"28"` (28.2.2 to 28.5.2): FORWARD only jumps to DOCKER-USER (empty) and DOCKER-FORWARD,
+//!     which runs DOCKER-CT, the isolation chains, DOCKER-BRIDGE (→ DOCKER, whose ACCEPTs of
+//!     published ports come before each bridge's DROP of whatever else enters it) and accepts
+//!     what leaves each bridge; raw PREROUTING drops every packet for a container's address
+//!     that does not come through its bridge, and for a port published on 127.0.0.1 that does
+//!     not come through `lo`.
+//!
+//!   Either way, when the host was not a router, Docker turned on `ip_forward` itself and so set
+//!   the FORWARD policy to DROP (moby/libnetwork#1526). docker-proxy (userland proxy, on by
 //!   default) listens on `[IP:]H` on the host and serves what the DNAT rules skip: the host's
 //!   connections to 127.0.0.1 and containers' connections to a host address; it answers as the
 //!   container's service does (or accepts and closes when nothing listens there).

@@ -19,8 +19,23 @@ const DOCKER0_GATEWAY: Ipv4Addr = Ipv4Addr::new(172, 17, 0, 1);
 /// Docker's own network names; no user-defined network may take them.
 const BUILT_IN: [&str; 3] = ["bridge", "host", "none"];
 
+/// A Docker Engine version whose rules reachlab writes (`version:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Version {
+    /// 20.10 (libnetwork v20.10.24): Debian's docker.io, the default.
+    V20_10,
+    /// 28 (moby v28.2.2 to v28.5.2, whose iptables rules are the same).
+    V28,
+}
+
+impl Version {
+    /// The versions, as `version:` names them.
+    const NAMES: [(&'static str, Version); 2] = [("20.10", Version::V20_10), ("28", Version::V28)];
+}
+
 /// Everything one engine adds to the topology, decided and checked.
 pub(super) struct EnginePlan<'a> {
+    pub version: Version,
     pub host: Host,
     /// docker0 first, then the user-defined networks in creation order.
     pub bridges: Vec<Bridge>,
@@ -85,12 +100,14 @@ pub(super) fn plan<'a>(
     engine: &'a DockerEngineSpec,
     out: &mut Vec<Diagnostic>,
 ) -> Option<EnginePlan<'a>> {
+    let version = version(engine, out);
     let host = find_host(file, engine, out)?;
     let mut bridges = plan_bridges(&host, engine, out);
     let listening = &file.nodes[host.index].listen;
     let (containers, published) =
         containers::place(&host.name, listening, &mut bridges, engine, out);
     Some(EnginePlan {
+        version,
         host,
         bridges,
         containers,
@@ -98,6 +115,36 @@ pub(super) fn plan<'a>(
         userland_proxy: engine.userland_proxy.as_ref().is_none_or(|u| u.value),
         docker_user: &engine.docker_user,
     })
+}
+
+/// The engine's `version:` (default 20.10); an unknown one is reported, and 20.10 planned.
+fn version(engine: &DockerEngineSpec, out: &mut Vec<Diagnostic>) -> Version {
+    let Some(v) = &engine.version else {
+        return Version::V20_10;
+    };
+    if let Some((_, version)) = Version::NAMES.iter().find(|(name, _)| *name == v.value) {
+        return *version;
+    }
+    let names: Vec<String> = Version::NAMES
+        .iter()
+        .map(|(name, _)| format!("\"{name}\""))
+        .collect();
+    out.push(
+        Diagnostic::error(
+            Code::BadValue,
+            v.span,
+            format!(
+                "reachlab does not know the iptables rules of Docker Engine `{}`",
+                v.value
+            ),
+        )
+        .label("unknown version")
+        .hint(format!(
+            "write one of {} (\"28\" stands for 28.2.2 to 28.5.2, which write the same rules)",
+            names.join(", ")
+        )),
+    );
+    Version::V20_10
 }
 
 /// The engine's host node, or an error naming the closest node.

@@ -229,7 +229,7 @@ fn step_note(net: &Network, client: NodeId, step: &Step) -> Option<Note> {
             };
             let text = format!(
                 "✗ {verb} ({} chain): {}",
-                chain.name(),
+                chain.words(),
                 node.filter_words(chain, decider)
             );
             (NoteKind::Drop, text, in_iface)

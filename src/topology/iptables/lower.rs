@@ -1,5 +1,6 @@
 //! Tables of `iptables-save` text lowered into a node's [`Netfilter`]: the filter and nat
-//! tables whole, the mangle table's PREROUTING chain, empty raw and security tables; chains
+//! tables whole, the mangle table's PREROUTING chain, the raw table's PREROUTING and OUTPUT
+//! (without user chains, and without what needs conntrack), an empty security table; chains
 //! declared before use; targets only where iptables and the kernel take them (no DROP in nat,
 //! DNAT only under PREROUTING/OUTPUT, SNAT and MASQUERADE only under POSTROUTING, REJECT only
 //! under INPUT/FORWARD/OUTPUT); no jump loop reachable from a built-in chain and no nesting
@@ -21,6 +22,7 @@ enum Kind {
     Filter,
     Nat,
     Mangle,
+    Raw,
 }
 
 /// Lowers the tables; `iface` resolves the node's interface names (`lo` included), `origin`
@@ -49,7 +51,8 @@ pub fn lower(
             "filter" => Kind::Filter,
             "nat" => Kind::Nat,
             "mangle" => Kind::Mangle,
-            "raw" | "security" => {
+            "raw" => Kind::Raw,
+            "security" => {
                 empty_table(table, &mut problems);
                 continue;
             }
@@ -84,7 +87,7 @@ pub fn lower(
     }
 }
 
-/// raw and security: only their built-in chains, with ACCEPT and no rules.
+/// security: only its built-in chains, with ACCEPT and no rules.
 fn empty_table(table: &Table, problems: &mut Vec<Problem>) {
     let what = format!("the {} table", table.name.text);
     for chain in &table.chains {
@@ -141,6 +144,8 @@ impl TableLowering<'_> {
             (Kind::Nat, "INPUT") => Declared::Unmodelled,
             (Kind::Mangle, "PREROUTING") => Declared::Filter(ChainName::Prerouting),
             (Kind::Mangle, "INPUT" | "FORWARD" | "OUTPUT" | "POSTROUTING") => Declared::Unmodelled,
+            (Kind::Raw, "PREROUTING") => Declared::Filter(ChainName::RawPrerouting),
+            (Kind::Raw, "OUTPUT") => Declared::Filter(ChainName::RawOutput),
             _ => return None,
         })
     }
@@ -228,12 +233,7 @@ impl TableLowering<'_> {
     }
 
     fn filter_chain(&mut self, name: ChainName) -> &mut Chain {
-        match name {
-            ChainName::Prerouting => &mut self.nf.prerouting,
-            ChainName::Input => &mut self.nf.input,
-            ChainName::Forward => &mut self.nf.forward,
-            ChainName::Output => &mut self.nf.output,
-        }
+        self.nf.chain_mut(name)
     }
 
     /// A new user chain of the table (iptables: names under 29 characters).
@@ -261,6 +261,15 @@ impl TableLowering<'_> {
                     Code::Unsupported,
                     "user chains of the mangle table are not modelled",
                     "keep mangle PREROUTING's rules in that chain",
+                ));
+                return None;
+            }
+            Kind::Raw => {
+                self.problems.push(Problem::new(
+                    name,
+                    Code::Unsupported,
+                    "user chains of the raw table are not modelled",
+                    "keep the raw table's rules in PREROUTING and OUTPUT",
                 ));
                 return None;
             }
@@ -296,6 +305,11 @@ impl TableLowering<'_> {
                 format!("rules in {} of this table are not modelled", chain.text),
                 "leave the chain empty",
             )),
+            Declared::Filter(name) if name.is_raw() => {
+                if let Some(rule) = self.raw_rule(&chain, read, origin) {
+                    self.filter_chain(name).rules.push(rule);
+                }
+            }
             Declared::Filter(name) => {
                 if let Some(rule) = self.filter_rule(read, origin, name == ChainName::Prerouting) {
                     self.filter_chain(name).rules.push(rule);
@@ -338,9 +352,11 @@ impl TableLowering<'_> {
     /// iptables: "Can't use -i with OUTPUT", "Can't use -o with INPUT" (built-in chains).
     fn interfaces(&self, declared: &Declared, read: &ReadRule) -> Result<(), Problem> {
         let (no_in, no_out) = match declared {
-            Declared::Filter(ChainName::Output)
+            Declared::Filter(ChainName::Output | ChainName::RawOutput)
             | Declared::Nat(NatHook::Output | NatHook::Postrouting) => (true, false),
-            Declared::Filter(ChainName::Input | ChainName::Prerouting)
+            Declared::Filter(
+                ChainName::Input | ChainName::Prerouting | ChainName::RawPrerouting,
+            )
             | Declared::Nat(NatHook::Prerouting) => (false, true),
             _ => (false, false),
         };
@@ -454,6 +470,76 @@ impl TableLowering<'_> {
         })
     }
 
+    /// A rule of the raw table: it runs before conntrack, so a match on the connection is
+    /// refused (the kernel would see every packet INVALID there), and so are what the model
+    /// keeps for later chains (marks) and the raw table's user chains; REJECT is refused as
+    /// the kernel refuses it in PREROUTING (and not modelled in OUTPUT).
+    fn raw_rule(&mut self, chain: &Word, read: ReadRule, origin: Origin) -> Option<FilterRule> {
+        let m = &read.matches;
+        if !m.states.is_any()
+            || !m.not_states.is_any()
+            || m.status.is_some()
+            || m.connmark.is_some()
+        {
+            self.problems.push(Problem::new(
+                chain,
+                Code::Unsupported,
+                "connection matches in the raw table are not modelled: conntrack has not seen the packet yet",
+                "match on the connection in the mangle, nat or filter table",
+            ));
+            return None;
+        }
+        let target = match read.target {
+            TargetSpec::Accept => RuleTarget::Verdict(Verdict::Accept),
+            TargetSpec::Drop => RuleTarget::Verdict(Verdict::Drop),
+            TargetSpec::Return => RuleTarget::Flow(Flow::Return),
+            TargetSpec::Log(options) => RuleTarget::Effect(Effect::Log(options)),
+            TargetSpec::Reject(_) => {
+                self.problems.push(Problem::new(
+                    &read.target_word,
+                    Code::Unsupported,
+                    "REJECT in the raw table is not modelled",
+                    "drop the packet here, or reject it in the filter table",
+                ));
+                return None;
+            }
+            TargetSpec::Mark(_) | TargetSpec::ConnMark(_) => {
+                self.problems.push(Problem::new(
+                    &read.target_word,
+                    Code::Unsupported,
+                    "marks set in the raw table are not modelled",
+                    "set the mark in the nat or filter table",
+                ));
+                return None;
+            }
+            TargetSpec::Chain { .. } => {
+                self.problems.push(Problem::new(
+                    &read.target_word,
+                    Code::Unsupported,
+                    "jumps in the raw table are not modelled",
+                    "keep the raw table's rules in PREROUTING and OUTPUT",
+                ));
+                return None;
+            }
+            TargetSpec::Dnat(..) | TargetSpec::Snat(..) | TargetSpec::Masquerade(_) => {
+                self.problems.push(Problem::new(
+                    &read.target_word,
+                    Code::BadValue,
+                    format!("{} is only valid in the nat table", read.target_word.text),
+                    "move the rule into `*nat`",
+                ));
+                return None;
+            }
+        };
+        Some(FilterRule {
+            matches: read.matches,
+            target,
+            origin,
+            comment: read.comment,
+            platform_fix: None,
+        })
+    }
+
     fn nat_rule(&mut self, read: ReadRule, origin: Origin, hook: NatHook) -> Option<NatRule> {
         let action = match read.target {
             TargetSpec::Accept => NatAction::Accept,
@@ -482,7 +568,7 @@ impl TableLowering<'_> {
     /// No loop reachable from a built-in chain, no nesting deeper than [`MAX_DEPTH`], and
     /// translations only under the hooks that take them (the kernel's checks at load time).
     fn check_graph(&mut self) {
-        if self.kind == Kind::Mangle {
+        if matches!(self.kind, Kind::Mangle | Kind::Raw) {
             return;
         }
         let words: Vec<Word> = self

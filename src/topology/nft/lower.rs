@@ -329,6 +329,9 @@ impl Lowering<'_> {
             spec.priority,
         );
         let slot = match (kind, hook) {
+            // Before conntrack: the raw table's place (iptables-nft's raw chains, at -300).
+            ("filter", "prerouting") if p < CONNTRACK => Slot::Filter(ChainName::RawPrerouting),
+            ("filter", "output") if p < CONNTRACK => Slot::Filter(ChainName::RawOutput),
             ("filter", "prerouting") if p > CONNTRACK && p < -100 => {
                 Slot::Filter(ChainName::Prerouting)
             }
@@ -339,7 +342,7 @@ impl Lowering<'_> {
             ("nat", "output") if p > CONNTRACK => Slot::Nat(NatHook::Output),
             ("nat", "postrouting") if p > CONNTRACK => Slot::Nat(NatHook::Postrouting),
             ("filter" | "nat", "prerouting" | "input" | "forward" | "output" | "postrouting") => {
-                self.problems.push(Problem::new(&spec.priority_at, Code::Unsupported, format!("a {kind} chain at hook {hook} with priority {p} is not modelled"), "filter chains run after conntrack (priority above -200), prerouting ones before DNAT (below -100), output ones after it (above -100); nat prerouting at -100 or above"));
+                self.problems.push(Problem::new(&spec.priority_at, Code::Unsupported, format!("a {kind} chain at hook {hook} with priority {p} is not modelled"), "filter chains run before conntrack (prerouting and output below -200: the raw table) or after it (above -200), prerouting ones before DNAT (below -100), output ones after it (above -100); nat prerouting at -100 or above"));
                 return Role::None;
             }
             ("filter" | "nat" | "route", _) => {
@@ -408,12 +411,7 @@ impl Lowering<'_> {
     }
 
     fn filter_chain(&mut self, name: ChainName) -> &mut Chain {
-        match name {
-            ChainName::Prerouting => &mut self.nf.prerouting,
-            ChainName::Input => &mut self.nf.input,
-            ChainName::Forward => &mut self.nf.forward,
-            ChainName::Output => &mut self.nf.output,
-        }
+        self.nf.chain_mut(name)
     }
 
     /// Lowers the steps of one rule of `chain` (whose role is `role`).
@@ -437,6 +435,11 @@ impl Lowering<'_> {
                 _ => None,
             };
             let lowered = match role {
+                Role::Base(Slot::Filter(name)) if name.is_raw() => raw_target(step).map(|t| {
+                    self.filter_chain(name)
+                        .rules
+                        .push(filter_rule(step, t, &origin, rule))
+                }),
                 Role::Base(Slot::Filter(name)) => {
                     filter_target(step, flow, name == ChainName::Prerouting).map(|t| {
                         self.filter_chain(name)
@@ -504,6 +507,12 @@ impl Lowering<'_> {
                 return Err(unsupported(
                     name,
                     "a jump or goto from a prerouting filter chain",
+                ));
+            }
+            Role::Base(Slot::Filter(ChainName::RawPrerouting | ChainName::RawOutput)) => {
+                return Err(unsupported(
+                    name,
+                    "a jump or goto from a chain before conntrack (the raw table)",
                 ));
             }
             Role::Base(Slot::Filter(_)) | Role::User(Kind::Filter, _) => Kind::Filter,
@@ -632,10 +641,12 @@ fn visit(
 fn interfaces(role: Role, rule: &ReadRule) -> Result<(), Problem> {
     let (no_in, no_out) = match role {
         Role::Base(
-            Slot::Filter(ChainName::Output) | Slot::Nat(NatHook::Output | NatHook::Postrouting),
+            Slot::Filter(ChainName::Output | ChainName::RawOutput)
+            | Slot::Nat(NatHook::Output | NatHook::Postrouting),
         ) => (true, false),
         Role::Base(
-            Slot::Filter(ChainName::Input | ChainName::Prerouting) | Slot::Nat(NatHook::Prerouting),
+            Slot::Filter(ChainName::Input | ChainName::Prerouting | ChainName::RawPrerouting)
+            | Slot::Nat(NatHook::Prerouting),
         ) => (false, true),
         _ => (false, false),
     };
@@ -680,6 +691,34 @@ fn filter_target(step: &Step, flow: Option<Flow>, prerouting: bool) -> Result<Ru
             ));
         }
     })
+}
+
+/// A statement of a chain before conntrack (the raw table's place): verdicts, `return` and
+/// `log`; a match on the connection is refused (conntrack has not seen the packet yet), and so
+/// are marks, rejects and jumps, as in the raw table of iptables-save text.
+fn raw_target(step: &Step) -> Result<RuleTarget, Problem> {
+    let m = &step.matches;
+    if !m.states.is_any() || !m.not_states.is_any() || m.status.is_some() || m.connmark.is_some() {
+        return Err(unsupported(
+            &step.at,
+            "a match on the connection before conntrack (the raw table)",
+        ));
+    }
+    match &step.action {
+        Action::Accept => Ok(RuleTarget::Verdict(Verdict::Accept)),
+        Action::Drop => Ok(RuleTarget::Verdict(Verdict::Drop)),
+        Action::Return => Ok(RuleTarget::Flow(Flow::Return)),
+        Action::Log(options) => Ok(RuleTarget::Effect(Effect::Log(options.clone()))),
+        Action::Dnat(..) | Action::Snat(..) | Action::Masquerade(_) => Err(bad(
+            &step.at,
+            format!("`{}` in a filter chain", step.at.text),
+            "translate in a `type nat` chain (nft refuses it elsewhere)",
+        )),
+        _ => Err(unsupported(
+            &step.at,
+            &format!("`{}` before conntrack (the raw table)", step.at.text),
+        )),
+    }
 }
 
 /// The nat hooks a translation is valid under (nft_nat's and nft_masq's hook checks).
