@@ -12,6 +12,7 @@
 
 mod build;
 mod check;
+mod dockerd;
 mod error;
 pub mod live;
 mod names;
