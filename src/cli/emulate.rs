@@ -519,6 +519,18 @@ struct How {
     dockerd: bool,
 }
 
+/// Says that the lab of `file` is up with dockerd (`up_with`) or without it, unlike this
+/// check; the exit code.
+fn other_mode(file: &Path, up_with: bool) -> u8 {
+    let with = if up_with { "with" } else { "without" };
+    let _ = writeln!(
+        std::io::stderr(),
+        "reachlab: the lab of {} is up {with} dockerd: check it {with} --dockerd, or `reachlab emulate down` it first",
+        file.display(),
+    );
+    EXIT_INVALID
+}
+
 /// Says that the run was interrupted and what became of the lab; the exit code.
 fn interrupted(file: &Path, built_here: bool) -> u8 {
     let _ = writeln!(
@@ -607,16 +619,7 @@ fn check_files(
         }
         // A lab `up` left running, or one built for this run (removed when `lab` drops).
         let (lab, built_here) = match Lab::attach(&net, file, &emulate::state_dir()) {
-            Ok(lab) if lab.dockerd != dockerd => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "reachlab: the lab of {} is up {} dockerd: `reachlab emulate down` it, or check it {} --dockerd",
-                    file.display(),
-                    if lab.dockerd { "with" } else { "without" },
-                    if lab.dockerd { "with" } else { "without" },
-                );
-                return Ok(EXIT_INVALID);
-            }
+            Ok(lab) if lab.dockerd != dockerd => return Ok(other_mode(file, lab.dockerd)),
             Ok(lab) => (lab, false),
             Err(EmulateError::NotUp { .. }) => {
                 match emulate::up(&net, file, &options_with(interrupt.clone(), dockerd)) {

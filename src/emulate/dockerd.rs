@@ -204,15 +204,21 @@ impl Dockerd {
     }
 }
 
-/// The directory of engine number `index` of lab `lab`, beside its state file.
+/// The directory of engine number `index` of lab `lab`, beside its state file, as an
+/// absolute path (dockerd's command line and /proc's mount table name it so).
 pub fn dir(state_dir: &Path, lab: &LabId, index: usize) -> PathBuf {
-    state_dir.join(format!("{lab}-dockerd-{index}"))
+    absolute(state_dir).join(format!("{lab}-dockerd-{index}"))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Whether `dir` is named as one of lab `lab`'s dockerd directories in `state_dir`.
 pub fn owns_dir(state_dir: &Path, lab: &LabId, dir: &Path) -> bool {
     let prefix = format!("{lab}-dockerd-");
-    dir.parent() == Some(state_dir)
+    dir.is_absolute()
+        && dir.parent() == Some(absolute(state_dir).as_path())
         && dir
             .file_name()
             .and_then(|n| n.to_str())
