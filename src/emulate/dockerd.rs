@@ -64,6 +64,11 @@ fn refuse(message: String) -> EmulateError {
     }
 }
 
+/// What this mode cannot do for a file: refused before anything is built.
+fn unsupported(message: String) -> EmulateError {
+    EmulateError::Unsupported(format!("--dockerd: {message}"))
+}
+
 /// A name dockerd takes (container, network): `[A-Za-z0-9][A-Za-z0-9_.-]*`.
 fn docker_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -89,26 +94,27 @@ impl Dockerd {
     /// cannot.
     pub fn plan(net: &Network) -> Result<Self, EmulateError> {
         if net.docker.is_empty() {
-            return Err(refuse(format!(
+            return Err(unsupported(format!(
                 "`{}` has no `docker:` section: there is no dockerd to run",
                 net.name
             )));
         }
         let node = |name: &str| {
-            net.node_by_name(name)
-                .ok_or_else(|| refuse(format!("node `{name}` of the Docker section is missing")))
+            net.node_by_name(name).ok_or_else(|| {
+                unsupported(format!("node `{name}` of the Docker section is missing"))
+            })
         };
         let mut engines: Vec<Engine> = Vec::new();
         for spec in &net.docker {
             let host = node(&spec.host)?;
             if engines.iter().any(|e| e.host == host.id) {
-                return Err(refuse(format!(
+                return Err(unsupported(format!(
                     "node `{}` has two Docker engines; one dockerd per host is supported",
                     host.name
                 )));
             }
             if spec.own_rules {
-                return Err(refuse(format!(
+                return Err(unsupported(format!(
                     "the Docker host `{}` has netfilter rules of its own besides Docker's; \
                      --dockerd does not load them beside dockerd's yet",
                     host.name
@@ -117,9 +123,9 @@ impl Dockerd {
             let rules = spec
                 .docker_user
                 .as_ref()
-                .map_err(|why| refuse(format!("Docker on `{}`: {why}", host.name)))?;
+                .map_err(|why| unsupported(format!("Docker on `{}`: {why}", host.name)))?;
             if let Some(word) = rules.iter().flatten().find(|w| !plain_word(w)) {
-                return Err(refuse(format!(
+                return Err(unsupported(format!(
                     "Docker on `{}`: `{word}` in a `docker_user:` rule is not passed to iptables",
                     host.name
                 )));
@@ -137,7 +143,7 @@ impl Dockerd {
                             .find(|p| !plain_word(p))
                     });
                 if let Some(bad) = bad {
-                    return Err(refuse(format!(
+                    return Err(unsupported(format!(
                         "container `{}`: `{bad}` is not a name or `-p` value passed to docker",
                         c.name
                     )));
@@ -147,7 +153,7 @@ impl Dockerd {
             let mut bridges = Vec::new();
             for nw in &spec.networks {
                 if !docker_name(&nw.name) || !super::netns::is_batch_word(&nw.bridge) {
-                    return Err(refuse(format!(
+                    return Err(unsupported(format!(
                         "network `{}` (bridge `{}`) is not a name passed to docker",
                         nw.name, nw.bridge
                     )));
@@ -697,6 +703,75 @@ mod tests {
         assert!(!docker_name("-x") && !docker_name("") && !docker_name("a b"));
         assert!(plain_word("8080:80") && plain_word("127.0.0.1:53:53/udp") && plain_word("!"));
         assert!(!plain_word("") && !plain_word("a b") && !plain_word("$(x)"));
+    }
+
+    fn load(path: &str) -> Network {
+        match crate::topology::load_path(Path::new(path)) {
+            Ok(loaded) => loaded.network,
+            Err(report) => panic!("{path}: {} problems", report.diagnostics.len()),
+        }
+    }
+
+    #[test]
+    fn dockerd_makes_the_containers_and_bridges_and_binds_the_published_ports() {
+        let net = load("topologies/docker-lab1.yaml");
+        let made = Dockerd::plan(&net).expect("docker-lab1 runs with dockerd");
+        let id = |name: &str| net.node_by_name(name).expect("a node").id;
+        for ct in ["ct1", "ct2", "ct3"] {
+            assert!(made.makes_node(id(ct)), "{ct}");
+        }
+        assert!(!made.makes_node(id("vm")) && !made.makes_node(id("peer")));
+        let vm = net.node(id("vm"));
+        let bridges: Vec<&str> = net
+            .interfaces_of(vm)
+            .filter(|i| made.makes_iface(i.id))
+            .map(|i| i.name.as_str())
+            .collect();
+        assert_eq!(bridges, ["docker0", "br-app"]);
+        let engine = made.on_host(vm.id).expect("vm is the Docker host");
+        assert!(!engine.spec.forwarding_before && engine.spec.userland_proxy);
+        let ports = |n: &Network| -> Vec<u16> {
+            n.node(vm.id)
+                .listeners
+                .iter()
+                .map(|l| l.port.get())
+                .collect()
+        };
+        assert!(
+            ports(&net).contains(&2223),
+            "docker-proxy's listener in the model"
+        );
+        assert!(
+            !ports(&made.servable(&net)).contains(&2223),
+            "dockerd binds it"
+        );
+    }
+
+    #[test]
+    fn what_this_mode_cannot_do_is_refused_by_name() {
+        let e = Dockerd::plan(&load("topologies/basics-one-subnet.yaml")).expect_err("no docker");
+        assert!(e.to_string().contains("no `docker:` section"), "{e}");
+        let text = "
+segments: [{ name: lan }]
+nodes:
+  - name: host
+    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.5/24] }]
+    nat: [{ masquerade: true, out: eth0 }]
+docker:
+  engines:
+    - host: host
+      containers: [{ name: web }]
+";
+        let net = match crate::topology::load_str("own.yaml", text) {
+            Ok(loaded) => loaded.network,
+            Err(report) => panic!("{} problems", report.diagnostics.len()),
+        };
+        let e = Dockerd::plan(&net).expect_err("own rules");
+        assert!(
+            e.to_string()
+                .contains("`host` has netfilter rules of its own"),
+            "{e}"
+        );
     }
 
     #[test]
