@@ -556,11 +556,7 @@ fn check_files(
     ctx: &Context,
     out: &mut impl Write,
 ) -> std::io::Result<u8> {
-    let How {
-        echoes,
-        expectations,
-        dockerd,
-    } = how;
+    let (echoes, expectations, dockerd) = (how.echoes, how.expectations, how.dockerd);
     let files = match topology::collect_topology_files(paths) {
         Ok(files) if !files.is_empty() => files,
         Ok(_) => return Ok(usage("no *.yaml or *.yml files given")),
@@ -619,7 +615,11 @@ fn check_files(
         }
         // A lab `up` left running, or one built for this run (removed when `lab` drops).
         let (lab, built_here) = match Lab::attach(&net, file, &emulate::state_dir()) {
-            Ok(lab) if lab.dockerd != dockerd => return Ok(other_mode(file, lab.dockerd)),
+            // `check` runs a lab in the mode asked for; `ping`, `ssh` and `curl` (no
+            // expectations) take a lab as it is up.
+            Ok(lab) if expectations && lab.dockerd != dockerd => {
+                return Ok(other_mode(file, lab.dockerd));
+            }
             Ok(lab) => (lab, false),
             Err(EmulateError::NotUp { .. }) => {
                 match emulate::up(&net, file, &options_with(interrupt.clone(), dockerd)) {
