@@ -41,6 +41,7 @@ fn options(state_dir: &Path) -> UpOptions {
         state_dir: state_dir.to_owned(),
         listeners: ListenerHost::InProcess,
         interrupt: None,
+        dockerd: false,
     }
 }
 

@@ -33,7 +33,13 @@ const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Subcommand)]
 pub enum EmulateCommand {
     /// Build FILE in network namespaces (needs root, iproute2 and, for rules, nftables).
-    Up { file: PathBuf },
+    Up {
+        file: PathBuf,
+        /// Run the real dockerd on each Docker host, which makes the Docker networks,
+        /// containers and rules (needs docker.io, busybox-static, iptables).
+        #[arg(long)]
+        dockerd: bool,
+    },
     /// Remove the lab of FILE, or every lab (--all): exactly what their state files list.
     Down {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -54,6 +60,10 @@ pub enum EmulateCommand {
         /// "tcp FROM TO:PORT" or "udp FROM TO:PORT" (only with a single file).
         #[arg(long = "probe", value_name = "PROBE")]
         probes: Vec<String>,
+        /// Run the real dockerd on each Docker host, which makes the Docker networks,
+        /// containers and rules (needs docker.io, busybox-static, iptables).
+        #[arg(long)]
+        dockerd: bool,
     },
     /// `ping` from FROM to TO for real in the lab, beside the prediction, echo by echo.
     Ping {
@@ -190,11 +200,11 @@ fn interrupt_flag() -> Option<Arc<AtomicBool>> {
     Some(flag)
 }
 
-fn options() -> UpOptions {
-    options_with(interrupt_flag())
+fn options(dockerd: bool) -> UpOptions {
+    options_with(interrupt_flag(), dockerd)
 }
 
-fn options_with(interrupt: Option<Arc<AtomicBool>>) -> UpOptions {
+fn options_with(interrupt: Option<Arc<AtomicBool>>, dockerd: bool) -> UpOptions {
     UpOptions {
         state_dir: emulate::state_dir(),
         listeners: match std::env::current_exe() {
@@ -202,17 +212,18 @@ fn options_with(interrupt: Option<Arc<AtomicBool>>) -> UpOptions {
             Err(_) => ListenerHost::InProcess,
         },
         interrupt,
+        dockerd,
     }
 }
 
 pub fn run(command: &EmulateCommand, ctx: &Context, out: &mut impl Write) -> std::io::Result<u8> {
     match command {
-        EmulateCommand::Up { file } => {
+        EmulateCommand::Up { file, dockerd } => {
             let net = match load(file) {
                 Ok(n) => n,
                 Err(code) => return Ok(code),
             };
-            match emulate::up(&net, file, &options()) {
+            match emulate::up(&net, file, &options(*dockerd)) {
                 Ok(lab) => {
                     // Kept before printing: a closed stdout must not take the lab down.
                     let mut summary = Vec::new();
@@ -226,7 +237,12 @@ pub fn run(command: &EmulateCommand, ctx: &Context, out: &mut impl Write) -> std
         }
         EmulateCommand::Down { file, all } => down(file.as_deref(), *all, out),
         EmulateCommand::List => list(out),
-        EmulateCommand::Check { paths, probes, .. } => check(paths, probes, ctx, out),
+        EmulateCommand::Check {
+            paths,
+            probes,
+            dockerd,
+            ..
+        } => check(paths, probes, *dockerd, ctx, out),
         EmulateCommand::Ping {
             file,
             from,
@@ -470,8 +486,11 @@ fn one(
     check_files(
         &[file.to_owned()],
         &[probe.to_owned()],
-        echoes,
-        false,
+        How {
+            echoes,
+            expectations: false,
+            dockerd: false,
+        },
         ctx,
         out,
     )
@@ -480,10 +499,36 @@ fn one(
 fn check(
     paths: &[PathBuf],
     probes: &[String],
+    dockerd: bool,
     ctx: &Context,
     out: &mut impl Write,
 ) -> std::io::Result<u8> {
-    check_files(paths, probes, Echoes::ONE, true, ctx, out)
+    let how = How {
+        echoes: Echoes::ONE,
+        expectations: true,
+        dockerd,
+    };
+    check_files(paths, probes, how, ctx, out)
+}
+
+/// How `check_files` runs: a ping's echoes, whether the files' `expect:` entries are run, and
+/// whether the Docker hosts run the real dockerd.
+struct How {
+    echoes: Echoes,
+    expectations: bool,
+    dockerd: bool,
+}
+
+/// Says that the lab of `file` is up with dockerd (`up_with`) or without it, unlike this
+/// check; the exit code.
+fn other_mode(file: &Path, up_with: bool) -> u8 {
+    let with = if up_with { "with" } else { "without" };
+    let _ = writeln!(
+        std::io::stderr(),
+        "reachlab: the lab of {} is up {with} dockerd: check it {with} --dockerd, or `reachlab emulate down` it first",
+        file.display(),
+    );
+    EXIT_INVALID
 }
 
 /// Says that the run was interrupted and what became of the lab; the exit code.
@@ -507,11 +552,11 @@ fn interrupted(file: &Path, built_here: bool) -> u8 {
 fn check_files(
     paths: &[PathBuf],
     probes: &[String],
-    echoes: Echoes,
-    expectations: bool,
+    how: How,
     ctx: &Context,
     out: &mut impl Write,
 ) -> std::io::Result<u8> {
+    let (echoes, expectations, dockerd) = (how.echoes, how.expectations, how.dockerd);
     let files = match topology::collect_topology_files(paths) {
         Ok(files) if !files.is_empty() => files,
         Ok(_) => return Ok(usage("no *.yaml or *.yml files given")),
@@ -570,9 +615,14 @@ fn check_files(
         }
         // A lab `up` left running, or one built for this run (removed when `lab` drops).
         let (lab, built_here) = match Lab::attach(&net, file, &emulate::state_dir()) {
+            // `check` runs a lab in the mode asked for; `ping`, `ssh` and `curl` (no
+            // expectations) take a lab as it is up.
+            Ok(lab) if expectations && lab.dockerd != dockerd => {
+                return Ok(other_mode(file, lab.dockerd));
+            }
             Ok(lab) => (lab, false),
             Err(EmulateError::NotUp { .. }) => {
-                match emulate::up(&net, file, &options_with(interrupt.clone())) {
+                match emulate::up(&net, file, &options_with(interrupt.clone(), dockerd)) {
                     Ok(lab) => (lab, true),
                     Err(EmulateError::Interrupted | EmulateError::InterruptedBefore { .. }) => {
                         return Ok(interrupted(file, true));

@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use crate::model::{Network, Node, NodeId, RouteKind, Segment};
 
 use super::EmulateError;
+use super::dockerd::{self, Dockerd};
 use super::error::{Leftovers, Refusal};
 use super::names::{LabId, Layout, bridge, port};
 use super::netns::{self, Script};
@@ -53,6 +54,9 @@ pub struct UpOptions {
     pub listeners: ListenerHost,
     /// Set (by a signal handler) to stop building and remove what was built.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Each Docker host runs the real dockerd, which makes the Docker networks, containers
+    /// and rules (see `dockerd`), instead of the emulator building the lowering.
+    pub dockerd: bool,
 }
 
 impl UpOptions {
@@ -62,6 +66,7 @@ impl UpOptions {
             state_dir: super::state_dir(),
             listeners: ListenerHost::InProcess,
             interrupt: None,
+            dockerd: false,
         }
     }
 }
@@ -76,6 +81,8 @@ pub struct Lab {
     pub listeners: usize,
     /// The listener process, when there is one.
     pub server: Option<OwnedProcess>,
+    /// Whether the Docker hosts run the real dockerd (`--dockerd`).
+    pub dockerd: bool,
     servers: Option<Servers>,
     keep: bool,
 }
@@ -110,6 +117,7 @@ impl Lab {
             warnings: state.warnings,
             listeners: net.nodes.iter().map(|n| n.listeners.len()).sum(),
             server: state.server,
+            dockerd: !state.dockerd.is_empty(),
             servers: None,
             keep: true,
         })
@@ -194,6 +202,12 @@ pub fn up(net: &Network, file: &Path, options: &UpOptions) -> Result<Lab, Emulat
         }
         e => e,
     })?;
+    let made = if options.dockerd {
+        dockerd_preflight()?;
+        Dockerd::plan(net)?
+    } else {
+        Dockerd::none()
+    };
     let (lab, state_path) = identify(file, &options.state_dir)?;
     state::prepare_dir(&options.state_dir)?;
     let layout = Layout::new(lab.clone(), net);
@@ -222,6 +236,16 @@ pub fn up(net: &Network, file: &Path, options: &UpOptions) -> Result<Lab, Emulat
         builder: OwnedProcess::of(std::process::id() as i32),
         complete: false,
         warnings: Vec::new(),
+        dockerd: made
+            .engines
+            .iter()
+            .enumerate()
+            .map(|(i, e)| state::DockerdRun {
+                dir: dockerd::dir(&options.state_dir, &lab, i),
+                namespace: layout.node(e.host).to_owned(),
+                process: None,
+            })
+            .collect(),
     };
     // Written before anything exists: whatever happens next, `down` knows what to remove.
     state.save(&state_path)?;
@@ -231,11 +255,12 @@ pub fn up(net: &Network, file: &Path, options: &UpOptions) -> Result<Lab, Emulat
         warnings: Vec::new(),
         listeners: 0,
         server: None,
+        dockerd: options.dockerd,
         servers: None,
         keep: false,
     };
     // On any error (or Ctrl-C) `lab` is dropped here, which removes everything.
-    build(net, options, &mut lab, &mut state)?;
+    build(net, options, &made, &mut lab, &mut state)?;
     state.warnings = lab.warnings.clone();
     state.complete = true;
     state.save(&lab.state_path)?;
@@ -245,6 +270,7 @@ pub fn up(net: &Network, file: &Path, options: &UpOptions) -> Result<Lab, Emulat
 fn build(
     net: &Network,
     options: &UpOptions,
+    made: &Dockerd,
     lab: &mut Lab,
     state: &mut LabState,
 ) -> Result<(), EmulateError> {
@@ -261,7 +287,17 @@ fn build(
     };
     let layout = lab.layout.clone();
     check_bridge_ports(net)?;
-    netns::add_all(&layout.namespaces())?;
+    // dockerd makes its containers' namespaces; they are named once they exist.
+    let namespaces: Vec<String> = layout
+        .namespaces()
+        .into_iter()
+        .filter(|ns| {
+            !net.nodes
+                .iter()
+                .any(|n| made.makes_node(n.id) && layout.node(n.id) == ns)
+        })
+        .collect();
+    netns::add_all(&namespaces)?;
     interrupted()?;
 
     // The switch: a bridge per segment. With br_netfilter loaded, bridged frames would pass the
@@ -280,13 +316,13 @@ fn build(
     )?;
     interrupted()?;
 
-    for node in &net.nodes {
-        build_node(net, node, &layout)?;
+    for node in net.nodes.iter().filter(|n| !made.makes_node(n.id)) {
+        build_node(net, node, &layout, made)?;
         interrupted()?;
     }
 
     // Plug every interface's peer into its segment's bridge: the switch's, or a node's.
-    let plugs = plug_scripts(net, &layout)?;
+    let plugs = plug_scripts(net, &layout, made)?;
     for (ns, script) in &plugs {
         if !script.is_empty() {
             netns::ip_batch(Some(ns), script, "plugging the interfaces in")?;
@@ -294,9 +330,13 @@ fn build(
     }
     interrupted()?;
 
-    for node in &net.nodes {
+    for node in net.nodes.iter().filter(|n| !made.makes_node(n.id)) {
         routes(net, node, &layout)?;
-        if let Some(nf) = &node.netfilter {
+        if let Some(nf) = node
+            .netfilter
+            .as_ref()
+            .filter(|_| made.on_host(node.id).is_none())
+        {
             let ruleset = nft::ruleset(net, nf)?;
             netns::exec(
                 layout.node(node.id),
@@ -307,12 +347,17 @@ fn build(
         }
         interrupted()?;
     }
+    for (i, engine) in made.engines.iter().enumerate() {
+        run_dockerd(net, engine, i, lab, state, options)?;
+        interrupted()?;
+    }
     lab.warnings.extend(netem(net, &layout));
     interrupted()?;
     let bridges: Vec<&str> = plugs
         .iter()
         .filter(|(_, script)| !script.is_empty())
         .map(|(ns, _)| ns.as_str())
+        .chain(made.engines.iter().map(|e| layout.node(e.host)))
         .collect();
     lab.warnings.extend(wait_for_ports(&bridges)?);
     interrupted()?;
@@ -320,7 +365,9 @@ fn build(
     lab.listeners = net.nodes.iter().map(|n| n.listeners.len()).sum();
     if lab.listeners > 0 {
         match &options.listeners {
-            ListenerHost::InProcess => lab.servers = Some(Servers::start(net, &layout)?),
+            ListenerHost::InProcess => {
+                lab.servers = Some(Servers::start(&made.servable(net), &layout)?);
+            }
             ListenerHost::Process(exe) => {
                 let server = spawn_server(exe, &lab.state_path, state)?;
                 lab.server = Some(server);
@@ -376,10 +423,10 @@ pub fn scripts(net: &Network, layout: &Layout) -> Result<Vec<(String, Script)>, 
     for node in &net.nodes {
         out.push((
             layout.node(node.id).to_owned(),
-            node_script(net, node, layout)?,
+            node_script(net, node, layout, &Dockerd::none())?,
         ));
     }
-    out.extend(plug_scripts(net, layout)?);
+    out.extend(plug_scripts(net, layout, &Dockerd::none())?);
     for node in &net.nodes {
         out.push((layout.node(node.id).to_owned(), route_script(net, node)?));
     }
@@ -392,8 +439,12 @@ pub fn scripts(net: &Network, layout: &Layout) -> Result<Vec<(String, Script)>, 
 }
 
 /// The plug scripts, with the namespace each runs in: the switch's, then each bridge owner's.
-fn plug_scripts(net: &Network, layout: &Layout) -> Result<Vec<(String, Script)>, EmulateError> {
-    let mut out = vec![(layout.switch.clone(), plug_script(net, None)?)];
+fn plug_scripts(
+    net: &Network,
+    layout: &Layout,
+    made: &Dockerd,
+) -> Result<Vec<(String, Script)>, EmulateError> {
+    let mut out = vec![(layout.switch.clone(), plug_script(net, None, made)?)];
     for node in &net.nodes {
         let owns = net
             .segments
@@ -402,7 +453,7 @@ fn plug_scripts(net: &Network, layout: &Layout) -> Result<Vec<(String, Script)>,
         if owns {
             out.push((
                 layout.node(node.id).to_owned(),
-                plug_script(net, Some(node.id))?,
+                plug_script(net, Some(node.id), made)?,
             ));
         }
     }
@@ -431,10 +482,14 @@ fn switch_script(net: &Network) -> Result<Script, EmulateError> {
 }
 
 /// Every interface's peer made a port of its segment's bridge: the switch's, or with `owner`
-/// the bridges of that node (run in its namespace).
-fn plug_script(net: &Network, owner: Option<NodeId>) -> Result<Script, EmulateError> {
+/// the bridges of that node (run in its namespace). Not those of nodes dockerd makes.
+fn plug_script(
+    net: &Network,
+    owner: Option<NodeId>,
+    made: &Dockerd,
+) -> Result<Script, EmulateError> {
     let mut script = Script::new("ip");
-    for iface in &net.interfaces {
+    for iface in net.interfaces.iter().filter(|i| !made.makes_node(i.node)) {
         let segment = net.segment(iface.segment);
         let master = match segment.bridge {
             None if owner.is_none() => bridge(iface.segment),
@@ -503,10 +558,15 @@ fn check_bridge_ports(net: &Network) -> Result<(), EmulateError> {
 
 /// A node's loopback, interfaces (veth pairs, the peer moved to the switch) and addresses.
 /// Names follow `name`/`dev`, where `ip` takes any word for a device.
-fn node_script(net: &Network, node: &Node, layout: &Layout) -> Result<Script, EmulateError> {
+fn node_script(
+    net: &Network,
+    node: &Node,
+    layout: &Layout,
+    made: &Dockerd,
+) -> Result<Script, EmulateError> {
     let mut script = Script::new("ip");
     script.line(["link", "set", "dev", "lo", "up"])?;
-    for iface in net.interfaces_of(node) {
+    for iface in net.interfaces_of(node).filter(|i| !made.makes_iface(i.id)) {
         let segment = net.segment(iface.segment);
         let mtu = segment.mtu.to_string();
         let mac = iface.mac.to_string();
@@ -551,25 +611,21 @@ fn node_script(net: &Network, node: &Node, layout: &Layout) -> Result<Script, Em
     Ok(script)
 }
 
-/// Sysctls, interfaces and addresses of one node.
-fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), EmulateError> {
+/// Sysctls, interfaces and addresses of one node; a Docker host's forwarding as it was before
+/// dockerd, when dockerd runs there.
+fn build_node(
+    net: &Network,
+    node: &Node,
+    layout: &Layout,
+    made: &Dockerd,
+) -> Result<(), EmulateError> {
     let ns = layout.node(node.id);
+    let forwarding = match made.on_host(node.id) {
+        Some(engine) => engine.spec.forwarding_before,
+        None => node.forwarding,
+    };
     // Before any interface exists: `default` settings apply to interfaces created later.
-    netns::sysctls(
-        ns,
-        vec![
-            // The kernel's default, whatever the host has.
-            setting("net/ipv4/conf/all/rp_filter", 0, false),
-            setting("net/ipv4/conf/default/rp_filter", 0, false),
-            setting("net/ipv4/ip_forward", u8::from(node.forwarding), false),
-            // Every probe is judged as on a fresh network: ICMP errors are not rate limited
-            // (neither per destination nor by the global budget), so earlier probes cannot
-            // silence a router for later ones.
-            setting("net/ipv4/icmp_ratelimit", 0, false),
-            setting("net/ipv4/icmp_ratemask", 0, false),
-            setting("net/ipv4/ip_default_ttl", node.os.initial_ttl(), false),
-        ],
-    )?;
+    netns::sysctls(ns, base_settings(node, forwarding))?;
     // br_netfilter: whether the node's bridges hand what they carry to its iptables. Needed
     // when the file says so; without the module nothing is handed anyway.
     let owns_bridge = net
@@ -588,14 +644,14 @@ fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), Emulate
     }
     netns::ip_batch(
         Some(ns),
-        &node_script(net, node, layout)?,
+        &node_script(net, node, layout, made)?,
         &format!("building `{}`", node.name),
     )?;
     // A new namespace has no `neigh/default` to inherit from: set each interface. And
     // route_localnet where the file says so.
     let localnet = net
         .interfaces_of(node)
-        .filter(|i| i.route_localnet)
+        .filter(|i| i.route_localnet && !made.makes_iface(i.id))
         .map(|i| {
             setting(
                 &format!("net/ipv4/conf/{}/route_localnet", i.name),
@@ -606,6 +662,7 @@ fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), Emulate
     netns::sysctls(
         ns,
         net.interfaces_of(node)
+            .filter(|i| !made.makes_iface(i.id))
             .map(|i| {
                 setting(
                     &format!("net/ipv4/neigh/{}/retrans_time_ms", i.name),
@@ -616,6 +673,22 @@ fn build_node(net: &Network, node: &Node, layout: &Layout) -> Result<(), Emulate
             .chain(localnet)
             .collect(),
     )
+}
+
+/// The settings of every node's namespace, before its interfaces exist.
+fn base_settings(node: &Node, forwarding: bool) -> Vec<(String, String, bool)> {
+    vec![
+        // The kernel's default, whatever the host has.
+        setting("net/ipv4/conf/all/rp_filter", 0, false),
+        setting("net/ipv4/conf/default/rp_filter", 0, false),
+        setting("net/ipv4/ip_forward", u8::from(forwarding), false),
+        // Every probe is judged as on a fresh network: ICMP errors are not rate limited
+        // (neither per destination nor by the global budget), so earlier probes cannot
+        // silence a router for later ones.
+        setting("net/ipv4/icmp_ratelimit", 0, false),
+        setting("net/ipv4/icmp_ratemask", 0, false),
+        setting("net/ipv4/ip_default_ttl", node.os.initial_ttl(), false),
+    ]
 }
 
 /// The node's static routes (connected ones come from its addresses).
@@ -925,8 +998,24 @@ fn down_state(
             }),
         }
     }
-    let mut removed = 0;
     let mut errors = Vec::new();
+    // dockerd before the namespaces: its containers first, then itself, its mounts, its
+    // directory; only directories named for this lab beside its state file.
+    let state_dir = state_path.parent().unwrap_or(Path::new("."));
+    for run in &state.dockerd {
+        if !dockerd::owns_dir(state_dir, lab, &run.dir) || !super::names::owns(lab, &run.namespace)
+        {
+            refused.push(Refusal::ForeignNamespace {
+                name: run.dir.display().to_string(),
+                lab: lab.to_string(),
+            });
+            continue;
+        }
+        if let Err(e) = dockerd::stop(run, &mut refused) {
+            errors.push(e);
+        }
+    }
+    let mut removed = 0;
     for name in &state.namespaces {
         if !super::names::owns(lab, name) {
             refused.push(Refusal::ForeignNamespace {
@@ -991,12 +1080,18 @@ pub fn serve_lab(state_path: &Path) -> Result<(), EmulateError> {
         message: format!("`{}` is not a lab id", state.lab),
     })?;
     let layout = Layout::new(lab, &report.network);
+    // With dockerd, docker-proxy binds the published ports: not served here.
+    let net = if state.dockerd.is_empty() {
+        report.network
+    } else {
+        Dockerd::plan(&report.network)?.servable(&report.network)
+    };
     let term = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, term.clone())
             .map_err(|e| EmulateError::io("installing a signal handler", e))?;
     }
-    let servers = Servers::start(&report.network, &layout)?;
+    let servers = Servers::start(&net, &layout)?;
     println!("READY");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
@@ -1005,6 +1100,90 @@ pub fn serve_lab(state_path: &Path) -> Result<(), EmulateError> {
     }
     drop(servers);
     Ok(())
+}
+
+/// Checks the tools `--dockerd` runs.
+fn dockerd_preflight() -> Result<(), EmulateError> {
+    tool(
+        "dockerd",
+        &["--version"],
+        "run the Docker hosts' dockerd",
+        "docker.io",
+    )?;
+    tool(
+        "docker",
+        &["--version"],
+        "ask dockerd for networks and containers",
+        "docker.io",
+    )?;
+    tool(
+        "nsenter",
+        &["--version"],
+        "start dockerd in a namespace",
+        "util-linux",
+    )?;
+    tool("tar", &["--version"], "pack the containers' image", "tar")?;
+    tool(
+        "iptables",
+        &["--version"],
+        "add the DOCKER-USER rules",
+        "iptables",
+    )
+}
+
+/// Starts the dockerd of engine number `index` (recorded in the state before its directory
+/// and once its process exists), then has it make the networks and the containers, and sets
+/// the containers' namespaces as the emulator sets a node's.
+fn run_dockerd(
+    net: &Network,
+    engine: &dockerd::Engine,
+    index: usize,
+    lab: &mut Lab,
+    state: &mut LabState,
+    options: &UpOptions,
+) -> Result<(), EmulateError> {
+    let Some(dir) = state.dockerd.get(index).map(|r| r.dir.clone()) else {
+        return Err(EmulateError::State {
+            path: lab.state_path.clone(),
+            message: format!("dockerd {index} is not listed"),
+        });
+    };
+    dockerd::make_dir(&dir)?;
+    let process = dockerd::spawn(engine, lab.layout.node(engine.host), &dir, &lab.layout.lab)?;
+    state.dockerd[index].process = Some(process);
+    state.save(&lab.state_path)?;
+    let interrupted = || {
+        options
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    };
+    dockerd::ready(process, &dir, &interrupted)?;
+    dockerd::populate(net, engine, &lab.layout, &dir)?;
+    for (node, _) in &engine.containers {
+        let node = net.node(*node);
+        let mut settings = base_settings(node, false);
+        settings.extend(net.interfaces_of(node).map(|i| {
+            setting(
+                &format!("net/ipv4/neigh/{}/retrans_time_ms", i.name),
+                ARP_RETRANS_MS,
+                false,
+            )
+        }));
+        netns::sysctls(lab.layout.node(node.id), settings)?;
+    }
+    let bridges = net
+        .interfaces_of(net.node(engine.host))
+        .filter(|i| engine.bridges.contains(&i.id))
+        .map(|i| {
+            setting(
+                &format!("net/ipv4/neigh/{}/retrans_time_ms", i.name),
+                ARP_RETRANS_MS,
+                true,
+            )
+        })
+        .collect();
+    netns::sysctls(lab.layout.node(engine.host), bridges)
 }
 
 #[cfg(test)]

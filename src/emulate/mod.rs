@@ -6,12 +6,15 @@
 //!   its own lab (see `state` for what is trusted).
 //! - [`compare_with`] runs probes in the lab and beside the simulator, and compares them.
 //! - [`live`] reads the machine it runs on as a topology and probes from it.
+//! - With [`UpOptions::dockerd`], each Docker host runs the real dockerd, which makes the
+//!   Docker networks, containers and rules the `docker:` section asks for (see `dockerd`).
 //!
 //! Everything it creates is named with [`PREFIX`] and lives inside namespaces it made; the root
 //! namespace is never configured. See `names` for the naming scheme and `build` for the steps.
 
 mod build;
 mod check;
+mod dockerd;
 mod error;
 pub mod live;
 mod names;

@@ -345,6 +345,19 @@ pub struct LabState {
     /// What could not be emulated (e.g. latency without `sch_netem`).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The real dockerd of each Docker host (`--dockerd`): listed before its directory is
+    /// made, its process once started.
+    #[serde(default)]
+    pub dockerd: Vec<DockerdRun>,
+}
+
+/// A dockerd this lab runs: its directory (data, exec root, socket, log), the namespace it
+/// runs in, and its process once started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerdRun {
+    pub dir: PathBuf,
+    pub namespace: String,
+    pub process: Option<OwnedProcess>,
 }
 
 impl LabState {
@@ -512,6 +525,7 @@ mod tests {
             builder: OwnedProcess::of(std::process::id() as i32),
             complete: false,
             warnings: vec![],
+            dockerd: Vec::new(),
         }
     }
 

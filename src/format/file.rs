@@ -55,6 +55,11 @@ pub struct TopologyFile {
     /// kube-proxy builds them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<super::platform::kubernetes::KubernetesSpec>,
+    /// Set by the `docker:` section's expansion (never read from a file): what dockerd would
+    /// be asked for, engine by engine, for `reachlab emulate check --dockerd`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub docker_engines: Vec<crate::model::DockerEngine>,
 }
 
 /// An L2 broadcast domain. Every interface attached to it hears every broadcast.

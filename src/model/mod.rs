@@ -7,6 +7,7 @@
 //! ([`NodeId`], [`IfaceId`], [`SegmentId`]) that index the [`Network`]'s vectors.
 
 mod address;
+mod docker;
 mod expectation;
 mod ids;
 mod invariant;
@@ -19,6 +20,7 @@ mod probe_spec;
 mod route;
 
 pub use address::{MacAddr, Port};
+pub use docker::{DockerContainer, DockerEngine, DockerNetwork};
 pub use expectation::{Expectation, Outcome, Probe, Target};
 pub use ids::{IfaceId, NodeId, SegmentId};
 pub use invariant::{Invariant, InvariantKind, NodeSet, Reach};

@@ -170,6 +170,8 @@ pub struct Network {
     pub expectations: Vec<Expectation>,
     /// The `invariants:` entries, in file order.
     pub invariants: Vec<Invariant>,
+    /// The Docker engines of a `docker:` section, as dockerd would be asked for them.
+    pub docker: Vec<super::DockerEngine>,
 }
 
 impl Network {

@@ -38,6 +38,7 @@ pub(crate) fn lower(
         net: Network {
             name: file.name.clone().unwrap_or_else(|| default_name.to_owned()),
             description: file.description.clone(),
+            docker: file.docker_engines.clone(),
             ..Network::default()
         },
         segment_ids: IndexMap::new(),

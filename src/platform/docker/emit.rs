@@ -10,6 +10,7 @@ use crate::format::file::{
     TopologyFile, UdpReplyFromName,
 };
 use crate::format::{Located, RulesText};
+use crate::model::{DockerContainer, DockerEngine, DockerNetwork, Port, Proto};
 
 /// Writes `plan` into `file`.
 pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
@@ -29,6 +30,8 @@ pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
         hairpin_ports(file, plan);
     }
     let written = iptables::write(plan);
+    let record = record(file, plan);
+    file.docker_engines.push(record);
     let host_name = plan.host.name.clone();
     let host = &mut file.nodes[plan.host.index];
     if plan.userland_proxy {
@@ -193,4 +196,149 @@ fn proxy(p: &Published<'_>) -> ListenSpec {
     proxy.udp_reply_from =
         (p.publish.proto == RuleProto::Udp).then(|| Located::at(UdpReplyFromName::Route, p.span));
     proxy
+}
+
+/// What dockerd is asked for to build this plan (`reachlab emulate check --dockerd`), written
+/// before the host gets Docker's rules and listeners.
+fn record(file: &TopologyFile, plan: &EnginePlan<'_>) -> DockerEngine {
+    let host = &file.nodes[plan.host.index];
+    let own_rules = !host.nat.is_empty()
+        || host.firewall.is_some()
+        || host.iptables.is_some()
+        || host.iptables_save.is_some()
+        || host.nft.is_some()
+        || host.nft_ruleset.is_some()
+        || host.platform_rules.is_some();
+    let docker_user = plan
+        .docker_user
+        .iter()
+        .map(|r| iptables_words(r).ok_or_else(|| r.comment.clone().unwrap_or_default()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|comment| {
+            format!("a `docker_user:` rule ({comment}) uses a key only `-s -d -i -o -p --dport --ctstate -j` rules may have in this mode")
+        });
+    let networks = plan.bridges[1..]
+        .iter()
+        .map(|b| DockerNetwork {
+            name: b.network.clone(),
+            subnet: b.subnet,
+            gateway: b.gateway,
+            internal: b.internal,
+            icc: b.icc,
+            bridge: b.iface.clone(),
+            segment: b.segment.clone(),
+        })
+        .collect();
+    let containers = plan
+        .containers
+        .iter()
+        .filter_map(|c| match c {
+            Container::Bridged { spec, attachments } => Some(DockerContainer {
+                name: spec.name.value.clone(),
+                attachments: attachments
+                    .iter()
+                    .map(|a| (plan.bridge(a.bridge).network.clone(), a.address))
+                    .collect(),
+                gateway: c.gateway().map(|g| plan.bridge(g.bridge).gateway),
+                publish: spec.publish.iter().map(|p| p.value.clone()).collect(),
+            }),
+            Container::Host(_) | Container::Isolated(_) => None,
+        })
+        .collect();
+    let proxies = if plan.userland_proxy {
+        plan.published
+            .iter()
+            .filter_map(|p| {
+                let proto = match p.publish.proto {
+                    RuleProto::Udp => Proto::Udp,
+                    _ => Proto::Tcp,
+                };
+                Some((proto, p.publish.host_ip, Port::new(p.publish.host_port)?))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    DockerEngine {
+        host: plan.host.name.clone(),
+        forwarding_before: plan.host.was_router,
+        userland_proxy: plan.userland_proxy,
+        icc: plan.bridges.first().is_none_or(|b| b.icc),
+        own_rules,
+        docker_user,
+        networks,
+        containers,
+        proxies,
+    }
+}
+
+/// A `docker_user:` rule as the words after `iptables -I DOCKER-USER N`; `None` when it uses
+/// a key beyond addresses, interfaces, protocol, destination port, state and verdict.
+fn iptables_words(r: &crate::format::file::RuleSpec) -> Option<Vec<String>> {
+    use crate::format::file::{ActionName, StateName};
+    let unsupported = r.not_dport.is_some()
+        || r.dst_local.is_some()
+        || r.probability.is_some()
+        || r.masquerade.is_some()
+        || r.snat.is_some()
+        || r.dnat.is_some()
+        || r.chain.is_some()
+        || r.reject_with.is_some();
+    if unsupported {
+        return None;
+    }
+    let mut words: Vec<String> = Vec::new();
+    let mut pair = |negated: bool, flag: &str, value: &Option<Located<String>>| {
+        if let Some(v) = value {
+            if negated {
+                words.push("!".into());
+            }
+            words.extend([flag.to_owned(), v.value.clone()]);
+        }
+    };
+    pair(false, "-s", &r.src);
+    pair(true, "-s", &r.not_src);
+    pair(false, "-d", &r.dst);
+    pair(true, "-d", &r.not_dst);
+    pair(false, "-i", &r.in_iface);
+    pair(true, "-i", &r.not_in);
+    pair(false, "-o", &r.out_iface);
+    pair(true, "-o", &r.not_out);
+    if let Some(p) = &r.proto {
+        let name = match p.value {
+            RuleProto::Tcp => "tcp",
+            RuleProto::Udp => "udp",
+            RuleProto::Icmp => "icmp",
+        };
+        words.extend(["-p".into(), name.into()]);
+    }
+    if let Some(d) = &r.dport {
+        words.extend(["--dport".into(), d.value.replace('-', ":")]);
+    }
+    if !r.state.is_empty() {
+        let states: Vec<&str> = r
+            .state
+            .iter()
+            .map(|s| match s.value {
+                StateName::New => "NEW",
+                StateName::Established => "ESTABLISHED",
+                StateName::Related => "RELATED",
+                StateName::Dnat => "DNAT",
+            })
+            .collect();
+        words.extend([
+            "-m".into(),
+            "conntrack".into(),
+            "--ctstate".into(),
+            states.join(","),
+        ]);
+    }
+    let verdict = match r.action.as_ref().map(|a| a.value) {
+        Some(ActionName::Accept) => "ACCEPT",
+        Some(ActionName::Drop) => "DROP",
+        Some(ActionName::Reject) => "REJECT",
+        None => return None,
+    };
+    words.extend(["-j".into(), verdict.into()]);
+    Some(words)
 }
