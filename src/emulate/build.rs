@@ -1148,7 +1148,9 @@ fn run_dockerd(
             message: format!("dockerd {index} is not listed"),
         });
     };
+    dockerd::check_version(engine)?;
     dockerd::make_dir(&dir)?;
+    dockerd::restore_own_rules(engine, lab.layout.node(engine.host))?;
     let process = dockerd::spawn(engine, lab.layout.node(engine.host), &dir, &lab.layout.lab)?;
     state.dockerd[index].process = Some(process);
     state.save(&lab.state_path)?;

@@ -113,10 +113,10 @@ impl Dockerd {
                     host.name
                 )));
             }
-            if spec.own_rules {
+            if spec.own_rules && spec.own_rules_text.is_none() {
                 return Err(unsupported(format!(
-                    "the Docker host `{}` has netfilter rules of its own besides Docker's; \
-                     --dockerd does not load them beside dockerd's yet",
+                    "the Docker host `{}` has rules of its own that cannot be written as \
+                     iptables-save text for dockerd to find",
                     host.name
                 )));
             }
@@ -286,6 +286,67 @@ pub fn make_dir(dir: &Path) -> Result<(), EmulateError> {
         .map_err(|e| EmulateError::io(format!("creating {}", dir.display()), e))?;
     std::fs::write(dir.join("daemon.json"), "{}\n")
         .map_err(|e| EmulateError::io(format!("writing {}/daemon.json", dir.display()), e))
+}
+
+/// The installed dockerd's version (`20.10.24+dfsg1` from `Docker version 20.10.24+dfsg1,
+/// build …`).
+fn installed_version() -> Result<String, EmulateError> {
+    let out = run("dockerd", &["--version"], "asking dockerd its version")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(2)
+        .map(|v| v.trim_end_matches(',').to_owned())
+        .ok_or_else(|| refuse(format!("`dockerd --version` said {text:?}")))
+}
+
+/// A real dockerd referees only a file of its own version: `20.10` for 20.10.x, `28` for
+/// 28.x.
+pub fn check_version(engine: &Engine) -> Result<(), EmulateError> {
+    let installed = installed_version()?;
+    let wanted = &engine.spec.version;
+    if installed.starts_with(&format!("{wanted}.")) {
+        return Ok(());
+    }
+    Err(unsupported(format!(
+        "Docker on `{}` is modelled as dockerd {wanted} (`version:`), and this machine's dockerd \
+         is {installed}: a real dockerd referees only its own version's rules",
+        engine.spec.host
+    )))
+}
+
+/// Loads the host's own rules (`iptables-restore`) in namespace `ns` before dockerd starts,
+/// as they were there before it (docs/platform-semantics.md, "Docker", **Rules**).
+pub fn restore_own_rules(engine: &Engine, ns: &str) -> Result<(), EmulateError> {
+    use std::io::Write as _;
+    let Some(text) = &engine.spec.own_rules_text else {
+        return Ok(());
+    };
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{ns}"))
+        .arg("iptables-restore")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            EmulateError::io("loading the Docker host's own rules (iptables-restore)", e)
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| EmulateError::io("writing to iptables-restore", e))?;
+    }
+    let out = child.wait_with_output().map_err(|e| {
+        EmulateError::io("loading the Docker host's own rules (iptables-restore)", e)
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(refuse(format!(
+        "iptables-restore refused the own rules of `{}`: {}",
+        engine.spec.host,
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
 }
 
 /// Starts dockerd for `engine` in namespace `ns`, with `dir` its own, in a process group of

@@ -17,6 +17,9 @@ use super::{Port, Proto};
 pub struct DockerEngine {
     /// The node dockerd runs on.
     pub host: String,
+    /// The Docker Engine version whose rules the model holds (`20.10`, `28`): a real dockerd
+    /// referees only a file of its own version.
+    pub version: String,
     /// Whether the host forwarded before dockerd started (dockerd sets FORWARD's policy to
     /// DROP when it turns forwarding on itself).
     pub forwarding_before: bool,
@@ -26,6 +29,9 @@ pub struct DockerEngine {
     pub icc: bool,
     /// Whether the host has netfilter rules of its own besides dockerd's.
     pub own_rules: bool,
+    /// Those rules as `iptables-save` text (set by the lowering): loaded before dockerd starts,
+    /// as they were there before it.
+    pub own_rules_text: Option<String>,
     /// The `DOCKER-USER` rules, each as the words after `iptables -I DOCKER-USER N`, in
     /// order; why they cannot be written so, when one cannot.
     pub docker_user: Result<Vec<Vec<String>>, String>,

@@ -53,6 +53,11 @@ impl Lowering {
             }
         }
         let own = own.map(|b| *b).unwrap_or_default();
+        // What a real dockerd must find on the host before it starts (`emulate --dockerd`).
+        let own_text = crate::topology::iptables::save(&self.net, &own);
+        if let Some(engine) = self.net.docker.iter_mut().find(|e| e.host == node.name) {
+            engine.own_rules_text = Some(own_text).filter(|t| !t.is_empty());
+        }
         for (own_names, daemon_names) in [
             (names(&own.filter_chains), names(&daemon.filter_chains)),
             (names(&own.nat_chains), names(&daemon.nat_chains)),

@@ -261,6 +261,8 @@ fn record(file: &TopologyFile, plan: &EnginePlan<'_>) -> DockerEngine {
     };
     DockerEngine {
         host: plan.host.name.clone(),
+        version: plan.version.name().to_owned(),
+        own_rules_text: None,
         forwarding_before: plan.host.was_router,
         userland_proxy: plan.userland_proxy,
         icc: plan.bridges.first().is_none_or(|b| b.icc),

@@ -31,6 +31,14 @@ pub(super) enum Version {
 impl Version {
     /// The versions, as `version:` names them.
     const NAMES: [(&'static str, Version); 2] = [("20.10", Version::V20_10), ("28", Version::V28)];
+
+    /// The version as `version:` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::V20_10 => "20.10",
+            Version::V28 => "28",
+        }
+    }
 }
 
 /// Everything one engine adds to the topology, decided and checked.
