@@ -809,7 +809,7 @@ mod tests {
     }
 
     #[test]
-    fn what_this_mode_cannot_do_is_refused_by_name() {
+    fn what_this_mode_cannot_do_is_refused_and_own_rules_are_kept() {
         let e = Dockerd::plan(&load("topologies/basics-one-subnet.yaml")).expect_err("no docker");
         assert!(e.to_string().contains("no `docker:` section"), "{e}");
         let text = "
@@ -827,12 +827,14 @@ docker:
             Ok(loaded) => loaded.network,
             Err(report) => panic!("{} problems", report.diagnostics.len()),
         };
-        let e = Dockerd::plan(&net).expect_err("own rules");
+        // The host's own rules are not refused: they are loaded before dockerd starts.
+        let made = Dockerd::plan(&net).expect("own rules are loaded");
+        let own = made.engines[0].spec.own_rules_text.as_deref().unwrap_or("");
         assert!(
-            e.to_string()
-                .contains("`host` has netfilter rules of its own"),
-            "{e}"
+            own.contains("-A POSTROUTING -o eth0 -j MASQUERADE"),
+            "{own}"
         );
+        assert!(!own.contains("DOCKER"), "only the host's own: {own}");
     }
 
     #[test]
