@@ -452,22 +452,10 @@ impl TableLowering<'_> {
             }
             TargetSpec::Chain { ref name, goto } => RuleTarget::Flow(self.jump(name, goto)?),
             TargetSpec::Dnat(..) | TargetSpec::Snat(..) | TargetSpec::Masquerade(_) => {
-                self.problems.push(Problem::new(
-                    &read.target_word,
-                    Code::BadValue,
-                    format!("{} is only valid in the nat table", read.target_word.text),
-                    "move the rule into `*nat`",
-                ));
-                return None;
+                return self.nat_only(&read.target_word);
             }
         };
-        Some(FilterRule {
-            matches: read.matches,
-            target,
-            origin,
-            comment: read.comment,
-            platform_fix: None,
-        })
+        Some(filter_rule(read.matches, read.comment, target, origin))
     }
 
     /// A rule of the raw table: it runs before conntrack, so a match on the connection is
@@ -522,22 +510,21 @@ impl TableLowering<'_> {
                 return None;
             }
             TargetSpec::Dnat(..) | TargetSpec::Snat(..) | TargetSpec::Masquerade(_) => {
-                self.problems.push(Problem::new(
-                    &read.target_word,
-                    Code::BadValue,
-                    format!("{} is only valid in the nat table", read.target_word.text),
-                    "move the rule into `*nat`",
-                ));
-                return None;
+                return self.nat_only(&read.target_word);
             }
         };
-        Some(FilterRule {
-            matches: read.matches,
+        Some(filter_rule(read.matches, read.comment, target, origin))
+    }
+
+    /// A NAT target outside the nat table: refused as iptables refuses it.
+    fn nat_only<T>(&mut self, target: &Word) -> Option<T> {
+        self.problems.push(Problem::new(
             target,
-            origin,
-            comment: read.comment,
-            platform_fix: None,
-        })
+            Code::BadValue,
+            format!("{} is only valid in the nat table", target.text),
+            "move the rule into `*nat`",
+        ));
+        None
     }
 
     fn nat_rule(&mut self, read: ReadRule, origin: Origin, hook: NatHook) -> Option<NatRule> {
@@ -618,6 +605,22 @@ impl TableLowering<'_> {
                 return;
             }
         }
+    }
+}
+
+/// A filter rule of the text: its matches and comment, with `target`.
+fn filter_rule(
+    matches: crate::model::Match,
+    comment: Option<String>,
+    target: RuleTarget,
+    origin: Origin,
+) -> FilterRule {
+    FilterRule {
+        matches,
+        target,
+        origin,
+        comment,
+        platform_fix: None,
     }
 }
 

@@ -25,6 +25,12 @@ use super::plan::{EnginePlan, Version};
 use crate::format::Span;
 use crate::format::file::{BeforeOwn, RuleProto};
 
+/// The chains of every version of dockerd.
+const DOCKER: &str = "DOCKER";
+const ISOLATION_1: &str = "DOCKER-ISOLATION-STAGE-1";
+const ISOLATION_2: &str = "DOCKER-ISOLATION-STAGE-2";
+const USER: &str = "DOCKER-USER";
+
 /// What dockerd leaves in the host's tables, besides the host's own rules.
 pub(super) struct Written {
     /// `iptables-save` text of the raw (when written to), filter and nat tables.

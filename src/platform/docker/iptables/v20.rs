@@ -7,15 +7,9 @@
 use super::super::containers::Published;
 use super::super::plan::{Bridge, EnginePlan};
 use super::tables::{Table, Tables};
-use super::{host_dst, net, proto};
+use super::{DOCKER, ISOLATION_1, ISOLATION_2, USER, host_dst, net, proto};
 use crate::format::Span;
 use crate::format::file::RuleProto;
-
-/// Docker's own chains.
-const DOCKER: &str = "DOCKER";
-const ISOLATION_1: &str = "DOCKER-ISOLATION-STAGE-1";
-const ISOLATION_2: &str = "DOCKER-ISOLATION-STAGE-2";
-const USER: &str = "DOCKER-USER";
 
 /// Replays dockerd 20.10 on the plan's host, into `t`.
 pub(super) fn replay(t: &mut Tables, plan: &EnginePlan<'_>) {

@@ -16,18 +16,14 @@ use std::net::Ipv4Addr;
 use super::super::containers::{Container, Published};
 use super::super::plan::{Bridge, EnginePlan};
 use super::tables::{Table, Tables};
-use super::{host_dst, net, proto};
+use super::{DOCKER, ISOLATION_1, ISOLATION_2, USER, host_dst, net, proto};
 use crate::format::Span;
 use crate::format::file::RuleProto;
 
-/// Docker's own chains.
-const DOCKER: &str = "DOCKER";
+/// Docker 28's own chains besides those of every version.
 const FORWARD: &str = "DOCKER-FORWARD";
 const BRIDGE: &str = "DOCKER-BRIDGE";
 const CT: &str = "DOCKER-CT";
-const ISOLATION_1: &str = "DOCKER-ISOLATION-STAGE-1";
-const ISOLATION_2: &str = "DOCKER-ISOLATION-STAGE-2";
-const USER: &str = "DOCKER-USER";
 
 /// Replays dockerd 28 on the plan's host, into `t`.
 pub(super) fn replay(t: &mut Tables, plan: &EnginePlan<'_>) {
