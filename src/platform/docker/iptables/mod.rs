@@ -57,6 +57,20 @@ pub(super) fn write(plan: &EnginePlan<'_>) -> Written {
     }
 }
 
+/// nat PREROUTING and OUTPUT jump to nat DOCKER for a local destination, each appended once;
+/// OUTPUT skips 127.0.0.0/8 with the userland proxy (every version writes these alike).
+fn nat_jumps(t: &mut tables::Tables, plan: &EnginePlan<'_>, place: Span) {
+    use tables::Table;
+    let prerouting = format!("-m addrtype --dst-type LOCAL -j {DOCKER}");
+    t.append_once(Table::Nat, "PREROUTING", prerouting, place);
+    let output = if plan.userland_proxy {
+        format!("! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j {DOCKER}")
+    } else {
+        format!("-m addrtype --dst-type LOCAL -j {DOCKER}")
+    };
+    t.append_once(Table::Nat, "OUTPUT", output, place);
+}
+
 /// A network as iptables prints it (`172.17.0.0/16`).
 fn net(n: Ipv4Net) -> String {
     n.trunc().to_string()

@@ -7,7 +7,7 @@
 use super::super::containers::Published;
 use super::super::plan::{Bridge, EnginePlan};
 use super::tables::{Table, Tables};
-use super::{DOCKER, ISOLATION_1, ISOLATION_2, USER, host_dst, net, proto};
+use super::{DOCKER, ISOLATION_1, ISOLATION_2, USER, host_dst, nat_jumps, net, proto};
 use crate::format::Span;
 use crate::format::file::RuleProto;
 
@@ -173,14 +173,7 @@ fn setup_internal_network_rules(t: &mut Tables, b: &Bridge) {
 /// `ProgramChain(nat)`: PREROUTING and OUTPUT jump to the nat DOCKER chain for a local
 /// destination, appended once; OUTPUT skips 127.0.0.0/8 with the userland proxy.
 fn program_nat_chain(t: &mut Tables, plan: &EnginePlan<'_>, place: Span) {
-    let prerouting = format!("-m addrtype --dst-type LOCAL -j {DOCKER}");
-    t.append_once(Table::Nat, "PREROUTING", prerouting, place);
-    let output = if plan.userland_proxy {
-        format!("! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j {DOCKER}")
-    } else {
-        format!("-m addrtype --dst-type LOCAL -j {DOCKER}")
-    };
-    t.append_once(Table::Nat, "OUTPUT", output, place);
+    nat_jumps(t, plan, place);
 }
 
 /// `arrangeUserFilterRule`, after each network: DOCKER-USER with its RETURN, and FORWARD's

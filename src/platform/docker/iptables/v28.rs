@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use super::super::containers::{Container, Published};
 use super::super::plan::{Bridge, EnginePlan};
 use super::tables::{Table, Tables};
-use super::{DOCKER, ISOLATION_1, ISOLATION_2, USER, host_dst, net, proto};
+use super::{DOCKER, ISOLATION_1, ISOLATION_2, USER, host_dst, nat_jumps, net, proto};
 use crate::format::Span;
 use crate::format::file::RuleProto;
 
@@ -56,16 +56,9 @@ fn setup_ip_chains(t: &mut Tables, plan: &EnginePlan<'_>, place: Span) {
     for chain in [DOCKER, FORWARD, BRIDGE, CT, ISOLATION_1, ISOLATION_2] {
         t.new_chain(Table::Filter, chain);
     }
-    let prerouting = format!("-m addrtype --dst-type LOCAL -j {DOCKER}");
-    t.append_once(Table::Nat, "PREROUTING", prerouting, place);
-    // :195-197: OUTPUT skips 127.0.0.0/8 unless in hairpin mode (no userland proxy,
-    // br/bridge_linux.go:515).
-    let output = if plan.userland_proxy {
-        format!("! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j {DOCKER}")
-    } else {
-        format!("-m addrtype --dst-type LOCAL -j {DOCKER}")
-    };
-    t.append_once(Table::Nat, "OUTPUT", output, place);
+    // ipt/network.go:174-209 (addNATJumpRules); :195-197: OUTPUT skips 127.0.0.0/8 unless in
+    // hairpin mode (no userland proxy, br/bridge_linux.go:515).
+    nat_jumps(t, plan, place);
     t.ensure_jump("FORWARD", FORWARD, place);
     for to in [BRIDGE, ISOLATION_1, CT] {
         t.ensure_jump(FORWARD, to, place);
