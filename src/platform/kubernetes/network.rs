@@ -293,3 +293,29 @@ fn full(pod_cidr: Ipv4Net, name: &str, span: Span) -> Box<Diagnostic> {
         .hint("use a larger `pod_cidr`"),
     )
 }
+
+/// The host side of pod `pod`'s veth in namespace `namespace`, as Calico's CNI plugin names
+/// it: `cali` and the first 11 hex digits of the SHA-1 of `namespace.pod`
+/// (docs/platform-semantics.md, "Kubernetes", **Calico**).
+pub(super) fn calico_iface(namespace: &str, pod: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(format!("{namespace}.{pod}").as_bytes());
+    let mut name = String::with_capacity(15);
+    name.push_str("cali");
+    for byte in digest.iter().take(6) {
+        name.push_str(&format!("{byte:02x}"));
+    }
+    name.truncate(15);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calico_names_the_host_veth_from_the_sha1_of_namespace_dot_pod() {
+        // `printf default.web | sha1sum` prints 68caf03a5f4aa41b0a8b0a4b0ad8f3dd6f51c354.
+        assert_eq!(calico_iface("default", "web"), "cali68caf03a5f4");
+    }
+}

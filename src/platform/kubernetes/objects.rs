@@ -17,12 +17,17 @@ use serde_json::Value;
 use crate::format::Span;
 use crate::format::file::ProtoName;
 
+/// The namespace of an object that names none.
+pub(super) const DEFAULT_NAMESPACE: &str = "default";
+
 /// An object of a cluster, and where it was written.
 pub(super) struct Object {
     /// `kind`, empty when missing or not text.
     pub kind: String,
     /// `metadata.name`, empty when missing or not text.
     pub name: String,
+    /// `metadata.namespace`, `default` when missing or not text.
+    pub namespace: String,
     /// What reachlab reads of it, by kind.
     pub body: Body,
     /// Where the object was given: the manifest path, or the cluster's name for inline ones.
@@ -62,6 +67,10 @@ impl Object {
         Self {
             kind,
             name: head.metadata.name.unwrap_or_default(),
+            namespace: head
+                .metadata
+                .namespace
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
             body,
             span,
             source: source.to_owned(),
@@ -85,6 +94,9 @@ struct Head {
 pub(super) struct Metadata {
     #[serde(deserialize_with = "lenient")]
     pub name: Option<String>,
+    /// `metadata.namespace`; absent means `default`, as kubectl applies it.
+    #[serde(deserialize_with = "lenient")]
+    pub namespace: Option<String>,
     #[serde(deserialize_with = "labels")]
     pub labels: BTreeMap<String, String>,
 }

@@ -14,6 +14,8 @@ use crate::format::{Code, Diagnostic, Span};
 pub(super) struct PodPlan {
     /// `<workload>-<index>`, or the Pod's name.
     pub name: String,
+    /// The namespace of the workload or Pod.
+    pub namespace: String,
     pub labels: BTreeMap<String, String>,
     /// The node the pod is pinned to (`nodeName`).
     pub node_name: Option<String>,
@@ -40,6 +42,8 @@ pub(super) struct PodPort {
 /// A Service to implement.
 pub(super) struct ServicePlan {
     pub name: String,
+    /// Its namespace: it selects pods of this namespace only.
+    pub namespace: String,
     /// Whether it opens nodePorts (type NodePort, or LoadBalancer modelled as NodePort).
     pub node_port: bool,
     /// `externalTrafficPolicy: Local`.
@@ -143,6 +147,7 @@ fn replicate(
             } else {
                 format!("{name}-{i}")
             },
+            namespace: object.namespace.clone(),
             labels: template.metadata.labels.clone(),
             node_name: spec.node_name.clone(),
             node_selector: spec.node_selector.clone(),
@@ -206,6 +211,7 @@ fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Se
     }
     ServicePlan {
         name: name.clone(),
+        namespace: object.namespace.clone(),
         node_port: kind != "ClusterIP",
         local: spec.external_traffic_policy.as_deref() == Some("Local"),
         cluster_ip: spec.cluster_ip.clone(),
