@@ -210,6 +210,10 @@ pub struct BeforeOwn {
     pub postrouting: usize,
     /// raw PREROUTING.
     pub raw_prerouting: usize,
+    /// filter INPUT.
+    pub input: usize,
+    /// filter OUTPUT.
+    pub filter_output: usize,
 }
 
 /// The filter chains of a node.

@@ -13,6 +13,8 @@ pub mod kubernetes;
 pub mod openstack;
 pub mod virtualbox;
 
+mod tables;
+
 use crate::format::Diagnostic;
 use crate::format::file::TopologyFile;
 

@@ -142,11 +142,12 @@ fn merge(mut own: Netfilter, mut daemon: Netfilter, before: BeforeOwn) -> Netfil
         own.forward.policy_comment = daemon.forward.policy_comment;
         own.forward.policy_fix = daemon.forward.policy_fix;
     }
-    // The other filter chains: the daemon writes none; were it to, above the node's own.
+    around(&mut own.input, daemon.input.rules, before.input);
+    around(&mut own.output, daemon.output.rules, before.filter_output);
+    // mangle PREROUTING and raw OUTPUT: the daemons write none; were they to, above the
+    // node's own.
     for (mine, theirs) in [
         (&mut own.prerouting, daemon.prerouting),
-        (&mut own.input, daemon.input),
-        (&mut own.output, daemon.output),
         (&mut own.raw_output, daemon.raw_output),
     ] {
         let top = theirs.rules.len();

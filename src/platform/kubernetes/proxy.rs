@@ -121,7 +121,9 @@ pub(super) fn plan(
         } else {
             placed
                 .iter()
-                .filter(|p| p.pod.namespace == service.namespace && p.pod.matches(&service.selector))
+                .filter(|p| {
+                    p.pod.namespace == service.namespace && p.pod.matches(&service.selector)
+                })
                 .collect()
         };
         for port in &service.ports {

@@ -12,7 +12,6 @@
 //! engine's host, a network, a container's network, a `-p` entry), which the topology's
 //! lowering reads like any other `iptables-save` text.
 
-mod tables;
 mod v20;
 mod v28;
 
@@ -43,7 +42,7 @@ pub(super) struct Written {
 
 /// Replays dockerd of the plan's version on the plan's host: what it writes, in its order.
 pub(super) fn write(plan: &EnginePlan<'_>) -> Written {
-    let mut t = tables::Tables::new();
+    let mut t = crate::platform::tables::Tables::new();
     match plan.version {
         Version::V20_10 => v20::replay(&mut t, plan),
         Version::V28 => v28::replay(&mut t, plan),
@@ -59,8 +58,8 @@ pub(super) fn write(plan: &EnginePlan<'_>) -> Written {
 
 /// nat PREROUTING and OUTPUT jump to nat DOCKER for a local destination, each appended once;
 /// OUTPUT skips 127.0.0.0/8 with the userland proxy (every version writes these alike).
-fn nat_jumps(t: &mut tables::Tables, plan: &EnginePlan<'_>, place: Span) {
-    use tables::Table;
+fn nat_jumps(t: &mut crate::platform::tables::Tables, plan: &EnginePlan<'_>, place: Span) {
+    use crate::platform::tables::Table;
     let prerouting = format!("-m addrtype --dst-type LOCAL -j {DOCKER}");
     t.append_once(Table::Nat, "PREROUTING", prerouting, place);
     let output = if plan.userland_proxy {

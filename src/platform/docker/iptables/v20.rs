@@ -6,10 +6,10 @@
 
 use super::super::containers::Published;
 use super::super::plan::{Bridge, EnginePlan};
-use super::tables::{Table, Tables};
 use super::{DOCKER, ISOLATION_1, ISOLATION_2, USER, host_dst, nat_jumps, net, proto};
 use crate::format::Span;
 use crate::format::file::RuleProto;
+use crate::platform::tables::{Table, Tables};
 
 /// Replays dockerd 20.10 on the plan's host, into `t`.
 pub(super) fn replay(t: &mut Tables, plan: &EnginePlan<'_>) {

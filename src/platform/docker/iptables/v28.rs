@@ -15,10 +15,10 @@ use std::net::Ipv4Addr;
 
 use super::super::containers::{Container, Published};
 use super::super::plan::{Bridge, EnginePlan};
-use super::tables::{Table, Tables};
 use super::{DOCKER, ISOLATION_1, ISOLATION_2, USER, host_dst, nat_jumps, net, proto};
 use crate::format::Span;
 use crate::format::file::RuleProto;
+use crate::platform::tables::{Table, Tables};
 
 /// Docker 28's own chains besides those of every version.
 const FORWARD: &str = "DOCKER-FORWARD";

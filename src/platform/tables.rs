@@ -1,8 +1,8 @@
-//! The tables dockerd's commands change, replayed: raw, filter and nat, each built-in chain
-//! holding a marker where the host's own rules are, and the primitives libnetwork calls (`-C`,
-//! `-I` to the top, `-A` to the end, `-D`, `EnsureJumpRule`), as iptables does them. Both
-//! versions' replays (`v20`, `v28`) run on these; `save` writes the result as `iptables-save`
-//! text.
+//! The tables a platform's daemon changes (dockerd, kube-proxy, Calico's felix), replayed: raw,
+//! filter and nat, each built-in chain holding a marker where the host's own rules are, and
+//! the primitives the daemons call (`-C`, `-I` to the top, `-A` to the end, `-D`, libnetwork's
+//! `EnsureJumpRule`), as iptables does them. The replays of `docker::iptables` and
+//! `kubernetes::proxy` run on these; `save` writes the result as `iptables-save` text.
 
 use std::fmt::Write as _;
 
@@ -11,7 +11,7 @@ use crate::format::file::BeforeOwn;
 
 /// A table dockerd writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Table {
+pub(crate) enum Table {
     Raw,
     Filter,
     Nat,
@@ -27,13 +27,13 @@ enum Entry {
 
 /// A chain: its name, whether it is one of the table's built-in chains, and its entries.
 struct Chain {
-    name: &'static str,
+    name: String,
     builtin: bool,
     entries: Vec<Entry>,
 }
 
 /// The raw, filter and nat tables as dockerd's commands leave them.
-pub(super) struct Tables {
+pub(crate) struct Tables {
     raw: Vec<Chain>,
     filter: Vec<Chain>,
     nat: Vec<Chain>,
@@ -42,25 +42,21 @@ pub(super) struct Tables {
 }
 
 impl Tables {
-    /// The built-in chains, with the host's own rules in each one dockerd writes to.
+    /// The built-in chains, each holding the host's own rules.
     pub fn new() -> Self {
-        let chain = |name, own: bool| Chain {
-            name,
+        let chain = |name: &str| Chain {
+            name: name.to_owned(),
             builtin: true,
-            entries: if own { vec![Entry::Own] } else { Vec::new() },
+            entries: vec![Entry::Own],
         };
         Tables {
-            raw: vec![chain("PREROUTING", true), chain("OUTPUT", false)],
-            filter: vec![
-                chain("INPUT", false),
-                chain("FORWARD", true),
-                chain("OUTPUT", false),
-            ],
+            raw: vec![chain("PREROUTING"), chain("OUTPUT")],
+            filter: vec![chain("INPUT"), chain("FORWARD"), chain("OUTPUT")],
             nat: vec![
-                chain("PREROUTING", true),
-                chain("INPUT", false),
-                chain("OUTPUT", true),
-                chain("POSTROUTING", true),
+                chain("PREROUTING"),
+                chain("INPUT"),
+                chain("OUTPUT"),
+                chain("POSTROUTING"),
             ],
             forward_drop: false,
         }
@@ -75,11 +71,11 @@ impl Tables {
     }
 
     /// `-N NAME`, unless the chain exists.
-    pub fn new_chain(&mut self, table: Table, name: &'static str) {
+    pub fn new_chain(&mut self, table: Table, name: &str) {
         let chains = self.table(table);
         if !chains.iter().any(|c| c.name == name) {
             chains.push(Chain {
-                name,
+                name: name.to_owned(),
                 builtin: false,
                 entries: Vec::new(),
             });
@@ -87,7 +83,7 @@ impl Tables {
     }
 
     /// The entries of chain `name`, which the replay created before writing to it.
-    fn chain(&mut self, table: Table, name: &'static str) -> &mut Vec<Entry> {
+    fn chain(&mut self, table: Table, name: &str) -> &mut Vec<Entry> {
         self.new_chain(table, name);
         let chains = self.table(table);
         let at = chains.iter().position(|c| c.name == name).unwrap_or(0);
@@ -95,25 +91,25 @@ impl Tables {
     }
 
     /// `-C`: whether the rule is in the chain.
-    pub fn exists(&mut self, table: Table, chain: &'static str, words: &str) -> bool {
+    pub fn exists(&mut self, table: Table, chain: &str, words: &str) -> bool {
         self.chain(table, chain)
             .iter()
             .any(|e| matches!(e, Entry::Rule { words: w, .. } if w == words))
     }
 
     /// `-I CHAIN`: at the top.
-    pub fn insert(&mut self, table: Table, chain: &'static str, words: String, place: Span) {
+    pub fn insert(&mut self, table: Table, chain: &str, words: String, place: Span) {
         self.chain(table, chain)
             .insert(0, Entry::Rule { words, place });
     }
 
     /// `-A CHAIN`: at the end.
-    pub fn append(&mut self, table: Table, chain: &'static str, words: String, place: Span) {
+    pub fn append(&mut self, table: Table, chain: &str, words: String, place: Span) {
         self.chain(table, chain).push(Entry::Rule { words, place });
     }
 
     /// `-D CHAIN RULE`: the first copy, if any.
-    pub fn delete(&mut self, table: Table, chain: &'static str, words: &str) {
+    pub fn delete(&mut self, table: Table, chain: &str, words: &str) {
         let entries = self.chain(table, chain);
         if let Some(at) = entries
             .iter()
@@ -124,14 +120,14 @@ impl Tables {
     }
 
     /// `-I` unless the rule exists (libnetwork's `programChainRule(…, insert)`, `Rule.Insert`).
-    pub fn insert_once(&mut self, table: Table, chain: &'static str, words: String, place: Span) {
+    pub fn insert_once(&mut self, table: Table, chain: &str, words: String, place: Span) {
         if !self.exists(table, chain, &words) {
             self.insert(table, chain, words, place);
         }
     }
 
     /// `-A` unless the rule exists (`ProgramRule(…, Append, …)`, `Rule.Append`).
-    pub fn append_once(&mut self, table: Table, chain: &'static str, words: String, place: Span) {
+    pub fn append_once(&mut self, table: Table, chain: &str, words: String, place: Span) {
         if !self.exists(table, chain, &words) {
             self.append(table, chain, words, place);
         }
@@ -139,14 +135,14 @@ impl Tables {
 
     /// `EnsureJumpRule(from, to)` of the filter table: the jump deleted if present, then
     /// inserted at the top.
-    pub fn ensure_jump(&mut self, from: &'static str, to: &str, place: Span) {
+    pub fn ensure_jump(&mut self, from: &str, to: &str, place: Span) {
         let words = format!("-j {to}");
         self.delete(Table::Filter, from, &words);
         self.insert(Table::Filter, from, words, place);
     }
 
     /// How many of Docker's rules precede the host's own in built-in chain `name` of `table`.
-    fn before(&mut self, table: Table, name: &'static str) -> usize {
+    fn before(&mut self, table: Table, name: &str) -> usize {
         let entries = self.chain(table, name);
         entries.iter().position(|e| *e == Entry::Own).unwrap_or(0)
     }
@@ -159,6 +155,8 @@ impl Tables {
             output: self.before(Table::Nat, "OUTPUT"),
             postrouting: self.before(Table::Nat, "POSTROUTING"),
             raw_prerouting: self.before(Table::Raw, "PREROUTING"),
+            input: self.before(Table::Filter, "INPUT"),
+            filter_output: self.before(Table::Filter, "OUTPUT"),
         }
     }
 
@@ -187,9 +185,9 @@ impl Tables {
             line(&mut text, &format!("*{name}"), host);
             let mut order: Vec<&Chain> = chains.iter().collect();
             // Built-in chains first (as created), user chains sorted by name.
-            order.sort_by_key(|c| (!c.builtin, if c.builtin { "" } else { c.name }));
+            order.sort_by_key(|c| (!c.builtin, if c.builtin { "" } else { c.name.as_str() }));
             for c in &order {
-                let policy = match (c.builtin, name, c.name) {
+                let policy = match (c.builtin, name, c.name.as_str()) {
                     (false, ..) => "-",
                     (true, "filter", "FORWARD") if self.forward_drop => "DROP",
                     (true, ..) => "ACCEPT",
