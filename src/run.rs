@@ -6,7 +6,9 @@
 use std::net::Ipv4Addr;
 
 use crate::explain::{Cause, Fix, Why, why};
-use crate::model::{Expectation, Network, NodeId, Outcome, Port, Probe, Service};
+use crate::model::{
+    Expectation, Network, NodeId, Outcome, PROXY_TRIES, Port, Probe, Service, proxy_error_page,
+};
 use crate::sim::{Observed, ProbeKind, ProbeRun, SimConfig, run_probe};
 
 /// Why a probe could not even start.
@@ -95,12 +97,15 @@ pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> 
     let kind = ProbeKind::of(&request.probe, request.count, request.wait).with_ttl(request.ttl);
     let run = run_probe(net, request.from, request.dst, &kind, config);
     let http = match &request.probe {
-        Probe::Curl { .. } if run.outcome == Outcome::Reply => http_answer(net, &run, config),
+        Probe::Curl { path, .. } if run.outcome == Outcome::Reply => {
+            http_answer(net, &run, &request.written, path, config)
+        }
         _ => None,
     };
     let why = why(net, &run).or_else(|| {
-        let failure = http.as_ref()?.backend_failure.as_deref()?;
-        Some(backend_why(net, &request, &run, failure))
+        let answer = http.as_ref()?;
+        let failure = answer.backend_failure.as_deref()?;
+        Some(backend_why(net, &request, &run, failure, answer.status))
     });
     ProbeResult {
         request,
@@ -112,12 +117,18 @@ pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> 
 }
 
 /// The connection worked but the service could not do its job: explain the backend.
-fn backend_why(net: &Network, request: &ProbeRequest, run: &ProbeRun, failure: &ProbeRun) -> Why {
+fn backend_why(
+    net: &Network,
+    request: &ProbeRequest,
+    run: &ProbeRun,
+    failure: &ProbeRun,
+    status: u16,
+) -> Why {
     let (node, _, _, _) =
         run.served(net)
             .unwrap_or((request.from, request.dst, Port::HTTP, &Service::Plain));
     let mut lines = vec![format!(
-        "the service on `{}` answered 502: it could not reach its backend {}:{} ({})",
+        "the service on `{}` answered {status}: it could not reach its backend {}:{} ({})",
         net.node(node).name,
         failure.dst,
         failure.kind_port(),
@@ -153,14 +164,42 @@ pub struct HttpAnswer {
     pub backend_failure: Option<Box<ProbeRun>>,
 }
 
-/// The answer of the HTTP service the probe reached: its configured answer once every backend
-/// it `requires` answers a TCP connection from it, `502 Bad Gateway` otherwise.
-fn http_answer(net: &Network, run: &ProbeRun, config: &SimConfig) -> Option<HttpAnswer> {
+/// The answer of the HTTP service the probe reached, to a request for `host` and `path`
+/// ([`serve_http`]).
+fn http_answer(
+    net: &Network,
+    run: &ProbeRun,
+    host: &str,
+    path: &str,
+    config: &SimConfig,
+) -> Option<HttpAnswer> {
     let (node, _, _, service) = run.served(net)?;
+    serve_http(net, node, service, host, path, config, 0)
+}
+
+/// How deep proxies may relay to proxies before reachlab stops following (a loop).
+const MAX_PROXY_DEPTH: usize = 8;
+
+/// What `service` on `node` answers a request for `host` and `path`: `502 Bad Gateway` when
+/// a backend it `requires` does not answer a TCP connection from it; as a reverse proxy, what
+/// the upstream of the route the request takes answers ([`crate::model::route`]): `503` for a
+/// route without upstreams, and when no upstream of the first [`PROXY_TRIES`] answers, `504`
+/// for a timeout and `502` for another error, nginx's error page as the body (an upstream that
+/// answers but is no HTTP server: `502`); else its own status and body.
+fn serve_http(
+    net: &Network,
+    node: NodeId,
+    service: &Service,
+    host: &str,
+    path: &str,
+    config: &SimConfig,
+    depth: usize,
+) -> Option<HttpAnswer> {
     let Service::Http {
         status,
         body,
         requires,
+        routes,
         ..
     } = service
     else {
@@ -180,11 +219,38 @@ fn http_answer(net: &Network, run: &ProbeRun, config: &SimConfig) -> Option<Http
             });
         }
     }
-    Some(HttpAnswer {
-        status: *status,
-        body: body.clone(),
-        backend_failure: None,
-    })
+    let error = |status: u16, failure: Option<ProbeRun>| HttpAnswer {
+        status,
+        body: proxy_error_page(status),
+        backend_failure: failure.map(Box::new),
+    };
+    let Some(route) = crate::model::route(routes, host, path) else {
+        return Some(HttpAnswer {
+            status: *status,
+            body: body.clone(),
+            backend_failure: None,
+        });
+    };
+    let mut last = error(503, None);
+    for &(addr, port) in route.upstreams.iter().take(PROXY_TRIES) {
+        let upstream = run_probe(net, node, addr, &ProbeKind::tcp(port), config);
+        if upstream.outcome == Outcome::Reply {
+            return Some(
+                upstream
+                    .served(net)
+                    .filter(|_| depth < MAX_PROXY_DEPTH)
+                    .and_then(|(n, _, _, s)| serve_http(net, n, s, host, path, config, depth + 1))
+                    .unwrap_or_else(|| error(502, None)),
+            );
+        }
+        let status = if upstream.outcome == Outcome::Timeout {
+            504
+        } else {
+            502
+        };
+        last = error(status, Some(upstream));
+    }
+    Some(last)
 }
 
 trait KindPort {

@@ -28,8 +28,9 @@ use super::EmulateError;
 /// neighbour is reported well within it.
 pub const WAIT: Duration = Duration::from_secs(2);
 /// How long an HTTP client waits for the answer once connected (a service may first try its
-/// backends for [`super::serve::BACKEND_TIMEOUT`]).
-pub const HTTP_WAIT: Duration = Duration::from_secs(5);
+/// backends for [`super::serve::BACKEND_TIMEOUT`], a proxy up to [`crate::model::PROXY_TRIES`]
+/// upstreams for as long each).
+pub const HTTP_WAIT: Duration = Duration::from_secs(10);
 
 /// A probe to run for real.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
 
-use crate::model::{Listener, Network, Proto, Service};
+use crate::model::{Listener, Network, PROXY_TRIES, Proto, Service};
 
 use super::EmulateError;
 use super::names::Layout;
@@ -183,34 +183,30 @@ fn answer(mut conn: TcpStream, service: &Service) {
             body,
             content_type,
             requires,
+            routes,
         } => {
-            read_request(&mut conn);
-            let (status, body, content_type) = match requires
+            let request = read_request(&mut conn);
+            if let Some(&(addr, port)) = requires
                 .iter()
                 .find(|&&(addr, port)| !backend_answers(addr, port.get()))
             {
-                Some(&(addr, port)) => (
-                    502,
-                    format!("Bad Gateway: cannot reach backend {addr}:{port}\n"),
-                    "text/plain",
-                ),
-                None => (*status, body.clone(), content_type.as_str()),
-            };
-            let head = format!(
-                "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                crate::model::http_reason(status),
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes());
-            let _ = conn.write_all(body.as_bytes());
+                let body = format!("Bad Gateway: cannot reach backend {addr}:{port}\n");
+                write_answer(&mut conn, 502, &body, "text/plain");
+            } else if let Some(route) = request_target(&request)
+                .and_then(|(host, path)| crate::model::route(routes, &host, &path))
+            {
+                proxy(&mut conn, route, &request);
+            } else {
+                write_answer(&mut conn, *status, body, content_type);
+            }
         }
         Service::Plain => {}
     }
     let _ = conn.flush();
 }
 
-/// Reads the request head (up to the blank line), whatever it asks.
-fn read_request(conn: &mut TcpStream) {
+/// Reads the request head (up to the blank line).
+fn read_request(conn: &mut TcpStream) -> Vec<u8> {
     let mut request = Vec::new();
     let mut chunk = [0u8; 2048];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65536 {
@@ -219,6 +215,68 @@ fn read_request(conn: &mut TcpStream) {
             Ok(n) => request.extend_from_slice(&chunk[..n]),
         }
     }
+    request
+}
+
+/// The Host header (empty when absent) and the path of a request head.
+fn request_target(request: &[u8]) -> Option<(String, String)> {
+    let text = String::from_utf8_lossy(request);
+    let mut lines = text.split("\r\n");
+    let path = lines.next()?.split_whitespace().nth(1)?.to_owned();
+    let host = lines
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("host")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    Some((host, path))
+}
+
+/// An answer with `status` and `body`, and the connection closed after it.
+fn write_answer(conn: &mut TcpStream, status: u16, body: &str, content_type: &str) {
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        crate::model::http_reason(status),
+        body.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(body.as_bytes());
+}
+
+/// Relays `request` to the route's upstreams as the simulator predicts a reverse proxy does
+/// (`crate::run`): the first of at most [`PROXY_TRIES`] that accepts within
+/// [`BACKEND_TIMEOUT`] gets the request, and its answer goes back as it came (`502` when it is
+/// no HTTP answer); none: `504` when the last one timed out, `502` otherwise; no upstream at
+/// all: `503`. The error answers carry nginx's error page.
+fn proxy(conn: &mut TcpStream, route: &crate::model::HttpRoute, request: &[u8]) {
+    let mut status = 503;
+    for &(addr, port) in route.upstreams.iter().take(PROXY_TRIES) {
+        let target = SocketAddr::V4(SocketAddrV4::new(addr, port.get()));
+        match TcpStream::connect_timeout(&target, BACKEND_TIMEOUT) {
+            Ok(mut upstream) => {
+                let _ = upstream.set_read_timeout(Some(BACKEND_TIMEOUT * 4));
+                let _ = upstream.write_all(request);
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer);
+                if answer.starts_with(b"HTTP/") {
+                    let _ = conn.write_all(&answer);
+                    return;
+                }
+                status = 502;
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => status = 504,
+            Err(_) => status = 502,
+        }
+    }
+    write_answer(
+        conn,
+        status,
+        &crate::model::proxy_error_page(status),
+        "text/html",
+    );
 }
 
 /// Whether a backend accepts a TCP connection from this namespace (the thread is inside it).

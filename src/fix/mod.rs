@@ -69,6 +69,7 @@ fn wanted_service(probe: &Probe) -> Option<Service> {
             body: "ok".into(),
             content_type: "text/plain".into(),
             requires: Vec::new(),
+            routes: Vec::new(),
         }),
         _ => None,
     }

@@ -513,6 +513,42 @@ pub struct HttpSpec {
     /// its services). If one cannot be reached, the service answers `502 Bad Gateway` naming it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<Located<String>>,
+    /// A reverse proxy (nginx): each request is routed by its Host and path to the upstreams
+    /// of a route, whose answer it relays; a request no route takes gets `status` and `body`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<HttpRouteSpec>,
+}
+
+/// How a route's path matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PathMatchName {
+    /// Every path that starts with `path` (nginx's `location /path`).
+    #[default]
+    Prefix,
+    /// `path` only (nginx's `location = /path`).
+    Exact,
+}
+
+/// One route of a reverse proxy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HttpRouteSpec {
+    /// The Host it serves (`*.example.com`: every name under it); absent: every host no
+    /// other route names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The path, starting with `/`.
+    pub path: Located<String>,
+    /// `prefix` (default) or `exact`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#match: Option<PathMatchName>,
+    /// Where requests go, as `http://ADDRESS:PORT/`, tried in order; none: 503.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<Located<String>>,
+    /// What the route stands for (shown in explanations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A probe and the outcome it must have. Exactly one of `ping`, `ssh`, `curl`, `tcp`, `udp`

@@ -24,7 +24,10 @@ pub use docker::{DockerContainer, DockerEngine, DockerNetwork};
 pub use expectation::{Expectation, Outcome, Probe, Target};
 pub use ids::{IfaceId, NodeId, SegmentId};
 pub use invariant::{Invariant, InvariantKind, NodeSet, Reach};
-pub use listener::{Listener, Proto, Service, http_reason};
+pub use listener::{
+    HttpRoute, Listener, PROXY_TRIES, PathMatch, Proto, Service, http_reason, proxy_error_page,
+    route,
+};
 pub use netfilter::{
     AddrRange, AddrTypes, Chain, ChainId, ChainName, ConnMarkOp, CtStatus, Decider, Effect,
     FilterRule, Flow, L4, MAX_DEPTH, MarkMatch, MarkSet, Match, Multiport, NatAction, NatFlags,

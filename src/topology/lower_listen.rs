@@ -5,11 +5,13 @@
 use std::net::Ipv4Addr;
 
 use super::lower::Lowering;
-use crate::format::file::{HttpSpec, ListenSpec, ProtoName, UdpReplyFromName};
+use crate::format::file::{
+    HttpRouteSpec, HttpSpec, ListenSpec, PathMatchName, ProtoName, UdpReplyFromName,
+};
 use crate::format::units;
 use crate::format::{Code, Diagnostic};
 use crate::format::{Located, Span};
-use crate::model::{Listener, Node, Port, Proto, Service};
+use crate::model::{HttpRoute, Listener, Node, PathMatch, Port, Proto, Service};
 
 impl Lowering {
     /// Lowers one `listen:` entry of `node`; `None` when something in it is wrong (and
@@ -134,11 +136,43 @@ impl Lowering {
             }
         });
         let requires = self.backends(&http.requires);
+        let routes = http
+            .routes
+            .iter()
+            .map(|r| self.http_route(r))
+            .collect::<Option<Vec<_>>>()?;
         Some(Service::Http {
             status,
             body,
             content_type,
             requires,
+            routes,
+        })
+    }
+
+    /// A route of a reverse proxy: a path starting with `/`, and its upstreams.
+    fn http_route(&mut self, spec: &HttpRouteSpec) -> Option<HttpRoute> {
+        if !spec.path.value.starts_with('/') {
+            self.push(
+                Diagnostic::error(
+                    Code::BadValue,
+                    spec.path.span,
+                    format!("route path `{}` does not start with `/`", spec.path.value),
+                )
+                .label("not a path")
+                .hint("write the path as a request carries it, e.g. `/api`"),
+            );
+            return None;
+        }
+        let path = spec.path.value.clone();
+        Some(HttpRoute {
+            host: spec.host.clone(),
+            path: match spec.r#match.unwrap_or_default() {
+                PathMatchName::Prefix => PathMatch::Prefix(path),
+                PathMatchName::Exact => PathMatch::Exact(path),
+            },
+            upstreams: self.backends(&spec.upstreams),
+            note: spec.note.clone().unwrap_or_default(),
         })
     }
 

@@ -158,14 +158,32 @@ fn listen_spec(l: &Listener) -> ListenSpec {
             body,
             content_type,
             requires,
+            routes,
         } => {
+            let url = |(a, p): &(std::net::Ipv4Addr, crate::model::Port)| {
+                Located::new(format!("http://{a}:{p}/"))
+            };
             spec.http = Some(Located::new(HttpSpec {
                 status: Some(u32::from(*status).into()),
                 body: body.clone(),
                 content_type: Some(content_type.clone()),
-                requires: requires
+                requires: requires.iter().map(url).collect(),
+                routes: routes
                     .iter()
-                    .map(|(a, p)| Located::new(format!("http://{a}:{p}/")))
+                    .map(|r| crate::format::file::HttpRouteSpec {
+                        host: r.host.clone(),
+                        path: Located::new(r.path.text().to_owned()),
+                        r#match: Some(match r.path {
+                            crate::model::PathMatch::Exact(_) => {
+                                crate::format::file::PathMatchName::Exact
+                            }
+                            crate::model::PathMatch::Prefix(_) => {
+                                crate::format::file::PathMatchName::Prefix
+                            }
+                        }),
+                        upstreams: r.upstreams.iter().map(url).collect(),
+                        note: (!r.note.is_empty()).then(|| r.note.clone()),
+                    })
                     .collect(),
             }));
         }

@@ -67,6 +67,55 @@ pub struct ClusterSpec {
     /// What pods answer: every pod whose labels include `selector` listens on `port`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serve: Vec<ServeSpec>,
+    /// An ingress controller installed in the cluster (ingress-nginx): it serves the
+    /// Ingresses of its class. Without one, Ingresses are ignored (with a warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_controller: Option<Located<IngressControllerSpec>>,
+}
+
+/// How the ingress controller is exposed (ingress-nginx, `docs/deploy/baremetal.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IngressModeName {
+    /// The bare-metal deploy manifest: one controller pod behind the Service
+    /// `ingress-nginx/ingress-nginx-controller` of type NodePort (http 80, https 443).
+    #[default]
+    NodePort,
+    /// `hostNetwork: true`, one controller per node (a DaemonSet): it listens on port 80 of
+    /// the node itself.
+    HostNetwork,
+}
+
+/// The nodePorts of the controller's Service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct IngressNodePorts {
+    /// The nodePort of port 80 (allocated like any other when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<u16>,
+    /// The nodePort of port 443 (allocated like any other when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<u16>,
+}
+
+/// An ingress-nginx controller.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct IngressControllerSpec {
+    /// The IngressClass it serves (default `nginx`, the deploy manifest's): Ingresses naming
+    /// it in `ingressClassName` or in the annotation `kubernetes.io/ingress.class`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// `node_port` (default) or `host_network`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<IngressModeName>,
+    /// node_port mode: the Service's nodePorts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_ports: Option<IngressNodePorts>,
+    /// The nodes it may run on: node_port mode schedules its one pod among them;
+    /// host_network runs on each. Default: the nodes that run workloads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<Located<String>>,
 }
 
 /// A service pods run, chosen by their labels.

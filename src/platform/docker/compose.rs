@@ -1242,6 +1242,7 @@ fn relocate(l: ListenSpec, span: Span) -> ListenSpec {
                 body,
                 content_type,
                 requires,
+                routes,
             } = h.value;
             Located::at(
                 HttpSpec {
@@ -1251,6 +1252,18 @@ fn relocate(l: ListenSpec, span: Span) -> ListenSpec {
                     requires: requires
                         .into_iter()
                         .map(|r| Located::at(r.value, span))
+                        .collect(),
+                    routes: routes
+                        .into_iter()
+                        .map(|r| crate::format::file::HttpRouteSpec {
+                            path: Located::at(r.path.value, span),
+                            upstreams: r
+                                .upstreams
+                                .into_iter()
+                                .map(|u| Located::at(u.value, span))
+                                .collect(),
+                            ..r
+                        })
                         .collect(),
                 },
                 span,

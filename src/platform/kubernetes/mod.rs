@@ -14,7 +14,9 @@
 //! - Services: kube-proxy's chains in iptables mode, replayed as kube-proxy writes them
 //!   (`proxy`), with kubelet's `KUBE-FIREWALL` and Calico's `natOutgoing` (`node_rules`). In
 //!   ipvs mode every node also holds the ClusterIPs on `kube-ipvs0` and answers them.
-//! - Ingress objects need a controller, which is not modelled: they are listed as ignored.
+//! - Ingresses are served by the cluster's `ingress_controller:` (ingress-nginx, as a pod
+//!   behind a NodePort Service or on the nodes' own network), as nginx routes by Host and
+//!   path (`ingress`); without a controller of their class they are listed as ignored.
 //! - Budgets, checked before anything is generated: at most [`MAX_REPLICAS`] pods per
 //!   workload and [`MAX_PODS_PER_CLUSTER`] per cluster; manifests are regular files of at
 //!   most [`crate::format::MAX_FILE_BYTES`] inside the topology file's directory.
@@ -28,9 +30,11 @@
 //!    Kubernetes objects.
 //! 3. `workloads`: those objects as pods to schedule and Services, within the budgets.
 //! 4. `schedule`: each pod placed on a node with an address of its block; `calico` wires it.
-//! 5. `proxy`: kube-proxy's view of the Services; `node_rules`: each node's tables.
+//! 5. `proxy`: kube-proxy's view of the Services; `ingress`: the controller's routes to
+//!    their endpoints; `node_rules`: each node's tables.
 
 mod calico;
+mod ingress;
 mod manifest;
 mod network;
 mod node_rules;
@@ -39,7 +43,9 @@ mod proxy;
 mod schedule;
 mod workloads;
 
-pub use crate::format::platform::kubernetes::{ClusterSpec, KubernetesSpec, ProxyMode, ServeSpec};
+pub use crate::format::platform::kubernetes::{
+    ClusterSpec, IngressControllerSpec, IngressModeName, KubernetesSpec, ProxyMode, ServeSpec,
+};
 
 use std::path::Path;
 
@@ -77,7 +83,8 @@ fn expand_cluster(
         return;
     };
     net.emit(file, cluster);
-    let objects = manifest::objects(cluster, base, out);
+    let mut objects = manifest::objects(cluster, base, out);
+    objects.extend(ingress::objects(cluster));
     let workloads = workloads::plan(&objects, out);
     let placed = schedule::place(cluster, &net, &workloads.pods, out);
     if !schedule::within_node_budget(file, cluster, &placed, out) {
@@ -86,5 +93,6 @@ fn expand_cluster(
     calico::without_gateway(file, cluster, &net, &placed, out);
     calico::emit(file, cluster, &net, &placed);
     let proxy = proxy::plan(cluster, &net, &workloads.services, &placed, out);
+    ingress::emit(file, cluster, &net, &objects, &proxy, out);
     node_rules::install(file, cluster, &net, &proxy, out);
 }

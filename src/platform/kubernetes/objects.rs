@@ -1,6 +1,6 @@
 //! The Kubernetes objects reachlab reads, as typed structs holding only the fields it uses:
 //! `kind` and `metadata` of every object; the pod template of Deployments, ReplicaSets and
-//! StatefulSets; the spec of Pods and of Services.
+//! StatefulSets; the spec of Pods, of Services and of Ingresses.
 //!
 //! Objects are read from YAML values (a manifest's documents, or inline `objects:`) without
 //! refusing any: unknown kinds and fields are ignored, and a field of another type than
@@ -44,9 +44,11 @@ pub(super) enum Body {
     Pod(PodTemplate),
     /// A Service's spec.
     Service(ServiceSpec),
+    /// An Ingress: its annotations and spec.
+    Ingress(Ingress),
     /// An object without a `kind`.
     NoKind,
-    /// Any other kind (Ingress, ConfigMap, …), which reachlab does not model.
+    /// Any other kind (ConfigMap, …), which reachlab does not model.
     Other,
 }
 
@@ -61,6 +63,7 @@ impl Object {
             }
             "Pod" => Body::Pod(mapping_of(value)),
             "Service" => Body::Service(mapping_of::<Service>(value).spec),
+            "Ingress" => Body::Ingress(mapping_of(value)),
             "" => Body::NoKind,
             _ => Body::Other,
         };
@@ -99,6 +102,8 @@ pub(super) struct Metadata {
     pub namespace: Option<String>,
     #[serde(deserialize_with = "labels")]
     pub labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "labels")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// A Deployment, ReplicaSet or StatefulSet.
@@ -203,6 +208,87 @@ pub(super) struct ServicePort {
     pub node_port: Option<u16>,
     #[serde(deserialize_with = "lenient")]
     pub protocol: Option<String>,
+}
+
+/// An Ingress (networking.k8s.io/v1).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Ingress {
+    #[serde(deserialize_with = "mapping")]
+    pub metadata: Metadata,
+    #[serde(deserialize_with = "mapping")]
+    pub spec: IngressSpec,
+}
+
+/// An Ingress's spec.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct IngressSpec {
+    #[serde(deserialize_with = "lenient")]
+    pub ingress_class_name: Option<String>,
+    #[serde(deserialize_with = "mapping")]
+    pub default_backend: IngressBackend,
+    #[serde(deserialize_with = "mappings")]
+    pub rules: Vec<IngressRule>,
+}
+
+/// A rule of an Ingress: a host (every host when absent) and its paths.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct IngressRule {
+    #[serde(deserialize_with = "lenient")]
+    pub host: Option<String>,
+    #[serde(deserialize_with = "mapping")]
+    pub http: IngressHttp,
+}
+
+/// `http:` of a rule.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct IngressHttp {
+    #[serde(deserialize_with = "mappings")]
+    pub paths: Vec<IngressPath>,
+}
+
+/// A path of a rule.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct IngressPath {
+    #[serde(deserialize_with = "lenient")]
+    pub path: Option<String>,
+    /// `Exact`, `Prefix` or `ImplementationSpecific`.
+    #[serde(deserialize_with = "lenient")]
+    pub path_type: Option<String>,
+    #[serde(deserialize_with = "mapping")]
+    pub backend: IngressBackend,
+}
+
+/// A backend of an Ingress: a Service and one of its ports (by number or by name).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct IngressBackend {
+    #[serde(deserialize_with = "mapping")]
+    pub service: IngressServiceBackend,
+}
+
+/// `backend.service`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct IngressServiceBackend {
+    #[serde(deserialize_with = "lenient")]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "mapping")]
+    pub port: IngressServicePort,
+}
+
+/// `backend.service.port`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct IngressServicePort {
+    #[serde(deserialize_with = "lenient")]
+    pub number: Option<u16>,
+    #[serde(deserialize_with = "lenient")]
+    pub name: Option<String>,
 }
 
 /// Kubernetes' IntOrString, as `targetPort` holds it: a port number, or a container port's
@@ -328,6 +414,40 @@ mod tests {
         };
         assert_eq!((object.name.as_str(), spec.replicas), ("", None));
         assert!(matches!(read(r#"["Pod"]"#).body, Body::NoKind));
-        assert!(matches!(read(r#"{"kind": "Ingress"}"#).body, Body::Other));
+        assert!(matches!(read(r#"{"kind": "ConfigMap"}"#).body, Body::Other));
+    }
+
+    #[test]
+    fn an_ingress_reads_its_class_rules_and_backends() {
+        let object = read(
+            r#"{"kind": "Ingress", "metadata": {"name": "web",
+                "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+                "spec": {"defaultBackend": {"service": {"name": "fallback", "port": {"name": "http"}}},
+                "rules": [{"host": "a.example", "http": {"paths": [
+                    {"path": "/api", "pathType": "Exact",
+                     "backend": {"service": {"name": "api", "port": {"number": 8080}}}}]}},
+                    {"http": "x"}]}}"#,
+        );
+        let Body::Ingress(ingress) = object.body else {
+            panic!("an Ingress");
+        };
+        assert_eq!(
+            ingress.metadata.annotations["kubernetes.io/ingress.class"],
+            "nginx"
+        );
+        let spec = &ingress.spec;
+        assert_eq!(spec.ingress_class_name, None);
+        assert_eq!(
+            spec.default_backend.service.port.name.as_deref(),
+            Some("http")
+        );
+        assert_eq!(spec.rules[0].host.as_deref(), Some("a.example"));
+        let path = &spec.rules[0].http.paths[0];
+        assert_eq!(
+            (path.path.as_deref(), path.path_type.as_deref()),
+            (Some("/api"), Some("Exact"))
+        );
+        assert_eq!(path.backend.service.port.number, Some(8080));
+        assert!(spec.rules[1].http.paths.is_empty());
     }
 }

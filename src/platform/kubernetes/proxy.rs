@@ -395,6 +395,46 @@ const JUMPS: [(Table, &str, &str, &str, &str); 12] = [
     ),
 ];
 
+/// A Service port as an ingress controller reads it (Service and EndpointSlices).
+pub(super) struct Backend {
+    pub cluster_ip: Option<Ipv4Addr>,
+    pub port: u16,
+    /// The ready endpoints (`podIP`, `targetPort`), in kube-proxy's order.
+    pub endpoints: Vec<(Ipv4Addr, u16)>,
+}
+
+/// A port of a Service as an Ingress names it.
+pub(super) enum PortRef<'a> {
+    Number(u16),
+    Name(&'a str),
+}
+
+impl Proxy {
+    /// The TCP port `port` of Service `namespace/service`; `None` when there is no such
+    /// Service or port.
+    pub fn backend(&self, namespace: &str, service: &str, port: &PortRef) -> Option<Backend> {
+        let base = format!("{namespace}/{service}");
+        let p = self.ports.iter().find(|p| {
+            let (svc, name) = p.name.split_once(':').unwrap_or((p.name.as_str(), ""));
+            p.proto == "tcp"
+                && svc == base
+                && match port {
+                    PortRef::Number(n) => p.port == *n,
+                    PortRef::Name(n) => name == *n,
+                }
+        })?;
+        Some(Backend {
+            cluster_ip: p.cluster_ip,
+            port: p.port,
+            endpoints: p
+                .endpoints
+                .iter()
+                .filter_map(|e| Some((e.ip, e.text.rsplit_once(':')?.1.parse().ok()?)))
+                .collect(),
+        })
+    }
+}
+
 /// The rules kubelet and kube-proxy write on one node, as they write them.
 struct Replay<'a> {
     proxy: &'a Proxy,

@@ -114,6 +114,8 @@ pub(super) fn plan(objects: &[Object], out: &mut Vec<Diagnostic>) -> Workloads {
                 )
                 .label("not a Kubernetes object"),
             ),
+            // Served by the ingress controller, or reported without one (`super::ingress`).
+            Body::Ingress(_) => {}
             Body::Other => out.push(ignored(object)),
         }
     }
@@ -228,11 +230,7 @@ fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Se
 
 /// The warning for an object of a kind reachlab does not model.
 fn ignored(object: &Object) -> Diagnostic {
-    let why = if object.kind == "Ingress" {
-        "an Ingress needs an ingress controller, which is not modelled"
-    } else {
-        "reachlab models Deployments, Pods and Services"
-    };
+    let why = "reachlab models Deployments, Pods, Services and Ingresses";
     Diagnostic::warning(
         Code::Unsupported,
         object.span,
