@@ -131,6 +131,36 @@ pub fn show_text(net: &Network, only: Option<crate::model::NodeId>, p: Palette) 
             let bind = l.bind.map_or("*".to_owned(), |b| b.to_string());
             let what = match &l.service {
                 Service::Ssh { banner } => format!("ssh {banner:?}"),
+                Service::Http {
+                    status,
+                    body,
+                    routes,
+                    ..
+                } if !routes.is_empty() => {
+                    let mut text = format!("http proxy, else {status}");
+                    for r in routes {
+                        let upstreams: Vec<String> = r
+                            .upstreams
+                            .iter()
+                            .map(|(a, p)| format!("{a}:{p}"))
+                            .collect();
+                        let path = match &r.path {
+                            crate::model::PathMatch::Exact(p) => format!("= {p}"),
+                            crate::model::PathMatch::Prefix(p) => p.clone(),
+                        };
+                        let _ = write!(
+                            text,
+                            "\n         {} {path} → {}",
+                            r.host.as_deref().unwrap_or("_"),
+                            if upstreams.is_empty() {
+                                "none (503)".to_owned()
+                            } else {
+                                upstreams.join(", ")
+                            }
+                        );
+                    }
+                    text
+                }
                 Service::Http { status, body, .. } => format!("http {status} {body:?}"),
                 Service::Banner(b) => format!("banner {b:?}"),
                 Service::Plain => if l.proto == crate::model::Proto::Udp {
