@@ -31,6 +31,7 @@
 //! 5. `proxy`: kube-proxy's view of the Services; `node_rules`: each node's tables.
 
 mod calico;
+mod flannel;
 mod manifest;
 mod network;
 mod node_rules;
@@ -39,7 +40,9 @@ mod proxy;
 mod schedule;
 mod workloads;
 
-pub use crate::format::platform::kubernetes::{ClusterSpec, KubernetesSpec, ProxyMode, ServeSpec};
+pub use crate::format::platform::kubernetes::{
+    ClusterSpec, CniName, KubernetesSpec, ProxyMode, ServeSpec,
+};
 
 use std::path::Path;
 
@@ -83,8 +86,13 @@ fn expand_cluster(
     if !schedule::within_node_budget(file, cluster, &placed, out) {
         return;
     }
-    calico::without_gateway(file, cluster, &net, &placed, out);
-    calico::emit(file, cluster, &net, &placed);
+    match net.cni {
+        CniName::Calico => {
+            calico::without_gateway(file, cluster, &net, &placed, out);
+            calico::emit(file, cluster, &net, &placed);
+        }
+        CniName::Flannel => flannel::emit(file, cluster, &net, &placed),
+    }
     let proxy = proxy::plan(cluster, &net, &workloads.services, &placed, out);
     node_rules::install(file, cluster, &net, &proxy, out);
 }

@@ -7,9 +7,9 @@
 //! `net.ipv4.conf.all.route_localnet=1`), and in ipvs mode the ClusterIPs on `kube-ipvs0`.
 
 use super::ClusterSpec;
-use super::calico;
 use super::network::PodNetwork;
 use super::proxy::Proxy;
+use super::{CniName, calico, flannel};
 use crate::format::file::{
     ActionName, FirewallSpec, InterfaceSpec, NodeSpec, PlatformRules, RuleSpec, SegmentSpec,
     TopologyFile,
@@ -29,7 +29,10 @@ pub(super) fn install(
     for (id, this) in net.nodes() {
         let mut t = Tables::new();
         proxy.replay(&mut t, id, span);
-        calico::nat(&mut t, net, span);
+        match net.cni {
+            CniName::Calico => calico::nat(&mut t, net, span),
+            CniName::Flannel => flannel::rules(&mut t, net, this, span),
+        }
         let before_own = t.before_own();
         let (text, places) = t.save(span);
         let Some(node) = file.nodes.iter_mut().find(|n| n.name.value == this.name) else {

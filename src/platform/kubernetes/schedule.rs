@@ -47,7 +47,8 @@ pub(super) fn place<'a>(
         };
         load[node.index()] += 1;
         let block = net.node(node).block;
-        let address = Ipv4Addr::from(u32::from(block.network()) + load[node.index()]);
+        let address =
+            Ipv4Addr::from(u32::from(block.network()) + load[node.index()] - 1 + net.first_pod());
         if address >= block.broadcast() {
             out.push(
                 Diagnostic::error(
