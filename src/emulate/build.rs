@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::model::{Network, Node, NodeId, RouteKind, Segment};
+use crate::model::{Network, Node, NodeId, Route, RouteKind, Segment};
 
 use super::EmulateError;
 use super::dockerd::{self, Dockerd};
@@ -691,13 +691,18 @@ fn base_settings(node: &Node, forwarding: bool) -> Vec<(String, String, bool)> {
     ]
 }
 
-/// The node's static routes (connected ones come from its addresses).
+/// The node's static routes (connected ones come from its addresses): those without a
+/// gateway first, since the kernel takes a gateway only when a link route reaches it
+/// (fib_check_nh), and that may be a `dev`-only route listed after the gateway's.
 fn route_script(net: &Network, node: &Node) -> Result<Script, EmulateError> {
     let mut script = Script::new("ip");
-    for route in node.routes.routes() {
-        if route.kind != RouteKind::Static {
-            continue;
-        }
+    let statics = node
+        .routes
+        .routes()
+        .iter()
+        .filter(|r| r.kind == RouteKind::Static);
+    let (link, gateway): (Vec<&Route>, Vec<&Route>) = statics.partition(|r| r.gateway.is_none());
+    for route in link.into_iter().chain(gateway) {
         let mut words = vec!["route".to_owned(), "add".into(), route.dst.to_string()];
         if let Some(gateway) = route.gateway {
             words.extend(["via".into(), gateway.to_string()]);

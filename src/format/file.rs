@@ -416,7 +416,8 @@ pub struct RouteSpec {
     /// `dev`. Absent: an ordinary (unicast) route.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<Located<RouteTypeName>>,
-    /// Gateway address; it must lie in a subnet of one of the node's interfaces.
+    /// Gateway address; a link route must reach it: the connected route of an interface's
+    /// subnet, or a `dev`-only route of the node (as `ip route add` checks it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<Located<String>>,
     /// Outgoing interface; needed when there is no gateway.
