@@ -648,7 +648,8 @@ fn build_node(
         &format!("building `{}`", node.name),
     )?;
     // A new namespace has no `neigh/default` to inherit from: set each interface. And
-    // route_localnet where the file says so.
+    // route_localnet and proxy_arp where the file says so; proxy ARP answers at once
+    // (proxy_delay=0, as Calico sets it; the kernel's default waits up to 0.8 s at random).
     let localnet = net
         .interfaces_of(node)
         .filter(|i| i.route_localnet && !made.makes_iface(i.id))
@@ -658,6 +659,15 @@ fn build_node(
                 1,
                 false,
             )
+        });
+    let proxy_arp = net
+        .interfaces_of(node)
+        .filter(|i| i.proxy_arp && !made.makes_iface(i.id))
+        .flat_map(|i| {
+            [
+                setting(&format!("net/ipv4/conf/{}/proxy_arp", i.name), 1, false),
+                setting(&format!("net/ipv4/neigh/{}/proxy_delay", i.name), 0, false),
+            ]
         });
     netns::sysctls(
         ns,
@@ -671,6 +681,7 @@ fn build_node(
                 )
             })
             .chain(localnet)
+            .chain(proxy_arp)
             .collect(),
     )
 }

@@ -403,6 +403,12 @@ pub struct InterfaceSpec {
     /// proxy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_localnet: Option<Located<bool>>,
+    /// `net.ipv4.conf.IFACE.proxy_arp=1` with `net.ipv4.neigh.IFACE.proxy_delay=0` (default
+    /// false): on a forwarding node the interface answers, with its own MAC, an ARP request
+    /// for an address the node routes out of another interface — what Calico sets on the host
+    /// side of each pod's veth, so that the pod's gateway 169.254.1.1 resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_arp: Option<Located<bool>>,
 }
 
 /// A static route, as `ip route add [TYPE] TO [via VIA] [dev DEV] [metric METRIC]` takes it.

@@ -357,6 +357,7 @@ impl Lowering {
             addresses,
             hairpin: spec.hairpin.as_ref().is_some_and(|h| h.value),
             route_localnet: spec.route_localnet.as_ref().is_some_and(|r| r.value),
+            proxy_arp: spec.proxy_arp.as_ref().is_some_and(|r| r.value),
             origin,
         });
         Some(id)

@@ -75,6 +75,7 @@ fn add_bridges(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
             // (createNetwork's setupLoopbackAddressesRouting), so that the host's connections
             // to a port published on 127.0.0.1 reach the container through the DNAT.
             route_localnet: (!plan.userland_proxy).then(|| Located::at(true, span)),
+            proxy_arp: None,
             name: Located::at(bridge.iface.clone(), span),
             segment: Located::at(bridge.segment.clone(), span),
             addresses: vec![Located::at(address, span)],
@@ -168,6 +169,7 @@ fn eth(bridge: &Bridge, index: usize, a: &Attachment) -> InterfaceSpec {
         bridge: None,
         hairpin: None,
         route_localnet: None,
+        proxy_arp: None,
         name: Located::at(format!("eth{index}"), a.span),
         segment: Located::at(bridge.segment.clone(), a.span),
         addresses: vec![Located::at(

@@ -108,6 +108,7 @@ impl PodNetwork {
                 bridge: None,
                 hairpin: None,
                 route_localnet: None,
+                proxy_arp: None,
                 name: at("cni0".into()),
                 segment: at(this.pod_segment()),
                 addresses: vec![at(format!(

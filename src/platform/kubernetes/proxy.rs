@@ -387,6 +387,7 @@ impl ProxyRules {
                     bridge: None,
                     hairpin: None,
                     route_localnet: None,
+                    proxy_arp: None,
                     name: Located::at("kube-ipvs0".into(), span),
                     segment: Located::at(segment, span),
                     addresses: self

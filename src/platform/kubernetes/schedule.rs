@@ -141,6 +141,7 @@ pub(super) fn emit(
                 bridge: None,
                 hairpin: None,
                 route_localnet: None,
+                proxy_arp: None,
                 name: at("eth0".into()),
                 segment: at(node.pod_segment()),
                 addresses: vec![at(format!("{address}/{}", node.block.prefix_len()))],
