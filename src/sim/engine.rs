@@ -337,7 +337,7 @@ impl<'n> Sim<'n> {
         }
         let node = self.dp.node_of(iface);
         match frame.payload {
-            FramePayload::Arp(arp) => self.wires().arp(node, iface, arp),
+            FramePayload::Arp(arp) => self.wires().arp(iface, arp),
             // A unicast frame between two ports of a bridge whose owner judges what it bridges.
             FramePayload::Ip(packet) => match self.dp.hook_of(iface) {
                 Some(bridge) if frame.dst != BROADCAST && frame.src != self.dp.mac(bridge) => {
@@ -606,10 +606,10 @@ impl Wires<'_, '_> {
         }
     }
 
-    fn arp(&mut self, node: NodeId, iface: IfaceId, arp: Arp) {
+    fn arp(&mut self, iface: IfaceId, arp: Arp) {
         match arp.op {
             ArpOp::Request => {
-                if !self.dp.answers_arp(node, arp.target_ip) {
+                if !self.dp.answers_arp(iface, arp.sender_ip, arp.target_ip) {
                     return;
                 }
                 self.learn(iface, arp.sender_ip, arp.sender_mac, true);
