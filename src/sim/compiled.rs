@@ -530,13 +530,19 @@ impl<'n> Compiled<'n> {
             .map(|a| a.addr())
     }
 
-    /// The sender address of an ARP request for `target` out of `out`: its address in the
-    /// target's subnet, else its first; an interface without addresses announces the node's
-    /// first address (inet_select_addr looks at the other devices then); 0.0.0.0 when the
-    /// node has none.
-    pub(crate) fn arp_sender(&self, out: IfaceId, target: Ipv4Addr) -> Ipv4Addr {
-        self.address_towards(out, target)
+    /// The address inet_select_addr picks on `out` for `hop`: its address in the hop's
+    /// subnet, else its first; on an interface without addresses, the node's first address
+    /// (the kernel looks at the other devices then). The sender of an ARP request, and the
+    /// source MASQUERADE gives (a Calico node masquerading out of a pod's `cali…` veth).
+    pub(crate) fn select_address(&self, out: IfaceId, hop: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.address_towards(out, hop)
             .or_else(|| self.net.node_address(self.net.node(self.node_of(out))))
+    }
+
+    /// The sender address of an ARP request for `target` out of `out`
+    /// ([`select_address`](Self::select_address)); 0.0.0.0 when the node has none.
+    pub(crate) fn arp_sender(&self, out: IfaceId, target: Ipv4Addr) -> Ipv4Addr {
+        self.select_address(out, target)
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
