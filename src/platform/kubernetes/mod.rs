@@ -33,9 +33,11 @@
 //! 4. `schedule`: each pod placed on a node with an address of its block, then emitted.
 //! 5. `proxy`: kube-proxy's rules for the Services, installed on every node.
 
+mod felix;
 mod manifest;
 mod network;
 mod objects;
+mod policy;
 mod proxy;
 mod schedule;
 mod workloads;
