@@ -191,8 +191,9 @@ pub struct PlatformRules {
     /// A chain of the daemon's that holds rules the file writes (`DOCKER-USER`): its name, and
     /// those rules, which go before the chain's own.
     pub user_chain: Option<(String, Vec<RuleSpec>)>,
-    /// Where a fix for a packet these rules drop is written.
-    pub fix: crate::model::PlatformFix,
+    /// Where a fix for a packet these rules drop is written; `None` where the daemon
+    /// rewrites its chains (kube-proxy), so that no rule added there would last.
+    pub fix: Option<crate::model::PlatformFix>,
     /// Why the FORWARD policy is the text's, when the text sets it to DROP.
     pub policy_comment: String,
 }
@@ -407,6 +408,9 @@ pub struct InterfaceSpec {
     /// proxy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_localnet: Option<Located<bool>>,
+    /// `net.ipv4.conf.IFACE.proxy_arp=1` (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_arp: Option<Located<bool>>,
 }
 
 /// A static route, as `ip route add [TYPE] TO [via VIA] [dev DEV] [metric METRIC]` takes it.

@@ -15,6 +15,8 @@ pub mod virtualbox;
 
 mod tables;
 
+pub(crate) use tables::{probability, quoted};
+
 use crate::format::Diagnostic;
 use crate::format::file::TopologyFile;
 

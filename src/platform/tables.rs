@@ -9,7 +9,33 @@ use std::fmt::Write as _;
 use crate::format::Span;
 use crate::format::file::BeforeOwn;
 
-/// A table dockerd writes to.
+/// A probability as xt_statistic keeps it (a fraction of 2^31, rounded as iptables' `lround`
+/// does) and iptables-save prints it (11 decimals): 1/3 prints as `0.33333333349`.
+pub(crate) fn probability(p: f64) -> String {
+    const SCALE: f64 = 2_147_483_648.0;
+    let stored = (p * SCALE).round();
+    format!("{:.11}", stored / SCALE)
+}
+
+/// A string as iptables prints it (`xtables_save_string`): bare when it is only letters,
+/// digits, `_` and `-`; otherwise in double quotes, with `"`, `\` and `'` escaped.
+pub(crate) fn quoted(s: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !s.is_empty() && s.chars().all(bare) {
+        return s.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '"' | '\\' | '\'') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// A table a daemon writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Table {
     Raw,
@@ -117,6 +143,12 @@ impl Tables {
         {
             entries.remove(at);
         }
+    }
+
+    /// A chain line of `iptables-restore --noflush` (`:NAME - [0:0]`): the chain created, or
+    /// emptied when it exists.
+    pub fn flush(&mut self, table: Table, name: &str) {
+        self.chain(table, name).clear();
     }
 
     /// `-I` unless the rule exists (libnetwork's `programChainRule(…, insert)`, `Rule.Insert`).

@@ -30,11 +30,11 @@ impl Lowering {
                 .iter_mut()
                 .flat_map(|c| c.rules.iter_mut()),
         ) {
-            rule.platform_fix = Some(fix.clone());
+            rule.platform_fix = fix.clone();
         }
         if daemon.forward.policy == Verdict::Drop {
             daemon.forward.policy_comment = Some(platform.policy_comment.clone());
-            daemon.forward.policy_fix = Some(fix.clone());
+            daemon.forward.policy_fix = fix.clone();
         }
         if let Some((name, specs)) = &platform.user_chain {
             let mut rules = Vec::new();
@@ -44,7 +44,7 @@ impl Lowering {
                     node,
                 };
                 if let Some(mut rule) = self.filter_rule(&place, ChainName::Forward, spec) {
-                    rule.platform_fix = Some(fix.clone());
+                    rule.platform_fix = fix.clone();
                     rules.push(rule);
                 }
             }

@@ -43,9 +43,9 @@ pub(super) fn emit(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
         text: RulesText::generated(written.text, written.places, plan.host.span),
         before_own: written.before_own,
         user_chain: Some(("DOCKER-USER".into(), plan.docker_user.to_vec())),
-        fix: crate::model::PlatformFix::DockerUser {
+        fix: Some(crate::model::PlatformFix::DockerUser {
             host: host_name.clone(),
-        },
+        }),
         policy_comment: format!(
             "Docker on `{host_name}` turned forwarding on and set FORWARD's policy to DROP: into its bridges, only what its rules accept leads"
         ),
@@ -75,6 +75,7 @@ fn add_bridges(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
             // (createNetwork's setupLoopbackAddressesRouting), so that the host's connections
             // to a port published on 127.0.0.1 reach the container through the DNAT.
             route_localnet: (!plan.userland_proxy).then(|| Located::at(true, span)),
+            proxy_arp: None,
             name: Located::at(bridge.iface.clone(), span),
             segment: Located::at(bridge.segment.clone(), span),
             addresses: vec![Located::at(address, span)],
@@ -168,6 +169,7 @@ fn eth(bridge: &Bridge, index: usize, a: &Attachment) -> InterfaceSpec {
         bridge: None,
         hairpin: None,
         route_localnet: None,
+        proxy_arp: None,
         name: Located::at(format!("eth{index}"), a.span),
         segment: Located::at(bridge.segment.clone(), a.span),
         addresses: vec![Located::at(

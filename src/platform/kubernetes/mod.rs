@@ -1,22 +1,21 @@
 //! `kubernetes:` — clusters on nodes of the file, workloads from real manifests (and inline),
-//! and Services the way kube-proxy builds them (docs/platform-semantics.md, "Kubernetes"):
+//! wired by Calico and served by kube-proxy as they build them (docs/platform-semantics.md,
+//! "Kubernetes"):
 //!
-//! - Every cluster node gets a Calico-style /26 block of the pod CIDR (or the pinned one), a
-//!   `cni0` interface at the block's last address (standing for Calico's 169.254.1.1 gateway),
-//!   and routes to the other nodes' blocks via their addresses (what Calico's BGP installs).
+//! - Every cluster node gets a Calico /26 block of the pod CIDR (or the pinned one), a
+//!   blackhole route for it and routes to the other nodes' blocks via their addresses (what
+//!   Calico's BGP installs); each pod a veth to its node, with proxy ARP for its gateway
+//!   169.254.1.1 and a /32 route to it (`calico`).
 //! - Deployments and Pods are scheduled deterministically: control-plane nodes are not
 //!   schedulable (kubeadm's taint); `nodeName` and `nodeSelector` are honoured; among the
 //!   eligible nodes the one with the fewest pods wins, ties by node order. A pod with no
 //!   eligible node stays Pending (a warning). Pods become nodes named `<deployment>-<index>`
-//!   or the Pod's name, numbered from the block's first address.
-//! - ClusterIP: on every node, nat PREROUTING and OUTPUT DNAT `clusterIP:port → podIP:targetPort`
-//!   with `statistic` probabilities 1/n, 1/(n−1), …, the last unconditional (KUBE-SVC/KUBE-SEP).
-//!   Traffic from outside the pod network to pods is masqueraded (KUBE-MARK-MASQ). A Service
-//!   without endpoints REJECTs (Connection refused). In iptables mode nothing answers ICMP to a
-//!   ClusterIP; in ipvs mode every node holds the ClusterIPs on `kube-ipvs0` and answers.
-//! - NodePort (30000-32767, from the manifest, a pin, or allocated from 30000 in order): the same
-//!   DNAT for the node's own addresses (`--dst-type LOCAL`); `externalTrafficPolicy: Local`
-//!   uses only the node's own endpoints and DROPs where it has none.
+//!   or the Pod's name, numbered from the block's second address.
+//! - Services: kube-proxy's chains in iptables mode, replayed as kube-proxy writes them
+//!   (`proxy`), with kubelet's `KUBE-FIREWALL` and Calico's `natOutgoing` (`node_rules`). In
+//!   ipvs mode every node also holds the ClusterIPs on `kube-ipvs0` and answers them.
+//! - NetworkPolicies (and Namespaces' labels): enforced in each node's filter table as
+//!   Calico's felix writes it (`policy` plans them, `felix` writes the chains).
 //! - Ingress objects need a controller, which is not modelled: they are listed as ignored.
 //! - Budgets, checked before anything is generated: at most [`MAX_REPLICAS`] pods per
 //!   workload and [`MAX_PODS_PER_CLUSTER`] per cluster; manifests are regular files of at
@@ -26,16 +25,20 @@
 //! module owns the order of its expansion, which runs one way — validate, plan with typed values, emit:
 //!
 //! 1. `network`: the cluster's nodes, pod and Service networks and pod blocks, validated
-//!    into a `network::PodNetwork`; then each node's pod segment, `cni0` and routes.
+//!    into a `network::PodNetwork`; then each node's routes to the blocks.
 //! 2. `manifest` and `objects`: manifest files and inline objects, read into typed
 //!    Kubernetes objects.
-//! 3. `workloads`: those objects as pods to schedule and Services, within the budgets.
-//! 4. `schedule`: each pod placed on a node with an address of its block, then emitted.
-//! 5. `proxy`: kube-proxy's rules for the Services, installed on every node.
+//! 3. `workloads`: those objects as pods to schedule, Services, NetworkPolicies (`policy`)
+//!    and Namespaces, within the budgets.
+//! 4. `schedule`: each pod placed on a node with an address of its block; `calico` wires it.
+//! 5. `proxy`: kube-proxy's view of the Services; `felix`: Calico's enforcement of the
+//!    NetworkPolicies; `node_rules`: each node's tables.
 
+mod calico;
 mod felix;
 mod manifest;
 mod network;
+mod node_rules;
 mod objects;
 mod policy;
 mod proxy;
@@ -86,7 +89,9 @@ fn expand_cluster(
     if !schedule::within_node_budget(file, cluster, &placed, out) {
         return;
     }
-    schedule::emit(file, cluster, &net, &placed);
-    let rules = proxy::plan(cluster, &net, &workloads.services, &placed, out);
-    rules.install(file, cluster, &net);
+    calico::without_gateway(file, cluster, &net, &placed, out);
+    calico::emit(file, cluster, &net, &placed);
+    let proxy = proxy::plan(cluster, &net, &workloads.services, &placed, out);
+    let policies = felix::Cluster::new(&workloads.policies, &workloads.namespaces, &placed);
+    node_rules::install(file, cluster, &net, &proxy, &policies, out);
 }

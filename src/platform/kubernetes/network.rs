@@ -1,7 +1,7 @@
 //! A cluster's network: its nodes (nodes of the file, with an address), its pod and Service
-//! networks and each node's Calico-style pod block, validated into a [`PodNetwork`] before
-//! anything is generated; then emitted as each node's pod segment, its `cni0` at the block's
-//! last address and its routes to the other nodes' blocks (what Calico's BGP installs).
+//! networks and each node's Calico pod block, validated into a [`PodNetwork`] before anything
+//! is generated; then emitted as each node's routes to the blocks (what Calico's BGP
+//! installs). The pods' own wiring is `calico`'s.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::ClusterSpec;
-use crate::format::file::{InterfaceSpec, RouteSpec, SegmentSpec, TopologyFile};
+use crate::format::file::{RouteSpec, RouteTypeName, TopologyFile};
 use crate::format::{Code, Diagnostic, Located, Span};
 
 /// Calico's default IP pool, for a cluster without `pod_cidr`.
@@ -21,7 +21,7 @@ const DEFAULT_SERVICE_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 96, 
 /// The prefix length of the blocks Calico hands each node.
 const BLOCK_LEN: u8 = 26;
 
-/// The longest prefix a pinned pod block may have: a /30 still holds `cni0` and one pod.
+/// The longest prefix a pinned pod block may have: a /30 still holds two pods.
 const MAX_PINNED_LEN: u8 = 30;
 
 /// A node of the cluster: its position in [`PodNetwork::nodes`].
@@ -49,19 +49,6 @@ pub(super) struct ClusterNode {
     pub address: Ipv4Addr,
     /// Its pod block.
     pub block: Ipv4Net,
-}
-
-impl ClusterNode {
-    /// `cni0`'s address, the pods' gateway: the block's last usable address (standing for
-    /// Calico's 169.254.1.1).
-    pub fn gateway(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.block.broadcast()) - 1)
-    }
-
-    /// The name of the segment that holds this node's pods.
-    pub fn pod_segment(&self) -> String {
-        format!("{}-pods", self.name)
-    }
 }
 
 /// A cluster's validated network: what the rest of the expansion builds on.
@@ -95,33 +82,21 @@ impl PodNetwork {
         self.nodes.iter().position(|n| n.name == name).map(NodeId)
     }
 
-    /// Adds each node's pod segment, `cni0` interface (and forwarding), and routes to the
-    /// other nodes' blocks via their addresses.
+    /// Turns forwarding on on each node, and adds the routes Calico's BGP (BIRD) installs: a
+    /// blackhole for the node's own block (its pods' /32 routes are more specific), and each
+    /// other node's block via that node's address.
     pub fn emit(&self, file: &mut TopologyFile, cluster: &ClusterSpec) {
         let span = cluster.name.span;
         let at = |text: String| Located::at(text, span);
         for (id, this) in self.nodes() {
-            file.segments.push(SegmentSpec {
-                name: at(this.pod_segment()),
-                note: Some(format!("the pod network of node `{}` in cluster `{}` ({}): reached from the cluster's nodes; from outside, through a Service's NodePort", this.name, cluster.name.value, this.block)),
-                ..SegmentSpec::default()
-            });
             let Some(node) = file.nodes.iter_mut().find(|n| n.name.value == this.name) else {
                 continue;
             };
             node.forwarding = Some(true);
-            node.interfaces.push(InterfaceSpec {
-                bridge: None,
-                hairpin: None,
-                route_localnet: None,
-                name: at("cni0".into()),
-                segment: at(this.pod_segment()),
-                addresses: vec![at(format!(
-                    "{}/{}",
-                    this.gateway(),
-                    this.block.prefix_len()
-                ))],
-                mac: None,
+            node.routes.push(RouteSpec {
+                to: at(this.block.to_string()),
+                kind: Some(Located::at(RouteTypeName::Blackhole, span)),
+                ..RouteSpec::default()
             });
             for (_, other) in self.nodes().filter(|(other, _)| *other != id) {
                 node.routes.push(RouteSpec {

@@ -198,6 +198,9 @@ pub(super) struct ServiceSpec {
 #[derive(Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub(super) struct ServicePort {
+    /// The port's name (required when a Service has several).
+    #[serde(deserialize_with = "lenient")]
+    pub name: Option<String>,
     #[serde(deserialize_with = "lenient")]
     pub port: Option<u16>,
     #[serde(deserialize_with = "lenient")]

@@ -1,62 +1,89 @@
-//! Services the way kube-proxy builds them, planned as [`ProxyRules`] and then installed on
-//! every node of the cluster:
+//! kube-proxy in iptables mode, replayed on each node's tables as it writes them
+//! (docs/platform-semantics.md, "Kubernetes", **kube-proxy's rules**): kubelet's `KUBE-FIREWALL`
+//! first (kubelet starts kube-proxy), then kube-proxy's full sync — its jumps from the built-in
+//! chains, each prepended once (`EnsureRule(Prepend, …)`), then one `iptables-restore
+//! --noflush` of its own chains. Every rule is written as `iptables-save` prints it, and each
+//! step cites the part of `pkg/proxy/iptables/proxier.go` it follows.
 //!
-//! - each Service's ClusterIP (pinned in `cluster_ips:`, from the manifest, or allocated in
-//!   order from the Service network; `None` makes it headless) and nodePorts (from the
-//!   manifest, `node_ports:`, or allocated from 30000 in order);
-//! - nat PREROUTING and OUTPUT DNATs to the endpoints with `statistic` probabilities 1/n,
-//!   1/(n−1), …, the last unconditional (KUBE-SVC/KUBE-SEP); REJECT where a Service has no
-//!   endpoints, DROP where `externalTrafficPolicy: Local` finds none on the node;
-//! - on every node: the masquerade of Service traffic into pods from outside the pod network
-//!   (KUBE-MARK-MASQ), Calico's IP-in-IP exception in front of a node's own filter, and in
-//!   ipvs mode the ClusterIPs on `kube-ipvs0`.
+//! Planning comes first ([`plan`]): each Service port's ClusterIP (pinned, from the manifest,
+//! or allocated as the API server's allocator would: `.1` and `.10` are kubeadm's, dynamic
+//! addresses come from above the static band) and nodePort, and its endpoints in kube-proxy's
+//! order; the replay ([`Proxy::replay`]) then writes one node's rules.
 
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 
 use ipnet::Ipv4Net;
+use sha2::{Digest, Sha256};
 
 use super::network::{NodeId, PodNetwork};
 use super::schedule::Placed;
 use super::workloads::{ServicePlan, ServicePort};
 use super::{ClusterSpec, ProxyMode};
-use crate::format::file::{
-    ActionName, ChainSpec, FirewallSpec, InterfaceSpec, NatChainName, NodeSpec, ProtoName,
-    RuleProto, RuleSpec, SegmentSpec, StateName, TopologyFile,
-};
-use crate::format::{Code, Diagnostic, Located, Span};
+use crate::format::file::ProtoName;
+use crate::format::{Code, Diagnostic, Span};
+use crate::platform::tables::{Table, Tables};
+use crate::platform::{probability, quoted};
 
 /// The nodePorts the API server accepts (its default range).
 const NODE_PORTS: RangeInclusive<u16> = 30000..=32767;
 
-/// How far into the Service network allocated ClusterIPs start.
-const FIRST_ALLOCATED_IP: u32 = 10;
+/// kube-proxy's mark for traffic to masquerade: bit 14 (`--iptables-masquerade-bit`'s
+/// default), as iptables-save prints it.
+const MASQ_MARK: &str = "0x4000/0x4000";
 
-/// Which nodes of the cluster a rule is installed on.
-#[derive(Clone, Copy)]
-enum Scope {
-    Every,
-    Only(NodeId),
+/// Endpoints above which kube-proxy drops the comments of endpoint rules
+/// (`largeClusterEndpointsThreshold`).
+const LARGE_CLUSTER_ENDPOINTS: usize = 1000;
+
+/// kube-proxy's chains (proxier.go, the `const` block at its top).
+const SERVICES: &str = "KUBE-SERVICES";
+const EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
+const NODEPORTS: &str = "KUBE-NODEPORTS";
+const POSTROUTING: &str = "KUBE-POSTROUTING";
+const MARK_MASQ: &str = "KUBE-MARK-MASQ";
+const FORWARD: &str = "KUBE-FORWARD";
+const PROXY_FIREWALL: &str = "KUBE-PROXY-FIREWALL";
+/// kubelet's chain, which kube-proxy duplicates (`kubeletFirewallChain`).
+const KUBELET_FIREWALL: &str = "KUBE-FIREWALL";
+
+/// One Service port as kube-proxy sees it.
+struct PortPlan {
+    /// `namespace/name`, with `:port-name` when the port has a name
+    /// (`ServicePortName.String()`).
+    name: String,
+    /// `tcp` or `udp`, as kube-proxy lowercases the protocol.
+    proto: &'static str,
+    /// `None` for a headless Service, which kube-proxy skips.
+    cluster_ip: Option<Ipv4Addr>,
+    port: u16,
+    node_port: Option<u16>,
+    /// `externalTrafficPolicy: Local`.
+    external_local: bool,
+    /// The ready endpoints, sorted as kube-proxy sorts them (by `ip:port` as text).
+    endpoints: Vec<Endpoint>,
+    /// The Service's declaration.
+    place: Span,
 }
 
-impl Scope {
-    fn includes(self, node: NodeId) -> bool {
-        match self {
-            Scope::Every => true,
-            Scope::Only(only) => only == node,
-        }
-    }
+/// An endpoint of a Service port.
+struct Endpoint {
+    node: NodeId,
+    /// `ip:port`, kube-proxy's `BaseEndpointInfo.String()`.
+    text: String,
+    ip: Ipv4Addr,
 }
 
-/// kube-proxy's rules for a cluster, in the order they are installed.
-#[derive(Default)]
-pub(super) struct ProxyRules {
-    /// DNATs, for nat PREROUTING and OUTPUT.
-    nat: Vec<(Scope, RuleSpec)>,
-    /// REJECTs and DROPs, at the front of INPUT, FORWARD and OUTPUT.
-    filter: Vec<(Scope, RuleSpec)>,
-    /// The ClusterIPs every node holds on `kube-ipvs0` (ipvs mode).
-    ipvs: Vec<Ipv4Addr>,
+/// kube-proxy's view of a cluster: every Service port in order.
+pub(super) struct Proxy {
+    ports: Vec<PortPlan>,
+    /// The pod network (`--cluster-cidr`, kubeadm's podSubnet): what kube-proxy's
+    /// `LocalTrafficDetector` calls local.
+    cluster_cidr: Ipv4Net,
+    /// More than [`LARGE_CLUSTER_ENDPOINTS`] endpoints in all.
+    large: bool,
+    /// In ipvs mode, the ClusterIPs every node holds on `kube-ipvs0`.
+    pub ipvs: Vec<Ipv4Addr>,
 }
 
 /// ClusterIPs and nodePorts handed out as Services are planned.
@@ -68,10 +95,24 @@ struct Allocator {
 }
 
 impl Allocator {
+    /// The API server allocates a Service's ClusterIP at random, preferring the range above
+    /// its static band of `min(max(16, size/16), 256)` addresses (`calculateRangeOffset`,
+    /// KEP-3070); reachlab takes them in order from the start of that upper range, so that
+    /// `.1` (the `kubernetes` Service) and `.10` (kubeadm's kube-dns) stay free. nodePorts
+    /// likewise, above a static band of `min(max(16, size/32), 128)` ports.
     fn new(cluster: &ClusterSpec, service_cidr: Ipv4Net, services: &[ServicePlan]) -> Self {
+        let size = 1u64 << (32 - service_cidr.prefix_len());
+        let offset = if size <= 16 {
+            0
+        } else {
+            (size / 16).clamp(16, 256) as u32
+        };
+        let ports = u64::from(NODE_PORTS.end() - NODE_PORTS.start()) + 1;
+        let port_offset = (ports / 32).clamp(16, 128) as u16;
         Self {
-            next_ip: u32::from(service_cidr.network()) + FIRST_ALLOCATED_IP,
-            next_port: *NODE_PORTS.start(),
+            // The first address of the range is the network's `.0`, never allocated.
+            next_ip: u32::from(service_cidr.network()) + 1 + offset,
+            next_port: *NODE_PORTS.start() + port_offset,
             used_ports: services
                 .iter()
                 .flat_map(|s| s.ports.iter().filter_map(|p| p.node_port))
@@ -86,28 +127,37 @@ impl Allocator {
         Ipv4Addr::from(self.next_ip - 1)
     }
 
-    /// The next nodePort nothing uses.
+    /// The next nodePort nothing uses (wrapping to the start of the range).
     fn node_port(&mut self) -> u16 {
         while self.used_ports.contains(&self.next_port) {
-            self.next_port += 1;
+            self.next_port = if self.next_port >= *NODE_PORTS.end() {
+                *NODE_PORTS.start()
+            } else {
+                self.next_port + 1
+            };
         }
         self.used_ports.push(self.next_port);
         self.next_port
     }
 }
 
-/// Plans the rules for every Service in order; a Service with a bad ClusterIP and a port with
-/// a bad nodePort are errors and get no rules (the port keeps its ClusterIP rules).
+/// Plans every Service port in order; a Service with a bad ClusterIP and a port with a bad
+/// nodePort are errors and get no rules (the port keeps its ClusterIP rules).
 pub(super) fn plan(
     cluster: &ClusterSpec,
     net: &PodNetwork,
     services: &[ServicePlan],
     placed: &[Placed],
     out: &mut Vec<Diagnostic>,
-) -> ProxyRules {
+) -> Proxy {
     let mode = cluster.proxy_mode.unwrap_or_default();
-    let mut rules = ProxyRules::default();
     let mut allocator = Allocator::new(cluster, net.service_cidr, services);
+    let mut proxy = Proxy {
+        ports: Vec::new(),
+        cluster_cidr: net.pod_cidr,
+        large: false,
+        ipvs: Vec::new(),
+    };
     for service in services {
         let cluster_ip = match cluster_ip(cluster, net.service_cidr, service, &mut allocator) {
             Ok(ip) => ip,
@@ -116,35 +166,78 @@ pub(super) fn plan(
                 continue;
             }
         };
-        let endpoints: Vec<&Placed> = if service.selector.is_empty() {
-            Vec::new()
-        } else {
-            placed
-                .iter()
-                .filter(|p| {
-                    p.pod.namespace == service.namespace && p.pod.matches(&service.selector)
-                })
-                .collect()
-        };
+        if let (Some(vip), ProxyMode::Ipvs) = (cluster_ip, mode)
+            && !proxy.ipvs.contains(&vip)
+        {
+            proxy.ipvs.push(vip);
+        }
+        let selected: Vec<&Placed> = placed
+            .iter()
+            .filter(|p| {
+                !service.selector.is_empty()
+                    && p.pod.namespace == service.namespace
+                    && p.pod.matches(&service.selector)
+            })
+            .collect();
         for port in &service.ports {
-            let port = PortRules {
-                cluster,
-                service,
-                service_port: port,
-                endpoints: &endpoints,
-            };
-            if let Some(vip) = cluster_ip {
-                rules.cluster_ip(&port, vip, mode);
-            }
-            if service.node_port {
-                match node_port(cluster, service, port.service_port, &mut allocator) {
-                    Ok(node_port) => rules.node_port(&port, net, node_port),
-                    Err(error) => out.push(*error),
+            let node_port = if service.node_port {
+                match node_port(cluster, service, port, &mut allocator) {
+                    Ok(p) => Some(p),
+                    Err(error) => {
+                        out.push(*error);
+                        None
+                    }
                 }
-            }
+            } else {
+                None
+            };
+            proxy
+                .ports
+                .push(port_plan(service, port, cluster_ip, node_port, &selected));
         }
     }
-    rules
+    let endpoints: usize = proxy.ports.iter().map(|p| p.endpoints.len()).sum();
+    proxy.large = endpoints > LARGE_CLUSTER_ENDPOINTS;
+    proxy
+}
+
+/// One port of `service` with its endpoints among the `selected` pods.
+fn port_plan(
+    service: &ServicePlan,
+    port: &ServicePort,
+    cluster_ip: Option<Ipv4Addr>,
+    node_port: Option<u16>,
+    selected: &[&Placed],
+) -> PortPlan {
+    let mut name = format!("{}/{}", service.namespace, service.name);
+    if !port.name.is_empty() {
+        name.push(':');
+        name.push_str(&port.name);
+    }
+    let mut endpoints: Vec<Endpoint> = selected
+        .iter()
+        .map(|p| Endpoint {
+            node: p.node,
+            text: format!("{}:{}", p.address, port.target_on(p.pod)),
+            ip: p.address,
+        })
+        .collect();
+    // The EndpointSlice cache sorts a port's endpoints by their text.
+    endpoints.sort_by(|a, b| a.text.cmp(&b.text));
+    PortPlan {
+        name,
+        proto: if port.proto == ProtoName::Udp {
+            "udp"
+        } else {
+            "tcp"
+        },
+        cluster_ip,
+        port: port.port,
+        node_port,
+        external_local: service.local,
+        endpoints,
+        place: service.span,
+    }
 }
 
 /// The ClusterIP of `service`: pinned in `cluster_ips:`, else from the manifest, else the
@@ -199,242 +292,496 @@ fn node_port(
     }
 }
 
-/// One port of a Service and its endpoints, for building its rules.
-struct PortRules<'a> {
-    cluster: &'a ClusterSpec,
-    service: &'a ServicePlan,
-    service_port: &'a ServicePort,
-    /// The placed pods the Service selects, on any node.
-    endpoints: &'a [&'a Placed<'a>],
+/// The 16 characters kube-proxy names a Service port's chains with (`portProtoHash`): base32
+/// of the SHA-256 of the port's name and protocol; with an endpoint, of all three
+/// (`servicePortEndpointChainName`).
+fn chain_hash(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part.as_bytes());
+    }
+    let mut encoded = data_encoding::BASE32.encode(&hash.finalize());
+    encoded.truncate(16);
+    encoded
 }
 
-impl PortRules<'_> {
-    fn span(&self) -> Span {
-        self.cluster.name.span
-    }
+/// The jumps from the built-in chains, in the order kube-proxy ensures them
+/// (`iptablesJumpChains`, then `iptablesKubeletJumpChains`): table, built-in chain, extra
+/// matches, comment, kube-proxy's chain.
+const JUMPS: [(Table, &str, &str, &str, &str); 12] = [
+    (
+        Table::Filter,
+        "INPUT",
+        "-m conntrack --ctstate NEW ",
+        "kubernetes externally-visible service portals",
+        EXTERNAL_SERVICES,
+    ),
+    (
+        Table::Filter,
+        "FORWARD",
+        "-m conntrack --ctstate NEW ",
+        "kubernetes externally-visible service portals",
+        EXTERNAL_SERVICES,
+    ),
+    (
+        Table::Filter,
+        "INPUT",
+        "",
+        "kubernetes health check service ports",
+        NODEPORTS,
+    ),
+    (
+        Table::Filter,
+        "FORWARD",
+        "-m conntrack --ctstate NEW ",
+        "kubernetes service portals",
+        SERVICES,
+    ),
+    (
+        Table::Filter,
+        "OUTPUT",
+        "-m conntrack --ctstate NEW ",
+        "kubernetes service portals",
+        SERVICES,
+    ),
+    (
+        Table::Filter,
+        "FORWARD",
+        "",
+        "kubernetes forwarding rules",
+        FORWARD,
+    ),
+    (
+        Table::Filter,
+        "INPUT",
+        "-m conntrack --ctstate NEW ",
+        "kubernetes load balancer firewall",
+        PROXY_FIREWALL,
+    ),
+    (
+        Table::Filter,
+        "OUTPUT",
+        "-m conntrack --ctstate NEW ",
+        "kubernetes load balancer firewall",
+        PROXY_FIREWALL,
+    ),
+    (
+        Table::Filter,
+        "FORWARD",
+        "-m conntrack --ctstate NEW ",
+        "kubernetes load balancer firewall",
+        PROXY_FIREWALL,
+    ),
+    (
+        Table::Nat,
+        "OUTPUT",
+        "",
+        "kubernetes service portals",
+        SERVICES,
+    ),
+    (
+        Table::Nat,
+        "PREROUTING",
+        "",
+        "kubernetes service portals",
+        SERVICES,
+    ),
+    (
+        Table::Nat,
+        "POSTROUTING",
+        "",
+        "kubernetes postrouting rules",
+        POSTROUTING,
+    ),
+];
 
-    fn at<T>(&self, value: T) -> Located<T> {
-        Located::at(value, self.span())
-    }
+/// The rules kubelet and kube-proxy write on one node, as they write them.
+struct Replay<'a> {
+    proxy: &'a Proxy,
+    t: &'a mut Tables,
+    node: NodeId,
+    /// Where the cluster is declared: the place of rules no Service writes.
+    place: Span,
+}
 
-    /// The rule protocol of the port.
-    fn proto(&self) -> RuleProto {
-        if self.service_port.proto == ProtoName::Udp {
-            RuleProto::Udp
-        } else {
-            RuleProto::Tcp
+impl Proxy {
+    /// Writes kubelet's and kube-proxy's rules for `node` into `t`.
+    pub fn replay(&self, t: &mut Tables, node: NodeId, place: Span) {
+        let mut r = Replay {
+            proxy: self,
+            t,
+            node,
+            place,
+        };
+        r.kubelet();
+        r.jumps();
+        r.restore();
+    }
+}
+
+impl Replay<'_> {
+    /// kubelet's `KUBE-FIREWALL` (pkg/kubelet/kubelet_network_linux.go): the chain, its
+    /// anti-martian rule, and jumps prepended to INPUT and OUTPUT. kube-proxy's restore
+    /// rewrites the same rule.
+    fn kubelet(&mut self) {
+        self.t.new_chain(Table::Filter, KUBELET_FIREWALL);
+        self.t
+            .append(Table::Filter, KUBELET_FIREWALL, firewall_rule(), self.place);
+        for chain in ["OUTPUT", "INPUT"] {
+            self.t.insert_once(
+                Table::Filter,
+                chain,
+                format!("-j {KUBELET_FIREWALL}"),
+                self.place,
+            );
         }
     }
 
-    /// The DNATs of `base` spreading over `endpoints`: probabilities 1/n, 1/(n−1), …, the
-    /// last unconditional. `via` says how the traffic came (", NodePort 30080" or nothing).
-    fn spread(&self, endpoints: &[&Placed], base: &RuleSpec, via: &str) -> Vec<RuleSpec> {
-        let n = endpoints.len();
-        let words = format!(
-            "Service `{}` port {} → targetPort (kube-proxy{via}, cluster `{}`)",
-            self.service.name, self.service_port.port, self.cluster.name.value
+    /// syncProxyRules, `if doFullSync`: each jump's chain ensured, the jump prepended unless
+    /// it exists (`EnsureRule(utiliptables.Prepend, …)`); kubelet's two jumps exist already.
+    fn jumps(&mut self) {
+        for (table, from, extra, comment, to) in JUMPS {
+            self.t.new_chain(table, to);
+            let words = format!("{extra}-m comment --comment {} -j {to}", quoted(comment));
+            self.t.insert_once(table, from, words, self.place);
+        }
+    }
+
+    /// The `iptables-restore --noflush` of syncProxyRules: kube-proxy's chains flushed and
+    /// written, filter then nat.
+    fn restore(&mut self) {
+        for chain in [
+            SERVICES,
+            EXTERNAL_SERVICES,
+            FORWARD,
+            NODEPORTS,
+            PROXY_FIREWALL,
+            KUBELET_FIREWALL,
+        ] {
+            self.t.flush(Table::Filter, chain);
+        }
+        for chain in [SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ] {
+            self.t.flush(Table::Nat, chain);
+        }
+        // "Install the kubernetes-specific postrouting rules."
+        self.nat(
+            POSTROUTING,
+            format!("-m mark ! --mark {MASQ_MARK} -j RETURN"),
         );
-        endpoints
-            .iter()
-            .enumerate()
-            .map(|(i, placed)| {
-                let (pod, address) = (placed.pod, placed.address);
-                let target = self.service_port.target_on(pod);
-                RuleSpec {
-                    dnat: Some(self.at(format!("{address}:{target}"))),
-                    probability: (i + 1 < n).then(|| self.at(1.0 / (n - i) as f64)),
-                    comment: Some(format!(
-                        "{words} endpoint {}/{n}: {} {address}:{target}",
-                        i + 1,
-                        pod.name
-                    )),
-                    ..base.clone()
-                }
-            })
-            .collect()
+        // "Clear the mark to avoid re-masquerading…": `--xor-mark 0x4000`.
+        self.nat(POSTROUTING, "-j MARK --set-xmark 0x4000/0x0".into());
+        self.nat(
+            POSTROUTING,
+            "-m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully".into(),
+        );
+        // "Install the kubernetes-specific masquerade mark rule": `--or-mark 0x4000`.
+        self.nat(MARK_MASQ, format!("-j MARK --set-xmark {MASQ_MARK}"));
+        // localhostNodePorts (the default): the route_localnet hole closed (issue 90259).
+        self.filter(KUBELET_FIREWALL, firewall_rule(), self.place);
+        for port in &self.proxy.ports {
+            self.service_port(port);
+        }
+        // "Finally, tail-call to the nodePorts chain." (nodePortAddresses: all.)
+        self.nat(
+            SERVICES,
+            "-m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS".into(),
+        );
+        // INVALID dropped (nf_conntrack_tcp_be_liberal unset, the default).
+        self.filter(
+            FORWARD,
+            "-m conntrack --ctstate INVALID -j DROP".into(),
+            self.place,
+        );
+        self.filter(
+            FORWARD,
+            format!("-m comment --comment \"kubernetes forwarding rules\" -m mark --mark {MASQ_MARK} -j ACCEPT"),
+            self.place,
+        );
+        self.filter(
+            FORWARD,
+            "-m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT".into(),
+            self.place,
+        );
+    }
+
+    fn nat(&mut self, chain: &str, words: String) {
+        self.t.append(Table::Nat, chain, words, self.place);
+    }
+
+    fn filter(&mut self, chain: &str, words: String, place: Span) {
+        self.t.append(Table::Filter, chain, words, place);
     }
 }
 
-impl ProxyRules {
-    /// The rules for `port` on its ClusterIP `vip`: DNATs to the endpoints on every node, or
-    /// a REJECT when there are none; in ipvs mode the address goes on `kube-ipvs0`.
-    fn cluster_ip(&mut self, port: &PortRules, vip: Ipv4Addr, mode: ProxyMode) {
-        if mode == ProxyMode::Ipvs && !self.ipvs.contains(&vip) {
-            self.ipvs.push(vip);
-        }
-        let base = RuleSpec {
-            dst: Some(port.at(vip.to_string())),
-            proto: Some(port.at(port.proto())),
-            dport: Some(port.at(port.service_port.port.to_string())),
-            ..RuleSpec::default()
+/// kubelet's and kube-proxy's anti-martian rule in `KUBE-FIREWALL`.
+fn firewall_rule() -> String {
+    "! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP".into()
+}
+
+/// How one Service port's traffic is handled on a node (the `CategorizeEndpoints` part of
+/// syncProxyRules).
+struct Handling<'p> {
+    svc_chain: String,
+    svl_chain: String,
+    ext_chain: String,
+    /// The port's endpoints on this node.
+    local: Vec<&'p Endpoint>,
+    has_endpoints: bool,
+    has_external_endpoints: bool,
+    /// `KUBE-SVC-…` is written (Cluster endpoints exist and a policy uses them).
+    uses_cluster_chain: bool,
+    /// `KUBE-SVL-…` is written.
+    uses_local_chain: bool,
+}
+
+impl Replay<'_> {
+    /// syncProxyRules' loop body for one Service port.
+    fn service_port(&mut self, port: &PortPlan) {
+        let Some(vip) = port.cluster_ip else {
+            // "if ClusterIP is "None" or empty, skip proxying"
+            return;
         };
-        if port.endpoints.is_empty() {
-            self.filter.push((
-                Scope::Every,
-                RuleSpec {
-                    action: Some(port.at(ActionName::Reject)),
-                    comment: Some(format!(
-                        "Service `{}` has no endpoints: kube-proxy rejects (Connection refused)",
-                        port.service.name
-                    )),
-                    ..base
-                },
-            ));
+        let base = chain_hash(&[&port.name, port.proto]);
+        let local: Vec<&Endpoint> = port
+            .endpoints
+            .iter()
+            .filter(|e| e.node == self.node)
+            .collect();
+        let has_endpoints = !port.endpoints.is_empty();
+        let h = Handling {
+            svc_chain: format!("KUBE-SVC-{base}"),
+            svl_chain: format!("KUBE-SVL-{base}"),
+            ext_chain: format!("KUBE-EXT-{base}"),
+            has_external_endpoints: has_endpoints && (!port.external_local || !local.is_empty()),
+            uses_cluster_chain: has_endpoints,
+            uses_local_chain: port.external_local && !local.is_empty(),
+            local,
+            has_endpoints,
+        };
+        let (name, proto, place) = (&port.name, port.proto, port.place);
+        let dport = format!("-m {proto} --dport {}", port.port);
+        // "Capture the clusterIP."
+        if h.has_endpoints {
+            self.t.append(
+                Table::Nat,
+                SERVICES,
+                format!(
+                    "-d {vip}/32 -p {proto} -m comment --comment {} {dport} -j {}",
+                    quoted(&format!("{name} cluster IP")),
+                    h.svc_chain
+                ),
+                place,
+            );
         } else {
-            let rules = port.spread(port.endpoints, &base, "");
-            self.dnat(Scope::Every, &rules, port.span());
+            self.filter(
+                SERVICES,
+                format!(
+                    "-d {vip}/32 -p {proto} -m comment --comment {} {dport} -j REJECT --reject-with icmp-port-unreachable",
+                    quoted(&format!("{name} has no endpoints"))
+                ),
+                place,
+            );
+        }
+        if let Some(node_port) = port.node_port {
+            self.node_port(port, &h, node_port);
+        }
+        self.policy_chains(port, &h, vip, &dport);
+    }
+
+    /// "Capture nodeports."
+    fn node_port(&mut self, port: &PortPlan, h: &Handling, node_port: u16) {
+        let (name, proto, place) = (&port.name, port.proto, port.place);
+        if h.has_endpoints {
+            self.t.append(
+                Table::Nat,
+                NODEPORTS,
+                format!(
+                    "-p {proto} -m comment --comment {} -m {proto} --dport {node_port} -j {}",
+                    quoted(name),
+                    h.ext_chain
+                ),
+                place,
+            );
+        }
+        if !h.has_external_endpoints {
+            let (target, why) = if h.has_endpoints {
+                ("DROP", format!("{name} has no local endpoints"))
+            } else {
+                (
+                    "REJECT --reject-with icmp-port-unreachable",
+                    format!("{name} has no endpoints"),
+                )
+            };
+            self.filter(
+                EXTERNAL_SERVICES,
+                format!(
+                    "-p {proto} -m comment --comment {} -m addrtype --dst-type LOCAL -m {proto} --dport {node_port} -j {target}",
+                    quoted(&why)
+                ),
+                place,
+            );
         }
     }
 
-    /// The rules for `port` on `node_port` of each node's own addresses: DNATs to the
-    /// endpoints (only the node's own with `externalTrafficPolicy: Local`), or where there are
-    /// none a DROP (Local, endpoints elsewhere) or a REJECT (no endpoints at all).
-    fn node_port(&mut self, port: &PortRules, net: &PodNetwork, node_port: u16) {
-        let base = RuleSpec {
-            dst_local: Some(true),
-            proto: Some(port.at(port.proto())),
-            dport: Some(port.at(node_port.to_string())),
-            ..RuleSpec::default()
-        };
-        let local = port.service.local;
-        for (id, _) in net.nodes() {
-            let endpoints: Vec<&Placed> = port
-                .endpoints
-                .iter()
-                .copied()
-                .filter(|p| !local || p.node == id)
-                .collect();
-            if !endpoints.is_empty() {
-                let rules = port.spread(&endpoints, &base, &format!(", NodePort {node_port}"));
-                self.dnat(Scope::Only(id), &rules, port.span());
-                continue;
-            }
-            let elsewhere = local && !port.endpoints.is_empty();
-            let name = &port.service.name;
-            self.filter.push((
-                Scope::Only(id),
-                RuleSpec {
-                    action: Some(port.at(if elsewhere {
-                        ActionName::Drop
-                    } else {
-                        ActionName::Reject
-                    })),
-                    comment: Some(if elsewhere {
-                        format!("NodePort {node_port} of Service `{name}` (externalTrafficPolicy: Local): no endpoint on this node, kube-proxy drops")
-                    } else {
-                        format!("NodePort {node_port} of Service `{name}`: no endpoints, kube-proxy rejects")
-                    }),
-                    ..base.clone()
-                },
+    /// The SVC, EXT, SVL and SEP chains of one Service port.
+    fn policy_chains(&mut self, port: &PortPlan, h: &Handling, vip: Ipv4Addr, dport: &str) {
+        let (name, proto, place) = (&port.name, port.proto, port.place);
+        let cidr = self.proxy.cluster_cidr;
+        let mut rules: Vec<(String, String)> = Vec::new();
+        // "Set up internal traffic handling": off-cluster sources are masqueraded
+        // (`localDetector.IfNotLocal()`: `! -s <cluster CIDR>`).
+        if h.has_endpoints {
+            rules.push((
+                h.svc_chain.clone(),
+                format!(
+                    "! -s {cidr} -d {vip}/32 -p {proto} -m comment --comment {} {dport} -j {MARK_MASQ}",
+                    quoted(&format!("{name} cluster IP"))
+                ),
             ));
         }
-    }
-
-    /// Adds `rules` to nat PREROUTING, then the same to OUTPUT.
-    fn dnat(&mut self, scope: Scope, rules: &[RuleSpec], span: Span) {
-        for chain in [NatChainName::Prerouting, NatChainName::Output] {
-            for rule in rules {
-                let chain = Some(Located::at(chain, span));
-                self.nat.push((
-                    scope,
-                    RuleSpec {
-                        chain,
-                        ..rule.clone()
-                    },
+        // "Set up external traffic handling."
+        if h.has_endpoints && port.node_port.is_some() {
+            self.t.flush(Table::Nat, &h.ext_chain);
+            let ext = &h.ext_chain;
+            if !port.external_local {
+                rules.push((
+                    ext.clone(),
+                    format!(
+                        "-m comment --comment {} -j {MARK_MASQ}",
+                        quoted(&format!(
+                            "masquerade traffic for {name} external destinations"
+                        ))
+                    ),
+                ));
+            } else {
+                rules.push((
+                    ext.clone(),
+                    format!(
+                        "-s {cidr} -m comment --comment {} -j {}",
+                        quoted(&format!("pod traffic for {name} external destinations")),
+                        h.svc_chain
+                    ),
+                ));
+                rules.push((
+                    ext.clone(),
+                    format!(
+                        "-m comment --comment {} -m addrtype --src-type LOCAL -j {MARK_MASQ}",
+                        quoted(&format!(
+                            "masquerade LOCAL traffic for {name} external destinations"
+                        ))
+                    ),
+                ));
+                rules.push((
+                    ext.clone(),
+                    format!(
+                        "-m comment --comment {} -m addrtype --src-type LOCAL -j {}",
+                        quoted(&format!(
+                            "route LOCAL traffic for {name} external destinations"
+                        )),
+                        h.svc_chain
+                    ),
                 ));
             }
+            if h.has_external_endpoints {
+                let policy = if port.external_local {
+                    &h.svl_chain
+                } else {
+                    &h.svc_chain
+                };
+                rules.push((ext.clone(), format!("-j {policy}")));
+            }
+        }
+        if h.uses_cluster_chain {
+            self.t.flush(Table::Nat, &h.svc_chain);
+            let all: Vec<&Endpoint> = port.endpoints.iter().collect();
+            self.to_endpoints(port, &h.svc_chain, &all, &mut rules);
+        }
+        if h.uses_local_chain {
+            self.t.flush(Table::Nat, &h.svl_chain);
+            self.to_endpoints(port, &h.svl_chain, &h.local, &mut rules);
+        }
+        // "Generate the per-endpoint chains" (every endpoint is locally reachable: the
+        // internal policy is Cluster).
+        for ep in &port.endpoints {
+            let chain = format!("KUBE-SEP-{}", chain_hash(&[name, proto, &ep.text]));
+            self.t.flush(Table::Nat, &chain);
+            let comment = self.comment(name);
+            rules.push((
+                chain.clone(),
+                format!("-s {}/32{comment} -j {MARK_MASQ}", ep.ip),
+            ));
+            rules.push((
+                chain,
+                format!(
+                    "-p {proto}{comment} -m {proto} -j DNAT --to-destination {}",
+                    ep.text
+                ),
+            ));
+        }
+        for (chain, words) in rules {
+            self.t.append(Table::Nat, &chain, words, place);
         }
     }
 
-    /// Installs the rules on every node of the cluster, with the masquerade of traffic into
-    /// pods from outside the pod network, Calico's IP-in-IP exception, and `kube-ipvs0`.
-    pub fn install(&self, file: &mut TopologyFile, cluster: &ClusterSpec, net: &PodNetwork) {
-        let span = cluster.name.span;
-        for (id, this) in net.nodes() {
-            let Some(node) = file.nodes.iter_mut().find(|n| n.name.value == this.name) else {
-                continue;
-            };
-            node.nat.extend(
-                self.nat
-                    .iter()
-                    .filter(|(scope, _)| scope.includes(id))
-                    .map(|(_, r)| r.clone()),
+    /// writeServiceToEndpointRules: the jumps of `chain` to the endpoints' chains, each but
+    /// the last with probability 1/(endpoints left).
+    fn to_endpoints(
+        &self,
+        port: &PortPlan,
+        chain: &str,
+        endpoints: &[&Endpoint],
+        rules: &mut Vec<(String, String)>,
+    ) {
+        let n = endpoints.len();
+        for (i, ep) in endpoints.iter().enumerate() {
+            let sep = format!(
+                "KUBE-SEP-{}",
+                chain_hash(&[&port.name, port.proto, &ep.text])
             );
-            node.nat.push(masquerade(cluster, net.pod_cidr));
-            admit_ip_in_ip(node, cluster, net.pod_cidr);
-            let filters: Vec<RuleSpec> = self
-                .filter
-                .iter()
-                .filter(|(scope, _)| scope.includes(id))
-                .map(|(_, r)| r.clone())
-                .collect();
-            if !filters.is_empty() {
-                let firewall = node.firewall.get_or_insert_with(FirewallSpec::default);
-                for chain in [
-                    &mut firewall.input,
-                    &mut firewall.forward,
-                    &mut firewall.output,
-                ] {
-                    let chain = chain.get_or_insert_with(ChainSpec::default);
-                    chain.rules.splice(0..0, filters.iter().cloned());
-                }
+            let mut words = self.comment(&format!("{} -> {}", port.name, ep.text));
+            if i + 1 < n {
+                // kube-proxy writes `%0.10f` of 1/(n−i); iptables keeps it in 2^31ths.
+                let written: f64 = format!("{:.10}", 1.0 / (n - i) as f64)
+                    .parse()
+                    .unwrap_or(0.0);
+                words.push_str(" -m statistic --mode random --probability ");
+                words.push_str(&probability(written));
             }
-            if !self.ipvs.is_empty() {
-                let segment = format!("{}-kube-ipvs0", this.name);
-                file.segments.push(SegmentSpec {
-                    name: Located::at(segment.clone(), span),
-                    ..SegmentSpec::default()
-                });
-                node.interfaces.push(InterfaceSpec {
-                    bridge: None,
-                    hairpin: None,
-                    route_localnet: None,
-                    name: Located::at("kube-ipvs0".into(), span),
-                    segment: Located::at(segment, span),
-                    addresses: self
-                        .ipvs
-                        .iter()
-                        .map(|a| Located::at(format!("{a}/32"), span))
-                        .collect(),
-                    mac: None,
-                });
-            }
+            words.push_str(" -j ");
+            words.push_str(&sep);
+            rules.push((chain.to_owned(), words.trim_start().to_owned()));
+        }
+    }
+
+    /// ` -m comment --comment TEXT`, or nothing in a large cluster
+    /// (`appendServiceCommentLocked`).
+    fn comment(&self, text: &str) -> String {
+        if self.proxy.large {
+            String::new()
+        } else {
+            format!(" -m comment --comment {}", quoted(text))
         }
     }
 }
 
-/// KUBE-MARK-MASQ: Service traffic into the pod network from outside it is masqueraded (only
-/// what kube-proxy's own DNAT handled).
-fn masquerade(cluster: &ClusterSpec, pod_cidr: Ipv4Net) -> RuleSpec {
-    let span = cluster.name.span;
-    RuleSpec {
-        masquerade: Some(Located::at(true, span)),
-        not_src: Some(Located::at(pod_cidr.to_string(), span)),
-        dst: Some(Located::at(pod_cidr.to_string(), span)),
-        state: vec![Located::at(StateName::Dnat, span)],
-        comment: Some(format!(
-            "kube-proxy masquerades Service traffic from outside the pod network (cluster `{}`)",
-            cluster.name.value
-        )),
-        ..RuleSpec::default()
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Calico carries pod traffic between nodes in IP-in-IP between the node addresses: a filter
-/// in front of the node (an OpenStack security group) sees node-to-node traffic, which the
-/// group admits for its members. Says so where such a filter exists.
-fn admit_ip_in_ip(node: &mut NodeSpec, cluster: &ClusterSpec, pod_cidr: Ipv4Net) {
-    let span = cluster.name.span;
-    if let Some(pre) = node.firewall.as_mut().and_then(|f| f.prerouting.as_mut()) {
-        pre.rules.insert(
-            0,
-            RuleSpec {
-                src: Some(Located::at(pod_cidr.to_string(), span)),
-                dst: Some(Located::at(pod_cidr.to_string(), span)),
-                action: Some(Located::at(ActionName::Accept, span)),
-                comment: Some(format!("Calico IP-in-IP: pod traffic between the nodes of cluster `{}` travels encapsulated between node addresses", cluster.name.value)),
-                ..RuleSpec::default()
-            },
+    #[test]
+    fn chain_names_are_those_kube_proxy_prints() {
+        // Seen on every kubeadm cluster: the `kubernetes` Service's https port, and kube-dns.
+        assert_eq!(
+            chain_hash(&["default/kubernetes:https", "tcp"]),
+            "NPX46M4PTMTKRN6Y"
+        );
+        assert_eq!(
+            chain_hash(&["kube-system/kube-dns:dns", "udp"]),
+            "TCOU7JCQXEZGVUNU"
+        );
+        assert_eq!(
+            chain_hash(&["kube-system/kube-dns:dns-tcp", "tcp"]),
+            "ERIFXISQEP7F7OF4"
         );
     }
 }

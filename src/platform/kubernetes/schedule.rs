@@ -2,17 +2,15 @@
 //! made deterministic: control-plane nodes are not schedulable (kubeadm's taint); `nodeName`
 //! and `nodeSelector` are honoured; among the eligible nodes the one with the fewest pods
 //! wins, ties by node order; a pod with no eligible node stays Pending (a warning). A placed
-//! pod takes the next address of its node's block and becomes a node on the block's segment,
-//! listening where `serve:` and its container ports say.
+//! pod takes the next address of its node's block (from its second); `calico` wires it, and
+//! it listens where `serve:` and its container ports say.
 
 use std::net::Ipv4Addr;
 
 use super::ClusterSpec;
 use super::network::{NodeId, PodNetwork};
 use super::workloads::PodPlan;
-use crate::format::file::{
-    InterfaceSpec, ListenSpec, NodeSpec, ProtoName, RouteSpec, TopologyFile,
-};
+use crate::format::file::{ListenSpec, ProtoName, TopologyFile};
 use crate::format::{Code, Diagnostic, Located, Span};
 
 /// A pod placed on a node, with its address.
@@ -50,7 +48,7 @@ pub(super) fn place<'a>(
         load[node.index()] += 1;
         let block = net.node(node).block;
         let address = Ipv4Addr::from(u32::from(block.network()) + load[node.index()]);
-        if address >= net.node(node).gateway() {
+        if address >= block.broadcast() {
             out.push(
                 Diagnostic::error(
                     Code::BadValue,
@@ -123,43 +121,9 @@ pub(super) fn within_node_budget(
     false
 }
 
-/// Adds each placed pod as a node: `eth0` on its node's pod segment with its address, a
-/// default route via the node's `cni0`, and its listeners.
-pub(super) fn emit(
-    file: &mut TopologyFile,
-    cluster: &ClusterSpec,
-    net: &PodNetwork,
-    placed: &[Placed],
-) {
-    let span = cluster.name.span;
-    let at = |text: String| Located::at(text, span);
-    for Placed { node, pod, address } in placed {
-        let node = net.node(*node);
-        file.nodes.push(NodeSpec {
-            name: at(pod.name.clone()),
-            interfaces: vec![InterfaceSpec {
-                bridge: None,
-                hairpin: None,
-                route_localnet: None,
-                name: at("eth0".into()),
-                segment: at(node.pod_segment()),
-                addresses: vec![at(format!("{address}/{}", node.block.prefix_len()))],
-                mac: None,
-            }],
-            routes: vec![RouteSpec {
-                to: at("default".into()),
-                via: Some(at(node.gateway().to_string())),
-                ..RouteSpec::default()
-            }],
-            listen: listeners(cluster, pod, span),
-            ..NodeSpec::default()
-        });
-    }
-}
-
 /// What `pod` listens on: every `serve:` entry whose selector its labels match, then each
 /// container port not already listened on.
-fn listeners(cluster: &ClusterSpec, pod: &PodPlan, span: Span) -> Vec<ListenSpec> {
+pub(super) fn listeners(cluster: &ClusterSpec, pod: &PodPlan, span: Span) -> Vec<ListenSpec> {
     let mut listen: Vec<ListenSpec> = cluster
         .serve
         .iter()

@@ -46,6 +46,8 @@ pub(super) struct ServicePlan {
     pub name: String,
     /// Its namespace: it selects pods of this namespace only.
     pub namespace: String,
+    /// Where it was written.
+    pub span: Span,
     /// Whether it opens nodePorts (type NodePort, or LoadBalancer modelled as NodePort).
     pub node_port: bool,
     /// `externalTrafficPolicy: Local`.
@@ -58,6 +60,8 @@ pub(super) struct ServicePlan {
 
 /// A port of a Service.
 pub(super) struct ServicePort {
+    /// The port's name, empty when it has none.
+    pub name: String,
     pub port: u16,
     /// `targetPort`; absent means the Service port.
     target: Option<IntOrString>,
@@ -200,6 +204,7 @@ fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Se
             continue;
         };
         ports.push(ServicePort {
+            name: p.name.clone().unwrap_or_default(),
             port,
             target: p.target_port.clone(),
             node_port: p.node_port,
@@ -221,6 +226,7 @@ fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Se
     ServicePlan {
         name: name.clone(),
         namespace: object.namespace.clone(),
+        span: object.span,
         node_port: kind != "ClusterIP",
         local: spec.external_traffic_policy.as_deref() == Some("Local"),
         cluster_ip: spec.cluster_ip.clone(),

@@ -115,6 +115,7 @@ fn uplink_interface(rname: &str, up: &Uplink<'_>) -> InterfaceSpec {
         bridge: None,
         hairpin: None,
         route_localnet: None,
+        proxy_arp: None,
         name: Located::at(up.name.clone(), span),
         segment: Located::at(up.segment.to_owned(), span),
         addresses,
@@ -129,6 +130,7 @@ fn downlink_interface(rname: &str, d: &Downlink<'_>) -> InterfaceSpec {
         bridge: None,
         hairpin: None,
         route_localnet: None,
+        proxy_arp: None,
         name: Located::at(d.name.clone(), n.span),
         segment: Located::at(n.value.clone(), n.span),
         addresses: vec![Located::at(on(d.subnet.gateway, d.subnet.net), n.span)],
@@ -238,6 +240,7 @@ fn port_interface(
         bridge: None,
         hairpin: None,
         route_localnet: None,
+        proxy_arp: None,
         name: Located::at(
             ifname.to_owned(),
             i.interface.as_ref().map_or(i.network.span, |l| l.span),

@@ -132,6 +132,7 @@ pub(super) fn interface(
         bridge: None,
         hairpin: None,
         route_localnet: None,
+        proxy_arp: None,
         name: Located::at(name.to_owned(), span),
         segment: Located::at(segment.to_owned(), span),
         addresses: addresses

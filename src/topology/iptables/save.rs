@@ -415,12 +415,9 @@ fn iprange(src: Option<AddrRange>, dst: Option<AddrRange>) -> Option<String> {
     (!parts.is_empty()).then(|| format!("-m iprange {}", parts.join(" ")))
 }
 
-/// A probability as xt_statistic keeps it (a fraction of 2^31, rounded as iptables' `lround`
-/// does) and prints it (11 decimals).
+/// A probability in parts per billion as iptables-save prints it.
 fn probability(ppb: u32) -> String {
-    const SCALE: f64 = 2_147_483_648.0;
-    let stored = (f64::from(ppb) / 1e9 * SCALE).round();
-    format!("{:.11}", stored / SCALE)
+    crate::platform::probability(f64::from(ppb) / 1e9)
 }
 
 /// What a comment becomes in a rule: line breaks (which would end an iptables-restore line)
@@ -440,23 +437,7 @@ fn comment_text(c: &str) -> String {
     text
 }
 
-/// A string as iptables prints it (`xtables_save_string`): bare when it is only letters,
-/// digits, `_` and `-`; otherwise in double quotes, with `"`, `\` and `'` escaped.
-fn quoted(s: &str) -> String {
-    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if !s.is_empty() && s.chars().all(bare) {
-        return s.to_owned();
-    }
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if matches!(c, '"' | '\\' | '\'') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
+use crate::platform::quoted;
 
 /// A filter rule's target.
 fn filter_target(nf: &Netfilter, t: &Target) -> String {
