@@ -223,6 +223,7 @@ fn valid_topology() -> impl Strategy<Value = TopologyFile> {
                         bridge: None,
                         hairpin: None,
                         route_localnet: None,
+                        proxy_arp: None,
                     })
                     .collect();
                 let first = attachments[0];
