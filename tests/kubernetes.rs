@@ -22,13 +22,18 @@ fn cluster(edit: impl FnOnce(String) -> String) -> Network {
         .network
 }
 
+/// The node at the other end of the pod's veth.
 fn node_of_pod(net: &Network, pod: &str) -> String {
     let pod = net.node_by_name(pod).expect("pod exists");
     let segment = net.interfaces_of(pod).next().expect("eth0").segment;
-    net.segment(segment)
-        .name
-        .trim_end_matches("-pods")
-        .to_owned()
+    let host = net
+        .segment(segment)
+        .interfaces
+        .iter()
+        .map(|&i| net.interface(i).node)
+        .find(|&n| n != pod.id)
+        .expect("the veth's other end");
+    net.node(host).name.clone()
 }
 
 #[test]
