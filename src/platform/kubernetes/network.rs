@@ -40,6 +40,12 @@ impl NodeId {
     pub fn index(self) -> usize {
         self.0
     }
+
+    /// The node at `index`, for tests that place pods by hand.
+    #[cfg(test)]
+    pub fn at(index: usize) -> Self {
+        NodeId(index)
+    }
 }
 
 /// A cluster node as planned.

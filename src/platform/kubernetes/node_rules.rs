@@ -1,12 +1,14 @@
 //! Each cluster node's netfilter as its daemons leave it, in the order they start
 //! (docs/platform-semantics.md, "Kubernetes", **kube-proxy's rules**): kubelet's and
 //! kube-proxy's chains ([`Proxy::replay`]), then Calico's felix, which keeps its jumps at the
-//! top of the built-in chains. The result becomes the node's platform rules, read and merged
+//! top of the built-in chains: its nat rules ([`calico::nat`]) and its filter chains, which
+//! enforce NetworkPolicy ([`felix::felix`]). The result becomes the node's platform rules, read and merged
 //! with the node's own rules like any `iptables-save` text. Also what the daemons set on the
 //! node: `route_localnet` on every interface (kube-proxy's localhost nodePorts set
 //! `net.ipv4.conf.all.route_localnet=1`), and in ipvs mode the ClusterIPs on `kube-ipvs0`.
 
 use super::ClusterSpec;
+use super::felix::{self, Cluster};
 use super::network::PodNetwork;
 use super::proxy::Proxy;
 use super::{CniName, calico, flannel};
@@ -23,6 +25,7 @@ pub(super) fn install(
     cluster: &ClusterSpec,
     net: &PodNetwork,
     proxy: &Proxy,
+    policies: &Cluster,
     out: &mut Vec<Diagnostic>,
 ) {
     let span = cluster.name.span;
@@ -30,7 +33,10 @@ pub(super) fn install(
         let mut t = Tables::new();
         proxy.replay(&mut t, id, span);
         match net.cni {
-            CniName::Calico => calico::nat(&mut t, net, span),
+            CniName::Calico => {
+                calico::nat(&mut t, net, span);
+                felix::felix(&mut t, id, policies, span);
+            }
             CniName::Flannel => flannel::rules(&mut t, net, this, span),
         }
         let before_own = t.before_own();
