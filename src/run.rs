@@ -289,20 +289,8 @@ pub fn check(net: &Network, config: &SimConfig) -> Vec<CheckRow> {
         .collect()
 }
 
-/// Runs one `expect:` entry and judges the result: the outcome, and the TTL, RTT, HTTP status
-/// and body where the entry asks for them.
-pub fn check_expectation(net: &Network, e: &Expectation, config: &SimConfig) -> CheckRow {
-    let request = ProbeRequest {
-        from: e.from,
-        written: e.target.written.clone(),
-        dst: e.target.addr,
-        probe: e.probe.clone(),
-        // `max_rtt` is a budget for the steady state: the second echo, caches warm, is measured.
-        count: if e.max_rtt.is_some() { 2 } else { 1 },
-        wait: None,
-        ttl: None,
-    };
-    let result = run_request(net, request, config);
+/// Whether `result` meets `e`, and the details shown with it.
+fn judge(e: &Expectation, result: &ProbeResult) -> (bool, Vec<String>) {
     let predicted = result.run.outcome;
     let mut ok = predicted == e.outcome;
     let mut detail = Vec::new();
@@ -351,6 +339,76 @@ pub fn check_expectation(net: &Network, e: &Expectation, config: &SimConfig) -> 
         ok = false;
         detail.push(format!("body lacks {want:?}"));
     }
+    (ok, detail)
+}
+
+/// The most runs of one probe [`run_every_choice`] makes.
+pub const MAX_CHOICES: usize = 64;
+
+/// Runs the probe once for every combination of the random choices it meets (a `-m statistic`
+/// rule: kube-proxy picking one of a Service's endpoints), by scripting the draws: the first
+/// run draws `false` everywhere, and each draw it made is then flipped in a run of its own.
+/// One run when the probe draws nothing; at most [`MAX_CHOICES`].
+pub fn run_every_choice(
+    net: &Network,
+    request: &ProbeRequest,
+    config: &SimConfig,
+) -> Vec<ProbeResult> {
+    let mut results = Vec::new();
+    let mut pending: Vec<Vec<bool>> = vec![Vec::new()];
+    while let Some(prefix) = pending.pop() {
+        if results.len() == MAX_CHOICES {
+            break;
+        }
+        let mut scripted = config.clone();
+        let known = prefix.len();
+        scripted.draws = Some(prefix);
+        let result = run_request(net, request.clone(), &scripted);
+        let drawn = &result.run.draws;
+        for flip in (known..drawn.len()).rev() {
+            let mut next = drawn[..flip].to_vec();
+            next.push(true);
+            pending.push(next);
+        }
+        results.push(result);
+    }
+    results
+}
+
+/// Runs one `expect:` entry for every random choice it meets and judges the results: the
+/// outcome, and the TTL, RTT, HTTP status and body where the entry asks for them. When the
+/// choices disagree, the entry is not met and the row says how the predictions split.
+pub fn check_expectation(net: &Network, e: &Expectation, config: &SimConfig) -> CheckRow {
+    let request = ProbeRequest {
+        from: e.from,
+        written: e.target.written.clone(),
+        dst: e.target.addr,
+        probe: e.probe.clone(),
+        // `max_rtt` is a budget for the steady state: the second echo, caches warm, is measured.
+        count: if e.max_rtt.is_some() { 2 } else { 1 },
+        wait: None,
+        ttl: None,
+    };
+    let results = run_every_choice(net, &request, config);
+    let judged: Vec<(bool, Vec<String>)> = results.iter().map(|r| judge(e, r)).collect();
+    let met = judged.iter().filter(|(ok, _)| *ok).count();
+    // The row shows a failing choice when there is one.
+    let shown = judged.iter().position(|(ok, _)| !ok).unwrap_or(0);
+    let (ok, mut detail) = judged[shown].clone();
+    if results.len() > 1 && met > 0 && met < results.len() {
+        let mut outcomes: Vec<String> = results.iter().map(|r| r.run.outcome.to_string()).collect();
+        outcomes.dedup();
+        detail.push(format!(
+            "depends on the random choice (a Service's endpoint): {met} of {} choices as expected, predictions {}",
+            results.len(),
+            outcomes.join(", ")
+        ));
+    }
+    let result = results
+        .into_iter()
+        .nth(shown)
+        .unwrap_or_else(|| run_request(net, request, config));
+    let predicted = result.run.outcome;
     let port = match &e.probe {
         Probe::Ping => String::new(),
         Probe::Ssh { port }

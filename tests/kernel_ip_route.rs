@@ -100,12 +100,15 @@ fn kernel_routes(net: &Network, node_index: usize, ns: &Netns) -> Vec<String> {
             ns.exec(&["ip", "addr", "add", &addr.to_string(), "dev", &iface.name]);
         }
     }
-    for route in node
+    // Routes without a gateway first: one of them may be the link route a gateway needs
+    // (fib_check_nh), as the emulator adds them.
+    let (link, through): (Vec<_>, Vec<_>) = node
         .routes
         .routes()
         .iter()
         .filter(|r| r.kind == RouteKind::Static)
-    {
+        .partition(|r| r.gateway.is_none());
+    for route in link.into_iter().chain(through) {
         let dst = route.dst.to_string();
         let dev = net.interface(route.dev).name.clone();
         let metric = route.metric.to_string();

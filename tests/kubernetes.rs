@@ -22,13 +22,18 @@ fn cluster(edit: impl FnOnce(String) -> String) -> Network {
         .network
 }
 
+/// The node at the other end of the pod's veth.
 fn node_of_pod(net: &Network, pod: &str) -> String {
     let pod = net.node_by_name(pod).expect("pod exists");
     let segment = net.interfaces_of(pod).next().expect("eth0").segment;
-    net.segment(segment)
-        .name
-        .trim_end_matches("-pods")
-        .to_owned()
+    let host = net
+        .segment(segment)
+        .interfaces
+        .iter()
+        .map(|&i| net.interface(i).node)
+        .find(|&n| n != pod.id)
+        .expect("the veth's other end");
+    net.node(host).name.clone()
 }
 
 #[test]
@@ -209,4 +214,64 @@ fn mistakes_are_reported_with_positions() {
             .iter()
             .any(|d| d.hint.as_deref() == Some("did you mean `master`?"))
     );
+}
+
+/// The filter table of node `name` of `topologies/k8s-networkpolicy.yaml`, as iptables-save
+/// prints it.
+fn networkpolicy_rules(name: &str) -> String {
+    let net = load_path(std::path::Path::new("topologies/k8s-networkpolicy.yaml"))
+        .unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
+        .network;
+    let node = net.node_by_name(name).expect("node");
+    let nf = node.netfilter.as_ref().expect("felix's rules");
+    reachlab::topology::iptables::save(&net, nf)
+}
+
+#[test]
+fn felix_jumps_first_and_drops_what_no_policy_passes_naming_the_policies() {
+    let text = networkpolicy_rules("w1");
+    let forward: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("-A FORWARD "))
+        .collect();
+    assert_eq!(
+        forward.first(),
+        Some(&"-A FORWARD -j cali-FORWARD"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Drop if no policies passed packet (ingress of pod shop/db: NetworkPolicy shop/db-from-dev-clients, shop/default-deny)"),
+        "{text}"
+    );
+    // db's egress: default-deny and egress-dns (db has an `app` label).
+    assert!(
+        text.contains("Drop if no policies passed packet (egress of pod shop/db: NetworkPolicy shop/default-deny, shop/egress-dns)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn felix_does_not_police_the_node_to_its_own_pods() {
+    let text = networkpolicy_rules("w1");
+    let output: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("-A cali-OUTPUT "))
+        .collect();
+    // web, db, grafana, tester, coredns run on w1: one RETURN each, nothing else.
+    assert_eq!(output.len(), 5, "{output:?}");
+    assert!(
+        output.iter().all(|l| l.ends_with("-j RETURN")),
+        "{output:?}"
+    );
+}
+
+#[test]
+fn a_selector_peer_is_written_as_the_addresses_of_its_pods() {
+    // shop/db-from-dev-clients selects `client` only: one source address in its chain.
+    let text = networkpolicy_rules("w1");
+    let marks: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("--dports 5432") && l.contains("-s "))
+        .collect();
+    assert_eq!(marks.len(), 1, "{text}");
 }

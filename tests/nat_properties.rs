@@ -369,3 +369,57 @@ fn random_dnat_spreads_like_kube_proxy_and_follows_the_seed() {
     }
     assert_eq!(chosen(42), chosen(42));
 }
+
+/// The random choice made explicit: every endpoint of a three-way spread is tried once, and an
+/// expectation is met only when every choice meets it — with one endpoint not listening, a
+/// third of the choices are refused, and `check` says so.
+#[test]
+fn every_endpoint_choice_is_simulated_and_check_says_when_the_outcome_depends_on_it() {
+    let listening = |p3: &str| {
+        format!(
+            "segments: [{{ name: lan }}]\nnodes:\n  - name: client\n    interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.2/24] }}]\n    routes: [{{ to: 10.96.0.0/12, dev: eth0 }}]\n    nat:\n      - {{ dnat: \"10.0.0.11:5000\", dst: 10.96.0.10, proto: tcp, dport: 80, chain: output, probability: 0.333333333 }}\n      - {{ dnat: \"10.0.0.12:5000\", dst: 10.96.0.10, proto: tcp, dport: 80, chain: output, probability: 0.5 }}\n      - {{ dnat: \"10.0.0.13:5000\", dst: 10.96.0.10, proto: tcp, dport: 80, chain: output }}\n  - name: p1\n    interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.11/24] }}]\n    listen: [{{ port: 5000 }}]\n  - name: p2\n    interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.12/24] }}]\n    listen: [{{ port: 5000 }}]\n  - name: p3\n    interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.13/24] }}]\n{p3}expect:\n  - {{ from: client, tcp: 10.96.0.10, port: 80, outcome: reply }}\n"
+        )
+    };
+    let config = SimConfig::default();
+    let all = load_str("lb.yaml", &listening("    listen: [{ port: 5000 }]\n"))
+        .expect("valid")
+        .network;
+    let request = reachlab::run::ProbeRequest {
+        from: all.node_by_name("client").expect("client").id,
+        written: "10.96.0.10".into(),
+        dst: std::net::Ipv4Addr::new(10, 96, 0, 10),
+        probe: reachlab::model::Probe::Tcp {
+            port: Port::new(80).expect("port"),
+        },
+        count: 1,
+        wait: None,
+        ttl: None,
+    };
+    let runs = reachlab::run::run_every_choice(&all, &request, &config);
+    let mut reached: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let delivered = r.run.steps.iter().rev().find(|s| {
+                matches!(s.kind, StepKind::Delivered { .. })
+                    && all.node(s.node).name.starts_with('p')
+            });
+            all.node(delivered.expect("an endpoint got it").node)
+                .name
+                .clone()
+        })
+        .collect();
+    reached.sort();
+    assert_eq!(reached, ["p1", "p2", "p3"]);
+    let rows = reachlab::run::check(&all, &config);
+    assert!(rows[0].ok, "{}", rows[0].detail);
+
+    let one_down = load_str("lb.yaml", &listening("")).expect("valid").network;
+    let rows = reachlab::run::check(&one_down, &config);
+    assert!(!rows[0].ok);
+    assert!(
+        rows[0].detail.contains("2 of 3 choices as expected"),
+        "{}",
+        rows[0].detail
+    );
+    assert_eq!(rows[0].predicted, Outcome::Refused);
+}

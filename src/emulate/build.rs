@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::model::{Network, Node, NodeId, RouteKind, Segment};
+use crate::model::{Network, Node, NodeId, Route, RouteKind, Segment};
 
 use super::EmulateError;
 use super::dockerd::{self, Dockerd};
@@ -648,7 +648,8 @@ fn build_node(
         &format!("building `{}`", node.name),
     )?;
     // A new namespace has no `neigh/default` to inherit from: set each interface. And
-    // route_localnet where the file says so.
+    // route_localnet and proxy_arp where the file says so; proxy ARP answers at once
+    // (proxy_delay=0, as Calico sets it; the kernel's default waits up to 0.8 s at random).
     let localnet = net
         .interfaces_of(node)
         .filter(|i| i.route_localnet && !made.makes_iface(i.id))
@@ -658,6 +659,15 @@ fn build_node(
                 1,
                 false,
             )
+        });
+    let proxy_arp = net
+        .interfaces_of(node)
+        .filter(|i| i.proxy_arp && !made.makes_iface(i.id))
+        .flat_map(|i| {
+            [
+                setting(&format!("net/ipv4/conf/{}/proxy_arp", i.name), 1, false),
+                setting(&format!("net/ipv4/neigh/{}/proxy_delay", i.name), 0, false),
+            ]
         });
     netns::sysctls(
         ns,
@@ -671,6 +681,7 @@ fn build_node(
                 )
             })
             .chain(localnet)
+            .chain(proxy_arp)
             .collect(),
     )
 }
@@ -691,13 +702,18 @@ fn base_settings(node: &Node, forwarding: bool) -> Vec<(String, String, bool)> {
     ]
 }
 
-/// The node's static routes (connected ones come from its addresses).
+/// The node's static routes (connected ones come from its addresses): those without a
+/// gateway first, since the kernel takes a gateway only when a link route reaches it
+/// (fib_check_nh), and that may be a `dev`-only route listed after the gateway's.
 fn route_script(net: &Network, node: &Node) -> Result<Script, EmulateError> {
     let mut script = Script::new("ip");
-    for route in node.routes.routes() {
-        if route.kind != RouteKind::Static {
-            continue;
-        }
+    let statics = node
+        .routes
+        .routes()
+        .iter()
+        .filter(|r| r.kind == RouteKind::Static);
+    let (link, gateway): (Vec<&Route>, Vec<&Route>) = statics.partition(|r| r.gateway.is_none());
+    for route in link.into_iter().chain(gateway) {
         let mut words = vec!["route".to_owned(), "add".into(), route.dst.to_string()];
         if let Some(gateway) = route.gateway {
             words.extend(["via".into(), gateway.to_string()]);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::model::{Expectation, Network, NodeId, Origin, Outcome, Probe, RouteType, SegmentId};
-use crate::run::{ProbeRequest, ProbeResult, run_request};
+use crate::run::{ProbeRequest, ProbeResult, run_every_choice};
 use crate::sim::{DropReason, Observed, ProbeKind, SimConfig, StepKind, Transport, outcome_of};
 
 use super::EmulateError;
@@ -321,14 +321,17 @@ pub fn compare_with(
             .as_ref()
             .is_some_and(|f| f.load(Ordering::Relaxed))
     };
-    let mut simulated = Vec::with_capacity(planned.len());
+    // Every prediction the random choices allow (a Service's endpoint): the kernel's answer
+    // is held against the one that agrees with it, if any.
+    let mut choices: Vec<Vec<ProbeResult>> = Vec::with_capacity(planned.len());
     for p in planned {
         if interrupted() {
             return Err(EmulateError::Interrupted);
         }
-        simulated.push(run_request(net, p.request.clone(), config));
+        choices.push(run_every_choice(net, &p.request, config));
     }
-    let budgets: Vec<Budget> = simulated.iter().map(budget).collect();
+    let simulated: Vec<&ProbeResult> = choices.iter().filter_map(|c| c.first()).collect();
+    let budgets: Vec<Budget> = simulated.iter().map(|s| budget(s)).collect();
     let jobs: Vec<Job> = planned
         .iter()
         .zip(&simulated)
@@ -362,15 +365,29 @@ pub fn compare_with(
     let emulation = Emulation::of(net, &options.warnings);
     planned
         .iter()
-        .zip(simulated)
+        .zip(choices)
         .enumerate()
-        .map(|(i, (p, sim))| {
+        .map(|(i, (p, choices))| {
             let kernel = slots.get_mut(i).and_then(Option::take).unwrap_or_else(|| {
                 Err(EmulateError::Command {
                     what: "a probe".into(),
                     message: "it did not run".into(),
                 })
             })?;
+            let at = choices
+                .iter()
+                .position(|c| {
+                    c.run.outcome == kernel.outcome
+                        && c.http.as_ref().map(|h| h.status)
+                            == kernel.http.as_ref().map(|h| h.status)
+                })
+                .unwrap_or(0);
+            let Some(sim) = choices.into_iter().nth(at) else {
+                return Err(EmulateError::Command {
+                    what: "a probe".into(),
+                    message: "it was not simulated".into(),
+                });
+            };
             Ok(compare_one(net, p, sim, kernel, &emulation))
         })
         .collect()

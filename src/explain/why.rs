@@ -569,10 +569,14 @@ fn arp_silence(net: &Network, segment: &crate::model::Segment, addr: Ipv4Addr) -
         .iter()
         .find(|i| i.addresses.iter().any(|a| a.addr() == addr));
     let Some(owner) = owner else {
-        return format!(
+        let none = format!(
             "no interface on segment `{}` has the address {addr}",
             segment.name
         );
+        return match proxy_silence(net, segment, addr) {
+            Some(proxy) => format!("{none}, and {proxy}"),
+            None => none,
+        };
     };
     let node = &net.node(owner.node).name;
     let theirs = net.segment(owner.segment);
@@ -610,6 +614,36 @@ fn arp_silence(net: &Network, segment: &crate::model::Segment, addr: Ipv4Addr) -
             "{addr} belongs to `{node}` on segment `{}`, not on segment `{}`",
             theirs.name, segment.name
         )
+    }
+}
+
+/// Why an interface with proxy ARP on `segment` did not answer for `addr`, when one is there
+/// (arp_fwd_proxy: only a forwarding node answers, and only for an address it routes out of
+/// another interface; docs/linux-semantics.md, "Proxy ARP").
+fn proxy_silence(net: &Network, segment: &crate::model::Segment, addr: Ipv4Addr) -> Option<String> {
+    let iface = segment
+        .interfaces
+        .iter()
+        .map(|&i| net.interface(i))
+        .find(|i| i.proxy_arp)?;
+    let node = net.node(iface.node);
+    let has = format!("`{}`'s `{}` has proxy_arp", node.name, iface.name);
+    if !node.forwarding {
+        return Some(format!(
+            "{has}, but `{}` does not forward (proxy ARP answers only on a router)",
+            node.name
+        ));
+    }
+    match node.routes.lookup(addr) {
+        None => Some(format!(
+            "{has}, but `{}` has no route to {addr} (proxy ARP answers only for an address routed out of another interface)",
+            node.name
+        )),
+        Some(r) if r.dev == iface.id => Some(format!(
+            "{has}, but `{}` routes {addr} back out of `{}` (proxy ARP answers only for an address routed out of another interface)",
+            node.name, iface.name
+        )),
+        Some(_) => None,
     }
 }
 

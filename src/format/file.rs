@@ -408,7 +408,10 @@ pub struct InterfaceSpec {
     /// proxy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_localnet: Option<Located<bool>>,
-    /// `net.ipv4.conf.IFACE.proxy_arp=1` (default false).
+    /// `net.ipv4.conf.IFACE.proxy_arp=1` with `net.ipv4.neigh.IFACE.proxy_delay=0` (default
+    /// false): on a forwarding node the interface answers, with its own MAC, an ARP request
+    /// for an address the node routes out of another interface — what Calico sets on the host
+    /// side of each pod's veth, so that the pod's gateway 169.254.1.1 resolves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_arp: Option<Located<bool>>,
 }
@@ -424,7 +427,8 @@ pub struct RouteSpec {
     /// `dev`. Absent: an ordinary (unicast) route.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<Located<RouteTypeName>>,
-    /// Gateway address; it must lie in a subnet of one of the node's interfaces.
+    /// Gateway address; a link route must reach it: the connected route of an interface's
+    /// subnet, or a `dev`-only route of the node (as `ip route add` checks it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<Located<String>>,
     /// Outgoing interface; needed when there is no gateway.

@@ -68,6 +68,10 @@ pub struct Interface {
     /// `net.ipv4.conf.IFACE.route_localnet=1`: a 127/8 source may leave through it and a 127/8
     /// destination may arrive on it (docs/linux-semantics.md, "Loopback traffic").
     pub route_localnet: bool,
+    /// `net.ipv4.conf.IFACE.proxy_arp=1` (with `proxy_delay=0`): on a forwarding node it
+    /// answers ARP requests for addresses routed out of another interface
+    /// (docs/linux-semantics.md, "Proxy ARP").
+    pub proxy_arp: bool,
     pub origin: Origin,
 }
 

@@ -8,8 +8,10 @@
 //!   `ip route` order, with `blackhole`/`unreachable`/`prohibit` routes in the same order as the
 //!   kernel's fib (docs/linux-semantics.md, "Route types"); tables longer than [`SCAN_LIMIT`] are
 //!   looked up by prefix length in a hash map instead of scanned;
-//! - for every gateway route, who answers the ARP request for its gateway ([`Next`]);
-//! - the owner of every address and each node's interfaces on each segment (for ARP);
+//! - for every gateway route, who answers the ARP request for its gateway ([`Next`]), worked
+//!   out once every table is in (a proxy ARP answer depends on the answering node's routes);
+//! - the owner of every address and each node's interfaces on each segment (for ARP), and
+//!   which segments have an interface with proxy ARP;
 //! - one slot per distinct MAC address on each segment, so that a bridge's forwarding database
 //!   is a vector rather than a map.
 //!
@@ -107,6 +109,8 @@ struct IfaceData {
     hairpin: bool,
     /// `route_localnet=1`: 127/8 may leave and arrive through it.
     route_localnet: bool,
+    /// `proxy_arp=1` (with `proxy_delay=0`): see [`Compiled::proxies_arp`].
+    proxy_arp: bool,
     /// Its segment's [`SegmentData::hook`], kept here so that an arriving frame needs one load.
     hook: Option<IfaceId>,
 }
@@ -121,6 +125,8 @@ pub(crate) struct SegmentData {
     pub hook: Option<IfaceId>,
     /// Range of `ports` (the compiled network's): the segment's interfaces in file order.
     range: (u32, u32),
+    /// Some interface on the segment has proxy ARP.
+    proxies: bool,
 }
 
 /// A network compiled for forwarding. Build it once, share it between runs (it is `Sync`).
@@ -179,6 +185,7 @@ impl<'n> Compiled<'n> {
                         .bridge
                         .filter(|b| owner(b).br_netfilter && owner(b).netfilter.is_some()),
                     range: (start, index(ports.len())),
+                    proxies: s.interfaces.iter().any(|&i| net.interface(i).proxy_arp),
                 }
             })
             .collect();
@@ -196,6 +203,7 @@ impl<'n> Compiled<'n> {
                 slot,
                 hairpin: i.hairpin,
                 route_localnet: i.route_localnet,
+                proxy_arp: i.proxy_arp,
                 hook: segments[i.segment.index()].hook,
             });
         }
@@ -251,7 +259,26 @@ impl<'n> Compiled<'n> {
         for node in &net.nodes {
             compiled.compile_table(node.id);
         }
+        compiled.resolve_gateways();
         compiled
+    }
+
+    /// Decides who answers the ARP request for each gateway ([`Next`]): once every table is
+    /// compiled, since a proxy ARP answer depends on the answering node's route.
+    fn resolve_gateways(&mut self) {
+        for e in 0..self.entries.len() {
+            if let Action::Send {
+                dev,
+                gateway: Some(gw),
+                ..
+            } = self.entries[e].action
+            {
+                let responder = self.responder(dev, gw);
+                if let Action::Send { next, .. } = &mut self.entries[e].action {
+                    *next = responder;
+                }
+            }
+        }
     }
 
     fn compile_table(&mut self, node: NodeId) {
@@ -279,14 +306,11 @@ impl<'n> Compiled<'n> {
                 (r.dst, Action::Reject(r.kind))
             } else {
                 let r = &routes[i];
-                let next = match r.gateway {
-                    None => Next::Lookup,
-                    Some(gw) => self.responder(r.dev, gw),
-                };
+                // A gateway's responder is decided by `resolve_gateways`.
                 let action = Action::Send {
                     dev: r.dev,
                     gateway: r.gateway,
-                    next,
+                    next: Next::Lookup,
                 };
                 (r.dst, action)
             };
@@ -431,20 +455,25 @@ impl<'n> Compiled<'n> {
         if addr.is_multicast() {
             return AddrTypes::MULTICAST;
         }
-        let net = self.net;
-        let subnet_broadcast = net.node(node).interfaces.iter().any(|&i| {
-            net.interface(i)
-                .addresses
-                .iter()
-                .any(|a| a.prefix_len() < 31 && a.broadcast() == addr)
-        });
-        if subnet_broadcast {
+        if self.subnet_broadcast(node, addr) {
             AddrTypes::BROADCAST
         } else if self.is_local(node, addr) {
             AddrTypes::LOCAL
         } else {
             AddrTypes::UNICAST
         }
+    }
+
+    /// Whether `addr` is the broadcast address of one of the node's prefixes up to /30 (a
+    /// `broadcast` route of its local table).
+    fn subnet_broadcast(&self, node: NodeId, addr: Ipv4Addr) -> bool {
+        let net = self.net;
+        net.node(node).interfaces.iter().any(|&i| {
+            net.interface(i)
+                .addresses
+                .iter()
+                .any(|a| a.prefix_len() < 31 && a.broadcast() == addr)
+        })
     }
 
     /// The entry of the node's table that decides where a packet to `dst` goes, if any.
@@ -501,30 +530,91 @@ impl<'n> Compiled<'n> {
             .map(|a| a.addr())
     }
 
-    /// The sender address of an ARP request for `target` out of `out` (0.0.0.0 without one).
+    /// The address inet_select_addr picks on `out` for `hop`: its address in the hop's
+    /// subnet, else its first; on an interface without addresses, the node's first address
+    /// (the kernel looks at the other devices then). The sender of an ARP request, and the
+    /// source MASQUERADE gives (a Calico node masquerading out of a pod's `cali…` veth).
+    pub(crate) fn select_address(&self, out: IfaceId, hop: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.address_towards(out, hop)
+            .or_else(|| self.net.node_address(self.net.node(self.node_of(out))))
+    }
+
+    /// The sender address of an ARP request for `target` out of `out`
+    /// ([`select_address`](Self::select_address)); 0.0.0.0 when the node has none.
     pub(crate) fn arp_sender(&self, out: IfaceId, target: Ipv4Addr) -> Ipv4Addr {
-        self.address_towards(out, target)
+        self.select_address(out, target)
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
-    /// Whether `node` answers an ARP request for `target` (arp_ignore=0: for any of its own
-    /// addresses, on any interface; never for a loopback address).
-    pub(crate) fn answers_arp(&self, node: NodeId, target: Ipv4Addr) -> bool {
-        !target.is_loopback() && self.is_local(node, target)
+    /// Whether interface `iface` answers an ARP request from `sender` for `target` arriving on
+    /// it (arp_process): for any of its node's own addresses (arp_ignore=0, on any interface;
+    /// never for a loopback address), or by proxy ([`proxies_arp`](Self::proxies_arp)).
+    #[inline]
+    pub(crate) fn answers_arp(&self, iface: IfaceId, sender: Ipv4Addr, target: Ipv4Addr) -> bool {
+        if target.is_loopback() {
+            return false;
+        }
+        self.is_local(self.node_of(iface), target) || self.proxies_arp(iface, sender, target)
     }
 
-    /// Who answers an ARP request for `ip` sent out of interface `out`: each node that
-    /// [`answers_arp`](Self::answers_arp), through each of its interfaces on the segment.
-    pub(crate) fn responder(&self, out: IfaceId, ip: Ipv4Addr) -> Next {
-        let Some(owners) = self.owners.get(&u32::from(ip)) else {
-            return Next::Nobody;
+    /// Whether interface `iface` answers by proxy (arp_fwd_proxy, `proxy_delay=0`): it has
+    /// `proxy_arp`, its node forwards, `target` is not the node's own and the node's route to
+    /// it is a unicast route out of another interface. The kernel finds that route with
+    /// ip_route_input(target, sender, iface), which refuses a request without a sender
+    /// address (0.0.0.0 only asks for local addresses), a sender of the node's own
+    /// (martian source) and a broadcast or multicast target; rp_filter is 0 in the model
+    /// (the emulator sets it so), so the sender needs no route back.
+    #[inline]
+    pub(crate) fn proxies_arp(&self, iface: IfaceId, sender: Ipv4Addr, target: Ipv4Addr) -> bool {
+        let data = &self.ifaces[iface.index()];
+        if !data.proxy_arp || !self.forwarding(data.node) {
+            return false;
+        }
+        let node = data.node;
+        let unicast = |a: Ipv4Addr| {
+            u32::from(a) >> 24 != 0
+                && !a.is_loopback()
+                && !a.is_multicast()
+                && !a.is_broadcast()
+                && !self.subnet_broadcast(node, a)
         };
+        if !unicast(target) || !unicast(sender) || self.is_local(node, target) {
+            return false;
+        }
+        if self.is_local(node, sender) {
+            return false;
+        }
+        matches!(
+            self.lookup(node, target).map(|e| e.action),
+            Some(Action::Send { dev, .. }) if dev != iface
+        )
+    }
+
+    /// Who answers an ARP request for `ip` sent out of interface `out`: each node that owns
+    /// it, through each of its interfaces on the segment, and each interface on the segment
+    /// that [`proxies_arp`](Self::proxies_arp) for it (the sender being
+    /// [`arp_sender`](Self::arp_sender)).
+    pub(crate) fn responder(&self, out: IfaceId, ip: Ipv4Addr) -> Next {
+        if ip.is_loopback() {
+            return Next::Nobody;
+        }
         let segment = self.ifaces[out.index()].segment;
         let mut found = None;
-        for &node in owners {
-            if !self.answers_arp(node, ip) {
-                continue;
+        if self.segments[segment.index()].proxies {
+            let sender = self.arp_sender(out, ip);
+            for &port in self.ports_of(out) {
+                if port != out && self.proxies_arp(port, sender, ip) {
+                    if found.is_some() {
+                        return Next::Ambiguous;
+                    }
+                    found = Some(port);
+                }
             }
+        }
+        let Some(owners) = self.owners.get(&u32::from(ip)) else {
+            return found.map_or(Next::Nobody, Next::One);
+        };
+        for &node in owners {
             let Some(&(first, count)) = self.on_segment.get(&(node, segment)) else {
                 continue;
             };
@@ -702,6 +792,140 @@ nodes:
         assert_eq!(c.responder(e1, ip("127.0.0.1")), Next::Nobody);
         // The router's own address, asked from its own interface: nobody else.
         assert_eq!(c.responder(e0, ip("10.0.0.1")), Next::Nobody);
+    }
+
+    /// A Calico-like host `h`: its LAN eth0, a default route to `o`, and cali0 (no address,
+    /// proxy ARP) to the pod `p` (a /32, its gateway 169.254.1.1 through a link route).
+    /// `{forwarding}`, `{proxy}` and `{routes}` vary the host.
+    fn calico(forwarding: bool, proxy: bool, routes: &str) -> Network {
+        net(&format!(
+            "
+segments: [{{ name: lan }}, {{ name: cali }}]
+nodes:
+  - name: h
+    forwarding: {forwarding}
+    interfaces:
+      - {{ name: eth0, segment: lan, addresses: [10.0.0.11/24] }}
+      - {{ name: cali0, segment: cali, proxy_arp: {proxy} }}
+    routes:
+      - {{ to: 10.244.0.5/32, dev: cali0 }}
+{routes}
+  - name: p
+    interfaces: [{{ name: eth0, segment: cali, addresses: [10.244.0.5/32] }}]
+    routes:
+      - {{ to: default, via: 169.254.1.1, dev: eth0 }}
+      - {{ to: 169.254.1.1, dev: eth0 }}
+  - {{ name: o, interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.12/24] }}] }}
+"
+        ))
+    }
+
+    const DEFAULT: &str = "      - { to: default, via: 10.0.0.12 }";
+
+    /// (host's cali0, pod's eth0).
+    fn cali_ends(net: &Network) -> (IfaceId, IfaceId) {
+        let h = net.node(node(net, "h")).interfaces[1];
+        let p = net.node(node(net, "p")).interfaces[0];
+        (h, p)
+    }
+
+    #[test]
+    fn proxy_arp_answers_for_an_address_routed_out_of_another_interface() {
+        let net = calico(true, true, DEFAULT);
+        let c = Compiled::new(&net);
+        let (cali, pod) = cali_ends(&net);
+        let pod_ip = ip("10.244.0.5");
+        assert!(c.answers_arp(cali, pod_ip, ip("169.254.1.1")));
+        assert!(c.answers_arp(cali, pod_ip, ip("10.0.0.12")));
+        assert_eq!(c.responder(pod, ip("169.254.1.1")), Next::One(cali));
+        // The pod's gateway route, decided once every table is compiled.
+        let gateway = c.lookup(node(&net, "p"), ip("8.8.8.8")).map(|e| e.action);
+        assert!(
+            matches!(gateway, Some(Action::Send { next: Next::One(i), .. }) if i == cali),
+            "{gateway:?}"
+        );
+    }
+
+    #[test]
+    fn proxy_arp_needs_a_route_to_the_target() {
+        let net = calico(true, true, "");
+        let c = Compiled::new(&net);
+        let (cali, pod) = cali_ends(&net);
+        assert!(!c.answers_arp(cali, ip("10.244.0.5"), ip("169.254.1.1")));
+        assert_eq!(c.responder(pod, ip("169.254.1.1")), Next::Nobody);
+        // The host's own address is answered as ever.
+        assert_eq!(c.responder(pod, ip("10.0.0.11")), Next::One(cali));
+    }
+
+    #[test]
+    fn proxy_arp_needs_the_route_out_of_another_interface() {
+        let net = calico(true, true, "      - { to: 169.254.0.0/16, dev: cali0 }");
+        let c = Compiled::new(&net);
+        let (cali, pod) = cali_ends(&net);
+        assert!(!c.answers_arp(cali, ip("10.244.0.5"), ip("169.254.1.1")));
+        assert_eq!(c.responder(pod, ip("169.254.1.1")), Next::Nobody);
+    }
+
+    #[test]
+    fn proxy_arp_needs_a_unicast_route() {
+        let net = calico(true, true, "      - { to: default, type: blackhole }");
+        let c = Compiled::new(&net);
+        let (cali, _) = cali_ends(&net);
+        assert!(!c.answers_arp(cali, ip("10.244.0.5"), ip("169.254.1.1")));
+    }
+
+    #[test]
+    fn proxy_arp_needs_forwarding() {
+        let net = calico(false, true, DEFAULT);
+        let c = Compiled::new(&net);
+        let (cali, pod) = cali_ends(&net);
+        assert!(!c.answers_arp(cali, ip("10.244.0.5"), ip("169.254.1.1")));
+        assert_eq!(c.responder(pod, ip("169.254.1.1")), Next::Nobody);
+    }
+
+    #[test]
+    fn proxy_arp_needs_the_sysctl_on_the_asked_interface() {
+        let net = calico(true, false, DEFAULT);
+        let c = Compiled::new(&net);
+        let (cali, pod) = cali_ends(&net);
+        assert!(!c.answers_arp(cali, ip("10.244.0.5"), ip("169.254.1.1")));
+        assert_eq!(c.responder(pod, ip("169.254.1.1")), Next::Nobody);
+    }
+
+    #[test]
+    fn proxy_arp_refuses_a_sender_that_is_unset_or_the_nodes_own() {
+        let net = calico(true, true, DEFAULT);
+        let c = Compiled::new(&net);
+        let (cali, _) = cali_ends(&net);
+        let target = ip("169.254.1.1");
+        assert!(!c.answers_arp(cali, Ipv4Addr::UNSPECIFIED, target));
+        assert!(!c.answers_arp(cali, ip("10.0.0.11"), target));
+    }
+
+    #[test]
+    fn proxy_arp_refuses_broadcast_multicast_and_loopback_targets() {
+        let net = calico(true, true, DEFAULT);
+        let c = Compiled::new(&net);
+        let (cali, _) = cali_ends(&net);
+        let sender = ip("10.244.0.5");
+        for target in [
+            "10.0.0.255",
+            "255.255.255.255",
+            "224.0.0.1",
+            "127.0.0.1",
+            "0.0.0.1",
+        ] {
+            assert!(!c.answers_arp(cali, sender, ip(target)), "{target}");
+        }
+    }
+
+    #[test]
+    fn arp_sender_of_an_interface_without_addresses_is_the_nodes_first() {
+        let net = calico(true, true, DEFAULT);
+        let c = Compiled::new(&net);
+        let (cali, pod) = cali_ends(&net);
+        assert_eq!(c.arp_sender(cali, ip("10.244.0.5")), ip("10.0.0.11"));
+        assert_eq!(c.arp_sender(pod, ip("169.254.1.1")), ip("10.244.0.5"));
     }
 
     #[test]

@@ -57,6 +57,11 @@ pub struct SimConfig {
     pub record: bool,
     /// Tap the wire: keep every frame transmitted (see the `tap` module). Default false.
     pub capture: bool,
+    /// The outcomes of the run's random choices (`-m statistic --mode random`, as kube-proxy
+    /// uses to pick a Service's endpoint), in the order they are drawn, instead of the RNG's;
+    /// draws past the end are `false`. `None` (the default): the seeded RNG decides. See
+    /// [`crate::sim::ProbeRun::draws`].
+    pub draws: Option<Vec<bool>>,
 }
 
 impl Default for SimConfig {
@@ -70,6 +75,7 @@ impl Default for SimConfig {
             arp_probes: 3,
             record: true,
             capture: false,
+            draws: None,
         }
     }
 }
@@ -149,6 +155,8 @@ struct Below {
     stopped: Option<Stopped>,
     /// The capture tap, with `config.capture` only.
     tap: Option<Box<Tap>>,
+    /// The random choices made so far, when they are scripted (`config.draws`).
+    drawn: Vec<bool>,
 }
 
 /// The link layer as the stack sees it during one event: the compiled network and the run.
@@ -175,6 +183,7 @@ impl<'n> Sim<'n> {
             conntrack: Conntrack::default(),
             below: Below {
                 tap: config.capture.then(Box::default),
+                drawn: Vec::new(),
                 rng: ChaCha8Rng::seed_from_u64(config.seed),
                 config,
                 now: SimTime::ZERO,
@@ -217,6 +226,11 @@ impl<'n> Sim<'n> {
 
     pub fn take_steps(&mut self) -> Vec<Step> {
         std::mem::take(&mut self.below.steps)
+    }
+
+    /// The random choices the run made, when they were scripted (`SimConfig::draws`).
+    pub fn take_draws(&mut self) -> Vec<bool> {
+        std::mem::take(&mut self.below.drawn)
     }
 
     /// What the tap saw, in the order it was transmitted (`None` without `config.capture`).
@@ -323,7 +337,7 @@ impl<'n> Sim<'n> {
         }
         let node = self.dp.node_of(iface);
         match frame.payload {
-            FramePayload::Arp(arp) => self.wires().arp(node, iface, arp),
+            FramePayload::Arp(arp) => self.wires().arp(iface, arp),
             // A unicast frame between two ports of a bridge whose owner judges what it bridges.
             FramePayload::Ip(packet) => match self.dp.hook_of(iface) {
                 Some(bridge) if frame.dst != BROADCAST && frame.src != self.dp.mac(bridge) => {
@@ -426,6 +440,11 @@ impl Link for Wires<'_, '_> {
     }
 
     fn draw(&mut self, ppb: u32) -> bool {
+        if let Some(script) = &self.run.config.draws {
+            let choice = script.get(self.run.drawn.len()).copied().unwrap_or(false);
+            self.run.drawn.push(choice);
+            return choice;
+        }
         (self.run.rng.next_u64() % 1_000_000_000) < u64::from(ppb)
     }
 
@@ -587,10 +606,10 @@ impl Wires<'_, '_> {
         }
     }
 
-    fn arp(&mut self, node: NodeId, iface: IfaceId, arp: Arp) {
+    fn arp(&mut self, iface: IfaceId, arp: Arp) {
         match arp.op {
             ArpOp::Request => {
-                if !self.dp.answers_arp(node, arp.target_ip) {
+                if !self.dp.answers_arp(iface, arp.sender_ip, arp.target_ip) {
                     return;
                 }
                 self.learn(iface, arp.sender_ip, arp.sender_mac, true);

@@ -216,6 +216,9 @@ pub struct ProbeRun {
     pub events: u64,
     /// Set when the run was cut short by the horizon or the event budget.
     pub stopped: Option<Stopped>,
+    /// The random choices the run made (`-m statistic` rules, a Service's endpoint), when
+    /// [`SimConfig::draws`] scripted them; empty otherwise.
+    pub draws: Vec<bool>,
 }
 
 impl ProbeRun {
@@ -319,6 +322,7 @@ pub fn run_probe_on(
         stopped: sim.stopped(),
         steps: sim.take_steps(),
         wire: sim.take_capture(),
+        draws: sim.take_draws(),
     }
 }
 

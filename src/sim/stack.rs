@@ -951,7 +951,7 @@ impl<L: Link> Stack<'_, '_, L> {
                     .dp
                     .sending_route(node, packet.dst)
                     .map_or(packet.dst, |(_, r)| r.gateway.unwrap_or(packet.dst));
-                self.dp.address_towards(out, hop)
+                self.dp.select_address(out, hop)
             }
             _ => None,
         };

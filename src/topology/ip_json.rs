@@ -683,6 +683,7 @@ impl<'a> Node<'a> {
             addr_file,
             refused,
             seen: HashSet::new(),
+            links: link_routes(&entries),
             ipv6: Vec::new(),
             tables: Vec::new(),
         };
@@ -952,13 +953,20 @@ impl<'a> Node<'a> {
                 return None;
             }
         }
+        // `onlink` skips the kernel's check that a link route reaches the gateway: the same
+        // route as without it when one does (a subnet of the device, or a route with only
+        // `dev` on it), else one the model cannot have.
         if let (Some(onlink), Some(g)) = (r.flags.iter().find(|f| f.value == "onlink"), gateway)
             && !nets.iter().any(|n| n.contains(&g))
+            && !scan
+                .links
+                .iter()
+                .any(|(d, n)| d == dev_name && n.contains(&g))
         {
             self.route_unsupported(
                 onlink.span,
                 r,
-                &format!("gateway {g} is on-link by decree (`onlink`): no subnet of `{dev_name}` holds it, and the model's gateways lie in a connected subnet"),
+                &format!("gateway {g} is on-link by decree (`onlink`): no subnet of `{dev_name}` and no route with only `dev {dev_name}` holds it, and the model's gateways are reached through a link route"),
             );
             return None;
         }
@@ -1152,6 +1160,28 @@ impl<'a> Node<'a> {
 /// `ip_addr` file's): the routes the kernel makes from them, which the `ip_route` file holds
 /// too.
 /// What reading an `ip -j route` file keeps from one route to the next.
+/// The unicast routes of the main table without a gateway, by device and destination.
+fn link_routes(
+    entries: &[(Located<IpRoute>, Located<crate::format::structure::Tree>)],
+) -> Vec<(String, Ipv4Net)> {
+    entries
+        .iter()
+        .filter_map(|(route, _)| {
+            let r = &route.value;
+            let main = r
+                .table
+                .as_ref()
+                .is_none_or(|t| t.value == "main" || t.value == "254");
+            let unicast = r.kind.as_ref().is_none_or(|k| k.value == "unicast");
+            if !main || !unicast || r.gateway.is_some() {
+                return None;
+            }
+            let dst = units::parse_destination(&r.dst.as_ref()?.value).ok()?;
+            Some((r.dev.as_ref()?.value.clone(), dst))
+        })
+        .collect()
+}
+
 struct RouteScan<'a> {
     derived: Derived,
     /// Whether the node has an `ip_addr` file (which reported the interfaces left out).
@@ -1160,6 +1190,9 @@ struct RouteScan<'a> {
     refused: &'a HashSet<String>,
     /// The connected routes found, by device and subnet.
     seen: HashSet<(String, Ipv4Net)>,
+    /// Every unicast route of the main table without a gateway, by device and destination:
+    /// the link routes a gateway may be reached through.
+    links: Vec<(String, Ipv4Net)>,
     /// Where IPv6 routes were.
     ipv6: Vec<Span>,
     /// Tables other than main and local: name, first place, how many routes.
@@ -1674,6 +1707,38 @@ mod tests {
             default.origin
         );
         assert_eq!(default.origin.span.line, 1);
+    }
+
+    #[test]
+    fn a_gateway_a_dev_route_reaches_is_taken_onlink_or_not() {
+        // A Calico pod's table (Linux 6.18, iproute2 6.1): a /32 address gives no connected
+        // route, `169.254.1.1 dev eth0 scope link` reaches the gateway, and `ip -j route`
+        // lists the routes through it first. With that route, `onlink` changes nothing.
+        let eth0 = link("eth0", "8e:5b:9e:65:47:0d", &inet("10.244.0.5", 32, ""));
+        let routes = [
+            r#"{"dst":"default","gateway":"169.254.1.1","dev":"eth0","flags":[]}"#,
+            r#"{"dst":"10.99.0.0/16","gateway":"169.254.1.1","dev":"eth0","flags":["onlink"]}"#,
+            r#"{"dst":"169.254.1.1","dev":"eth0","scope":"link","flags":[]}"#,
+            r#"{"type":"local","dst":"10.244.0.5","dev":"eth0","table":"local","protocol":"kernel","scope":"host","prefsrc":"10.244.0.5","flags":[]}"#,
+            r#"{"type":"local","dst":"127.0.0.0/8","dev":"lo","table":"local","protocol":"kernel","scope":"host","prefsrc":"127.0.0.1","flags":[]}"#,
+        ];
+        let loaded = load(
+            "linkgw",
+            &both(""),
+            &[
+                ("a.json", &addr_file(&[LO.into(), eth0])),
+                ("r.json", &format!("[{}]", routes.join(","))),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            table(&loaded),
+            [
+                "default via 169.254.1.1 dev eth0",
+                "10.99.0.0/16 via 169.254.1.1 dev eth0",
+                "169.254.1.1 dev eth0 scope link",
+            ]
+        );
     }
 
     #[test]

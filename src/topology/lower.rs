@@ -291,10 +291,24 @@ impl Lowering {
             }
         }
         self.connected_routes(&mut node);
+        // A gateway may be reached through a `dev`-only route written after the route that
+        // uses it (`ip -j route` lists `default via 169.254.1.1` before `169.254.1.1 dev eth0`):
+        // such routes wait until every other route is in, and are checked once more.
+        let mut waiting = Vec::new();
         for (index, route) in spec.routes.iter().enumerate() {
             let file = taken.and_then(|t| t.route_file(index));
+            let wait = self.in_file(file, |cx| {
+                cx.static_route(&mut node, &spec.name.value, route, false)
+            });
+            if wait {
+                waiting.push(index);
+            }
+        }
+        for index in waiting {
+            let file = taken.and_then(|t| t.route_file(index));
+            let route = &spec.routes[index];
             self.in_file(file, |cx| {
-                cx.static_route(&mut node, &spec.name.value, route)
+                cx.static_route(&mut node, &spec.name.value, route, true)
             });
         }
         for listen in &spec.listen {
@@ -343,6 +357,7 @@ impl Lowering {
             addresses,
             hairpin: spec.hairpin.as_ref().is_some_and(|h| h.value),
             route_localnet: spec.route_localnet.as_ref().is_some_and(|r| r.value),
+            proxy_arp: spec.proxy_arp.as_ref().is_some_and(|r| r.value),
             origin,
         });
         Some(id)
@@ -525,14 +540,25 @@ impl Lowering {
     }
 
     /// Adds the route a `routes:` entry describes to `node` (called `node_name`), if it is
-    /// valid and no route with the same destination and metric is there.
-    fn static_route(&mut self, node: &mut Node, node_name: &str, spec: &RouteSpec) {
+    /// valid and no route with the same destination and metric is there. Returns true, and
+    /// adds nothing, when no link route reaches its gateway yet and `last` is false: a
+    /// `dev`-only route later in the file may (the caller tries again with `last`).
+    fn static_route(
+        &mut self,
+        node: &mut Node,
+        node_name: &str,
+        spec: &RouteSpec,
+        last: bool,
+    ) -> bool {
         let Some(route) = self.route_keys(node, node_name, spec) else {
-            return;
+            return false;
         };
         match &spec.kind {
-            Some(kind) => self.reject_route(node, node_name, spec, &route, kind.value),
-            None => self.gateway_route(node, node_name, spec, &route),
+            Some(kind) => {
+                self.reject_route(node, node_name, spec, &route, kind.value);
+                false
+            }
+            None => self.gateway_route(node, node_name, spec, &route, last),
         }
     }
 
@@ -678,14 +704,16 @@ impl Lowering {
         }
     }
 
-    /// A route through a gateway on a connected subnet, or out of a device.
+    /// A route through a gateway a link route reaches, or out of a device. Returns true when
+    /// its gateway is not reached yet and this is not the `last` try (nothing reported).
     fn gateway_route(
         &mut self,
         node: &mut Node,
         node_name: &str,
         spec: &RouteSpec,
         keys: &RouteKeys,
-    ) {
+        last: bool,
+    ) -> bool {
         let RouteKeys {
             dst,
             dev,
@@ -705,14 +733,15 @@ impl Lowering {
                         "add `via: GATEWAY` (an address on a connected subnet) or `dev: INTERFACE`",
                     ),
                 );
-                return;
+                return false;
             }
             (None, Some(dev)) => (None, dev),
             (Some((gateway, span)), dev) => match self.gateway_device(node, gateway, dev) {
                 Ok(dev) => (Some(gateway), dev),
+                Err(GatewayProblem::NotOnLink) if !last => return true,
                 Err(reason) => {
                     self.invalid_gateway(node, node_name, gateway, span, dev, reason);
-                    return;
+                    return false;
                 }
             },
         };
@@ -727,6 +756,7 @@ impl Lowering {
         if let Err(existing) = node.routes.insert(route) {
             self.duplicate_route(node_name, spec, keys, existing);
         }
+        false
     }
 
     /// Reports a route refused because one with the same destination and metric is there.
@@ -813,20 +843,29 @@ impl Lowering {
                 format!(
                     "gateway {gateway} is not on any subnet node `{node_name}` is connected to{on}"
                 ),
-                "no connected subnet contains this address",
+                "no connected subnet or `dev`-only route contains this address",
             ),
             GatewayProblem::NotUnicast => (
                 format!("gateway {gateway} is a broadcast or otherwise non-unicast address"),
                 "not a host address",
             ),
         };
-        let reach = if subnets.is_empty() {
+        let mut reach = if subnets.is_empty() {
             format!(
                 "node `{node_name}` has no connected subnets{on}: give an interface an address first"
             )
         } else {
             format!("use a gateway in {}", subnets.join(", "))
         };
+        if problem == GatewayProblem::NotOnLink {
+            // The kernel's nexthop check takes any link route to the gateway (fib_check_nh).
+            let dev = dev.map_or("INTERFACE", |d| {
+                self.net.interfaces[d.index()].name.as_str()
+            });
+            reach.push_str(&format!(
+                ", or reach it by a link route (`{{ to: {gateway}, dev: {dev} }}`)"
+            ));
+        }
         self.push(
             Diagnostic::error(Code::InvalidGateway, span, message)
                 .label(label)
@@ -946,6 +985,7 @@ struct RouteKeys {
     metric: u32,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GatewayProblem {
     NotOnLink,
     NotUnicast,

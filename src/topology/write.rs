@@ -72,7 +72,7 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
                 bridge: (net.segment(i.segment).bridge == Some(i.id)).then(|| true.into()),
                 hairpin: i.hairpin.then(|| true.into()),
                 route_localnet: i.route_localnet.then(|| true.into()),
-                proxy_arp: None,
+                proxy_arp: i.proxy_arp.then(|| true.into()),
             })
             .collect(),
         routes: n

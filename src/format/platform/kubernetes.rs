@@ -27,6 +27,19 @@ pub enum ProxyMode {
     Ipvs,
 }
 
+/// The network plugin that wires the pods (docs/platform-semantics.md, "Kubernetes").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CniName {
+    /// Calico: a veth per pod routed by the node (/32 routes, proxy ARP for 169.254.1.1),
+    /// /26 blocks, natOutgoing.
+    #[default]
+    Calico,
+    /// flannel: the pods of a node on its `cni0` bridge (br_netfilter on), a /24 per node,
+    /// flannel's masquerade of traffic leaving the cluster network.
+    Flannel,
+}
+
 /// One cluster.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -40,7 +53,8 @@ pub struct ClusterSpec {
     /// Node labels, for `nodeSelector`: `{ worker1: { PoP: space_1 } }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, BTreeMap<String, String>>,
-    /// The pod network (Calico's pool, default 192.168.0.0/16); each node gets a /26 of it.
+    /// The pod network (Calico's pool, default 192.168.0.0/16; flannel's `Network`, default
+    /// 10.244.0.0/16); each node gets a /26 of it (Calico) or a /24 (flannel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_cidr: Option<Located<String>>,
     /// Pinned pod blocks per node, e.g. `{ worker1: 172.16.235.128/26 }`.
@@ -52,6 +66,9 @@ pub struct ClusterSpec {
     /// kube-proxy mode (default iptables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_mode: Option<ProxyMode>,
+    /// The network plugin (default calico).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cni: Option<CniName>,
     /// Pinned ClusterIPs per Service name (the API server allocates them at random).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cluster_ips: BTreeMap<String, String>,

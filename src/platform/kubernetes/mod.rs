@@ -14,6 +14,8 @@
 //! - Services: kube-proxy's chains in iptables mode, replayed as kube-proxy writes them
 //!   (`proxy`), with kubelet's `KUBE-FIREWALL` and Calico's `natOutgoing` (`node_rules`). In
 //!   ipvs mode every node also holds the ClusterIPs on `kube-ipvs0` and answers them.
+//! - NetworkPolicies (and Namespaces' labels): enforced in each node's filter table as
+//!   Calico's felix writes it (`policy` plans them, `felix` writes the chains).
 //! - Ingresses are served by the cluster's `ingress_controller:` (ingress-nginx, as a pod
 //!   behind a NodePort Service or on the nodes' own network), as nginx routes by Host and
 //!   path (`ingress`); without a controller of their class they are listed as ignored.
@@ -28,29 +30,35 @@
 //!    into a `network::PodNetwork`; then each node's routes to the blocks.
 //! 2. `manifest` and `objects`: manifest files and inline objects, read into typed
 //!    Kubernetes objects.
-//! 3. `workloads`: those objects as pods to schedule and Services, within the budgets.
+//! 3. `workloads`: those objects as pods to schedule, Services, NetworkPolicies (`policy`)
+//!    and Namespaces, within the budgets.
 //! 4. `schedule`: each pod placed on a node with an address of its block; `calico` wires it.
 //! 5. `proxy`: kube-proxy's view of the Services; `ingress`: the controller's routes to
-//!    their endpoints; `node_rules`: each node's tables.
+//!    their endpoints; `felix`: Calico's enforcement of the NetworkPolicies; `node_rules`:
+//!    each node's tables.
 
 mod calico;
+mod felix;
+mod flannel;
 mod ingress;
 mod manifest;
 mod network;
 mod node_rules;
 mod objects;
+mod policy;
 mod proxy;
 mod schedule;
 mod workloads;
 
 pub use crate::format::platform::kubernetes::{
-    ClusterSpec, IngressControllerSpec, IngressModeName, KubernetesSpec, ProxyMode, ServeSpec,
+    ClusterSpec, CniName, IngressControllerSpec, IngressModeName, KubernetesSpec, ProxyMode,
+    ServeSpec,
 };
 
 use std::path::Path;
 
-use crate::format::Diagnostic;
 use crate::format::file::TopologyFile;
+use crate::format::{Code, Diagnostic};
 
 /// The most pods one Deployment, ReplicaSet or StatefulSet may ask for (`spec.replicas`).
 pub const MAX_REPLICAS: u64 = 10_000;
@@ -90,9 +98,34 @@ fn expand_cluster(
     if !schedule::within_node_budget(file, cluster, &placed, out) {
         return;
     }
-    calico::without_gateway(file, cluster, &net, &placed, out);
-    calico::emit(file, cluster, &net, &placed);
+    match net.cni {
+        CniName::Calico => {
+            calico::without_gateway(file, cluster, &net, &placed, out);
+            calico::emit(file, cluster, &net, &placed);
+        }
+        CniName::Flannel => {
+            flannel::emit(file, cluster, &net, &placed);
+            if let Some(first) = workloads.policies.first() {
+                out.push(
+                    Diagnostic::warning(
+                        Code::Unsupported,
+                        cluster.name.span,
+                        format!(
+                            "cluster `{}` uses flannel, which does not enforce NetworkPolicy: its {} policies (`{}/{}` first) allow everything, as on a real flannel cluster",
+                            cluster.name.value,
+                            workloads.policies.len(),
+                            first.namespace,
+                            first.name
+                        ),
+                    )
+                    .label("NetworkPolicy not enforced")
+                    .hint("use `cni: calico` (the default) to have them enforced"),
+                );
+            }
+        }
+    }
     let proxy = proxy::plan(cluster, &net, &workloads.services, &placed, out);
     ingress::emit(file, cluster, &net, &objects, &proxy, out);
-    node_rules::install(file, cluster, &net, &proxy, out);
+    let policies = felix::Cluster::new(&workloads.policies, &workloads.namespaces, &placed);
+    node_rules::install(file, cluster, &net, &proxy, &policies, out);
 }

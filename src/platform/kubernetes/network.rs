@@ -8,18 +8,25 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::ClusterSpec;
+use super::{ClusterSpec, CniName};
 use crate::format::file::{RouteSpec, RouteTypeName, TopologyFile};
 use crate::format::{Code, Diagnostic, Located, Span};
 
 /// Calico's default IP pool, for a cluster without `pod_cidr`.
-const DEFAULT_POD_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16);
+const CALICO_POD_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 168, 0, 0), 16);
+
+/// flannel's default `Network` (kube-flannel.yml's net-conf.json), for a cluster without
+/// `pod_cidr`.
+const FLANNEL_POD_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 244, 0, 0), 16);
 
 /// kubeadm's default Service network, for a cluster without `service_cidr`.
 const DEFAULT_SERVICE_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 96, 0, 0), 12);
 
-/// The prefix length of the blocks Calico hands each node.
-const BLOCK_LEN: u8 = 26;
+/// The prefix length of the blocks Calico hands each node (`blockSize`).
+const CALICO_BLOCK_LEN: u8 = 26;
+
+/// The prefix length of flannel's node subnets (`SubnetLen`).
+const FLANNEL_BLOCK_LEN: u8 = 24;
 
 /// The longest prefix a pinned pod block may have: a /30 still holds two pods.
 const MAX_PINNED_LEN: u8 = 30;
@@ -32,6 +39,12 @@ impl NodeId {
     /// The position, for per-node tables.
     pub fn index(self) -> usize {
         self.0
+    }
+
+    /// The node at `index`, for tests that place pods by hand.
+    #[cfg(test)]
+    pub fn at(index: usize) -> Self {
+        NodeId(index)
     }
 }
 
@@ -47,6 +60,8 @@ pub(super) struct ClusterNode {
 
 /// A cluster's validated network: what the rest of the expansion builds on.
 pub(super) struct PodNetwork {
+    /// The network plugin.
+    pub cni: CniName,
     /// The pod network, truncated to its prefix.
     pub pod_cidr: Ipv4Net,
     /// The Service network, truncated to its prefix.
@@ -71,14 +86,24 @@ impl PodNetwork {
         self.nodes.len()
     }
 
+    /// The offset in a block of its first pod: flannel's `cni0` holds the block's first
+    /// address (host-local IPAM starts after the gateway), Calico's IPAM hands out from it.
+    pub fn first_pod(&self) -> u32 {
+        match self.cni {
+            CniName::Calico => 1,
+            CniName::Flannel => 2,
+        }
+    }
+
     /// The id of the node called `name`.
     pub fn find(&self, name: &str) -> Option<NodeId> {
         self.nodes.iter().position(|n| n.name == name).map(NodeId)
     }
 
-    /// Turns forwarding on on each node, and adds the routes Calico's BGP (BIRD) installs: a
-    /// blackhole for the node's own block (its pods' /32 routes are more specific), and each
-    /// other node's block via that node's address.
+    /// Turns forwarding on on each node, and adds the routes to the blocks: each other node's
+    /// block via that node's address (Calico's BGP, flannel's host-gw; flannel's VXLAN reaches
+    /// the same pods through `flannel.1`), and with Calico a blackhole for the node's own block
+    /// (its pods' /32 routes are more specific).
     pub fn emit(&self, file: &mut TopologyFile, cluster: &ClusterSpec) {
         let span = cluster.name.span;
         let at = |text: String| Located::at(text, span);
@@ -87,11 +112,13 @@ impl PodNetwork {
                 continue;
             };
             node.forwarding = Some(true);
-            node.routes.push(RouteSpec {
-                to: at(this.block.to_string()),
-                kind: Some(Located::at(RouteTypeName::Blackhole, span)),
-                ..RouteSpec::default()
-            });
+            if self.cni == CniName::Calico {
+                node.routes.push(RouteSpec {
+                    to: at(this.block.to_string()),
+                    kind: Some(Located::at(RouteTypeName::Blackhole, span)),
+                    ..RouteSpec::default()
+                });
+            }
             for (_, other) in self.nodes().filter(|(other, _)| *other != id) {
                 node.routes.push(RouteSpec {
                     to: at(other.block.to_string()),
@@ -114,12 +141,12 @@ pub(super) fn plan(
     if named.is_empty() {
         return None;
     }
-    let pod_cidr = network(
-        cluster.pod_cidr.as_ref(),
-        DEFAULT_POD_CIDR,
-        "pod network",
-        out,
-    );
+    let cni = cluster.cni.unwrap_or_default();
+    let (default_pool, block_len) = match cni {
+        CniName::Calico => (CALICO_POD_CIDR, CALICO_BLOCK_LEN),
+        CniName::Flannel => (FLANNEL_POD_CIDR, FLANNEL_BLOCK_LEN),
+    };
+    let pod_cidr = network(cluster.pod_cidr.as_ref(), default_pool, "pod network", out);
     let service_cidr = network(
         cluster.service_cidr.as_ref(),
         DEFAULT_SERVICE_CIDR,
@@ -129,7 +156,7 @@ pub(super) fn plan(
     let (Some(pod_cidr), Some(service_cidr)) = (pod_cidr, service_cidr) else {
         return None;
     };
-    let blocks = match blocks(cluster, pod_cidr, &named) {
+    let blocks = match blocks(cluster, pod_cidr, &named, block_len) {
         Ok(blocks) => blocks,
         Err(error) => {
             out.push(*error);
@@ -146,6 +173,7 @@ pub(super) fn plan(
         })
         .collect();
     Some(PodNetwork {
+        cni,
         pod_cidr,
         service_cidr,
         nodes,
@@ -215,11 +243,12 @@ fn network(
 }
 
 /// Each node's pod block, in node order: the pinned one (a prefix inside the pod network of
-/// at most /30), or the next /26 of the pod network that overlaps no pinned block.
+/// at most /30), or the next block of the pod network that overlaps no pinned block.
 fn blocks(
     cluster: &ClusterSpec,
     pod_cidr: Ipv4Net,
     nodes: &[(String, Ipv4Addr)],
+    block_len: u8,
 ) -> Result<Vec<Ipv4Net>, Box<Diagnostic>> {
     let span = cluster.name.span;
     // Each pinned block as written and as parsed.
@@ -230,7 +259,7 @@ fn blocks(
         .collect();
     let taken: Vec<Ipv4Net> = pinned.values().filter_map(|(_, b)| *b).collect();
     let mut free = pod_cidr
-        .subnets(BLOCK_LEN)
+        .subnets(block_len)
         .into_iter()
         .flatten()
         .filter(|b| {
@@ -249,7 +278,9 @@ fn blocks(
             Some((text, _)) => {
                 return Err(Box::new(Diagnostic::error(Code::BadValue, span, format!("pod block `{text}` of node `{name}` is not a prefix inside the pod network {pod_cidr}")).label("bad pod block").hint("pin a /26 of `pod_cidr`")));
             }
-            None => free.next().ok_or_else(|| full(pod_cidr, name, span))?,
+            None => free
+                .next()
+                .ok_or_else(|| full(pod_cidr, name, block_len, span))?,
         };
         blocks.push(block);
     }
@@ -257,12 +288,12 @@ fn blocks(
 }
 
 /// The error for node `name` when the pod network has no /26 left for it.
-fn full(pod_cidr: Ipv4Net, name: &str, span: Span) -> Box<Diagnostic> {
+fn full(pod_cidr: Ipv4Net, name: &str, block_len: u8, span: Span) -> Box<Diagnostic> {
     Box::new(
         Diagnostic::error(
             Code::BadValue,
             span,
-            format!("the pod network {pod_cidr} has no /26 left for node `{name}`"),
+            format!("the pod network {pod_cidr} has no /{block_len} left for node `{name}`"),
         )
         .label("pod network full")
         .hint("use a larger `pod_cidr`"),

@@ -1,15 +1,17 @@
 //! Each cluster node's netfilter as its daemons leave it, in the order they start
 //! (docs/platform-semantics.md, "Kubernetes", **kube-proxy's rules**): kubelet's and
 //! kube-proxy's chains ([`Proxy::replay`]), then Calico's felix, which keeps its jumps at the
-//! top of the built-in chains. The result becomes the node's platform rules, read and merged
+//! top of the built-in chains: its nat rules ([`calico::nat`]) and its filter chains, which
+//! enforce NetworkPolicy ([`felix::felix`]). The result becomes the node's platform rules, read and merged
 //! with the node's own rules like any `iptables-save` text. Also what the daemons set on the
 //! node: `route_localnet` on every interface (kube-proxy's localhost nodePorts set
 //! `net.ipv4.conf.all.route_localnet=1`), and in ipvs mode the ClusterIPs on `kube-ipvs0`.
 
 use super::ClusterSpec;
-use super::calico;
+use super::felix::{self, Cluster};
 use super::network::PodNetwork;
 use super::proxy::Proxy;
+use super::{CniName, calico, flannel};
 use crate::format::file::{
     ActionName, FirewallSpec, InterfaceSpec, NodeSpec, PlatformRules, RuleSpec, SegmentSpec,
     TopologyFile,
@@ -23,13 +25,20 @@ pub(super) fn install(
     cluster: &ClusterSpec,
     net: &PodNetwork,
     proxy: &Proxy,
+    policies: &Cluster,
     out: &mut Vec<Diagnostic>,
 ) {
     let span = cluster.name.span;
     for (id, this) in net.nodes() {
         let mut t = Tables::new();
         proxy.replay(&mut t, id, span);
-        calico::nat(&mut t, net, span);
+        match net.cni {
+            CniName::Calico => {
+                calico::nat(&mut t, net, span);
+                felix::felix(&mut t, id, policies, span);
+            }
+            CniName::Flannel => flannel::rules(&mut t, net, this, span),
+        }
         let before_own = t.before_own();
         let (text, places) = t.save(span);
         let Some(node) = file.nodes.iter_mut().find(|n| n.name.value == this.name) else {

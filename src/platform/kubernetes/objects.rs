@@ -1,6 +1,7 @@
 //! The Kubernetes objects reachlab reads, as typed structs holding only the fields it uses:
 //! `kind` and `metadata` of every object; the pod template of Deployments, ReplicaSets and
-//! StatefulSets; the spec of Pods, of Services and of Ingresses.
+//! StatefulSets; the spec of Pods, of Services, of NetworkPolicies and of Ingresses; a
+//! Namespace's labels.
 //!
 //! Objects are read from YAML values (a manifest's documents, or inline `objects:`) without
 //! refusing any: unknown kinds and fields are ignored, and a field of another type than
@@ -46,6 +47,10 @@ pub(super) enum Body {
     Service(ServiceSpec),
     /// An Ingress: its annotations and spec.
     Ingress(Ingress),
+    /// A NetworkPolicy's spec (networking.k8s.io/v1).
+    NetworkPolicy(NetworkPolicySpec),
+    /// A Namespace, with its labels.
+    Namespace(BTreeMap<String, String>),
     /// An object without a `kind`.
     NoKind,
     /// Any other kind (ConfigMap, …), which reachlab does not model.
@@ -64,6 +69,8 @@ impl Object {
             "Pod" => Body::Pod(mapping_of(value)),
             "Service" => Body::Service(mapping_of::<Service>(value).spec),
             "Ingress" => Body::Ingress(mapping_of(value)),
+            "NetworkPolicy" => Body::NetworkPolicy(mapping_of::<NetworkPolicy>(value).spec),
+            "Namespace" => Body::Namespace(head.metadata.labels.clone()),
             "" => Body::NoKind,
             _ => Body::Other,
         };
@@ -291,6 +298,102 @@ pub(super) struct IngressServicePort {
     pub name: Option<String>,
 }
 
+/// A NetworkPolicy.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct NetworkPolicy {
+    #[serde(deserialize_with = "mapping")]
+    spec: NetworkPolicySpec,
+}
+
+/// A NetworkPolicy's spec. Lists absent and lists empty read alike: the API documents the
+/// same meaning for both (`ingress`, `egress`: no rules; `from`, `to`, `ports`: every peer or
+/// port).
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct NetworkPolicySpec {
+    /// The pods the policy applies to; `{}` (or absent) selects every pod of the namespace.
+    #[serde(deserialize_with = "mapping")]
+    pub pod_selector: LabelSelector,
+    /// `Ingress`, `Egress`; none written means the API's default.
+    #[serde(deserialize_with = "lenient")]
+    pub policy_types: Vec<String>,
+    #[serde(deserialize_with = "mappings")]
+    pub ingress: Vec<PolicyRule>,
+    #[serde(deserialize_with = "mappings")]
+    pub egress: Vec<PolicyRule>,
+}
+
+/// An ingress rule (`from`) or an egress rule (`to`): its peers and ports.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct PolicyRule {
+    #[serde(deserialize_with = "mappings")]
+    pub from: Vec<PolicyPeer>,
+    #[serde(deserialize_with = "mappings")]
+    pub to: Vec<PolicyPeer>,
+    #[serde(deserialize_with = "mappings")]
+    pub ports: Vec<PolicyPort>,
+}
+
+/// A peer of a rule: pods by label (in the policy's namespace, or in the namespaces
+/// `namespaceSelector` picks), or addresses. An absent selector differs from `{}`.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct PolicyPeer {
+    #[serde(deserialize_with = "optional_mapping")]
+    pub pod_selector: Option<LabelSelector>,
+    #[serde(deserialize_with = "optional_mapping")]
+    pub namespace_selector: Option<LabelSelector>,
+    #[serde(deserialize_with = "optional_mapping")]
+    pub ip_block: Option<IpBlock>,
+}
+
+/// `ipBlock`: a CIDR and the CIDRs inside it that are excepted.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct IpBlock {
+    #[serde(deserialize_with = "lenient")]
+    pub cidr: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub except: Vec<String>,
+}
+
+/// A port of a rule: a protocol (TCP when absent), a number or a container port's name
+/// (every port when absent), and with a number an optional `endPort`.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct PolicyPort {
+    #[serde(deserialize_with = "lenient")]
+    pub protocol: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub port: Option<IntOrString>,
+    #[serde(deserialize_with = "lenient")]
+    pub end_port: Option<u16>,
+}
+
+/// A label selector (`matchLabels` and `matchExpressions`, all of which must hold).
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct LabelSelector {
+    #[serde(deserialize_with = "labels")]
+    pub match_labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "mappings")]
+    pub match_expressions: Vec<Requirement>,
+}
+
+/// One of `matchExpressions`: `key`, `operator` (In, NotIn, Exists, DoesNotExist), `values`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Requirement {
+    #[serde(deserialize_with = "lenient")]
+    pub key: String,
+    #[serde(deserialize_with = "lenient")]
+    pub operator: String,
+    #[serde(deserialize_with = "lenient")]
+    pub values: Vec<String>,
+}
+
 /// Kubernetes' IntOrString, as `targetPort` holds it: a port number, or a container port's
 /// name (or a number written as text).
 #[derive(Clone, Deserialize)]
@@ -336,6 +439,17 @@ where
     T: DeserializeOwned + Default,
 {
     Ok(mapping_of(&Value::deserialize(field)?))
+}
+
+/// A nested object that may be absent: `Some` when the field holds a mapping (`{}` included),
+/// `None` when it is absent, null or of another type.
+fn optional_mapping<'de, D, T>(field: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    let value = Value::deserialize(field)?;
+    Ok(value.is_object().then(|| mapping_of(&value)))
 }
 
 /// A list of objects, each read with [`mapping_of`]; anything but a list reads as none.

@@ -47,7 +47,8 @@ pub(super) fn place<'a>(
         };
         load[node.index()] += 1;
         let block = net.node(node).block;
-        let address = Ipv4Addr::from(u32::from(block.network()) + load[node.index()]);
+        let address =
+            Ipv4Addr::from(u32::from(block.network()) + load[node.index()] - 1 + net.first_pod());
         if address >= block.broadcast() {
             out.push(
                 Diagnostic::error(
@@ -122,7 +123,7 @@ pub(super) fn within_node_budget(
 }
 
 /// What `pod` listens on: every `serve:` entry whose selector its labels match, then each
-/// container port not already listened on.
+/// container port (number and protocol) not already listened on.
 pub(super) fn listeners(cluster: &ClusterSpec, pod: &PodPlan, span: Span) -> Vec<ListenSpec> {
     let mut listen: Vec<ListenSpec> = cluster
         .serve
@@ -137,8 +138,14 @@ pub(super) fn listeners(cluster: &ClusterSpec, pod: &PodPlan, span: Span) -> Vec
             ..ListenSpec::default()
         })
         .collect();
+    // A port number may be declared once per protocol (kube-dns's 53/UDP and 53/TCP).
+    let udp = |proto: Option<&Located<ProtoName>>| proto.is_some_and(|p| p.value == ProtoName::Udp);
     for p in &pod.ports {
-        if !listen.iter().any(|l| l.port.value == u32::from(p.port)) {
+        let is_udp = p.proto == ProtoName::Udp;
+        if !listen
+            .iter()
+            .any(|l| l.port.value == u32::from(p.port) && udp(l.proto.as_ref()) == is_udp)
+        {
             listen.push(ListenSpec {
                 port: Located::at(u32::from(p.port), span),
                 proto: (p.proto == ProtoName::Udp).then(|| Located::at(ProtoName::Udp, span)),

@@ -1,11 +1,13 @@
 //! What a cluster's objects ask for: the pods to schedule (each Deployment, ReplicaSet and
 //! StatefulSet replicated, each Pod as written), checked against the budgets
-//! ([`MAX_REPLICAS`], [`MAX_PODS_PER_CLUSTER`]) before any of its pods is planned, and the
-//! Services kube-proxy implements. Other kinds are reported as ignored.
+//! ([`MAX_REPLICAS`], [`MAX_PODS_PER_CLUSTER`]) before any of its pods is planned, the
+//! Services kube-proxy implements, the NetworkPolicies Calico enforces ([`super::policy`]) and
+//! the Namespaces' labels. Other kinds are reported as ignored.
 
 use std::collections::BTreeMap;
 
 use super::objects::{self, Body, IntOrString, Object, PodSpec, PodTemplate, ServiceSpec};
+use super::policy::{self, PolicyPlan};
 use super::{MAX_PODS_PER_CLUSTER, MAX_REPLICAS};
 use crate::format::file::ProtoName;
 use crate::format::{Code, Diagnostic, Span};
@@ -93,6 +95,9 @@ impl ServicePort {
 pub(super) struct Workloads {
     pub pods: Vec<PodPlan>,
     pub services: Vec<ServicePlan>,
+    pub policies: Vec<PolicyPlan>,
+    /// Each Namespace object's name and labels.
+    pub namespaces: Vec<(String, BTreeMap<String, String>)>,
 }
 
 /// Reads the objects into pods and Services; other kinds are reported as ignored.
@@ -106,6 +111,10 @@ pub(super) fn plan(objects: &[Object], out: &mut Vec<Diagnostic>) -> Workloads {
             }
             Body::Pod(pod) => replicate(object, pod, 1, &mut planned.pods, out),
             Body::Service(spec) => planned.services.push(service(object, spec, out)),
+            Body::NetworkPolicy(spec) => planned.policies.extend(policy::plan(object, spec, out)),
+            Body::Namespace(labels) => planned
+                .namespaces
+                .push((object.name.clone(), labels.clone())),
             Body::NoKind => out.push(
                 Diagnostic::warning(
                     Code::Unsupported,
@@ -230,7 +239,8 @@ fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Se
 
 /// The warning for an object of a kind reachlab does not model.
 fn ignored(object: &Object) -> Diagnostic {
-    let why = "reachlab models Deployments, Pods, Services and Ingresses";
+    let why =
+        "reachlab models Deployments, Pods, Services, NetworkPolicies, Namespaces and Ingresses";
     Diagnostic::warning(
         Code::Unsupported,
         object.span,
