@@ -115,7 +115,9 @@ fn node_port_answers_on_every_node_and_no_endpoints_is_refused() {
             "{node}:32347"
         );
     }
-    let empty = Ipv4Addr::new(10, 96, 0, 10);
+    // The first ClusterIP allocated: above the API server's static band of 256 addresses of
+    // 10.96.0.0/12 (`.1` and `.10` stay kubeadm's).
+    let empty = Ipv4Addr::new(10, 96, 1, 1);
     assert_eq!(
         run_probe(
             &net,

@@ -194,6 +194,10 @@ pub(super) struct ServiceSpec {
     pub cluster_ip: Option<String>,
     #[serde(deserialize_with = "lenient")]
     pub external_traffic_policy: Option<String>,
+    /// Addresses outside the cluster routed to its nodes, which kube-proxy captures like the
+    /// ClusterIP (`spec.externalIPs`).
+    #[serde(rename = "externalIPs", deserialize_with = "lenient")]
+    pub external_ips: Vec<String>,
     #[serde(deserialize_with = "labels")]
     pub selector: BTreeMap<String, String>,
     #[serde(deserialize_with = "mappings")]

@@ -60,6 +60,8 @@ struct PortPlan {
     node_port: Option<u16>,
     /// `externalTrafficPolicy: Local`.
     external_local: bool,
+    /// `externalIPs`.
+    external_ips: Vec<Ipv4Addr>,
     /// The ready endpoints, sorted as kube-proxy sorts them (by `ip:port` as text).
     endpoints: Vec<Endpoint>,
     /// The Service's declaration.
@@ -235,6 +237,7 @@ fn port_plan(
         port: port.port,
         node_port,
         external_local: service.local,
+        external_ips: service.external_ips.clone(),
         endpoints,
         place: service.span,
     }
@@ -553,6 +556,19 @@ impl Replay<'_> {
     }
 }
 
+/// What `KUBE-EXTERNAL-SERVICES` does with external traffic no endpoint takes: DROP when the
+/// Service has endpoints elsewhere ("has no local endpoints"), REJECT when it has none.
+fn drop_or_reject(name: &str, has_endpoints: bool) -> (&'static str, String) {
+    if has_endpoints {
+        ("DROP", format!("{name} has no local endpoints"))
+    } else {
+        (
+            "REJECT --reject-with icmp-port-unreachable",
+            format!("{name} has no endpoints"),
+        )
+    }
+}
+
 /// kubelet's and kube-proxy's anti-martian rule in `KUBE-FIREWALL`.
 fn firewall_rule() -> String {
     "! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP".into()
@@ -622,10 +638,41 @@ impl Replay<'_> {
                 place,
             );
         }
+        self.external_ips(port, &h, &dport);
         if let Some(node_port) = port.node_port {
             self.node_port(port, &h, node_port);
         }
         self.policy_chains(port, &h, vip, &dport);
+    }
+
+    /// "Capture externalIPs."
+    fn external_ips(&mut self, port: &PortPlan, h: &Handling, dport: &str) {
+        let (name, proto, place) = (&port.name, port.proto, port.place);
+        for ip in &port.external_ips {
+            if h.has_endpoints {
+                self.t.append(
+                    Table::Nat,
+                    SERVICES,
+                    format!(
+                        "-d {ip}/32 -p {proto} -m comment --comment {} {dport} -j {}",
+                        quoted(&format!("{name} external IP")),
+                        h.ext_chain
+                    ),
+                    place,
+                );
+            }
+            if !h.has_external_endpoints {
+                let (target, why) = drop_or_reject(name, h.has_endpoints);
+                self.filter(
+                    EXTERNAL_SERVICES,
+                    format!(
+                        "-d {ip}/32 -p {proto} -m comment --comment {} {dport} -j {target}",
+                        quoted(&why)
+                    ),
+                    place,
+                );
+            }
+        }
     }
 
     /// "Capture nodeports."
@@ -644,14 +691,7 @@ impl Replay<'_> {
             );
         }
         if !h.has_external_endpoints {
-            let (target, why) = if h.has_endpoints {
-                ("DROP", format!("{name} has no local endpoints"))
-            } else {
-                (
-                    "REJECT --reject-with icmp-port-unreachable",
-                    format!("{name} has no endpoints"),
-                )
-            };
+            let (target, why) = drop_or_reject(name, h.has_endpoints);
             self.filter(
                 EXTERNAL_SERVICES,
                 format!(
@@ -680,7 +720,8 @@ impl Replay<'_> {
             ));
         }
         // "Set up external traffic handling."
-        if h.has_endpoints && port.node_port.is_some() {
+        // `ExternallyAccessible`: a nodePort or externalIPs (LoadBalancer VIPs are not given).
+        if h.has_endpoints && (port.node_port.is_some() || !port.external_ips.is_empty()) {
             self.t.flush(Table::Nat, &h.ext_chain);
             let ext = &h.ext_chain;
             if !port.external_local {

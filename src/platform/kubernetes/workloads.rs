@@ -5,6 +5,7 @@
 //! the Namespaces' labels. Other kinds are reported as ignored.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use super::objects::{self, Body, IntOrString, Object, PodSpec, PodTemplate, ServiceSpec};
 use super::policy::{self, PolicyPlan};
@@ -52,6 +53,8 @@ pub(super) struct ServicePlan {
     pub node_port: bool,
     /// `externalTrafficPolicy: Local`.
     pub local: bool,
+    /// `externalIPs`.
+    pub external_ips: Vec<Ipv4Addr>,
     /// The ClusterIP the manifest pins, as written (`None` for a headless Service).
     pub cluster_ip: Option<String>,
     pub selector: BTreeMap<String, String>,
@@ -231,10 +234,34 @@ fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Se
         span: object.span,
         node_port: kind != "ClusterIP",
         local: spec.external_traffic_policy.as_deref() == Some("Local"),
+        external_ips: external_ips(object, spec, out),
         cluster_ip: spec.cluster_ip.clone(),
         selector: spec.selector.clone(),
         ports,
     }
+}
+
+/// The Service's `externalIPs`; an error for each that is not an IPv4 address.
+fn external_ips(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Vec<Ipv4Addr> {
+    let mut ips = Vec::new();
+    for text in &spec.external_ips {
+        match text.parse() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => out.push(
+                Diagnostic::error(
+                    Code::BadAddress,
+                    object.span,
+                    format!(
+                        "externalIP `{text}` of Service `{}` ({}) is not an IPv4 address",
+                        object.name, object.source
+                    ),
+                )
+                .label("bad externalIP")
+                .hint("write an address such as 192.0.2.10"),
+            ),
+        }
+    }
+    ips
 }
 
 /// The warning for an object of a kind reachlab does not model.
