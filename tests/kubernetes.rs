@@ -277,3 +277,57 @@ fn a_selector_peer_is_written_as_the_addresses_of_its_pods() {
         .collect();
     assert_eq!(marks.len(), 1, "{text}");
 }
+
+/// The NetworkPolicy matrix of topologies/k8s-networkpolicy.yaml, derived by hand from the
+/// Kubernetes documentation's semantics before the simulator could run it (the table in
+/// docs/platform-semantics.md, "Kubernetes", **NetworkPolicy**): `r` a reply, `.` dropped,
+/// `-` the pod itself. Every cell is simulated and must agree.
+#[test]
+fn the_network_policy_matrix_is_the_one_the_documentation_gives() {
+    let net = load_path(std::path::Path::new("topologies/k8s-networkpolicy.yaml"))
+        .unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
+        .network;
+    let columns = [
+        ("web", false, 8080),
+        ("db", false, 5432),
+        ("api", false, 9105),
+        ("api", false, 9200),
+        ("prom", false, 9090),
+        ("coredns", true, 53),
+        ("echo", false, 80),
+        ("partner", false, 80),
+    ];
+    let rows = [
+        ("web", "-.r..r.."),
+        ("api", "..--.r.."),
+        ("tester", "..r..rr."),
+        ("client", ".rr..rrr"),
+        ("grafana", "....rrrr"),
+        ("partner", "r.....r-"),
+        ("guest", "......rr"),
+        ("w1", "rr...rrr"),
+        ("w2", "..rrr.rr"),
+    ];
+    for (from, cells) in rows {
+        let source = net.node_by_name(from).expect("row node").id;
+        for ((to, udp, port), want) in columns.iter().zip(cells.chars()) {
+            if want == '-' {
+                continue;
+            }
+            let dst = reachlab::run::target_address(&net, to).expect("column node");
+            let port = Port::new(*port).expect("port");
+            let kind = if *udp {
+                ProbeKind::udp(port)
+            } else {
+                ProbeKind::tcp(port)
+            };
+            let outcome = run_probe(&net, source, dst, &kind, &SimConfig::default()).outcome;
+            let expected = if want == 'r' {
+                Outcome::Reply
+            } else {
+                Outcome::Timeout
+            };
+            assert_eq!(outcome, expected, "{from} → {to}:{port}");
+        }
+    }
+}
