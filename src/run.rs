@@ -76,7 +76,13 @@ pub fn target_address(net: &Network, written: &str) -> Result<Ipv4Addr, ProbeErr
 /// The sender node named `from` and the address of the target `to` (an address, a node or a
 /// DNS name), as a probe's command line gives them.
 pub fn endpoints(net: &Network, from: &str, to: &str) -> Result<(NodeId, Ipv4Addr), ProbeError> {
-    Ok((node_named(net, from)?, target_address(net, to)?))
+    let from = node_named(net, from)?;
+    match net.resolve_from(from, to) {
+        Some(addr) => Ok((from, addr)),
+        None => Err(target_address(net, to)
+            .err()
+            .unwrap_or_else(|| ProbeError::UnknownTarget(to.to_owned(), None))),
+    }
 }
 
 /// Everything known about one probe.

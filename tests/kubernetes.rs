@@ -331,3 +331,33 @@ fn the_network_policy_matrix_is_the_one_the_documentation_gives() {
         }
     }
 }
+
+/// Cluster DNS: a pod resolves a Service's short, namespaced and full names through its
+/// search list; a node of the cluster does not (its resolv.conf is the host's), nor a pod of
+/// another namespace by the short name.
+#[test]
+fn pods_resolve_services_by_name_and_nodes_do_not() {
+    let net = load_path(std::path::Path::new("topologies/k8s-services.yaml"))
+        .unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
+        .network;
+    let id = |name: &str| net.node_by_name(name).expect("node").id;
+    let web = Some(Ipv4Addr::new(10, 96, 0, 80));
+    for name in [
+        "web",
+        "web.default",
+        "web.default.svc",
+        "web.default.svc.cluster.local.",
+    ] {
+        assert_eq!(net.resolve_from(id("client"), name), web, "{name}");
+    }
+    assert_eq!(
+        net.resolve_from(id("n1"), "web.default.svc.cluster.local"),
+        None
+    );
+    // `weblocal` is no node's name: outside the cluster it resolves to nothing.
+    assert_eq!(net.resolve_from(id("gw"), "weblocal"), None);
+    assert_eq!(
+        net.resolve_from(id("far"), "weblocal"),
+        Some(Ipv4Addr::new(10, 96, 0, 81))
+    );
+}

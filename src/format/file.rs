@@ -60,6 +60,11 @@ pub struct TopologyFile {
     #[serde(skip)]
     #[schemars(skip)]
     pub docker_engines: Vec<crate::model::DockerEngine>,
+    /// Set by a platform section (never read from a file): the DNS zones it serves (a
+    /// Kubernetes cluster's Services by name).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub dns_zones: Vec<crate::model::DnsZone>,
 }
 
 /// An L2 broadcast domain. Every interface attached to it hears every broadcast.
@@ -176,6 +181,11 @@ pub struct NodeSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub platform_rules: Option<Box<PlatformRules>>,
+    /// Set by a platform section (never read from a file): the node's resolv.conf, when the
+    /// platform's DNS serves it (a Kubernetes pod).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub resolver: Option<crate::model::Resolver>,
 }
 
 /// The netfilter a platform's daemon writes on a node (dockerd on its host), as

@@ -7,6 +7,7 @@
 //! ([`NodeId`], [`IfaceId`], [`SegmentId`]) that index the [`Network`]'s vectors.
 
 mod address;
+mod dns;
 mod docker;
 mod expectation;
 mod ids;
@@ -20,6 +21,7 @@ mod probe_spec;
 mod route;
 
 pub use address::{MacAddr, Port};
+pub use dns::{DnsZone, Resolver};
 pub use docker::{DockerContainer, DockerEngine, DockerNetwork};
 pub use expectation::{Expectation, Outcome, Probe, Target};
 pub use ids::{IfaceId, NodeId, SegmentId};

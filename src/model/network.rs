@@ -103,6 +103,8 @@ pub struct Node {
     pub routes: RoutingTable,
     /// DNS names that resolve to this node.
     pub dns: Vec<String>,
+    /// The node's resolv.conf when a platform's DNS serves it (a Kubernetes pod).
+    pub resolver: Option<super::Resolver>,
     pub listeners: Vec<Listener>,
     /// NAT and filter rules; `None` when the node has none (no connection tracking needed).
     pub netfilter: Option<Box<Netfilter>>,
@@ -176,6 +178,8 @@ pub struct Network {
     pub invariants: Vec<Invariant>,
     /// The Docker engines of a `docker:` section, as dockerd would be asked for them.
     pub docker: Vec<super::DockerEngine>,
+    /// The DNS zones platforms serve (a Kubernetes cluster's), which nodes' resolvers use.
+    pub zones: Vec<super::DnsZone>,
 }
 
 impl Network {
@@ -248,6 +252,22 @@ impl Network {
             .or_else(|| iface.addresses.first())
             .map(|a| a.addr())
             .or_else(|| self.node_address(self.node(iface.node)))
+    }
+
+    /// Resolves what a user typed as a probe target from node `from`: through the node's
+    /// resolver and its zone first (a pod resolving a Service's name), then as [`resolve`]
+    /// does.
+    ///
+    /// [`resolve`]: Self::resolve
+    pub fn resolve_from(&self, from: super::NodeId, written: &str) -> Option<Ipv4Addr> {
+        if let Ok(addr) = written.parse::<Ipv4Addr>() {
+            return Some(addr);
+        }
+        let resolved = self.node(from).resolver.as_ref().and_then(|r| {
+            let zone = self.zones.get(r.zone)?;
+            r.candidates(written).iter().find_map(|c| zone.lookup(c))
+        });
+        resolved.or_else(|| self.resolve(written))
     }
 
     /// Resolves what a user typed as a probe target: an address, a node name or a DNS name.

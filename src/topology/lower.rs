@@ -39,6 +39,7 @@ pub(crate) fn lower(
             name: file.name.clone().unwrap_or_else(|| default_name.to_owned()),
             description: file.description.clone(),
             docker: file.docker_engines.clone(),
+            zones: file.dns_zones.clone(),
             ..Network::default()
         },
         segment_ids: IndexMap::new(),
@@ -262,6 +263,7 @@ impl Lowering {
             interfaces: Vec::new(),
             routes: RoutingTable::default(),
             dns: spec.dns.iter().map(|d| d.value.clone()).collect(),
+            resolver: spec.resolver.clone(),
             listeners: Vec::new(),
             netfilter: None,
             origin: self.origin(spec.name.span),

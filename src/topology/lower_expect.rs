@@ -9,7 +9,7 @@ use crate::format::file::{ExpectSpec, OutcomeName};
 use crate::format::structure::closest;
 use crate::format::units;
 use crate::format::{Code, Diagnostic};
-use crate::model::{Expectation, Outcome, Port, Probe, Target};
+use crate::model::{Expectation, NodeId, Outcome, Port, Probe, Target};
 
 /// The key of an expectation that names its probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl Lowering {
         }
         let (key, target_text) = self.probe_key(spec)?;
         let (probe, host) = self.expected_probe(key, target_text, spec.port.as_ref())?;
-        let target = self.resolve_target(&host, target_text);
+        let target = self.resolve_target(from, &host, target_text);
         let outcome = outcome(spec.outcome.value);
         let ttl = self.expected_ttl(spec);
         let max_rtt = self.expected_rtt(spec);
@@ -320,9 +320,19 @@ impl Lowering {
         );
     }
 
-    /// An address, a node name or a DNS name from the file.
-    fn resolve_target(&mut self, host: &str, written: &Located<String>) -> Option<Target> {
-        if let Some(addr) = self.net.resolve(host) {
+    /// An address, a node name or a DNS name from the file, or a name the source node's
+    /// resolver finds (a pod resolving a Service).
+    fn resolve_target(
+        &mut self,
+        from: Option<NodeId>,
+        host: &str,
+        written: &Located<String>,
+    ) -> Option<Target> {
+        let resolved = match from {
+            Some(from) => self.net.resolve_from(from, host),
+            None => self.net.resolve(host),
+        };
+        if let Some(addr) = resolved {
             return Some(Target {
                 written: host.to_owned(),
                 addr,

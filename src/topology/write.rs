@@ -105,6 +105,7 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
         nft_ruleset: None,
         rules_text: None,
         platform_rules: None,
+        resolver: None,
     }
 }
 

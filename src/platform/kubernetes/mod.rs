@@ -78,6 +78,36 @@ pub(crate) fn expand(
     }
 }
 
+/// The cluster's DNS: a zone of its Services' names (CoreDNS), and each pod's resolv.conf as
+/// kubelet writes it (search `NS.svc.cluster.local svc.cluster.local cluster.local`, `ndots:5`).
+fn cluster_dns(
+    file: &mut TopologyFile,
+    cluster: &ClusterSpec,
+    proxy: &proxy::Proxy,
+    placed: &[schedule::Placed],
+) {
+    let zone = file.dns_zones.len();
+    file.dns_zones.push(crate::model::DnsZone {
+        server: format!("CoreDNS of cluster `{}`", cluster.name.value),
+        records: proxy.dns_records(),
+    });
+    for p in placed {
+        let Some(node) = file.nodes.iter_mut().find(|n| n.name.value == p.pod.name) else {
+            continue;
+        };
+        let domain = proxy::CLUSTER_DOMAIN;
+        node.resolver = Some(crate::model::Resolver {
+            zone,
+            search: vec![
+                format!("{}.svc.{domain}", p.pod.namespace),
+                format!("svc.{domain}"),
+                domain.to_owned(),
+            ],
+            ndots: 5,
+        });
+    }
+}
+
 /// Expands one cluster into `file`: nothing is generated for a cluster whose nodes or
 /// networks are wrong; a cluster whose pods would exceed the file's node budget keeps only
 /// its pod networks.
@@ -125,6 +155,7 @@ fn expand_cluster(
         }
     }
     let proxy = proxy::plan(cluster, &net, &workloads.services, &placed, out);
+    cluster_dns(file, cluster, &proxy, &placed);
     ingress::emit(file, cluster, &net, &objects, &proxy, out);
     let policies = felix::Cluster::new(&workloads.policies, &workloads.namespaces, &placed);
     node_rules::install(file, cluster, &net, &proxy, &policies, out);

@@ -25,6 +25,9 @@ use crate::format::{Code, Diagnostic, Span};
 use crate::platform::tables::{Table, Tables};
 use crate::platform::{probability, quoted};
 
+/// kubelet's default `clusterDomain`.
+pub(super) const CLUSTER_DOMAIN: &str = "cluster.local";
+
 /// The nodePorts the API server accepts (its default range).
 const NODE_PORTS: RangeInclusive<u16> = 30000..=32767;
 
@@ -52,6 +55,8 @@ struct PortPlan {
     /// `namespace/name`, with `:port-name` when the port has a name
     /// (`ServicePortName.String()`).
     name: String,
+    /// The Service's DNS name, `NAME.NAMESPACE.svc.cluster.local`.
+    fqdn: String,
     /// `tcp` or `udp`, as kube-proxy lowercases the protocol.
     proto: &'static str,
     /// `None` for a headless Service, which kube-proxy skips.
@@ -228,6 +233,10 @@ fn port_plan(
     endpoints.sort_by(|a, b| a.text.cmp(&b.text));
     PortPlan {
         name,
+        fqdn: format!(
+            "{}.{}.svc.{CLUSTER_DOMAIN}",
+            service.name, service.namespace
+        ),
         proto: if port.proto == ProtoName::Udp {
             "udp"
         } else {
@@ -448,6 +457,20 @@ struct Replay<'a> {
 }
 
 impl Proxy {
+    /// What CoreDNS answers for the Services: each Service's name and its ClusterIP, once
+    /// (headless Services, which resolve to their pods, are left out).
+    pub fn dns_records(&self) -> Vec<(String, Ipv4Addr)> {
+        let mut records: Vec<(String, Ipv4Addr)> = Vec::new();
+        for port in &self.ports {
+            if let Some(ip) = port.cluster_ip
+                && !records.iter().any(|(name, _)| *name == port.fqdn)
+            {
+                records.push((port.fqdn.to_ascii_lowercase(), ip));
+            }
+        }
+        records
+    }
+
     /// Writes kubelet's and kube-proxy's rules for `node` into `t`.
     pub fn replay(&self, t: &mut Tables, node: NodeId, place: Span) {
         let mut r = Replay {
