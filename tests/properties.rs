@@ -219,11 +219,7 @@ fn valid_topology() -> impl Strategy<Value = TopologyFile> {
                         name: format!("eth{i}").into(),
                         segment: format!("seg{s}").into(),
                         addresses: vec![Located::new(format!("10.{s}.0.{}/24", 1 + 3 * n + i))],
-                        mac: None,
-                        bridge: None,
-                        hairpin: None,
-                        route_localnet: None,
-                        proxy_arp: None,
+                        ..InterfaceSpec::default()
                     })
                     .collect();
                 let first = attachments[0];

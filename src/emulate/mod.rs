@@ -12,6 +12,7 @@
 //! Everything it creates is named with [`PREFIX`] and lives inside namespaces it made; the root
 //! namespace is never configured. See `names` for the naming scheme and `build` for the steps.
 
+mod arp_responder;
 mod build;
 mod check;
 mod dockerd;

@@ -18,9 +18,9 @@ use socket2::{Domain, Socket, Type};
 
 use crate::model::{Listener, Network, PROXY_TRIES, Proto, Service};
 
-use super::EmulateError;
 use super::names::Layout;
 use super::netns::{NETNS_DIR, enter};
+use super::{EmulateError, arp_responder};
 
 /// How long a stopped server may take to notice.
 const POLL: Duration = Duration::from_millis(20);
@@ -58,6 +58,7 @@ impl Servers {
                 count += 1;
             }
         }
+        count += servers.arp_responders(net, layout, &ready_tx)?;
         drop(ready_tx);
         for _ in 0..count {
             match ready_rx.recv() {
@@ -72,6 +73,44 @@ impl Servers {
             }
         }
         Ok(servers)
+    }
+
+    /// Starts a user-space ARP responder for each interface that answers ARP for addresses
+    /// its node does not hold (`answers_arp_for`); returns how many.
+    fn arp_responders(
+        &mut self,
+        net: &Network,
+        layout: &Layout,
+        ready: &Ready,
+    ) -> Result<usize, EmulateError> {
+        let mut count = 0;
+        for iface in net
+            .interfaces
+            .iter()
+            .filter(|i| !i.answers_arp_for.is_empty())
+        {
+            let path = PathBuf::from(NETNS_DIR).join(layout.node(iface.node));
+            let node = net.node(iface.node).name.clone();
+            let (name, addresses) = (iface.name.clone(), iface.answers_arp_for.clone());
+            let (ready, stop) = (ready.clone(), self.stop.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("arp {node}:{name}"))
+                .spawn(
+                    move || match arp_responder::open(&path, &node, &name, addresses) {
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                        }
+                        Ok(responder) => {
+                            let _ = ready.send(Ok(()));
+                            responder.run(&stop);
+                        }
+                    },
+                )
+                .map_err(|e| EmulateError::io("starting an ARP responder thread", e))?;
+            self.threads.push(thread);
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// How many listeners run.

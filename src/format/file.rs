@@ -8,7 +8,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::source::Located;
+use super::source::{Located, Span};
 
 /// A reachlab topology: L2 segments, the nodes attached to them, and the probes expected to
 /// succeed or fail. Platform sections (VirtualBox, Docker, OpenStack, Kubernetes) lower into the
@@ -424,6 +424,30 @@ pub struct InterfaceSpec {
     /// side of each pod's veth, so that the pod's gateway 169.254.1.1 resolves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_arp: Option<Located<bool>>,
+    /// Addresses the node does not hold but answers ARP requests for on this interface, with
+    /// the interface's MAC, from user space — MetalLB's speaker announcing a LoadBalancer
+    /// address in layer-2 mode. The kernel neither answers for them nor takes them as its
+    /// own: a packet to one is routed (or DNATed by the node's rules) like any other.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers_arp_for: Vec<Located<String>>,
+}
+
+impl InterfaceSpec {
+    /// An interface a platform generates: `name` on `segment` with `addresses`, located at
+    /// `span`; every option at its default (no MAC: derived from the names).
+    pub fn generated(
+        name: impl Into<String>,
+        segment: impl Into<String>,
+        addresses: Vec<Located<String>>,
+        span: Span,
+    ) -> Self {
+        Self {
+            name: Located::at(name.into(), span),
+            segment: Located::at(segment.into(), span),
+            addresses,
+            ..Self::default()
+        }
+    }
 }
 
 /// A static route, as `ip route add [TYPE] TO [via VIA] [dev DEV] [metric METRIC]` takes it.

@@ -72,6 +72,10 @@ pub struct Interface {
     /// answers ARP requests for addresses routed out of another interface
     /// (docs/linux-semantics.md, "Proxy ARP").
     pub proxy_arp: bool,
+    /// Addresses a user-space responder answers ARP requests for on this interface, with its
+    /// MAC, though the node does not hold them (MetalLB's layer-2 speaker;
+    /// docs/linux-semantics.md, "ARP answered from user space").
+    pub answers_arp_for: Vec<Ipv4Addr>,
     pub origin: Origin,
 }
 

@@ -111,6 +111,9 @@ struct IfaceData {
     route_localnet: bool,
     /// `proxy_arp=1` (with `proxy_delay=0`): see [`Compiled::proxies_arp`].
     proxy_arp: bool,
+    /// A user-space responder answers ARP for some addresses on it: see
+    /// [`Compiled::announces`].
+    announces: bool,
     /// Its segment's [`SegmentData::hook`], kept here so that an arriving frame needs one load.
     hook: Option<IfaceId>,
 }
@@ -125,7 +128,7 @@ pub(crate) struct SegmentData {
     pub hook: Option<IfaceId>,
     /// Range of `ports` (the compiled network's): the segment's interfaces in file order.
     range: (u32, u32),
-    /// Some interface on the segment has proxy ARP.
+    /// Some interface on the segment has proxy ARP or answers ARP from user space.
     proxies: bool,
 }
 
@@ -185,7 +188,10 @@ impl<'n> Compiled<'n> {
                         .bridge
                         .filter(|b| owner(b).br_netfilter && owner(b).netfilter.is_some()),
                     range: (start, index(ports.len())),
-                    proxies: s.interfaces.iter().any(|&i| net.interface(i).proxy_arp),
+                    proxies: s.interfaces.iter().any(|&i| {
+                        let i = net.interface(i);
+                        i.proxy_arp || !i.answers_arp_for.is_empty()
+                    }),
                 }
             })
             .collect();
@@ -204,6 +210,7 @@ impl<'n> Compiled<'n> {
                 hairpin: i.hairpin,
                 route_localnet: i.route_localnet,
                 proxy_arp: i.proxy_arp,
+                announces: !i.answers_arp_for.is_empty(),
                 hook: segments[i.segment.index()].hook,
             });
         }
@@ -557,6 +564,16 @@ impl<'n> Compiled<'n> {
         self.is_local(self.node_of(iface), target) || self.proxies_arp(iface, sender, target)
     }
 
+    /// Whether a user-space responder on `iface` answers an ARP request for `target`
+    /// (`answers_arp_for`, MetalLB's speaker): whoever asks, with the interface's MAC; the
+    /// kernel itself does not answer (the address is not the node's), nor learn the asker
+    /// (docs/linux-semantics.md, "ARP answered from user space").
+    #[inline]
+    pub(crate) fn announces(&self, iface: IfaceId, target: Ipv4Addr) -> bool {
+        self.ifaces[iface.index()].announces
+            && self.net.interface(iface).answers_arp_for.contains(&target)
+    }
+
     /// Whether interface `iface` answers by proxy (arp_fwd_proxy, `proxy_delay=0`): it has
     /// `proxy_arp`, its node forwards, `target` is not the node's own and the node's route to
     /// it is a unicast route out of another interface. The kernel finds that route with
@@ -591,9 +608,9 @@ impl<'n> Compiled<'n> {
     }
 
     /// Who answers an ARP request for `ip` sent out of interface `out`: each node that owns
-    /// it, through each of its interfaces on the segment, and each interface on the segment
+    /// it, through each of its interfaces on the segment, each interface on the segment
     /// that [`proxies_arp`](Self::proxies_arp) for it (the sender being
-    /// [`arp_sender`](Self::arp_sender)).
+    /// [`arp_sender`](Self::arp_sender)) and each that [`announces`](Self::announces) it.
     pub(crate) fn responder(&self, out: IfaceId, ip: Ipv4Addr) -> Next {
         if ip.is_loopback() {
             return Next::Nobody;
@@ -603,7 +620,7 @@ impl<'n> Compiled<'n> {
         if self.segments[segment.index()].proxies {
             let sender = self.arp_sender(out, ip);
             for &port in self.ports_of(out) {
-                if port != out && self.proxies_arp(port, sender, ip) {
+                if port != out && (self.proxies_arp(port, sender, ip) || self.announces(port, ip)) {
                     if found.is_some() {
                         return Next::Ambiguous;
                     }
@@ -792,6 +809,47 @@ nodes:
         assert_eq!(c.responder(e1, ip("127.0.0.1")), Next::Nobody);
         // The router's own address, asked from its own interface: nobody else.
         assert_eq!(c.responder(e0, ip("10.0.0.1")), Next::Nobody);
+    }
+
+    #[test]
+    fn a_user_space_responder_answers_for_an_address_its_node_does_not_hold() {
+        let net = net("
+segments: [{ name: lan }]
+nodes:
+  - name: node1
+    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.11/24], answers_arp_for: [10.0.0.240] }]
+  - { name: c, interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.2/24] }] }
+");
+        let c = Compiled::new(&net);
+        let n0 = net.node(node(&net, "node1")).interfaces[0];
+        let c0 = net.node(node(&net, "c")).interfaces[0];
+        assert!(c.announces(n0, ip("10.0.0.240")));
+        assert!(!c.announces(n0, ip("10.0.0.241")));
+        // Not the kernel's answer: the address is not the node's.
+        assert!(!c.answers_arp(n0, ip("10.0.0.2"), ip("10.0.0.240")));
+        assert!(!c.is_local(node(&net, "node1"), ip("10.0.0.240")));
+        assert_eq!(c.responder(c0, ip("10.0.0.240")), Next::One(n0));
+        // Its own node's request goes unanswered (the responder is on the asking interface).
+        assert_eq!(c.responder(n0, ip("10.0.0.240")), Next::Nobody);
+    }
+
+    #[test]
+    fn answers_arp_for_refuses_what_arp_cannot_ask_for() {
+        for bad in [
+            "224.0.0.1",
+            "255.255.255.255",
+            "127.0.0.1",
+            "0.0.0.0",
+            "10.0.0.300",
+        ] {
+            let text = format!("
+segments: [{{ name: lan }}]
+nodes:
+  - name: node1
+    interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.11/24], answers_arp_for: [\"{bad}\"] }}]
+");
+            assert!(load_str("t.yaml", &text).is_err(), "{bad}");
+        }
     }
 
     /// A Calico-like host `h`: its LAN eth0, a default route to `o`, and cali0 (no address,

@@ -609,10 +609,12 @@ impl Wires<'_, '_> {
     fn arp(&mut self, iface: IfaceId, arp: Arp) {
         match arp.op {
             ArpOp::Request => {
-                if !self.dp.answers_arp(iface, arp.sender_ip, arp.target_ip) {
+                // The kernel answers and learns the asker; a user-space responder only answers.
+                let kernel = self.dp.answers_arp(iface, arp.sender_ip, arp.target_ip);
+                if !kernel && !self.dp.announces(iface, arp.target_ip) {
                     return;
                 }
-                self.learn(iface, arp.sender_ip, arp.sender_mac, true);
+                self.learn(iface, arp.sender_ip, arp.sender_mac, kernel);
                 let reply = Arp {
                     op: ArpOp::Reply,
                     sender_mac: self.dp.mac(iface),

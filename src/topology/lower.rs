@@ -350,6 +350,7 @@ impl Lowering {
             self.bridge(node, segment, id, bridge.span);
         }
         let origin = self.origin(spec.name.span);
+        let answers_arp_for = self.in_file(file, |cx| cx.arp_answered(spec));
         self.net.interfaces.push(Interface {
             id,
             node: node.id,
@@ -360,6 +361,7 @@ impl Lowering {
             hairpin: spec.hairpin.as_ref().is_some_and(|h| h.value),
             route_localnet: spec.route_localnet.as_ref().is_some_and(|r| r.value),
             proxy_arp: spec.proxy_arp.as_ref().is_some_and(|r| r.value),
+            answers_arp_for,
             origin,
         });
         Some(id)
@@ -469,6 +471,39 @@ impl Lowering {
             }
         }
         addresses
+    }
+
+    /// An interface's `answers_arp_for`: unicast addresses, each once.
+    fn arp_answered(&mut self, spec: &InterfaceSpec) -> Vec<Ipv4Addr> {
+        let mut answered: Vec<Ipv4Addr> = Vec::new();
+        for text in &spec.answers_arp_for {
+            let problem = match units::parse_addr(text) {
+                Ok(a)
+                    if a.is_unspecified()
+                        || a.is_broadcast()
+                        || a.is_multicast()
+                        || a.is_loopback() =>
+                {
+                    "ARP resolves unicast addresses only".to_owned()
+                }
+                Ok(a) if answered.contains(&a) => format!("{a} is listed twice"),
+                Ok(a) => {
+                    answered.push(a);
+                    continue;
+                }
+                Err(e) => e,
+            };
+            self.push(
+                Diagnostic::error(
+                    Code::BadAddress,
+                    text.span,
+                    format!("`{}` is not an address to answer ARP for", text.value),
+                )
+                .label("expected a unicast IPv4 address")
+                .hint(problem),
+            );
+        }
+        answered
     }
 
     /// An interface's MAC: the one given if it is a unicast address, else one derived from the

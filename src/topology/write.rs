@@ -73,6 +73,11 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
                 hairpin: i.hairpin.then(|| true.into()),
                 route_localnet: i.route_localnet.then(|| true.into()),
                 proxy_arp: i.proxy_arp.then(|| true.into()),
+                answers_arp_for: i
+                    .answers_arp_for
+                    .iter()
+                    .map(|a| Located::new(a.to_string()))
+                    .collect(),
             })
             .collect(),
         routes: n

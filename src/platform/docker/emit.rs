@@ -68,18 +68,14 @@ fn add_bridges(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
             ..SegmentSpec::default()
         });
         let address = format!("{}/{}", bridge.gateway, bridge.subnet.prefix_len());
+        let addresses = vec![Located::at(address, span)];
         file.nodes[plan.host.index].interfaces.push(InterfaceSpec {
             bridge: Some(Located::at(true, span)),
-            hairpin: None,
             // Without the userland proxy dockerd sets route_localnet on its bridges
             // (createNetwork's setupLoopbackAddressesRouting), so that the host's connections
             // to a port published on 127.0.0.1 reach the container through the DNAT.
             route_localnet: (!plan.userland_proxy).then(|| Located::at(true, span)),
-            proxy_arp: None,
-            name: Located::at(bridge.iface.clone(), span),
-            segment: Located::at(bridge.segment.clone(), span),
-            addresses: vec![Located::at(address, span)],
-            mac: None,
+            ..InterfaceSpec::generated(&bridge.iface, &bridge.segment, addresses, span)
         });
     }
 }
@@ -165,21 +161,16 @@ fn add_containers(file: &mut TopologyFile, plan: &EnginePlan<'_>) {
 /// Docker derived from its address before v26 (`02:42:` and the address).
 fn eth(bridge: &Bridge, index: usize, a: &Attachment) -> InterfaceSpec {
     let [o1, o2, o3, o4] = a.address.octets();
+    let addresses = vec![Located::at(
+        format!("{}/{}", a.address, bridge.subnet.prefix_len()),
+        a.address_span,
+    )];
     InterfaceSpec {
-        bridge: None,
-        hairpin: None,
-        route_localnet: None,
-        proxy_arp: None,
-        name: Located::at(format!("eth{index}"), a.span),
-        segment: Located::at(bridge.segment.clone(), a.span),
-        addresses: vec![Located::at(
-            format!("{}/{}", a.address, bridge.subnet.prefix_len()),
-            a.address_span,
-        )],
         mac: Some(Located::at(
             format!("02:42:{o1:02x}:{o2:02x}:{o3:02x}:{o4:02x}"),
             a.span,
         )),
+        ..InterfaceSpec::generated(format!("eth{index}"), &bridge.segment, addresses, a.span)
     }
 }
 

@@ -84,16 +84,8 @@ pub(super) fn emit(
 
 /// One end of a veth on `segment`.
 fn veth_end(name: &str, segment: &str, address: Option<String>, span: Span) -> InterfaceSpec {
-    InterfaceSpec {
-        bridge: None,
-        hairpin: None,
-        route_localnet: None,
-        proxy_arp: None,
-        name: Located::at(name.to_owned(), span),
-        segment: Located::at(segment.to_owned(), span),
-        addresses: address.map(|a| Located::at(a, span)).into_iter().collect(),
-        mac: None,
-    }
+    let addresses = address.map(|a| Located::at(a, span)).into_iter().collect();
+    InterfaceSpec::generated(name, segment, addresses, span)
 }
 
 /// felix's nat rules (felix/rules/static.go, `StaticNATPostroutingChains` and

@@ -83,16 +83,7 @@ fn bridge_segment(node: &str) -> String {
 }
 
 fn port(name: &str, segment: &str, address: String, span: Span) -> InterfaceSpec {
-    InterfaceSpec {
-        bridge: None,
-        hairpin: None,
-        route_localnet: None,
-        proxy_arp: None,
-        name: Located::at(name.to_owned(), span),
-        segment: Located::at(segment.to_owned(), span),
-        addresses: vec![Located::at(address, span)],
-        mac: None,
-    }
+    InterfaceSpec::generated(name, segment, vec![Located::at(address, span)], span)
 }
 
 /// flanneld's rules on one node, appended as it appends them (`AppendUnique`): the masquerade

@@ -86,20 +86,17 @@ fn kube_ipvs0(file: &mut TopologyFile, cluster: &ClusterSpec, node: &str, proxy:
     let Some(node) = file.nodes.iter_mut().find(|n| n.name.value == node) else {
         return;
     };
-    node.interfaces.push(InterfaceSpec {
-        bridge: None,
-        hairpin: None,
-        route_localnet: None,
-        proxy_arp: None,
-        name: Located::at("kube-ipvs0".into(), span),
-        segment: Located::at(segment, span),
-        addresses: proxy
-            .ipvs
-            .iter()
-            .map(|a| Located::at(format!("{a}/32"), span))
-            .collect(),
-        mac: None,
-    });
+    let addresses = proxy
+        .ipvs
+        .iter()
+        .map(|a| Located::at(format!("{a}/32"), span))
+        .collect();
+    node.interfaces.push(InterfaceSpec::generated(
+        "kube-ipvs0",
+        segment,
+        addresses,
+        span,
+    ));
 }
 
 /// Calico carries pod traffic between nodes in IP-in-IP between the node addresses: a filter

@@ -112,32 +112,21 @@ fn uplink_interface(rname: &str, up: &Uplink<'_>) -> InterfaceSpec {
             .map(|f| Located::at(format!("{}/32", f.address.value), f.address.span)),
     );
     InterfaceSpec {
-        bridge: None,
-        hairpin: None,
-        route_localnet: None,
-        proxy_arp: None,
-        name: Located::at(up.name.clone(), span),
-        segment: Located::at(up.segment.to_owned(), span),
-        addresses,
         mac: Some(Located::at(neutron_mac(&format!("{rname}/qg")), span)),
+        ..InterfaceSpec::generated(&up.name, up.segment, addresses, span)
     }
 }
 
 /// A `qr-` port at its tenant network's gateway.
 fn downlink_interface(rname: &str, d: &Downlink<'_>) -> InterfaceSpec {
     let n = d.network;
+    let addresses = vec![Located::at(on(d.subnet.gateway, d.subnet.net), n.span)];
     InterfaceSpec {
-        bridge: None,
-        hairpin: None,
-        route_localnet: None,
-        proxy_arp: None,
-        name: Located::at(d.name.clone(), n.span),
-        segment: Located::at(n.value.clone(), n.span),
-        addresses: vec![Located::at(on(d.subnet.gateway, d.subnet.net), n.span)],
         mac: Some(Located::at(
             neutron_mac(&format!("{rname}/{}", n.value)),
             n.span,
         )),
+        ..InterfaceSpec::generated(&d.name, &n.value, addresses, n.span)
     }
 }
 
@@ -237,10 +226,6 @@ fn port_interface(
 ) -> InterfaceSpec {
     let i = inst.spec;
     InterfaceSpec {
-        bridge: None,
-        hairpin: None,
-        route_localnet: None,
-        proxy_arp: None,
         name: Located::at(
             ifname.to_owned(),
             i.interface.as_ref().map_or(i.network.span, |l| l.span),
@@ -251,5 +236,6 @@ fn port_interface(
             neutron_mac(&format!("{}/port", i.name.value)),
             i.fixed_ip.span,
         )),
+        ..InterfaceSpec::default()
     }
 }

@@ -128,19 +128,11 @@ pub(super) fn interface(
     addresses: &[Ipv4Net],
     span: Span,
 ) -> InterfaceSpec {
-    InterfaceSpec {
-        bridge: None,
-        hairpin: None,
-        route_localnet: None,
-        proxy_arp: None,
-        name: Located::at(name.to_owned(), span),
-        segment: Located::at(segment.to_owned(), span),
-        addresses: addresses
-            .iter()
-            .map(|a| Located::at(a.to_string(), span))
-            .collect(),
-        mac: None,
-    }
+    let addresses = addresses
+        .iter()
+        .map(|a| Located::at(a.to_string(), span))
+        .collect();
+    InterfaceSpec::generated(name, segment, addresses, span)
 }
 
 /// The guest's interface of an attached adapter: the name, address and MAC address the file
