@@ -315,6 +315,8 @@ impl Lowering<'_> {
                 }
             }
             Effect::Log(_) => Statement::plain("log"),
+            // A rule needs a statement; a counter changes nothing, as the rule without target.
+            Effect::Count => Statement::plain("counter"),
         }
     }
 

@@ -71,6 +71,9 @@ pub enum Effect {
     ConnMark(ConnMarkOp),
     /// `-j LOG` (its options as written): a kernel log line, nothing else.
     Log(String),
+    /// No target: the rule only counts the packets it matches (kube-proxy ends a `KUBE-FW-`
+    /// chain with one, a comment for the reader).
+    Count,
 }
 
 /// What a filter rule does.

@@ -132,7 +132,7 @@ fn apply(effect: &Effect, facts: &mut PacketFacts) {
                 }
             }
         }
-        Effect::Log(_) => {}
+        Effect::Log(_) | Effect::Count => {}
     }
 }
 

@@ -16,6 +16,8 @@
 //!   ipvs mode every node also holds the ClusterIPs on `kube-ipvs0` and answers them.
 //! - NetworkPolicies (and Namespaces' labels): enforced in each node's filter table as
 //!   Calico's felix writes it (`policy` plans them, `felix` writes the chains).
+//! - LoadBalancer Services get an address from MetalLB's pools, announced by the node its
+//!   speakers elect (`metallb`), and captured by kube-proxy like an external IP.
 //! - Ingresses are served by the cluster's `ingress_controller:` (ingress-nginx, as a pod
 //!   behind a NodePort Service or on the nodes' own network), as nginx routes by Host and
 //!   path (`ingress`); without a controller of their class they are listed as ignored.
@@ -42,6 +44,7 @@ mod felix;
 mod flannel;
 mod ingress;
 mod manifest;
+mod metallb;
 mod network;
 mod node_rules;
 mod objects;
@@ -154,7 +157,11 @@ fn expand_cluster(
             }
         }
     }
-    let proxy = proxy::plan(cluster, &net, &workloads.services, &placed, out);
+    let metallb = metallb::read(&objects, out);
+    let lb_ips = metallb.allocate(&workloads.services, out);
+    let proxy = proxy::plan(cluster, &net, &workloads.services, &lb_ips, &placed, out);
+    let unannounced = metallb.announce(file, cluster, &net, &workloads.services, &lb_ips, &placed);
+    out.extend(unannounced);
     cluster_dns(file, cluster, &proxy, &placed);
     ingress::emit(file, cluster, &net, &objects, &proxy, out);
     let policies = felix::Cluster::new(&workloads.policies, &workloads.namespaces, &placed);

@@ -1,7 +1,7 @@
 //! The Kubernetes objects reachlab reads, as typed structs holding only the fields it uses:
 //! `kind` and `metadata` of every object; the pod template of Deployments, ReplicaSets and
 //! StatefulSets; the spec of Pods, of Services, of NetworkPolicies and of Ingresses; a
-//! Namespace's labels.
+//! Namespace's labels; MetalLB's `IPAddressPool` and `L2Advertisement` (metallb.io/v1beta1).
 //!
 //! Objects are read from YAML values (a manifest's documents, or inline `objects:`) without
 //! refusing any: unknown kinds and fields are ignored, and a field of another type than
@@ -29,6 +29,8 @@ pub(super) struct Object {
     pub name: String,
     /// `metadata.namespace`, `default` when missing or not text.
     pub namespace: String,
+    /// `metadata.annotations`.
+    pub annotations: BTreeMap<String, String>,
     /// What reachlab reads of it, by kind.
     pub body: Body,
     /// Where the object was given: the manifest path, or the cluster's name for inline ones.
@@ -51,6 +53,10 @@ pub(super) enum Body {
     NetworkPolicy(NetworkPolicySpec),
     /// A Namespace, with its labels.
     Namespace(BTreeMap<String, String>),
+    /// MetalLB's `IPAddressPool`.
+    AddressPool(AddressPoolSpec),
+    /// MetalLB's `L2Advertisement`.
+    L2Advertisement(L2AdvertisementSpec),
     /// An object without a `kind`.
     NoKind,
     /// Any other kind (ConfigMap, …), which reachlab does not model.
@@ -71,6 +77,8 @@ impl Object {
             "Ingress" => Body::Ingress(mapping_of(value)),
             "NetworkPolicy" => Body::NetworkPolicy(mapping_of::<NetworkPolicy>(value).spec),
             "Namespace" => Body::Namespace(head.metadata.labels.clone()),
+            "IPAddressPool" => Body::AddressPool(mapping_of::<AddressPool>(value).spec),
+            "L2Advertisement" => Body::L2Advertisement(mapping_of::<L2Advertisement>(value).spec),
             "" => Body::NoKind,
             _ => Body::Other,
         };
@@ -81,6 +89,7 @@ impl Object {
                 .metadata
                 .namespace
                 .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned()),
+            annotations: head.metadata.annotations,
             body,
             span,
             source: source.to_owned(),
@@ -202,6 +211,20 @@ pub(super) struct ServiceSpec {
     pub selector: BTreeMap<String, String>,
     #[serde(deserialize_with = "mappings")]
     pub ports: Vec<ServicePort>,
+    /// The address a LoadBalancer Service asks for (deprecated since Kubernetes 1.24, still
+    /// honoured by MetalLB).
+    #[serde(rename = "loadBalancerIP", deserialize_with = "lenient")]
+    pub load_balancer_ip: Option<String>,
+    /// The sources kube-proxy lets reach the load balancer's address.
+    #[serde(deserialize_with = "lenient")]
+    pub load_balancer_source_ranges: Vec<String>,
+    /// Set: a load balancer of that class serves it, not MetalLB (started without
+    /// `--lb-class`).
+    #[serde(deserialize_with = "lenient")]
+    pub load_balancer_class: Option<String>,
+    /// `false`: a LoadBalancer Service without nodePorts (default true).
+    #[serde(deserialize_with = "lenient")]
+    pub allocate_load_balancer_node_ports: Option<bool>,
 }
 
 /// A port of a Service.
@@ -219,6 +242,52 @@ pub(super) struct ServicePort {
     pub node_port: Option<u16>,
     #[serde(deserialize_with = "lenient")]
     pub protocol: Option<String>,
+}
+
+/// MetalLB's `IPAddressPool`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct AddressPool {
+    #[serde(deserialize_with = "mapping")]
+    spec: AddressPoolSpec,
+}
+
+/// An `IPAddressPool`'s spec.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct AddressPoolSpec {
+    /// CIDRs (`192.168.10.0/24`) and ranges (`192.168.9.1-192.168.9.5`).
+    #[serde(deserialize_with = "lenient")]
+    pub addresses: Vec<String>,
+    /// Whether Services without a request get addresses from it (default true).
+    #[serde(deserialize_with = "lenient")]
+    pub auto_assign: Option<bool>,
+    /// Skip addresses ending in .0 and .255 (default false).
+    #[serde(rename = "avoidBuggyIPs", deserialize_with = "lenient")]
+    pub avoid_buggy_ips: Option<bool>,
+}
+
+/// MetalLB's `L2Advertisement`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct L2Advertisement {
+    #[serde(deserialize_with = "mapping")]
+    spec: L2AdvertisementSpec,
+}
+
+/// An `L2Advertisement`'s spec: which pools it announces (every pool when none is named), from
+/// which nodes and through which interfaces (all when none).
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct L2AdvertisementSpec {
+    #[serde(deserialize_with = "lenient")]
+    pub ip_address_pools: Vec<String>,
+    #[serde(deserialize_with = "mappings")]
+    pub ip_address_pool_selectors: Vec<LabelSelector>,
+    #[serde(deserialize_with = "mappings")]
+    pub node_selectors: Vec<LabelSelector>,
+    #[serde(deserialize_with = "lenient")]
+    pub interfaces: Vec<String>,
 }
 
 /// An Ingress (networking.k8s.io/v1).

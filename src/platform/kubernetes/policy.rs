@@ -52,7 +52,7 @@ impl Selector {
     }
 
     /// The selector as written, or why the API server refuses it.
-    fn read(written: &LabelSelector) -> Result<Self, String> {
+    pub fn read(written: &LabelSelector) -> Result<Self, String> {
         let mut expressions = Vec::new();
         for e in &written.match_expressions {
             let values = e.values.clone();

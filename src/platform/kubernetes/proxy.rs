@@ -67,6 +67,10 @@ struct PortPlan {
     external_local: bool,
     /// `externalIPs`.
     external_ips: Vec<Ipv4Addr>,
+    /// The LoadBalancer address MetalLB assigned (`status.loadBalancer.ingress`), if any.
+    lb_ips: Vec<Ipv4Addr>,
+    /// `loadBalancerSourceRanges`.
+    source_ranges: Vec<Ipv4Net>,
     /// The ready endpoints, sorted as kube-proxy sorts them (by `ip:port` as text).
     endpoints: Vec<Endpoint>,
     /// The Service's declaration.
@@ -91,6 +95,8 @@ pub(super) struct Proxy {
     large: bool,
     /// In ipvs mode, the ClusterIPs every node holds on `kube-ipvs0`.
     pub ipvs: Vec<Ipv4Addr>,
+    /// Each node's address (kube-proxy's `nodeIP`), by node.
+    node_ips: Vec<Ipv4Addr>,
 }
 
 /// ClusterIPs and nodePorts handed out as Services are planned.
@@ -154,6 +160,7 @@ pub(super) fn plan(
     cluster: &ClusterSpec,
     net: &PodNetwork,
     services: &[ServicePlan],
+    lb_ips: &[Option<Ipv4Addr>],
     placed: &[Placed],
     out: &mut Vec<Diagnostic>,
 ) -> Proxy {
@@ -164,8 +171,13 @@ pub(super) fn plan(
         cluster_cidr: net.pod_cidr,
         large: false,
         ipvs: Vec::new(),
+        node_ips: net.nodes().map(|(_, n)| n.address).collect(),
     };
-    for service in services {
+    for (service, lb_ip) in services.iter().zip(lb_ips) {
+        let balancer = Balancer {
+            ips: lb_ip.iter().copied().collect(),
+            source_ranges: source_ranges(service, out),
+        };
         let cluster_ip = match cluster_ip(cluster, net.service_cidr, service, &mut allocator) {
             Ok(ip) => ip,
             Err(error) => {
@@ -198,14 +210,47 @@ pub(super) fn plan(
             } else {
                 None
             };
-            proxy
-                .ports
-                .push(port_plan(service, port, cluster_ip, node_port, &selected));
+            proxy.ports.push(port_plan(
+                service, port, cluster_ip, node_port, &balancer, &selected,
+            ));
         }
     }
     let endpoints: usize = proxy.ports.iter().map(|p| p.endpoints.len()).sum();
     proxy.large = endpoints > LARGE_CLUSTER_ENDPOINTS;
     proxy
+}
+
+/// A LoadBalancer Service's address and the sources allowed to it.
+struct Balancer {
+    ips: Vec<Ipv4Addr>,
+    source_ranges: Vec<Ipv4Net>,
+}
+
+/// `loadBalancerSourceRanges` of a LoadBalancer Service; an error for each that is no CIDR
+/// (the API server refuses it).
+fn source_ranges(service: &ServicePlan, out: &mut Vec<Diagnostic>) -> Vec<Ipv4Net> {
+    let Some(lb) = &service.load_balancer else {
+        return Vec::new();
+    };
+    let mut ranges = Vec::new();
+    for text in &lb.source_ranges {
+        match text.trim().parse::<Ipv4Net>() {
+            Ok(net) => ranges.push(net.trunc()),
+            Err(_) => out.push(
+                Diagnostic::error(
+                    Code::BadAddress,
+                    service.span,
+                    format!(
+                        "loadBalancerSourceRanges entry `{text}` of Service `{}/{}` is not a CIDR",
+                        service.namespace, service.name
+                    ),
+                )
+                .label("bad source range")
+                .hint("write a prefix such as 203.0.113.0/24"),
+            ),
+        }
+    }
+    ranges
 }
 
 /// One port of `service` with its endpoints among the `selected` pods.
@@ -214,6 +259,7 @@ fn port_plan(
     port: &ServicePort,
     cluster_ip: Option<Ipv4Addr>,
     node_port: Option<u16>,
+    balancer: &Balancer,
     selected: &[&Placed],
 ) -> PortPlan {
     let mut name = format!("{}/{}", service.namespace, service.name);
@@ -247,6 +293,8 @@ fn port_plan(
         node_port,
         external_local: service.local,
         external_ips: service.external_ips.clone(),
+        lb_ips: balancer.ips.clone(),
+        source_ranges: balancer.source_ranges.clone(),
         endpoints,
         place: service.span,
     }
@@ -603,6 +651,8 @@ struct Handling<'p> {
     svc_chain: String,
     svl_chain: String,
     ext_chain: String,
+    /// `KUBE-FW-…`, where LoadBalancer traffic goes when `loadBalancerSourceRanges` limit it.
+    fw_chain: String,
     /// The port's endpoints on this node.
     local: Vec<&'p Endpoint>,
     has_endpoints: bool,
@@ -611,6 +661,8 @@ struct Handling<'p> {
     uses_cluster_chain: bool,
     /// `KUBE-SVL-…` is written.
     uses_local_chain: bool,
+    /// `KUBE-FW-…` is written (`usesFWChain`).
+    uses_fw_chain: bool,
 }
 
 impl Replay<'_> {
@@ -631,6 +683,10 @@ impl Replay<'_> {
             svc_chain: format!("KUBE-SVC-{base}"),
             svl_chain: format!("KUBE-SVL-{base}"),
             ext_chain: format!("KUBE-EXT-{base}"),
+            fw_chain: format!("KUBE-FW-{base}"),
+            uses_fw_chain: has_endpoints
+                && !port.lb_ips.is_empty()
+                && !port.source_ranges.is_empty(),
             has_external_endpoints: has_endpoints && (!port.external_local || !local.is_empty()),
             uses_cluster_chain: has_endpoints,
             uses_local_chain: port.external_local && !local.is_empty(),
@@ -662,6 +718,7 @@ impl Replay<'_> {
             );
         }
         self.external_ips(port, &h, &dport);
+        self.load_balancer_ips(port, &h, &dport);
         if let Some(node_port) = port.node_port {
             self.node_port(port, &h, node_port);
         }
@@ -696,6 +753,97 @@ impl Replay<'_> {
                 );
             }
         }
+    }
+
+    /// "Capture load-balancer ingress": to KUBE-FW when source ranges limit the address,
+    /// else to KUBE-EXT; KUBE-PROXY-FIREWALL drops what KUBE-FW let through undiverted.
+    fn load_balancer_ips(&mut self, port: &PortPlan, h: &Handling, dport: &str) {
+        let (name, proto, place) = (&port.name, port.proto, port.place);
+        let target = if h.uses_fw_chain {
+            &h.fw_chain
+        } else {
+            &h.ext_chain
+        };
+        for ip in &port.lb_ips {
+            if h.has_endpoints {
+                self.t.append(
+                    Table::Nat,
+                    SERVICES,
+                    format!(
+                        "-d {ip}/32 -p {proto} -m comment --comment {} {dport} -j {target}",
+                        quoted(&format!("{name} loadbalancer IP"))
+                    ),
+                    place,
+                );
+            }
+            if h.uses_fw_chain {
+                self.filter(
+                    PROXY_FIREWALL,
+                    format!(
+                        "-d {ip}/32 -p {proto} -m comment --comment {} {dport} -j DROP",
+                        quoted(&format!("{name} traffic not accepted by {}", h.fw_chain))
+                    ),
+                    place,
+                );
+            }
+        }
+        if !h.has_external_endpoints {
+            for ip in &port.lb_ips {
+                let (target, why) = drop_or_reject(name, h.has_endpoints);
+                self.filter(
+                    EXTERNAL_SERVICES,
+                    format!(
+                        "-d {ip}/32 -p {proto} -m comment --comment {} {dport} -j {target}",
+                        quoted(&why)
+                    ),
+                    place,
+                );
+            }
+        }
+    }
+
+    /// "Set up firewall chain, if needed": the allowed sources on to KUBE-EXT (and the
+    /// address itself when a range holds the node's own address), the rest falls through
+    /// to KUBE-PROXY-FIREWALL's DROP.
+    fn firewall_chain(&mut self, port: &PortPlan, h: &Handling, rules: &mut Vec<(String, String)>) {
+        if !h.uses_fw_chain {
+            return;
+        }
+        let name = &port.name;
+        self.t.flush(Table::Nat, &h.fw_chain);
+        let comment = quoted(&format!("{name} loadbalancer IP"));
+        let node_ip = self.proxy.node_ips.get(self.node.index()).copied();
+        let mut allow_from_node = false;
+        for cidr in &port.source_ranges {
+            rules.push((
+                h.fw_chain.clone(),
+                format!(
+                    "-s {cidr} -m comment --comment {comment} -j {}",
+                    h.ext_chain
+                ),
+            ));
+            allow_from_node |= node_ip.is_some_and(|a| cidr.contains(&a));
+        }
+        if allow_from_node {
+            for ip in &port.lb_ips {
+                rules.push((
+                    h.fw_chain.clone(),
+                    format!(
+                        "-s {ip}/32 -m comment --comment {comment} -j {}",
+                        h.ext_chain
+                    ),
+                ));
+            }
+        }
+        rules.push((
+            h.fw_chain.clone(),
+            format!(
+                "-m comment --comment {}",
+                quoted(&format!(
+                    "other traffic to {name} will be dropped by KUBE-PROXY-FIREWALL"
+                ))
+            ),
+        ));
     }
 
     /// "Capture nodeports."
@@ -743,8 +891,10 @@ impl Replay<'_> {
             ));
         }
         // "Set up external traffic handling."
-        // `ExternallyAccessible`: a nodePort or externalIPs (LoadBalancer VIPs are not given).
-        if h.has_endpoints && (port.node_port.is_some() || !port.external_ips.is_empty()) {
+        // `ExternallyAccessible`: a nodePort, externalIPs or a LoadBalancer address.
+        let accessible =
+            port.node_port.is_some() || !port.external_ips.is_empty() || !port.lb_ips.is_empty();
+        if h.has_endpoints && accessible {
             self.t.flush(Table::Nat, &h.ext_chain);
             let ext = &h.ext_chain;
             if !port.external_local {
@@ -795,6 +945,7 @@ impl Replay<'_> {
                 rules.push((ext.clone(), format!("-j {policy}")));
             }
         }
+        self.firewall_chain(port, h, &mut rules);
         if h.uses_cluster_chain {
             self.t.flush(Table::Nat, &h.svc_chain);
             let all: Vec<&Endpoint> = port.endpoints.iter().collect();

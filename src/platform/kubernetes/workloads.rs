@@ -49,8 +49,11 @@ pub(super) struct ServicePlan {
     pub namespace: String,
     /// Where it was written.
     pub span: Span,
-    /// Whether it opens nodePorts (type NodePort, or LoadBalancer modelled as NodePort).
+    /// Whether it opens nodePorts (type NodePort, or LoadBalancer unless
+    /// `allocateLoadBalancerNodePorts: false`).
     pub node_port: bool,
+    /// `type: LoadBalancer`: what it asks of the load balancer.
+    pub load_balancer: Option<LoadBalancerRequest>,
     /// `externalTrafficPolicy: Local`.
     pub local: bool,
     /// `externalIPs`.
@@ -59,6 +62,26 @@ pub(super) struct ServicePlan {
     pub cluster_ip: Option<String>,
     pub selector: BTreeMap<String, String>,
     pub ports: Vec<ServicePort>,
+}
+
+/// What a LoadBalancer Service asks for.
+pub(super) struct LoadBalancerRequest {
+    /// The addresses it asks for: MetalLB's `metallb.io/loadBalancerIPs` annotation (or its
+    /// older `metallb.universe.tf/` spelling), else `spec.loadBalancerIP`; as written.
+    pub ips: Vec<String>,
+    /// The pool it asks for (`metallb.io/address-pool`).
+    pub pool: Option<String>,
+    /// `loadBalancerSourceRanges`, as written.
+    pub source_ranges: Vec<String>,
+    /// `loadBalancerClass`: another load balancer's Service, which MetalLB leaves alone.
+    pub class: Option<String>,
+}
+
+/// The value of MetalLB's annotation `key` (`metallb.io/KEY`, or `metallb.universe.tf/KEY`).
+fn metallb_annotation<'o>(object: &'o Object, key: &str) -> Option<&'o String> {
+    ["metallb.io", "metallb.universe.tf"]
+        .iter()
+        .find_map(|prefix| object.annotations.get(&format!("{prefix}/{key}")))
 }
 
 /// A port of a Service.
@@ -128,6 +151,8 @@ pub(super) fn plan(objects: &[Object], out: &mut Vec<Diagnostic>) -> Workloads {
             ),
             // Served by the ingress controller, or reported without one (`super::ingress`).
             Body::Ingress(_) => {}
+            // Read by `super::metallb`.
+            Body::AddressPool(_) | Body::L2Advertisement(_) => {}
             Body::Other => out.push(ignored(object)),
         }
     }
@@ -217,7 +242,7 @@ fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Se
         });
     }
     let kind = spec.r#type.as_deref().unwrap_or("ClusterIP");
-    if !matches!(kind, "ClusterIP" | "NodePort") {
+    if !matches!(kind, "ClusterIP" | "NodePort" | "LoadBalancer") {
         out.push(
             Diagnostic::warning(
                 Code::Unsupported,
@@ -225,14 +250,28 @@ fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Se
                 format!("Service `{name}` ({source}) has type {kind}; it is modelled as NodePort"),
             )
             .label("approximated")
-            .hint("LoadBalancer Services add an external load balancer reachlab does not model"),
+            .hint("reachlab models the types ClusterIP, NodePort and LoadBalancer"),
         );
     }
+    let load_balancer = (kind == "LoadBalancer").then(|| LoadBalancerRequest {
+        ips: match metallb_annotation(object, "loadBalancerIPs") {
+            Some(list) => list.split(',').map(|s| s.trim().to_owned()).collect(),
+            None => spec.load_balancer_ip.iter().cloned().collect(),
+        },
+        pool: metallb_annotation(object, "address-pool").cloned(),
+        source_ranges: spec.load_balancer_source_ranges.clone(),
+        class: spec.load_balancer_class.clone(),
+    });
     ServicePlan {
         name: name.clone(),
         namespace: object.namespace.clone(),
         span: object.span,
-        node_port: kind != "ClusterIP",
+        node_port: match kind {
+            "ClusterIP" => false,
+            "LoadBalancer" => spec.allocate_load_balancer_node_ports != Some(false),
+            _ => true,
+        },
+        load_balancer,
         local: spec.external_traffic_policy.as_deref() == Some("Local"),
         external_ips: external_ips(object, spec, out),
         cluster_ip: spec.cluster_ip.clone(),

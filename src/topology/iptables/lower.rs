@@ -441,6 +441,7 @@ impl TableLowering<'_> {
             TargetSpec::Mark(set) => RuleTarget::Effect(Effect::Mark(set)),
             TargetSpec::ConnMark(op) => RuleTarget::Effect(Effect::ConnMark(op)),
             TargetSpec::Log(options) => RuleTarget::Effect(Effect::Log(options)),
+            TargetSpec::Count => RuleTarget::Effect(Effect::Count),
             TargetSpec::Chain { .. } if mangle => {
                 self.problems.push(Problem::new(
                     &read.target_word,
@@ -482,6 +483,7 @@ impl TableLowering<'_> {
             TargetSpec::Drop => RuleTarget::Verdict(Verdict::Drop),
             TargetSpec::Return => RuleTarget::Flow(Flow::Return),
             TargetSpec::Log(options) => RuleTarget::Effect(Effect::Log(options)),
+            TargetSpec::Count => RuleTarget::Effect(Effect::Count),
             TargetSpec::Reject(_) => {
                 self.problems.push(Problem::new(
                     &read.target_word,
@@ -541,6 +543,7 @@ impl TableLowering<'_> {
             TargetSpec::Mark(set) => NatAction::Effect(Effect::Mark(set)),
             TargetSpec::ConnMark(op) => NatAction::Effect(Effect::ConnMark(op)),
             TargetSpec::Log(options) => NatAction::Effect(Effect::Log(options)),
+            TargetSpec::Count => NatAction::Effect(Effect::Count),
             TargetSpec::Chain { ref name, goto } => NatAction::Flow(self.jump(name, goto)?),
         };
         Some(NatRule {

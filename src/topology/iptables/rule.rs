@@ -60,6 +60,8 @@ pub enum TargetSpec {
     Mark(MarkSet),
     ConnMark(ConnMarkOp),
     Log(String),
+    /// No `-j`/`-g`: the rule only counts packets.
+    Count,
     /// `-j NAME` (`goto: false`) or `-g NAME` of a user chain, resolved by the table.
     Chain {
         name: Word,
@@ -96,14 +98,7 @@ pub fn read_rule(
         out_word: None,
     };
     let target = r.words()?;
-    let Some((target, target_word)) = target else {
-        return Err(Problem::new(
-            chain,
-            Code::Unsupported,
-            "a rule without a target is not modelled",
-            "add `-j ACCEPT`, `-j DROP` or another target (a rule without one only counts packets)",
-        ));
-    };
+    let (target, target_word) = target.unwrap_or_else(|| (TargetSpec::Count, chain.clone()));
     r.check_protocols(&target_word, &target)?;
     Ok(ReadRule {
         matches: r.m,

@@ -298,7 +298,9 @@ fn rule_text(net: &Network, m: &Match, comment: Option<&str>, target: &str) -> S
             probability(ppb)
         )
     }));
-    parts.push(target.to_owned());
+    if !target.is_empty() {
+        parts.push(target.to_owned());
+    }
     parts.join(" ")
 }
 
@@ -511,6 +513,7 @@ fn effect(e: &Effect) -> String {
         Effect::ConnMark(ConnMarkOp::Restore { nfmask, ctmask }) => {
             format!("-j CONNMARK --restore-mark --nfmask {nfmask:#x} --ctmask {ctmask:#x}")
         }
+        Effect::Count => String::new(),
         Effect::Log(options) => {
             let options = log_options(options);
             if options.is_empty() {
