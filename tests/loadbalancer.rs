@@ -193,3 +193,42 @@ fn a_pool_without_an_advertisement_is_announced_by_nobody() {
         loaded.report.diagnostics
     );
 }
+
+/// kube-proxy ends a `KUBE-FW-` chain with a rule that has no target. iptables v1.8.9
+/// (nf_tables), in a namespace: `iptables -t nat -A KUBE-FW-X -m comment --comment "other
+/// traffic to a will be dropped by KUBE-PROXY-FIREWALL"` is accepted and `iptables-save`
+/// prints it back as that line, without `-j`. It only counts: the walk goes on past it.
+#[test]
+fn a_rule_without_a_target_loads_counts_and_saves_as_iptables_prints_it() {
+    let text = r#"
+segments: [{ name: lan }]
+nodes:
+  - name: r
+    interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.1/24] }]
+    listen: [{ port: 80 }]
+    iptables: |
+      *filter
+      :INPUT ACCEPT [0:0]
+      :X - [0:0]
+      -A INPUT -j X
+      -A INPUT -p tcp -m tcp --dport 80 -j DROP
+      -A X -m comment --comment "other traffic to a will be dropped by KUBE-PROXY-FIREWALL"
+      COMMIT
+  - { name: c, interfaces: [{ name: eth0, segment: lan, addresses: [10.0.0.2/24] }] }
+expect:
+  - { from: c, tcp: 10.0.0.1, port: 80, outcome: timeout }
+"#;
+    let loaded = load_str("t.yaml", text).expect("valid");
+    let r = loaded.network.node_by_name("r").expect("r");
+    let saved =
+        reachlab::topology::iptables::save(&loaded.network, r.netfilter.as_deref().expect("rules"));
+    assert!(
+        saved.contains("\n-A X -m comment --comment \"other traffic to a will be dropped by KUBE-PROXY-FIREWALL\"\n"),
+        "{saved}"
+    );
+    let checked = reachlab::run::check(&loaded.network, &reachlab::sim::SimConfig::default());
+    assert!(
+        checked.len() == 1 && checked.iter().all(|c| c.ok),
+        "the DROP after the counting rule applies"
+    );
+}
