@@ -145,9 +145,10 @@ impl Chain {
     /// True when nothing can be refused or marked here, and no `-m recent` list changes.
     pub fn is_open(&self) -> bool {
         self.policy == Verdict::Accept
-            && self.rules.iter().all(|r| {
-                r.target == Target::Verdict(Verdict::Accept) && r.matches.recent.is_none()
-            })
+            && self
+                .rules
+                .iter()
+                .all(|r| r.target == Target::Verdict(Verdict::Accept) && r.matches.recent.is_none())
     }
 }
 

@@ -287,15 +287,32 @@ mod tests {
         assert!(!lists.consult(n, &check(10), &from(1), 0), "empty list");
         assert!(lists.consult(n, &set, &from(1), 0));
         assert!(lists.consult(n, &set, &from(1), S), "set holds again");
-        assert!(lists.consult(n, &check(10), &from(1), 11 * S), "refreshed at 1 s");
+        assert!(
+            lists.consult(n, &check(10), &from(1), 11 * S),
+            "refreshed at 1 s"
+        );
         assert!(!lists.consult(n, &check(10), &from(1), 11 * S + 1));
         assert!(
             lists.consult(n, &Recent::new("L", RecentOp::Check), &from(1), 99 * S),
             "no --seconds: any stamp"
         );
-        assert!(!lists.consult(n, &check(10), &from(2), 0), "another address");
-        assert!(!lists.consult(NodeId(1), &check(10), &from(1), S), "another node");
-        assert!(!lists.consult(n, &Recent { name: "l".into(), ..check(10) }, &from(1), S));
+        assert!(
+            !lists.consult(n, &check(10), &from(2), 0),
+            "another address"
+        );
+        assert!(
+            !lists.consult(NodeId(1), &check(10), &from(1), S),
+            "another node"
+        );
+        assert!(!lists.consult(
+            n,
+            &Recent {
+                name: "l".into(),
+                ..check(10)
+            },
+            &from(1),
+            S
+        ));
     }
 
     #[test]
@@ -306,20 +323,33 @@ mod tests {
             negated: true,
             ..Recent::new("L", RecentOp::Set)
         };
-        assert!(!lists.consult(n, &not_set, &from(1), 0), "! --set never holds");
-        assert_eq!(lists.addresses(n, "L"), [Ipv4Addr::new(10, 0, 0, 1)], "but sets");
+        assert!(
+            !lists.consult(n, &not_set, &from(1), 0),
+            "! --set never holds"
+        );
+        assert_eq!(
+            lists.addresses(n, "L"),
+            [Ipv4Addr::new(10, 0, 0, 1)],
+            "but sets"
+        );
         let update = Recent {
             op: RecentOp::Update,
             ..check(5)
         };
         assert!(lists.consult(n, &update, &from(1), 4 * S));
-        assert!(lists.consult(n, &update, &from(1), 8 * S), "refreshed at 4 s");
+        assert!(
+            lists.consult(n, &update, &from(1), 8 * S),
+            "refreshed at 4 s"
+        );
         assert!(!lists.consult(n, &update, &from(1), 14 * S));
         let twice = Recent {
             hitcount: Some(2),
             ..check(5)
         };
-        assert!(!lists.consult(n, &twice, &from(1), 14 * S), "one stamp since 9 s");
+        assert!(
+            !lists.consult(n, &twice, &from(1), 14 * S),
+            "one stamp since 9 s"
+        );
         assert!(lists.consult(n, &twice, &from(1), 8 * S), "4 s and 8 s");
         let not_check = Recent {
             negated: true,
@@ -348,7 +378,10 @@ mod tests {
             lists.consult(n, &set, &from(a), 10 * S);
         }
         assert_eq!(lists.addresses(n, "L").len(), LIST_SIZE);
-        assert!(!lists.consult(n, &check(100), &from(0), 10 * S), "the oldest went");
+        assert!(
+            !lists.consult(n, &check(100), &from(0), 10 * S),
+            "the oldest went"
+        );
     }
 
     #[test]
@@ -365,7 +398,10 @@ mod tests {
             side: RecentSide::Dest,
             ..Recent::new("L", RecentOp::Check)
         };
-        assert!(!lists.consult(n, &dest, &from(1), 0), "10.0.0.2 is not listed");
+        assert!(
+            !lists.consult(n, &dest, &from(1), 0),
+            "10.0.0.2 is not listed"
+        );
     }
 
     #[test]

@@ -958,9 +958,15 @@ mod tests {
         let (a, b) = (sep("10.244.1.2:8080"), sep("10.244.2.2:8080"));
         let lines = nat_lines(&web(Some(600)));
         let want = [
-            format!("-A {svc} -m comment --comment \"default/web -> 10.244.1.2:8080\" -m recent --rcheck --seconds 600 --reap --name {a} --mask 255.255.255.255 --rsource -j {a}"),
-            format!("-A {svc} -m comment --comment \"default/web -> 10.244.2.2:8080\" -m recent --rcheck --seconds 600 --reap --name {b} --mask 255.255.255.255 --rsource -j {b}"),
-            format!("-A {svc} -m comment --comment \"default/web -> 10.244.1.2:8080\" -m statistic --mode random --probability 0.50000000000 -j {a}"),
+            format!(
+                "-A {svc} -m comment --comment \"default/web -> 10.244.1.2:8080\" -m recent --rcheck --seconds 600 --reap --name {a} --mask 255.255.255.255 --rsource -j {a}"
+            ),
+            format!(
+                "-A {svc} -m comment --comment \"default/web -> 10.244.2.2:8080\" -m recent --rcheck --seconds 600 --reap --name {b} --mask 255.255.255.255 --rsource -j {b}"
+            ),
+            format!(
+                "-A {svc} -m comment --comment \"default/web -> 10.244.1.2:8080\" -m statistic --mode random --probability 0.50000000000 -j {a}"
+            ),
             format!("-A {svc} -m comment --comment \"default/web -> 10.244.2.2:8080\" -j {b}"),
         ];
         let svc_rules: Vec<&String> = lines
@@ -968,11 +974,17 @@ mod tests {
             .filter(|l| l.starts_with(&format!("-A {svc} ")) && !l.contains("KUBE-MARK-MASQ"))
             .collect();
         assert_eq!(svc_rules, want.iter().collect::<Vec<_>>());
-        let dnat = format!("-A {a} -p tcp -m comment --comment \"default/web\" -m recent --set --name {a} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.1.2:8080");
+        let dnat = format!(
+            "-A {a} -p tcp -m comment --comment \"default/web\" -m recent --set --name {a} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.1.2:8080"
+        );
         assert!(lines.contains(&dnat), "{lines:#?}");
         let plain = nat_lines(&web(None));
         assert!(plain.iter().all(|l| !l.contains("recent")), "{plain:#?}");
-        assert_eq!(plain.len() + 2, lines.len(), "two checks and no other rule more");
+        assert_eq!(
+            plain.len() + 2,
+            lines.len(),
+            "two checks and no other rule more"
+        );
     }
 
     #[test]

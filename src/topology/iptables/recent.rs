@@ -179,8 +179,7 @@ fn count(v: &Word) -> Result<u32, Problem> {
 fn list_name(v: &Word) -> Result<String, Problem> {
     let ok = !v.text.is_empty()
         && v.text.len() <= MAX_NAME
-        && v
-            .text
+        && v.text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if ok {

@@ -43,11 +43,7 @@ impl Problem {
         )
     }
 
-    pub(super) fn bad(
-        at: &Word,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
+    pub(super) fn bad(at: &Word, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Problem::new(at, Code::BadValue, message, hint)
     }
 }
@@ -1123,8 +1119,10 @@ mod tests {
     #[test]
     fn recent_as_kube_proxy_writes_it_and_as_iptables_save_prints_it() {
         use crate::model::{Recent, RecentOp, RecentSide};
-        let typed = read("-A INPUT -m recent --name KUBE-SEP-ABC --rcheck --seconds 10800 --reap -j ACCEPT")
-            .expect("reads");
+        let typed = read(
+            "-A INPUT -m recent --name KUBE-SEP-ABC --rcheck --seconds 10800 --reap -j ACCEPT",
+        )
+        .expect("reads");
         let saved = read("-A INPUT -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-ABC --mask 255.255.255.255 --rsource -j ACCEPT")
             .expect("reads");
         let want = Recent {
@@ -1134,9 +1132,14 @@ mod tests {
         };
         assert_eq!(typed.matches.recent.as_deref(), Some(&want));
         assert_eq!(saved.matches, typed.matches);
-        let r = read("-A INPUT -p tcp -m comment --comment x -m recent --set --name S -m tcp -j ACCEPT")
-            .expect("an option-less -m tcp after --set");
-        assert_eq!(r.matches.recent.as_deref(), Some(&Recent::new("S", RecentOp::Set)));
+        let r = read(
+            "-A INPUT -p tcp -m comment --comment x -m recent --set --name S -m tcp -j ACCEPT",
+        )
+        .expect("an option-less -m tcp after --set");
+        assert_eq!(
+            r.matches.recent.as_deref(),
+            Some(&Recent::new("S", RecentOp::Set))
+        );
         let r = read("-A INPUT -m recent ! --update --seconds 5 --hitcount 3 --name foo --mask 255.255.0.0 --rdest -j DROP")
             .expect("reads");
         let want = Recent {
@@ -1155,15 +1158,51 @@ mod tests {
     #[test]
     fn recent_refuses_what_iptables_and_the_kernel_refuse() {
         for (line, word, says) in [
-            ("-A INPUT -m recent --name A -j ACCEPT", "recent", "you must specify one of"),
-            ("-A INPUT -m recent --set --seconds 4 -j ACCEPT", "--seconds", "Invalid argument"),
-            ("-A INPUT -m recent --remove --hitcount 2 -j ACCEPT", "--remove", "Invalid argument"),
-            ("-A INPUT -m recent --rcheck --reap -j ACCEPT", "--reap", "also requires"),
-            ("-A INPUT -m recent --rcheck --set -j ACCEPT", "--set", "cannot be used together"),
-            ("-A INPUT -m recent --rcheck --bogus -j ACCEPT", "--bogus", "-m recent takes"),
-            ("-A INPUT -m recent ! --name A --set -j ACCEPT", "--name", "put `!` before"),
-            ("-A INPUT -m recent --rcheck --hitcount 256 -j ACCEPT", "256", "255 stamps"),
-            ("-A INPUT -m recent --rcheck --seconds -1 -j ACCEPT", "-1", "whole number"),
+            (
+                "-A INPUT -m recent --name A -j ACCEPT",
+                "recent",
+                "you must specify one of",
+            ),
+            (
+                "-A INPUT -m recent --set --seconds 4 -j ACCEPT",
+                "--seconds",
+                "Invalid argument",
+            ),
+            (
+                "-A INPUT -m recent --remove --hitcount 2 -j ACCEPT",
+                "--remove",
+                "Invalid argument",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --reap -j ACCEPT",
+                "--reap",
+                "also requires",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --set -j ACCEPT",
+                "--set",
+                "cannot be used together",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --bogus -j ACCEPT",
+                "--bogus",
+                "-m recent takes",
+            ),
+            (
+                "-A INPUT -m recent ! --name A --set -j ACCEPT",
+                "--name",
+                "put `!` before",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --hitcount 256 -j ACCEPT",
+                "256",
+                "255 stamps",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --seconds -1 -j ACCEPT",
+                "-1",
+                "whole number",
+            ),
         ] {
             let e = read(line).expect_err(line);
             assert_eq!(
