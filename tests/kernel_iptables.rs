@@ -908,3 +908,97 @@ fn iptables_nft_prints_tables_in_a_fixed_order() {
     let order: Vec<&str> = ours.lines().filter_map(|l| l.strip_prefix('*')).collect();
     assert_eq!(order, ["mangle", "raw", "filter", "nat"]);
 }
+
+/// `-m recent` as kube-proxy types it (`--name X --rcheck --seconds N --reap`, and `--set`
+/// before `-m tcp` in an endpoint chain): iptables-save prints libxt_recent's order, the
+/// operation first and `--name`, `--mask` and the side always (checked on iptables 1.8.9,
+/// nf_tables, Linux 6.18). The reader takes that text, and `save` writes it back as the kernel
+/// prints it (an option-less `-m tcp` after `-p tcp` is not kept: it matches every TCP packet).
+#[test]
+fn recent_matches_are_read_and_written_as_iptables_prints_them() {
+    if !support::can_run(
+        "recent_matches_are_read_and_written_as_iptables_prints_them",
+        &[support::IP, IPTABLES],
+    ) {
+        return;
+    }
+    let ns = Netns::new(format!("reachlab-ipt{}-recent", std::process::id()));
+    ns.run("iptables", &["-t", "nat", "-N", "X"]);
+    let typed: [&[&str]; 4] = [
+        &[
+            "-m",
+            "recent",
+            "--name",
+            "KUBE-SEP-ABC",
+            "--rcheck",
+            "--seconds",
+            "10800",
+            "--reap",
+            "-j",
+            "ACCEPT",
+        ],
+        &[
+            "-p",
+            "tcp",
+            "-m",
+            "comment",
+            "--comment",
+            "ns/svc:p",
+            "-m",
+            "recent",
+            "--name",
+            "KUBE-SEP-ABC",
+            "--set",
+            "-m",
+            "tcp",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            "10.1.2.3:80",
+        ],
+        &[
+            "-m",
+            "recent",
+            "!",
+            "--update",
+            "--seconds",
+            "5",
+            "--hitcount",
+            "3",
+            "--name",
+            "foo",
+            "--rdest",
+            "--mask",
+            "255.255.0.0",
+            "-j",
+            "ACCEPT",
+        ],
+        &["-m", "recent", "--remove", "-j", "ACCEPT"],
+    ];
+    for words in typed {
+        let mut args = vec!["-t", "nat", "-A", "X"];
+        args.extend_from_slice(words);
+        ns.run("iptables", &args);
+    }
+    let kernel = normalised(&ns.run("iptables-save", &["-t", "nat"]));
+    let rules: Vec<&str> = kernel.lines().filter(|l| l.starts_with("-A X ")).collect();
+    assert_eq!(
+        rules,
+        [
+            "-A X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-ABC --mask 255.255.255.255 --rsource -j ACCEPT",
+            "-A X -p tcp -m comment --comment \"ns/svc:p\" -m recent --set --name KUBE-SEP-ABC --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.1.2.3:80",
+            "-A X -m recent ! --update --seconds 5 --hitcount 3 --name foo --mask 255.255.0.0 --rdest -j ACCEPT",
+            "-A X -m recent --remove --name DEFAULT --mask 255.255.255.255 --rsource -j ACCEPT",
+        ],
+        "iptables-save"
+    );
+    let (net, _, _) = gateway();
+    let nf = reachlab::topology::iptables::read(&kernel, &|_| None, &|_| Origin::default())
+        .expect("the reader takes iptables-save's text");
+    assert_eq!(
+        save(&net, &nf),
+        kernel.replace(" -m tcp -j DNAT", " -j DNAT"),
+        "read and written back"
+    );
+    check(&net, &nf, "recent-back", "recent, read back");
+}

@@ -591,7 +591,7 @@ fn model_sees(net: &Network, a: &Netfilter, b: &Netfilter, dport: u16) -> Option
         let node = net.node_by_name(node).expect("node");
         net.interfaces_of(node).next().expect("eth0").id
     };
-    let mut draw = |_| true;
+    let mut draw = |_: u32| true;
     let mut facts = PacketFacts {
         in_iface: None,
         out_iface: Some(iface("a")),

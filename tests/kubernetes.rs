@@ -2,9 +2,12 @@
 //! (tests/kubernetes/cluster.yaml with the manifests in tests/kubernetes/app.yaml).
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use reachlab::model::{Network, Outcome, Port};
-use reachlab::sim::{ProbeKind, SimConfig, StepKind, run_probe};
+use reachlab::sim::{
+    Ipv4Packet, ProbeKind, Sim, SimConfig, StepKind, TcpFlags, Transport, run_probe,
+};
 use reachlab::topology::{Code, load_path, load_str};
 
 fn cluster(edit: impl FnOnce(String) -> String) -> Network {
@@ -360,4 +363,155 @@ fn pods_resolve_services_by_name_and_nodes_do_not() {
         net.resolve_from(id("far"), "weblocal"),
         Some(Ipv4Addr::new(10, 96, 0, 81))
     );
+}
+
+/// A two-node cluster with a Service `web` of two pods, one a node, and a client pod;
+/// `affinity` is added to the Service's spec.
+fn affinity_cluster(affinity: &str) -> Network {
+    let text = format!(
+        r#"
+segments: [{{ name: lan }}]
+nodes:
+  - {{ name: n1, interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.11/24] }}], routes: [{{ to: default, via: 10.0.0.1 }}] }}
+  - {{ name: n2, interfaces: [{{ name: eth0, segment: lan, addresses: [10.0.0.12/24] }}], routes: [{{ to: default, via: 10.0.0.1 }}] }}
+  - {{ name: gw, forwarding: true, interfaces: [{{ name: lan, segment: lan, addresses: [10.0.0.1/24] }}] }}
+kubernetes:
+  clusters:
+    - name: c
+      nodes: [n1, n2]
+      pod_cidr: 10.244.0.0/16
+      cluster_ips: {{ web: 10.96.0.80 }}
+      objects:
+        - {{ apiVersion: v1, kind: Pod, metadata: {{ name: web-a, labels: {{ app: web }} }}, spec: {{ nodeName: n1, containers: [{{ name: web, image: web, ports: [{{ containerPort: 8080 }}] }}] }} }}
+        - {{ apiVersion: v1, kind: Pod, metadata: {{ name: web-b, labels: {{ app: web }} }}, spec: {{ nodeName: n2, containers: [{{ name: web, image: web, ports: [{{ containerPort: 8080 }}] }}] }} }}
+        - {{ apiVersion: v1, kind: Pod, metadata: {{ name: client }}, spec: {{ nodeName: n1, containers: [{{ name: c, image: busybox }}] }} }}
+        - {{ apiVersion: v1, kind: Service, metadata: {{ name: web }}, spec: {{ selector: {{ app: web }}, ports: [{{ port: 80, targetPort: 8080 }}]{affinity} }} }}
+      serve: [{{ selector: {{ app: web }}, port: 8080, http: {{ body: ok }} }}]
+"#
+    );
+    load_str("affinity.yaml", &text)
+        .unwrap_or_else(|r| panic!("{:?}", r.diagnostics))
+        .network
+}
+
+/// Two connections from the client pod to the Service, `gap` apart, with the random choices
+/// scripted (`draws`): the pod each SYN reached, and the choices the run made.
+fn two_connections(net: &Network, draws: &[bool], gap: Duration) -> (Vec<String>, Vec<bool>) {
+    let client = net.node_by_name("client").expect("client").id;
+    let vip = Ipv4Addr::new(10, 96, 0, 80);
+    let mut sim = Sim::new(
+        net,
+        SimConfig {
+            draws: Some(draws.to_vec()),
+            ..SimConfig::default()
+        },
+    );
+    sim.set_client(client);
+    let src = sim.source_address(client, vip).expect("a route");
+    for (i, sport) in [40000u16, 40001].into_iter().enumerate() {
+        let syn = Ipv4Packet {
+            src,
+            dst: vip,
+            ttl: 64,
+            transport: Transport::Tcp {
+                sport,
+                dport: 80,
+                flags: TcpFlags::Syn,
+            },
+        };
+        sim.originate(client, syn).expect("sent");
+        let until = sim
+            .now()
+            .after(if i == 0 { gap } else { Duration::from_secs(1) });
+        loop {
+            let running = sim.run_until(until);
+            sim.drain_inbox();
+            if !running || sim.now() >= until {
+                break;
+            }
+        }
+    }
+    let pods = sim
+        .steps()
+        .iter()
+        .filter(|s| {
+            matches!(s.kind, StepKind::Delivered { .. })
+                && matches!(
+                    s.packet.transport,
+                    Transport::Tcp {
+                        flags: TcpFlags::Syn,
+                        ..
+                    }
+                )
+        })
+        .map(|s| net.node(s.node).name.clone())
+        .collect();
+    (pods, sim.take_draws())
+}
+
+/// `sessionAffinity: ClientIP` (proxier.go: `-m recent --rcheck --seconds T --reap` jumps in
+/// KUBE-SVC before the random ones, `-m recent --set` in each KUBE-SEP): a second connection
+/// from the same client within the timeout goes to the endpoint of the first without drawing
+/// again; without affinity, or once the timeout has passed, it draws anew. Scripted draws
+/// `[false, true]`: the first connection fails the 1/2 rule of the first endpoint (web-a,
+/// 10.244.… sorted first) and goes to web-b; a second draw, `true`, would pick web-a.
+#[test]
+fn client_ip_affinity_keeps_a_client_on_its_endpoint_until_the_timeout() {
+    let script = [false, true];
+    let second = Duration::from_secs(2);
+    let plain = affinity_cluster("");
+    let (pods, drawn) = two_connections(&plain, &script, second);
+    assert_eq!(
+        pods,
+        ["web-b", "web-a"],
+        "without affinity each connection draws"
+    );
+    assert_eq!(drawn, script);
+    let sticky = affinity_cluster(
+        ", sessionAffinity: ClientIP, sessionAffinityConfig: { clientIP: { timeoutSeconds: 5 } }",
+    );
+    let (pods, drawn) = two_connections(&sticky, &script, second);
+    assert_eq!(pods, ["web-b", "web-b"], "the second connection sticks");
+    assert_eq!(drawn, [false], "and draws nothing");
+    let (pods, drawn) = two_connections(&sticky, &script, Duration::from_secs(6));
+    assert_eq!(
+        pods,
+        ["web-b", "web-a"],
+        "after 6 s of a 5 s timeout it draws again"
+    );
+    assert_eq!(drawn, script);
+    // The default timeout (10800 s) keeps it too.
+    let default = affinity_cluster(", sessionAffinity: ClientIP");
+    let (pods, _) = two_connections(&default, &script, Duration::from_secs(60));
+    assert_eq!(pods, ["web-b", "web-b"]);
+}
+
+#[test]
+fn session_affinity_mistakes_are_reported_with_positions() {
+    for (affinity, says) in [
+        (
+            ", sessionAffinity: ClientIP, sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } }",
+            "timeoutSeconds 0",
+        ),
+        (
+            ", sessionAffinity: ClientIP, sessionAffinityConfig: { clientIP: { timeoutSeconds: 86401 } }",
+            "timeoutSeconds 86401",
+        ),
+        (", sessionAffinity: Cookie", "sessionAffinity `Cookie`"),
+        (
+            ", sessionAffinityConfig: { clientIP: { timeoutSeconds: 5 } }",
+            "without sessionAffinity",
+        ),
+    ] {
+        let result = std::panic::catch_unwind(|| affinity_cluster(affinity));
+        let Err(panic) = result else {
+            panic!("{affinity}: accepted");
+        };
+        let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(text.contains(says), "{affinity}: {text}");
+        assert!(
+            text.contains("line: 9, column: 13"),
+            "{affinity}: placed at the cluster: {text}"
+        );
+    }
 }

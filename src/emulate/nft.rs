@@ -34,7 +34,7 @@ use std::fmt::Write as _;
 use crate::model::{
     AddrRange, AddrTypes, Chain, ConnMarkOp, CtStatus, Effect, FilterRule, Flow, L4, MarkMatch,
     MarkSet, Match, Multiport, NatAction, NatFlags, NatHook, NatRule, Netfilter, Network, PortSide,
-    RejectWith, RuleTarget as Target, SetMatch, States, Verdict,
+    Recent, RecentOp, RecentSide, RejectWith, RuleTarget as Target, SetMatch, States, Verdict,
 };
 
 use super::EmulateError;
@@ -53,6 +53,7 @@ pub fn ruleset(net: &Network, nf: &Netfilter) -> Result<String, EmulateError> {
         net,
         chains: Vec::new(),
         helpers: Vec::new(),
+        sets: recent_sets(nf)?,
     };
     for (i, c) in nf.filter_chains.iter().enumerate() {
         let mut chain = NftChain::user(format!("f_{i}"), &c.name);
@@ -99,6 +100,18 @@ pub fn ruleset(net: &Network, nf: &Netfilter) -> Result<String, EmulateError> {
     )?;
     t.check_depth()?;
     let mut out = format!("table ip {TABLE} {{\n");
+    for (i, (_, timeout)) in t.sets.iter().enumerate() {
+        let timeout = timeout.map_or(String::new(), |s| format!(" timeout {s}s;"));
+        let flags = if timeout.is_empty() {
+            "dynamic"
+        } else {
+            "dynamic,timeout"
+        };
+        let _ = writeln!(
+            out,
+            "  set r_{i} {{ type ipv4_addr; flags {flags};{timeout} }}"
+        );
+    }
     let helpers: Vec<NftChain> = t.helpers.into_iter().map(|(_, c)| c).collect();
     // User and helper chains first, then the base chains (nft also takes a jump to a chain
     // declared further down the file).
@@ -171,6 +184,89 @@ struct Lowering<'a> {
     /// Helper chains for CONNMARK save/restore, with what they compute (save or restore,
     /// nfmask, ctmask).
     helpers: Vec<((bool, u32, u32), NftChain)>,
+    /// The `-m recent` lists as dynamic sets `r_i`: name, and the timeout of their checks.
+    sets: Vec<(String, Option<u32>)>,
+}
+
+/// The node's `-m recent` lists as nft dynamic sets (docs/netfilter.md, "In nftables (the
+/// emulator)"): set `r_i` holds list *i* (by name), its elements time out after the
+/// `--seconds` of the list's checks, so that `ip saddr @r_i` holds exactly when xt_recent's
+/// `--rcheck --seconds N` does, and `update @r_i { ip saddr }` is `--set` (add, or refresh
+/// the timeout). What a set cannot say is declined: `!`, `--mask`, `--hitcount`, `--remove`,
+/// a check without `--seconds`, checks of one list with different `--seconds`.
+fn recent_sets(nf: &Netfilter) -> Result<Vec<(String, Option<u32>)>, EmulateError> {
+    let filter = [
+        &nf.raw_prerouting,
+        &nf.raw_output,
+        &nf.prerouting,
+        &nf.input,
+        &nf.forward,
+        &nf.output,
+    ]
+    .into_iter()
+    .flat_map(|c| &c.rules)
+    .chain(nf.filter_chains.iter().flat_map(|c| &c.rules))
+    .map(|r| &r.matches);
+    let nat = nf
+        .nat
+        .iter()
+        .chain(nf.nat_chains.iter().flat_map(|c| &c.rules))
+        .map(|r| &r.matches);
+    let mut sets: Vec<(String, Option<u32>)> = Vec::new();
+    for r in filter.chain(nat).filter_map(|m| m.recent.as_deref()) {
+        let declined = |why: &str| {
+            Err(EmulateError::Unsupported(format!(
+                "-m recent list {}: {why} has no faithful nft set form",
+                r.name
+            )))
+        };
+        if r.negated {
+            return declined("a negated match");
+        }
+        if r.mask != std::net::Ipv4Addr::BROADCAST {
+            return declined("--mask");
+        }
+        if r.hitcount.is_some() {
+            return declined("--hitcount");
+        }
+        let seconds = match r.op {
+            RecentOp::Remove => return declined("--remove"),
+            RecentOp::Set => None,
+            RecentOp::Check | RecentOp::Update => match r.seconds {
+                Some(s) => Some(s),
+                None => return declined("a check without --seconds"),
+            },
+        };
+        match sets.iter_mut().find(|(name, _)| *name == r.name) {
+            None => sets.push((r.name.clone(), seconds)),
+            Some((_, known)) => match (*known, seconds) {
+                (Some(a), Some(b)) if a != b => {
+                    return declined("checks with different --seconds");
+                }
+                (None, Some(_)) => *known = seconds,
+                _ => {}
+            },
+        }
+    }
+    Ok(sets)
+}
+
+/// A `-m recent` match as nft: a lookup in its set, an update of it, or both.
+fn recent_match(r: &Recent, sets: &[(String, Option<u32>)]) -> Result<String, String> {
+    let i = sets
+        .iter()
+        .position(|(name, _)| *name == r.name)
+        .ok_or_else(|| format!("-m recent list {} has no set", r.name))?;
+    let addr = match r.side {
+        RecentSide::Source => "ip saddr",
+        RecentSide::Dest => "ip daddr",
+    };
+    Ok(match r.op {
+        RecentOp::Set => format!("update @r_{i} {{ {addr} }}"),
+        RecentOp::Check => format!("{addr} @r_{i}"),
+        RecentOp::Update => format!("{addr} @r_{i} update @r_{i} {{ {addr} }}"),
+        RecentOp::Remove => return Err(format!("-m recent list {}: --remove", r.name)),
+    })
 }
 
 impl Lowering<'_> {
@@ -273,7 +369,7 @@ impl Lowering<'_> {
         stmt: Statement,
         text: Option<&str>,
     ) -> Result<(), EmulateError> {
-        let alternatives = matches(self.net, m, stmt.l4)
+        let alternatives = matches(self.net, m, stmt.l4, &self.sets)
             .map_err(|e| EmulateError::Unsupported(format!("chain {}: {e}", chain.name)))?;
         for condition in alternatives {
             chain
@@ -542,7 +638,12 @@ impl Alternatives {
 
 /// The rule's matches. `l4_context`: the statement after them needs a transport protocol
 /// named (a port in DNAT, a TCP reset). Errors are the reason alone.
-fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<Vec<String>, String> {
+fn matches(
+    net: &Network,
+    m: &Match,
+    l4_context: bool,
+    sets: &[(String, Option<u32>)],
+) -> Result<Vec<String>, String> {
     let mut alts = Alternatives(vec![(String::new(), None)]);
     let iface = |id| quoted(net.interface_name(id)).map_err(|e| e.to_string());
     if let Some(i) = m.in_iface {
@@ -584,6 +685,11 @@ fn matches(net: &Network, m: &Match, l4_context: bool) -> Result<Vec<String>, St
     if let Some(mark) = m.connmark {
         // `ct mark` without a connection ends the rule: never a match, as xt_connmark.
         alts.and(&mark_match("ct mark", mark));
+    }
+    // After the stateless matches, before the draw: the walk's order (docs/netfilter.md,
+    // "Recent lists").
+    if let Some(r) = m.recent.as_deref() {
+        alts.and(&recent_match(r, sets)?);
     }
     if let Some(ppb) = m.probability_ppb {
         alts.and(&format!("numgen random mod 1000000000 < {ppb}"));

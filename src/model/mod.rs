@@ -33,9 +33,14 @@ pub use listener::{
 pub use netfilter::{
     AddrRange, AddrTypes, Chain, ChainId, ChainName, ConnMarkOp, CtStatus, Decider, Effect,
     FilterRule, Flow, L4, MAX_DEPTH, MarkMatch, MarkSet, Match, Multiport, NatAction, NatFlags,
-    NatHook, NatRule, Netfilter, PacketFacts, PlatformFix, PortSide, RejectWith, RuleAt, SetMatch,
-    States, Target as RuleTarget, UserChain, Verdict,
+    NatHook, NatRule, Netfilter, PacketFacts, PlatformFix, PortSide, Recent, RecentLists, RecentOp,
+    RecentSide, RejectWith, RuleAt, RunState, SetMatch, States, Target as RuleTarget, UserChain,
+    Verdict,
 };
+/// The limits and defaults of `-m recent` (xt_recent).
+pub mod recent_limits {
+    pub use super::netfilter::{DEFAULT_LIST, LIST_SIZE, MAX_HITCOUNT, MAX_NAME};
+}
 pub use network::{Interface, Network, Node, OsProfile, Segment};
 pub use origin::{Origin, Span};
 pub use pattern::matches_pattern;

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use super::packet::{Inner, InnerFlow, Ipv4Packet, Transport};
-use crate::model::{CtStatus, L4, NodeId, States};
+use crate::model::{CtStatus, L4, NodeId, RecentLists, States};
 
 /// Protocol, addresses and ports (the ICMP echo identifier for pings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,11 +123,16 @@ impl Conn {
 /// crosses), so the index is a list searched in order, and becomes a hash map only past
 /// [`SMALL`] entries; the first few connections and entries are kept inline: a probe
 /// allocates nothing for them.
+///
+/// The run's `-m recent` lists live here too, beside the connections: netfilter state of the
+/// run, per node, untouched unless a rule has such a match.
 #[derive(Debug, Default)]
 pub struct Conntrack {
     conns: SmallVec<[Conn; 4]>,
     small: SmallVec<[(Key, Value); 8]>,
     index: FxHashMap<Key, Value>,
+    /// The `-m recent` lists of every node.
+    pub recent: RecentLists,
 }
 
 /// A node and a tuple it tracks.

@@ -439,6 +439,10 @@ impl Link for Wires<'_, '_> {
         self.run.inbox.push(Received { at, packet });
     }
 
+    fn now(&self) -> u64 {
+        self.run.now.0
+    }
+
     fn draw(&mut self, ppb: u32) -> bool {
         if let Some(script) = &self.run.config.draws {
             let choice = script.get(self.run.drawn.len()).copied().unwrap_or(false);

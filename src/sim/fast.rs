@@ -741,6 +741,10 @@ impl Link for Walker<'_, '_> {
         };
     }
 
+    fn now(&self) -> u64 {
+        self.at
+    }
+
     fn draw(&mut self, ppb: u32) -> bool {
         let seed = self.seed;
         let rng = self

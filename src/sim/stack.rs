@@ -30,7 +30,7 @@ use super::probe::EPHEMERAL_PORT;
 use super::trace::{DropReason, StepKind};
 use crate::model::{
     ChainName, CtStatus, IfaceId, L4, NatAction, NatHook, Netfilter, NodeId, PacketFacts, Port,
-    Proto, RejectWith, RouteType, States, Verdict,
+    Proto, Recent, RecentLists, RejectWith, RouteType, RunState, States, Verdict,
 };
 
 /// Why a locally generated packet could not be sent at all.
@@ -66,6 +66,8 @@ pub(crate) trait Link {
     fn to_client(&mut self, packet: Ipv4Packet);
     /// True with probability `ppb` parts per billion, from the run's seeded RNG.
     fn draw(&mut self, ppb: u32) -> bool;
+    /// The run's clock, in nanoseconds (what `-m recent` stamps addresses with).
+    fn now(&self) -> u64;
     /// The gateway an earlier ICMP redirect taught `node` for `dst`.
     fn learnt_gateway(&mut self, node: NodeId, dst: Ipv4Addr) -> Option<Ipv4Addr>;
     /// A host was told by a redirect to reach `dst` through `gateway` on `dev`.
@@ -173,6 +175,25 @@ fn starts_connection(packet: &Ipv4Packet) -> bool {
     }
 }
 
+/// What a node's rules ask of the run as they are walked: the link's draws, and the run's
+/// `-m recent` lists of the node, at the link's clock (docs/netfilter.md, "Recent lists").
+struct Run<'r, L: Link> {
+    link: &'r mut L,
+    recent: &'r mut RecentLists,
+    node: NodeId,
+}
+
+impl<L: Link> RunState for Run<'_, L> {
+    fn draw(&mut self, ppb: u32) -> bool {
+        self.link.draw(ppb)
+    }
+
+    fn recent(&mut self, m: &Recent, facts: &PacketFacts) -> bool {
+        let now = self.link.now();
+        self.recent.consult(self.node, m, facts, now)
+    }
+}
+
 /// The stack of one run: the compiled network, the run's connections and the link below.
 pub(crate) struct Stack<'s, 'n, L: Link> {
     pub dp: &'s Compiled<'n>,
@@ -181,6 +202,15 @@ pub(crate) struct Stack<'s, 'n, L: Link> {
 }
 
 impl<L: Link> Stack<'_, '_, L> {
+    /// What `node`'s rules ask of the run.
+    fn run(&mut self, node: NodeId) -> Run<'_, L> {
+        Run {
+            link: &mut self.link,
+            recent: &mut self.conntrack.recent,
+            node,
+        }
+    }
+
     #[inline]
     fn record(&mut self, node: NodeId, packet: Ipv4Packet, kind: StepKind) {
         self.link.record(node, packet, kind);
@@ -897,8 +927,7 @@ impl<L: Link> Stack<'_, '_, L> {
             ..Track::default()
         };
         let mut facts = self.facts(node, packet, in_iface, None, &track);
-        let link = &mut self.link;
-        let decided = nf.nat_rule(hook, &mut facts, &mut |ppb| link.draw(ppb));
+        let decided = nf.nat_rule(hook, &mut facts, &mut self.run(node));
         self.keep_marks(&mut track, &facts);
         if let Some((at, rule)) = decided
             && let NatAction::Dnat(addr, port) = rule.action
@@ -938,8 +967,7 @@ impl<L: Link> Stack<'_, '_, L> {
         }
         let before = *packet;
         let mut facts = self.facts(node, packet, None, Some(out), track);
-        let link = &mut self.link;
-        let decided = nf.nat_rule(NatHook::Postrouting, &mut facts, &mut |ppb| link.draw(ppb));
+        let decided = nf.nat_rule(NatHook::Postrouting, &mut facts, &mut self.run(node));
         self.keep_marks(track, &facts);
         let Some((at, rule)) = decided else {
             return;
@@ -1062,8 +1090,7 @@ impl<L: Link> Stack<'_, '_, L> {
             }
             _ => {}
         }
-        let link = &mut self.link;
-        let (verdict, decider) = nf.judge(chain, &mut facts, &mut |ppb| link.draw(ppb));
+        let (verdict, decider) = nf.judge(chain, &mut facts, &mut self.run(node));
         self.keep_marks(track, &facts);
         let kind = StepKind::Filtered {
             chain,

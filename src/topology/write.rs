@@ -217,6 +217,7 @@ fn fits_rule_keys(nf: &Netfilter) -> bool {
             dst_range: None,
             mark: None,
             connmark: None,
+            recent: None,
             ..m.clone()
         };
         keys == *m

@@ -310,6 +310,10 @@ pub struct Match {
     /// that share of the packets that reach it (kube-proxy picks endpoints this way). The
     /// engine draws from its seeded RNG only when everything else matched.
     pub probability_ppb: Option<u32>,
+    /// `-m recent`: a list of addresses, state of the run; asked (through
+    /// [`super::RunState`]) only when every other match of the rule held, before the random
+    /// draw. Boxed: rare, and `Match` is cloned and compared often.
+    pub recent: Option<Box<super::Recent>>,
 }
 
 /// The facts about a packet a rule is matched against. The marks change as rules set them.

@@ -9,12 +9,17 @@
 //! - the walk through chains (`walk`), shared by both tables.
 
 mod matches;
+mod recent;
 mod targets;
 mod walk;
 
 pub use matches::{
     AddrRange, AddrTypes, CtStatus, L4, MarkMatch, Match, Multiport, PacketFacts, PortSide,
     SetMatch, States,
+};
+pub use recent::{
+    DEFAULT_LIST, LIST_SIZE, MAX_HITCOUNT, MAX_NAME, Recent, RecentLists, RecentOp, RecentSide,
+    RunState,
 };
 pub use targets::{
     ConnMarkOp, Effect, FilterRule, Flow, MarkSet, NatAction, NatFlags, NatHook, NatRule,
@@ -137,13 +142,13 @@ pub enum Decider {
 }
 
 impl Chain {
-    /// True when nothing can be refused or marked here.
+    /// True when nothing can be refused or marked here, and no `-m recent` list changes.
     pub fn is_open(&self) -> bool {
         self.policy == Verdict::Accept
             && self
                 .rules
                 .iter()
-                .all(|r| r.target == Target::Verdict(Verdict::Accept))
+                .all(|r| r.target == Target::Verdict(Verdict::Accept) && r.matches.recent.is_none())
     }
 }
 
@@ -257,12 +262,13 @@ impl Netfilter {
     }
 
     /// The verdict of built-in chain `name` for a packet, and what decided it; marks set on
-    /// the way are written into `facts`. `draw` answers the random matches (`-m statistic`).
+    /// the way are written into `facts`. `run` answers the random matches (`-m statistic`)
+    /// and the lists of `-m recent`.
     pub fn judge(
         &self,
         name: ChainName,
         facts: &mut PacketFacts,
-        draw: &mut dyn FnMut(u32) -> bool,
+        run: &mut dyn RunState,
     ) -> (Verdict, Decider) {
         let chain = self.chain(name);
         // The filter table's user chains; the raw table has none.
@@ -271,7 +277,7 @@ impl Netfilter {
         } else {
             &self.filter_chains
         };
-        match walk(&chain.rules, |_| true, users, facts, draw) {
+        match walk(&chain.rules, |_| true, users, facts, run) {
             Some((at, rule)) => (rule.verdict().unwrap_or(chain.policy), Decider::Rule(at)),
             None => (chain.policy, Decider::Policy),
         }
@@ -279,14 +285,15 @@ impl Netfilter {
 
     /// The nat rule of `hook` that decides a new connection's first packet: a translation,
     /// or a nat `ACCEPT`; `None` when the walk fell off the chain. Marks set on the way are
-    /// written into `facts`; `draw` answers the random matches (`-m statistic`).
+    /// written into `facts`; `run` answers the random matches (`-m statistic`) and the lists
+    /// of `-m recent`.
     pub fn nat_rule(
         &self,
         hook: NatHook,
         facts: &mut PacketFacts,
-        draw: &mut dyn FnMut(u32) -> bool,
+        run: &mut dyn RunState,
     ) -> Option<(RuleAt, &NatRule)> {
-        walk(&self.nat, |r| r.hook == hook, &self.nat_chains, facts, draw)
+        walk(&self.nat, |r| r.hook == hook, &self.nat_chains, facts, run)
     }
 
     /// Whether some rule, in any chain of either table, has a match for which `test` holds.
@@ -347,7 +354,7 @@ mod tests {
     }
 
     fn judge(nf: &Netfilter, f: &mut PacketFacts) -> (Verdict, Decider) {
-        nf.judge(ChainName::Input, f, &mut |_| true)
+        nf.judge(ChainName::Input, f, &mut |_: u32| true)
     }
 
     #[test]
@@ -491,7 +498,7 @@ mod tests {
             ],
             ..Netfilter::default()
         };
-        let mut draw = |_| true;
+        let mut draw = |_: u32| true;
         let (at, r) = nf
             .nat_rule(NatHook::Postrouting, &mut facts(22, States::NEW), &mut draw)
             .expect("decided");

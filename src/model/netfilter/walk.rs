@@ -4,7 +4,7 @@
 //! the walk. Marks set on the way are written into the packet's facts. No allocation: the
 //! return points live in a fixed array, as deep as validation allows ([`MAX_DEPTH`]).
 
-use super::{ChainId, Effect, Flow, Match, PacketFacts, RuleAt, UserChain};
+use super::{ChainId, Effect, Flow, Match, PacketFacts, RuleAt, RunState, UserChain};
 
 /// How deep `-j` and `-g` may nest below a built-in chain: nf_tables (what iptables 1.8 loads
 /// rules into) refuses a chain reached through more (`NFT_JUMP_STACK_SIZE` is 16, the base
@@ -28,16 +28,17 @@ pub(crate) trait Rule {
 
 /// Walks from the rules of `base` for which `in_base` holds, through the user chains `chains`;
 /// the rule that decided, or `None` when the walk fell off the built-in chain (its policy).
-/// `draw` answers `-m statistic`, asked only when every other match of the rule held.
+/// `run` answers `-m recent`, asked only when every other match of the rule held, then
+/// `-m statistic`, drawn only when `-m recent` held too (docs/netfilter.md, "Recent lists").
 pub(crate) fn walk<'a, R: Rule>(
     base: &'a [R],
     in_base: impl Fn(&R) -> bool,
     chains: &'a [UserChain<R>],
     facts: &mut PacketFacts,
-    draw: &mut dyn FnMut(u32) -> bool,
+    run: &mut dyn RunState,
 ) -> Option<(RuleAt, &'a R)> {
     if chains.is_empty() {
-        return walk_base(base, in_base, facts, draw);
+        return walk_base(base, in_base, facts, run);
     }
     // Return points: (chain, next rule); `None` is the built-in chain.
     let mut stack = [(None::<ChainId>, 0usize); MAX_DEPTH];
@@ -60,10 +61,7 @@ pub(crate) fn walk<'a, R: Rule>(
         };
         let at = RuleAt { chain, index };
         index += 1;
-        if (chain.is_none() && !in_base(rule))
-            || !rule.matches().matches(facts)
-            || !rule.matches().probability_ppb.is_none_or(&mut *draw)
-        {
+        if (chain.is_none() && !in_base(rule)) || !holds(rule.matches(), facts, run) {
             continue;
         }
         match rule.step() {
@@ -95,13 +93,10 @@ fn walk_base<'a, R: Rule>(
     base: &'a [R],
     in_base: impl Fn(&R) -> bool,
     facts: &mut PacketFacts,
-    draw: &mut dyn FnMut(u32) -> bool,
+    run: &mut dyn RunState,
 ) -> Option<(RuleAt, &'a R)> {
     for (index, rule) in base.iter().enumerate() {
-        if !in_base(rule)
-            || !rule.matches().matches(facts)
-            || !rule.matches().probability_ppb.is_none_or(&mut *draw)
-        {
+        if !in_base(rule) || !holds(rule.matches(), facts, run) {
             continue;
         }
         match rule.step() {
@@ -113,6 +108,15 @@ fn walk_base<'a, R: Rule>(
         }
     }
     None
+}
+
+/// Whether a rule's matches hold: the packet's facts first, then the run's lists, then the
+/// draw.
+#[inline]
+fn holds(m: &Match, facts: &PacketFacts, run: &mut dyn RunState) -> bool {
+    m.matches(facts)
+        && m.recent.as_deref().is_none_or(|r| run.recent(r, facts))
+        && m.probability_ppb.is_none_or(|ppb| run.draw(ppb))
 }
 
 /// What an effect does to the packet's facts (xt_MARK, xt_CONNMARK).

@@ -225,6 +225,28 @@ pub(super) struct ServiceSpec {
     /// `false`: a LoadBalancer Service without nodePorts (default true).
     #[serde(deserialize_with = "lenient")]
     pub allocate_load_balancer_node_ports: Option<bool>,
+    /// `None` (the default) or `ClientIP`.
+    #[serde(deserialize_with = "lenient")]
+    pub session_affinity: Option<String>,
+    #[serde(deserialize_with = "optional_mapping")]
+    pub session_affinity_config: Option<SessionAffinityConfig>,
+}
+
+/// A Service's `sessionAffinityConfig`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct SessionAffinityConfig {
+    #[serde(rename = "clientIP", deserialize_with = "mapping")]
+    pub client_ip: ClientIpConfig,
+}
+
+/// `sessionAffinityConfig.clientIP`.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct ClientIpConfig {
+    /// As written (any type: the planner says what is wrong with it).
+    #[serde(deserialize_with = "lenient")]
+    pub timeout_seconds: Option<Value>,
 }
 
 /// A port of a Service.

@@ -73,6 +73,8 @@ struct PortPlan {
     source_ranges: Vec<Ipv4Net>,
     /// The ready endpoints, sorted as kube-proxy sorts them (by `ip:port` as text).
     endpoints: Vec<Endpoint>,
+    /// `sessionAffinity: ClientIP`: its timeout in seconds.
+    affinity: Option<u32>,
     /// The Service's declaration.
     place: Span,
 }
@@ -296,6 +298,7 @@ fn port_plan(
         lb_ips: balancer.ips.clone(),
         source_ranges: balancer.source_ranges.clone(),
         endpoints,
+        affinity: service.affinity,
         place: service.span,
     }
 }
@@ -363,6 +366,22 @@ fn chain_hash(parts: &[&str]) -> String {
     let mut encoded = data_encoding::BASE32.encode(&hash.finalize());
     encoded.truncate(16);
     encoded
+}
+
+/// The chain of endpoint `ep` of `port` (`servicePortEndpointChainName`): `KUBE-SEP-` and
+/// the hash of the port's name, protocol and the endpoint.
+fn endpoint_chain(port: &PortPlan, ep: &Endpoint) -> String {
+    format!(
+        "KUBE-SEP-{}",
+        chain_hash(&[&port.name, port.proto, &ep.text])
+    )
+}
+
+/// `-m recent` on the list named after endpoint chain `sep`, as iptables-save prints what
+/// kube-proxy writes (`-m recent --name SEP OP`): the operation `op` first, then the name
+/// and libxt_recent's defaults.
+fn recent_words(sep: &str, op: &str) -> String {
+    format!("-m recent {op} --name {sep} --mask 255.255.255.255 --rsource")
 }
 
 /// The jumps from the built-in chains, in the order kube-proxy ensures them
@@ -958,17 +977,23 @@ impl Replay<'_> {
         // "Generate the per-endpoint chains" (every endpoint is locally reachable: the
         // internal policy is Cluster).
         for ep in &port.endpoints {
-            let chain = format!("KUBE-SEP-{}", chain_hash(&[name, proto, &ep.text]));
+            let chain = endpoint_chain(port, ep);
             self.t.flush(Table::Nat, &chain);
             let comment = self.comment(name);
             rules.push((
                 chain.clone(),
                 format!("-s {}/32{comment} -j {MARK_MASQ}", ep.ip),
             ));
+            // "Update client-affinity lists." (docs/platform-semantics.md, "Kubernetes",
+            // **Session affinity**): the client's address goes into the endpoint's list.
+            let set = match port.affinity {
+                Some(_) => format!(" {}", recent_words(&chain, "--set")),
+                None => String::new(),
+            };
             rules.push((
                 chain,
                 format!(
-                    "-p {proto}{comment} -m {proto} -j DNAT --to-destination {}",
+                    "-p {proto}{comment}{set} -m {proto} -j DNAT --to-destination {}",
                     ep.text
                 ),
             ));
@@ -978,8 +1003,10 @@ impl Replay<'_> {
         }
     }
 
-    /// writeServiceToEndpointRules: the jumps of `chain` to the endpoints' chains, each but
-    /// the last with probability 1/(endpoints left).
+    /// writeServiceToEndpointRules: with `sessionAffinity: ClientIP`, first a jump to each
+    /// endpoint's chain for a client in its list, seen within the timeout (docs/platform-
+    /// semantics.md, "Kubernetes", **Session affinity**); then the jumps of `chain` to the
+    /// endpoints' chains, each but the last with probability 1/(endpoints left).
     fn to_endpoints(
         &self,
         port: &PortPlan,
@@ -987,12 +1014,19 @@ impl Replay<'_> {
         endpoints: &[&Endpoint],
         rules: &mut Vec<(String, String)>,
     ) {
+        if let Some(timeout) = port.affinity {
+            for ep in endpoints {
+                let sep = endpoint_chain(port, ep);
+                let comment = self.comment(&format!("{} -> {}", port.name, ep.text));
+                let check = format!("--rcheck --seconds {timeout} --reap");
+                let recent = recent_words(&sep, &check);
+                let words = format!("{comment} {recent} -j {sep}");
+                rules.push((chain.to_owned(), words.trim_start().to_owned()));
+            }
+        }
         let n = endpoints.len();
         for (i, ep) in endpoints.iter().enumerate() {
-            let sep = format!(
-                "KUBE-SEP-{}",
-                chain_hash(&[&port.name, port.proto, &ep.text])
-            );
+            let sep = endpoint_chain(port, ep);
             let mut words = self.comment(&format!("{} -> {}", port.name, ep.text));
             if i + 1 < n {
                 // kube-proxy writes `%0.10f` of 1/(n−i); iptables keeps it in 2^31ths.
@@ -1022,6 +1056,90 @@ impl Replay<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The nat rules `proxy` writes on node 0, as iptables-save lines.
+    fn nat_lines(proxy: &Proxy) -> Vec<String> {
+        let mut t = Tables::new();
+        proxy.replay(&mut t, NodeId::at(0), Span::default());
+        let (text, _) = t.save(Span::default());
+        let nat = text.split("*nat\n").nth(1).unwrap_or_default();
+        nat.lines()
+            .filter(|l| l.starts_with("-A KUBE-S"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn web(affinity: Option<u32>) -> Proxy {
+        let endpoint = |ip: [u8; 4]| {
+            let ip = Ipv4Addr::from(ip);
+            Endpoint {
+                node: NodeId::at(0),
+                text: format!("{ip}:8080"),
+                ip,
+            }
+        };
+        Proxy {
+            ports: vec![PortPlan {
+                name: "default/web".into(),
+                fqdn: "web.default.svc.cluster.local".into(),
+                proto: "tcp",
+                cluster_ip: Some(Ipv4Addr::new(10, 96, 0, 80)),
+                port: 80,
+                node_port: None,
+                external_local: false,
+                external_ips: Vec::new(),
+                lb_ips: Vec::new(),
+                source_ranges: Vec::new(),
+                endpoints: vec![endpoint([10, 244, 1, 2]), endpoint([10, 244, 2, 2])],
+                affinity,
+                place: Span::default(),
+            }],
+            cluster_cidr: "10.244.0.0/16".parse().expect("prefix"),
+            large: false,
+            ipvs: Vec::new(),
+            node_ips: vec![Ipv4Addr::new(10, 0, 0, 11)],
+        }
+    }
+
+    /// proxier.go with `sessionAffinity: ClientIP`: first, per endpoint, `-m recent --name
+    /// SEP --rcheck --seconds T --reap -j SEP` in the SVC chain, then the statistic rules; in
+    /// each SEP chain `-m recent --name SEP --set` before `-m tcp -p tcp -j DNAT`. Written as
+    /// iptables-save prints them (checked in a namespace: tests/kernel_iptables.rs).
+    #[test]
+    fn client_ip_affinity_writes_kube_proxys_recent_rules() {
+        let svc = format!("KUBE-SVC-{}", chain_hash(&["default/web", "tcp"]));
+        let sep = |ep: &str| format!("KUBE-SEP-{}", chain_hash(&["default/web", "tcp", ep]));
+        let (a, b) = (sep("10.244.1.2:8080"), sep("10.244.2.2:8080"));
+        let lines = nat_lines(&web(Some(600)));
+        let want = [
+            format!(
+                "-A {svc} -m comment --comment \"default/web -> 10.244.1.2:8080\" -m recent --rcheck --seconds 600 --reap --name {a} --mask 255.255.255.255 --rsource -j {a}"
+            ),
+            format!(
+                "-A {svc} -m comment --comment \"default/web -> 10.244.2.2:8080\" -m recent --rcheck --seconds 600 --reap --name {b} --mask 255.255.255.255 --rsource -j {b}"
+            ),
+            format!(
+                "-A {svc} -m comment --comment \"default/web -> 10.244.1.2:8080\" -m statistic --mode random --probability 0.50000000000 -j {a}"
+            ),
+            format!("-A {svc} -m comment --comment \"default/web -> 10.244.2.2:8080\" -j {b}"),
+        ];
+        let svc_rules: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("-A {svc} ")) && !l.contains("KUBE-MARK-MASQ"))
+            .collect();
+        assert_eq!(svc_rules, want.iter().collect::<Vec<_>>());
+        let dnat = format!(
+            "-A {a} -p tcp -m comment --comment \"default/web\" -m recent --set --name {a} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.1.2:8080"
+        );
+        assert!(lines.contains(&dnat), "{lines:#?}");
+        let plain = nat_lines(&web(None));
+        assert!(plain.iter().all(|l| !l.contains("recent")), "{plain:#?}");
+        assert_eq!(
+            plain.len() + 2,
+            lines.len(),
+            "two checks and no other rule more"
+        );
+    }
 
     #[test]
     fn chain_names_are_those_kube_proxy_prints() {

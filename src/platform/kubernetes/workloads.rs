@@ -62,6 +62,8 @@ pub(super) struct ServicePlan {
     pub cluster_ip: Option<String>,
     pub selector: BTreeMap<String, String>,
     pub ports: Vec<ServicePort>,
+    /// `sessionAffinity: ClientIP`: its `timeoutSeconds` (`None` without affinity).
+    pub affinity: Option<u32>,
 }
 
 /// What a LoadBalancer Service asks for.
@@ -277,6 +279,63 @@ fn service(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Se
         cluster_ip: spec.cluster_ip.clone(),
         selector: spec.selector.clone(),
         ports,
+        affinity: affinity(object, spec, out),
+    }
+}
+
+/// The default `sessionAffinityConfig.clientIP.timeoutSeconds` (three hours), and the most
+/// the API server accepts (a day): `DefaultClientIPServiceAffinitySeconds` and
+/// `MaxClientIPServiceAffinitySeconds` (docs/platform-semantics.md, "Kubernetes").
+const AFFINITY_DEFAULT: u32 = 10800;
+const AFFINITY_MAX: u32 = 86400;
+
+/// The Service's `sessionAffinity: ClientIP` timeout, `None` without affinity; an error for
+/// what the API server refuses (another affinity, a timeout outside 1..=86400, a config
+/// without ClientIP), and the Service is then planned without affinity.
+fn affinity(object: &Object, spec: &ServiceSpec, out: &mut Vec<Diagnostic>) -> Option<u32> {
+    let (name, source) = (&object.name, &object.source);
+    let error = |message: String, label: &str, hint: &str| {
+        Diagnostic::error(Code::BadValue, object.span, message)
+            .label(label)
+            .hint(hint)
+    };
+    let config = spec.session_affinity_config.as_ref();
+    match spec.session_affinity.as_deref() {
+        None | Some("None") => {
+            if config.is_some() {
+                out.push(error(
+                    format!("Service `{name}` ({source}) has sessionAffinityConfig without sessionAffinity: ClientIP"),
+                    "sessionAffinityConfig",
+                    "the API server refuses it (\"must not be set when session affinity is None\"): set sessionAffinity: ClientIP, or remove it",
+                ));
+            }
+            None
+        }
+        Some("ClientIP") => {
+            let written = config.and_then(|c| c.client_ip.timeout_seconds.as_ref());
+            let Some(value) = written else {
+                return Some(AFFINITY_DEFAULT);
+            };
+            match value.as_u64().and_then(|t| u32::try_from(t).ok()) {
+                Some(t @ 1..=AFFINITY_MAX) => Some(t),
+                _ => {
+                    out.push(error(
+                        format!("sessionAffinityConfig.clientIP.timeoutSeconds {value} of Service `{name}` ({source}) is not from 1 to {AFFINITY_MAX}"),
+                        "bad timeoutSeconds",
+                        "the API server accepts 1 to 86400 seconds (the default is 10800)",
+                    ));
+                    None
+                }
+            }
+        }
+        Some(other) => {
+            out.push(error(
+                format!("Service `{name}` ({source}) has sessionAffinity `{other}`"),
+                "bad sessionAffinity",
+                "write None or ClientIP",
+            ));
+            None
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod lower;
 mod parse;
+mod recent;
 mod rule;
 mod save;
 

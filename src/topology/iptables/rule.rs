@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::parse::Word;
+use super::recent::{RecentDraft, takes_value};
 use crate::format::Code;
 use crate::model::{
     AddrRange, AddrTypes, ConnMarkOp, CtStatus, IfaceId, L4, MarkMatch, MarkSet, Match, Multiport,
@@ -42,7 +43,7 @@ impl Problem {
         )
     }
 
-    fn bad(at: &Word, message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(super) fn bad(at: &Word, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Problem::new(at, Code::BadValue, message, hint)
     }
 }
@@ -93,6 +94,7 @@ pub fn read_rule(
         iface,
         m: Match::default(),
         module: None,
+        recent: None,
         comment: None,
         in_word: None,
         out_word: None,
@@ -117,12 +119,14 @@ struct Reader<'a> {
     m: Match,
     /// The `-m` module whose options follow, and its word.
     module: Option<&'a Word>,
+    /// The options of a `-m recent` being read.
+    recent: Option<RecentDraft>,
     comment: Option<String>,
     in_word: Option<Word>,
     out_word: Option<Word>,
 }
 
-const MODULES: [&str; 11] = [
+const MODULES: [&str; 12] = [
     "tcp",
     "udp",
     "multiport",
@@ -134,6 +138,7 @@ const MODULES: [&str; 11] = [
     "connmark",
     "comment",
     "statistic",
+    "recent",
 ];
 
 impl<'a> Reader<'a> {
@@ -172,6 +177,7 @@ impl<'a> Reader<'a> {
                         ));
                     }
                     let name = self.value(w)?;
+                    self.end_recent()?;
                     let goto = w.text == "-g" || w.text == "--goto";
                     let target = self.target(name, goto)?;
                     if let Some(extra) = self.args.get(self.i) {
@@ -195,13 +201,55 @@ impl<'a> Reader<'a> {
                     if !MODULES.contains(&name.text.as_str()) {
                         return Err(Problem::unsupported(name, &format!("`-m {}`", name.text)));
                     }
+                    self.end_recent()?;
+                    if name.text == "recent" {
+                        if self.m.recent.is_some() {
+                            return Err(Problem::unsupported(
+                                name,
+                                "a second `-m recent` in one rule",
+                            ));
+                        }
+                        self.recent = Some(RecentDraft::new(name));
+                    }
                     self.module = Some(name);
                 }
                 _ if !w.text.starts_with("--") => self.basic(w, not)?,
+                _ if self.recent.is_some() => {
+                    let value = if takes_value(&w.text) {
+                        Some(self.value(w)?)
+                    } else {
+                        None
+                    };
+                    if let Some(draft) = self.recent.as_mut() {
+                        draft.option(w, not, value)?;
+                    }
+                }
                 _ => self.module_option(w, not)?,
             }
         }
+        self.end_recent()?;
         Ok(None)
+    }
+
+    /// Ends the `-m recent` being read, if any. The walk asks a rule's `-m recent` after
+    /// every other match but `-m statistic`: one that changes its list must not come after
+    /// a random match (the kernel would change the list only for the packets drawn).
+    fn end_recent(&mut self) -> Result<(), Problem> {
+        let Some(draft) = self.recent.take() else {
+            return Ok(());
+        };
+        let recent = draft.finish()?;
+        if recent.changes_list()
+            && self.m.probability_ppb.is_some()
+            && let Some(module) = self.module
+        {
+            return Err(Problem::unsupported(
+                module,
+                "`-m recent` that changes its list after `-m statistic`",
+            ));
+        }
+        self.m.recent = Some(Box::new(recent));
+        Ok(())
     }
 
     /// `-s`, `-d`, `-i`, `-o`, `-p`.
@@ -294,6 +342,19 @@ impl<'a> Reader<'a> {
             ));
         };
         let option = w.text.as_str();
+        if !matches!(module.text.as_str(), "comment" | "statistic")
+            && self.m.recent.as_ref().is_some_and(|r| r.changes_list())
+        {
+            // The kernel asks the matches in order: a match after the list changed would not
+            // undo the change, and the walk asks `-m recent` after it.
+            return Err(Problem::unsupported(
+                w,
+                &format!(
+                    "`-m {} {option}` after a `-m recent` that changes its list (write it before `-m recent`)",
+                    module.text
+                ),
+            ));
+        }
         match (module.text.as_str(), option) {
             ("tcp" | "udp", "--dport" | "--destination-port" | "--sport" | "--source-port") => {
                 let v = self.value(w)?;
@@ -1048,6 +1109,130 @@ mod tests {
         }
         let e = read("-A INPUT -i wlan0 -j ACCEPT").expect_err("unknown");
         assert_eq!(e.code, Code::UnknownReference);
+    }
+
+    #[test]
+    fn recent_as_kube_proxy_writes_it_and_as_iptables_save_prints_it() {
+        use crate::model::{Recent, RecentOp, RecentSide};
+        let typed = read(
+            "-A INPUT -m recent --name KUBE-SEP-ABC --rcheck --seconds 10800 --reap -j ACCEPT",
+        )
+        .expect("reads");
+        let saved = read("-A INPUT -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-ABC --mask 255.255.255.255 --rsource -j ACCEPT")
+            .expect("reads");
+        let want = Recent {
+            seconds: Some(10800),
+            reap: true,
+            ..Recent::new("KUBE-SEP-ABC", RecentOp::Check)
+        };
+        assert_eq!(typed.matches.recent.as_deref(), Some(&want));
+        assert_eq!(saved.matches, typed.matches);
+        let r = read(
+            "-A INPUT -p tcp -m comment --comment x -m recent --set --name S -m tcp -j ACCEPT",
+        )
+        .expect("an option-less -m tcp after --set");
+        assert_eq!(
+            r.matches.recent.as_deref(),
+            Some(&Recent::new("S", RecentOp::Set))
+        );
+        let r = read("-A INPUT -m recent ! --update --seconds 5 --hitcount 3 --name foo --mask 255.255.0.0 --rdest -j DROP")
+            .expect("reads");
+        let want = Recent {
+            seconds: Some(5),
+            hitcount: Some(3),
+            side: RecentSide::Dest,
+            mask: Ipv4Addr::new(255, 255, 0, 0),
+            negated: true,
+            ..Recent::new("foo", RecentOp::Update)
+        };
+        assert_eq!(r.matches.recent.as_deref(), Some(&want));
+        let r = read("-A INPUT -m recent --remove -j ACCEPT").expect("reads");
+        assert_eq!(r.matches.recent.map(|r| r.name), Some("DEFAULT".into()));
+    }
+
+    #[test]
+    fn recent_refuses_what_iptables_and_the_kernel_refuse() {
+        for (line, word, says) in [
+            (
+                "-A INPUT -m recent --name A -j ACCEPT",
+                "recent",
+                "you must specify one of",
+            ),
+            (
+                "-A INPUT -m recent --set --seconds 4 -j ACCEPT",
+                "--seconds",
+                "Invalid argument",
+            ),
+            (
+                "-A INPUT -m recent --remove --hitcount 2 -j ACCEPT",
+                "--remove",
+                "Invalid argument",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --reap -j ACCEPT",
+                "--reap",
+                "also requires",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --set -j ACCEPT",
+                "--set",
+                "cannot be used together",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --bogus -j ACCEPT",
+                "--bogus",
+                "-m recent takes",
+            ),
+            (
+                "-A INPUT -m recent ! --name A --set -j ACCEPT",
+                "--name",
+                "put `!` before",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --hitcount 256 -j ACCEPT",
+                "256",
+                "255 stamps",
+            ),
+            (
+                "-A INPUT -m recent --rcheck --seconds -1 -j ACCEPT",
+                "-1",
+                "whole number",
+            ),
+        ] {
+            let e = read(line).expect_err(line);
+            assert_eq!(
+                (e.code, e.at.text.as_str()),
+                (Code::BadValue, word),
+                "{line}: {e:?}"
+            );
+            assert!(e.hint.contains(says), "{line}: {e:?}");
+        }
+        for (line, word) in [
+            ("-A INPUT -m recent --rcheck --rttl -j ACCEPT", "--rttl"),
+            (
+                "-A INPUT -m recent --set -m conntrack --ctstate NEW -j ACCEPT",
+                "--ctstate",
+            ),
+            (
+                "-A INPUT -m statistic --mode random --probability 0.5 -m recent --set -j ACCEPT",
+                "recent",
+            ),
+            (
+                "-A INPUT -m recent --set -m recent --rcheck -j ACCEPT",
+                "recent",
+            ),
+        ] {
+            let e = read(line).expect_err(line);
+            assert_eq!(
+                (e.code, e.at.text.as_str()),
+                (Code::Unsupported, word),
+                "{line}: {e:?}"
+            );
+        }
+        read("-A INPUT -m recent --rcheck --seconds 5 -m conntrack --ctstate NEW -j ACCEPT")
+            .expect("a check changes nothing: any order");
+        read("-A INPUT -m recent --set -m statistic --mode random --probability 0.5 -j ACCEPT")
+            .expect("set, then draw: the walk's order");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use ipnet::Ipv4Net;
 
 use crate::model::{
     AddrRange, ConnMarkOp, Effect, Flow, L4, MarkMatch, MarkSet, Match, NatAction, NatFlags,
-    NatHook, Netfilter, Network, PortSide, RejectWith, RuleTarget as Target, SetMatch, Verdict,
+    NatHook, Netfilter, Network, PortSide, Recent, RecentSide, RejectWith, RuleTarget as Target,
+    SetMatch, Verdict,
 };
 
 /// The node's netfilter as `iptables-save` prints it once loaded: the mangle, raw, filter and
@@ -292,6 +293,7 @@ fn rule_text(net: &Network, m: &Match, comment: Option<&str>, target: &str) -> S
     parts.extend(m.connmark.map(|k| format!("-m connmark {}", mark_match(k))));
     parts.extend(addrtype(m.src_type, m.dst_type));
     parts.extend(iprange(m.src_range, m.dst_range));
+    parts.extend(m.recent.as_deref().map(recent));
     parts.extend(m.probability_ppb.map(|ppb| {
         format!(
             "-m statistic --mode random --probability {}",
@@ -302,6 +304,27 @@ fn rule_text(net: &Network, m: &Match, comment: Option<&str>, target: &str) -> S
         parts.push(target.to_owned());
     }
     parts.join(" ")
+}
+
+/// `-m recent` as libxt_recent's `recent_save` prints it: the operation (with its `!`),
+/// `--seconds`, `--reap`, `--hitcount`, then always `--name`, `--mask` and the side.
+fn recent(r: &Recent) -> String {
+    let mut out = format!("-m recent {}{}", bang(r.negated), r.op.option());
+    if let Some(s) = r.seconds {
+        let _ = write!(out, " --seconds {s}");
+    }
+    if r.reap {
+        out.push_str(" --reap");
+    }
+    if let Some(h) = r.hitcount {
+        let _ = write!(out, " --hitcount {h}");
+    }
+    let side = match r.side {
+        RecentSide::Source => "--rsource",
+        RecentSide::Dest => "--rdest",
+    };
+    let _ = write!(out, " --name {} --mask {} {side}", r.name, r.mask);
+    out
 }
 
 /// `-s`/`-d` as iptables prints it: the network address, nothing for `0.0.0.0/0`.
