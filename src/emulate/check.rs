@@ -287,6 +287,9 @@ struct Job {
     /// route from it, which the kernel keeps after the probe (a route exception) and the
     /// simulator does not.
     redirects: bool,
+    /// Some node keeps `-m recent` lists (kube-proxy's session affinity), which remember a
+    /// probe's source after it ends: the probe runs alone and the lists are emptied after it.
+    lists: bool,
 }
 
 type Slot = Result<KernelResult, EmulateError>;
@@ -331,6 +334,7 @@ pub fn compare_with(
         choices.push(run_every_choice(net, &p.request, config));
     }
     let simulated: Vec<&ProbeResult> = choices.iter().filter_map(|c| c.first()).collect();
+    let lists = recent_lists(net, layout);
     let budgets: Vec<Budget> = simulated.iter().map(|s| budget(s)).collect();
     let jobs: Vec<Job> = planned
         .iter()
@@ -353,6 +357,7 @@ pub fn compare_with(
                 _ => Duration::ZERO,
             },
             redirects: !budget(sim).redirects.is_empty(),
+            lists: !lists.is_empty(),
             needs,
         })
         .collect();
@@ -361,7 +366,7 @@ pub fn compare_with(
         .iter()
         .map(|n| layout.node(n.id).to_owned())
         .collect();
-    let mut slots = run_jobs(jobs, namespaces, options.interrupt.clone())?;
+    let mut slots = run_jobs(jobs, namespaces, lists, options.interrupt.clone())?;
     let emulation = Emulation::of(net, &options.warnings);
     planned
         .iter()
@@ -398,10 +403,12 @@ pub fn compare_with(
 ///
 /// A job whose probe makes a router send a redirect runs alone, and the routes hosts learnt
 /// from it are forgotten (`ip route flush cache` in every node's namespace) before the next
-/// job starts: each probe meets the network as the simulator does, fresh.
+/// job starts; in a network with `-m recent` lists every job runs alone and the lists are
+/// emptied after it: each probe meets the network as the simulator does, fresh.
 fn run_jobs(
     jobs: Vec<Job>,
     namespaces: Vec<String>,
+    lists: Vec<(String, String)>,
     interrupt: Option<Arc<AtomicBool>>,
 ) -> Result<Vec<Option<Slot>>, EmulateError> {
     struct Shared {
@@ -412,6 +419,7 @@ fn run_jobs(
         /// Readers: jobs that redirect nothing; the writer: one that does.
         alone: RwLock<()>,
         namespaces: Vec<String>,
+        lists: Vec<(String, String)>,
     }
     let stop =
         |flag: &Option<Arc<AtomicBool>>| flag.as_ref().is_some_and(|f| f.load(Ordering::Relaxed));
@@ -423,6 +431,7 @@ fn run_jobs(
         interrupt: interrupt.clone(),
         alone: RwLock::new(()),
         namespaces,
+        lists,
     });
     let (tx, rx) = mpsc::channel::<(usize, Slot)>();
     for n in 0..CONCURRENCY.min(total) {
@@ -448,10 +457,13 @@ fn run_jobs(
                             job.interval,
                         )
                     };
-                    let result = if job.redirects {
+                    let result = if job.redirects || job.lists {
                         let _alone = shared.alone.write().unwrap_or_else(|e| e.into_inner());
                         let result = run();
-                        forget_learnt_routes(&shared.namespaces);
+                        if job.redirects {
+                            forget_learnt_routes(&shared.namespaces);
+                        }
+                        forget_recent_sources(&shared.lists);
                         result
                     } else {
                         let _shared = shared.alone.read().unwrap_or_else(|e| e.into_inner());
@@ -487,6 +499,31 @@ fn run_jobs(
         return Err(EmulateError::Interrupted);
     }
     Ok(slots)
+}
+
+/// Each namespace whose rules keep `-m recent` lists, with the nft lines that empty them.
+fn recent_lists(net: &Network, layout: &Layout) -> Vec<(String, String)> {
+    net.nodes
+        .iter()
+        .filter_map(|n| {
+            let flush = super::nft::flush_recent(n.netfilter.as_deref()?)?;
+            Some((layout.node(n.id).to_owned(), flush))
+        })
+        .collect()
+}
+
+/// Empties the `-m recent` lists (`nft flush set`), so that the next probe's source is
+/// remembered by none (checked on Linux 6.18: `nft list set` shows the element before, none
+/// after).
+fn forget_recent_sources(lists: &[(String, String)]) {
+    for (ns, flush) in lists {
+        let _ = super::netns::exec(
+            ns,
+            &["nft", "-f", "-"],
+            Some(flush),
+            "emptying recent lists",
+        );
+    }
 }
 
 /// `ip route flush cache` in each namespace: the routes hosts learnt from redirects go (checked

@@ -188,6 +188,17 @@ struct Lowering<'a> {
     sets: Vec<(String, Option<u32>)>,
 }
 
+/// The flush of every `-m recent` list of `nf` (`flush set ip reachlab r_i`, one line each),
+/// or `None` when it has none: what forgets the sources earlier probes left there.
+pub fn flush_recent(nf: &Netfilter) -> Option<String> {
+    let sets = recent_sets(nf).ok()?;
+    (!sets.is_empty()).then(|| {
+        (0..sets.len())
+            .map(|i| format!("flush set ip {TABLE} r_{i}\n"))
+            .collect()
+    })
+}
+
 /// The node's `-m recent` lists as nft dynamic sets (docs/netfilter.md, "In nftables (the
 /// emulator)"): set `r_i` holds list *i* (by name), its elements time out after the
 /// `--seconds` of the list's checks, so that `ip saddr @r_i` holds exactly when xt_recent's
