@@ -913,7 +913,7 @@ fn iptables_nft_prints_tables_in_a_fixed_order() {
 /// before `-m tcp` in an endpoint chain): iptables-save prints libxt_recent's order, the
 /// operation first and `--name`, `--mask` and the side always (checked on iptables 1.8.9,
 /// nf_tables, Linux 6.18). The reader takes that text, and `save` writes it back as the kernel
-/// prints it (an option-less `-m tcp` after `-p tcp` is not kept: it matches every TCP packet).
+/// prints it, byte for byte (the option-less `-m tcp` included, in its place).
 #[test]
 fn recent_matches_are_read_and_written_as_iptables_prints_them() {
     if !support::can_run(
@@ -995,10 +995,202 @@ fn recent_matches_are_read_and_written_as_iptables_prints_them() {
     let (net, _, _) = gateway();
     let nf = reachlab::topology::iptables::read(&kernel, &|_| None, &|_| Origin::default())
         .expect("the reader takes iptables-save's text");
-    assert_eq!(
-        save(&net, &nf),
-        kernel.replace(" -m tcp -j DNAT", " -j DNAT"),
-        "read and written back"
-    );
+    // Byte for byte, the modules in the order written: `-m recent` before the bare `-m tcp`.
+    assert_eq!(save(&net, &nf), kernel, "read and written back");
     check(&net, &nf, "recent-back", "recent, read back");
+}
+
+/// kube-proxy's and kubelet's rules typed with the arguments in the order proxier.go (and
+/// kubelet_network_linux.go) pass them, as `iptables -A` takes them: what `iptables-save`
+/// prints then is, line for line, what `reachlab show --iptables-save` prints for the same
+/// rules of `topologies/k8s-loadbalancer.yaml`'s node n2 (the modules in the order written,
+/// a bare `-m tcp`, a rule without a target).
+#[test]
+fn kube_proxys_rules_are_printed_as_the_kernel_prints_them() {
+    if !support::can_run(
+        "kube_proxys_rules_are_printed_as_the_kernel_prints_them",
+        &[support::IP, IPTABLES],
+    ) {
+        return;
+    }
+    let ns = Netns::new(format!("reachlab-ipt{}-kube", std::process::id()));
+    let (ext_web, ext_fw) = ("KUBE-EXT-LOLE4ISW44XBNF3G", "KUBE-EXT-2532YVYKP5ZJMBYQ");
+    let (fw, sep) = ("KUBE-FW-2532YVYKP5ZJMBYQ", "KUBE-SEP-D7JNIT25UF25XIVX");
+    for (table, chain) in [
+        ("filter", "KUBE-EXTERNAL-SERVICES"),
+        ("filter", "KUBE-PROXY-FIREWALL"),
+        ("filter", "KUBE-FIREWALL"),
+        ("nat", "KUBE-SERVICES"),
+        ("nat", ext_web),
+        ("nat", ext_fw),
+        ("nat", fw),
+        ("nat", sep),
+    ] {
+        ns.run("iptables", &["-t", table, "-N", chain]);
+    }
+    let typed: [&[&str]; 8] = [
+        &[
+            "-t",
+            "filter",
+            "-A",
+            "KUBE-EXTERNAL-SERVICES",
+            "-m",
+            "comment",
+            "--comment",
+            "default/weblocal has no local endpoints",
+            "-m",
+            "addrtype",
+            "--dst-type",
+            "LOCAL",
+            "-m",
+            "tcp",
+            "-p",
+            "tcp",
+            "--dport",
+            "30087",
+            "-j",
+            "DROP",
+        ],
+        &[
+            "-t",
+            "filter",
+            "-A",
+            "KUBE-PROXY-FIREWALL",
+            "-m",
+            "comment",
+            "--comment",
+            "default/webfw traffic not accepted by KUBE-FW-2532YVYKP5ZJMBYQ",
+            "-m",
+            "tcp",
+            "-p",
+            "tcp",
+            "-d",
+            "10.0.0.242",
+            "--dport",
+            "80",
+            "-j",
+            "DROP",
+        ],
+        &[
+            "-t",
+            "filter",
+            "-A",
+            "KUBE-FIREWALL",
+            "-m",
+            "comment",
+            "--comment",
+            "block incoming localnet connections",
+            "-d",
+            "127.0.0.0/8",
+            "!",
+            "-s",
+            "127.0.0.0/8",
+            "-m",
+            "conntrack",
+            "!",
+            "--ctstate",
+            "RELATED,ESTABLISHED,DNAT",
+            "-j",
+            "DROP",
+        ],
+        &[
+            "-t",
+            "filter",
+            "-I",
+            "INPUT",
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "NEW",
+            "-m",
+            "comment",
+            "--comment",
+            "kubernetes load balancer firewall",
+            "-j",
+            "KUBE-PROXY-FIREWALL",
+        ],
+        &[
+            "-t",
+            "nat",
+            "-A",
+            "KUBE-SERVICES",
+            "-m",
+            "comment",
+            "--comment",
+            "default/web loadbalancer IP",
+            "-m",
+            "tcp",
+            "-p",
+            "tcp",
+            "-d",
+            "10.0.0.240",
+            "--dport",
+            "80",
+            "-j",
+            ext_web,
+        ],
+        &[
+            "-t",
+            "nat",
+            "-A",
+            fw,
+            "-m",
+            "comment",
+            "--comment",
+            "default/webfw loadbalancer IP",
+            "-s",
+            "203.0.113.0/24",
+            "-j",
+            ext_fw,
+        ],
+        &[
+            "-t",
+            "nat",
+            "-A",
+            fw,
+            "-m",
+            "comment",
+            "--comment",
+            "other traffic to default/webfw will be dropped by KUBE-PROXY-FIREWALL",
+        ],
+        &[
+            "-t",
+            "nat",
+            "-A",
+            sep,
+            "-m",
+            "comment",
+            "--comment",
+            "default/web",
+            "-m",
+            "tcp",
+            "-p",
+            "tcp",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            "10.244.0.1:8080",
+        ],
+    ];
+    for args in typed {
+        ns.run("iptables", args);
+    }
+    let kernel = format!(
+        "{}{}",
+        ns.run("iptables-save", &["-t", "filter"]),
+        ns.run("iptables-save", &["-t", "nat"])
+    );
+    let kernel: Vec<&str> = kernel.lines().filter(|l| l.starts_with("-A ")).collect();
+    assert_eq!(kernel.len(), typed.len(), "{kernel:#?}");
+    let loaded =
+        reachlab::topology::load_path(std::path::Path::new("topologies/k8s-loadbalancer.yaml"))
+            .expect("valid");
+    let n2 = loaded.network.node_by_name("n2").expect("n2");
+    let ours = save(&loaded.network, n2.netfilter.as_deref().expect("rules"));
+    for line in kernel {
+        assert!(
+            ours.lines().any(|l| l == line),
+            "the kernel prints\n{line}\nwhich reachlab does not:\n{ours}"
+        );
+    }
 }

@@ -24,8 +24,9 @@ use std::process::{Command, Stdio};
 
 use reachlab::model::{
     AddrRange, AddrTypes, Chain, ChainId, Effect, FilterRule, Flow, IfaceId, L4, MarkMatch,
-    MarkSet, Match, Multiport, NatAction, NatFlags, NatHook, NatRule, Netfilter, Network, Node,
-    Origin, Port, PortSide, RejectWith, RuleTarget, SetMatch, States, UserChain, Verdict,
+    MarkSet, Match, ModuleOrder, Multiport, NatAction, NatFlags, NatHook, NatRule, Netfilter,
+    Network, Node, Origin, Port, PortSide, RejectWith, RuleTarget, SetMatch, States, UserChain,
+    Verdict,
 };
 use reachlab::topology::iptables::save;
 use reachlab::topology::{Code, load_path, load_str, nft};
@@ -118,7 +119,9 @@ fn read(
     nft::read(text, iface, &|_| Origin::default())
 }
 
-/// The model without its rules' comments (what iptables-nft's listing keeps of it).
+/// The model as iptables-nft's listing keeps it: without its rules' comments, and without
+/// the order their modules were written in (the nft reader gives reachlab's own order, and
+/// an option-less `-m tcp` leaves no trace in nft's expressions).
 fn without_comments(nf: &Netfilter) -> Netfilter {
     let mut nf = nf.clone();
     for chain in [
@@ -129,14 +132,26 @@ fn without_comments(nf: &Netfilter) -> Netfilter {
         &mut nf.forward,
         &mut nf.output,
     ] {
-        chain.rules.iter_mut().for_each(|r| r.comment = None);
+        chain.rules.iter_mut().for_each(|r| {
+            r.comment = None;
+            r.matches.order = ModuleOrder::default();
+        });
     }
     for c in &mut nf.filter_chains {
-        c.rules.iter_mut().for_each(|r| r.comment = None);
+        c.rules.iter_mut().for_each(|r| {
+            r.comment = None;
+            r.matches.order = ModuleOrder::default();
+        });
     }
-    nf.nat.iter_mut().for_each(|r| r.comment = None);
+    nf.nat.iter_mut().for_each(|r| {
+        r.comment = None;
+        r.matches.order = ModuleOrder::default();
+    });
     for c in &mut nf.nat_chains {
-        c.rules.iter_mut().for_each(|r| r.comment = None);
+        c.rules.iter_mut().for_each(|r| {
+            r.comment = None;
+            r.matches.order = ModuleOrder::default();
+        });
     }
     nf
 }
@@ -170,6 +185,18 @@ fn every_topology_reads_back_from_what_nft_lists_of_iptables_nft() {
             let ns = Netns::new(&nodes.to_string());
             ns.load("iptables-restore", &[], &save(&net, nf), &case);
             let listed = ns.list();
+            if listed.contains("xt match recent") {
+                // iptables-nft keeps `-m recent` as the xtables match itself, which nft lists
+                // as `xt match recent` without its options: not readable, and said so.
+                let refused = read(&listed, &resolver(&net, node)).expect_err("refused");
+                assert!(
+                    refused
+                        .iter()
+                        .all(|p| p.message.contains("xt match recent")),
+                    "{case}: {refused:?}"
+                );
+                continue;
+            }
             let expected = save(&net, &without_comments(nf));
             let got = read(&listed, &resolver(&net, node))
                 .unwrap_or_else(|p| panic!("{case}: {p:?}\n{listed}"));

@@ -32,10 +32,10 @@ pub use listener::{
 };
 pub use netfilter::{
     AddrRange, AddrTypes, Chain, ChainId, ChainName, ConnMarkOp, CtStatus, Decider, Effect,
-    FilterRule, Flow, L4, MAX_DEPTH, MarkMatch, MarkSet, Match, Multiport, NatAction, NatFlags,
-    NatHook, NatRule, Netfilter, PacketFacts, PlatformFix, PortSide, Recent, RecentLists, RecentOp,
-    RecentSide, RejectWith, RuleAt, RunState, SetMatch, States, Target as RuleTarget, UserChain,
-    Verdict,
+    FilterRule, Flow, L4, MAX_DEPTH, MarkMatch, MarkSet, Match, Module, ModuleOrder, Multiport,
+    NatAction, NatFlags, NatHook, NatRule, Netfilter, PacketFacts, PlatformFix, PortSide, Recent,
+    RecentLists, RecentOp, RecentSide, RejectWith, RuleAt, RunState, SetMatch, States,
+    Target as RuleTarget, UserChain, Verdict,
 };
 /// The limits and defaults of `-m recent` (xt_recent).
 pub mod recent_limits {

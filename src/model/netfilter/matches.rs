@@ -314,6 +314,9 @@ pub struct Match {
     /// [`super::RunState`]) only when every other match of the rule held, before the random
     /// draw. Boxed: rare, and `Match` is cloned and compared often.
     pub recent: Option<Box<super::Recent>>,
+    /// The modules in the order the rule was written (empty when it was not read from
+    /// text): how iptables-save prints it. Changes nothing the rule matches.
+    pub order: super::ModuleOrder,
 }
 
 /// The facts about a packet a rule is matched against. The marks change as rules set them.

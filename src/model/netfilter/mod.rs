@@ -9,6 +9,7 @@
 //! - the walk through chains (`walk`), shared by both tables.
 
 mod matches;
+mod order;
 mod recent;
 mod targets;
 mod walk;
@@ -17,6 +18,7 @@ pub use matches::{
     AddrRange, AddrTypes, CtStatus, L4, MarkMatch, Match, Multiport, PacketFacts, PortSide,
     SetMatch, States,
 };
+pub use order::{Module, ModuleOrder};
 pub use recent::{
     DEFAULT_LIST, LIST_SIZE, MAX_HITCOUNT, MAX_NAME, Recent, RecentLists, RecentOp, RecentSide,
     RunState,

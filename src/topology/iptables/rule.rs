@@ -11,8 +11,8 @@ use super::parse::Word;
 use super::recent::{RecentDraft, takes_value};
 use crate::format::Code;
 use crate::model::{
-    AddrRange, AddrTypes, ConnMarkOp, CtStatus, IfaceId, L4, MarkMatch, MarkSet, Match, Multiport,
-    NatFlags, PortSide, RejectWith, SetMatch, States,
+    AddrRange, AddrTypes, ConnMarkOp, CtStatus, IfaceId, L4, MarkMatch, MarkSet, Match, Module,
+    Multiport, NatFlags, PortSide, RejectWith, SetMatch, States,
 };
 
 /// A problem with a word of the text.
@@ -202,6 +202,19 @@ impl<'a> Reader<'a> {
                         return Err(Problem::unsupported(name, &format!("`-m {}`", name.text)));
                     }
                     self.end_recent()?;
+                    self.m.order.push(match name.text.as_str() {
+                        "comment" => Module::Comment,
+                        "tcp" => Module::Tcp,
+                        "udp" => Module::Udp,
+                        "multiport" => Module::Multiport,
+                        "conntrack" | "state" => Module::Conntrack,
+                        "addrtype" => Module::Addrtype,
+                        "iprange" => Module::Iprange,
+                        "mark" => Module::Mark,
+                        "connmark" => Module::Connmark,
+                        "statistic" => Module::Statistic,
+                        _ => Module::Recent,
+                    });
                     if name.text == "recent" {
                         if self.m.recent.is_some() {
                             return Err(Problem::unsupported(

@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use ipnet::Ipv4Net;
 
 use crate::model::{
-    AddrRange, ConnMarkOp, Effect, Flow, L4, MarkMatch, MarkSet, Match, NatAction, NatFlags,
-    NatHook, Netfilter, Network, PortSide, Recent, RecentSide, RejectWith, RuleTarget as Target,
-    SetMatch, Verdict,
+    AddrRange, ConnMarkOp, Effect, Flow, L4, MarkMatch, MarkSet, Match, Module, NatAction,
+    NatFlags, NatHook, Netfilter, Network, PortSide, Recent, RecentSide, RejectWith,
+    RuleTarget as Target, SetMatch, Verdict,
 };
 
 /// The node's netfilter as `iptables-save` prints it once loaded: the mangle, raw, filter and
@@ -30,7 +30,7 @@ pub fn save(net: &Network, nf: &Netfilter) -> String {
         }
         for chain in &table.chains {
             for rule in &chain.rules {
-                let _ = writeln!(out, "-A {} {rule}", chain.name);
+                let _ = writeln!(out, "{}", append_line(chain.name, rule));
             }
         }
         out.push_str("COMMIT\n");
@@ -58,7 +58,7 @@ pub fn rule_lines(net: &Network, nf: &Netfilter) -> Vec<String> {
         }
         for chain in &table.chains {
             for rule in &chain.rules {
-                out.push(format!("{lead}-A {} {rule}", chain.name));
+                out.push(format!("{lead}{}", append_line(chain.name, rule)));
             }
         }
     }
@@ -88,7 +88,7 @@ pub fn filter_rule_line(
         rule.comment.as_deref(),
         &filter_target(nf, &rule.target),
     );
-    Some(format!("-A {chain} {text}"))
+    Some(append_line(chain, &text))
 }
 
 /// One table as written: its name and its chains in the order iptables lists them.
@@ -119,6 +119,16 @@ impl<'n> ChainText<'n> {
             policy: None,
             rules,
         }
+    }
+}
+
+/// `-A CHAIN RULE`, or `-A CHAIN` for a rule with neither match nor target (checked with
+/// iptables v1.8.9: `iptables -A X` saves as `-A X`, no blank after it).
+fn append_line(chain: &str, rule: &str) -> String {
+    if rule.is_empty() {
+        format!("-A {chain}")
+    } else {
+        format!("-A {chain} {rule}")
     }
 }
 
@@ -275,35 +285,82 @@ fn rule_text(net: &Network, m: &Match, comment: Option<&str>, target: &str) -> S
     field(true, "-o", m.not_out_iface.map(iface));
     field(false, "-p", m.proto.map(|p| p.name().to_owned()));
     field(true, "-p", m.not_proto.map(|p| p.name().to_owned()));
-    if let Some(c) = comment {
-        parts.push(format!("-m comment --comment {}", quoted(&comment_text(c))));
+    let mut modules = modules(m, comment);
+    // The modules in the order the rule was written, as iptables keeps them; the rest (a
+    // rule built, not read) in reachlab's order.
+    for module in m.order.iter() {
+        if let Some(i) = modules.iter().position(|(k, _)| *k == module) {
+            parts.push(modules.remove(i).1);
+        }
     }
-    parts.extend(port_match(m));
-    parts.extend(m.multiport.as_ref().map(|mp| {
+    parts.extend(modules.into_iter().map(|(_, text)| text));
+    if !target.is_empty() {
+        parts.push(target.to_owned());
+    }
+    parts.join(" ")
+}
+
+/// Each match module of the rule as iptables prints it, in reachlab's order: comment, ports
+/// (a bare `-m tcp`/`-m udp` when the rule was written with one and no port), multiport,
+/// conntrack, mark, connmark, addrtype, iprange, recent, statistic.
+fn modules(m: &Match, comment: Option<&str>) -> Vec<(Module, String)> {
+    let mut out = Vec::new();
+    if let Some(c) = comment {
+        out.push((
+            Module::Comment,
+            format!("-m comment --comment {}", quoted(&comment_text(c))),
+        ));
+    }
+    match port_match(m) {
+        Some(text) => {
+            let module = if m.proto == Some(L4::Udp) {
+                Module::Udp
+            } else {
+                Module::Tcp
+            };
+            out.push((module, text));
+        }
+        None => {
+            for (module, proto) in [(Module::Tcp, L4::Tcp), (Module::Udp, L4::Udp)] {
+                if m.order.contains(module) && m.proto == Some(proto) {
+                    out.push((module, format!("-m {}", proto.name())));
+                }
+            }
+        }
+    }
+    if let Some(mp) = &m.multiport {
         let side = match mp.side {
             PortSide::Source => "--sports",
             PortSide::Destination => "--dports",
             PortSide::Either => "--ports",
         };
         let list: Vec<String> = mp.ranges.iter().map(|&r| ports(r)).collect();
-        format!("-m multiport {}{side} {}", bang(mp.negated), list.join(","))
-    }));
-    parts.extend(conntrack(m));
-    parts.extend(m.mark.map(|k| format!("-m mark {}", mark_match(k))));
-    parts.extend(m.connmark.map(|k| format!("-m connmark {}", mark_match(k))));
-    parts.extend(addrtype(m.src_type, m.dst_type));
-    parts.extend(iprange(m.src_range, m.dst_range));
-    parts.extend(m.recent.as_deref().map(recent));
-    parts.extend(m.probability_ppb.map(|ppb| {
-        format!(
+        let text = format!("-m multiport {}{side} {}", bang(mp.negated), list.join(","));
+        out.push((Module::Multiport, text));
+    }
+    let ct = conntrack(m);
+    if !ct.is_empty() {
+        out.push((Module::Conntrack, ct.join(" ")));
+    }
+    out.extend(
+        m.mark
+            .map(|k| (Module::Mark, format!("-m mark {}", mark_match(k)))),
+    );
+    out.extend(
+        m.connmark
+            .map(|k| (Module::Connmark, format!("-m connmark {}", mark_match(k)))),
+    );
+    out.extend(addrtype(m.src_type, m.dst_type).map(|t| (Module::Addrtype, t)));
+    out.extend(iprange(m.src_range, m.dst_range).map(|t| (Module::Iprange, t)));
+    out.extend(m.recent.as_deref().map(|r| (Module::Recent, recent(r))));
+    out.extend(m.probability_ppb.map(|ppb| {
+        let text = format!(
             "-m statistic --mode random --probability {}",
             probability(ppb)
-        )
+        );
+        (Module::Statistic, text)
     }));
-    if !target.is_empty() {
-        parts.push(target.to_owned());
-    }
-    parts.join(" ")
+    out
 }
 
 /// `-m recent` as libxt_recent's `recent_save` prints it: the operation (with its `!`),

@@ -679,6 +679,7 @@ fn filter_target(step: &Step, flow: Option<Flow>, prerouting: bool) -> Result<Ru
         Action::Mark(set) => RuleTarget::Effect(Effect::Mark(*set)),
         Action::ConnMark(op) => RuleTarget::Effect(Effect::ConnMark(*op)),
         Action::Log(options) => RuleTarget::Effect(Effect::Log(options.clone())),
+        Action::Count => RuleTarget::Effect(Effect::Count),
         Action::Jump(_) | Action::Goto(_) => match flow {
             Some(f) => RuleTarget::Flow(f),
             None => return refuse("this jump"),
@@ -709,6 +710,7 @@ fn raw_target(step: &Step) -> Result<RuleTarget, Problem> {
         Action::Drop => Ok(RuleTarget::Verdict(Verdict::Drop)),
         Action::Return => Ok(RuleTarget::Flow(Flow::Return)),
         Action::Log(options) => Ok(RuleTarget::Effect(Effect::Log(options.clone()))),
+        Action::Count => Ok(RuleTarget::Effect(Effect::Count)),
         Action::Dnat(..) | Action::Snat(..) | Action::Masquerade(_) => Err(bad(
             &step.at,
             format!("`{}` in a filter chain", step.at.text),
@@ -750,6 +752,7 @@ fn nat_action(step: &Step, flow: Option<Flow>, hooks: &[NatHook]) -> Result<NatA
         Action::Mark(set) => NatAction::Effect(Effect::Mark(*set)),
         Action::ConnMark(op) => NatAction::Effect(Effect::ConnMark(*op)),
         Action::Log(options) => NatAction::Effect(Effect::Log(options.clone())),
+        Action::Count => NatAction::Effect(Effect::Count),
         Action::Dnat(a, p) => NatAction::Dnat(*a, *p),
         Action::Snat(a, f) => NatAction::Snat(*a, *f),
         Action::Masquerade(f) => NatAction::Masquerade(*f),

@@ -32,12 +32,17 @@ pub enum Action {
     Dnat(Ipv4Addr, Option<Port>),
     Snat(Ipv4Addr, NatFlags),
     Masquerade(NatFlags),
+    /// No statement that acts: the rule only counts (iptables' rule without a target).
+    Count,
 }
 
 impl Action {
-    /// Whether the walk goes on after it (marks and log lines).
+    /// Whether the walk goes on after it (marks, log lines, counting).
     pub fn is_effect(&self) -> bool {
-        matches!(self, Action::Mark(_) | Action::ConnMark(_) | Action::Log(_))
+        matches!(
+            self,
+            Action::Mark(_) | Action::ConnMark(_) | Action::Log(_) | Action::Count
+        )
     }
 }
 
@@ -52,7 +57,8 @@ pub struct Step {
 /// A rule read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReadRule {
-    /// In order; empty for a rule that only counts, or that matches only IPv6.
+    /// In order; one [`Action::Count`] for a rule that only counts; empty for a rule that
+    /// matches only IPv6.
     pub steps: Vec<Step>,
     pub comment: Option<String>,
     /// The word that makes it IPv6-only (`ip6`, `meta nfproto ipv6`, …), when one does.
@@ -142,6 +148,18 @@ pub fn read_rule(
         last: None,
     };
     r.statements()?;
+    if r.out.steps.is_empty()
+        && r.out.ipv6_only.is_none()
+        && let Some(first) = toks.first()
+    {
+        let mut matches = r.m.clone();
+        r.ct.apply(&mut matches);
+        r.out.steps.push(Step {
+            matches,
+            action: Action::Count,
+            at: first.at.clone(),
+        });
+    }
     Ok(r.out)
 }
 
@@ -1315,12 +1333,11 @@ mod tests {
         assert_eq!(e.code, Code::Unsupported);
         let e = read("accept drop").expect_err("after a verdict");
         assert_eq!(e.at.text, "drop");
-        assert!(
-            read("tcp dport 22 counter")
-                .expect("reads")
-                .steps
-                .is_empty()
-        );
+        // A rule that only counts: one step that counts, with its matches.
+        let counting = read("tcp dport 22 counter").expect("reads");
+        assert_eq!(counting.steps.len(), 1);
+        assert_eq!(counting.steps[0].action, Action::Count);
+        assert_eq!(counting.steps[0].matches.dport, Some((22, 22)));
     }
 
     #[test]
