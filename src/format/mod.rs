@@ -8,12 +8,14 @@
 mod diagnostic;
 pub mod edit;
 pub mod file;
+pub(crate) mod from_tree;
 pub mod ip_json;
 pub mod naming;
 pub mod platform;
 mod schema;
 mod source;
 pub(crate) mod structure;
+pub(crate) mod tree;
 pub mod units;
 pub(crate) mod yaml;
 

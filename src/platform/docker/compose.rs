@@ -30,7 +30,8 @@ use serde::Deserialize;
 use super::containers::parse_publish;
 use super::{ContainerSpec, DockerEngineSpec, DockerNetworkSpec};
 use crate::format::file::{HttpSpec, ListenSpec};
-use crate::format::structure::{Checker, Key, Tree};
+use crate::format::structure::Checker;
+use crate::format::tree::{Key, Tree};
 use crate::format::{Code, Diagnostic, Located, MAX_FILE_BYTES, SourceFile, Span};
 
 /// Top-level Compose keys reachlab does not model (warned once per file).
