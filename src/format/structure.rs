@@ -4,9 +4,8 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::diagnostic::{Code, Diagnostic};
+use super::rules::Rule;
 use super::source::Located;
 use super::tree::{Key, Tree};
 
@@ -31,83 +30,49 @@ fn noun(def: &str) -> &'static str {
     }
 }
 
-/// Walks a tree against the schema and collects diagnostics.
-pub(crate) struct Checker<'s> {
-    root: &'s Value,
+/// Walks a tree against the schema's rules ([`super::rules`]) and collects diagnostics.
+#[derive(Default)]
+pub(crate) struct Checker {
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
-impl<'s> Checker<'s> {
-    pub(crate) fn new(root: &'s Value) -> Self {
-        Self {
-            root,
-            diagnostics: Vec::new(),
-        }
+impl Checker {
+    pub(crate) fn new() -> Self {
+        Self::default()
     }
 
     /// Checks the whole document.
     pub(crate) fn check_document(&mut self, tree: &Located<Tree>) {
-        let root = self.root;
-        self.check(tree, root, "TopologyFile");
+        self.check(tree, Rule::root(), "TopologyFile");
     }
 
     /// Checks `tree` against the schema's definition `name` (e.g. `ListenSpec`), for values
     /// written elsewhere than the topology (a Compose file's extension field).
     pub(crate) fn check_definition(&mut self, tree: &Located<Tree>, name: &str) {
-        let root = self.root;
-        if let Some((def, schema)) = root
-            .get("$defs")
-            .and_then(Value::as_object)
-            .and_then(|d| d.get_key_value(name))
-        {
+        if let Some((def, schema)) = Rule::definition(name) {
             self.check(tree, schema, def);
         }
     }
 
     /// Follows `$ref`s; returns the schema and the name of the definition it came from.
-    fn resolve(&self, mut schema: &'s Value, mut def: &'s str) -> (&'s Value, &'s str) {
-        let root = self.root;
+    fn resolve(mut schema: &'static Rule, mut def: &'static str) -> (&'static Rule, &'static str) {
         for _ in 0..16 {
-            let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
+            let Some((name, target)) = schema.reference else {
                 break;
             };
-            let Some(name) = reference.strip_prefix("#/$defs/") else {
-                break;
-            };
-            match root
-                .get("$defs")
-                .and_then(Value::as_object)
-                .and_then(|d| d.get_key_value(name))
-            {
-                Some((name, target)) => {
-                    schema = target;
-                    def = name;
-                }
-                None => break,
-            }
+            schema = target;
+            def = name;
         }
         (schema, def)
     }
 
-    fn types(schema: &Value) -> Vec<&str> {
-        match schema.get("type") {
-            Some(Value::String(t)) => vec![t.as_str()],
-            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn check(&mut self, node: &Located<Tree>, schema: &'s Value, def: &'s str) {
-        let (schema, def) = self.resolve(schema, def);
-        if let Some(branches) = schema
-            .get("anyOf")
-            .or_else(|| schema.get("oneOf"))
-            .and_then(Value::as_array)
-        {
+    fn check(&mut self, node: &Located<Tree>, schema: &'static Rule, def: &'static str) {
+        let (schema, def) = Self::resolve(schema, def);
+        if let Some(branches) = schema.alternatives {
             self.check_alternatives(node, branches, def);
             return;
         }
-        let types = Self::types(schema);
+        let types = schema.types;
         if !types.is_empty() && !types.iter().any(|t| node.value.fits(t)) {
             let wanted = types
                 .iter()
@@ -115,17 +80,17 @@ impl<'s> Checker<'s> {
                 .map(|t| describe_type(t, schema))
                 .collect::<Vec<_>>()
                 .join(" or ");
-            self.wrong_type(node, &wanted, &types);
+            self.wrong_type(node, &wanted, types);
             return;
         }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if let Some(allowed) = schema.allowed {
             self.check_enum(node, allowed);
         }
         match &node.value {
             Tree::Int(n) => self.check_range(node, *n, schema),
             Tree::Map(entries) => self.check_map(node, entries, schema, def),
             Tree::Seq(items) => {
-                if let Some(item_schema) = schema.get("items") {
+                if let Some(item_schema) = schema.items {
                     for item in items {
                         self.check(item, item_schema, def);
                     }
@@ -135,18 +100,23 @@ impl<'s> Checker<'s> {
         }
     }
 
-    fn check_alternatives(&mut self, node: &Located<Tree>, branches: &'s [Value], def: &'s str) {
+    fn check_alternatives(
+        &mut self,
+        node: &Located<Tree>,
+        branches: &'static [Rule],
+        def: &'static str,
+    ) {
         if matches!(node.value, Tree::Null)
             && branches
                 .iter()
-                .any(|b| Self::types(self.resolve(b, def).0).contains(&"null"))
+                .any(|b| Self::resolve(b, def).0.types.contains(&"null"))
         {
             return;
         }
         // An enum whose variants are documented comes as `oneOf` constants: check it as a set.
-        let constants: Option<Vec<Value>> = branches
+        let constants: Option<Vec<&str>> = branches
             .iter()
-            .map(|b| self.resolve(b, def).0.get("const").cloned())
+            .map(|b| Self::resolve(b, def).0.constant)
             .collect();
         if let Some(constants) = constants {
             self.check_enum(node, &constants);
@@ -155,12 +125,11 @@ impl<'s> Checker<'s> {
         // Try each branch that admits this kind of value; keep the quietest.
         let mut best: Option<Vec<Diagnostic>> = None;
         for branch in branches {
-            let (resolved, _) = self.resolve(branch, def);
-            let types = Self::types(resolved);
+            let types = Self::resolve(branch, def).0.types;
             if !types.is_empty() && !types.iter().any(|t| node.value.fits(t)) {
                 continue;
             }
-            let mut sub = Checker::new(self.root);
+            let mut sub = Checker::new();
             sub.check(node, branch, def);
             if best
                 .as_ref()
@@ -174,16 +143,16 @@ impl<'s> Checker<'s> {
             None => {
                 let types: Vec<&str> = branches
                     .iter()
-                    .flat_map(|b| Self::types(self.resolve(b, def).0))
+                    .flat_map(|b| Self::resolve(b, def).0.types.iter().copied())
                     .filter(|t| *t != "null")
                     .collect();
                 let wanted = branches
                     .iter()
-                    .map(|b| self.resolve(b, def).0)
+                    .map(|b| Self::resolve(b, def).0)
                     .flat_map(|s| {
-                        Self::types(s)
-                            .into_iter()
-                            .filter(|t| *t != "null")
+                        s.types
+                            .iter()
+                            .filter(|t| **t != "null")
                             .map(move |t| describe_type(t, s))
                     })
                     .collect::<Vec<_>>()
@@ -218,8 +187,7 @@ impl<'s> Checker<'s> {
         );
     }
 
-    fn check_enum(&mut self, node: &Located<Tree>, allowed: &[Value]) {
-        let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+    fn check_enum(&mut self, node: &Located<Tree>, names: &[&str]) {
         let Some(text) = node.value.scalar_text() else {
             return;
         };
@@ -241,9 +209,8 @@ impl<'s> Checker<'s> {
         );
     }
 
-    fn check_range(&mut self, node: &Located<Tree>, n: i128, schema: &Value) {
-        let min = schema.get("minimum").and_then(Value::as_f64);
-        let max = schema.get("maximum").and_then(Value::as_f64);
+    fn check_range(&mut self, node: &Located<Tree>, n: i128, schema: &Rule) {
+        let (min, max) = (schema.minimum, schema.maximum);
         let (lo, hi) = (min.map(|m| m as i128), max.map(|m| m as i128));
         if lo.is_some_and(|lo| n < lo) || hi.is_some_and(|hi| n > hi) {
             let range = match (lo, hi) {
@@ -264,16 +231,16 @@ impl<'s> Checker<'s> {
         &mut self,
         node: &Located<Tree>,
         entries: &[(Located<Key>, Located<Tree>)],
-        schema: &'s Value,
-        def: &'s str,
+        schema: &'static Rule,
+        def: &'static str,
     ) {
-        let properties = schema.get("properties").and_then(Value::as_object);
-        let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        let properties = schema.properties;
+        let closed = schema.closed;
         // A map of names to values (`groups:`): every value is checked against one schema.
-        let values = schema.get("additionalProperties").filter(|v| v.is_object());
+        let values = schema.values;
         let what = describe_map(def, entries);
         for (key, value) in entries {
-            match properties.and_then(|p| p.get(&key.value.0)) {
+            match schema.property(&key.value.0) {
                 Some(sub) => self.check(value, sub, def),
                 None if closed => self.unknown_key(key, properties, def, &what),
                 None => {
@@ -283,38 +250,28 @@ impl<'s> Checker<'s> {
                 }
             }
         }
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
-            for name in required.iter().filter_map(Value::as_str) {
-                if !entries.iter().any(|(k, _)| k.value.0 == name) {
-                    let hint = match properties
-                        .and_then(|p| p.get(name))
-                        .and_then(|p| self.description(p))
-                    {
-                        Some(desc) => format!("add `{name}:` ({desc})"),
-                        None => format!("add `{name}:` to {}", noun(def)),
-                    };
-                    self.diagnostics.push(
-                        Diagnostic::error(
-                            Code::MissingKey,
-                            node.span,
-                            format!("{what} has no `{name}`"),
-                        )
-                        .label(format!("`{name}` is required here"))
-                        .hint(hint),
-                    );
-                }
+        for &name in schema.required {
+            if !entries.iter().any(|(k, _)| k.value.0 == name) {
+                let hint = match schema.property(name).and_then(Self::description) {
+                    Some(desc) => format!("add `{name}:` ({desc})"),
+                    None => format!("add `{name}:` to {}", noun(def)),
+                };
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        Code::MissingKey,
+                        node.span,
+                        format!("{what} has no `{name}`"),
+                    )
+                    .label(format!("`{name}` is required here"))
+                    .hint(hint),
+                );
             }
         }
     }
 
-    fn description(&self, schema: &'s Value) -> Option<String> {
-        let direct = schema.get("description").and_then(Value::as_str);
-        let resolved = || {
-            self.resolve(schema, "")
-                .0
-                .get("description")
-                .and_then(Value::as_str)
-        };
+    fn description(schema: &'static Rule) -> Option<String> {
+        let direct = schema.description;
+        let resolved = || Self::resolve(schema, "").0.description;
         direct
             .or_else(resolved)
             .map(|d| d.split(['.', '\n']).next().unwrap_or(d).trim().to_owned())
@@ -323,18 +280,18 @@ impl<'s> Checker<'s> {
     fn unknown_key(
         &mut self,
         key: &Located<Key>,
-        properties: Option<&serde_json::Map<String, Value>>,
+        properties: Option<&'static [(&'static str, Rule)]>,
         def: &str,
         what: &str,
     ) {
         let name = &key.value.0;
         let known: Vec<&str> = properties
-            .map(|p| p.keys().map(String::as_str).collect())
+            .map(|p| p.iter().map(|(k, _)| *k).collect())
             .unwrap_or_default();
         let mut hint = String::new();
         if let Some(close) = closest(name, known.iter().copied()) {
             let _ = write!(hint, "did you mean `{close}`? ");
-        } else if let Some(owner) = self.owner_of(name, def) {
+        } else if let Some(owner) = Self::owner_of(name, def) {
             let _ = write!(hint, "`{name}` is a key of {owner}, not of {}; ", noun(def));
         }
         let _ = write!(hint, "the keys of {} are: {}", noun(def), known.join(", "));
@@ -350,16 +307,12 @@ impl<'s> Checker<'s> {
     }
 
     /// Another definition that has `key` (for "`addresses` is a key of an interface").
-    fn owner_of(&self, key: &str, except: &str) -> Option<&'static str> {
-        let defs = self.root.get("$defs")?.as_object()?;
+    fn owner_of(key: &str, except: &str) -> Option<&'static str> {
         // Only a definition with a name of its own helps ("is a key of this map" does not).
-        defs.iter()
-            .filter(|(name, _)| name.as_str() != except && noun(name) != noun("?"))
-            .find(|(_, d)| {
-                d.get("properties")
-                    .and_then(Value::as_object)
-                    .is_some_and(|p| p.contains_key(key))
-            })
+        Rule::definitions()
+            .iter()
+            .filter(|(name, _)| *name != except && noun(name) != noun("?"))
+            .find(|(_, d)| d.property(key).is_some())
             .map(|(name, _)| noun(name))
     }
 }
@@ -380,13 +333,12 @@ fn describe_map(def: &str, entries: &[(Located<Key>, Located<Tree>)]) -> String 
     }
 }
 
-fn describe_type(json_type: &str, schema: &Value) -> String {
+fn describe_type(json_type: &str, schema: &Rule) -> String {
     match json_type {
         "object" => "a map".into(),
         "array" => "a list".into(),
-        "string" => match schema.get("enum").and_then(Value::as_array) {
-            Some(values) => {
-                let names: Vec<_> = values.iter().filter_map(Value::as_str).collect();
+        "string" => match schema.allowed {
+            Some(names) => {
                 format!("one of {}", names.join(", "))
             }
             None => "text".into(),
@@ -424,7 +376,7 @@ mod tests {
 
     fn check(yaml: &str) -> Vec<Diagnostic> {
         let tree: Located<Tree> = serde_saphyr::from_str(yaml).expect("YAML");
-        let mut checker = Checker::new(super::super::schema::embedded_schema());
+        let mut checker = Checker::new();
         checker.check_document(&tree);
         checker.diagnostics
     }

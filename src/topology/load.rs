@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use super::lower::lower;
 use crate::format::file::TopologyFile;
 use crate::format::from_tree::from_tree;
@@ -289,7 +287,7 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
         .hint("start with `segments:` and `nodes:` at the beginning of a line");
         return fail(source, vec![d]);
     }
-    let mut checker = Checker::new(schema_value());
+    let mut checker = Checker::new();
     checker.check_document(&tree);
     let mut diagnostics = checker.diagnostics;
     // The typed file is read from the tree; only what the tree's reader is unsure of (and
@@ -411,11 +409,6 @@ fn default_hint(code: Code) -> &'static str {
         Code::IptablesSyntax => "write the rules as `iptables-save` prints them",
         Code::NftSyntax => "write the rules as `nft list ruleset` prints them",
     }
-}
-
-/// The schema, embedded at build time and parsed once (see [`crate::format::schema`]).
-pub(crate) fn schema_value() -> &'static Value {
-    crate::format::embedded_schema()
 }
 
 /// A Kubernetes manifest (top-level `apiVersion:` and `kind:`), which a topology refers to

@@ -959,7 +959,7 @@ impl Reader<'_> {
                         self.wrong_type(v, "a list of listeners, as under a node's `listen:`");
                         continue;
                     };
-                    let mut checker = Checker::new(crate::format::embedded_schema());
+                    let mut checker = Checker::new();
                     for item in items {
                         checker.check_definition(item, "ListenSpec");
                     }
