@@ -57,7 +57,7 @@ impl Checker {
     /// Follows `$ref`s; returns the schema and the name of the definition it came from.
     fn resolve(mut schema: &'static Rule, mut def: &'static str) -> (&'static Rule, &'static str) {
         for _ in 0..16 {
-            let Some((name, target)) = schema.reference else {
+            let Some((name, target)) = schema.reference() else {
                 break;
             };
             schema = target;
@@ -68,29 +68,29 @@ impl Checker {
 
     fn check(&mut self, node: &Located<Tree>, schema: &'static Rule, def: &'static str) {
         let (schema, def) = Self::resolve(schema, def);
-        if let Some(branches) = schema.alternatives {
+        if let Some(branches) = schema.alternatives() {
             self.check_alternatives(node, branches, def);
             return;
         }
-        let types = schema.types;
+        let types = schema.types();
         if !types.is_empty() && !types.iter().any(|t| node.value.fits(t)) {
             let wanted = types
                 .iter()
-                .filter(|t| **t != "null")
+                .filter(|t| *t != "null")
                 .map(|t| describe_type(t, schema))
                 .collect::<Vec<_>>()
                 .join(" or ");
-            self.wrong_type(node, &wanted, types);
+            self.wrong_type(node, &wanted, types.first());
             return;
         }
-        if let Some(allowed) = schema.allowed {
-            self.check_enum(node, allowed);
+        if let Some(allowed) = schema.allowed() {
+            self.check_enum(node, &allowed.to_vec());
         }
         match &node.value {
             Tree::Int(n) => self.check_range(node, *n, schema),
             Tree::Map(entries) => self.check_map(node, entries, schema, def),
             Tree::Seq(items) => {
-                if let Some(item_schema) = schema.items {
+                if let Some(item_schema) = schema.items() {
                     for item in items {
                         self.check(item, item_schema, def);
                     }
@@ -109,14 +109,14 @@ impl Checker {
         if matches!(node.value, Tree::Null)
             && branches
                 .iter()
-                .any(|b| Self::resolve(b, def).0.types.contains(&"null"))
+                .any(|b| Self::resolve(b, def).0.types().contains("null"))
         {
             return;
         }
         // An enum whose variants are documented comes as `oneOf` constants: check it as a set.
         let constants: Option<Vec<&str>> = branches
             .iter()
-            .map(|b| Self::resolve(b, def).0.constant)
+            .map(|b| Self::resolve(b, def).0.constant())
             .collect();
         if let Some(constants) = constants {
             self.check_enum(node, &constants);
@@ -125,7 +125,7 @@ impl Checker {
         // Try each branch that admits this kind of value; keep the quietest.
         let mut best: Option<Vec<Diagnostic>> = None;
         for branch in branches {
-            let types = Self::resolve(branch, def).0.types;
+            let types = Self::resolve(branch, def).0.types();
             if !types.is_empty() && !types.iter().any(|t| node.value.fits(t)) {
                 continue;
             }
@@ -143,27 +143,28 @@ impl Checker {
             None => {
                 let types: Vec<&str> = branches
                     .iter()
-                    .flat_map(|b| Self::resolve(b, def).0.types.iter().copied())
+                    .flat_map(|b| Self::resolve(b, def).0.types().iter())
                     .filter(|t| *t != "null")
                     .collect();
                 let wanted = branches
                     .iter()
                     .map(|b| Self::resolve(b, def).0)
                     .flat_map(|s| {
-                        s.types
+                        s.types()
                             .iter()
-                            .filter(|t| **t != "null")
+                            .filter(|t| *t != "null")
                             .map(move |t| describe_type(t, s))
                     })
                     .collect::<Vec<_>>()
                     .join(" or ");
-                self.wrong_type(node, &wanted, &types);
+                self.wrong_type(node, &wanted, types.first().copied());
             }
         }
     }
 
-    fn wrong_type(&mut self, node: &Located<Tree>, wanted: &str, types: &[&str]) {
-        let hint = match (&node.value, types.first().copied()) {
+    /// `first`: the first of the types wanted.
+    fn wrong_type(&mut self, node: &Located<Tree>, wanted: &str, first: Option<&str>) {
+        let hint = match (&node.value, first) {
             (Tree::Map(_), Some("array")) => Some(
                 "write a list: one entry per line, each starting with `- ` (e.g. `- name: lan`)",
             ),
@@ -234,15 +235,14 @@ impl Checker {
         schema: &'static Rule,
         def: &'static str,
     ) {
-        let properties = schema.properties;
         let closed = schema.closed;
         // A map of names to values (`groups:`): every value is checked against one schema.
-        let values = schema.values;
+        let values = schema.values();
         let what = describe_map(def, entries);
         for (key, value) in entries {
             match schema.property(&key.value.0) {
                 Some(sub) => self.check(value, sub, def),
-                None if closed => self.unknown_key(key, properties, def, &what),
+                None if closed => self.unknown_key(key, schema, def, &what),
                 None => {
                     if let Some(values) = values {
                         self.check(value, values, def);
@@ -250,7 +250,7 @@ impl Checker {
                 }
             }
         }
-        for &name in schema.required {
+        for name in schema.required().iter() {
             if !entries.iter().any(|(k, _)| k.value.0 == name) {
                 let hint = match schema.property(name).and_then(Self::description) {
                     Some(desc) => format!("add `{name}:` ({desc})"),
@@ -270,24 +270,16 @@ impl Checker {
     }
 
     fn description(schema: &'static Rule) -> Option<String> {
-        let direct = schema.description;
-        let resolved = || Self::resolve(schema, "").0.description;
+        let direct = schema.description();
+        let resolved = || Self::resolve(schema, "").0.description();
         direct
             .or_else(resolved)
             .map(|d| d.split(['.', '\n']).next().unwrap_or(d).trim().to_owned())
     }
 
-    fn unknown_key(
-        &mut self,
-        key: &Located<Key>,
-        properties: Option<&'static [(&'static str, Rule)]>,
-        def: &str,
-        what: &str,
-    ) {
+    fn unknown_key(&mut self, key: &Located<Key>, schema: &Rule, def: &str, what: &str) {
         let name = &key.value.0;
-        let known: Vec<&str> = properties
-            .map(|p| p.iter().map(|(k, _)| *k).collect())
-            .unwrap_or_default();
+        let known: Vec<&str> = schema.property_names().collect();
         let mut hint = String::new();
         if let Some(close) = closest(name, known.iter().copied()) {
             let _ = write!(hint, "did you mean `{close}`? ");
@@ -310,7 +302,6 @@ impl Checker {
     fn owner_of(key: &str, except: &str) -> Option<&'static str> {
         // Only a definition with a name of its own helps ("is a key of this map" does not).
         Rule::definitions()
-            .iter()
             .filter(|(name, _)| *name != except && noun(name) != noun("?"))
             .find(|(_, d)| d.property(key).is_some())
             .map(|(name, _)| noun(name))
@@ -337,8 +328,9 @@ fn describe_type(json_type: &str, schema: &Rule) -> String {
     match json_type {
         "object" => "a map".into(),
         "array" => "a list".into(),
-        "string" => match schema.allowed {
+        "string" => match schema.allowed() {
             Some(names) => {
+                let names = names.to_vec();
                 format!("one of {}", names.join(", "))
             }
             None => "text".into(),
