@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::diagnostic::{Code, Diagnostic};
 use super::source::{Located, SourceFile, Span};
-use super::structure::Tree;
+use super::tree::Tree;
 
 /// One link of `ip -j addr`: its name, state, MAC and addresses.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,6 +1,6 @@
 //! The topology file as it is written: its serde types ([`mod@file`], the platform sections in
 //! [`platform`]), positions of every value ([`Located`], [`Span`]), diagnostics with
-//! `file:line:column`, the schema-guided structural check, the JSON Schema, units, names, and
+//! `file:line:column`, the schema-guided structural check, the JSON Schema (and the rules compiled from it), units, names, and
 //! edits of the file's text (what a fix's patch is made of). Nothing here interprets a file:
 //! expanding the platforms is `crate::platform`, loading and lowering into the model
 //! `crate::topology`.
@@ -8,12 +8,15 @@
 mod diagnostic;
 pub mod edit;
 pub mod file;
+pub(crate) mod from_tree;
 pub mod ip_json;
 pub mod naming;
 pub mod platform;
+mod rules;
 mod schema;
 mod source;
 pub(crate) mod structure;
+pub(crate) mod tree;
 pub mod units;
 pub(crate) mod yaml;
 

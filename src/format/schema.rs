@@ -1,16 +1,18 @@
-//! The JSON Schema of the topology format. It owns two views of one schema:
+//! The JSON Schema of the topology format. It owns the views of one schema:
 //!
 //! - [`schema`] / [`schema_json`] generate it from the serde types of [`super::file`] with
 //!   schemars: the source of truth, printed by `reachlab schema` and checked in at
 //!   `schema/topology.schema.json`;
-//! - [`embedded_schema`] is that checked-in copy, embedded in the binary at build time and parsed once,
-//!   which the structural check of every load reads. Generating the schema costs ~3 M
-//!   instructions a process (a third of `reachlab check` of a lab file); parsing the embedded
-//!   text costs a fraction of that.
+//! - `build.rs` compiles that checked-in copy into the static tables of [`super::rules`], which
+//!   the structural check of every load reads (no process parses the schema to check a file;
+//!   generating it costs ~3 M instructions, parsing the JSON ~1.5 M);
+//! - [`embedded_schema`] is the checked-in copy embedded in the binary and parsed on first use,
+//!   for whoever wants the schema as a JSON value (the tests compare it with the generated one).
 //!
-//! `tests/schema.rs` fails when the checked-in copy differs from the generated schema (so the
-//! embedded copy cannot go stale unnoticed), and when the embedded copy does not parse to the
-//! same JSON value as the generated one.
+//! `tests/schema.rs` fails when the checked-in copy differs from the generated schema (so neither
+//! the embedded copy nor the compiled rules can go stale unnoticed), and when the embedded copy
+//! does not parse to the same JSON value as the generated one; `rules.rs` tests that its tables
+//! say what the embedded copy says.
 
 use std::sync::OnceLock;
 

@@ -352,6 +352,24 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 }
 
 impl Span {
+    /// The span as two numbers: line and column, byte offset and length (see [`LOCATED`]).
+    pub(crate) fn pack(self) -> (u64, u64) {
+        (
+            u64::from(self.line) << 32 | u64::from(self.column),
+            u64::from(self.offset) << 32 | u64::from(self.len),
+        )
+    }
+
+    /// The span [`Span::pack`] packed.
+    pub(crate) fn unpack(place: u64, extent: u64) -> Self {
+        Self {
+            line: (place >> 32) as u32,
+            column: place as u32,
+            offset: (extent >> 32) as u32,
+            len: extent as u32,
+        }
+    }
+
     pub(crate) fn from_saphyr(loc: &serde_saphyr::Location) -> Self {
         let span = loc.span();
         let (offset, len) = match (span.byte_offset(), span.byte_len()) {
@@ -413,12 +431,45 @@ impl<T> From<T> for Located<T> {
     }
 }
 
+/// The newtype name [`Located`] asks a deserializer for. serde-saphyr passes it through (its
+/// own [`serde_saphyr::Spanned`] then gives the span); the reader of a tree
+/// ([`super::from_tree`]) answers it with the span packed in two numbers and then the value
+/// (see [`Span::pack`]).
+pub(crate) const LOCATED: &str = "__reachlab_located";
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
-        Ok(Self {
+        deserializer.deserialize_newtype_struct(LOCATED, LocatedVisitor(std::marker::PhantomData))
+    }
+}
+
+struct LocatedVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for LocatedVisitor<T> {
+    type Value = Located<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a value")
+    }
+
+    /// YAML read by serde-saphyr (and any other format): the span as serde-saphyr records it.
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Located<T>, D::Error> {
+        let spanned = serde_saphyr::Spanned::<T>::deserialize(d)?;
+        Ok(Located {
             span: Span::from_saphyr(&spanned.referenced),
             value: spanned.value,
+        })
+    }
+
+    /// A tree's reader: the packed span, then the value.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Located<T>, A::Error> {
+        let missing = || serde::de::Error::invalid_length(0, &"a span and a value");
+        let place: u64 = seq.next_element()?.ok_or_else(missing)?;
+        let extent: u64 = seq.next_element()?.ok_or_else(missing)?;
+        let value: T = seq.next_element()?.ok_or_else(missing)?;
+        Ok(Located {
+            value,
+            span: Span::unpack(place, extent),
         })
     }
 }

@@ -1,177 +1,13 @@
-//! The structural check: walks the YAML as written against the JSON Schema generated from
+//! The structural check: walks the YAML as written ([`super::tree`]) against the JSON Schema generated from
 //! [`super::file`] and reports every unknown key, missing key, wrong kind of value and value out
 //! of range at once, with its position. Typed deserialisation alone would stop at the first.
 
 use std::fmt::Write as _;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
-
 use super::diagnostic::{Code, Diagnostic};
+use super::rules::Rule;
 use super::source::Located;
-
-/// YAML as written: maps keep their order and every value its position.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Tree {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Located<Tree>>),
-    Map(Vec<(Located<Key>, Located<Tree>)>),
-}
-
-/// A map key: any scalar, kept as the text written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Key(pub String);
-
-impl Tree {
-    /// What kind of value this is, as a user would say it.
-    fn kind(&self) -> &'static str {
-        match self {
-            Tree::Null => "nothing",
-            Tree::Bool(_) => "true/false",
-            Tree::Int(_) => "a number",
-            Tree::Float(_) => "a decimal number",
-            Tree::Str(_) => "text",
-            Tree::Seq(_) => "a list",
-            Tree::Map(_) => "a map",
-        }
-    }
-
-    fn fits(&self, json_type: &str) -> bool {
-        matches!(
-            (json_type, self),
-            ("null", Tree::Null)
-                | ("boolean", Tree::Bool(_))
-                | ("integer", Tree::Int(_))
-                | ("number", Tree::Int(_) | Tree::Float(_))
-                // A plain scalar such as `22` or `1.5` is text too where text is wanted.
-                | ("string", Tree::Str(_) | Tree::Int(_) | Tree::Float(_))
-                | ("array", Tree::Seq(_))
-                | ("object", Tree::Map(_))
-        )
-    }
-
-    /// The scalar's text (for enum checks).
-    fn scalar_text(&self) -> Option<String> {
-        match self {
-            Tree::Str(s) => Some(s.clone()),
-            Tree::Int(i) => Some(i.to_string()),
-            Tree::Float(f) => Some(f.to_string()),
-            Tree::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Tree {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TreeVisitor)
-    }
-}
-
-struct TreeVisitor;
-
-impl<'de> Visitor<'de> for TreeVisitor {
-    type Value = Tree;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Tree, E> {
-        Ok(Tree::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Tree, E> {
-        Ok(Tree::Int(v.into()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Tree, E> {
-        Ok(Tree::Int(v.into()))
-    }
-    fn visit_i128<E>(self, v: i128) -> Result<Tree, E> {
-        Ok(Tree::Int(v))
-    }
-    fn visit_u128<E>(self, v: u128) -> Result<Tree, E> {
-        Ok(Tree::Int(i128::try_from(v).unwrap_or(i128::MAX)))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Tree, E> {
-        Ok(Tree::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Tree, E> {
-        Ok(Tree::Str(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Tree, E> {
-        Ok(Tree::Str(v))
-    }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<Tree, E> {
-        Ok(Tree::Str(String::from_utf8_lossy(v).into_owned()))
-    }
-    fn visit_unit<E>(self) -> Result<Tree, E> {
-        Ok(Tree::Null)
-    }
-    fn visit_none<E>(self) -> Result<Tree, E> {
-        Ok(Tree::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
-        Tree::deserialize(d)
-    }
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
-        Tree::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Located<Tree>>()? {
-            items.push(item);
-        }
-        Ok(Tree::Seq(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Located<Key>>()? {
-            let value = map.next_value::<Located<Tree>>()?;
-            entries.push((key, value));
-        }
-        Ok(Tree::Map(entries))
-    }
-}
-
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a plain map key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
-                Ok(Key(v.to_owned()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Key, E> {
-                Ok(Key(v.to_string()))
-            }
-            fn visit_unit<E>(self) -> Result<Key, E> {
-                Ok(Key("null".into()))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Key, A::Error> {
-                Err(de::Error::custom("a map cannot be a key here"))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Key, A::Error> {
-                Err(de::Error::custom("a list cannot be a key here"))
-            }
-        }
-        deserializer.deserialize_any(KeyVisitor)
-    }
-}
+use super::tree::{Key, Tree};
 
 /// User-facing names of the schema's definitions.
 fn noun(def: &str) -> &'static str {
@@ -194,101 +30,67 @@ fn noun(def: &str) -> &'static str {
     }
 }
 
-/// Walks a tree against the schema and collects diagnostics.
-pub(crate) struct Checker<'s> {
-    root: &'s Value,
+/// Walks a tree against the schema's rules ([`super::rules`]) and collects diagnostics.
+#[derive(Default)]
+pub(crate) struct Checker {
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
-impl<'s> Checker<'s> {
-    pub(crate) fn new(root: &'s Value) -> Self {
-        Self {
-            root,
-            diagnostics: Vec::new(),
-        }
+impl Checker {
+    pub(crate) fn new() -> Self {
+        Self::default()
     }
 
     /// Checks the whole document.
     pub(crate) fn check_document(&mut self, tree: &Located<Tree>) {
-        let root = self.root;
-        self.check(tree, root, "TopologyFile");
+        self.check(tree, Rule::root(), "TopologyFile");
     }
 
     /// Checks `tree` against the schema's definition `name` (e.g. `ListenSpec`), for values
     /// written elsewhere than the topology (a Compose file's extension field).
     pub(crate) fn check_definition(&mut self, tree: &Located<Tree>, name: &str) {
-        let root = self.root;
-        if let Some((def, schema)) = root
-            .get("$defs")
-            .and_then(Value::as_object)
-            .and_then(|d| d.get_key_value(name))
-        {
+        if let Some((def, schema)) = Rule::definition(name) {
             self.check(tree, schema, def);
         }
     }
 
     /// Follows `$ref`s; returns the schema and the name of the definition it came from.
-    fn resolve(&self, mut schema: &'s Value, mut def: &'s str) -> (&'s Value, &'s str) {
-        let root = self.root;
+    fn resolve(mut schema: &'static Rule, mut def: &'static str) -> (&'static Rule, &'static str) {
         for _ in 0..16 {
-            let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
+            let Some((name, target)) = schema.reference() else {
                 break;
             };
-            let Some(name) = reference.strip_prefix("#/$defs/") else {
-                break;
-            };
-            match root
-                .get("$defs")
-                .and_then(Value::as_object)
-                .and_then(|d| d.get_key_value(name))
-            {
-                Some((name, target)) => {
-                    schema = target;
-                    def = name;
-                }
-                None => break,
-            }
+            schema = target;
+            def = name;
         }
         (schema, def)
     }
 
-    fn types(schema: &Value) -> Vec<&str> {
-        match schema.get("type") {
-            Some(Value::String(t)) => vec![t.as_str()],
-            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    fn check(&mut self, node: &Located<Tree>, schema: &'s Value, def: &'s str) {
-        let (schema, def) = self.resolve(schema, def);
-        if let Some(branches) = schema
-            .get("anyOf")
-            .or_else(|| schema.get("oneOf"))
-            .and_then(Value::as_array)
-        {
+    fn check(&mut self, node: &Located<Tree>, schema: &'static Rule, def: &'static str) {
+        let (schema, def) = Self::resolve(schema, def);
+        if let Some(branches) = schema.alternatives() {
             self.check_alternatives(node, branches, def);
             return;
         }
-        let types = Self::types(schema);
+        let types = schema.types();
         if !types.is_empty() && !types.iter().any(|t| node.value.fits(t)) {
             let wanted = types
                 .iter()
-                .filter(|t| **t != "null")
+                .filter(|t| *t != "null")
                 .map(|t| describe_type(t, schema))
                 .collect::<Vec<_>>()
                 .join(" or ");
-            self.wrong_type(node, &wanted, &types);
+            self.wrong_type(node, &wanted, types.first());
             return;
         }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-            self.check_enum(node, allowed);
+        if let Some(allowed) = schema.allowed() {
+            self.check_enum(node, &allowed.to_vec());
         }
         match &node.value {
             Tree::Int(n) => self.check_range(node, *n, schema),
             Tree::Map(entries) => self.check_map(node, entries, schema, def),
             Tree::Seq(items) => {
-                if let Some(item_schema) = schema.get("items") {
+                if let Some(item_schema) = schema.items() {
                     for item in items {
                         self.check(item, item_schema, def);
                     }
@@ -298,18 +100,23 @@ impl<'s> Checker<'s> {
         }
     }
 
-    fn check_alternatives(&mut self, node: &Located<Tree>, branches: &'s [Value], def: &'s str) {
+    fn check_alternatives(
+        &mut self,
+        node: &Located<Tree>,
+        branches: &'static [Rule],
+        def: &'static str,
+    ) {
         if matches!(node.value, Tree::Null)
             && branches
                 .iter()
-                .any(|b| Self::types(self.resolve(b, def).0).contains(&"null"))
+                .any(|b| Self::resolve(b, def).0.types().contains("null"))
         {
             return;
         }
         // An enum whose variants are documented comes as `oneOf` constants: check it as a set.
-        let constants: Option<Vec<Value>> = branches
+        let constants: Option<Vec<&str>> = branches
             .iter()
-            .map(|b| self.resolve(b, def).0.get("const").cloned())
+            .map(|b| Self::resolve(b, def).0.constant())
             .collect();
         if let Some(constants) = constants {
             self.check_enum(node, &constants);
@@ -318,12 +125,11 @@ impl<'s> Checker<'s> {
         // Try each branch that admits this kind of value; keep the quietest.
         let mut best: Option<Vec<Diagnostic>> = None;
         for branch in branches {
-            let (resolved, _) = self.resolve(branch, def);
-            let types = Self::types(resolved);
+            let types = Self::resolve(branch, def).0.types();
             if !types.is_empty() && !types.iter().any(|t| node.value.fits(t)) {
                 continue;
             }
-            let mut sub = Checker::new(self.root);
+            let mut sub = Checker::new();
             sub.check(node, branch, def);
             if best
                 .as_ref()
@@ -337,27 +143,28 @@ impl<'s> Checker<'s> {
             None => {
                 let types: Vec<&str> = branches
                     .iter()
-                    .flat_map(|b| Self::types(self.resolve(b, def).0))
+                    .flat_map(|b| Self::resolve(b, def).0.types().iter())
                     .filter(|t| *t != "null")
                     .collect();
                 let wanted = branches
                     .iter()
-                    .map(|b| self.resolve(b, def).0)
+                    .map(|b| Self::resolve(b, def).0)
                     .flat_map(|s| {
-                        Self::types(s)
-                            .into_iter()
+                        s.types()
+                            .iter()
                             .filter(|t| *t != "null")
                             .map(move |t| describe_type(t, s))
                     })
                     .collect::<Vec<_>>()
                     .join(" or ");
-                self.wrong_type(node, &wanted, &types);
+                self.wrong_type(node, &wanted, types.first().copied());
             }
         }
     }
 
-    fn wrong_type(&mut self, node: &Located<Tree>, wanted: &str, types: &[&str]) {
-        let hint = match (&node.value, types.first().copied()) {
+    /// `first`: the first of the types wanted.
+    fn wrong_type(&mut self, node: &Located<Tree>, wanted: &str, first: Option<&str>) {
+        let hint = match (&node.value, first) {
             (Tree::Map(_), Some("array")) => Some(
                 "write a list: one entry per line, each starting with `- ` (e.g. `- name: lan`)",
             ),
@@ -381,8 +188,7 @@ impl<'s> Checker<'s> {
         );
     }
 
-    fn check_enum(&mut self, node: &Located<Tree>, allowed: &[Value]) {
-        let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+    fn check_enum(&mut self, node: &Located<Tree>, names: &[&str]) {
         let Some(text) = node.value.scalar_text() else {
             return;
         };
@@ -404,9 +210,8 @@ impl<'s> Checker<'s> {
         );
     }
 
-    fn check_range(&mut self, node: &Located<Tree>, n: i128, schema: &Value) {
-        let min = schema.get("minimum").and_then(Value::as_f64);
-        let max = schema.get("maximum").and_then(Value::as_f64);
+    fn check_range(&mut self, node: &Located<Tree>, n: i128, schema: &Rule) {
+        let (min, max) = (schema.minimum, schema.maximum);
         let (lo, hi) = (min.map(|m| m as i128), max.map(|m| m as i128));
         if lo.is_some_and(|lo| n < lo) || hi.is_some_and(|hi| n > hi) {
             let range = match (lo, hi) {
@@ -427,18 +232,17 @@ impl<'s> Checker<'s> {
         &mut self,
         node: &Located<Tree>,
         entries: &[(Located<Key>, Located<Tree>)],
-        schema: &'s Value,
-        def: &'s str,
+        schema: &'static Rule,
+        def: &'static str,
     ) {
-        let properties = schema.get("properties").and_then(Value::as_object);
-        let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+        let closed = schema.closed;
         // A map of names to values (`groups:`): every value is checked against one schema.
-        let values = schema.get("additionalProperties").filter(|v| v.is_object());
+        let values = schema.values();
         let what = describe_map(def, entries);
         for (key, value) in entries {
-            match properties.and_then(|p| p.get(&key.value.0)) {
+            match schema.property(&key.value.0) {
                 Some(sub) => self.check(value, sub, def),
-                None if closed => self.unknown_key(key, properties, def, &what),
+                None if closed => self.unknown_key(key, schema, def, &what),
                 None => {
                     if let Some(values) = values {
                         self.check(value, values, def);
@@ -446,58 +250,40 @@ impl<'s> Checker<'s> {
                 }
             }
         }
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
-            for name in required.iter().filter_map(Value::as_str) {
-                if !entries.iter().any(|(k, _)| k.value.0 == name) {
-                    let hint = match properties
-                        .and_then(|p| p.get(name))
-                        .and_then(|p| self.description(p))
-                    {
-                        Some(desc) => format!("add `{name}:` ({desc})"),
-                        None => format!("add `{name}:` to {}", noun(def)),
-                    };
-                    self.diagnostics.push(
-                        Diagnostic::error(
-                            Code::MissingKey,
-                            node.span,
-                            format!("{what} has no `{name}`"),
-                        )
-                        .label(format!("`{name}` is required here"))
-                        .hint(hint),
-                    );
-                }
+        for name in schema.required().iter() {
+            if !entries.iter().any(|(k, _)| k.value.0 == name) {
+                let hint = match schema.property(name).and_then(Self::description) {
+                    Some(desc) => format!("add `{name}:` ({desc})"),
+                    None => format!("add `{name}:` to {}", noun(def)),
+                };
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        Code::MissingKey,
+                        node.span,
+                        format!("{what} has no `{name}`"),
+                    )
+                    .label(format!("`{name}` is required here"))
+                    .hint(hint),
+                );
             }
         }
     }
 
-    fn description(&self, schema: &'s Value) -> Option<String> {
-        let direct = schema.get("description").and_then(Value::as_str);
-        let resolved = || {
-            self.resolve(schema, "")
-                .0
-                .get("description")
-                .and_then(Value::as_str)
-        };
+    fn description(schema: &'static Rule) -> Option<String> {
+        let direct = schema.description();
+        let resolved = || Self::resolve(schema, "").0.description();
         direct
             .or_else(resolved)
             .map(|d| d.split(['.', '\n']).next().unwrap_or(d).trim().to_owned())
     }
 
-    fn unknown_key(
-        &mut self,
-        key: &Located<Key>,
-        properties: Option<&serde_json::Map<String, Value>>,
-        def: &str,
-        what: &str,
-    ) {
+    fn unknown_key(&mut self, key: &Located<Key>, schema: &Rule, def: &str, what: &str) {
         let name = &key.value.0;
-        let known: Vec<&str> = properties
-            .map(|p| p.keys().map(String::as_str).collect())
-            .unwrap_or_default();
+        let known: Vec<&str> = schema.property_names().collect();
         let mut hint = String::new();
         if let Some(close) = closest(name, known.iter().copied()) {
             let _ = write!(hint, "did you mean `{close}`? ");
-        } else if let Some(owner) = self.owner_of(name, def) {
+        } else if let Some(owner) = Self::owner_of(name, def) {
             let _ = write!(hint, "`{name}` is a key of {owner}, not of {}; ", noun(def));
         }
         let _ = write!(hint, "the keys of {} are: {}", noun(def), known.join(", "));
@@ -513,16 +299,11 @@ impl<'s> Checker<'s> {
     }
 
     /// Another definition that has `key` (for "`addresses` is a key of an interface").
-    fn owner_of(&self, key: &str, except: &str) -> Option<&'static str> {
-        let defs = self.root.get("$defs")?.as_object()?;
+    fn owner_of(key: &str, except: &str) -> Option<&'static str> {
         // Only a definition with a name of its own helps ("is a key of this map" does not).
-        defs.iter()
-            .filter(|(name, _)| name.as_str() != except && noun(name) != noun("?"))
-            .find(|(_, d)| {
-                d.get("properties")
-                    .and_then(Value::as_object)
-                    .is_some_and(|p| p.contains_key(key))
-            })
+        Rule::definitions()
+            .filter(|(name, _)| *name != except && noun(name) != noun("?"))
+            .find(|(_, d)| d.property(key).is_some())
             .map(|(name, _)| noun(name))
     }
 }
@@ -543,13 +324,13 @@ fn describe_map(def: &str, entries: &[(Located<Key>, Located<Tree>)]) -> String 
     }
 }
 
-fn describe_type(json_type: &str, schema: &Value) -> String {
+fn describe_type(json_type: &str, schema: &Rule) -> String {
     match json_type {
         "object" => "a map".into(),
         "array" => "a list".into(),
-        "string" => match schema.get("enum").and_then(Value::as_array) {
-            Some(values) => {
-                let names: Vec<_> = values.iter().filter_map(Value::as_str).collect();
+        "string" => match schema.allowed() {
+            Some(names) => {
+                let names = names.to_vec();
                 format!("one of {}", names.join(", "))
             }
             None => "text".into(),
@@ -587,7 +368,7 @@ mod tests {
 
     fn check(yaml: &str) -> Vec<Diagnostic> {
         let tree: Located<Tree> = serde_saphyr::from_str(yaml).expect("YAML");
-        let mut checker = Checker::new(super::super::schema::embedded_schema());
+        let mut checker = Checker::new();
         checker.check_document(&tree);
         checker.diagnostics
     }

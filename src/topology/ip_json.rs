@@ -327,7 +327,7 @@ impl<'a> Node<'a> {
         link: &str,
         loopback: bool,
         info: &Located<ip_json::IpAddrInfo>,
-        tree: &Located<crate::format::structure::Tree>,
+        tree: &Located<crate::format::tree::Tree>,
     ) -> Option<Located<String>> {
         let mut ok = true;
         let which = info.value.local.as_ref().map_or_else(
@@ -705,7 +705,7 @@ impl<'a> Node<'a> {
     fn route_entry(
         &mut self,
         route: &Located<IpRoute>,
-        tree: &Located<crate::format::structure::Tree>,
+        tree: &Located<crate::format::tree::Tree>,
         scan: &mut RouteScan<'_>,
     ) -> Option<RouteSpec> {
         let r = &route.value;
@@ -728,8 +728,8 @@ impl<'a> Node<'a> {
             }
         }
         if let Some(metrics) = ip_json::value(tree, "metrics") {
-            let items: &[Located<crate::format::structure::Tree>] = match &metrics.value {
-                crate::format::structure::Tree::Seq(items) => items,
+            let items: &[Located<crate::format::tree::Tree>] = match &metrics.value {
+                crate::format::tree::Tree::Seq(items) => items,
                 _ => std::slice::from_ref(metrics),
             };
             for (key, span) in items.iter().flat_map(ip_json::keys) {
@@ -1162,7 +1162,7 @@ impl<'a> Node<'a> {
 /// What reading an `ip -j route` file keeps from one route to the next.
 /// The unicast routes of the main table without a gateway, by device and destination.
 fn link_routes(
-    entries: &[(Located<IpRoute>, Located<crate::format::structure::Tree>)],
+    entries: &[(Located<IpRoute>, Located<crate::format::tree::Tree>)],
 ) -> Vec<(String, Ipv4Net)> {
     entries
         .iter()

@@ -1,12 +1,13 @@
-//! Loading: text → YAML tree → structural check → typed file → validated [`Network`].
+//! Loading: text → YAML tree (read once) → structural check → typed file (read from the tree)
+//! → validated [`Network`].
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use super::lower::lower;
 use crate::format::file::TopologyFile;
-use crate::format::structure::{Checker, Tree};
+use crate::format::from_tree::from_tree;
+use crate::format::structure::Checker;
+use crate::format::tree::Tree;
 use crate::format::yaml::{from_saphyr_error, parse_options};
 use crate::format::{Code, Diagnostic, FileReport};
 use crate::format::{Located, ReadError, RulesDialect, RulesText, SourceFile, Span, read_regular};
@@ -286,10 +287,14 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
         .hint("start with `segments:` and `nodes:` at the beginning of a line");
         return fail(source, vec![d]);
     }
-    let mut checker = Checker::new(schema_value());
+    let mut checker = Checker::new();
     checker.check_document(&tree);
     let mut diagnostics = checker.diagnostics;
-    let mut file: TopologyFile = match serde_saphyr::from_str_with_options(source.text(), options) {
+    // The typed file is read from the tree; only what the tree's reader is unsure of (and
+    // every file that does not read, for serde-saphyr's own message) is read from the text.
+    let typed = from_tree::<TopologyFile>(&tree, source.text())
+        .or_else(|_| serde_saphyr::from_str_with_options(source.text(), options));
+    let mut file: TopologyFile = match typed {
         Ok(file) => file,
         Err(e) => {
             if diagnostics.is_empty() {
@@ -404,11 +409,6 @@ fn default_hint(code: Code) -> &'static str {
         Code::IptablesSyntax => "write the rules as `iptables-save` prints them",
         Code::NftSyntax => "write the rules as `nft list ruleset` prints them",
     }
-}
-
-/// The schema, embedded at build time and parsed once (see [`crate::format::schema`]).
-pub(crate) fn schema_value() -> &'static Value {
-    crate::format::embedded_schema()
 }
 
 /// A Kubernetes manifest (top-level `apiVersion:` and `kind:`), which a topology refers to

@@ -30,7 +30,8 @@ use serde::Deserialize;
 use super::containers::parse_publish;
 use super::{ContainerSpec, DockerEngineSpec, DockerNetworkSpec};
 use crate::format::file::{HttpSpec, ListenSpec};
-use crate::format::structure::{Checker, Key, Tree};
+use crate::format::structure::Checker;
+use crate::format::tree::{Key, Tree};
 use crate::format::{Code, Diagnostic, Located, MAX_FILE_BYTES, SourceFile, Span};
 
 /// Top-level Compose keys reachlab does not model (warned once per file).
@@ -958,7 +959,7 @@ impl Reader<'_> {
                         self.wrong_type(v, "a list of listeners, as under a node's `listen:`");
                         continue;
                     };
-                    let mut checker = Checker::new(crate::format::embedded_schema());
+                    let mut checker = Checker::new();
                     for item in items {
                         checker.check_definition(item, "ListenSpec");
                     }
