@@ -471,6 +471,7 @@ mod tests {
     use super::*;
     use crate::format::file::TopologyFile;
     use crate::format::yaml::parse_options;
+    use crate::format::yaml_files;
 
     /// The file read from its tree, when the reader is sure, and as serde-saphyr reads it
     /// (both with every span: `Debug` shows them, equality does not look at them).
@@ -485,16 +486,6 @@ mod tests {
             .map(|f| format!("{f:?}"))
             .map_err(|e| e.to_string());
         (read, reference)
-    }
-
-    fn yaml_files(dir: &str) -> Vec<std::path::PathBuf> {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .expect("a directory")
-            .map(|e| e.expect("an entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-            .collect();
-        files.sort();
-        files
     }
 
     #[test]
@@ -513,7 +504,7 @@ mod tests {
     #[test]
     fn what_the_tree_reads_serde_saphyr_reads_the_same() {
         let mut files = yaml_files("tests/broken");
-        files.extend(yaml_files("examples").into_iter());
+        files.extend(yaml_files("examples"));
         for path in files {
             let text = std::fs::read_to_string(&path).expect("readable");
             let options = parse_options(text.len());

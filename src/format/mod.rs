@@ -7,6 +7,7 @@
 
 mod diagnostic;
 pub mod edit;
+pub(crate) mod fast_tree;
 pub mod file;
 pub(crate) mod from_tree;
 pub mod ip_json;
@@ -39,4 +40,23 @@ pub const MAX_NODES: usize = 1 << 20;
 /// The name in `names` closest to `word`, if it is a likely typo of it.
 pub fn closest_name<'a>(word: &str, names: &[&'a str]) -> Option<&'a str> {
     structure::closest(word, names.iter().copied())
+}
+
+/// Every `*.yaml` file under `dir` and its folders, sorted (for tests that read them all).
+#[cfg(test)]
+pub(crate) fn yaml_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(dir)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a directory") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }

@@ -18,6 +18,23 @@ pub(crate) fn parse_options(text_len: usize) -> serde_saphyr::Options {
     options
 }
 
+/// A topology's YAML as written, with every position: the common file read straight from the
+/// parser's events ([`super::fast_tree`]), the rest by serde-saphyr, which also words every
+/// syntax error.
+pub(crate) fn read_tree(
+    text: &str,
+    options: &serde_saphyr::Options,
+) -> Result<super::Located<super::tree::Tree>, serde_saphyr::Error> {
+    let fast = options
+        .budget
+        .as_ref()
+        .and_then(|budget| super::fast_tree::read_tree(text, budget));
+    fast.map_or_else(
+        || serde_saphyr::from_str_with_options(text, options.clone()),
+        Ok,
+    )
+}
+
 /// Where a parser error is in `source` (a one-character span where serde-saphyr gives only a
 /// line and column).
 pub(crate) fn error_span(source: &SourceFile, error: &serde_saphyr::Error) -> Span {

@@ -111,13 +111,11 @@ impl FuzzTarget {
     /// Every mutation of the file, in the order of the text it changes.
     pub fn mutants(&self) -> Vec<Mutant> {
         let mut out = Vec::new();
+        let forwarding = self.expanded.node_key_spans("forwarding");
         for (n, node) in self.expanded.file.nodes.iter().enumerate() {
             let name = &node.name.value;
             if node.forwarding == Some(true) {
-                let span = self
-                    .expanded
-                    .node_key_span(name, "forwarding")
-                    .unwrap_or(node.name.span);
+                let span = forwarding.get(name).copied().unwrap_or(node.name.span);
                 out.push(Mutant {
                     mutation: Mutation::DisableForwarding { node: n },
                     span,

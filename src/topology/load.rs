@@ -1,6 +1,7 @@
 //! Loading: text → YAML tree (read once) → structural check → typed file (read from the tree)
 //! → validated [`Network`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::lower::lower;
@@ -8,7 +9,7 @@ use crate::format::file::TopologyFile;
 use crate::format::from_tree::from_tree;
 use crate::format::structure::Checker;
 use crate::format::tree::Tree;
-use crate::format::yaml::{from_saphyr_error, parse_options};
+use crate::format::yaml::{from_saphyr_error, parse_options, read_tree};
 use crate::format::{Code, Diagnostic, FileReport};
 use crate::format::{Located, ReadError, RulesDialect, RulesText, SourceFile, Span, read_regular};
 use crate::format::{MAX_FILE_BYTES, MAX_NODES};
@@ -86,8 +87,6 @@ pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
 pub struct Expanded {
     pub loaded: Loaded,
     pub file: TopologyFile,
-    /// The YAML as written, for positions the typed file does not keep.
-    tree: Located<Tree>,
 }
 
 impl Expanded {
@@ -107,31 +106,41 @@ impl Expanded {
         }
     }
 
-    /// Where the value of `key` of the node called `node` is written, when the node is one of
-    /// the file's own `nodes:` (not made by a platform section) and has the key.
-    pub fn node_key_span(&self, node: &str, key: &str) -> Option<Span> {
-        let Tree::Map(top) = &self.tree.value else {
-            return None;
+    /// Where the value of `key` is written in each of the file's own `nodes:` that writes it
+    /// (nodes made by a platform section have none), by node name. The YAML is read again:
+    /// the loader keeps no tree of it, only the typed file.
+    pub fn node_key_spans(&self, key: &str) -> HashMap<String, Span> {
+        let text = self.loaded.report.source.text();
+        let Ok(tree) = read_tree(text, &parse_options(text.len())) else {
+            return HashMap::new();
         };
-        let (_, nodes) = top.iter().find(|(k, _)| k.value.0 == "nodes")?;
-        let Tree::Seq(nodes) = &nodes.value else {
-            return None;
+        let Tree::Map(top) = &tree.value else {
+            return HashMap::new();
         };
-        nodes.iter().find_map(|item| {
-            let Tree::Map(entries) = &item.value else {
-                return None;
-            };
-            let named = entries
-                .iter()
-                .any(|(k, v)| k.value.0 == "name" && v.value == Tree::Str(node.to_owned()));
-            if !named {
-                return None;
-            }
-            entries
-                .iter()
-                .find(|(k, _)| k.value.0 == key)
-                .map(|(_, v)| v.span)
-        })
+        let Some((
+            _,
+            Located {
+                value: Tree::Seq(nodes),
+                ..
+            },
+        )) = top.iter().find(|(k, _)| k.value.0 == "nodes")
+        else {
+            return HashMap::new();
+        };
+        nodes
+            .iter()
+            .filter_map(|item| {
+                let Tree::Map(entries) = &item.value else {
+                    return None;
+                };
+                let name = entries.iter().find_map(|(k, v)| match &v.value {
+                    Tree::Str(name) if k.value.0 == "name" => Some(name.clone()),
+                    _ => None,
+                })?;
+                let (_, value) = entries.iter().find(|(k, _)| k.value.0 == key)?;
+                Some((name, value.span))
+            })
+            .collect()
     }
 }
 
@@ -269,14 +278,13 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
         return fail(source, vec![d]);
     }
     let options = parse_options(source.text().len());
-    let tree: Located<Tree> =
-        match serde_saphyr::from_str_with_options(source.text(), options.clone()) {
-            Ok(tree) => tree,
-            Err(e) => {
-                let d = from_saphyr_error(&source, &e, Code::YamlSyntax);
-                return fail(source, vec![d]);
-            }
-        };
+    let tree: Located<Tree> = match read_tree(source.text(), &options) {
+        Ok(tree) => tree,
+        Err(e) => {
+            let d = from_saphyr_error(&source, &e, Code::YamlSyntax);
+            return fail(source, vec![d]);
+        }
+    };
     if !matches!(tree.value, Tree::Map(_)) {
         let d = Diagnostic::error(
             Code::WrongType,
@@ -287,6 +295,9 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
         .hint("start with `segments:` and `nodes:` at the beginning of a line");
         return fail(source, vec![d]);
     }
+    // What the later passes need of the tree; it is dropped once the typed file is read.
+    let document = tree.span;
+    let nodes_key = top_key_span(&tree, &["kubernetes", "nodes"]);
     let mut checker = Checker::new();
     checker.check_document(&tree);
     let mut diagnostics = checker.diagnostics;
@@ -300,18 +311,19 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
             if diagnostics.is_empty() {
                 diagnostics.push(from_saphyr_error(&source, &e, Code::WrongType));
             }
-            return fail(source, finish(&tree, diagnostics));
+            return fail(source, finish(document, diagnostics));
         }
     };
+    drop(tree);
     let stem = stem_of(source.name());
     let base = Path::new(source.name()).parent().unwrap_or(Path::new("."));
     let mut semantic = attach_rules(&mut file, &source, base);
     semantic.extend(super::ip_json::attach(&mut file, base));
     semantic.extend(crate::platform::expand(&mut file, base));
     if file.nodes.len() > MAX_NODES {
-        semantic.push(too_many_nodes(&tree, file.nodes.len()));
+        semantic.push(too_many_nodes(nodes_key, file.nodes.len()));
         diagnostics.extend(semantic);
-        return fail(source, finish(&tree, diagnostics));
+        return fail(source, finish(document, diagnostics));
     }
     let (network, lowered) = lower(&file, source.name(), &stem);
     semantic.extend(lowered);
@@ -327,7 +339,7 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
             diagnostics.push(d);
         }
     }
-    let diagnostics = finish(&tree, diagnostics);
+    let diagnostics = finish(document, diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return fail(source, diagnostics);
     }
@@ -339,14 +351,12 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
     Ok(Expanded {
         loaded: Loaded { network, report },
         file,
-        tree,
     })
 }
 
 /// The error for a topology with more than [`MAX_NODES`] nodes after expansion, at `nodes:`
 /// (or the first platform section when the file writes no nodes itself).
-fn too_many_nodes(tree: &Located<Tree>, count: usize) -> Diagnostic {
-    let span = top_key_span(tree, &["kubernetes", "nodes"]);
+fn too_many_nodes(span: Span, count: usize) -> Diagnostic {
     Diagnostic::error(
         Code::BadValue,
         span,
@@ -368,12 +378,12 @@ fn top_key_span(tree: &Located<Tree>, keys: &[&str]) -> Span {
 
 /// The last pass over a file's diagnostics: every one gets a position (the start of the
 /// document when no pass knew a better one) and a hint, so nothing is shown without either.
-fn finish(tree: &Located<Tree>, diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+fn finish(document: Span, diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
     diagnostics
         .into_iter()
         .map(|mut d| {
-            if d.span.is_none() && !tree.span.is_unknown() {
-                d.span = Some(top_key_span(tree, &[]));
+            if d.span.is_none() && !document.is_unknown() {
+                d.span = Some(document);
             }
             if d.hint.is_none() {
                 d.hint = Some(default_hint(d.code).to_owned());
