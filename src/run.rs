@@ -9,7 +9,7 @@ use crate::explain::{Cause, Fix, Why, why};
 use crate::model::{
     Expectation, Network, NodeId, Outcome, PROXY_TRIES, Port, Probe, Service, proxy_error_page,
 };
-use crate::sim::{Observed, ProbeKind, ProbeRun, SimConfig, run_probe};
+use crate::sim::{Compiled, Observed, ProbeKind, ProbeRun, SimConfig, run_probe_on};
 
 /// Why a probe could not even start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,11 +100,17 @@ pub struct ProbeResult {
 /// Simulates a probe and explains a failure (also a curl that reached a service which could
 /// not reach its own backend: the answer is a 502, the explanation the backend's).
 pub fn run_request(net: &Network, request: ProbeRequest, config: &SimConfig) -> ProbeResult {
+    run_request_on(&Compiled::new(net), request, config)
+}
+
+/// [`run_request`] over a network compiled once for many requests.
+pub fn run_request_on(dp: &Compiled<'_>, request: ProbeRequest, config: &SimConfig) -> ProbeResult {
+    let net = dp.network();
     let kind = ProbeKind::of(&request.probe, request.count, request.wait).with_ttl(request.ttl);
-    let run = run_probe(net, request.from, request.dst, &kind, config);
+    let run = run_probe_on(dp, request.from, request.dst, &kind, config);
     let http = match &request.probe {
         Probe::Curl { path, .. } if run.outcome == Outcome::Reply => {
-            http_answer(net, &run, &request.written, path, config)
+            http_answer(dp, &run, &request.written, path, config)
         }
         _ => None,
     };
@@ -173,14 +179,14 @@ pub struct HttpAnswer {
 /// The answer of the HTTP service the probe reached, to a request for `host` and `path`
 /// ([`serve_http`]).
 fn http_answer(
-    net: &Network,
+    dp: &Compiled<'_>,
     run: &ProbeRun,
     host: &str,
     path: &str,
     config: &SimConfig,
 ) -> Option<HttpAnswer> {
-    let (node, _, _, service) = run.served(net)?;
-    serve_http(net, node, service, host, path, config, 0)
+    let (node, _, _, service) = run.served(dp.network())?;
+    serve_http(dp, node, service, host, path, config, 0)
 }
 
 /// How deep proxies may relay to proxies before reachlab stops following (a loop).
@@ -193,7 +199,7 @@ const MAX_PROXY_DEPTH: usize = 8;
 /// for a timeout and `502` for another error, nginx's error page as the body (an upstream that
 /// answers but is no HTTP server: `502`); else its own status and body.
 fn serve_http(
-    net: &Network,
+    dp: &Compiled<'_>,
     node: NodeId,
     service: &Service,
     host: &str,
@@ -212,7 +218,7 @@ fn serve_http(
         return None;
     };
     for &(addr, port) in requires {
-        let backend = run_probe(net, node, addr, &ProbeKind::tcp(port), config);
+        let backend = run_probe_on(dp, node, addr, &ProbeKind::tcp(port), config);
         if backend.outcome != Outcome::Reply {
             let body = format!(
                 "Bad Gateway: cannot reach backend {addr}:{port} ({})\n",
@@ -239,13 +245,13 @@ fn serve_http(
     };
     let mut last = error(503, None);
     for &(addr, port) in route.upstreams.iter().take(PROXY_TRIES) {
-        let upstream = run_probe(net, node, addr, &ProbeKind::tcp(port), config);
+        let upstream = run_probe_on(dp, node, addr, &ProbeKind::tcp(port), config);
         if upstream.outcome == Outcome::Reply {
             return Some(
                 upstream
-                    .served(net)
+                    .served(dp.network())
                     .filter(|_| depth < MAX_PROXY_DEPTH)
-                    .and_then(|(n, _, _, s)| serve_http(net, n, s, host, path, config, depth + 1))
+                    .and_then(|(n, _, _, s)| serve_http(dp, n, s, host, path, config, depth + 1))
                     .unwrap_or_else(|| error(502, None)),
             );
         }
@@ -289,9 +295,10 @@ pub struct CheckRow {
 /// Runs every `expect:` entry of `net`, without searching for fixes (`crate::fix::check`
 /// adds them to the entries that are not met).
 pub fn check(net: &Network, config: &SimConfig) -> Vec<CheckRow> {
+    let dp = Compiled::new(net);
     net.expectations
         .iter()
-        .map(|e| check_expectation(net, e, config))
+        .map(|e| check_expectation_on(&dp, e, config))
         .collect()
 }
 
@@ -360,6 +367,15 @@ pub fn run_every_choice(
     request: &ProbeRequest,
     config: &SimConfig,
 ) -> Vec<ProbeResult> {
+    run_every_choice_on(&Compiled::new(net), request, config)
+}
+
+/// [`run_every_choice`] over a network compiled once for many requests.
+pub fn run_every_choice_on(
+    dp: &Compiled<'_>,
+    request: &ProbeRequest,
+    config: &SimConfig,
+) -> Vec<ProbeResult> {
     let mut results = Vec::new();
     let mut pending: Vec<Vec<bool>> = vec![Vec::new()];
     while let Some(prefix) = pending.pop() {
@@ -369,7 +385,7 @@ pub fn run_every_choice(
         let mut scripted = config.clone();
         let known = prefix.len();
         scripted.draws = Some(prefix);
-        let result = run_request(net, request.clone(), &scripted);
+        let result = run_request_on(dp, request.clone(), &scripted);
         let drawn = &result.run.draws;
         for flip in (known..drawn.len()).rev() {
             let mut next = drawn[..flip].to_vec();
@@ -385,6 +401,12 @@ pub fn run_every_choice(
 /// outcome, and the TTL, RTT, HTTP status and body where the entry asks for them. When the
 /// choices disagree, the entry is not met and the row says how the predictions split.
 pub fn check_expectation(net: &Network, e: &Expectation, config: &SimConfig) -> CheckRow {
+    check_expectation_on(&Compiled::new(net), e, config)
+}
+
+/// [`check_expectation`] over a network compiled once for many entries.
+pub fn check_expectation_on(dp: &Compiled<'_>, e: &Expectation, config: &SimConfig) -> CheckRow {
+    let net = dp.network();
     let request = ProbeRequest {
         from: e.from,
         written: e.target.written.clone(),
@@ -395,7 +417,7 @@ pub fn check_expectation(net: &Network, e: &Expectation, config: &SimConfig) -> 
         wait: None,
         ttl: None,
     };
-    let results = run_every_choice(net, &request, config);
+    let results = run_every_choice_on(dp, &request, config);
     let judged: Vec<(bool, Vec<String>)> = results.iter().map(|r| judge(e, r)).collect();
     let met = judged.iter().filter(|(ok, _)| *ok).count();
     // The row shows a failing choice when there is one.
@@ -413,7 +435,7 @@ pub fn check_expectation(net: &Network, e: &Expectation, config: &SimConfig) -> 
     let result = results
         .into_iter()
         .nth(shown)
-        .unwrap_or_else(|| run_request(net, request, config));
+        .unwrap_or_else(|| run_request_on(dp, request, config));
     let predicted = result.run.outcome;
     let port = match &e.probe {
         Probe::Ping => String::new(),

@@ -188,22 +188,25 @@ fn plain(text: &str) -> Option<Tree> {
     if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
         return Some(Tree::Null);
     }
-    for (word, value) in [
-        ("true", true),
-        ("yes", true),
-        ("y", true),
-        ("on", true),
-        ("false", false),
-        ("no", false),
-        ("n", false),
-        ("off", false),
-    ] {
-        if text.eq_ignore_ascii_case(word) {
-            return Some(Tree::Bool(value));
+    if text.len() <= 5 {
+        for (word, value) in [
+            ("true", true),
+            ("yes", true),
+            ("y", true),
+            ("on", true),
+            ("false", false),
+            ("no", false),
+            ("n", false),
+            ("off", false),
+        ] {
+            if text.eq_ignore_ascii_case(word) {
+                return Some(Tree::Bool(value));
+            }
         }
     }
     // Plain scalars carry no padding, but serde-saphyr trims before it reads a number.
-    if text != text.trim_matches([' ', '\t', '\r', '\n']) {
+    let padding = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    if text.as_bytes().first().is_some_and(padding) || text.as_bytes().last().is_some_and(padding) {
         return None;
     }
     let (negative, unsigned) = match text.as_bytes().first() {
