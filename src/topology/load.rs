@@ -1,5 +1,6 @@
-//! Loading: text → YAML tree (read once) → structural check → typed file (read from the tree)
-//! → validated [`Network`].
+//! Loading: text → YAML tree (read once: from the parser's events where `format/fast_tree.rs`
+//! is sure, else by serde-saphyr) → structural check → typed file (read from the tree, which is
+//! then dropped) → validated [`Network`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
