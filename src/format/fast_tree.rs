@@ -34,6 +34,8 @@ pub(crate) fn read_tree(text: &str, budget: &serde_saphyr::Budget) -> Option<Loc
         max_nodes: budget.max_nodes.saturating_sub(1),
         max_depth: budget.max_depth.saturating_sub(2),
         max_scalar_bytes: budget.max_total_scalar_bytes.saturating_sub(1),
+        items: Vec::new(),
+        entries: Vec::new(),
     };
     if !matches!(reader.next()?.0, Event::StreamStart) {
         return None;
@@ -76,6 +78,12 @@ struct Reader<'a> {
     max_nodes: usize,
     max_depth: usize,
     max_scalar_bytes: usize,
+    /// The lists and maps being read, innermost last: each collects its entries here and
+    /// takes them out at its end into a `Vec` of exactly their number. Most lists and maps of
+    /// a topology hold two or three entries; grown one push at a time, a large file's tree
+    /// carried about a quarter of slack, and shrinking each cost a reallocation.
+    items: Vec<Located<Tree>>,
+    entries: Vec<(Located<Key>, Located<Tree>)>,
 }
 
 impl<'a> Reader<'a> {
@@ -115,24 +123,22 @@ impl<'a> Reader<'a> {
                 if anchor != 0 || tag.is_some() {
                     return None;
                 }
-                let mut items = Vec::new();
+                let start = self.items.len();
                 loop {
                     let (event, span) = self.next()?;
                     if let Event::SequenceEnd = event {
                         break;
                     }
-                    items.push(self.node(event, span, depth + 1)?);
+                    let item = self.node(event, span, depth + 1)?;
+                    self.items.push(item);
                 }
-                // Most lists and maps of a topology hold two or three entries: without the
-                // slack of growth a large file's tree takes about a quarter less memory.
-                items.shrink_to_fit();
-                Tree::Seq(items)
+                Tree::Seq(self.items.drain(start..).collect())
             }
             Event::MappingStart(_, anchor, tag) => {
                 if anchor != 0 || tag.is_some() {
                     return None;
                 }
-                let mut entries: Vec<(Located<Key>, Located<Tree>)> = Vec::new();
+                let start = self.entries.len();
                 loop {
                     let (event, key_span) = self.next()?;
                     let key = match event {
@@ -147,7 +153,7 @@ impl<'a> Reader<'a> {
                             {
                                 return None;
                             }
-                            if entries.iter().any(|(k, _)| k.value.0 == key) {
+                            if self.entries[start..].iter().any(|(k, _)| k.value.0 == key) {
                                 return None;
                             }
                             Key(key.into_owned(), true)
@@ -156,10 +162,9 @@ impl<'a> Reader<'a> {
                     };
                     let (event, span) = self.next()?;
                     let value = self.node(event, span, depth + 1)?;
-                    entries.push((Located::at(key, key_span), value));
+                    self.entries.push((Located::at(key, key_span), value));
                 }
-                entries.shrink_to_fit();
-                Tree::Map(entries)
+                Tree::Map(self.entries.drain(start..).collect())
             }
             _ => return None,
         };

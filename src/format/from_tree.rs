@@ -23,11 +23,9 @@ use super::source::{LOCATED, Located};
 use super::tree::{Key, Tree};
 
 /// `T` read from `tree`, the YAML of `text`; `Err` when the reading is not certain to be
-/// serde-saphyr's (read the text then). The tree is consumed as it is read: each map's and
-/// list's storage is freed once its value is built, and text moves into `T` uncopied, so a
-/// large file's tree and typed file are not both whole in memory.
+/// serde-saphyr's (read the text then).
 pub(crate) fn from_tree<'a, T: de::Deserialize<'a>>(
-    tree: Located<Tree>,
+    tree: &'a Located<Tree>,
     text: &'a str,
 ) -> Result<T, Unsure> {
     T::deserialize(Node { node: tree, text })
@@ -56,8 +54,9 @@ fn unsure<T>(what: &str, node: &Tree) -> Result<T, Unsure> {
 }
 
 /// One value of the tree, with the text it was read from.
+#[derive(Clone, Copy)]
 struct Node<'a> {
-    node: Located<Tree>,
+    node: &'a Located<Tree>,
     text: &'a str,
 }
 
@@ -84,9 +83,12 @@ impl<'a> Node<'a> {
         line.contains('!')
     }
 
-    /// A number or a boolean as serde-saphyr reads it into a string: the plain, untagged text
-    /// written, when it reads back to that same value (text itself is [`Tree::Str`]).
-    fn written_scalar(&self) -> Option<&'a str> {
+    /// The scalar as serde-saphyr reads it into a string: the text itself, or for a number or
+    /// a boolean the plain, untagged text written, when it reads back to that same value.
+    fn as_str(&self) -> Option<&'a str> {
+        if let Tree::Str(s) = &self.node.value {
+            return Some(s);
+        }
         if self.maybe_tagged() {
             return None;
         }
@@ -96,6 +98,7 @@ impl<'a> Node<'a> {
             !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
         };
         match &self.node.value {
+            Tree::Str(s) => Some(s),
             Tree::Int(n) => (plain_number(written) && written.parse::<i128>().ok() == Some(*n))
                 .then_some(written),
             Tree::Float(f) => {
@@ -126,7 +129,7 @@ impl<'a> Node<'a> {
         match self.node.value {
             Tree::Float(f) => visitor.visit_f64(f),
             // serde-saphyr parses the text of a number written as an integer.
-            Tree::Int(_) => match self.written_scalar().and_then(|w| w.parse::<f64>().ok()) {
+            Tree::Int(_) => match self.as_str().and_then(|w| w.parse::<f64>().ok()) {
                 Some(f) => visitor.visit_f64(f),
                 None => unsure("a float", &self.node.value),
             },
@@ -135,10 +138,7 @@ impl<'a> Node<'a> {
     }
 
     fn string<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Unsure> {
-        if let Tree::Str(s) = self.node.value {
-            return visitor.visit_string(s);
-        }
-        match self.written_scalar() {
+        match self.as_str() {
             Some(s) => visitor.visit_borrowed_str(s),
             None => unsure("a string", &self.node.value),
         }
@@ -157,12 +157,12 @@ impl<'a> Deserializer<'a> for Node<'a> {
     type Error = Unsure;
 
     fn deserialize_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Unsure> {
-        match self.node.value {
+        match &self.node.value {
             Tree::Null => visitor.visit_unit(),
-            Tree::Bool(b) => visitor.visit_bool(b),
+            Tree::Bool(b) => visitor.visit_bool(*b),
             Tree::Int(_) => self.integer(visitor),
-            Tree::Float(f) => visitor.visit_f64(f),
-            Tree::Str(s) => visitor.visit_string(s),
+            Tree::Float(f) => visitor.visit_f64(*f),
+            Tree::Str(s) => visitor.visit_borrowed_str(s),
             Tree::Seq(items) => visitor.visit_seq(Items::new(items, self.text)),
             Tree::Map(entries) => visitor.visit_map(Entries::new(entries, self.text)),
         }
@@ -211,10 +211,9 @@ impl<'a> Deserializer<'a> for Node<'a> {
     }
 
     fn deserialize_option<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Unsure> {
-        if matches!(self.node.value, Tree::Null) {
-            visitor.visit_none()
-        } else {
-            visitor.visit_some(self)
+        match self.node.value {
+            Tree::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
         }
     }
 
@@ -246,9 +245,9 @@ impl<'a> Deserializer<'a> for Node<'a> {
     }
 
     fn deserialize_seq<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Unsure> {
-        match self.node.value {
+        match &self.node.value {
             Tree::Seq(items) => visitor.visit_seq(Items::new(items, self.text)),
-            ref other => unsure("a list", other),
+            other => unsure("a list", other),
         }
     }
 
@@ -266,9 +265,9 @@ impl<'a> Deserializer<'a> for Node<'a> {
     }
 
     fn deserialize_map<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Unsure> {
-        match self.node.value {
+        match &self.node.value {
             Tree::Map(entries) => visitor.visit_map(Entries::new(entries, self.text)),
-            ref other => unsure("a map", other),
+            other => unsure("a map", other),
         }
     }
 
@@ -288,12 +287,11 @@ impl<'a> Deserializer<'a> for Node<'a> {
         _: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Unsure> {
-        let tagged = self.maybe_tagged();
-        match self.node.value {
-            Tree::Str(s) if !tagged => {
-                visitor.visit_enum(de::value::StringDeserializer::<Unsure>::new(s))
+        match &self.node.value {
+            Tree::Str(s) if !self.maybe_tagged() => {
+                visitor.visit_enum(de::value::BorrowedStrDeserializer::new(s))
             }
-            ref other => unsure("a variant", other),
+            other => unsure("a variant", other),
         }
     }
 
@@ -341,14 +339,14 @@ impl<'a, D: Deserializer<'a, Error = Unsure>> SeqAccess<'a> for Spanned<D> {
 
 /// The items of a list.
 struct Items<'a> {
-    items: std::vec::IntoIter<Located<Tree>>,
+    items: std::slice::Iter<'a, Located<Tree>>,
     text: &'a str,
 }
 
 impl<'a> Items<'a> {
-    fn new(items: Vec<Located<Tree>>, text: &'a str) -> Self {
+    fn new(items: &'a [Located<Tree>], text: &'a str) -> Self {
         Self {
-            items: items.into_iter(),
+            items: items.iter(),
             text,
         }
     }
@@ -379,15 +377,15 @@ impl<'a> SeqAccess<'a> for Items<'a> {
 
 /// The entries of a map, in written order.
 struct Entries<'a> {
-    entries: std::vec::IntoIter<(Located<Key>, Located<Tree>)>,
-    value: Option<Located<Tree>>,
+    entries: std::slice::Iter<'a, (Located<Key>, Located<Tree>)>,
+    value: Option<&'a Located<Tree>>,
     text: &'a str,
 }
 
 impl<'a> Entries<'a> {
-    fn new(entries: Vec<(Located<Key>, Located<Tree>)>, text: &'a str) -> Self {
+    fn new(entries: &'a [(Located<Key>, Located<Tree>)], text: &'a str) -> Self {
         Self {
-            entries: entries.into_iter(),
+            entries: entries.iter(),
             value: None,
             text,
         }
@@ -424,12 +422,12 @@ impl<'a> MapAccess<'a> for Entries<'a> {
 }
 
 /// A map key: a string when it was written as one (any other key is left to serde-saphyr).
-struct KeyNode(Located<Key>);
+struct KeyNode<'a>(&'a Located<Key>);
 
-impl KeyNode {
-    fn text(self) -> Result<String, Unsure> {
-        let Key(text, written_as_text) = self.0.value;
-        if written_as_text {
+impl<'a> KeyNode<'a> {
+    fn text(&self) -> Result<&'a str, Unsure> {
+        let Key(text, written_as_text) = &self.0.value;
+        if *written_as_text {
             Ok(text)
         } else {
             Err(Unsure(format!("the key `{text}` read as a string")))
@@ -437,11 +435,11 @@ impl KeyNode {
     }
 }
 
-impl<'a> Deserializer<'a> for KeyNode {
+impl<'a> Deserializer<'a> for KeyNode<'a> {
     type Error = Unsure;
 
     fn deserialize_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Unsure> {
-        visitor.visit_string(self.text()?)
+        visitor.visit_borrowed_str(self.text()?)
     }
 
     fn deserialize_newtype_struct<V: Visitor<'a>>(
@@ -481,7 +479,7 @@ mod tests {
         let options = parse_options(text.len());
         let tree: Located<Tree> =
             serde_saphyr::from_str_with_options(text, options.clone()).expect("a YAML tree");
-        let read = from_tree::<TopologyFile>(tree, text)
+        let read = from_tree::<TopologyFile>(&tree, text)
             .ok()
             .map(|f| format!("{f:?}"));
         let reference = serde_saphyr::from_str_with_options::<TopologyFile>(text, options)

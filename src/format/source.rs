@@ -342,8 +342,11 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     };
     check(&std::fs::metadata(path)?)?;
     let file = open_options().read(true).open(path)?;
-    check(&file.metadata()?)?;
-    let mut bytes = Vec::new();
+    let meta = file.metadata()?;
+    check(&meta)?;
+    // Sized for the file as it is now (one read, no doubling); a file that grows while it is
+    // read still reads to the limit.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(ReadError::TooLarge { limit });

@@ -1,6 +1,6 @@
 //! Loading: text → YAML tree (read once: from the parser's events where `format/fast_tree.rs`
 //! is sure, else by serde-saphyr) → structural check → typed file (read from the tree, which is
-//! consumed) → validated [`Network`].
+//! then dropped) → validated [`Network`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -296,16 +296,17 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
         .hint("start with `segments:` and `nodes:` at the beginning of a line");
         return fail(source, vec![d]);
     }
-    // What the later passes need of the tree, which the typed read consumes.
+    // What the later passes need of the tree; it is dropped once the typed file is read.
     let document = tree.span;
     let nodes_key = top_key_span(&tree, &["kubernetes", "nodes"]);
     let mut checker = Checker::new();
     checker.check_document(&tree);
     let mut diagnostics = checker.diagnostics;
-    // The typed file is read from the tree (consuming it); only what the tree's reader is
-    // unsure of (and every file that does not read, for serde-saphyr's own message) is read
-    // from the text.
-    let typed = from_tree::<TopologyFile>(tree, source.text())
+    // The typed file is read from the tree; only what the tree's reader is unsure of (and
+    // every file that does not read, for serde-saphyr's own message) is read from the text.
+    // (Reading it by consuming the tree saved memory but cost 12 % of a large file's load:
+    // the typed file's allocations then land in the tree's freed chunks; benches/RESULTS.md.)
+    let typed = from_tree::<TopologyFile>(&tree, source.text())
         .or_else(|_| serde_saphyr::from_str_with_options(source.text(), options));
     let mut file: TopologyFile = match typed {
         Ok(file) => file,
@@ -316,6 +317,7 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
             return fail(source, finish(document, diagnostics));
         }
     };
+    drop(tree);
     let stem = stem_of(source.name());
     let base = Path::new(source.name()).parent().unwrap_or(Path::new("."));
     let mut semantic = attach_rules(&mut file, &source, base);
