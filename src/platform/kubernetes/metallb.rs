@@ -15,7 +15,7 @@ use super::ClusterSpec;
 use super::network::{NodeId, PodNetwork};
 use super::objects::{Body, Object};
 use super::policy::Selector;
-use super::schedule::Placed;
+use super::schedule::{self, Placed};
 use super::workloads::ServicePlan;
 use crate::format::file::TopologyFile;
 use crate::format::{Code, Diagnostic, Located, Span};
@@ -306,14 +306,7 @@ impl MetalLb {
         ip: Ipv4Addr,
         placed: &[Placed],
     ) -> Result<(NodeId, Vec<String>), String> {
-        let endpoints: Vec<&Placed> = placed
-            .iter()
-            .filter(|p| {
-                !service.selector.is_empty()
-                    && p.pod.namespace == service.namespace
-                    && p.pod.matches(&service.selector)
-            })
-            .collect();
+        let endpoints = schedule::endpoints(service, placed);
         if endpoints.is_empty() {
             return Err("it has no ready endpoint".into());
         }

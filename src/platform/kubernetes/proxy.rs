@@ -17,7 +17,7 @@ use ipnet::Ipv4Net;
 use sha2::{Digest, Sha256};
 
 use super::network::{NodeId, PodNetwork};
-use super::schedule::Placed;
+use super::schedule::{self, Placed};
 use super::workloads::{ServicePlan, ServicePort};
 use super::{ClusterSpec, ProxyMode};
 use crate::format::file::ProtoName;
@@ -192,14 +192,7 @@ pub(super) fn plan(
         {
             proxy.ipvs.push(vip);
         }
-        let selected: Vec<&Placed> = placed
-            .iter()
-            .filter(|p| {
-                !service.selector.is_empty()
-                    && p.pod.namespace == service.namespace
-                    && p.pod.matches(&service.selector)
-            })
-            .collect();
+        let selected = schedule::endpoints(service, placed);
         for port in &service.ports {
             let node_port = if service.node_port {
                 match node_port(cluster, service, port, &mut allocator) {

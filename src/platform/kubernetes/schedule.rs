@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use super::ClusterSpec;
 use super::network::{NodeId, PodNetwork};
-use super::workloads::PodPlan;
+use super::workloads::{PodPlan, ServicePlan};
 use crate::format::file::{ListenSpec, ProtoName, TopologyFile};
 use crate::format::{Code, Diagnostic, Located, Span};
 
@@ -18,6 +18,22 @@ pub(super) struct Placed<'a> {
     pub node: NodeId,
     pub pod: &'a PodPlan,
     pub address: Ipv4Addr,
+}
+
+/// The endpoints of `service`: the placed pods of its namespace its selector matches (none
+/// without a selector), in placement order.
+pub(super) fn endpoints<'p, 'a>(
+    service: &ServicePlan,
+    placed: &'p [Placed<'a>],
+) -> Vec<&'p Placed<'a>> {
+    placed
+        .iter()
+        .filter(|p| {
+            !service.selector.is_empty()
+                && p.pod.namespace == service.namespace
+                && p.pod.matches(&service.selector)
+        })
+        .collect()
 }
 
 /// Places each pod in order; a pod no node accepts stays Pending (a warning), a pod whose
