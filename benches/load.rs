@@ -1,6 +1,8 @@
-//! Load + validate + lower a generated chain of routers, at several sizes up to 100,000 nodes.
-//! Reports time per file and per node, and (before timing) the peak heap memory of one load,
-//! measured by a counting global allocator around the system one.
+//! Load + validate + lower a generated chain of routers, at several sizes up to 100,000 nodes,
+//! written as YAML (`load_validate_lower`) and as JSON (`load_validate_lower_json`, read
+//! without a YAML tree: `src/format/fast_json.rs`). Reports time per file and per node, and
+//! (before timing) the peak heap memory of one load, measured by a counting global allocator
+//! around the system one.
 
 use std::fmt::Write as _;
 
@@ -39,10 +41,10 @@ static ALLOCATOR: support::Counting = support::Counting;
 
 /// Loads `text` once; the peak heap bytes above what was live before (the text itself is not
 /// counted), and the wall time.
-fn peak_of_one_load(text: &str) -> (usize, std::time::Duration) {
+fn peak_of_one_load(name: &str, text: &str) -> (usize, std::time::Duration) {
     let (took, peak) = support::peak_during(|| {
         let start = std::time::Instant::now();
-        let loaded = reachlab::topology::load_str("chain.yaml", text);
+        let loaded = reachlab::topology::load_str(name, text);
         let took = start.elapsed();
         assert!(loaded.is_ok(), "generated chain is valid");
         drop(loaded);
@@ -52,12 +54,28 @@ fn peak_of_one_load(text: &str) -> (usize, std::time::Duration) {
 }
 
 fn load(c: &mut Criterion) {
-    let mut group = c.benchmark_group("load_validate_lower");
+    for json in [false, true] {
+        load_as(c, json);
+    }
+}
+
+fn load_as(c: &mut Criterion, json: bool) {
+    let (group_name, name) = if json {
+        ("load_validate_lower_json", "chain.json")
+    } else {
+        ("load_validate_lower", "chain.yaml")
+    };
+    let mut group = c.benchmark_group(group_name);
     for size in [10, 1_000, 10_000, 100_000] {
         let text = chain(size);
-        let (peak, took) = peak_of_one_load(&text);
+        let text = if json {
+            reachlab::generate::to_json(&text).expect("the chain converts to JSON")
+        } else {
+            text
+        };
+        let (peak, took) = peak_of_one_load(name, &text);
         eprintln!(
-            "load_validate_lower/{size}: {} bytes of text, peak heap {:.1} MB, one load {:.3} s",
+            "{group_name}/{size}: {} bytes of text, peak heap {:.1} MB, one load {:.3} s",
             text.len(),
             peak as f64 / 1e6,
             took.as_secs_f64()
@@ -68,9 +86,7 @@ fn load(c: &mut Criterion) {
             group.measurement_time(std::time::Duration::from_secs(60));
         }
         group.bench_with_input(BenchmarkId::from_parameter(size), &text, |b, text| {
-            b.iter(|| {
-                reachlab::topology::load_str("chain.yaml", text).map(|l| l.network.nodes.len())
-            })
+            b.iter(|| reachlab::topology::load_str(name, text).map(|l| l.network.nodes.len()))
         });
     }
     group.finish();

@@ -387,6 +387,45 @@ pub fn hosts(hosts: usize, subnets: usize) -> String {
     y
 }
 
+/// A generated topology written as JSON instead of YAML: the same keys and values, one map,
+/// with each top-level list's entries on a line of their own (compact enough for a million
+/// nodes to stay under the size limit, and a diagnostic's line still names one entry). JSON is
+/// read by the loader without building a YAML tree (docs/topology-format.md, "JSON").
+pub fn to_json(yaml: &str) -> Result<String, GenerateError> {
+    use crate::format::tree::Tree;
+    let unreadable = |why: &str| out_of_range(format!("the generated YAML {why}"));
+    let options = crate::format::yaml::parse_options(yaml.len());
+    let tree = crate::format::yaml::read_tree(yaml, &options)
+        .map_err(|e| unreadable(&format!("does not read back: {e}")))?;
+    let Tree::Map(top) = &tree.value else {
+        return Err(unreadable("is not a map"));
+    };
+    let mut json = String::with_capacity(yaml.len());
+    json.push('{');
+    for (i, (key, value)) in top.iter().enumerate() {
+        json.push_str(if i == 0 { "\n  " } else { ",\n  " });
+        Tree::Str(key.value.0.clone()).write_json(&mut json);
+        json.push_str(": ");
+        let written = match &value.value {
+            Tree::Seq(items) if !items.is_empty() => {
+                json.push('[');
+                for (j, item) in items.iter().enumerate() {
+                    json.push_str(if j == 0 { "\n    " } else { ",\n    " });
+                    item.value
+                        .write_json(&mut json)
+                        .ok_or_else(|| unreadable("holds a float JSON cannot"))?;
+                }
+                json.push_str("\n  ]");
+                Some(())
+            }
+            other => other.write_json(&mut json),
+        };
+        written.ok_or_else(|| unreadable("holds a float JSON cannot"))?;
+    }
+    json.push_str("\n}\n");
+    Ok(json)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -426,6 +465,41 @@ mod tests {
         assert_ne!(super::campus(5, 4, 9, 11), super::campus(5, 4, 9, 12));
         assert!(super::fat_tree(3, 1).is_err());
         assert!(super::cluster(2, 100, 1).is_err());
+    }
+
+    #[test]
+    fn json_says_what_the_yaml_says() {
+        let texts = [
+            super::chain(5),
+            super::hosts(20, 3),
+            super::fat_tree(4, 1).expect("in range"),
+            super::campus(3, 3, 5, 7).expect("in range"),
+            super::cluster(4, 12, 3).expect("in range"),
+        ];
+        for yaml in texts {
+            let json = super::to_json(&yaml).expect("converts");
+            let from_yaml = crate::topology::load_str("gen.yaml", &yaml).expect("loads");
+            let from_json = crate::topology::load_str("gen.json", &json).expect("loads");
+            // The same network, but for the places (line, column) its parts were written at.
+            let unplaced = |text: String| {
+                let mut out = String::with_capacity(text.len());
+                let mut rest = text.as_str();
+                while let Some(at) = rest.find("span: Span {") {
+                    out.push_str(&rest[..at]);
+                    rest = rest[at..].split_once('}').map_or("", |(_, after)| after);
+                }
+                out.push_str(rest);
+                out.replace("gen.json", "gen.yaml")
+            };
+            assert_eq!(
+                unplaced(format!("{:?}", from_yaml.network)),
+                unplaced(format!("{:?}", from_json.network))
+            );
+            assert!(
+                json.starts_with("{\n  \"") && json.ends_with("\n}\n"),
+                "{json}"
+            );
+        }
     }
 
     #[test]

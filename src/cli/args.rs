@@ -336,9 +336,20 @@ pub(crate) enum Command {
     },
     /// Print a generated topology file (for benchmarks and experiments; sizes drawn from --seed).
     Generate {
+        /// Write the topology as YAML or as JSON (which loads without a YAML tree: faster
+        /// for very large files).
+        #[arg(long, value_enum, default_value_t = TopologyFormat::Yaml, global = true)]
+        format: TopologyFormat,
         #[command(subcommand)]
         what: GenerateWhat,
     },
+}
+
+/// The formats a topology is written in by `reachlab generate`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TopologyFormat {
+    Yaml,
+    Json,
 }
 
 /// What `reachlab generate` writes.

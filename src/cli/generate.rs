@@ -2,11 +2,12 @@
 
 use std::io::Write;
 
-use super::args::GenerateWhat;
+use super::args::{GenerateWhat, TopologyFormat};
 use super::common::{EXIT_OK, usage_error};
 
 pub(crate) fn generate(
     what: &GenerateWhat,
+    format: TopologyFormat,
     seed: u64,
     out: &mut impl Write,
 ) -> std::io::Result<u8> {
@@ -29,6 +30,10 @@ pub(crate) fn generate(
         GenerateWhat::Hosts { .. } => Err(g::GenerateError::OutOfRange(
             "at most 1,000,000 hosts and 65,000 per subnet".into(),
         )),
+    };
+    let text = match format {
+        TopologyFormat::Yaml => text,
+        TopologyFormat::Json => text.and_then(|yaml| g::to_json(&yaml)),
     };
     match text {
         Ok(text) => {

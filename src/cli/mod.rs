@@ -174,7 +174,7 @@ pub(crate) fn run(cli: &Cli, out: &mut impl Write, palette: Palette) -> std::io:
             clap_complete::generate(*shell, &mut Cli::command(), "reachlab", out);
             Ok(EXIT_OK)
         }
-        Command::Generate { what } => generate::generate(what, cli.seed, out),
+        Command::Generate { what, format } => generate::generate(what, *format, cli.seed, out),
     }
 }
 

@@ -130,17 +130,17 @@ pub struct NodeSpec {
     /// real host), relative to this file's folder and inside it: each interface under
     /// `interfaces:` written without `addresses` takes its IPv4 addresses and its MAC from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_addr: Option<Located<String>>,
+    pub ip_addr: Option<Box<Located<String>>>,
     /// A file of `ip -j route show table all` output, relative to this file's folder and inside
     /// it: the routes of its main table come before those of `routes:`; its connected and local
     /// routes must be those the addresses give.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_route: Option<Located<String>>,
+    pub ip_route: Option<Box<Located<String>>>,
     /// Set on loading (never read from a file): which addresses, MACs and routes came from the
     /// files of `ip_addr` and `ip_route`.
     #[serde(skip)]
     #[schemars(skip)]
-    pub ip_taken: Option<super::ip_json::Taken>,
+    pub ip_taken: Option<Box<super::ip_json::Taken>>,
     /// DNS names that resolve to this node's first address (e.g. `web.lab`, `youtube.com`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<Located<String>>,
@@ -152,30 +152,30 @@ pub struct NodeSpec {
     pub nat: Vec<RuleSpec>,
     /// Stateful filter chains (iptables' filter table). Absent chains accept everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub firewall: Option<FirewallSpec>,
+    pub firewall: Option<Box<FirewallSpec>>,
     /// The node's netfilter as `iptables-save` prints it, written here (a `|` block keeps
     /// each rule's line for messages): user chains, marks, every match docs/netfilter.md
     /// lists. Instead of `nat` and `firewall`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iptables: Option<Located<String>>,
+    pub iptables: Option<Box<Located<String>>>,
     /// A file of `iptables-save` output (as saved on a real host), relative to this file's
     /// folder and inside it. Instead of `nat`, `firewall` and `iptables`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iptables_save: Option<Located<String>>,
+    pub iptables_save: Option<Box<Located<String>>>,
     /// The node's netfilter as `nft list ruleset` prints it, written here (a `|` block keeps
     /// each rule's line for messages): tables of families ip and inet (docs/netfilter.md,
     /// "nft list ruleset text"). Instead of `nat`, `firewall` and the other rules keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nft: Option<Located<String>>,
+    pub nft: Option<Box<Located<String>>>,
     /// A file of `nft list ruleset` output (as listed on a real host), relative to this
     /// file's folder and inside it. Instead of `nat`, `firewall` and the other rules keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nft_ruleset: Option<Located<String>>,
+    pub nft_ruleset: Option<Box<Located<String>>>,
     /// Set on loading (never read from a file): the text of `iptables`, `iptables_save`,
     /// `nft` or `nft_ruleset`, and where each of its lines is.
     #[serde(skip)]
     #[schemars(skip)]
-    pub rules_text: Option<super::source::RulesText>,
+    pub rules_text: Option<Box<super::source::RulesText>>,
     /// Set by a platform section (never read from a file): the rules its daemon writes on this
     /// node, around the node's own.
     #[serde(skip)]
@@ -185,7 +185,7 @@ pub struct NodeSpec {
     /// platform's DNS serves it (a Kubernetes pod).
     #[serde(skip)]
     #[schemars(skip)]
-    pub resolver: Option<crate::model::Resolver>,
+    pub resolver: Option<Box<crate::model::Resolver>>,
 }
 
 /// The netfilter a platform's daemon writes on a node (dockerd on its host), as

@@ -7,6 +7,7 @@
 
 mod diagnostic;
 pub mod edit;
+pub(crate) mod fast_json;
 pub(crate) mod fast_tree;
 pub mod file;
 pub(crate) mod from_tree;

@@ -52,6 +52,45 @@ impl Tree {
         )
     }
 
+    /// Appends the value as compact JSON, maps in their written order (keys as text); `None`
+    /// for a number JSON cannot hold (an infinite or NaN float).
+    pub(crate) fn write_json(&self, out: &mut String) -> Option<()> {
+        use std::fmt::Write as _;
+        match self {
+            Tree::Null => out.push_str("null"),
+            Tree::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Tree::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Tree::Float(f) if f.is_finite() => out.push_str(&serde_json::to_string(f).ok()?),
+            Tree::Float(_) => return None,
+            Tree::Str(s) => out.push_str(&serde_json::to_string(s).ok()?),
+            Tree::Seq(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.value.write_json(out)?;
+                }
+                out.push(']');
+            }
+            Tree::Map(entries) => {
+                out.push('{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(&key.value.0).ok()?);
+                    out.push(':');
+                    value.value.write_json(out)?;
+                }
+                out.push('}');
+            }
+        }
+        Some(())
+    }
+
     /// The scalar's text (for enum checks).
     pub(crate) fn scalar_text(&self) -> Option<String> {
         match self {

@@ -40,7 +40,7 @@ pub(super) fn attach(file: &mut TopologyFile, base: &Path) -> Vec<Diagnostic> {
                 Node::new(node, &source, &mut diagnostics).routes(&written, addr_file, &refused);
             taken.route = Some((source, count));
         }
-        node.ip_taken = Some(taken);
+        node.ip_taken = Some(Box::new(taken));
     }
     diagnostics
 }

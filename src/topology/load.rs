@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::lower::lower;
+use crate::format::fast_json;
 use crate::format::file::TopologyFile;
 use crate::format::from_tree::from_tree;
 use crate::format::structure::Checker;
@@ -186,13 +187,16 @@ fn attach_rules(file: &mut TopologyFile, source: &SourceFile, base: &Path) -> Ve
             continue;
         }
         if !is_file {
-            node.rules_text =
-                Some(RulesText::inline(source, &value.value, value.span).in_dialect(dialect));
+            node.rules_text = Some(Box::new(
+                RulesText::inline(source, &value.value, value.span).in_dialect(dialect),
+            ));
             continue;
         }
         match read_rules(base, &value.value, dialect) {
             Ok(rules) => {
-                node.rules_text = Some(RulesText::of_file(rules, value.span).in_dialect(dialect))
+                node.rules_text = Some(Box::new(
+                    RulesText::of_file(rules, value.span).in_dialect(dialect),
+                ))
             }
             Err((message, hint)) => {
                 diagnostics.push(Diagnostic::error(Code::Io, value.span, message).hint(hint))
@@ -279,45 +283,31 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
         return fail(source, vec![d]);
     }
     let options = parse_options(source.text().len());
-    let tree: Located<Tree> = match read_tree(source.text(), &options) {
-        Ok(tree) => tree,
-        Err(e) => {
-            let d = from_saphyr_error(&source, &e, Code::YamlSyntax);
-            return fail(source, vec![d]);
-        }
+    // A JSON file read without a tree where that reader is sure (format/fast_json.rs); every
+    // other file, and every JSON file it declines, through the YAML tree.
+    let top_keys = ["kubernetes", "nodes"];
+    let fast = options
+        .budget
+        .as_ref()
+        .and_then(|budget| fast_json::read::<TopologyFile>(source.text(), budget, &top_keys));
+    let read = match fast {
+        Some(read) => Ok(Read {
+            nodes_key: read.top_key.unwrap_or(read.document),
+            file: read.value,
+            document: read.document,
+            diagnostics: Vec::new(),
+        }),
+        None => read_yaml(&source, options, &top_keys),
     };
-    if !matches!(tree.value, Tree::Map(_)) {
-        let d = Diagnostic::error(
-            Code::WrongType,
-            tree.span,
-            "a topology file must be a map of keys",
-        )
-        .label("not a map")
-        .hint("start with `segments:` and `nodes:` at the beginning of a line");
-        return fail(source, vec![d]);
-    }
-    // What the later passes need of the tree; it is dropped once the typed file is read.
-    let document = tree.span;
-    let nodes_key = top_key_span(&tree, &["kubernetes", "nodes"]);
-    let mut checker = Checker::new();
-    checker.check_document(&tree);
-    let mut diagnostics = checker.diagnostics;
-    // The typed file is read from the tree; only what the tree's reader is unsure of (and
-    // every file that does not read, for serde-saphyr's own message) is read from the text.
-    // (Reading it by consuming the tree saved memory but cost 12 % of a large file's load:
-    // the typed file's allocations then land in the tree's freed chunks; benches/RESULTS.md.)
-    let typed = from_tree::<TopologyFile>(&tree, source.text())
-        .or_else(|_| serde_saphyr::from_str_with_options(source.text(), options));
-    let mut file: TopologyFile = match typed {
-        Ok(file) => file,
-        Err(e) => {
-            if diagnostics.is_empty() {
-                diagnostics.push(from_saphyr_error(&source, &e, Code::WrongType));
-            }
-            return fail(source, finish(document, diagnostics));
-        }
+    let Read {
+        mut file,
+        document,
+        nodes_key,
+        mut diagnostics,
+    } = match read {
+        Ok(read) => read,
+        Err(diagnostics) => return fail(source, diagnostics),
     };
-    drop(tree);
     let stem = stem_of(source.name());
     let base = Path::new(source.name()).parent().unwrap_or(Path::new("."));
     let mut semantic = attach_rules(&mut file, &source, base);
@@ -355,6 +345,64 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
         loaded: Loaded { network, report },
         file,
     })
+}
+
+/// A file's typed form, its structural findings, and the places later passes report at.
+struct Read {
+    file: TopologyFile,
+    /// The whole document (where a finding without a place of its own is shown).
+    document: Span,
+    /// The first of the top-level keys asked for (the document when none is written).
+    nodes_key: Span,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads `source` as YAML: the tree (dropped once read), the structural check over it, and
+/// the typed file; the diagnostics that end the load when there is no typed file.
+fn read_yaml(
+    source: &SourceFile,
+    options: serde_saphyr::Options,
+    top_keys: &[&str],
+) -> Result<Read, Vec<Diagnostic>> {
+    let tree: Located<Tree> = match read_tree(source.text(), &options) {
+        Ok(tree) => tree,
+        Err(e) => return Err(vec![from_saphyr_error(source, &e, Code::YamlSyntax)]),
+    };
+    if !matches!(tree.value, Tree::Map(_)) {
+        let d = Diagnostic::error(
+            Code::WrongType,
+            tree.span,
+            "a topology file must be a map of keys",
+        )
+        .label("not a map")
+        .hint("start with `segments:` and `nodes:` at the beginning of a line");
+        return Err(vec![d]);
+    }
+    let document = tree.span;
+    let nodes_key = top_key_span(&tree, top_keys);
+    let mut checker = Checker::new();
+    checker.check_document(&tree);
+    let mut diagnostics = checker.diagnostics;
+    // The typed file is read from the tree; only what the tree's reader is unsure of (and
+    // every file that does not read, for serde-saphyr's own message) is read from the text.
+    // (Reading it by consuming the tree saved memory but cost 12 % of a large file's load:
+    // the typed file's allocations then land in the tree's freed chunks; benches/RESULTS.md.)
+    let typed = from_tree::<TopologyFile>(&tree, source.text())
+        .or_else(|_| serde_saphyr::from_str_with_options(source.text(), options));
+    match typed {
+        Ok(file) => Ok(Read {
+            file,
+            document,
+            nodes_key,
+            diagnostics,
+        }),
+        Err(e) => {
+            if diagnostics.is_empty() {
+                diagnostics.push(from_saphyr_error(source, &e, Code::WrongType));
+            }
+            Err(finish(document, diagnostics))
+        }
+    }
 }
 
 /// The error for a topology with more than [`MAX_NODES`] nodes after expansion, at `nodes:`

@@ -44,13 +44,19 @@ pub(crate) fn lower(
         },
         segment_ids: IndexMap::new(),
     };
+    // Room for what the file writes (lowering adds a segment for each bridge, no more).
+    cx.net.segments.reserve_exact(file.segments.len());
+    cx.net.nodes.reserve_exact(file.nodes.len());
+    cx.net
+        .interfaces
+        .reserve_exact(file.nodes.iter().map(|n| n.interfaces.len()).sum());
     for spec in &file.segments {
         cx.segment(spec);
     }
-    let mut node_names: HashMap<String, Span> = HashMap::new();
+    let mut node_names: HashMap<&str, Span> = HashMap::with_capacity(file.nodes.len());
     for spec in &file.nodes {
         if cx.check_name(&spec.name, "node")
-            && let Some(first) = node_names.insert(spec.name.value.clone(), spec.name.span)
+            && let Some(first) = node_names.insert(&spec.name.value, spec.name.span)
         {
             cx.duplicate("node", &spec.name, first);
         }
@@ -67,14 +73,15 @@ pub(crate) fn lower(
     (cx.net, cx.diagnostics)
 }
 
-pub(super) struct Lowering {
+pub(super) struct Lowering<'f> {
     file: Arc<str>,
     diagnostics: Vec<Diagnostic>,
     pub(super) net: Network,
-    segment_ids: IndexMap<String, (SegmentId, Span)>,
+    /// Segments by name (names borrowed from the file: a large file has one per link).
+    segment_ids: IndexMap<&'f str, (SegmentId, Span)>,
 }
 
-impl Lowering {
+impl<'f> Lowering<'f> {
     pub(super) fn origin(&self, span: Span) -> Origin {
         Origin {
             file: self.file.clone(),
@@ -142,11 +149,11 @@ impl Lowering {
         }
     }
 
-    fn segment(&mut self, spec: &SegmentSpec) {
+    fn segment(&mut self, spec: &'f SegmentSpec) {
         if !self.check_name(&spec.name, "segment") {
             return;
         }
-        if let Some((_, first)) = self.segment_ids.get(&spec.name.value) {
+        if let Some((_, first)) = self.segment_ids.get(spec.name.value.as_str()) {
             let first = *first;
             self.duplicate("segment", &spec.name, first);
             return;
@@ -190,7 +197,7 @@ impl Lowering {
         };
         let id = SegmentId::from_index(self.net.segments.len());
         self.segment_ids
-            .insert(spec.name.value.clone(), (id, spec.name.span));
+            .insert(&spec.name.value, (id, spec.name.span));
         let origin = self.origin(spec.name.span);
         self.net.segments.push(Segment {
             id,
@@ -263,7 +270,7 @@ impl Lowering {
             interfaces: Vec::new(),
             routes: RoutingTable::default(),
             dns: spec.dns.iter().map(|d| d.value.clone()).collect(),
-            resolver: spec.resolver.clone(),
+            resolver: spec.resolver.as_deref().cloned(),
             listeners: Vec::new(),
             netfilter: None,
             origin: self.origin(spec.name.span),
@@ -397,10 +404,10 @@ impl Lowering {
 
     /// The segment an interface is plugged into.
     fn interface_segment(&mut self, node: &Node, spec: &InterfaceSpec) -> Option<SegmentId> {
-        if let Some((id, _)) = self.segment_ids.get(&spec.segment.value) {
+        if let Some((id, _)) = self.segment_ids.get(spec.segment.value.as_str()) {
             return Some(*id);
         }
-        let known: Vec<&str> = self.segment_ids.keys().map(String::as_str).collect();
+        let known: Vec<&str> = self.segment_ids.keys().copied().collect();
         let mut hint = match closest(&spec.segment.value, known.iter().copied()) {
             Some(close) => format!("did you mean `{close}`? "),
             None => String::new(),

@@ -48,7 +48,7 @@ fn outcome(name: OutcomeName) -> Outcome {
     }
 }
 
-impl Lowering {
+impl Lowering<'_> {
     /// Lowers one `expect:` entry; `None` when something in it is wrong (and reported).
     pub(super) fn expectation(&mut self, spec: &ExpectSpec) -> Option<Expectation> {
         let from = self.net.node_by_name(&spec.from.value).map(|n| n.id);

@@ -23,7 +23,7 @@ type Groups = IndexMap<String, (Vec<NodeId>, Span)>;
 /// The keys that name an invariant's property, as written.
 const PROPERTIES: [&str; 3] = ["isolated", "reachable", "no-private-source-beyond"];
 
-impl Lowering {
+impl Lowering<'_> {
     /// Lowers `groups:` and then every entry of `invariants:`.
     pub(super) fn invariants(&mut self, file: &TopologyFile) {
         let groups = self.groups(&file.groups);

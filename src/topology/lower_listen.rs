@@ -13,7 +13,7 @@ use crate::format::{Code, Diagnostic};
 use crate::format::{Located, Span};
 use crate::model::{HttpRoute, Listener, Node, PathMatch, Port, Proto, Service};
 
-impl Lowering {
+impl Lowering<'_> {
     /// Lowers one `listen:` entry of `node`; `None` when something in it is wrong (and
     /// reported).
     pub(super) fn listener(&mut self, node: &Node, spec: &ListenSpec) -> Option<Listener> {

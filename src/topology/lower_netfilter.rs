@@ -27,7 +27,7 @@ pub(super) struct Place<'a> {
     pub node: &'a Node,
 }
 
-impl Lowering {
+impl Lowering<'_> {
     /// The node's netfilter: its own rules, with a platform daemon's around them.
     pub(super) fn netfilter(&mut self, node: &Node, spec: &NodeSpec) -> Option<Box<Netfilter>> {
         let own = self.own_netfilter(node, spec);

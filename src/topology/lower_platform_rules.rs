@@ -14,7 +14,7 @@ use crate::model::{
     RuleTarget as Target, Verdict,
 };
 
-impl Lowering {
+impl Lowering<'_> {
     /// `own` with `platform`'s rules around it.
     pub(super) fn with_platform(
         &mut self,

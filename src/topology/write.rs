@@ -94,17 +94,19 @@ fn node_spec(net: &Network, n: &Node) -> NodeSpec {
         nat: plain.map_or_else(Vec::new, |nf| {
             nf.nat.iter().map(|r| nat_spec(net, r)).collect()
         }),
-        firewall: plain.map(|nf| FirewallSpec {
-            prerouting: chain_spec(net, &nf.prerouting),
-            input: chain_spec(net, &nf.input),
-            forward: chain_spec(net, &nf.forward),
-            output: chain_spec(net, &nf.output),
+        firewall: plain.map(|nf| {
+            Box::new(FirewallSpec {
+                prerouting: chain_spec(net, &nf.prerouting),
+                input: chain_spec(net, &nf.input),
+                forward: chain_spec(net, &nf.forward),
+                output: chain_spec(net, &nf.output),
+            })
         }),
         iptables: n
             .netfilter
             .as_deref()
             .filter(|nf| nf.from_text || !fits_rule_keys(nf))
-            .map(|nf| Located::new(super::iptables::save(net, nf))),
+            .map(|nf| Box::new(Located::new(super::iptables::save(net, nf)))),
         iptables_save: None,
         nft: None,
         nft_ruleset: None,

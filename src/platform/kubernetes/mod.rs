@@ -99,7 +99,7 @@ fn cluster_dns(
             continue;
         };
         let domain = proxy::CLUSTER_DOMAIN;
-        node.resolver = Some(crate::model::Resolver {
+        node.resolver = Some(Box::new(crate::model::Resolver {
             zone,
             search: vec![
                 format!("{}.svc.{domain}", p.pod.namespace),
@@ -107,7 +107,7 @@ fn cluster_dns(
                 domain.to_owned(),
             ],
             ndots: 5,
-        });
+        }));
     }
 }
 

@@ -108,7 +108,7 @@ fn admit_ip_in_ip(node: &mut NodeSpec, cluster: &ClusterSpec, net: &PodNetwork) 
     if let Some(pre) = node
         .firewall
         .as_mut()
-        .and_then(|f: &mut FirewallSpec| f.prerouting.as_mut())
+        .and_then(|f: &mut Box<FirewallSpec>| f.prerouting.as_mut())
     {
         pre.rules.insert(
             0,

@@ -212,7 +212,7 @@ fn instance_node(
     if inst.port_security && !node.interfaces.is_empty() {
         let groups = &plan.groups.by_name;
         let firewall = security::firewall(inst, &ifname, groups, members, i.name.span, out);
-        node.firewall = Some(firewall);
+        node.firewall = Some(Box::new(firewall));
     }
     node
 }

@@ -159,7 +159,7 @@ fn engine_node(engine: &Engine, link: Link, link_segment: &str) -> NodeSpec {
             comment: Some(format!("{what}: the VMs' traffic leaves through the host")),
             ..RuleSpec::default()
         }],
-        firewall: Some(FirewallSpec {
+        firewall: Some(Box::new(FirewallSpec {
             forward: Some(ChainSpec {
                 policy: Some(Located::at(PolicyName::Drop, span)),
                 rules: vec![
@@ -172,7 +172,7 @@ fn engine_node(engine: &Engine, link: Link, link_segment: &str) -> NodeSpec {
                 ],
             }),
             ..Default::default()
-        }),
+        })),
         ..NodeSpec::default()
     }
 }
@@ -181,7 +181,7 @@ fn engine_node(engine: &Engine, link: Link, link_segment: &str) -> NodeSpec {
 fn host_relays(host: &mut NodeSpec, host_if: &str, span: Span, host_name: &str) {
     let was_router = host.forwarding.unwrap_or(false);
     host.forwarding = Some(true);
-    let firewall = host.firewall.get_or_insert_with(FirewallSpec::default);
+    let firewall = host.firewall.get_or_insert_with(Box::default);
     let chain = firewall.forward.get_or_insert_with(|| ChainSpec {
         policy: (!was_router).then(|| Located::at(PolicyName::Drop, span)),
         rules: vec![RuleSpec {
