@@ -499,6 +499,10 @@ impl<'n> Compiled<'n> {
     }
 
     /// The entry of the node's table that decides where a packet to `dst` goes, if any.
+    // The scan of a small table inline (every crossing looks up a route; the call cost a
+    // third of it), the hashed tables' lookup out of line (benches/RESULTS.md, "Fast path:
+    // plain crossings").
+    #[inline(always)]
     pub(crate) fn lookup(&self, node: NodeId, dst: Ipv4Addr) -> Option<&Entry> {
         let data = &self.nodes[node.index()];
         let ip = u32::from(dst);
@@ -509,12 +513,19 @@ impl<'n> Compiled<'n> {
                     .iter()
                     .find(|e| ip & e.mask == e.net)
             }
-            Some((a, b)) => self.lens[a as usize..b as usize].iter().find_map(|&len| {
-                self.by_prefix
-                    .get(&(node.0, len, ip & mask(len)))
-                    .map(|&e| &self.entries[e as usize])
-            }),
+            Some(lens) => self.lookup_hashed(node, lens, ip),
         }
+    }
+
+    /// [`Compiled::lookup`] in a table longer than [`SCAN_LIMIT`]: each of its prefix lengths
+    /// (`lens`, a range of `self.lens`), longest first.
+    #[inline(never)]
+    fn lookup_hashed(&self, node: NodeId, (a, b): (u32, u32), ip: u32) -> Option<&Entry> {
+        self.lens[a as usize..b as usize].iter().find_map(|&len| {
+            self.by_prefix
+                .get(&(node.0, len, ip & mask(len)))
+                .map(|&e| &self.entries[e as usize])
+        })
     }
 
     /// The route (in the model) a sending entry stands for.
