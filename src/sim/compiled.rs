@@ -116,7 +116,13 @@ struct IfaceData {
     announces: bool,
     /// Its segment's [`SegmentData::hook`], kept here so that an arriving frame needs one load.
     hook: Option<IfaceId>,
+    /// Its addresses with their netmasks, when it has at most [`INLINE_NETS`] of them (else
+    /// `None`: read from the model), for [`Compiled::address_towards`].
+    nets: Option<([(u32, u32); INLINE_NETS], u8)>,
 }
+
+/// Addresses an interface keeps inline with their netmasks.
+const INLINE_NETS: usize = 2;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SegmentData {
@@ -212,6 +218,13 @@ impl<'n> Compiled<'n> {
                 proxy_arp: i.proxy_arp,
                 announces: !i.answers_arp_for.is_empty(),
                 hook: segments[i.segment.index()].hook,
+                nets: (i.addresses.len() <= INLINE_NETS).then(|| {
+                    let mut nets = [(0, 0); INLINE_NETS];
+                    for (slot, a) in nets.iter_mut().zip(&i.addresses) {
+                        *slot = (u32::from(a.addr()), mask(a.prefix_len()));
+                    }
+                    (nets, i.addresses.len() as u8)
+                }),
             });
         }
         let mut compiled = Self {
@@ -429,7 +442,9 @@ impl<'n> Compiled<'n> {
 
     /// Whether `addr` is one of the node's own: an address of any of its interfaces (the weak
     /// host model) or in 127.0.0.0/8.
-    #[inline]
+    // Always inlined: called twice a crossing, its call cost as much as its body
+    // (benches/RESULTS.md, "Fast path: plain crossings").
+    #[inline(always)]
     pub(crate) fn is_local(&self, node: NodeId, addr: Ipv4Addr) -> bool {
         let ip = u32::from(addr);
         if ip >> 24 == 127 {
@@ -484,6 +499,10 @@ impl<'n> Compiled<'n> {
     }
 
     /// The entry of the node's table that decides where a packet to `dst` goes, if any.
+    // The scan of a small table inline (every crossing looks up a route; the call cost a
+    // third of it), the hashed tables' lookup out of line (benches/RESULTS.md, "Fast path:
+    // plain crossings").
+    #[inline(always)]
     pub(crate) fn lookup(&self, node: NodeId, dst: Ipv4Addr) -> Option<&Entry> {
         let data = &self.nodes[node.index()];
         let ip = u32::from(dst);
@@ -494,12 +513,19 @@ impl<'n> Compiled<'n> {
                     .iter()
                     .find(|e| ip & e.mask == e.net)
             }
-            Some((a, b)) => self.lens[a as usize..b as usize].iter().find_map(|&len| {
-                self.by_prefix
-                    .get(&(node.0, len, ip & mask(len)))
-                    .map(|&e| &self.entries[e as usize])
-            }),
+            Some(lens) => self.lookup_hashed(node, lens, ip),
         }
+    }
+
+    /// [`Compiled::lookup`] in a table longer than [`SCAN_LIMIT`]: each of its prefix lengths
+    /// (`lens`, a range of `self.lens`), longest first.
+    #[inline(never)]
+    fn lookup_hashed(&self, node: NodeId, (a, b): (u32, u32), ip: u32) -> Option<&Entry> {
+        self.lens[a as usize..b as usize].iter().find_map(|&len| {
+            self.by_prefix
+                .get(&(node.0, len, ip & mask(len)))
+                .map(|&e| &self.entries[e as usize])
+        })
     }
 
     /// The route (in the model) a sending entry stands for.
@@ -528,6 +554,17 @@ impl<'n> Compiled<'n> {
     /// The address of interface `out` in the subnet of `hop`, else its first address: the
     /// sender address of an ARP request for `hop`, and what MASQUERADE picks.
     pub(crate) fn address_towards(&self, out: IfaceId, hop: Ipv4Addr) -> Option<Ipv4Addr> {
+        if let Some((nets, len)) = &self.ifaces[out.index()].nets {
+            // The same choice from the compiled copy: `a.contains(hop)` is equal bits under
+            // the netmask.
+            let nets = &nets[..usize::from(*len)];
+            let hop = u32::from(hop);
+            return nets
+                .iter()
+                .find(|&&(a, m)| (a ^ hop) & m == 0)
+                .or_else(|| nets.first())
+                .map(|&(a, _)| Ipv4Addr::from(a));
+        }
         let iface = self.net.interface(out);
         iface
             .addresses

@@ -403,6 +403,12 @@ impl Pending {
     #[allow(clippy::result_unit_err)]
     #[inline] // see `Stack::receive`
     fn pop(&mut self) -> Result<Option<Slot>, ()> {
+        if self.len == 1 {
+            // One event in flight (a plain crossing's usual case): it is the next, and there
+            // is nothing to order it against.
+            self.len = 0;
+            return Ok(self.slots[0].take());
+        }
         let live = &self.slots[..self.len];
         let mut first = 0;
         let mut best = match live.first() {

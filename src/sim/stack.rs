@@ -100,7 +100,9 @@ pub(crate) enum Routed {
 impl Compiled<'_> {
     /// The routing decision for a packet `node` received (ip_route_input_slow, then the TTL
     /// check of ip_forward).
-    #[inline]
+    // Always inlined: its only caller is `Stack::route_in`, on every crossing, and LLVM left it
+    // out of line (benches/RESULTS.md, "Fast path: plain crossings").
+    #[inline(always)]
     pub(crate) fn route_received(&self, node: NodeId, packet: &Ipv4Packet) -> Routed {
         if self.is_local(node, packet.dst) {
             return Routed::Local;
@@ -677,7 +679,9 @@ impl<L: Link> Stack<'_, '_, L> {
     /// sender on that link: the better next hop (send_redirects=1; __mkroute_input sets
     /// IPSKB_DOREDIRECT). None about a packet this node DNATed: the kernel counts such a
     /// redirect as sent, but it never reaches the sender (docs/linux-semantics.md, "Redirects").
-    #[inline]
+    // The test inline, the rest out of line: nearly every forwarded packet leaves by another
+    // interface (benches/RESULTS.md, "Fast path: plain crossings").
+    #[inline(always)]
     fn redirect(
         &self,
         node: NodeId,
@@ -690,6 +694,19 @@ impl<L: Link> Stack<'_, '_, L> {
         if out != in_iface || arrived.dst != received.dst {
             return None;
         }
+        self.redirect_back(node, in_iface, received, nexthop)
+    }
+
+    /// [`Stack::redirect`] about a packet forwarded out of the interface `in_iface` it came
+    /// in on.
+    #[inline(never)]
+    fn redirect_back(
+        &self,
+        node: NodeId,
+        in_iface: IfaceId,
+        received: &Ipv4Packet,
+        nexthop: Ipv4Addr,
+    ) -> Option<Ipv4Packet> {
         let on_link = |a: &ipnet::Ipv4Net| a.contains(&received.src) && a.contains(&nexthop);
         if !self
             .dp
