@@ -1210,8 +1210,10 @@ mod trust_tests {
 
     #[test]
     fn a_tool_check_killed_by_a_signal_is_an_interruption_not_a_missing_tool() {
-        // What Ctrl-C does to `ip -V`: the whole process group gets SIGINT.
-        let e = tool("sh", &["-c", "kill -INT $$"], "test", "dash").expect_err("interrupted");
+        // What Ctrl-C does to `ip -V`: the whole process group gets SIGINT. The test kills
+        // the shell with SIGKILL instead: a shell started from a background job inherits
+        // SIGINT ignored, and then `kill -INT $$` does nothing (seen when the suite ran as one).
+        let e = tool("sh", &["-c", "kill -KILL $$"], "test", "dash").expect_err("interrupted");
         assert!(matches!(e, EmulateError::InterruptedBefore { .. }), "{e}");
         let e = tool("reachlab-no-such-tool", &[], "test", "none").expect_err("missing");
         assert!(matches!(e, EmulateError::MissingTool { .. }), "{e}");
