@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::lower::lower;
+use super::lower::{lower, lower_releasing};
 use crate::format::fast_json;
 use crate::format::file::TopologyFile;
 use crate::format::from_tree::from_tree;
@@ -78,7 +78,7 @@ fn io_report(name: &str, message: String, hint: &str) -> Box<FileReport> {
 
 /// Loads an already-read file.
 pub fn load_source(source: SourceFile) -> Result<Loaded, Box<FileReport>> {
-    load_expanded(source).map(|expanded| expanded.loaded)
+    load_kept(source, false).map(|expanded| expanded.loaded)
 }
 
 /// A topology that loaded, with its file as the lowering saw it: platform sections expanded
@@ -248,6 +248,13 @@ pub fn load_path_expanded(path: &Path) -> Result<Expanded, Box<FileReport>> {
 
 /// Loads an already-read file, keeping its expanded form (see [`Expanded`]).
 pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
+    load_kept(source, true)
+}
+
+/// Loads `source`; `keep_file`: whether the caller keeps the expanded file (when it does not,
+/// lowering gives back each node's interfaces and routes as it goes, and the `Expanded` it
+/// returns holds a file without them).
+fn load_kept(source: SourceFile, keep_file: bool) -> Result<Expanded, Box<FileReport>> {
     let fail = |source: SourceFile, diagnostics: Vec<Diagnostic>| {
         let mut report = FileReport {
             source,
@@ -318,7 +325,11 @@ pub fn load_expanded(source: SourceFile) -> Result<Expanded, Box<FileReport>> {
         diagnostics.extend(semantic);
         return fail(source, finish(document, diagnostics));
     }
-    let (network, lowered) = lower(&file, source.name(), &stem);
+    let (network, lowered) = if keep_file {
+        lower(&file, source.name(), &stem)
+    } else {
+        lower_releasing(&mut file, source.name(), &stem)
+    };
     semantic.extend(lowered);
     // The structural pass and lowering may both see a bad value (an MTU out of range, say):
     // a later finding of the same kind at the same known place as a structural one is that
@@ -599,6 +610,28 @@ nodes:
       input:
         rules: [{}, { proto: icmp }, {}]
 ";
+
+    /// Lowering that gives back each node's interfaces and routes as it goes (what every
+    /// command but `fuzz` loads with) builds the network, and finds the problems, that lowering
+    /// a kept file does: every topology and broken file of the repository.
+    #[test]
+    fn lowering_without_keeping_the_file_changes_nothing() {
+        let mut files = crate::format::yaml_files("topologies");
+        files.extend(crate::format::yaml_files("tests/broken"));
+        for path in files {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let name = path.display().to_string();
+            let kept = load_expanded(SourceFile::new(name.clone(), text.clone()))
+                .map(|e| format!("{:?}", e.loaded))
+                .map_err(|r| format!("{:?}", r.diagnostics));
+            let released = load_source(SourceFile::new(name.clone(), text))
+                .map(|l| format!("{l:?}"))
+                .map_err(|r| format!("{:?}", r.diagnostics));
+            assert_eq!(kept, released, "{name}");
+        }
+    }
 
     #[test]
     fn distinct_problems_at_one_place_are_all_kept() {

@@ -32,27 +32,7 @@ pub(crate) fn lower(
     file_name: &str,
     default_name: &str,
 ) -> (Network, Vec<Diagnostic>) {
-    let mut cx = Lowering {
-        file: Arc::from(file_name),
-        diagnostics: Vec::new(),
-        net: Network {
-            name: file.name.clone().unwrap_or_else(|| default_name.to_owned()),
-            description: file.description.clone(),
-            docker: file.docker_engines.clone(),
-            zones: file.dns_zones.clone(),
-            ..Network::default()
-        },
-        segment_ids: IndexMap::new(),
-    };
-    // Room for what the file writes (lowering adds a segment for each bridge, no more).
-    cx.net.segments.reserve_exact(file.segments.len());
-    cx.net.nodes.reserve_exact(file.nodes.len());
-    cx.net
-        .interfaces
-        .reserve_exact(file.nodes.iter().map(|n| n.interfaces.len()).sum());
-    for spec in &file.segments {
-        cx.segment(spec);
-    }
+    let mut cx = Lowering::start(file, file_name, default_name);
     let mut node_names: HashMap<&str, Span> = HashMap::with_capacity(file.nodes.len());
     for spec in &file.nodes {
         if cx.check_name(&spec.name, "node")
@@ -62,15 +42,80 @@ pub(crate) fn lower(
         }
         cx.node(spec);
     }
-    cx.shared_segment_addresses();
-    cx.dns_names(&file.nodes);
-    for spec in &file.expect {
-        if let Some(expectation) = cx.expectation(spec) {
-            cx.net.expectations.push(expectation);
+    cx.finish(file, &file.nodes)
+}
+
+/// [`lower`], for a caller that does not keep the file: each node's interfaces and routes are
+/// given back once the node is lowered (nothing after reads them), so that a large file's typed
+/// form shrinks while its network grows instead of both being whole at once (benches/RESULTS.md,
+/// issue 14). The network and the diagnostics are [`lower`]'s.
+pub(crate) fn lower_releasing(
+    file: &mut TopologyFile,
+    file_name: &str,
+    default_name: &str,
+) -> (Network, Vec<Diagnostic>) {
+    let mut nodes = std::mem::take(&mut file.nodes);
+    let mut cx = Lowering::start(file, file_name, default_name);
+    cx.net.nodes.reserve_exact(nodes.len());
+    cx.net
+        .interfaces
+        .reserve_exact(nodes.iter().map(|n| n.interfaces.len()).sum());
+    let mut node_names: HashMap<&str, Span> = HashMap::with_capacity(nodes.len());
+    for spec in nodes.iter_mut() {
+        if cx.check_name(&spec.name, "node")
+            && let Some(first) = node_names.insert(&spec.name.value, spec.name.span)
+        {
+            cx.duplicate("node", &spec.name, first);
         }
+        cx.node(spec);
+        spec.interfaces = Vec::new();
+        spec.routes = Vec::new();
     }
-    cx.invariants(file);
-    (cx.net, cx.diagnostics)
+    drop(node_names);
+    let out = cx.finish(file, &nodes);
+    file.nodes = nodes;
+    out
+}
+
+impl<'f> Lowering<'f> {
+    /// The network's header and segments; room for the file's nodes and interfaces.
+    fn start(file: &'f TopologyFile, file_name: &str, default_name: &str) -> Self {
+        let mut cx = Lowering {
+            file: Arc::from(file_name),
+            diagnostics: Vec::new(),
+            net: Network {
+                name: file.name.clone().unwrap_or_else(|| default_name.to_owned()),
+                description: file.description.clone(),
+                docker: file.docker_engines.clone(),
+                zones: file.dns_zones.clone(),
+                ..Network::default()
+            },
+            segment_ids: IndexMap::new(),
+        };
+        // Room for what the file writes (lowering adds a segment for each bridge, no more).
+        cx.net.segments.reserve_exact(file.segments.len());
+        cx.net.nodes.reserve_exact(file.nodes.len());
+        cx.net
+            .interfaces
+            .reserve_exact(file.nodes.iter().map(|n| n.interfaces.len()).sum());
+        for spec in &file.segments {
+            cx.segment(spec);
+        }
+        cx
+    }
+
+    /// What is checked across nodes once all are lowered, then expectations and invariants.
+    fn finish(mut self, file: &TopologyFile, nodes: &[NodeSpec]) -> (Network, Vec<Diagnostic>) {
+        self.shared_segment_addresses();
+        self.dns_names(nodes);
+        for spec in &file.expect {
+            if let Some(expectation) = self.expectation(spec) {
+                self.net.expectations.push(expectation);
+            }
+        }
+        self.invariants(file);
+        (self.net, self.diagnostics)
+    }
 }
 
 pub(super) struct Lowering<'f> {
