@@ -62,7 +62,7 @@ pub(crate) fn read<'a, T: de::Deserialize<'a>>(
         max_key_bytes: budget.simple_key_max_lookahead.min(256),
         keys: Vec::new(),
         scratch: String::new(),
-        lengths: list_lengths(text.as_bytes()).into_iter(),
+        lengths: Vec::new().into_iter(),
         top_keys,
         top_key: None,
     };
@@ -70,6 +70,8 @@ pub(crate) fn read<'a, T: de::Deserialize<'a>>(
     if reader.peek() != Some(b'{') {
         return None;
     }
+    // Only now: a YAML file (the usual case) costs one look at its first byte.
+    reader.lengths = list_lengths(text.as_bytes()).into_iter();
     let document = reader.span(1);
     let value = T::deserialize(Value {
         reader: &mut reader,
