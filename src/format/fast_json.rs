@@ -20,10 +20,10 @@
 //! range). Declining costs time, never a different answer; `tests` below hold the two paths
 //! against each other, spans included.
 
-use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess};
 use serde::de::{IgnoredAny, Visitor};
 
-use super::from_tree::Unsure;
+use super::from_tree::{Spanned, Unsure};
 use super::rules::Rule;
 use super::source::{LOCATED, Span};
 
@@ -791,42 +791,6 @@ impl<'de> Deserializer<'de> for Value<'_, 'de, '_> {
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsure> {
         self.deserialize_any(IgnoredAny)?;
         visitor.visit_unit()
-    }
-}
-
-/// What a [`super::Located`] is given: its span as two numbers, then its value.
-struct Spanned<D> {
-    place: u64,
-    extent: u64,
-    value: Option<D>,
-    given: u8,
-}
-
-impl<D> Spanned<D> {
-    fn new(span: Span, value: D) -> Self {
-        let (place, extent) = span.pack();
-        Self {
-            place,
-            extent,
-            value: Some(value),
-            given: 0,
-        }
-    }
-}
-
-impl<'de, D: Deserializer<'de, Error = Unsure>> SeqAccess<'de> for Spanned<D> {
-    type Error = Unsure;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Unsure> {
-        self.given = self.given.saturating_add(1);
-        match self.given {
-            1 => seed.deserialize(self.place.into_deserializer()).map(Some),
-            2 => seed.deserialize(self.extent.into_deserializer()).map(Some),
-            _ => self.value.take().map(|v| seed.deserialize(v)).transpose(),
-        }
     }
 }
 

@@ -300,8 +300,9 @@ impl<'a> Deserializer<'a> for Node<'a> {
     }
 }
 
-/// What a [`Located`] is given: its span as two numbers, then its value (`D`, a node or a key).
-struct Spanned<D> {
+/// What a [`Located`] is given: its span as two numbers, then its value (`D`, a node or a key;
+/// also [`super::fast_json`]'s values and keys).
+pub(crate) struct Spanned<D> {
     place: u64,
     extent: u64,
     value: Option<D>,
@@ -310,7 +311,7 @@ struct Spanned<D> {
 }
 
 impl<D> Spanned<D> {
-    fn new(span: super::source::Span, value: D) -> Self {
+    pub(crate) fn new(span: super::source::Span, value: D) -> Self {
         let (place, extent) = span.pack();
         Self {
             place,
