@@ -91,12 +91,10 @@ fn reachlab(args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
-fn scratch(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("reachlab-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("written");
-    path
+mod support;
+
+fn scratch(name: &str, text: &str) -> support::scratch::Scratch {
+    support::scratch::Scratch::file("engine", name, text)
 }
 
 #[test]

@@ -5,12 +5,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn scratch(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("reachlab-fixes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("written");
-    path
+mod support;
+use support::scratch::Scratch;
+
+fn scratch(name: &str, text: &str) -> Scratch {
+    Scratch::file("fixes", name, text)
 }
 
 fn reachlab(args: &[&str]) -> (Option<i32>, String) {
@@ -496,21 +495,15 @@ fn a_hairpin_without_masquerade_is_explained_and_fixed_with_nat() {
         ),
         "{out}"
     );
-    let dir = std::env::temp_dir().join(format!("reachlab-fixes-hairpin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
     let text = std::fs::read_to_string("topologies/nat-hairpin.yaml").expect("file");
     let flipped = text.replace(
         "{ from: laptop, ssh: 203.0.113.10, port: 2222, outcome: timeout }",
         "{ from: laptop, ssh: 203.0.113.10, port: 2222, outcome: reply }",
     );
     assert_ne!(text, flipped);
-    std::fs::write(dir.join("nat-hairpin.yaml"), &flipped).expect("written");
-    let patch = paste_first_patch(
-        &out,
-        "topologies/nat-hairpin.yaml",
-        &dir,
-        "nat-hairpin.yaml",
-    );
+    let file = scratch("nat-hairpin.yaml", &flipped);
+    let dir = file.parent().expect("dir");
+    let patch = paste_first_patch(&out, "topologies/nat-hairpin.yaml", dir, "nat-hairpin.yaml");
     let (code, out) = reachlab(&[
         "check",
         dir.join("nat-hairpin.yaml").to_str().expect("utf-8"),

@@ -3,6 +3,8 @@
 //! (the comments say how); the test compares the program with that.
 #![cfg(feature = "testing")]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -268,10 +270,7 @@ fn a_limit_draws_the_same_mutations_for_the_same_seed() {
 
 #[test]
 fn the_command_reports_and_exits_0() {
-    let dir = std::env::temp_dir().join(format!("reachlab-fuzz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("office.yaml");
-    std::fs::write(&path, OFFICE).expect("written");
+    let path = support::scratch::Scratch::file("fuzz", "office.yaml", OFFICE);
     let file = path.to_str().expect("utf-8");
     let run = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_reachlab"))

@@ -8,7 +8,9 @@
 //! it out again from the steps would have to guess (a gateway that never answers ARP while TCP
 //! retransmits; ARP and echo requests lost on a lossy link).
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 
 use std::time::Duration;
@@ -418,10 +420,8 @@ fn require_or_skip(what: &str) -> bool {
     false
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("reachlab-pcap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir.join(name)
+fn scratch(name: &str) -> support::scratch::Scratch {
+    support::scratch::Scratch::path("pcap", name)
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 
 #[cfg(target_os = "linux")]
 pub mod dockerd;
+pub mod scratch;
 
 /// iproute2's `ip`.
 pub const IP: Tool = Tool {
