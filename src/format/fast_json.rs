@@ -23,7 +23,7 @@
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess};
 use serde::de::{IgnoredAny, Visitor};
 
-use super::from_tree::{Spanned, Unsure};
+use super::from_tree::{KeyNode, Spanned, Unsure};
 use super::rules::Rule;
 use super::source::{LOCATED, Span};
 
@@ -190,6 +190,16 @@ impl<'a> Reader<'a, '_> {
             offset: self.at as u32,
             len: len as u32,
         }
+    }
+
+    /// Whether the list or map being read ends here (then its closing bracket is read).
+    fn at_close(&mut self, close: u8) -> Result<bool, Unsure> {
+        self.skip_space()?;
+        let closes = self.peek() == Some(close);
+        if closes {
+            self.at += 1;
+        }
+        Ok(closes)
     }
 
     fn expect(&mut self, byte: u8) -> Result<(), Unsure> {
@@ -814,9 +824,7 @@ impl<'de> SeqAccess<'de> for &mut Items<'_, 'de, '_> {
         if self.done {
             return Ok(None);
         }
-        self.reader.skip_space()?;
-        if self.reader.peek() == Some(b']') {
-            self.reader.at += 1;
+        if self.reader.at_close(b']')? {
             self.done = true;
             return Ok(None);
         }
@@ -859,9 +867,7 @@ impl<'de> MapAccess<'de> for &mut Entries<'_, 'de, '_> {
             return Ok(None);
         }
         let reader = &mut *self.reader;
-        reader.skip_space()?;
-        if reader.peek() == Some(b'}') {
-            reader.at += 1;
+        if reader.at_close(b'}')? {
             if let Some(rule) = self.rule {
                 let written = &reader.keys[self.start..];
                 if resolve(rule)
@@ -916,7 +922,7 @@ impl<'de> MapAccess<'de> for &mut Entries<'_, 'de, '_> {
                 None => rule.values(),
             },
         });
-        seed.deserialize(Key { key, span }).map(Some)
+        seed.deserialize(KeyNode::string(key, span)).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Unsure> {
@@ -927,44 +933,6 @@ impl<'de> MapAccess<'de> for &mut Entries<'_, 'de, '_> {
             reader: self.reader,
             rule,
         })
-    }
-}
-
-/// A map's key, read.
-struct Key<'a> {
-    key: &'a str,
-    span: Span,
-}
-
-impl<'de> Deserializer<'de> for Key<'de> {
-    type Error = Unsure;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsure> {
-        visitor.visit_borrowed_str(self.key)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Unsure> {
-        if name == LOCATED {
-            let span = self.span;
-            visitor.visit_seq(Spanned::new(span, self))
-        } else {
-            visitor.visit_newtype_struct(self)
-        }
-    }
-
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unsure> {
-        visitor.visit_unit()
-    }
-
-    // A key read as anything but a string meets a visitor that refuses a string.
-    serde::forward_to_deserialize_any! {
-        <W: Visitor<'de>>
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct seq tuple tuple_struct map struct enum identifier
     }
 }
 

@@ -404,7 +404,7 @@ impl<'a> MapAccess<'a> for Entries<'a> {
             return Ok(None);
         };
         self.value = Some(value);
-        seed.deserialize(KeyNode(key)).map(Some)
+        seed.deserialize(KeyNode::of(key)).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, Unsure> {
@@ -423,15 +423,37 @@ impl<'a> MapAccess<'a> for Entries<'a> {
 }
 
 /// A map key: a string when it was written as one (any other key is left to serde-saphyr).
-struct KeyNode<'a>(&'a Located<Key>);
+/// Also the keys [`super::fast_json`] reads (always strings there).
+pub(crate) struct KeyNode<'a> {
+    text: &'a str,
+    written_as_text: bool,
+    span: super::source::Span,
+}
 
 impl<'a> KeyNode<'a> {
+    fn of(key: &'a Located<Key>) -> Self {
+        let Key(text, written_as_text) = &key.value;
+        Self {
+            text,
+            written_as_text: *written_as_text,
+            span: key.span,
+        }
+    }
+
+    /// A key written as the string `text` at `span`.
+    pub(crate) fn string(text: &'a str, span: super::source::Span) -> Self {
+        Self {
+            text,
+            written_as_text: true,
+            span,
+        }
+    }
+
     fn text(&self) -> Result<&'a str, Unsure> {
-        let Key(text, written_as_text) = &self.0.value;
-        if *written_as_text {
-            Ok(text)
+        if self.written_as_text {
+            Ok(self.text)
         } else {
-            Err(Unsure(format!("the key `{text}` read as a string")))
+            Err(Unsure(format!("the key `{}` read as a string", self.text)))
         }
     }
 }
@@ -449,7 +471,7 @@ impl<'a> Deserializer<'a> for KeyNode<'a> {
         visitor: V,
     ) -> Result<V::Value, Unsure> {
         if name == LOCATED {
-            visitor.visit_seq(Spanned::new(self.0.span, self))
+            visitor.visit_seq(Spanned::new(self.span, self))
         } else {
             visitor.visit_newtype_struct(self)
         }
