@@ -423,47 +423,45 @@ impl<L: Link> Stack<'_, '_, L> {
         if dp.is_local(node, packet.src) {
             return self.discard(node, packet, Some(in_iface), DropReason::MartianSource);
         }
-        let nf = dp.netfilter(node);
+        let Some(nf) = dp.netfilter(node) else {
+            // No netfilter on the node: nothing translates or judges the packet. A call of its
+            // own, so that the inlined copy of `route_in` drops every hook and keeps the packet
+            // in one place (benches/RESULTS.md, "Fast path: the plain crossing's copies").
+            return self.route_in(node, in_iface, None, packet, packet, Track::default());
+        };
         // raw PREROUTING: before conntrack, the packet as it arrived.
-        if let Some(nf) = nf
-            && !self.raw(
-                node,
-                nf,
-                ChainName::RawPrerouting,
-                &packet,
-                Some(in_iface),
-                None,
-            )
-        {
+        if !self.raw(
+            node,
+            nf,
+            ChainName::RawPrerouting,
+            &packet,
+            Some(in_iface),
+            None,
+        ) {
             return;
         }
         let mut packet = packet;
         let arrived = packet;
-        let mut track = match nf {
-            Some(nf) => self.track(node, &mut packet, Some(in_iface), nf, NatHook::Prerouting),
-            None => Track::default(),
-        };
+        let mut track = self.track(node, &mut packet, Some(in_iface), nf, NatHook::Prerouting);
         // mangle PREROUTING: after conntrack, before the DNAT above changed anything.
-        if let Some(nf) = nf
-            && !self.enforce(
-                node,
-                nf,
-                ChainName::Prerouting,
-                &arrived,
-                Some(in_iface),
-                None,
-                &mut track,
-            )
-        {
+        if !self.enforce(
+            node,
+            nf,
+            ChainName::Prerouting,
+            &arrived,
+            Some(in_iface),
+            None,
+            &mut track,
+        ) {
             return;
         }
-        if let (Some(from), Some(nf)) = (from, nf)
+        if let Some(from) = from
             && packet.dst != arrived.dst
             && self.stays_on_bridge(node, in_iface, &packet)
         {
             return self.bridge_out(node, nf, in_iface, Some(from), None, packet, track);
         }
-        self.route_in(node, in_iface, nf, arrived, packet, track);
+        self.route_in(node, in_iface, Some(nf), arrived, packet, track);
     }
 
     /// Whether `bridge`'s owner sends a packet it translated back out of `bridge` (a route
