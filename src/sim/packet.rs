@@ -42,6 +42,7 @@ pub enum ArpOp {
 
 /// An IPv4 packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(align(8))]
 pub struct Ipv4Packet {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
