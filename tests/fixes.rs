@@ -564,3 +564,138 @@ fn no_rule_key_fix_for_a_node_whose_rules_are_iptables_text() {
     assert!(out.contains("expected reply, predicted timeout"), "{out}");
     assert!(!out.contains("firewall:"), "{out}");
 }
+
+/// The JSON twins of `ROUTER_SSH`, as `reachlab generate --format json` lays a file out (one
+/// entry a line, each compact) and pretty-printed: the probe gets the fix its YAML twin gets,
+/// as a patch of the JSON file that `git apply` takes, after which the whole file checks; and
+/// every failing probe of the file gets as many fixes with a holding patch as the YAML's.
+#[test]
+fn a_json_file_gets_the_fix_of_its_yaml_twin_as_a_json_patch() {
+    let generated = reachlab::generate::to_json(ROUTER_SSH).expect("json");
+    let value: serde_json::Value = serde_json::from_str(&generated).expect("valid JSON");
+    let pretty = format!(
+        "{}\n",
+        serde_json::to_string_pretty(&value).expect("pretty")
+    );
+    // The YAML fix's rule, `{ src: 10.0.0.10, proto: tcp, dport: 22, action: accept }`, first
+    // in `r`'s input chain: on the node's line in the generated layout, ...
+    let fixed_generated = generated.replacen(
+        r#""rules":[{"state""#,
+        r#""rules":[{"src":"10.0.0.10","proto":"tcp","dport":22,"action":"accept"},{"state""#,
+        1,
+    );
+    // ... and spread as the rule after it is in the pretty one (serde_json indents by two and
+    // sorts keys: `r`'s rules at 10 spaces, each rule at 12, its keys at 14).
+    let fixed_pretty = pretty.replacen(
+        "\"rules\": [\n            {\n",
+        "\"rules\": [\n            {\n              \"src\": \"10.0.0.10\",\n              \"proto\": \"tcp\",\n              \"dport\": 22,\n              \"action\": \"accept\"\n            },\n            {\n",
+        1,
+    );
+    assert_ne!(fixed_generated, generated);
+    assert_ne!(fixed_pretty, pretty);
+    let yaml_twin = every_fix_of("router-ssh.yaml", ROUTER_SSH);
+    assert!(yaml_twin.1 >= 1, "{yaml_twin:?}");
+    for (name, text, fixed) in [
+        ("router-ssh.json", &generated, &fixed_generated),
+        ("router-ssh-pretty.json", &pretty, &fixed_pretty),
+    ] {
+        let path = scratch(name, text);
+        let printed = path.to_str().expect("utf-8");
+        let (_, out) = reachlab(&["ssh", printed, "admin", "r"]);
+        assert!(
+            out.contains("fix (verified: the probe then gets a reply, and all 2 other checks of the file still hold): accept tcp port 22 from 10.0.0.10 first in the input chain of `r`"),
+            "{out}"
+        );
+        assert!(!out.contains("no patch"), "{out}");
+        let dir = path.parent().expect("dir").join(format!("paste-{name}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join(name), text).expect("written");
+        let patch = paste_first_patch(&out, printed, &dir, name);
+        let after = std::fs::read_to_string(dir.join(name)).expect("patched");
+        assert_eq!(&after, fixed, "{patch}");
+        let (code, checked) = reachlab(&["check", dir.join(name).to_str().expect("utf-8")]);
+        assert_eq!(code, Some(0), "{patch}\n{checked}");
+        assert_eq!(every_fix_of(name, text), yaml_twin, "{name}");
+    }
+}
+
+/// A layout the editor does not rewrite (a YAML flow mapping spread over several lines) does
+/// not make the fix vanish: it is offered as verified on the loaded network only, as YAML to
+/// merge, with the reason it has no patch; merged by hand, the whole file checks.
+#[test]
+fn a_fix_whose_patch_cannot_be_written_is_offered_without_one_and_says_why() {
+    let text = ROUTER_SSH.replace(
+        "    firewall:\n      input:\n        policy: drop\n        rules:\n          - { state: [established, related], action: accept }\n",
+        "    firewall: { input: { policy: drop,\n                         rules: [{ state: [established, related], action: accept }] } }\n",
+    );
+    assert_ne!(text, ROUTER_SSH);
+    let path = scratch("router-ssh-flow.yaml", &text);
+    let printed = path.to_str().expect("utf-8");
+    let (_, out) = reachlab(&["ssh", printed, "admin", "r"]);
+    assert!(
+        out.contains("fix (verified on the loaded network, not on a patched file: the probe then gets a reply, and all 2 other checks of the file still hold): accept tcp port 22 from 10.0.0.10 first in the input chain of `r`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- { src: 10.0.0.10, proto: tcp, dport: 22, action: accept }")
+            && out.contains("  (no patch could be written for this file: `nodes[name=r].firewall`: a flow collection spread over several lines is not edited)"),
+        "{out}"
+    );
+    assert!(!out.contains("--- a/"), "{out}");
+    let (_, json) = reachlab(&["ssh", "--format", "json", printed, "admin", "r"]);
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert!(json["fixes"][0]["patch"].is_null(), "{json}");
+    assert!(
+        json["fixes"][0]["no_patch"]
+            .as_str()
+            .is_some_and(|why| why.contains("spread over several lines")),
+        "{json}"
+    );
+    let merged = text.replace(
+        "rules: [{ state:",
+        "rules: [{ src: 10.0.0.10, proto: tcp, dport: 22, action: accept }, { state:",
+    );
+    assert_ne!(merged, text);
+    let fixed = scratch("router-ssh-flow-merged.yaml", &merged);
+    let (code, out) = reachlab(&["check", fixed.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// The JSON twins of every topology (as `reachlab generate --format json` lays a file out, and
+/// pretty-printed with its keys sorted) get what their YAML gets: as many failing probes, and
+/// as many fixes whose patch, written as JSON, loads, makes the probe reply and changes no
+/// other check but those it names. Before, every JSON edit failed and the fix was dropped.
+#[test]
+fn every_fix_for_the_json_twins_of_the_topologies_applies_as_printed() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("topologies")
+        .expect("topologies/")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let mut patches = 0;
+    for path in &files {
+        let name = path.to_str().expect("utf-8");
+        let text = std::fs::read_to_string(path).expect("readable");
+        let yaml = every_fix_of(name, &text);
+        let json = reachlab::generate::to_json(&text).expect("JSON holds every topology");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+        let pretty = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&value).expect("pretty")
+        );
+        let twin = name.replace(".yaml", ".json");
+        assert_eq!(every_fix_of(&twin, &json), yaml, "{twin}");
+        assert_eq!(every_fix_of(&twin, &pretty), yaml, "{twin}, pretty-printed");
+        patches += yaml.1;
+    }
+    println!(
+        "fixes: {} JSON twins (two layouts each), {patches} patches each applied and checked",
+        files.len()
+    );
+    assert!(
+        patches >= 10,
+        "only {patches} patches: the test checks too little"
+    );
+}

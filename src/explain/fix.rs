@@ -18,6 +18,10 @@ pub struct Fix {
     /// the file's text and the probe checked again on the file that results (see
     /// `fix::attach_patches`).
     pub patch: Option<String>,
+    /// Why no patch could be written for this file although the fix has edits: the editor does
+    /// not rewrite the layout the edit falls in (`crate::topology::edit`). Such a fix was
+    /// verified on the loaded network only, not on a patched file, and says so.
+    pub no_patch: Option<String>,
     /// The outcome once the change is applied (always `Reply`).
     pub outcome: Outcome,
     /// How many other checks (expectations and invariants) of the file held before and still

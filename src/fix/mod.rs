@@ -7,6 +7,19 @@
 //! - [`check`]: every `expect:` entry, with fixes where an entry is not met;
 //! - [`attach_patches`]: each fix as a unified diff of the file, kept only when the patched
 //!   file loads and the probe gets a reply on it.
+//!
+//! A fix is verified twice: by the search, on a copy of the loaded network with the change
+//! made (the probe gets a reply, the file's other checks are judged), and, once its edits are
+//! written into the file's text, on the patched file loaded again. When the edits cannot be
+//! written there are two cases. If the file has no place for the change (the node or item the
+//! edit names is not in the file: a platform section made it), the network the search changed
+//! is not one the file can describe, so the search's verification does not carry over and the
+//! fix is not offered, as a patch that does not make the probe reply is not. If the place is
+//! there but written in a layout the editor does not rewrite (a YAML flow collection spread
+//! over several lines, JSON with a value the editor cannot write), the change is the same one
+//! a file in another layout gets a verified patch for: the fix is offered, verified on the
+//! network, with the reason in [`crate::explain::Fix::no_patch`], and printed as such (its YAML
+//! to merge by hand, and "no patch could be written for this file"), never as a checked patch.
 
 mod search;
 
@@ -78,7 +91,9 @@ fn wanted_service(probe: &Probe) -> Option<Service> {
 /// Turns each fix of `result` into a patch of the file it was loaded from (`source`), and
 /// keeps only the fixes whose patch applies, loads, and makes this very probe get a reply on
 /// the file that results: what the user pastes is what was checked. Fixes that change nothing
-/// in the file ("connect to the forwarded port instead") are kept as they are.
+/// in the file ("connect to the forwarded port instead") are kept as they are; a fix whose
+/// edits fall in a layout the editor cannot rewrite is kept without a patch, with the reason
+/// in `no_patch` (see the module's documentation).
 pub fn attach_patches(
     result: &mut ProbeResult,
     net: &Network,
@@ -91,8 +106,14 @@ pub fn attach_patches(
         if fix.edits.is_empty() {
             return true;
         }
-        let Ok(patched) = edit::apply(source.text(), &fix.edits) else {
-            return false;
+        let patched = match edit::apply(source.text(), &fix.edits) {
+            Ok(patched) => patched,
+            Err(e) if e.file_cannot_hold() => return false,
+            Err(e) => {
+                fix.patch = None;
+                fix.no_patch = Some(e.to_string());
+                return true;
+            }
         };
         let Ok(loaded) = crate::topology::load_str(source.name(), &patched) else {
             return false;

@@ -979,6 +979,7 @@ fn through_forwards(net: &Network, run: &ProbeRun, config: &SimConfig) -> Vec<Fi
                         yaml: String::new(),
                         edits: Vec::new(),
                         patch: None,
+                        no_patch: None,
                         outcome: Outcome::Reply,
                         // Nothing in the file changes.
                         keeps: 0,
@@ -1032,6 +1033,7 @@ fn render(net: &Network, changes: &[Change], keeps: usize, breaks: Vec<String>) 
         yaml,
         edits: changes.iter().map(|c| c.edit(net)).collect(),
         patch: None,
+        no_patch: None,
         outcome: Outcome::Reply,
         keeps,
         breaks,

@@ -7,10 +7,24 @@
 //! sequences by indentation, and flow collections (`{ … }`, `[ … ]`) that open and close on one
 //! line. A missing key is created where its parent mapping ends (in the parent's own style); a
 //! missing list item (`nodes[name=x]` that the file does not have, a node a platform section
-//! made) is an error, as is a flow collection spread over several lines: such a fix has no
-//! patch, and is not offered.
+//! made) is an error, as is a flow collection of a YAML file spread over several lines.
+//!
+//! A JSON file (JSON is YAML; `reachlab generate --format json` writes one) gets the same
+//! edits through the `json` module (`edit/json.rs`): the document is read as JSON with the
+//! place of every value, whatever its layout (compact on one line, one entry a line, or
+//! pretty-printed with any indentation), and what is added is written as JSON (quoted keys and
+//! text, `true`/`false`, numbers) in the layout of its neighbours, so that its fixes get
+//! patches as a YAML file's do. A file that starts with `{` but is not JSON (a YAML flow
+//! mapping) is edited as YAML.
+//!
+//! What a fix does when its edit cannot be written (`crate::fix::attach_patches`): a missing
+//! item ([`EditError::NoSuchItem`]) means the file cannot say the change at all (the element
+//! comes from a platform section), and the fix is not offered; any other error is a layout this
+//! editor does not rewrite, and the fix is offered without a patch, saying why.
 
 use std::fmt;
+
+mod json;
 
 /// One step of a path into the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +101,21 @@ pub enum EditError {
         path: String,
         expected: &'static str,
     },
+    #[error("`{path}`: `{text}` cannot be written as JSON: {why}")]
+    NotJson {
+        path: String,
+        text: String,
+        why: String,
+    },
+}
+
+impl EditError {
+    /// Whether the file has no place for the change at all (the item the path names is not in
+    /// the file: a node a platform section made), rather than a layout this editor does not
+    /// rewrite.
+    pub fn file_cannot_hold(&self) -> bool {
+        matches!(self, EditError::NoSuchItem { .. })
+    }
 }
 
 /// `text` with every edit applied, in order.
@@ -422,6 +451,9 @@ fn path_text(path: &[Step]) -> String {
 }
 
 fn apply_one(text: &str, edit: &Edit) -> Result<String, EditError> {
+    if let Some(edited) = json::apply_one(text, edit) {
+        return edited;
+    }
     let mut doc = Doc::parse(text);
     let end = doc.lines.len();
     let root = Region::BlockMap {

@@ -301,9 +301,15 @@ pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
             (1, _) => "; it also changes 1 check the file makes".to_owned(),
             (b, _) => format!("; it also changes {b} checks the file makes"),
         };
+        // A fix without a patch for this file was verified on the loaded network only.
+        let verified = if fix.no_patch.is_some() {
+            "verified on the loaded network, not on a patched file"
+        } else {
+            "verified"
+        };
         let _ = writeln!(
             out,
-            "{bold}fix{bold:#} {ok}(verified: the probe then gets a reply{kept}){ok:#}: {}",
+            "{bold}fix{bold:#} {ok}({verified}: the probe then gets a reply{kept}){ok:#}: {}",
             fix.summary.join("; ")
         );
         for broken in &fix.breaks {
@@ -313,12 +319,19 @@ pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
             );
         }
         // The patch when the file was at hand to make one (it was applied and checked), as
-        // `git apply` or `patch -p1` take it; otherwise the YAML to merge into the file.
+        // `git apply` or `patch -p1` take it; otherwise the YAML to merge into the file, and
+        // why the file got no patch when it was at hand.
         match &fix.patch {
             Some(patch) => out.push_str(patch),
             None => {
                 for line in fix.yaml.lines() {
                     let _ = writeln!(out, "  {line}");
+                }
+                if let Some(why) = &fix.no_patch {
+                    let _ = writeln!(
+                        out,
+                        "  {accent}(no patch could be written for this file: {why}){accent:#}"
+                    );
                 }
             }
         }

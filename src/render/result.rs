@@ -79,6 +79,7 @@ pub fn probe_record(net: &Network, result: &ProbeResult) -> ProbeRecord {
             .map(|f| FixRecord {
                 breaks: f.breaks.clone(),
                 keeps: f.keeps,
+                no_patch: f.no_patch.clone(),
                 patch: f.patch.clone(),
                 summary: f.summary.clone(),
                 yaml: f.yaml.clone(),
@@ -152,6 +153,9 @@ pub struct FixRecord {
     pub breaks: Vec<String>,
     /// Other checks of the file that held before and still hold with it.
     pub keeps: usize,
+    /// Why no patch could be written for this file (a layout the editor does not rewrite):
+    /// the fix was then verified on the loaded network only, not on a patched file.
+    pub no_patch: Option<String>,
     /// The unified diff that makes the change in the file (checked by simulating again).
     pub patch: Option<String>,
     /// One line per change.
