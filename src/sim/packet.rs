@@ -41,6 +41,9 @@ pub enum ArpOp {
 }
 
 /// An IPv4 packet.
+// Aligned to 8 (32 bytes, not 28 at alignment 2): copies of a packet are then two aligned
+// 16-byte moves, and the fast path's crossing 20 % faster (benches/RESULTS.md, "Packets aligned
+// to 8 bytes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(align(8))]
 pub struct Ipv4Packet {
