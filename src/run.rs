@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::explain::{Cause, Fix, Why, why};
+use crate::explain::{Cause, DroppedFix, Fix, Why, why};
 use crate::model::{
     Expectation, Network, NodeId, Outcome, PROXY_TRIES, Port, Probe, Service, proxy_error_page,
 };
@@ -93,6 +93,9 @@ pub struct ProbeResult {
     pub why: Option<Why>,
     /// Verified fixes of a failure: empty until the fix search (`crate::fix`) fills them in.
     pub fixes: Vec<Fix>,
+    /// Changes the search verified on the network that the file could not take (see
+    /// `fix::attach_patches`): printed instead of "none found" when no fix is left.
+    pub dropped_fixes: Vec<DroppedFix>,
     /// For curl: what the HTTP service answered.
     pub http: Option<HttpAnswer>,
 }
@@ -124,6 +127,7 @@ pub fn run_request_on(dp: &Compiled<'_>, request: ProbeRequest, config: &SimConf
         run,
         why,
         fixes: Vec::new(),
+        dropped_fixes: Vec::new(),
         http,
     }
 }

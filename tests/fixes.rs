@@ -699,3 +699,37 @@ fn every_fix_for_the_json_twins_of_the_topologies_applies_as_printed() {
         "only {patches} patches: the test checks too little"
     );
 }
+
+/// A change the search verifies on the network but the file cannot take is said, with the
+/// reason, instead of "none found": the OpenStack lab without security-group rules writes no
+/// `security_groups:` (Neutron's `default` group is made by the platform section), so the one
+/// change that lets the PC's SSH in, a rule in `default`, has no place in the file.
+#[test]
+fn a_change_the_file_cannot_take_is_said_instead_of_none_found() {
+    let file = "topologies/openstack-lab1-no-rules.yaml";
+    let (code, out) = reachlab(&["ssh", file, "PC", "192.168.37.69"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains(
+            "fix: none this file can take: the search found 1 change that makes the probe get a \
+             reply on the loaded network, but not in the file\n  - add an ingress rule for tcp \
+             port 22 from 10.1.5.234 to security group `default`\n    (`openstack`: the file \
+             has no item named `default` there)\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("none found"), "{out}");
+    let (_, json) = reachlab(&["ssh", "--format", "json", file, "PC", "192.168.37.69"]);
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(json["fixes"].as_array().map(Vec::len), Some(0), "{json}");
+    assert!(
+        json["dropped_fixes"][0]["reason"]
+            .as_str()
+            .is_some_and(|why| why.contains("no item named `default`")),
+        "{json}"
+    );
+    // A probe whose fixes the file takes prints no such field.
+    let (_, json) = reachlab(&["ssh", "--format", "json", file, "PC", "192.168.37.1"]);
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert!(json.get("dropped_fixes").is_none(), "{json}");
+}

@@ -188,7 +188,9 @@ pub(crate) fn trace(
             out.write_all(reachlab::render::trace_table(net, &result.run).as_bytes())?;
             writeln!(out, "\noutcome: {}", result.run.outcome)?;
             if let Some(why) = &result.why {
-                out.write_all(reachlab::render::why_block(why, &result.fixes, palette).as_bytes())?;
+                let block =
+                    reachlab::render::why_block(why, &result.fixes, &result.dropped_fixes, palette);
+                out.write_all(block.as_bytes())?;
             }
         }
     }

@@ -1,6 +1,7 @@
 //! A verified fix as data: the changes, the YAML and patch a user pastes, and what the file's
-//! other checks do with it. The search that finds and verifies fixes is `crate::fix`, above
-//! the analysis it re-runs; a probe's result carries the fixes it found.
+//! other checks do with it, and a change the search verified that the file cannot take. The
+//! search that finds and verifies fixes is `crate::fix`, above the analysis it re-runs; a
+//! probe's result carries the fixes it found.
 
 use crate::model::Outcome;
 use crate::topology::edit::Edit;
@@ -31,4 +32,16 @@ pub struct Fix {
     /// `label (file:line:col)`. Such a fix is offered only when no fix keeps every check: the
     /// file then says that the failure is intended, or shares its cause.
     pub breaks: Vec<String>,
+}
+
+/// A change the search verified on the loaded network that is not offered as a fix, because
+/// it could not be written into the file or did not hold there (see `fix::attach_patches`):
+/// said instead of "none found", so that a user knows what the search saw and why it stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedFix {
+    /// One line per change, as [`Fix::summary`].
+    pub summary: Vec<String>,
+    /// Why the file did not take it, e.g. "`openstack.security_groups`: the file has no item
+    /// named `default` there".
+    pub reason: String,
 }

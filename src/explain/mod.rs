@@ -7,5 +7,5 @@ mod fix;
 mod why;
 
 pub use cause::Cause;
-pub use fix::Fix;
+pub use fix::{DroppedFix, Fix};
 pub use why::{Why, why};

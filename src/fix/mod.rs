@@ -20,11 +20,15 @@
 //! a file in another layout gets a verified patch for: the fix is offered, verified on the
 //! network, with the reason in [`crate::explain::Fix::no_patch`], and printed as such (its YAML
 //! to merge by hand, and "no patch could be written for this file"), never as a checked patch.
+//! A change not offered is kept in [`ProbeResult::dropped_fixes`] with the reason: when no fix
+//! is left, the output says what the search found and why the file did not take it, rather
+//! than "none found".
 
 mod search;
 
 pub use search::find_fixes;
 
+use crate::explain::DroppedFix;
 use crate::model::{Network, Outcome, Probe, Service};
 use crate::run::{CheckRow, ProbeRequest, ProbeResult, run_request};
 use crate::sim::{ProbeKind, SimConfig, run_probe};
@@ -102,29 +106,41 @@ pub fn attach_patches(
 ) {
     let from = net.node(result.request.from).name.clone();
     let request = &result.request;
+    let dropped = &mut result.dropped_fixes;
     result.fixes.retain_mut(|fix| {
         if fix.edits.is_empty() {
             return true;
         }
+        let mut drop = |reason: String| {
+            dropped.push(DroppedFix {
+                summary: fix.summary.clone(),
+                reason,
+            });
+            false
+        };
         let patched = match edit::apply(source.text(), &fix.edits) {
             Ok(patched) => patched,
-            Err(e) if e.file_cannot_hold() => return false,
+            Err(e) if e.file_cannot_hold() => return drop(e.to_string()),
             Err(e) => {
                 fix.patch = None;
                 fix.no_patch = Some(e.to_string());
                 return true;
             }
         };
-        let Ok(loaded) = crate::topology::load_str(source.name(), &patched) else {
-            return false;
+        let loaded = match crate::topology::load_str(source.name(), &patched) {
+            Ok(loaded) => loaded,
+            Err(_) => return drop("the patched file does not load".to_owned()),
         };
         let Some(node) = loaded.network.node_by_name(&from) else {
-            return false;
+            return drop(format!("the patched file has no node `{from}`"));
         };
         let kind = ProbeKind::of(&request.probe, request.count, request.wait).with_ttl(request.ttl);
         let again = run_probe(&loaded.network, node.id, request.dst, &kind, config);
         if again.outcome != Outcome::Reply {
-            return false;
+            return drop(format!(
+                "on the patched file the probe ends in `{}`, not a reply",
+                again.outcome
+            ));
         }
         fix.patch = Some(edit::unified_diff(source.name(), source.text(), &patched));
         true

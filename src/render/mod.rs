@@ -25,7 +25,9 @@ pub use probe::{
     HopRecord, ToolOutput, curl_output, ping_output, ssh_output, tcp_output, trace_rows,
     trace_table, udp_output, why_block,
 };
-pub use result::{FixRecord, ProbeRecord, WhyRecord, probe_record, probe_text, tool_output};
+pub use result::{
+    DroppedFixRecord, FixRecord, ProbeRecord, WhyRecord, probe_record, probe_text, tool_output,
+};
 pub use show::{
     InterfaceRecord, ListenRecord, NodeRecord, RouteRecord, SegmentRecord, ShowRecord, ip_route,
     ip_route_line, ip_route_reject_line, iptables_lines, show_json, show_text,

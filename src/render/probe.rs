@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::Palette;
-use crate::explain::{Fix, Why};
+use crate::explain::{DroppedFix, Fix, Why};
 use crate::model::{Network, Port, RouteType, Service};
 use crate::sim::{DropReason, IcmpError, Observed, ProbeRun, StepKind};
 
@@ -283,8 +283,9 @@ pub fn udp_output(run: &ProbeRun, written: &str, port: Port) -> ToolOutput {
     ToolOutput { text, exit_code }
 }
 
-/// The `why:` block and the verified fixes.
-pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
+/// The `why:` block and the verified fixes; without any, the changes the search verified
+/// on the network that the file did not take (`dropped`), and why.
+pub fn why_block(why: &Why, fixes: &[Fix], dropped: &[DroppedFix], p: Palette) -> String {
     let (bold, accent, ok) = (p.bold(), p.accent(), p.ok());
     let mut out = format!("\n{bold}why:{bold:#}\n");
     for line in &why.lines {
@@ -336,7 +337,21 @@ pub fn why_block(why: &Why, fixes: &[Fix], p: Palette) -> String {
             }
         }
     }
-    if fixes.is_empty() && why.cause.fixable() {
+    if fixes.is_empty() && !dropped.is_empty() {
+        let changes = match dropped.len() {
+            1 => "1 change that makes".to_owned(),
+            n => format!("{n} changes that make"),
+        };
+        let _ = writeln!(
+            out,
+            "{bold}fix{bold:#}: none this file can take: the search found {changes} the probe get \
+             a reply on the loaded network, but not in the file"
+        );
+        for d in dropped {
+            let _ = writeln!(out, "  - {}", d.summary.join("; "));
+            let _ = writeln!(out, "    {accent}({}){accent:#}", d.reason);
+        }
+    } else if fixes.is_empty() && why.cause.fixable() {
         let _ = writeln!(
             out,
             "{bold}fix{bold:#}: none found by trying routes, forwarding, listeners and filter rules \

@@ -53,7 +53,12 @@ pub fn probe_text(net: &Network, result: &ProbeResult, palette: Palette) -> Stri
         ));
     }
     if let Some(why) = &result.why {
-        out.push_str(&why_block(why, &result.fixes, palette));
+        out.push_str(&why_block(
+            why,
+            &result.fixes,
+            &result.dropped_fixes,
+            palette,
+        ));
     }
     out
 }
@@ -72,6 +77,14 @@ pub fn probe_record(net: &Network, result: &ProbeResult) -> ProbeRecord {
     };
     ProbeRecord {
         address: result.request.dst,
+        dropped_fixes: result
+            .dropped_fixes
+            .iter()
+            .map(|d| DroppedFixRecord {
+                reason: d.reason.clone(),
+                summary: d.summary.clone(),
+            })
+            .collect(),
         events: result.run.events,
         fixes: result
             .fixes
@@ -110,6 +123,10 @@ pub fn probe_record(net: &Network, result: &ProbeResult) -> ProbeRecord {
 pub struct ProbeRecord {
     /// The address probed.
     pub address: Ipv4Addr,
+    /// Changes the search verified on the network that the file did not take, each with the
+    /// reason; only when there are some (older outputs stay as they were).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped_fixes: Vec<DroppedFixRecord>,
     /// Events the engine ran.
     pub events: u64,
     /// Verified fixes, when the probe failed.
@@ -162,4 +179,13 @@ pub struct FixRecord {
     pub summary: Vec<String>,
     /// The YAML to add, per node.
     pub yaml: String,
+}
+
+/// A change the search verified on the network that the file did not take.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DroppedFixRecord {
+    /// Why the file did not take it.
+    pub reason: String,
+    /// One line per change.
+    pub summary: Vec<String>,
 }
