@@ -406,10 +406,8 @@ fn every_fix_of(name: &str, text: &str) -> (usize, usize) {
     (probes, patches)
 }
 
-/// The acceptance: every fix printed for every failing probe of `topologies/`, applied
-/// as its patch, makes the probe reply and changes no other check but those it names.
-#[test]
-fn every_fix_for_the_topologies_applies_as_printed() {
+/// The topology files of `topologies/`, sorted.
+fn topology_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir("topologies")
         .expect("topologies/")
         .filter_map(Result::ok)
@@ -417,6 +415,14 @@ fn every_fix_for_the_topologies_applies_as_printed() {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
+    files
+}
+
+/// The acceptance: every fix printed for every failing probe of `topologies/`, applied
+/// as its patch, makes the probe reply and changes no other check but those it names.
+#[test]
+fn every_fix_for_the_topologies_applies_as_printed() {
+    let files = topology_files();
     let (mut probes, mut patches) = (0, 0);
     for path in &files {
         let text = std::fs::read_to_string(path).expect("readable");
@@ -667,13 +673,7 @@ fn a_fix_whose_patch_cannot_be_written_is_offered_without_one_and_says_why() {
 /// other check but those it names. Before, every JSON edit failed and the fix was dropped.
 #[test]
 fn every_fix_for_the_json_twins_of_the_topologies_applies_as_printed() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("topologies")
-        .expect("topologies/")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
+    let files = topology_files();
     let mut patches = 0;
     for path in &files {
         let name = path.to_str().expect("utf-8");

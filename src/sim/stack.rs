@@ -429,32 +429,9 @@ impl<L: Link> Stack<'_, '_, L> {
             // in one place (benches/RESULTS.md, "Fast path: the plain crossing's copies").
             return self.route_in(node, in_iface, None, packet, packet, Track::default());
         };
-        // raw PREROUTING: before conntrack, the packet as it arrived.
-        if !self.raw(
-            node,
-            nf,
-            ChainName::RawPrerouting,
-            &packet,
-            Some(in_iface),
-            None,
-        ) {
+        let Some((arrived, packet, track)) = self.prerouting(node, nf, in_iface, packet) else {
             return;
-        }
-        let mut packet = packet;
-        let arrived = packet;
-        let mut track = self.track(node, &mut packet, Some(in_iface), nf, NatHook::Prerouting);
-        // mangle PREROUTING: after conntrack, before the DNAT above changed anything.
-        if !self.enforce(
-            node,
-            nf,
-            ChainName::Prerouting,
-            &arrived,
-            Some(in_iface),
-            None,
-            &mut track,
-        ) {
-            return;
-        }
+        };
         if let Some(from) = from
             && packet.dst != arrived.dst
             && self.stays_on_bridge(node, in_iface, &packet)
@@ -462,6 +439,38 @@ impl<L: Link> Stack<'_, '_, L> {
             return self.bridge_out(node, nf, in_iface, Some(from), None, packet, track);
         }
         self.route_in(node, in_iface, Some(nf), arrived, packet, track);
+    }
+
+    /// The PREROUTING hooks of a packet `node` received on `in_iface` (a bridge, for a frame
+    /// its owner's iptables judge): raw before conntrack on the packet as it arrived, then
+    /// conntrack and nat PREROUTING (a DNAT changes the packet), then mangle PREROUTING on the
+    /// packet as it arrived. `None` when a chain dropped it; else the packet as it arrived, as
+    /// translated, and what conntrack said.
+    #[inline(always)]
+    fn prerouting(
+        &mut self,
+        node: NodeId,
+        nf: &Netfilter,
+        in_iface: IfaceId,
+        packet: Ipv4Packet,
+    ) -> Option<(Ipv4Packet, Ipv4Packet, Track)> {
+        let here = Some(in_iface);
+        if !self.raw(node, nf, ChainName::RawPrerouting, &packet, here, None) {
+            return None;
+        }
+        let arrived = packet;
+        let mut packet = packet;
+        let mut track = self.track(node, &mut packet, here, nf, NatHook::Prerouting);
+        self.enforce(
+            node,
+            nf,
+            ChainName::Prerouting,
+            &arrived,
+            here,
+            None,
+            &mut track,
+        )
+        .then_some((arrived, packet, track))
     }
 
     /// Whether `bridge`'s owner sends a packet it translated back out of `bridge` (a route
@@ -596,24 +605,9 @@ impl<L: Link> Stack<'_, '_, L> {
         let Some(nf) = dp.netfilter(owner) else {
             return self.receive(dp.node_of(port), port, packet);
         };
-        let here = Some(bridge);
-        if !self.raw(owner, nf, ChainName::RawPrerouting, &packet, here, None) {
+        let Some((arrived, packet, track)) = self.prerouting(owner, nf, bridge, packet) else {
             return;
-        }
-        let arrived = packet;
-        let mut packet = packet;
-        let mut track = self.track(owner, &mut packet, Some(bridge), nf, NatHook::Prerouting);
-        if !self.enforce(
-            owner,
-            nf,
-            ChainName::Prerouting,
-            &arrived,
-            here,
-            None,
-            &mut track,
-        ) {
-            return;
-        }
+        };
         // br_nf_pre_routing_finish: after DNAT the owner routes the packet; it stays bridged
         // only when the route leads back out of the bridge (without ip_forward too).
         if packet.dst == arrived.dst {
