@@ -36,8 +36,9 @@ pub(crate) const SCAN_LIMIT: usize = 12;
 pub(crate) enum Next {
     /// On-link destination: found when the packet is sent.
     Lookup,
-    /// Exactly this interface answers.
-    One(IfaceId),
+    /// Exactly interface `port` answers a request whose sender address is `sender` (the
+    /// asker's [`arp_sender`](Compiled::arp_sender), which the answering node learns).
+    One { port: IfaceId, sender: Ipv4Addr },
     /// Nobody answers: the request fails after `arp_probes` tries.
     Nobody,
     /// Two or more interfaces would answer (the first answer wins, in event order).
@@ -665,8 +666,12 @@ impl<'n> Compiled<'n> {
                 }
             }
         }
+        let one = |port| Next::One {
+            port,
+            sender: self.arp_sender(out, ip),
+        };
         let Some(owners) = self.owners.get(&u32::from(ip)) else {
-            return found.map_or(Next::Nobody, Next::One);
+            return found.map_or(Next::Nobody, one);
         };
         for &node in owners {
             let Some(&(first, count)) = self.on_segment.get(&(node, segment)) else {
@@ -683,7 +688,7 @@ impl<'n> Compiled<'n> {
             }
             found = Some(first);
         }
-        found.map_or(Next::Nobody, Next::One)
+        found.map_or(Next::Nobody, one)
     }
 
     /// Whether a socket of `node` accepts a packet for `dst`, port `port`.
@@ -840,7 +845,12 @@ nodes:
         let r = net.node(node(&net, "r"));
         let (e0, e1) = (r.interfaces[0], r.interfaces[1]);
         let h0 = net.node(node(&net, "h")).interfaces[0];
-        assert_eq!(c.responder(e0, ip("10.0.0.2")), Next::One(h0));
+        // The request's sender is r's address in the target's subnet, which h learns.
+        let asked_by_r = |port| Next::One {
+            port,
+            sender: ip("10.0.0.1"),
+        };
+        assert_eq!(c.responder(e0, ip("10.0.0.2")), asked_by_r(h0));
         // s is on the other segment; nobody on `a` holds its address.
         assert_eq!(c.responder(e0, ip("10.0.1.2")), Next::Nobody);
         assert_eq!(c.responder(e1, ip("127.0.0.1")), Next::Nobody);
@@ -865,7 +875,11 @@ nodes:
         // Not the kernel's answer: the address is not the node's.
         assert!(!c.answers_arp(n0, ip("10.0.0.2"), ip("10.0.0.240")));
         assert!(!c.is_local(node(&net, "node1"), ip("10.0.0.240")));
-        assert_eq!(c.responder(c0, ip("10.0.0.240")), Next::One(n0));
+        let asked_by_c = Next::One {
+            port: n0,
+            sender: ip("10.0.0.2"),
+        };
+        assert_eq!(c.responder(c0, ip("10.0.0.240")), asked_by_c);
         // Its own node's request goes unanswered (the responder is on the asking interface).
         assert_eq!(c.responder(n0, ip("10.0.0.240")), Next::Nobody);
     }
@@ -932,11 +946,15 @@ nodes:
         let pod_ip = ip("10.244.0.5");
         assert!(c.answers_arp(cali, pod_ip, ip("169.254.1.1")));
         assert!(c.answers_arp(cali, pod_ip, ip("10.0.0.12")));
-        assert_eq!(c.responder(pod, ip("169.254.1.1")), Next::One(cali));
+        let asked_by_pod = Next::One {
+            port: cali,
+            sender: pod_ip,
+        };
+        assert_eq!(c.responder(pod, ip("169.254.1.1")), asked_by_pod);
         // The pod's gateway route, decided once every table is compiled.
         let gateway = c.lookup(node(&net, "p"), ip("8.8.8.8")).map(|e| e.action);
         assert!(
-            matches!(gateway, Some(Action::Send { next: Next::One(i), .. }) if i == cali),
+            matches!(gateway, Some(Action::Send { next, .. }) if next == asked_by_pod),
             "{gateway:?}"
         );
     }
@@ -949,7 +967,11 @@ nodes:
         assert!(!c.answers_arp(cali, ip("10.244.0.5"), ip("169.254.1.1")));
         assert_eq!(c.responder(pod, ip("169.254.1.1")), Next::Nobody);
         // The host's own address is answered as ever.
-        assert_eq!(c.responder(pod, ip("10.0.0.11")), Next::One(cali));
+        let asked_by_pod = Next::One {
+            port: cali,
+            sender: ip("10.244.0.5"),
+        };
+        assert_eq!(c.responder(pod, ip("10.0.0.11")), asked_by_pod);
     }
 
     #[test]

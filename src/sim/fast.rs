@@ -593,14 +593,16 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// When a packet sent out of `out` to `nexthop` now reaches the responder `port`: after one
-    /// crossing with a valid neighbour entry, after the answer to a request under way, or
-    /// after a request, its answer and the packet itself.
+    /// When a packet sent out of `out` to `nexthop` now reaches the responder `port` (whose
+    /// node learns the request's `sender`): after one crossing with a valid neighbour entry,
+    /// after the answer to a request under way, or after a request, its answer and the packet
+    /// itself.
     fn departure(
         &mut self,
         out: IfaceId,
         nexthop: Ipv4Addr,
         port: IfaceId,
+        sender: Ipv4Addr,
         crossing: u64,
     ) -> (u64, Option<Waited>) {
         if self.warm {
@@ -618,7 +620,6 @@ impl Walker<'_, '_> {
             None => {
                 // Request (flooded), answer, then the packet; the responder learns the sender
                 // when the request reaches it.
-                let sender = self.dp.arp_sender(out, nexthop);
                 let asked = self.at.saturating_add(crossing);
                 self.resolved
                     .insert((port.0, u32::from(sender)), asked, false);
@@ -672,7 +673,7 @@ impl Link for Walker<'_, '_> {
             Next::Lookup => dp.responder(out, nexthop),
             known => known,
         };
-        let port = match next {
+        let (port, sender) = match next {
             Next::Ambiguous | Next::Lookup => {
                 self.declined = true;
                 return;
@@ -694,11 +695,11 @@ impl Link for Walker<'_, '_> {
                 };
                 return self.next(at, event);
             }
-            Next::One(port) => port,
+            Next::One { port, sender } => (port, sender),
         };
         let crossing = self.node_delay.saturating_add(segment.latency_ns);
         self.events = self.events.saturating_add(3 * u64::from(segment.ports));
-        let (at, waited) = self.departure(out, nexthop, port, crossing);
+        let (at, waited) = self.departure(out, nexthop, port, sender, crossing);
         self.hops += 1;
         let event = match segment.hook {
             Some(bridge) if bridge != out => Event::Bridged {
@@ -797,9 +798,8 @@ impl Link for Walker<'_, '_> {
         let segment = self.dp.segment_of(dev);
         let crossing = self.node_delay.saturating_add(segment.latency_ns);
         match self.dp.responder(dev, gateway) {
-            Next::One(port) => {
+            Next::One { port, sender } => {
                 self.events = self.events.saturating_add(2 * u64::from(segment.ports) + 1);
-                let sender = self.dp.arp_sender(dev, gateway);
                 let asked = self.at.saturating_add(crossing);
                 self.resolved
                     .insert((port.0, u32::from(sender)), asked, false);

@@ -651,7 +651,8 @@ impl<L: Link> Stack<'_, '_, L> {
         self.postrouting(owner, nf, &mut packet, bridge, &mut track);
         self.confirm(owner, &packet, &track);
         if port.is_none()
-            && let (Some(from), Next::One(to)) = (from, dp.responder(bridge, packet.dst))
+            && let (Some(from), Next::One { port: to, .. }) =
+                (from, dp.responder(bridge, packet.dst))
             && to == from
             && !dp.hairpin(from)
         {
