@@ -654,9 +654,9 @@ impl<'n> Compiled<'n> {
             return Next::Nobody;
         }
         let segment = self.ifaces[out.index()].segment;
+        let sender = self.arp_sender(out, ip);
         let mut found = None;
         if self.segments[segment.index()].proxies {
-            let sender = self.arp_sender(out, ip);
             for &port in self.ports_of(out) {
                 if port != out && (self.proxies_arp(port, sender, ip) || self.announces(port, ip)) {
                     if found.is_some() {
@@ -666,10 +666,7 @@ impl<'n> Compiled<'n> {
                 }
             }
         }
-        let one = |port| Next::One {
-            port,
-            sender: self.arp_sender(out, ip),
-        };
+        let one = |port| Next::One { port, sender };
         let Some(owners) = self.owners.get(&u32::from(ip)) else {
             return found.map_or(Next::Nobody, one);
         };
